@@ -1,0 +1,122 @@
+package schema
+
+import (
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// enumValue is a generated protobuf enum.
+type enumValue interface {
+	~int32
+	String() string
+}
+
+// strCol stores a string; the empty string (proto3's "unset") is NULL.
+func strCol[M proto.Message](name, doc string, get func(M) string, set func(M, string)) Column[M] {
+	return col(cString, name, doc, func(m M) (string, bool) { v := get(m); return v, v != "" }, set)
+}
+
+// listCol stores a string list; an empty list is NULL.
+func listCol[M proto.Message](name, doc string, get func(M) []string, set func(M, []string)) Column[M] {
+	return col(cStrings, name, doc, func(m M) ([]string, bool) { v := get(m); return v, len(v) > 0 }, set)
+}
+
+// enumCol stores an enum by name, as Hubble's JSON shows it; the zero value
+// (always an *_UNKNOWN name) is NULL. A number this build does not know is
+// stored as its decimal string and read back as the same number.
+func enumCol[M proto.Message, E enumValue](name, doc string, values map[string]int32, get func(M) E, set func(M, E)) Column[M] {
+	return col(cString, name, doc,
+		func(m M) (string, bool) {
+			v := get(m)
+			return v.String(), v != 0
+		},
+		func(m M, s string) {
+			if s == "" {
+				set(m, 0)
+				return
+			}
+			set(m, E(parseEnum(values, s)))
+		})
+}
+
+func parseEnum(values map[string]int32, s string) int32 {
+	if v, ok := values[s]; ok {
+		return v
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int32(n)
+}
+
+// enumName renders an enum value the way enumCol stores it.
+func enumName[E enumValue](v E) string { return v.String() }
+
+// timeNanos converts a timestamp to Unix nanoseconds when that is exact.
+func timeNanos(ts *timestamppb.Timestamp) (int64, bool) {
+	if ts == nil || ts.Nanos < 0 || ts.Nanos >= 1e9 {
+		return 0, false
+	}
+	const maxSec = math.MaxInt64/1_000_000_000 - 1
+	if ts.Seconds > maxSec || ts.Seconds < -maxSec {
+		return 0, false
+	}
+	return ts.Seconds*1e9 + int64(ts.Nanos), true
+}
+
+func nanosTime(ns int64) *timestamppb.Timestamp {
+	sec, nsec := ns/1e9, ns%1e9
+	if nsec < 0 {
+		sec--
+		nsec += 1e9
+	}
+	return &timestamppb.Timestamp{Seconds: sec, Nanos: int32(nsec)}
+}
+
+// timeCol stores a timestamp; NULL when absent. A timestamp that does not fit
+// in int64 nanoseconds stays in the residual column.
+func timeCol[M proto.Message](name, doc string, get func(M) *timestamppb.Timestamp, set func(M, *timestamppb.Timestamp)) Column[M] {
+	return col(cTime, name, doc,
+		func(m M) (int64, bool) { return timeNanos(get(m)) },
+		func(m M, ns int64) {
+			if ns == 0 && get(m) != nil {
+				// clear(): keep presence out of the residual entirely.
+				set(m, nil)
+				return
+			}
+			set(m, nanosTime(ns))
+		})
+}
+
+// labelValue returns the value of the first label with one of the keys
+// (labels are "source:key=value", as Cilium formats them).
+func labelValue(labels []string, keys ...string) string {
+	for _, k := range keys {
+		for _, l := range labels {
+			_, kv, ok := strings.Cut(l, ":")
+			if !ok {
+				kv = l
+			}
+			key, val, ok := strings.Cut(kv, "=")
+			if ok && key == k {
+				return val
+			}
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,199 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"google.golang.org/protobuf/proto"
+)
+
+// WriterOptions tune a Parquet file writer. The zero value is usable.
+type WriterOptions struct {
+	// Writer names the program, e.g. "flowtape 0.1.0"; stored as metadata.
+	Writer string
+	// RowGroupRows is the number of rows buffered before a row group is
+	// written (default 65536). Smaller groups flush sooner and prune finer;
+	// larger ones compress better.
+	RowGroupRows int
+	// Metadata is extra key-value metadata for the file footer.
+	Metadata map[string]string
+}
+
+const defaultRowGroupRows = 64 * 1024
+
+// FileWriter writes rows of one table to a Parquet stream (zstd, dictionary
+// encoding, statistics on, so that readers prune by time).
+type FileWriter[M proto.Message] struct {
+	enc          *Encoder[M]
+	fw           *pqarrow.FileWriter
+	rowGroupRows int
+	rows         int64
+}
+
+// NewFileWriter starts a Parquet stream of t's rows on w.
+func NewFileWriter[M proto.Message](t *Table[M], w io.Writer, o WriterOptions) (*FileWriter[M], error) {
+	if o.Writer == "" {
+		o.Writer = "flowtape"
+	}
+	if o.RowGroupRows <= 0 {
+		o.RowGroupRows = defaultRowGroupRows
+	}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(3),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithStats(true),
+		parquet.WithCreatedBy(o.Writer),
+		parquet.WithMaxRowGroupLength(int64(o.RowGroupRows)),
+	)
+	fw, err := pqarrow.NewFileWriter(t.ArrowSchema(), w, props, pqarrow.NewArrowWriterProperties())
+	if err != nil {
+		return nil, fmt.Errorf("start parquet file: %w", err)
+	}
+	meta := map[string]string{MetaSchemaVersion: Version, MetaWriter: o.Writer, MetaKind: t.Kind}
+	for k, v := range o.Metadata {
+		meta[k] = v
+	}
+	for _, k := range sortedKeys(meta) {
+		if err := fw.AppendKeyValueMetadata(k, meta[k]); err != nil {
+			return nil, fmt.Errorf("parquet metadata %s: %w", k, err)
+		}
+	}
+	return &FileWriter[M]{enc: t.NewEncoder(nil), fw: fw, rowGroupRows: o.RowGroupRows}, nil
+}
+
+// Write buffers one row; a full row group is written out.
+func (w *FileWriter[M]) Write(m M) error {
+	if err := w.enc.Append(m); err != nil {
+		return err
+	}
+	w.rows++
+	if w.enc.Len() >= w.rowGroupRows {
+		return w.Flush()
+	}
+	return nil
+}
+
+// Rows is the number of rows written so far, buffered ones included.
+func (w *FileWriter[M]) Rows() int64 { return w.rows }
+
+// Buffered is the number of rows not yet written as a row group.
+func (w *FileWriter[M]) Buffered() int { return w.enc.Len() }
+
+// Flush writes the buffered rows as a row group.
+func (w *FileWriter[M]) Flush() error {
+	if w.enc.Len() == 0 {
+		return nil
+	}
+	rec := w.enc.NewRecord()
+	defer rec.Release()
+	if err := w.fw.Write(rec); err != nil {
+		return fmt.Errorf("write row group: %w", err)
+	}
+	return nil
+}
+
+// Close flushes, writes the footer and closes the underlying writer.
+func (w *FileWriter[M]) Close() error {
+	defer w.enc.Release()
+	ferr := w.Flush()
+	cerr := w.fw.Close()
+	return errors.Join(ferr, cerr)
+}
+
+// FileInfo is what a Parquet file's footer says about a recording file.
+type FileInfo struct {
+	Kind          string
+	SchemaVersion string
+	Writer        string
+	Rows          int64
+	RowGroups     int
+	Metadata      map[string]string
+}
+
+// ReadFile calls fn for every row of the Parquet file at path, in file order.
+// It refuses files of another row kind or an unsupported schema version.
+func ReadFile[M proto.Message](ctx context.Context, t *Table[M], path string, fn func(M) error) (FileInfo, error) {
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+	}
+	defer rdr.Close()
+	info, err := fileInfo(rdr)
+	if err != nil {
+		return info, fmt.Errorf("%s: %w", path, err)
+	}
+	if info.Kind != t.Kind {
+		return info, fmt.Errorf("%s: holds %s rows, not %s", path, info.Kind, t.Kind)
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 8192, Parallel: false}, memory.DefaultAllocator)
+	if err != nil {
+		return info, fmt.Errorf("%s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return info, fmt.Errorf("%s: %w", path, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := ctx.Err(); err != nil {
+			return info, err
+		}
+		rec, err := t.ColumnsFor(rr.RecordBatch(), nil)
+		if err != nil {
+			return info, fmt.Errorf("%s: %w", path, err)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			m, err := t.Decode(rec, i)
+			if err == nil {
+				err = fn(m)
+			}
+			if err != nil {
+				rec.Release()
+				return info, err
+			}
+		}
+		rec.Release()
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return info, fmt.Errorf("%s: %w", path, err)
+	}
+	return info, nil
+}
+
+// Stat reads the footer of a recording file.
+func Stat(path string) (FileInfo, error) {
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+	}
+	defer rdr.Close()
+	info, err := fileInfo(rdr)
+	if err != nil {
+		return info, fmt.Errorf("%s: %w", path, err)
+	}
+	return info, nil
+}
+
+func fileInfo(rdr *file.Reader) (FileInfo, error) {
+	md := rdr.MetaData()
+	info := FileInfo{Rows: md.NumRows, RowGroups: rdr.NumRowGroups(), Metadata: map[string]string{}}
+	kv := md.KeyValueMetadata()
+	for i, k := range kv.Keys() {
+		info.Metadata[k] = kv.Values()[i]
+	}
+	info.Kind = info.Metadata[MetaKind]
+	info.SchemaVersion = info.Metadata[MetaSchemaVersion]
+	info.Writer = info.Metadata[MetaWriter]
+	if err := CheckVersion(info.SchemaVersion); err != nil {
+		return info, err
+	}
+	return info, nil
+}

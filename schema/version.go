@@ -1,0 +1,55 @@
+// Package schema defines flowtape's recording format: the Parquet columns of
+// flow rows and event rows, their versions, and the lossless conversion between
+// Hubble's protobuf messages and rows.
+//
+// One table per row type (FlowColumns, EventColumns) drives everything else:
+// the Arrow/Parquet schema, the converters in both directions and the column
+// reference in docs/schema.md. Nothing here knows about gRPC, files on disk or
+// DuckDB; the packages above build on it.
+package schema
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The recording format version. A reader accepts any minor version of its
+// major version (minor versions only add columns) and refuses other majors.
+const (
+	MajorVersion = 1
+	MinorVersion = 0
+)
+
+// Version is the recording format version as written to Parquet metadata.
+var Version = fmt.Sprintf("%d.%d", MajorVersion, MinorVersion)
+
+// Parquet key-value metadata keys written into every file.
+const (
+	MetaSchemaVersion = "flowtape.schema_version"
+	MetaWriter        = "flowtape.writer"
+	MetaKind          = "flowtape.kind"
+)
+
+// Row kinds, as written under MetaKind.
+const (
+	KindFlows  = "flows"
+	KindEvents = "events"
+)
+
+// CheckVersion returns an error when a file written with schema version v
+// cannot be read by this build.
+func CheckVersion(v string) error {
+	if v == "" {
+		return fmt.Errorf("no %s metadata: not a flowtape recording file", MetaSchemaVersion)
+	}
+	majorStr, _, _ := strings.Cut(v, ".")
+	major, err := strconv.Atoi(majorStr)
+	if err != nil {
+		return fmt.Errorf("malformed schema version %q", v)
+	}
+	if major != MajorVersion {
+		return fmt.Errorf("schema version %s is not supported by this flowtape (reads %d.x); use a flowtape release that supports %d.x", v, MajorVersion, major)
+	}
+	return nil
+}
