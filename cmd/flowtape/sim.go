@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flowtape/flowtape/sim"
+)
+
+type simFlags struct {
+	listen       string
+	agentsListen string
+	scenario     string
+	rate         float64
+	seed         uint64
+	speed        string
+	duration     time.Duration
+	history      time.Duration
+	start        string
+	nodes        int
+	ringCapacity int
+	truth        string
+}
+
+func newSimCmd() *cobra.Command {
+	var f simFlags
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run a simulated Cilium cluster (Online Boutique) that serves the Hubble Observer API",
+		Long: `Run a simulated Cilium cluster with Google's microservices demo (Online Boutique)
+and serve its flows over the real Hubble Observer gRPC API, as hubble-relay does,
+and optionally as one Cilium agent per node with the Peer service (for a real
+hubble-relay to aggregate). Use it to try flowtape, hubble and other Observer API
+clients without a cluster.
+
+The incident scenario starts 2 minutes into the simulation: paymentservice answers
+503 to 30% of Charge calls, cartservice gets 10x slower, and a deny policy drops
+recommendationservice -> productcatalogservice.
+
+With --speed max the simulated clock runs as fast as the slowest following reader
+takes the flows, so an hour of traffic takes seconds and nothing is lost; without
+a following reader, each node's ring buffer fills once and then waits. With
+--duration, streams that follow end once the simulation is over.`,
+		Example: `  # a cluster in real time, on hubble's default port
+  flowtape sim
+  hubble observe --server localhost:4245 --last 20
+
+  # an incident, 10x faster than real time, with the truth for checking analyses
+  flowtape sim --scenario incident --speed 10 --truth truth.json
+
+  # agents on ports 4244-4246 for a real hubble-relay
+  flowtape sim --agents-listen localhost:4244
+  hubble-relay serve --peer-service localhost:4244 --disable-server-tls --disable-client-tls`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "localhost:4245", "address of the cluster-wide Observer API (as hubble-relay); empty to disable")
+	fl.StringVar(&f.agentsListen, "agents-listen", "", "serve node i as a Cilium agent (Observer + Peer) on HOST:PORT+i; port 0 picks free ports")
+	fl.StringVar(&f.scenario, "scenario", "steady", "what happens: steady or incident")
+	fl.Float64Var(&f.rate, "rate", sim.DefaultRate, "flows per simulated second")
+	fl.Uint64Var(&f.seed, "seed", 1, "random seed; the same seed gives the same flows")
+	fl.StringVar(&f.speed, "speed", "1", "simulated seconds per wall-clock second, or max (as fast as readers take it)")
+	fl.DurationVar(&f.duration, "duration", 0, "end the simulation after this much simulated time (0: run until interrupted)")
+	fl.DurationVar(&f.history, "history", time.Minute, "with a numeric --speed, start this long before now so the ring buffers are full at once")
+	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: now minus --history)")
+	fl.IntVar(&f.nodes, "nodes", sim.DefaultNodes, "number of nodes")
+	fl.IntVar(&f.ringCapacity, "ring-capacity", sim.DefaultRingCapacity, "flows each node's Hubble ring buffer keeps")
+	fl.StringVar(&f.truth, "truth", "", "write what the scenario produced (per service, edge and minute) as JSON to this file when the simulation ends")
+	return cmd
+}
+
+func parseSpeed(s string) (float64, error) {
+	if s == "max" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 {
+		return 0, usagef("invalid --speed %q: use a positive number or max", s)
+	}
+	return v, nil
+}
+
+func runSim(cmd *cobra.Command, f simFlags) error {
+	scen, err := sim.ScenarioByName(f.scenario)
+	if err != nil {
+		return usageError{err}
+	}
+	speed, err := parseSpeed(f.speed)
+	if err != nil {
+		return err
+	}
+	if f.rate <= 0 {
+		return usagef("invalid --rate %v: must be positive", f.rate)
+	}
+	if f.listen == "" && f.agentsListen == "" {
+		return usagef("nothing to serve: set --listen or --agents-listen")
+	}
+	start := time.Now()
+	if speed > 0 {
+		start = start.Add(-f.history)
+	}
+	if f.start != "" {
+		if start, err = time.Parse(time.RFC3339Nano, f.start); err != nil {
+			return usagef("invalid --start %q: use RFC 3339, e.g. 2026-11-25T13:00:00Z", f.start)
+		}
+	}
+	c, err := sim.New(sim.Config{Scenario: scen, Seed: f.seed, Rate: f.rate, Speed: speed, Start: start,
+		Duration: f.duration, Nodes: f.nodes, RingCapacity: f.ringCapacity, Truth: f.truth != ""})
+	if err != nil {
+		return usageError{err}
+	}
+	ctx := cmd.Context()
+	g, ctx := errgroup.WithContext(ctx)
+	out := cmd.OutOrStdout()
+	if f.listen != "" {
+		lis, err := net.Listen("tcp", f.listen)
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w", f.listen, err)
+		}
+		fmt.Fprintf(out, "flowtape sim: Observer API (relay) on %s: %d nodes, scenario %s, %g flows/s, speed %s\n",
+			lis.Addr(), f.nodes, scen.Name, f.rate, f.speed)
+		fmt.Fprintf(out, "  try: hubble observe --server %s --last 20\n", lis.Addr())
+		g.Go(func() error { return c.Serve(ctx, lis) })
+	}
+	if f.agentsListen != "" {
+		lis, err := agentListeners(f.agentsListen, f.nodes)
+		if err != nil {
+			return err
+		}
+		for i, l := range lis {
+			fmt.Fprintf(out, "flowtape sim: agent %s on %s\n", c.Topology().Nodes[i].FullName(), l.Addr())
+		}
+		g.Go(func() error { return c.ServeAgents(ctx, lis) })
+	}
+	g.Go(func() error {
+		if err := c.Run(ctx); err != nil {
+			return err
+		}
+		if f.truth != "" {
+			if err := c.Truth().WriteFile(f.truth); err != nil {
+				return fmt.Errorf("--truth %s: %w", f.truth, err)
+			}
+			slog.Info("wrote truth", "file", f.truth)
+		}
+		if ctx.Err() == nil {
+			slog.Info("simulation finished; still serving until interrupted", "duration", f.duration)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// agentListeners opens one listener per node on HOST:PORT+i.
+func agentListeners(addr string, nodes int) ([]net.Listener, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usagef("invalid --agents-listen %q: use HOST:PORT", addr)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, usagef("invalid --agents-listen port %q", portStr)
+	}
+	var out []net.Listener
+	for i := 0; i < nodes; i++ {
+		p := 0
+		if port != 0 {
+			p = port + i
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("--agents-listen: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+

@@ -1,0 +1,74 @@
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+var (
+	toolMu    sync.Mutex
+	toolPaths = map[string]string{}
+)
+
+// Tool returns the path of a real Cilium binary ("hubble" or "hubble-relay"),
+// built from the separate module in tools/hubble into bin/ the first time a
+// test needs it. FLOWTAPE_HUBBLE / FLOWTAPE_HUBBLE_RELAY override the path.
+// The build is locked across test processes, so parallel packages build once.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	toolMu.Lock()
+	defer toolMu.Unlock()
+	if p, ok := toolPaths[name]; ok {
+		return p
+	}
+	env := map[string]string{"hubble": "FLOWTAPE_HUBBLE", "hubble-relay": "FLOWTAPE_HUBBLE_RELAY"}[name]
+	if env == "" {
+		t.Fatalf("unknown tool %q", name)
+	}
+	if p := os.Getenv(env); p != "" {
+		toolPaths[name] = p
+		return p
+	}
+	p, err := buildTool(name)
+	if err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	toolPaths[name] = p
+	return p
+}
+
+func buildTool(name string) (string, error) {
+	bin := filepath.Join(Root(), "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(bin, ".tools.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
+	out := filepath.Join(bin, name)
+	mod := filepath.Join(Root(), "tools", "hubble")
+	// Rebuild when the pinned version changed; go build is quick when cached.
+	if st, err := os.Stat(out); err == nil {
+		if gm, err := os.Stat(filepath.Join(mod, "go.mod")); err == nil && st.ModTime().After(gm.ModTime()) {
+			return out, nil
+		}
+	}
+	cmd := exec.Command("go", "build", "-o", out, "github.com/cilium/cilium/"+name)
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%w\n%s", err, b)
+	}
+	return out, nil
+}

@@ -1,0 +1,135 @@
+// Package printer renders tabular results in every output format flowtape
+// offers (--format table|json|csv|markdown), so that all commands print alike.
+package printer
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Formats is the list of tabular formats, for flag help and validation.
+var Formats = []string{"table", "json", "csv", "markdown"}
+
+// Table is a result: column names and rows of values.
+type Table struct {
+	Columns []string
+	Rows    [][]any
+}
+
+// CheckFormat returns a one-line error for an unknown format.
+func CheckFormat(format string, allowed ...string) error {
+	if len(allowed) == 0 {
+		allowed = Formats
+	}
+	for _, f := range allowed {
+		if f == format {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown --format %q: use one of %s", format, strings.Join(allowed, ", "))
+}
+
+// Print writes t to w in format.
+func Print(w io.Writer, format string, t Table) error {
+	switch format {
+	case "table", "":
+		return printTable(w, t)
+	case "json":
+		return printJSON(w, t)
+	case "csv":
+		return printCSV(w, t)
+	case "markdown":
+		return printMarkdown(w, t)
+	}
+	return CheckFormat(format)
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", x), "0"), ".")
+	case []string:
+		return strings.Join(x, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func printTable(w io.Writer, t Table) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	upper := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		upper[i] = strings.ToUpper(c)
+	}
+	fmt.Fprintln(tw, strings.Join(upper, "\t"))
+	for _, r := range t.Rows {
+		cells := make([]string, len(r))
+		for i, v := range r {
+			cells[i] = strings.ReplaceAll(cell(v), "\t", " ")
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// printJSON writes an array of objects keyed by column name.
+func printJSON(w io.Writer, t Table) error {
+	out := make([]map[string]any, 0, len(t.Rows))
+	for _, r := range t.Rows {
+		m := make(map[string]any, len(r))
+		for i, v := range r {
+			m[t.Columns[i]] = v
+		}
+		out = append(out, m)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func printCSV(w io.Writer, t Table) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(t.Columns); err != nil {
+		return err
+	}
+	for _, r := range t.Rows {
+		cells := make([]string, len(r))
+		for i, v := range r {
+			cells[i] = cell(v)
+		}
+		if err := cw.Write(cells); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// mdEscape keeps a cell inside its Markdown table column.
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func printMarkdown(w io.Writer, t Table) error {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(t.Columns, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat(" --- |", len(t.Columns)) + "\n")
+	for _, r := range t.Rows {
+		cells := make([]string, len(r))
+		for i, v := range r {
+			cells[i] = mdEscape(cell(v))
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
