@@ -143,7 +143,7 @@ var (
 			arrow.Field{Name: "key", Type: arrow.BinaryTypes.String},
 			arrow.Field{Name: "value", Type: arrow.BinaryTypes.String},
 		)),
-		sqlType: "STRUCT(key VARCHAR, value VARCHAR)[]",
+		sqlType: `STRUCT("key" VARCHAR, "value" VARCHAR)[]`,
 		app: func(b array.Builder, v []KeyValue) {
 			lb := b.(*array.ListBuilder)
 			lb.Append(true)

@@ -9,6 +9,7 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	peerpb "github.com/cilium/cilium/api/v1/peer"
 	relaypb "github.com/cilium/cilium/api/v1/relay"
+	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -163,7 +164,7 @@ func (c *Cluster) ServeAgents(ctx context.Context, lis []net.Listener, opts ...g
 func registerHealth(srv *grpc.Server) {
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	h.SetServingStatus(observerpb.Observer_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus(v1.ObserverServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, h)
 }
 

@@ -28,6 +28,7 @@ type simFlags struct {
 	nodes        int
 	ringCapacity int
 	truth        string
+	incidentAt   time.Duration
 }
 
 func newSimCmd() *cobra.Command {
@@ -74,6 +75,7 @@ a following reader, each node's ring buffer fills once and then waits. With
 	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: now minus --history)")
 	fl.IntVar(&f.nodes, "nodes", sim.DefaultNodes, "number of nodes")
 	fl.IntVar(&f.ringCapacity, "ring-capacity", sim.DefaultRingCapacity, "flows each node's Hubble ring buffer keeps")
+	fl.DurationVar(&f.incidentAt, "incident-at", sim.Scenarios["incident"].IncidentAt, "with --scenario incident, when the incident begins after the start")
 	fl.StringVar(&f.truth, "truth", "", "write what the scenario produced (per service, edge and minute) as JSON to this file when the simulation ends")
 	return cmd
 }
@@ -94,6 +96,10 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if f.incidentAt < 0 {
+		return usagef("invalid --incident-at %v: must not be negative", f.incidentAt)
+	}
+	scen.IncidentAt = f.incidentAt
 	speed, err := parseSpeed(f.speed)
 	if err != nil {
 		return err
@@ -189,4 +195,3 @@ func agentListeners(addr string, nodes int) ([]net.Listener, error) {
 	}
 	return out, nil
 }
-

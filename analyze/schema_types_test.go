@@ -1,0 +1,67 @@
+package analyze_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/schema"
+)
+
+// The types the schema reference documents are the ones DuckDB reads from
+// the files flowtape writes, and timestamps keep nanoseconds.
+func TestDuckDBReadsDocumentedTypes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := schema.NewFileWriter(schema.Flows, f, schema.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resps := testutil.LoadResponses(t, testutil.Testdata("samples", "basic-sample-5-http-flows.json"))
+	for _, r := range resps {
+		if err := w.Write(r.GetFlow()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(context.Background(), "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]string{}
+	for rows.Next() {
+		var n, typ string
+		if err := rows.Scan(&n, &typ); err != nil {
+			t.Fatal(err)
+		}
+		got[n] = typ
+	}
+	for _, c := range schema.Reference() {
+		if c.Table == schema.KindFlows && got[c.Name] != c.Type {
+			t.Errorf("column %s: DuckDB reads %q, the reference says %q", c.Name, got[c.Name], c.Type)
+		}
+	}
+	var ns int64
+	if err := db.QueryRow("SELECT epoch_ns(max(time)) FROM read_parquet(?)", path).Scan(&ns); err != nil {
+		t.Fatal(err)
+	}
+	if want := resps[4].GetFlow().GetTime().AsTime().UnixNano(); ns != want {
+		t.Errorf("time = %d ns, want %d: precision lost", ns, want)
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and generated docs")
+
+func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+// docs/schema.md is generated from the schema table; it must not go stale.
+func TestSchemaDocIsCurrent(t *testing.T) {
+	out, _, code := runCmd(t, "schema", "--format", "markdown")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	path := filepath.Join(testutil.Root(), "docs", "schema.md")
+	if *update {
+		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != out {
+		t.Fatal("docs/schema.md is stale: run `make docs` (go test ./cmd/flowtape -run SchemaDoc -update)")
+	}
+}
+
+func TestSchemaCommandListsEveryColumn(t *testing.T) {
+	out, _, code := runCmd(t, "schema", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(schema.Flows.Columns)+len(schema.Events.Columns) {
+		t.Fatalf("%d rows, want one per column", len(rows))
+	}
+	required := []string{"time", "uuid", "node_name", "verdict", "drop_reason_desc", "type", "event_type", "event_subtype",
+		"traffic_direction", "trace_observation_point", "is_reply", "ip_source", "ip_destination", "ip_version", "l4_protocol",
+		"source_port", "destination_port", "tcp_syn", "tcp_rst", "source_namespace", "source_pod_name", "source_workload",
+		"source_workload_kind", "source_app", "source_labels", "source_identity", "source_cluster_name", "source_service_name",
+		"source_service_namespace", "source_names", "destination_workload", "l7_type", "l7_latency_ns", "http_code",
+		"http_method", "http_url", "http_protocol", "http_headers", "dns_query", "dns_rcode", "dns_ips", "dns_qtypes",
+		"dns_rrtypes", "ingress_denied_by", "egress_allowed_by", "auth_type", "encrypted", "extra"}
+	have := map[string]bool{}
+	for _, r := range rows {
+		if r["table"] == "flows" {
+			have[r["column"].(string)] = true
+		}
+		if r["description"] == "" || r["type"] == "" {
+			t.Errorf("column %v lacks a type or description", r["column"])
+		}
+	}
+	for _, c := range required {
+		if !have[c] {
+			t.Errorf("flows lack column %s", c)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runCmd(t, "version", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var rows []map[string]string
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0]["schema_version"] != schema.Version || !strings.HasPrefix(rows[0]["duckdb_version"], "v1.") {
+		t.Fatalf("version = %v", rows)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sim", "--scenario", "chaos"}, `unknown scenario "chaos"`},
+		{[]string{"sim", "--speed", "fast"}, `invalid --speed "fast"`},
+		{[]string{"sim", "--rate", "-1"}, "invalid --rate"},
+		{[]string{"sim", "--start", "yesterday"}, "invalid --start"},
+		{[]string{"schema", "--format", "xml"}, `unknown --format "xml"`},
+		{[]string{"sim", "--no-such-flag"}, "unknown flag"},
+	}
+	for _, tt := range tests {
+		_, stderr, code := runCmd(t, tt.args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("flowtape %v: exit %d, stderr %q; want exit 2 and one line containing %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+// flowtape sim --duration --truth writes the truth when the simulation ends.
+func TestSimWritesTruth(t *testing.T) {
+	truth := filepath.Join(t.TempDir(), "truth.json")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "--listen", "127.0.0.1:0", "--scenario", "incident", "--speed", "600",
+			"--start", "2026-11-25T13:00:00Z", "--duration", "3m", "--rate", "500", "--truth", truth}, &bytes.Buffer{}, &bytes.Buffer{})
+	}()
+	var tr sim.Truth
+	for ctx.Err() == nil {
+		if b, err := os.ReadFile(truth); err == nil && json.Unmarshal(b, &tr) == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if tr.Scenario != "incident" || tr.Flows == 0 || tr.IncidentStart == nil || len(tr.Buckets) != 3 {
+		t.Fatalf("truth = %+v", tr)
+	}
+	pay, ok := tr.Service("paymentservice")
+	if !ok || pay.Requests == 0 || pay.Errors == 0 || pay.P99Ms <= 0 {
+		t.Fatalf("paymentservice truth = %+v", pay)
+	}
+}
