@@ -3,6 +3,7 @@ package schema
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -20,12 +21,21 @@ type Column[M proto.Message] struct {
 	Derived bool
 
 	arrowType arrow.DataType
-	// appendTo appends the value of m (or NULL) and reports whether a value was
-	// stored, i.e. whether clear may remove it from the residual.
+	// paths are the proto fields the column holds (dotted field names, a
+	// list's first element as name[0]); they are left out of the residual
+	// whenever the column stored a value.
+	paths []string
+	// appendTo appends the value of m (or NULL) and reports whether a value
+	// was stored.
 	appendTo func(b array.Builder, m M) bool
-	clear    func(m M)
 	// setFrom writes row i of a (known to be non-NULL) into m.
 	setFrom func(a arrow.Array, i int, m M)
+}
+
+// at declares the proto fields a mapped column holds.
+func (c Column[M]) at(paths ...string) Column[M] {
+	c.paths = paths
+	return c
 }
 
 // codec binds a Go value type to an Arrow type.
@@ -34,11 +44,10 @@ type codec[T any] struct {
 	sqlType   string
 	app       func(b array.Builder, v T)
 	at        func(a arrow.Array, i int) T
-	zero      T
 }
 
 // col builds a mapped column: get returns the value and whether the message
-// holds one; set writes a value back (set(m, zero) clears it).
+// holds one; set writes a value back.
 func col[M proto.Message, T any](c codec[T], name, doc string, get func(M) (T, bool), set func(M, T)) Column[M] {
 	return Column[M]{
 		Name: name, SQLType: c.sqlType, Doc: doc, arrowType: c.arrowType,
@@ -51,7 +60,6 @@ func col[M proto.Message, T any](c codec[T], name, doc string, get func(M) (T, b
 			c.app(b, v)
 			return true
 		},
-		clear:   func(m M) { set(m, c.zero) },
 		setFrom: func(a arrow.Array, i int, m M) { set(m, c.at(a, i)) },
 	}
 }
@@ -73,6 +81,13 @@ func derived[M proto.Message, T any](c codec[T], name, doc string, get func(M) (
 }
 
 var (
+	// UUIDs are 16 bytes (Parquet's UUID type) instead of 36 characters:
+	// random, they do not compress, and are most of a flow's size otherwise.
+	cUUID = codec[[16]byte]{
+		arrowType: extensions.NewUUIDType(), sqlType: "UUID",
+		app: func(b array.Builder, v [16]byte) { b.(*extensions.UUIDBuilder).AppendBytes(v) },
+		at:  func(a arrow.Array, i int) [16]byte { return a.(*extensions.UUIDArray).Value(i) },
+	}
 	cString = codec[string]{
 		arrowType: arrow.BinaryTypes.String, sqlType: "VARCHAR",
 		app: func(b array.Builder, v string) { b.(*array.StringBuilder).Append(v) },

@@ -51,43 +51,36 @@ func ensureNodeStatus(r E) *relaypb.NodeStatusEvent {
 func eventColumns() []Column[E] {
 	return []Column[E]{
 		timeCol("time", "When the event happened (for lost events: when it was reported), UTC.",
-			func(r E) *timestamppb.Timestamp { return r.GetTime() }, func(r E, v *timestamppb.Timestamp) { r.Time = v }),
+			func(r E) *timestamppb.Timestamp { return r.GetTime() }, func(r E, v *timestamppb.Timestamp) { r.Time = v }).at("time"),
 		strCol("node_name", "Node that reported the event.",
-			func(r E) string { return r.GetNodeName() }, func(r E, v string) { r.NodeName = v }),
+			func(r E) string { return r.GetNodeName() }, func(r E, v string) { r.NodeName = v }).at("node_name"),
 		derived(cString, "event", "Kind of event: lost_events, node_status, or unknown (a newer response type, kept in extra).",
 			func(r E) (string, bool) { return EventKind(r), true }),
 		enumCol("lost_events_source", "Where events were lost: PERF_EVENT_RING_BUFFER (kernel to agent), OBSERVER_EVENTS_QUEUE (agent), HUBBLE_RING_BUFFER (reader too slow).",
 			flowpb.LostEventSource_value,
 			func(r E) flowpb.LostEventSource { return r.GetLostEvents().GetSource() },
-			func(r E, v flowpb.LostEventSource) { ensureLost(r).Source = v }),
+			func(r E, v flowpb.LostEventSource) { ensureLost(r).Source = v }).at("lost_events.source"),
 		col(cUint64, "num_events_lost", "Number of events lost; NULL for other events.",
 			func(r E) (uint64, bool) { l := r.GetLostEvents(); return l.GetNumEventsLost(), l != nil },
-			func(r E, v uint64) { ensureLost(r).NumEventsLost = v }),
+			func(r E, v uint64) { ensureLost(r).NumEventsLost = v }).at("lost_events.num_events_lost"),
 		col(cInt32, "lost_events_cpu", "CPU whose buffer lost the events, when known.",
 			func(r E) (int32, bool) { c := r.GetLostEvents().GetCpu(); return c.GetValue(), c != nil },
-			func(r E, v int32) {
-				l := ensureLost(r)
-				if v == 0 && l.Cpu != nil {
-					l.Cpu = nil // clear()
-					return
-				}
-				l.Cpu = wrapperspb.Int32(v)
-			}),
+			func(r E, v int32) { ensureLost(r).Cpu = wrapperspb.Int32(v) }).at("lost_events.cpu"),
 		timeCol("lost_events_first", "Time of the first lost event, when known.",
 			func(r E) *timestamppb.Timestamp { return r.GetLostEvents().GetFirst() },
-			func(r E, v *timestamppb.Timestamp) { ensureLost(r).First = v }),
+			func(r E, v *timestamppb.Timestamp) { ensureLost(r).First = v }).at("lost_events.first"),
 		timeCol("lost_events_last", "Time of the last lost event, when known.",
 			func(r E) *timestamppb.Timestamp { return r.GetLostEvents().GetLast() },
-			func(r E, v *timestamppb.Timestamp) { ensureLost(r).Last = v }),
+			func(r E, v *timestamppb.Timestamp) { ensureLost(r).Last = v }).at("lost_events.last"),
 		enumCol("node_state", "Node status change reported by hubble-relay: NODE_CONNECTED, NODE_UNAVAILABLE, NODE_GONE, NODE_ERROR.",
 			relaypb.NodeState_value,
 			func(r E) relaypb.NodeState { return r.GetNodeStatus().GetStateChange() },
-			func(r E, v relaypb.NodeState) { ensureNodeStatus(r).StateChange = v }),
+			func(r E, v relaypb.NodeState) { ensureNodeStatus(r).StateChange = v }).at("node_status.state_change"),
 		listCol("node_names", "Nodes the status change applies to.",
 			func(r E) []string { return r.GetNodeStatus().GetNodeNames() },
-			func(r E, v []string) { ensureNodeStatus(r).NodeNames = v }),
+			func(r E, v []string) { ensureNodeStatus(r).NodeNames = v }).at("node_status.node_names"),
 		strCol("message", "Message of a node status change (e.g. the connection error).",
 			func(r E) string { return r.GetNodeStatus().GetMessage() },
-			func(r E, v string) { ensureNodeStatus(r).Message = v }),
+			func(r E, v string) { ensureNodeStatus(r).Message = v }).at("node_status.message"),
 	}
 }

@@ -168,7 +168,7 @@ func tcpFlagCol(name string, get func(*flowpb.TCPFlags) bool, set func(*flowpb.T
 				}
 				set(tcp.Flags, v)
 			}
-		})
+		}).at("l4.TCP.flags." + name)
 }
 
 func policyNames(ps []*flowpb.Policy) ([]string, bool) {
@@ -196,9 +196,9 @@ func endpointColumns(side string, get func(F) *flowpb.Endpoint, ensure func(F) *
 	p := side + "_"
 	return []Column[F]{
 		strCol(p+"namespace", "Kubernetes namespace of the "+side+" endpoint.",
-			func(f F) string { return get(f).GetNamespace() }, func(f F, v string) { ensure(f).Namespace = v }),
+			func(f F) string { return get(f).GetNamespace() }, func(f F, v string) { ensure(f).Namespace = v }).at(side + ".namespace"),
 		strCol(p+"pod_name", "Pod name of the "+side+" endpoint.",
-			func(f F) string { return get(f).GetPodName() }, func(f F, v string) { ensure(f).PodName = v }),
+			func(f F) string { return get(f).GetPodName() }, func(f F, v string) { ensure(f).PodName = v }).at(side + ".pod_name"),
 		strCol(p+"workload", "Name of the first workload (Deployment, StatefulSet, ...) owning the "+side+" pod.",
 			func(f F) string {
 				if w := get(f).GetWorkloads(); len(w) > 0 {
@@ -212,7 +212,7 @@ func endpointColumns(side string, get func(F) *flowpb.Endpoint, ensure func(F) *
 					ep.Workloads = append(ep.Workloads, &flowpb.Workload{})
 				}
 				ep.Workloads[0].Name = v
-			}),
+			}).at(side + ".workloads[0].name"),
 		strCol(p+"workload_kind", "Kind of the first workload owning the "+side+" pod.",
 			func(f F) string {
 				if w := get(f).GetWorkloads(); len(w) > 0 {
@@ -226,98 +226,93 @@ func endpointColumns(side string, get func(F) *flowpb.Endpoint, ensure func(F) *
 					ep.Workloads = append(ep.Workloads, &flowpb.Workload{})
 				}
 				ep.Workloads[0].Kind = v
-			}),
+			}).at(side + ".workloads[0].kind"),
 		derived(cString, p+"app", "Application label of the "+side+" endpoint (app.kubernetes.io/name, app, k8s-app or name).",
 			func(f F) (string, bool) {
 				v := labelValue(get(f).GetLabels(), appLabels...)
 				return v, v != ""
 			}),
 		listCol(p+"labels", "Labels of the "+side+" endpoint's security identity, as \"source:key=value\".",
-			func(f F) []string { return get(f).GetLabels() }, func(f F, v []string) { ensure(f).Labels = v }),
+			func(f F) []string { return get(f).GetLabels() }, func(f F, v []string) { ensure(f).Labels = v }).at(side + ".labels"),
 		col(cUint32, p+"identity", "Security identity of the "+side+" endpoint (1 host, 2 world, ...); NULL when the endpoint is absent.",
 			func(f F) (uint32, bool) { ep := get(f); return ep.GetIdentity(), ep != nil },
-			func(f F, v uint32) { ensure(f).Identity = v }),
+			func(f F, v uint32) { ensure(f).Identity = v }).at(side + ".identity"),
 		col(cUint32, p+"endpoint_id", "Cilium endpoint ID of the "+side+" endpoint (local endpoints only); NULL when the endpoint is absent.",
 			func(f F) (uint32, bool) { ep := get(f); return ep.GetID(), ep != nil },
-			func(f F, v uint32) { ensure(f).ID = v }),
+			func(f F, v uint32) { ensure(f).ID = v }).at(side + ".ID"),
 		strCol(p+"cluster_name", "Cluster of the "+side+" endpoint (Cluster Mesh).",
-			func(f F) string { return get(f).GetClusterName() }, func(f F, v string) { ensure(f).ClusterName = v }),
+			func(f F) string { return get(f).GetClusterName() }, func(f F, v string) { ensure(f).ClusterName = v }).at(side + ".cluster_name"),
 		strCol(p+"service_name", "Kubernetes service the "+side+" address belongs to.",
-			func(f F) string { return getSvc(f).GetName() }, func(f F, v string) { ensureSvc(f).Name = v }),
+			func(f F) string { return getSvc(f).GetName() }, func(f F, v string) { ensureSvc(f).Name = v }).at(side + "_service.name"),
 		strCol(p+"service_namespace", "Namespace of that service.",
-			func(f F) string { return getSvc(f).GetNamespace() }, func(f F, v string) { ensureSvc(f).Namespace = v }),
+			func(f F) string { return getSvc(f).GetNamespace() }, func(f F, v string) { ensureSvc(f).Namespace = v }).at(side + "_service.namespace"),
 		listCol(p+"names", "DNS names the "+side+" IP was resolved from (FQDN policy cache).",
-			getNames, setNames),
+			getNames, setNames).at(side + "_names"),
 	}
 }
 
 func flowColumns() []Column[F] {
 	cols := []Column[F]{
 		timeCol("time", "When the event was observed, UTC, nanoseconds.",
-			func(f F) *timestamppb.Timestamp { return f.GetTime() }, func(f F, v *timestamppb.Timestamp) { f.Time = v }),
-		strCol("uuid", "Unique flow ID assigned by Hubble (absent in flows of older Cilium).",
-			func(f F) string { return f.GetUuid() }, func(f F, v string) { f.Uuid = v }),
+			func(f F) *timestamppb.Timestamp { return f.GetTime() }, func(f F, v *timestamppb.Timestamp) { f.Time = v }).at("time"),
+		col(cUUID, "uuid", "Unique flow ID assigned by Hubble (absent in flows of older Cilium).",
+			func(f F) ([16]byte, bool) { return parseUUID(f.GetUuid()) },
+			func(f F, v [16]byte) { f.Uuid = formatUUID(v) }).at("uuid"),
 		strCol("node_name", "Node that observed the flow, as cluster/node behind hubble-relay.",
-			func(f F) string { return f.GetNodeName() }, func(f F, v string) { f.NodeName = v }),
+			func(f F) string { return f.GetNodeName() }, func(f F, v string) { f.NodeName = v }).at("node_name"),
 		listCol("node_labels", "Labels of that node.",
-			func(f F) []string { return f.GetNodeLabels() }, func(f F, v []string) { f.NodeLabels = v }),
+			func(f F) []string { return f.GetNodeLabels() }, func(f F, v []string) { f.NodeLabels = v }).at("node_labels"),
 		enumCol("verdict", "FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED or TRANSLATED.", flowpb.Verdict_value,
-			func(f F) flowpb.Verdict { return f.GetVerdict() }, func(f F, v flowpb.Verdict) { f.Verdict = v }),
+			func(f F) flowpb.Verdict { return f.GetVerdict() }, func(f F, v flowpb.Verdict) { f.Verdict = v }).at("verdict"),
 		enumCol("drop_reason_desc", "Why a DROPPED flow was dropped, e.g. POLICY_DENIED.", flowpb.DropReason_value,
-			func(f F) flowpb.DropReason { return f.GetDropReasonDesc() }, func(f F, v flowpb.DropReason) { f.DropReasonDesc = v }),
+			func(f F) flowpb.DropReason { return f.GetDropReasonDesc() }, func(f F, v flowpb.DropReason) { f.DropReasonDesc = v }).at("drop_reason_desc"),
 		col(cUint32, "drop_reason", "Numeric drop reason (deprecated by Cilium in favour of drop_reason_desc).",
-			func(f F) (uint32, bool) { return f.GetDropReason(), true }, func(f F, v uint32) { f.DropReason = v }),
+			func(f F) (uint32, bool) { return f.GetDropReason(), true }, func(f F, v uint32) { f.DropReason = v }).at("drop_reason"),
 		enumCol("type", "Flow type: L3_L4, L7 or SOCK.", flowpb.FlowType_value,
-			func(f F) flowpb.FlowType { return f.GetType() }, func(f F, v flowpb.FlowType) { f.Type = v }),
+			func(f F) flowpb.FlowType { return f.GetType() }, func(f F, v flowpb.FlowType) { f.Type = v }).at("Type"),
 		col(cInt32, "event_type", "Cilium monitor event type (1 drop, 4 trace, 5 policy verdict, 129 L7 access log, ...).",
 			func(f F) (int32, bool) { e := f.GetEventType(); return e.GetType(), e != nil },
-			func(f F, v int32) { ensureEventType(f).Type = v }),
+			func(f F, v int32) { ensureEventType(f).Type = v }).at("event_type.type"),
 		col(cInt32, "event_subtype", "Cilium monitor event sub-type (observation point of traces, reason of drops).",
 			func(f F) (int32, bool) { e := f.GetEventType(); return e.GetSubType(), e != nil },
-			func(f F, v int32) { ensureEventType(f).SubType = v }),
+			func(f F, v int32) { ensureEventType(f).SubType = v }).at("event_type.sub_type"),
 		enumCol("traffic_direction", "INGRESS or EGRESS, from the point of view of the local endpoint.", flowpb.TrafficDirection_value,
-			func(f F) flowpb.TrafficDirection { return f.GetTrafficDirection() }, func(f F, v flowpb.TrafficDirection) { f.TrafficDirection = v }),
+			func(f F) flowpb.TrafficDirection { return f.GetTrafficDirection() }, func(f F, v flowpb.TrafficDirection) { f.TrafficDirection = v }).at("traffic_direction"),
 		enumCol("trace_observation_point", "Where in the datapath a trace was observed (TO_ENDPOINT, FROM_ENDPOINT, TO_PROXY, TO_STACK, ...).", flowpb.TraceObservationPoint_value,
 			func(f F) flowpb.TraceObservationPoint { return f.GetTraceObservationPoint() },
-			func(f F, v flowpb.TraceObservationPoint) { f.TraceObservationPoint = v }),
+			func(f F, v flowpb.TraceObservationPoint) { f.TraceObservationPoint = v }).at("trace_observation_point"),
 		enumCol("trace_reason", "Connection-tracking state of a trace: NEW, ESTABLISHED, REPLY, RELATED, ...", flowpb.TraceReason_value,
-			func(f F) flowpb.TraceReason { return f.GetTraceReason() }, func(f F, v flowpb.TraceReason) { f.TraceReason = v }),
+			func(f F) flowpb.TraceReason { return f.GetTraceReason() }, func(f F, v flowpb.TraceReason) { f.TraceReason = v }).at("trace_reason"),
 		col(cBool, "is_reply", "Whether the flow is a reply (response direction of a connection); NULL when Cilium could not tell.",
 			func(f F) (bool, bool) { r := f.GetIsReply(); return r.GetValue(), r != nil },
-			func(f F, v bool) {
-				if !v && f.IsReply != nil {
-					f.IsReply = nil // clear()
-					return
-				}
-				f.IsReply = wrapperspb.Bool(v)
-			}),
+			func(f F, v bool) { f.IsReply = wrapperspb.Bool(v) }).at("is_reply"),
 		col(cBool, "reply", "Deprecated reply flag of older Cilium versions (see is_reply).",
-			func(f F) (bool, bool) { return f.GetReply(), true }, func(f F, v bool) { f.Reply = v }),
+			func(f F) (bool, bool) { return f.GetReply(), true }, func(f F, v bool) { f.Reply = v }).at("reply"),
 		strCol("ip_source", "Source IP address.",
-			func(f F) string { return f.GetIP().GetSource() }, func(f F, v string) { ensureIP(f).Source = v }),
+			func(f F) string { return f.GetIP().GetSource() }, func(f F, v string) { ensureIP(f).Source = v }).at("IP.source"),
 		strCol("ip_source_xlated", "Source IP after SNAT, where Cilium translated it.",
-			func(f F) string { return f.GetIP().GetSourceXlated() }, func(f F, v string) { ensureIP(f).SourceXlated = v }),
+			func(f F) string { return f.GetIP().GetSourceXlated() }, func(f F, v string) { ensureIP(f).SourceXlated = v }).at("IP.source_xlated"),
 		strCol("ip_destination", "Destination IP address.",
-			func(f F) string { return f.GetIP().GetDestination() }, func(f F, v string) { ensureIP(f).Destination = v }),
+			func(f F) string { return f.GetIP().GetDestination() }, func(f F, v string) { ensureIP(f).Destination = v }).at("IP.destination"),
 		enumCol("ip_version", "IPv4 or IPv6.", flowpb.IPVersion_value,
-			func(f F) flowpb.IPVersion { return f.GetIP().GetIpVersion() }, func(f F, v flowpb.IPVersion) { ensureIP(f).IpVersion = v }),
+			func(f F) flowpb.IPVersion { return f.GetIP().GetIpVersion() }, func(f F, v flowpb.IPVersion) { ensureIP(f).IpVersion = v }).at("IP.ipVersion"),
 		col(cBool, "encrypted", "Whether the packet was encrypted (IPsec/WireGuard); NULL when the flow has no IP layer.",
 			func(f F) (bool, bool) { ip := f.GetIP(); return ip.GetEncrypted(), ip != nil },
-			func(f F, v bool) { ensureIP(f).Encrypted = v }),
+			func(f F, v bool) { ensureIP(f).Encrypted = v }).at("IP.encrypted"),
 		strCol("ethernet_source", "Source MAC address.",
-			func(f F) string { return f.GetEthernet().GetSource() }, func(f F, v string) { ensureEth(f).Source = v }),
+			func(f F) string { return f.GetEthernet().GetSource() }, func(f F, v string) { ensureEth(f).Source = v }).at("ethernet.source"),
 		strCol("ethernet_destination", "Destination MAC address.",
-			func(f F) string { return f.GetEthernet().GetDestination() }, func(f F, v string) { ensureEth(f).Destination = v }),
+			func(f F) string { return f.GetEthernet().GetDestination() }, func(f F, v string) { ensureEth(f).Destination = v }).at("ethernet.destination"),
 		derived(cString, "l4_protocol", "Transport protocol: TCP, UDP, ICMPv4, ICMPv6, SCTP, VRRP or IGMP.",
 			func(f F) (string, bool) { p := l4Protocol(f); return p, p != "" }),
 		col(cUint32, "source_port", "TCP, UDP or SCTP source port.",
-			func(f F) (uint32, bool) { s, _, ok := ports(f); return s, ok }, func(f F, v uint32) { setPort(f, v, true) }),
+			func(f F) (uint32, bool) { s, _, ok := ports(f); return s, ok }, func(f F, v uint32) { setPort(f, v, true) }).at("l4.TCP.source_port", "l4.UDP.source_port", "l4.SCTP.source_port"),
 		col(cUint32, "destination_port", "TCP, UDP or SCTP destination port.",
-			func(f F) (uint32, bool) { _, d, ok := ports(f); return d, ok }, func(f F, v uint32) { setPort(f, v, false) }),
+			func(f F) (uint32, bool) { _, d, ok := ports(f); return d, ok }, func(f F, v uint32) { setPort(f, v, false) }).at("l4.TCP.destination_port", "l4.UDP.destination_port", "l4.SCTP.destination_port"),
 		col(cUint32, "icmp_type", "ICMPv4/ICMPv6 type.",
-			func(f F) (uint32, bool) { t, _, ok := icmp(f); return t, ok }, func(f F, v uint32) { setICMP(f, v, true) }),
+			func(f F) (uint32, bool) { t, _, ok := icmp(f); return t, ok }, func(f F, v uint32) { setICMP(f, v, true) }).at("l4.ICMPv4.type", "l4.ICMPv6.type"),
 		col(cUint32, "icmp_code", "ICMPv4/ICMPv6 code.",
-			func(f F) (uint32, bool) { _, c, ok := icmp(f); return c, ok }, func(f F, v uint32) { setICMP(f, v, false) }),
+			func(f F) (uint32, bool) { _, c, ok := icmp(f); return c, ok }, func(f F, v uint32) { setICMP(f, v, false) }).at("l4.ICMPv4.code", "l4.ICMPv6.code"),
 		tcpFlagCol("SYN", func(t *flowpb.TCPFlags) bool { return t.GetSYN() }, func(t *flowpb.TCPFlags, v bool) { t.SYN = v }),
 		tcpFlagCol("ACK", func(t *flowpb.TCPFlags) bool { return t.GetACK() }, func(t *flowpb.TCPFlags, v bool) { t.ACK = v }),
 		tcpFlagCol("FIN", func(t *flowpb.TCPFlags) bool { return t.GetFIN() }, func(t *flowpb.TCPFlags, v bool) { t.FIN = v }),
@@ -362,19 +357,19 @@ func flowColumns() []Column[F] {
 		})...)
 	cols = append(cols,
 		enumCol("l7_type", "L7 record type: REQUEST, RESPONSE or SAMPLE.", flowpb.L7FlowType_value,
-			func(f F) flowpb.L7FlowType { return f.GetL7().GetType() }, func(f F, v flowpb.L7FlowType) { ensureL7(f).Type = v }),
+			func(f F) flowpb.L7FlowType { return f.GetL7().GetType() }, func(f F, v flowpb.L7FlowType) { ensureL7(f).Type = v }).at("l7.type"),
 		col(cUint64, "l7_latency_ns", "Request-to-response latency measured by the proxy, on RESPONSE flows; NULL for non-L7 flows.",
 			func(f F) (uint64, bool) { l := f.GetL7(); return l.GetLatencyNs(), l != nil },
-			func(f F, v uint64) { ensureL7(f).LatencyNs = v }),
+			func(f F, v uint64) { ensureL7(f).LatencyNs = v }).at("l7.latency_ns"),
 		col(cUint32, "http_code", "HTTP status code (0 on requests); NULL for non-HTTP flows.",
 			func(f F) (uint32, bool) { h := f.GetL7().GetHttp(); return h.GetCode(), h != nil },
-			func(f F, v uint32) { ensureHTTP(f).Code = v }),
+			func(f F, v uint32) { ensureHTTP(f).Code = v }).at("l7.http.code"),
 		strCol("http_method", "HTTP method; gRPC calls are POST.",
-			func(f F) string { return f.GetL7().GetHttp().GetMethod() }, func(f F, v string) { ensureHTTP(f).Method = v }),
+			func(f F) string { return f.GetL7().GetHttp().GetMethod() }, func(f F, v string) { ensureHTTP(f).Method = v }).at("l7.http.method"),
 		strCol("http_url", "Request URL; for gRPC http://host:port/package.Service/Method.",
-			func(f F) string { return f.GetL7().GetHttp().GetUrl() }, func(f F, v string) { ensureHTTP(f).Url = v }),
+			func(f F) string { return f.GetL7().GetHttp().GetUrl() }, func(f F, v string) { ensureHTTP(f).Url = v }).at("l7.http.url"),
 		strCol("http_protocol", "HTTP/1.1 or HTTP/2 (gRPC).",
-			func(f F) string { return f.GetL7().GetHttp().GetProtocol() }, func(f F, v string) { ensureHTTP(f).Protocol = v }),
+			func(f F) string { return f.GetL7().GetHttp().GetProtocol() }, func(f F, v string) { ensureHTTP(f).Protocol = v }).at("l7.http.protocol"),
 		col(cKeyValues, "http_headers", "HTTP headers as a list of {key, value}, in the order Hubble reported them.",
 			func(f F) ([]KeyValue, bool) {
 				hs := f.GetL7().GetHttp().GetHeaders()
@@ -388,37 +383,31 @@ func flowColumns() []Column[F] {
 				return out, true
 			},
 			func(f F, v []KeyValue) {
-				if v == nil {
-					if h := f.GetL7().GetHttp(); h != nil {
-						h.Headers = nil
-					}
-					return
-				}
 				hs := make([]*flowpb.HTTPHeader, len(v))
 				for i, kv := range v {
 					hs[i] = &flowpb.HTTPHeader{Key: kv.Key, Value: kv.Value}
 				}
 				ensureHTTP(f).Headers = hs
-			}),
+			}).at("l7.http.headers"),
 		strCol("dns_query", "Queried DNS name, fully qualified with a trailing dot.",
-			func(f F) string { return f.GetL7().GetDns().GetQuery() }, func(f F, v string) { ensureDNS(f).Query = v }),
+			func(f F) string { return f.GetL7().GetDns().GetQuery() }, func(f F, v string) { ensureDNS(f).Query = v }).at("l7.dns.query"),
 		col(cUint32, "dns_rcode", "DNS response code (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...); NULL for non-DNS flows.",
 			func(f F) (uint32, bool) { d := f.GetL7().GetDns(); return d.GetRcode(), d != nil },
-			func(f F, v uint32) { ensureDNS(f).Rcode = v }),
+			func(f F, v uint32) { ensureDNS(f).Rcode = v }).at("l7.dns.rcode"),
 		listCol("dns_qtypes", "Query types (A, AAAA, ...).",
-			func(f F) []string { return f.GetL7().GetDns().GetQtypes() }, func(f F, v []string) { ensureDNS(f).Qtypes = v }),
+			func(f F) []string { return f.GetL7().GetDns().GetQtypes() }, func(f F, v []string) { ensureDNS(f).Qtypes = v }).at("l7.dns.qtypes"),
 		listCol("dns_rrtypes", "Resource record types in the answer.",
-			func(f F) []string { return f.GetL7().GetDns().GetRrtypes() }, func(f F, v []string) { ensureDNS(f).Rrtypes = v }),
+			func(f F) []string { return f.GetL7().GetDns().GetRrtypes() }, func(f F, v []string) { ensureDNS(f).Rrtypes = v }).at("l7.dns.rrtypes"),
 		listCol("dns_ips", "IP addresses in the answer.",
-			func(f F) []string { return f.GetL7().GetDns().GetIps() }, func(f F, v []string) { ensureDNS(f).Ips = v }),
+			func(f F) []string { return f.GetL7().GetDns().GetIps() }, func(f F, v []string) { ensureDNS(f).Ips = v }).at("l7.dns.ips"),
 		listCol("dns_cnames", "CNAMEs in the answer.",
-			func(f F) []string { return f.GetL7().GetDns().GetCnames() }, func(f F, v []string) { ensureDNS(f).Cnames = v }),
+			func(f F) []string { return f.GetL7().GetDns().GetCnames() }, func(f F, v []string) { ensureDNS(f).Cnames = v }).at("l7.dns.cnames"),
 		col(cUint32, "dns_ttl", "Smallest TTL of the answer; NULL for non-DNS flows.",
 			func(f F) (uint32, bool) { d := f.GetL7().GetDns(); return d.GetTtl(), d != nil },
-			func(f F, v uint32) { ensureDNS(f).Ttl = v }),
+			func(f F, v uint32) { ensureDNS(f).Ttl = v }).at("l7.dns.ttl"),
 		strCol("dns_observation_source", "Who observed the DNS message (proxy).",
 			func(f F) string { return f.GetL7().GetDns().GetObservationSource() },
-			func(f F, v string) { ensureDNS(f).ObservationSource = v }),
+			func(f F, v string) { ensureDNS(f).ObservationSource = v }).at("l7.dns.observation_source"),
 		derived(cStrings, "egress_allowed_by", "Policies (namespace/name) that allowed the flow on egress.",
 			func(f F) ([]string, bool) { return policyNames(f.GetEgressAllowedBy()) }),
 		derived(cStrings, "ingress_allowed_by", "Policies (namespace/name) that allowed the flow on ingress.",
@@ -428,13 +417,13 @@ func flowColumns() []Column[F] {
 		derived(cStrings, "ingress_denied_by", "Policies (namespace/name) that denied the flow on ingress.",
 			func(f F) ([]string, bool) { return policyNames(f.GetIngressDeniedBy()) }),
 		col(cUint32, "policy_match_type", "How the policy verdict matched (L3, L3/L4, L4, all); 0 when unknown.",
-			func(f F) (uint32, bool) { return f.GetPolicyMatchType(), true }, func(f F, v uint32) { f.PolicyMatchType = v }),
+			func(f F) (uint32, bool) { return f.GetPolicyMatchType(), true }, func(f F, v uint32) { f.PolicyMatchType = v }).at("policy_match_type"),
 		listCol("policy_log", "Policy log values of the matching policies.",
-			func(f F) []string { return f.GetPolicyLog() }, func(f F, v []string) { f.PolicyLog = v }),
+			func(f F) []string { return f.GetPolicyLog() }, func(f F, v []string) { f.PolicyLog = v }).at("policy_log"),
 		enumCol("auth_type", "Mutual authentication used (SPIRE, ...); NULL when disabled.", flowpb.AuthType_value,
-			func(f F) flowpb.AuthType { return f.GetAuthType() }, func(f F, v flowpb.AuthType) { f.AuthType = v }),
+			func(f F) flowpb.AuthType { return f.GetAuthType() }, func(f F, v flowpb.AuthType) { f.AuthType = v }).at("auth_type"),
 		col(cUint32, "proxy_port", "Port of the L7 proxy the flow was redirected to; 0 when none.",
-			func(f F) (uint32, bool) { return f.GetProxyPort(), true }, func(f F, v uint32) { f.ProxyPort = v }),
+			func(f F) (uint32, bool) { return f.GetProxyPort(), true }, func(f F, v uint32) { f.ProxyPort = v }).at("proxy_port"),
 		strCol("trace_id", "Distributed-tracing trace ID (traceparent) of an L7 flow.",
 			func(f F) string { return f.GetTraceContext().GetParent().GetTraceId() },
 			func(f F, v string) {
@@ -445,7 +434,7 @@ func flowColumns() []Column[F] {
 					f.TraceContext.Parent = &flowpb.TraceParent{}
 				}
 				f.TraceContext.Parent.TraceId = v
-			}),
+			}).at("trace_context.parent.trace_id"),
 		col(cUint32, "interface_index", "Network interface index (of a trace at a device); NULL when absent.",
 			func(f F) (uint32, bool) { i := f.GetInterface(); return i.GetIndex(), i != nil },
 			func(f F, v uint32) {
@@ -453,7 +442,7 @@ func flowColumns() []Column[F] {
 					f.Interface = &flowpb.NetworkInterface{}
 				}
 				f.Interface.Index = v
-			}),
+			}).at("interface.index"),
 		strCol("interface_name", "Network interface name.",
 			func(f F) string { return f.GetInterface().GetName() },
 			func(f F, v string) {
@@ -461,17 +450,17 @@ func flowColumns() []Column[F] {
 					f.Interface = &flowpb.NetworkInterface{}
 				}
 				f.Interface.Name = v
-			}),
+			}).at("interface.name"),
 		enumCol("sock_xlate_point", "Socket-LB translation point of SOCK flows.", flowpb.SocketTranslationPoint_value,
 			func(f F) flowpb.SocketTranslationPoint { return f.GetSockXlatePoint() },
-			func(f F, v flowpb.SocketTranslationPoint) { f.SockXlatePoint = v }),
+			func(f F, v flowpb.SocketTranslationPoint) { f.SockXlatePoint = v }).at("sock_xlate_point"),
 		col(cUint64, "socket_cookie", "Kernel socket cookie (SOCK flows); 0 when none.",
-			func(f F) (uint64, bool) { return f.GetSocketCookie(), true }, func(f F, v uint64) { f.SocketCookie = v }),
+			func(f F) (uint64, bool) { return f.GetSocketCookie(), true }, func(f F, v uint64) { f.SocketCookie = v }).at("socket_cookie"),
 		col(cUint64, "cgroup_id", "cgroup ID of the socket's process (SOCK flows); 0 when none.",
-			func(f F) (uint64, bool) { return f.GetCgroupId(), true }, func(f F, v uint64) { f.CgroupId = v }),
+			func(f F) (uint64, bool) { return f.GetCgroupId(), true }, func(f F, v uint64) { f.CgroupId = v }).at("cgroup_id"),
 		enumCol("debug_capture_point", "Debug capture point of debug-capture flows.", flowpb.DebugCapturePoint_value,
 			func(f F) flowpb.DebugCapturePoint { return f.GetDebugCapturePoint() },
-			func(f F, v flowpb.DebugCapturePoint) { f.DebugCapturePoint = v }),
+			func(f F, v flowpb.DebugCapturePoint) { f.DebugCapturePoint = v }).at("debug_capture_point"),
 		strCol("emitter_name", "Name of the component that emitted the flow.",
 			func(f F) string { return f.GetEmitter().GetName() },
 			func(f F, v string) {
@@ -479,7 +468,7 @@ func flowColumns() []Column[F] {
 					f.Emitter = &flowpb.Emitter{}
 				}
 				f.Emitter.Name = v
-			}),
+			}).at("emitter.name"),
 		strCol("emitter_version", "Version of that component.",
 			func(f F) string { return f.GetEmitter().GetVersion() },
 			func(f F, v string) {
@@ -487,9 +476,9 @@ func flowColumns() []Column[F] {
 					f.Emitter = &flowpb.Emitter{}
 				}
 				f.Emitter.Version = v
-			}),
+			}).at("emitter.version"),
 		strCol("summary", "Human-readable summary of older Cilium versions (deprecated by Cilium).",
-			func(f F) string { return f.GetSummary() }, func(f F, v string) { f.Summary = v }),
+			func(f F) string { return f.GetSummary() }, func(f F, v string) { f.Summary = v }).at("Summary"),
 	)
 	return cols
 }

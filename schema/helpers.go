@@ -84,14 +84,7 @@ func nanosTime(ns int64) *timestamppb.Timestamp {
 func timeCol[M proto.Message](name, doc string, get func(M) *timestamppb.Timestamp, set func(M, *timestamppb.Timestamp)) Column[M] {
 	return col(cTime, name, doc,
 		func(m M) (int64, bool) { return timeNanos(get(m)) },
-		func(m M, ns int64) {
-			if ns == 0 && get(m) != nil {
-				// clear(): keep presence out of the residual entirely.
-				set(m, nil)
-				return
-			}
-			set(m, nanosTime(ns))
-		})
+		func(m M, ns int64) { set(m, nanosTime(ns)) })
 }
 
 // labelValue returns the value of the first label with one of the keys
@@ -119,4 +112,55 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// parseUUID parses a UUID in the canonical lowercase form Hubble writes
+// (8-4-4-4-12 hex digits); anything else is kept as text in the residual.
+func parseUUID(s string) ([16]byte, bool) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := hexVal(s[i])
+		lo, ok2 := hexVal(s[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return u, true
+}
+
+func hexVal(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+const hexDigits = "0123456789abcdef"
+
+func formatUUID(u [16]byte) string {
+	var b [36]byte
+	j := 0
+	for i, x := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = hexDigits[x>>4], hexDigits[x&0xf]
+		j += 2
+	}
+	return string(b[:])
 }

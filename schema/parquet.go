@@ -52,6 +52,11 @@ func NewFileWriter[M proto.Message](t *Table[M], w io.Writer, o WriterOptions) (
 		parquet.WithStats(true),
 		parquet.WithCreatedBy(o.Writer),
 		parquet.WithMaxRowGroupLength(int64(o.RowGroupRows)),
+		// Times are nearly sorted: deltas beat a dictionary. UUIDs are
+		// unique: a dictionary only costs.
+		parquet.WithDictionaryFor("time", false),
+		parquet.WithEncodingFor("time", parquet.Encodings.DeltaBinaryPacked),
+		parquet.WithDictionaryFor("uuid", false),
 	)
 	fw, err := pqarrow.NewFileWriter(t.ArrowSchema(), w, props, pqarrow.NewArrowWriterProperties())
 	if err != nil {

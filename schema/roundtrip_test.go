@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
@@ -18,18 +19,23 @@ import (
 
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
 )
 
 // roundTrip writes msgs to a real Parquet file and reads them back.
 func roundTrip[M proto.Message](t *testing.T, tbl *schema.Table[M], msgs []M) []M {
+	// A small row group size so that multi-row-group files are exercised.
+	return roundTripGroups(t, tbl, msgs, 7)
+}
+
+func roundTripGroups[M proto.Message](t *testing.T, tbl *schema.Table[M], msgs []M, rowGroupRows int) []M {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rows.parquet")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A small row group size so that multi-row-group files are exercised.
-	w, err := schema.NewFileWriter(tbl, f, schema.WriterOptions{Writer: "test", RowGroupRows: 7})
+	w, err := schema.NewFileWriter(tbl, f, schema.WriterOptions{Writer: "test", RowGroupRows: rowGroupRows})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,4 +269,11 @@ func TestColumnsHoldValues(t *testing.T) {
 			t.Errorf("row %d: residual is %d bytes, the columns miss something", i, n)
 		}
 	}
+}
+
+func TestRoundTripSimulator(t *testing.T) {
+	src := sim.NewSource(sim.Scenarios["incident"], 11, 2000, time.Date(2026, 11, 25, 13, 1, 50, 0, time.UTC))
+	// Minute 2 of the incident scenario: drops, errors and policy attribution included.
+	flows := src.Take(60000)
+	assertEqual(t, flows, roundTripGroups(t, schema.Flows, flows, 16384))
 }

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -22,6 +23,8 @@ type Table[M proto.Message] struct {
 
 	schema *arrow.Schema
 	index  map[string]int
+	mask   *maskNode
+	plan   *plan
 }
 
 func newTable[M proto.Message](kind string, newMsg func() M, cols []Column[M]) *Table[M] {
@@ -29,16 +32,31 @@ func newTable[M proto.Message](kind string, newMsg func() M, cols []Column[M]) *
 		Name: ExtraColumn, SQLType: cBinary.sqlType, arrowType: cBinary.arrowType,
 		Doc: "Protobuf encoding of the fields not held by the other columns (rare fields, and fields unknown to this flowtape); NULL when there are none. Makes the row lossless.",
 	})
-	t := &Table[M]{Kind: kind, Columns: cols, newMsg: newMsg, index: map[string]int{}}
+	t := &Table[M]{Kind: kind, Columns: cols, newMsg: newMsg, index: map[string]int{}, mask: newMaskNode()}
+	md := newMsg().ProtoReflect().Descriptor()
 	fields := make([]arrow.Field, len(cols))
 	for i, c := range cols {
+		// Panics here are programming errors in the table, caught by any test.
 		if _, dup := t.index[c.Name]; dup {
-			panic("schema: duplicate column " + c.Name) // a programming error in the table
+			panic("schema: duplicate column " + c.Name)
+		}
+		if !c.Derived && c.Name != ExtraColumn && len(c.paths) == 0 {
+			panic("schema: mapped column " + c.Name + " declares no proto field")
+		}
+		for _, p := range c.paths {
+			if err := t.mask.addPath(md, p, i); err != nil {
+				panic("schema: column " + c.Name + ": " + err.Error())
+			}
 		}
 		t.index[c.Name] = i
 		fields[i] = arrow.Field{Name: c.Name, Type: c.arrowType, Nullable: true}
 	}
 	t.schema = arrow.NewSchema(fields, nil)
+	p, err := compile(newMsg().ProtoReflect().Type(), t.mask)
+	if err != nil {
+		panic("schema: " + err.Error())
+	}
+	t.plan = p
 	return t
 }
 
@@ -58,7 +76,7 @@ type Encoder[M proto.Message] struct {
 	t    *Table[M]
 	rb   *array.RecordBuilder
 	bs   []array.Builder
-	opts proto.MarshalOptions
+	held []bool
 	buf  []byte
 }
 
@@ -68,26 +86,21 @@ func (t *Table[M]) NewEncoder(mem memory.Allocator) *Encoder[M] {
 		mem = memory.DefaultAllocator
 	}
 	rb := array.NewRecordBuilder(mem, t.schema)
-	return &Encoder[M]{t: t, rb: rb, bs: rb.Fields(), opts: proto.MarshalOptions{Deterministic: true}}
+	return &Encoder[M]{t: t, rb: rb, bs: rb.Fields(), held: make([]bool, len(t.Columns))}
 }
 
 // Append adds one message as a row. It does not modify m.
 func (e *Encoder[M]) Append(m M) error {
 	cols := e.t.Columns
 	last := len(cols) - 1
-	rest, cloned := m, false
 	for i := 0; i < last; i++ {
 		c := &cols[i]
-		if c.appendTo(e.bs[i], m) && !c.Derived {
-			if !cloned {
-				rest, cloned = proto.Clone(m).(M), true
-			}
-			c.clear(rest)
-		}
+		e.held[i] = c.appendTo(e.bs[i], m) && !c.Derived
 	}
 	eb := e.bs[last].(*array.BinaryBuilder)
 	var err error
-	e.buf, err = e.opts.MarshalAppend(e.buf[:0], rest)
+	rest := e.t.plan.residual(reflect.ValueOf(m), e.held).Interface().(proto.Message)
+	e.buf, err = marshalOpts.MarshalAppend(e.buf[:0], rest)
 	if err != nil {
 		eb.AppendNull()
 		return fmt.Errorf("encode residual fields: %w", err)

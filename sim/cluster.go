@@ -33,6 +33,9 @@ type Config struct {
 	RingCapacity int
 	// Truth enables the per-request bookkeeping behind Truth().
 	Truth bool
+	// NoReaders runs the simulation for its truth alone: at speed 0 it
+	// does not wait for readers that will never come.
+	NoReaders bool
 }
 
 // Defaults of the simulated cluster, also the flag defaults of `flowtape sim`.
@@ -180,7 +183,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 				c.pending = nil
 				continue
 			}
-			if c.cfg.Speed == 0 && !c.roomLocked(n) {
+			if c.cfg.Speed == 0 && !c.cfg.NoReaders && !c.roomLocked(n) {
 				wait = c.consumed
 				break
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/sim"
 )
 
@@ -29,6 +30,8 @@ type simFlags struct {
 	ringCapacity int
 	truth        string
 	incidentAt   time.Duration
+	printTruth   bool
+	format       string
 }
 
 func newSimCmd() *cobra.Command {
@@ -76,6 +79,8 @@ a following reader, each node's ring buffer fills once and then waits. With
 	fl.IntVar(&f.nodes, "nodes", sim.DefaultNodes, "number of nodes")
 	fl.IntVar(&f.ringCapacity, "ring-capacity", sim.DefaultRingCapacity, "flows each node's Hubble ring buffer keeps")
 	fl.DurationVar(&f.incidentAt, "incident-at", sim.Scenarios["incident"].IncidentAt, "with --scenario incident, when the incident begins after the start")
+	fl.BoolVar(&f.printTruth, "print-truth", false, "with --duration: print the truth per service when the simulation ends, and exit")
+	fl.StringVarP(&f.format, "format", "f", "table", "format of --print-truth: table, json, csv, markdown")
 	fl.StringVar(&f.truth, "truth", "", "write what the scenario produced (per service, edge and minute) as JSON to this file when the simulation ends")
 	return cmd
 }
@@ -107,7 +112,13 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 	if f.rate <= 0 {
 		return usagef("invalid --rate %v: must be positive", f.rate)
 	}
-	if f.listen == "" && f.agentsListen == "" {
+	if f.printTruth && f.duration == 0 {
+		return usagef("--print-truth needs --duration: the truth is printed when the simulation ends")
+	}
+	if err := printer.CheckFormat(f.format); err != nil {
+		return usageError{err}
+	}
+	if f.listen == "" && f.agentsListen == "" && !f.printTruth {
 		return usagef("nothing to serve: set --listen or --agents-listen")
 	}
 	start := time.Now()
@@ -120,11 +131,13 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 		}
 	}
 	c, err := sim.New(sim.Config{Scenario: scen, Seed: f.seed, Rate: f.rate, Speed: speed, Start: start,
-		Duration: f.duration, Nodes: f.nodes, RingCapacity: f.ringCapacity, Truth: f.truth != ""})
+		Duration: f.duration, Nodes: f.nodes, RingCapacity: f.ringCapacity, Truth: f.truth != "" || f.printTruth,
+		NoReaders: f.listen == "" && f.agentsListen == ""})
 	if err != nil {
 		return usageError{err}
 	}
-	ctx := cmd.Context()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
 	out := cmd.OutOrStdout()
 	if f.listen != "" {
@@ -156,6 +169,10 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 				return fmt.Errorf("--truth %s: %w", f.truth, err)
 			}
 			slog.Info("wrote truth", "file", f.truth)
+		}
+		if f.printTruth && ctx.Err() == nil {
+			defer cancel()
+			return printer.Print(out, f.format, truthTable(c.Truth()))
 		}
 		if ctx.Err() == nil {
 			slog.Info("simulation finished; still serving until interrupted", "duration", f.duration)
@@ -194,4 +211,23 @@ func agentListeners(addr string, nodes int) ([]net.Listener, error) {
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// truthTable is the per-service truth, as --print-truth shows it.
+func truthTable(tr sim.Truth) printer.Table {
+	t := printer.Table{Columns: []string{"service", "namespace", "requests", "errors", "error_rate", "no_response",
+		"p50_ms", "p95_ms", "p99_ms", "drops", "connections"}}
+	for _, s := range tr.Services {
+		var drops uint64
+		for _, n := range s.Drops {
+			drops += n
+		}
+		rate := 0.0
+		if s.Requests > 0 {
+			rate = float64(s.Errors) / float64(s.Requests)
+		}
+		t.Rows = append(t.Rows, []any{s.Service, s.Namespace, s.Requests, s.Errors, rate, s.NoResponse,
+			s.P50Ms, s.P95Ms, s.P99Ms, drops, s.Connections})
+	}
+	return t
 }

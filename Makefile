@@ -1,0 +1,46 @@
+# flowtape — see README.md. Every target installs what it needs itself.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/flowtape/flowtape/internal/buildinfo.Version=$(VERSION) \
+            -X github.com/flowtape/flowtape/internal/buildinfo.Commit=$(COMMIT)
+BENCHTIME ?= 3x
+BENCH_OUT ?= out/bench.txt
+
+.PHONY: all build test bench lint docs demo tools clean
+
+all: lint build test
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/flowtape ./cmd/flowtape
+
+# The real hubble CLI and hubble-relay, built from tools/hubble (tests build
+# them on demand too; the first build takes a few minutes).
+tools:
+	cd tools/hubble && GOWORK=off $(GO) build -o ../../bin/hubble github.com/cilium/cilium/hubble
+	cd tools/hubble && GOWORK=off $(GO) build -o ../../bin/hubble-relay github.com/cilium/cilium/hubble-relay
+
+test: tools
+	$(GO) test -count=1 -timeout 20m ./...
+
+# Benchmarks with a summary of the numbers the issues ask for. Numbers are
+# only comparable within one run: the machines are shared.
+bench:
+	@mkdir -p $(dir $(BENCH_OUT))
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./... | tee $(BENCH_OUT)
+	@$(GO) run ./internal/benchsummary < $(BENCH_OUT)
+
+lint:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Regenerate docs/schema.md from the schema table.
+docs:
+	$(GO) test ./cmd/flowtape -run TestSchemaDocIsCurrent -update
+
+demo: build
+	./bin/flowtape sim --scenario incident --speed max --duration 4m --listen "" --print-truth
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,56 @@
+// Command benchsummary reads `go test -bench` output on stdin and prints the
+// numbers flowtape's issues ask for, as ratios measured in the same run.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	metrics := map[string]map[string]float64{} // benchmark -> unit -> value
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		name := fields[0]
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			name = name[:i]
+		}
+		m := map[string]float64{}
+		for i := 2; i+1 < len(fields); i += 2 {
+			if v, err := strconv.ParseFloat(fields[i], 64); err == nil {
+				m[fields[i+1]] = v
+			}
+		}
+		metrics[name] = m
+	}
+	get := func(bench, unit string) (float64, bool) {
+		v, ok := metrics[bench][unit]
+		return v, ok
+	}
+	fmt.Println("\n== flowtape benchmark summary ==")
+	if v, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
+		fmt.Printf("schema encode (arrow-go pqarrow): %.0f flows/s, %.1f B/flow\n", v, metrics["BenchmarkEncode/arrow-go-pqarrow"]["B/flow"])
+	}
+	if v, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok {
+		fmt.Printf("schema encode (parquet-go):       %.0f flows/s, %.1f B/flow\n", v, metrics["BenchmarkEncode/parquet-go"]["B/flow"])
+	}
+	if raw, ok := get("BenchmarkHubbleJSON", "B/flow"); ok {
+		gz := metrics["BenchmarkHubbleJSON"]["gzipB/flow"]
+		fmt.Printf("hubble jsonpb: %.0f B/flow raw, %.1f B/flow gzip\n", raw, gz)
+		if pq, ok := get("BenchmarkEncode/arrow-go-pqarrow", "B/flow"); ok && gz > 0 {
+			fmt.Printf("parquet / jsonpb: %.3fx raw, %.3fx gzip\n", pq/raw, pq/gz)
+		}
+	}
+	if a, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
+		if p, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok && p > 0 {
+			fmt.Printf("pqarrow / parquet-go encode rate: %.2fx\n", a/p)
+		}
+	}
+}
