@@ -64,7 +64,8 @@ func cell(v any) string {
 }
 
 func printTable(w io.Writer, t Table) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	upper := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		upper[i] = strings.ToUpper(c)
@@ -77,7 +78,19 @@ func printTable(w io.Writer, t Table) error {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Padding after the last cell is noise for diff and copy-paste.
+	lines := strings.SplitAfter(buf.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(strings.TrimSuffix(l, "\n"), " ")
+		if strings.HasSuffix(l, "\n") {
+			lines[i] += "\n"
+		}
+	}
+	_, err := io.WriteString(w, strings.Join(lines, ""))
+	return err
 }
 
 // printJSON writes an array of objects keyed by column name.

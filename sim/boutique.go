@@ -151,33 +151,23 @@ func (g *generator) serve(pod *Pod, m string, t int64) (int64, uint32) {
 	return t, code
 }
 
-// placeOrder is checkoutservice's PlaceOrder.
+// placeOrder is checkoutservice's PlaceOrder: the cart, each item's product
+// and price, the shipping quote and its price, payment and shipping must all
+// succeed; emptying the cart and the e-mail are best effort.
 func (g *generator) placeOrder(pod *Pod, t int64) (int64, uint32) {
+	type call struct{ service, method string }
+	must := []call{{"cartservice", "GetCart"}}
+	for i := 1 + g.rng.IntN(3); i > 0; i-- {
+		must = append(must, call{"productcatalogservice", "GetProduct"}, call{"currencyservice", "Convert"})
+	}
+	must = append(must, call{"shippingservice", "GetQuote"}, call{"currencyservice", "Convert"},
+		call{"paymentservice", "Charge"}, call{"shippingservice", "ShipOrder"})
 	var code uint32
 	t += g.serviceTime(0.8, 0.3)
-	if t, code = g.rpc(pod, "cartservice", "GetCart", t); code != 200 {
-		return t, 500
-	}
-	items := 1 + g.rng.IntN(3)
-	for i := 0; i < items; i++ {
-		if t, code = g.rpc(pod, "productcatalogservice", "GetProduct", t); code != 200 {
+	for _, c := range must {
+		if t, code = g.rpc(pod, c.service, c.method, t); code != 200 {
 			return t, 500
 		}
-		if t, code = g.rpc(pod, "currencyservice", "Convert", t); code != 200 {
-			return t, 500
-		}
-	}
-	if t, code = g.rpc(pod, "shippingservice", "GetQuote", t); code != 200 {
-		return t, 500
-	}
-	if t, code = g.rpc(pod, "currencyservice", "Convert", t); code != 200 {
-		return t, 500
-	}
-	if t, code = g.rpc(pod, "paymentservice", "Charge", t); code != 200 {
-		return t, 500
-	}
-	if t, code = g.rpc(pod, "shippingservice", "ShipOrder", t); code != 200 {
-		return t, 500
 	}
 	t, _ = g.rpc(pod, "cartservice", "EmptyCart", t)
 	t, _ = g.rpc(pod, "emailservice", "SendOrderConfirmation", t)

@@ -233,7 +233,7 @@ func TestAgentsAndPeerService(t *testing.T) {
 		}
 		lis = append(lis, l)
 	}
-	go c.Run(ctx)                //nolint:errcheck
+	go c.Run(ctx)              //nolint:errcheck
 	go c.ServeAgents(ctx, lis) //nolint:errcheck
 	conn, err := grpc.NewClient(lis[1].Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+)
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The real hubble-relay finds the simulated agents through the Peer service
+// and aggregates them like a cluster's nodes.
+func TestHubbleRelayAggregatesSimAgents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds hubble-relay")
+	}
+	relayBin := testutil.Tool(t, "hubble-relay")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "--listen", "", "--agents-listen", "127.0.0.1:0", "--seed", "4"}, pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	re := regexp.MustCompile(`agent (\S+) on (127\.0\.0\.1:\d+)`)
+	sc := bufio.NewScanner(pr)
+	var agents []string
+	for len(agents) < 3 && sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			agents = append(agents, m[2])
+		}
+	}
+	go io.Copy(io.Discard, pr) //nolint:errcheck
+	if len(agents) != 3 {
+		t.Fatalf("sim announced %d agents", len(agents))
+	}
+	relayAddr := freeAddr(t)
+	rctx, rcancel := context.WithCancel(context.Background())
+	relay := exec.CommandContext(rctx, relayBin, "serve", "--peer-service", agents[0], "--listen-address", relayAddr,
+		"--disable-server-tls", "--disable-client-tls")
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rcancel()
+		_ = relay.Wait()
+	})
+	var nodes string
+	for i := 0; i < 100; i++ {
+		out, _ := exec.Command(testutil.Tool(t, "hubble"), "list", "nodes", "--server", relayAddr).Output()
+		nodes = string(out)
+		if strings.Count(nodes, "Connected") == 3 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if strings.Count(nodes, "Connected") != 3 {
+		t.Fatalf("hubble-relay does not see the 3 simulated nodes:\n%s", nodes)
+	}
+	seen := map[string]bool{}
+	for _, r := range jsonpbFlows(t, hubble(t, "observe", "--server", relayAddr, "--last", "300", "-o", "jsonpb")) {
+		if f := r.GetFlow(); f != nil {
+			seen[f.GetNodeName()] = true
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("flows through the relay came from %d nodes, want 3: %v", len(seen), seen)
+	}
+}

@@ -1,0 +1,39 @@
+package printer
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestPrint(t *testing.T) {
+	tbl := Table{Columns: []string{"service", "requests", "error_rate", "labels"},
+		Rows: [][]any{{"pay|ment", 3, 0.25, []string{"a", "b"}}, {"cart", 10, 0.0, nil}}}
+	tests := []struct {
+		format string
+		want   string
+	}{
+		{"table", "SERVICE   REQUESTS  ERROR_RATE  LABELS\npay|ment  3         0.25        a,b\ncart      10        0\n"},
+		{"csv", "service,requests,error_rate,labels\npay|ment,3,0.25,\"a,b\"\ncart,10,0,\n"},
+		{"markdown", "| service | requests | error_rate | labels |\n| --- | --- | --- | --- |\n| pay\\|ment | 3 | 0.25 | a,b |\n| cart | 10 | 0 |  |\n"},
+		{"json", "[\n  {\n    \"error_rate\": 0.25,\n    \"labels\": [\n      \"a\",\n      \"b\"\n    ],\n    \"requests\": 3,\n    \"service\": \"pay|ment\"\n  },\n  {\n    \"error_rate\": 0,\n    \"labels\": null,\n    \"requests\": 10,\n    \"service\": \"cart\"\n  }\n]\n"},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		if err := Print(&b, tt.format, tbl); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tt.want {
+			t.Errorf("%s:\ngot  %q\nwant %q", tt.format, b.String(), tt.want)
+		}
+	}
+}
+
+func TestCheckFormat(t *testing.T) {
+	if err := CheckFormat("xml"); err == nil || !strings.Contains(err.Error(), "table, json, csv, markdown") {
+		t.Errorf("CheckFormat(xml) = %v", err)
+	}
+	if err := CheckFormat("dot", "dot", "json"); err != nil {
+		t.Errorf("CheckFormat(dot, allowed) = %v", err)
+	}
+}
