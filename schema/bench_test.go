@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	pq "github.com/parquet-go/parquet-go"
@@ -171,26 +172,31 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// pqNode is the parquet-go node of a column, with the encodings pqarrow
+// uses (parquet-go writes PLAIN unless told otherwise).
 func pqNode(sqlType string) pq.Node {
+	dict := func(n pq.Node) pq.Node { return pq.Encoded(n, &pq.RLEDictionary) }
 	switch sqlType {
 	case "VARCHAR":
-		return pq.Optional(pq.String())
+		return pq.Optional(dict(pq.String()))
 	case "BLOB":
 		return pq.Optional(pq.Leaf(pq.ByteArrayType))
 	case "BOOLEAN":
 		return pq.Optional(pq.Leaf(pq.BooleanType))
 	case "INTEGER":
-		return pq.Optional(pq.Int(32))
+		return pq.Optional(dict(pq.Int(32)))
 	case "UINTEGER":
-		return pq.Optional(pq.Uint(32))
+		return pq.Optional(dict(pq.Uint(32)))
 	case "UBIGINT":
-		return pq.Optional(pq.Uint(64))
+		return pq.Optional(dict(pq.Uint(64)))
 	case "TIMESTAMP_NS":
-		return pq.Optional(pq.Timestamp(pq.Nanosecond))
+		return pq.Optional(pq.Encoded(pq.Timestamp(pq.Nanosecond), &pq.DeltaBinaryPacked))
+	case "UUID":
+		return pq.Optional(pq.UUID())
 	case "VARCHAR[]":
-		return pq.Repeated(pq.String())
+		return pq.Repeated(dict(pq.String()))
 	default: // list of {key, value}
-		return pq.Repeated(pq.Group{"key": pq.String(), "value": pq.String()})
+		return pq.Repeated(pq.Group{"key": dict(pq.String()), "value": dict(pq.String())})
 	}
 }
 
@@ -222,6 +228,9 @@ func arrowToRows(rec arrow.RecordBatch, leaf [][]int, nleaves int) []pq.Row {
 				perLeaf[idx] = append(perLeaf[idx], pq.Int32Value(int32(x.Value(i))).Level(0, 1, idx))
 			case *array.Uint64:
 				perLeaf[idx] = append(perLeaf[idx], pq.Int64Value(int64(x.Value(i))).Level(0, 1, idx))
+			case *extensions.UUIDArray:
+				u := x.Value(i)
+				perLeaf[idx] = append(perLeaf[idx], pq.FixedLenByteArrayValue(u[:]).Level(0, 1, idx))
 			case *array.Timestamp:
 				perLeaf[idx] = append(perLeaf[idx], pq.Int64Value(int64(x.Value(i))).Level(0, 1, idx))
 			case *array.List:
