@@ -12,6 +12,7 @@ import (
 	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/metadata"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -44,6 +45,13 @@ func (c *Cluster) AgentServer(node int) observerpb.ObserverServer {
 }
 
 func (s *observerServer) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStreamingServer[observerpb.GetFlowsResponse]) error {
+	key := "hubble-server-version"
+	if s.relay {
+		key = "hubble-relay-version"
+	}
+	if err := stream.SendHeader(metadata.Pairs(key, Version)); err != nil {
+		return err
+	}
 	return s.c.streamFlows(stream.Context(), req, s.nodes, stream.Send)
 }
 

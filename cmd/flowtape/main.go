@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -73,6 +74,10 @@ dependency graphs, drops, DNS failures, timelines, and postmortem reports.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVarP(&debug, "debug", "D", false, "log debug messages")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newSchemaCmd(), newSimCmd())
+	root.AddCommand(newVersionCmd(), newSchemaCmd(), newSimCmd(), newRecordCmd(), newRecoverCmd())
 	return root
+}
+
+func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
 }

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	hubtime "github.com/cilium/cilium/hubble/pkg/time"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/flowtape/flowtape/internal/buildinfo"
+	"github.com/flowtape/flowtape/record"
+)
+
+type recordFlags struct {
+	output          string
+	since, until    string
+	duration        time.Duration
+	maxFlows        uint64
+	rotateInterval  time.Duration
+	rotateSize      string
+	flushInterval   time.Duration
+	printRawFilters bool
+	redactQuery     bool
+	redactUserInfo  bool
+	redactHeaders   []string
+}
+
+func newRecordCmd() *cobra.Command {
+	var f recordFlags
+	filters := record.NewFilterFlags()
+	conn := record.ConnFlags()
+	cmd := &cobra.Command{
+		Use:   "record -o DIR [filters]",
+		Short: "Record a live Hubble flow stream to Parquet",
+		Long: `Record flows from hubble-relay (or a single Cilium agent) into a recording
+directory of Parquet files, with the connection, TLS and filter flags of
+hubble observe. It follows the stream live until interrupted (Ctrl-C), --until,
+--duration or --max-flows; --since first backfills what the ring buffers still hold.
+
+The recording is crash-safe: a file appears under its .parquet name only once
+complete, and a killed recorder loses at most --flush-interval of flows; run record
+again into the same directory, or flowtape recover DIR, to finish what it left.
+A broken stream is resumed where it stopped, without duplicates; lost events and
+reconnects are recorded, never a silent gap.`,
+		Example: `  # from a cluster: cilium hubble port-forward & (or kubectl -n kube-system port-forward svc/hubble-relay 4245:80)
+  flowtape record -o incident-42
+
+  # only the shop's namespace, with what the ring buffers still hold from the last 10 minutes
+  flowtape record -o incident-42 -n default --since 10m
+
+  # 5 minutes of drops and 5xx
+  flowtape record -o drops --verdict DROPPED --duration 5m
+  flowtape record -o errors --http-status 5+ --duration 5m
+
+  # GKE Dataplane V2 (see the README for the certificates)
+  flowtape record -o incident-42 --server tls://127.0.0.1:4245 \
+    --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \
+    --tls-server-name relay.gke-managed-dpv2-observability.svc.cluster.local`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRecord(cmd, f, filters, conn) },
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.output, "output", "o", "", "recording directory (created if needed; an existing one is added to)")
+	fl.StringVar(&f.since, "since", "", "first record what the ring buffers hold since this time (RFC 3339 or relative, e.g. 5m)")
+	fl.StringVar(&f.until, "until", "", "stop at this time (RFC 3339 or relative)")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after recording this long")
+	fl.Uint64Var(&f.maxFlows, "max-flows", 0, "stop after this many flows")
+	fl.DurationVar(&f.rotateInterval, "rotate-interval", record.DefaultRotateInterval, "start a new file after this long")
+	fl.StringVar(&f.rotateSize, "rotate-size", "256MB", "start a new file once one reaches this size")
+	fl.DurationVar(&f.flushInterval, "flush-interval", record.DefaultFlushInterval, "sync received flows to disk this often: the most a killed recorder loses (at most 5s)")
+	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
+	fl.BoolVar(&f.redactQuery, "redact-http-query", false, "drop query strings from HTTP URLs")
+	fl.BoolVar(&f.redactUserInfo, "redact-http-userinfo", false, "drop user:password@ from HTTP URLs")
+	fl.StringSliceVar(&f.redactHeaders, "redact-http-headers-allow", nil, "keep the values of only these HTTP headers (others read HUBBLE_REDACTED)")
+	fl.AddFlagSet(filters.FlagSet())
+	fl.AddFlagSet(conn)
+	return cmd
+}
+
+func parseSize(s string) (int64, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, x := range []struct {
+		suffix string
+		m      int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(u, x.suffix) {
+			u, mult = strings.TrimSuffix(u, x.suffix), x.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid size %q: use e.g. 256MB", s)
+	}
+	return n * mult, nil
+}
+
+func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags, connFlags interface{}) error {
+	raw, err := filters.RawFilters()
+	if err != nil {
+		return usageError{err}
+	}
+	if f.printRawFilters {
+		_, err := fmt.Fprint(cmd.OutOrStdout(), raw)
+		return err
+	}
+	allow, deny, err := record.ParseRawFilters(raw)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.output == "" {
+		return usagef("missing -o/--output: the recording directory to write")
+	}
+	if f.flushInterval <= 0 || f.flushInterval > 5*time.Second {
+		return usagef("invalid --flush-interval %s: use a duration up to 5s", f.flushInterval)
+	}
+	rotateBytes, err := parseSize(f.rotateSize)
+	if err != nil {
+		return usagef("--rotate-size: %v", err)
+	}
+	var since, until time.Time
+	if f.since != "" {
+		if since, err = hubtime.FromString(f.since); err != nil {
+			return usagef("invalid --since %q: %v", f.since, err)
+		}
+	}
+	if f.until != "" {
+		if until, err = hubtime.FromString(f.until); err != nil {
+			return usagef("invalid --until %q: %v", f.until, err)
+		}
+	}
+	dialer, err := record.NewDialer(cmd.Flags())
+	if err != nil {
+		return usageError{err}
+	}
+	ctx := cmd.Context()
+	if f.duration > 0 {
+		var cancel func()
+		ctx, cancel = contextWithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	stderr := cmd.ErrOrStderr()
+	status := newStatusPrinter(stderr)
+	res, err := record.Run(ctx, record.Options{
+		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
+		Sink:          record.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes},
+		FlushInterval: f.flushInterval,
+		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
+		Progress:      status.progress,
+		Log:           slog.Default(),
+	})
+	status.done()
+	t := res.Session.Totals
+	if res.Session.RecordingID != "" {
+		var lost uint64
+		for _, n := range t.LostEvents {
+			lost += n
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "recorded %d flows to %s (%d files, %s); lost events: %d; reconnects: %d; duplicates dropped: %d\n",
+			t.Flows, f.output, t.Files, humanBytes(t.Bytes), lost, t.Reconnects, t.Duplicates)
+	}
+	if errors.Is(err, record.ErrNoServer) {
+		return fmt.Errorf("%w (is hubble-relay reachable? try: cilium hubble port-forward)", err)
+	}
+	if err != nil {
+		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", f.output, err, f.output)
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// statusPrinter shows progress: one live line on a terminal, otherwise a
+// log line every 10 seconds.
+type statusPrinter struct {
+	w       io.Writer
+	tty     bool
+	last    time.Time
+	prev    record.Progress
+	printed bool
+}
+
+func newStatusPrinter(w io.Writer) *statusPrinter {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &statusPrinter{w: w, tty: tty}
+}
+
+func (s *statusPrinter) progress(p record.Progress) {
+	rate := 0.0
+	if dt := (p.Elapsed - s.prev.Elapsed).Seconds(); dt > 0 {
+		rate = float64(p.Flows-s.prev.Flows) / dt
+	}
+	line := fmt.Sprintf("%s  flows %d  %.0f/s  lost %d  files %d  %s on disk  reconnects %d",
+		p.Elapsed.Round(time.Second), p.Flows, rate, p.Lost, p.Files, humanBytes(p.Bytes), p.Reconnects)
+	if !p.Connected {
+		line += "  (reconnecting)"
+	}
+	if s.tty {
+		fmt.Fprintf(s.w, "\r\033[K%s", line)
+		s.printed = true
+		s.prev = p
+		return
+	}
+	if time.Since(s.last) >= 10*time.Second {
+		slog.Info("recording", "elapsed", p.Elapsed.Round(time.Second), "flows", p.Flows, "flows_per_s", int(rate),
+			"lost", p.Lost, "files", p.Files, "bytes", p.Bytes, "reconnects", p.Reconnects)
+		s.last = time.Now()
+	}
+	s.prev = p
+}
+
+func (s *statusPrinter) done() {
+	if s.printed {
+		fmt.Fprintln(s.w)
+	}
+}
+
+func newRecoverCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "recover DIR",
+		Short: "Finish the files a killed recorder left in a recording directory",
+		Long: `Turn what an interrupted flowtape record left in DIR (hidden .wal and .tmp files)
+into complete Parquet files. Record does this itself when it starts in a directory.`,
+		Example: `  flowtape recover incident-42`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := record.Recover(args[0], buildinfo.Writer())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "recovered %d files (%d rows) in %s; %d leftovers removed; %d bytes of a torn last write dropped\n",
+				st.Files, st.Rows, args[0], st.Removed, st.TornBytes)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,91 @@
+// Package record is flowtape's Hubble client: it connects to hubble-relay or
+// an agent like the hubble CLI does (same flags, TLS and filters), follows
+// GetFlows across reconnects without gaps or duplicates, and writes a
+// crash-safe recording directory of Parquet files.
+package record
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/cilium/cilium/hubble/cmd/common/config"
+	"github.com/cilium/cilium/hubble/cmd/common/conn"
+	hubblelog "github.com/cilium/cilium/hubble/pkg/logger"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"google.golang.org/grpc"
+)
+
+// ConnFlags are the hubble CLI's connection flags (--server, --tls,
+// --tls-allow-insecure, --tls-ca-cert-files, --tls-client-cert-file,
+// --tls-client-key-file, --tls-server-name, --timeout, ...), with its help.
+func ConnFlags() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("connection", pflag.ContinueOnError)
+	config.ServerFlags.VisitAll(func(f *pflag.Flag) {
+		switch f.Name {
+		case config.KeyPortForward, config.KeyPortForwardPort, config.KeyKubeContext, config.KeyKubeNamespace, config.KeyKubeconfig:
+			// port-forwarding is left to kubectl / cilium hubble port-forward
+		default:
+			fs.AddFlag(f)
+		}
+	})
+	return fs
+}
+
+// Dialer connects as the hubble CLI does; flags come from ConnFlags and,
+// as for the hubble CLI, from HUBBLE_* environment variables.
+type Dialer struct{ vp *viper.Viper }
+
+// NewDialer reads the connection settings from flags and the environment.
+func NewDialer(flags *pflag.FlagSet) (*Dialer, error) {
+	// The hubble CLI's connection code logs through its own logger.
+	hubblelog.Initialize(slog.Default().Handler())
+	vp := viper.New()
+	vp.SetEnvPrefix("hubble")
+	vp.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	vp.AutomaticEnv()
+	if err := vp.BindPFlags(flags); err != nil {
+		return nil, err
+	}
+	return &Dialer{vp: vp}, nil
+}
+
+// Server is the address to connect to (a tls:// prefix turns TLS on).
+func (d *Dialer) Server() string { return d.vp.GetString(config.KeyServer) }
+
+// TLS reports whether the connection uses TLS.
+func (d *Dialer) TLS() bool {
+	return d.vp.GetBool(config.KeyTLS) || strings.HasPrefix(d.Server(), "tls://") ||
+		d.vp.GetString(config.KeyTLSClientCertFile) != ""
+}
+
+// Timeout is the dial timeout (--timeout).
+func (d *Dialer) Timeout() time.Duration { return d.vp.GetDuration(config.KeyTimeout) }
+
+// Dial creates the client connection with the hubble CLI's options (TLS,
+// client certificates, request timeout, version checks).
+func (d *Dialer) Dial(context.Context) (*grpc.ClientConn, error) {
+	var opts []grpc.DialOption
+	for _, fn := range conn.GRPCOptionFuncs {
+		// Only the hubble CLI's TLS options: its other interceptors compare
+		// the server's version with the CLI's own, which flowtape is not.
+		if !strings.Contains(runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name(), "TLS") {
+			continue
+		}
+		o, err := fn(d.vp)
+		if err != nil {
+			return nil, fmt.Errorf("--server %s: %w", d.Server(), err)
+		}
+		opts = append(opts, o)
+	}
+	c, err := grpc.NewClient(strings.TrimPrefix(d.Server(), "tls://"), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--server %s: %w", d.Server(), err)
+	}
+	return c, nil
+}

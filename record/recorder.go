@@ -1,0 +1,455 @@
+package record
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	relaypb "github.com/cilium/cilium/api/v1/relay"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// RecorderNode is the node_name of the events the recorder itself writes
+// (the server becoming unavailable and reachable again).
+const RecorderNode = "flowtape/recorder"
+
+// Options configure a recording.
+type Options struct {
+	Dialer interface {
+		Dial(context.Context) (*grpc.ClientConn, error)
+		Server() string
+		TLS() bool
+		Timeout() time.Duration
+	}
+	Allow, Deny []*flowpb.FlowFilter
+	RawFilters  string
+	// Since backfills from the ring buffers first; zero follows from now.
+	Since time.Time
+	// Until, MaxFlows (and the caller's context, for --duration) end the
+	// recording cleanly.
+	Until    time.Time
+	MaxFlows uint64
+	Sink     SinkOptions
+	// FlushInterval bounds what a killed recorder loses.
+	FlushInterval time.Duration
+	Redact        Redaction
+	// MinBackoff and MaxBackoff bound the wait between reconnects.
+	MinBackoff, MaxBackoff time.Duration
+	// ResumeOverlap is how far before the last recorded flow a resumed
+	// stream starts, so that flows of slower nodes are not skipped; what
+	// comes twice is dropped by uuid.
+	ResumeOverlap time.Duration
+	// Progress, when set, is called about once a second.
+	Progress func(Progress)
+	Log      *slog.Logger
+}
+
+// Progress is a snapshot of a running recording.
+type Progress struct {
+	Elapsed    time.Duration
+	Flows      uint64
+	Lost       uint64
+	Files      int64
+	Bytes      int64
+	Reconnects uint64
+	Connected  bool
+}
+
+// Result is what a recording did.
+type Result struct {
+	Dir     string
+	Session Session
+}
+
+// ErrNoServer wraps failures to reach the server when the recording starts.
+var ErrNoServer = errors.New("cannot reach the Hubble server")
+
+type recorder struct {
+	o        Options
+	log      *slog.Logger
+	sink     *Sink
+	session  Session
+	totals   Totals
+	seen     map[string]int64 // dedupe: flow key -> time (ns)
+	prunedAt int              // size of seen after the last pruning
+	last     int64            // time of the newest flow recorded (ns)
+	started  time.Time
+	lost     uint64
+}
+
+// Run records until ctx ends or a stop condition is met. A broken stream is
+// resumed; the error returned is for what cannot be recovered from (the
+// server unreachable at start, the disk).
+func Run(ctx context.Context, o Options) (Result, error) {
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.ResumeOverlap <= 0 {
+		o.ResumeOverlap = 10 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Sink.RecordingID == "" {
+		o.Sink.RecordingID = newID()
+	}
+	r := &recorder{o: o, log: o.Log, seen: map[string]int64{}, started: time.Now(),
+		totals: Totals{LostEvents: map[string]uint64{}}}
+	res := Result{Dir: o.Sink.Dir}
+
+	// What a killed recorder left here becomes valid files first.
+	if st, err := Recover(o.Sink.Dir, o.Sink.Writer); err == nil && st.Files > 0 {
+		r.log.Info("recovered files left by an interrupted recording", "files", st.Files, "rows", st.Rows)
+	}
+	conn, err := o.Dialer.Dial(ctx)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrNoServer, err)
+	}
+	defer conn.Close()
+	client := observerpb.NewObserverClient(conn)
+	startCtx, cancel := context.WithTimeout(ctx, max(o.Dialer.Timeout(), 5*time.Second))
+	st, err := client.ServerStatus(startCtx, &observerpb.ServerStatusRequest{}, grpc.WaitForReady(true))
+	cancel()
+	if err != nil {
+		return res, fmt.Errorf("%w at %s: %w", ErrNoServer, o.Dialer.Server(), err)
+	}
+	nodes, _ := client.GetNodes(ctx, &observerpb.GetNodesRequest{})
+
+	if r.sink, err = NewSink(o.Sink); err != nil {
+		return res, err
+	}
+	r.session = Session{RecordingID: o.Sink.RecordingID, Tool: o.Sink.Writer, SchemaVersion: schema.Version,
+		Status: "recording", Server: ServerInfo{Address: o.Dialer.Server(), TLS: o.Dialer.TLS()},
+		Filters: Filters{Raw: o.RawFilters}, Start: r.started.UTC(),
+		StatusAtStart: statusJSON(st), NodesAtStart: nodesJSON(nodes)}
+	if !o.Since.IsZero() {
+		s := o.Since.UTC()
+		r.session.Filters.Since = &s
+	}
+	if !o.Until.IsZero() {
+		u := o.Until.UTC()
+		r.session.Filters.Until = &u
+	}
+	if err := putSession(o.Sink.Dir, r.session); err != nil {
+		return res, err
+	}
+
+	runErr := r.loop(ctx, client)
+
+	closeErr := r.sink.Close()
+	end := time.Now().UTC()
+	r.session.End = &end
+	endCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if st, err := client.ServerStatus(endCtx, &observerpb.ServerStatusRequest{}); err == nil {
+		r.session.StatusAtEnd = statusJSON(st)
+	}
+	if n, err := client.GetNodes(endCtx, &observerpb.GetNodesRequest{}); err == nil {
+		r.session.NodesAtEnd = nodesJSON(n)
+	}
+	cancel()
+	ss := r.sink.Stats()
+	r.totals.Files, r.totals.Bytes = ss.Files, ss.Bytes
+	r.session.Totals = r.totals
+	r.session.Status = "complete"
+	if err := errors.Join(runErr, closeErr); err != nil {
+		r.session.Status, r.session.Error = "failed", err.Error()
+	}
+	merr := putSession(o.Sink.Dir, r.session)
+	res.Session = r.session
+	return res, errors.Join(runErr, closeErr, merr)
+}
+
+func newID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// streamEvent is what the receiving goroutine hands to the writing loop.
+type streamEvent struct {
+	resp *observerpb.GetFlowsResponse
+	err  error
+	hdr  metadata.MD
+}
+
+// loop follows the stream, resuming it when it breaks, until a stop
+// condition; only errors writing the recording end it early.
+func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) error {
+	tick := time.NewTicker(r.o.FlushInterval)
+	defer tick.Stop()
+	progress := time.NewTicker(time.Second)
+	defer progress.Stop()
+	var untilTimer <-chan time.Time
+	if !r.o.Until.IsZero() {
+		// A quiet stream still ends shortly after --until.
+		t := time.NewTimer(time.Until(r.o.Until) + 5*time.Second)
+		defer t.Stop()
+		untilTimer = t.C
+	}
+	backoff := r.o.MinBackoff
+	since := r.o.Since
+	connected := false
+	var disconnectedAt time.Time
+	for {
+		sctx, cancel := context.WithCancel(ctx)
+		events := make(chan streamEvent, 1024)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.receive(sctx, client, since, events)
+		}()
+		stop, err := func() (bool, error) {
+			defer func() {
+				cancel()
+				wg.Wait()
+			}()
+			for {
+				select {
+				case <-ctx.Done():
+					return true, r.drain(events)
+				case <-untilTimer:
+					return true, r.drain(events)
+				case <-tick.C:
+					if err := r.sink.Sync(); err != nil {
+						return true, err
+					}
+				case <-progress.C:
+					r.report(connected)
+				case ev := <-events:
+					if ev.hdr != nil {
+						r.noteVersions(ev.hdr)
+						if !connected {
+							connected = true
+							backoff = r.o.MinBackoff
+							if !disconnectedAt.IsZero() {
+								r.recorderEvent(relaypb.NodeState_NODE_CONNECTED,
+									fmt.Sprintf("reconnected to %s after %s; resumed from %s", r.o.Dialer.Server(),
+										time.Since(disconnectedAt).Round(time.Millisecond), since.UTC().Format(time.RFC3339Nano)))
+							}
+						}
+						continue
+					}
+					if ev.err != nil {
+						if ctx.Err() != nil {
+							return true, nil
+						}
+						return false, ev.err
+					}
+					done, err := r.handle(ev.resp)
+					if err != nil || done {
+						return true, err
+					}
+				}
+			}
+		}()
+		if stop {
+			return err
+		}
+		// The stream broke: note it, wait, resume from the last flow.
+		connected = false
+		disconnectedAt = time.Now()
+		r.totals.Reconnects++
+		r.log.Warn("stream from hubble server broke; reconnecting", "server", r.o.Dialer.Server(), "error", err, "retry_in", backoff)
+		r.recorderEvent(relaypb.NodeState_NODE_UNAVAILABLE, fmt.Sprintf("stream from %s broke: %v", r.o.Dialer.Server(), errMessage(err)))
+		if r.last > 0 {
+			since = time.Unix(0, r.last).Add(-r.o.ResumeOverlap)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, r.o.MaxBackoff)
+	}
+}
+
+func errMessage(err error) string {
+	if s, ok := status.FromError(err); ok {
+		return s.Code().String() + ": " + s.Message()
+	}
+	return err.Error()
+}
+
+// receive runs one GetFlows stream, handing its responses to the loop.
+func (r *recorder) receive(ctx context.Context, client observerpb.ObserverClient, since time.Time, out chan<- streamEvent) {
+	req := &observerpb.GetFlowsRequest{Follow: true, Whitelist: r.o.Allow, Blacklist: r.o.Deny}
+	if !since.IsZero() {
+		req.Since = timestamppb.New(since)
+	}
+	send := func(ev streamEvent) bool {
+		select {
+		case out <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	stream, err := client.GetFlows(ctx, req)
+	if err != nil {
+		send(streamEvent{err: err})
+		return
+	}
+	hdr, err := stream.Header()
+	if err != nil {
+		send(streamEvent{err: err})
+		return
+	}
+	if hdr == nil {
+		hdr = metadata.MD{}
+	}
+	if !send(streamEvent{hdr: hdr}) {
+		return
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = status.Error(codes.Unavailable, "server ended the stream")
+			}
+			send(streamEvent{err: err})
+			return
+		}
+		if !send(streamEvent{resp: resp}) {
+			return
+		}
+	}
+}
+
+// drain writes what was received before the stop.
+func (r *recorder) drain(events <-chan streamEvent) error {
+	for {
+		select {
+		case ev := <-events:
+			if ev.resp != nil {
+				if done, err := r.handle(ev.resp); err != nil || done {
+					return err
+				}
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// handle records one response; done reports a stop condition.
+func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err error) {
+	if f := resp.GetFlow(); f != nil {
+		at := f.GetTime().AsTime().UnixNano()
+		if !r.o.Until.IsZero() && at > r.o.Until.UnixNano() {
+			return true, nil
+		}
+		if r.duplicate(f, at) {
+			r.totals.Duplicates++
+			return false, nil
+		}
+		r.o.Redact.apply(f)
+		if err := r.sink.WriteFlow(f); err != nil {
+			return true, err
+		}
+		r.totals.Flows++
+		if at > r.last {
+			r.last = at
+		}
+		t := f.GetTime().AsTime().UTC()
+		if r.totals.FirstFlow == nil || t.Before(*r.totals.FirstFlow) {
+			r.totals.FirstFlow = &t
+		}
+		if r.totals.LastFlow == nil || t.After(*r.totals.LastFlow) {
+			r.totals.LastFlow = &t
+		}
+		return r.o.MaxFlows > 0 && r.totals.Flows >= r.o.MaxFlows, nil
+	}
+	switch {
+	case resp.GetLostEvents() != nil:
+		l := resp.GetLostEvents()
+		r.totals.LostEvents[l.GetSource().String()] += l.GetNumEventsLost()
+		r.lost += l.GetNumEventsLost()
+		r.log.Warn("the server reports lost events", "source", l.GetSource().String(), "lost", l.GetNumEventsLost(), "node", resp.GetNodeName())
+	case resp.GetNodeStatus() != nil:
+		r.totals.NodeStatusChanges++
+		ns := resp.GetNodeStatus()
+		r.log.Info("node status", "state", ns.GetStateChange().String(), "nodes", ns.GetNodeNames(), "message", ns.GetMessage())
+	}
+	if resp.GetTime() == nil {
+		resp.Time = timestamppb.Now()
+	}
+	return false, r.sink.WriteEvent(resp)
+}
+
+// duplicate reports whether a flow was recorded already (a resumed stream
+// starts a little before the last recorded flow).
+func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
+	key := f.GetUuid()
+	if key == "" {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+		h := fnv.New128a()
+		h.Write(b)
+		key = string(h.Sum(nil))
+	}
+	if _, ok := r.seen[key]; ok {
+		return true
+	}
+	r.seen[key] = at
+	// Only the overlap window needs remembering; prune when the map has
+	// doubled since the last pruning, so the cost stays linear.
+	if len(r.seen) > r.prunedAt*2 && len(r.seen) > 1<<14 {
+		horizon := r.last - 2*int64(r.o.ResumeOverlap)
+		for k, t := range r.seen {
+			if t < horizon {
+				delete(r.seen, k)
+			}
+		}
+		r.prunedAt = len(r.seen)
+	}
+	return false
+}
+
+func (r *recorder) recorderEvent(state relaypb.NodeState, msg string) {
+	ev := &observerpb.GetFlowsResponse{Time: timestamppb.Now(), NodeName: RecorderNode,
+		ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{NodeStatus: &relaypb.NodeStatusEvent{
+			StateChange: state, NodeNames: []string{r.o.Dialer.Server()}, Message: msg}}}
+	if err := r.sink.WriteEvent(ev); err != nil {
+		r.log.Error("cannot record event", "error", err)
+	}
+}
+
+func (r *recorder) noteVersions(md metadata.MD) {
+	if v := md.Get("hubble-server-version"); len(v) > 0 {
+		r.session.Server.ServerVersion = v[0]
+	}
+	if v := md.Get("hubble-relay-version"); len(v) > 0 {
+		r.session.Server.RelayVersion = v[0]
+	}
+}
+
+func (r *recorder) report(connected bool) {
+	if r.o.Progress == nil {
+		return
+	}
+	ss := r.sink.Stats()
+	r.o.Progress(Progress{Elapsed: time.Since(r.started), Flows: r.totals.Flows, Lost: r.lost, Files: ss.Files,
+		Bytes: ss.Bytes, Reconnects: r.totals.Reconnects, Connected: connected})
+}

@@ -1,0 +1,113 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// RecoveryStats say what Recover did.
+type RecoveryStats struct {
+	Files     int   `json:"files"`      // Parquet files rebuilt from WALs
+	Rows      int64 `json:"rows"`       // rows in them
+	TornBytes int64 `json:"torn_bytes"` // bytes of records cut off by the crash
+	Removed   int   `json:"removed"`    // leftovers removed (already published, or empty)
+}
+
+// Recover turns what a killed recorder left in DIR into valid Parquet
+// files: every segment's WAL becomes the segment's file. It is safe to run
+// on a directory no recorder is writing to, any number of times.
+func Recover(dir, writer string) (RecoveryStats, error) {
+	var st RecoveryStats
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return st, fmt.Errorf("%s: not a recording directory", dir)
+	}
+	for _, sub := range []string{"flows", "events"} {
+		wals, tmps, err := listHidden(filepath.Join(dir, sub))
+		if err != nil {
+			return st, err
+		}
+		for _, wal := range wals {
+			var err error
+			if sub == "flows" {
+				err = recoverSegment(schema.Flows, func() *flowpb.Flow { return &flowpb.Flow{} }, wal, writer, &st)
+			} else {
+				err = recoverSegment(schema.Events, func() *observerpb.GetFlowsResponse { return &observerpb.GetFlowsResponse{} }, wal, writer, &st)
+			}
+			if err != nil {
+				return st, err
+			}
+		}
+		for _, tmp := range tmps {
+			// A .tmp without its WAL was never complete and holds nothing
+			// the WAL did not (the WAL is removed only after publishing).
+			if _, err := os.Stat(strings.TrimSuffix(tmp, tmpSuffix) + walSuffix); errors.Is(err, os.ErrNotExist) {
+				if err := os.Remove(tmp); err == nil {
+					st.Removed++
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, writer string, st *RecoveryStats) error {
+	final := finalFromHidden(wal, walSuffix)
+	tmp := hiddenPath(final, tmpSuffix)
+	if _, err := os.Stat(final); err == nil {
+		// Published before the crash; only the cleanup was missed.
+		st.Removed++
+		os.Remove(tmp)
+		return os.Remove(wal)
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", final, err)
+	}
+	pw, err := schema.NewFileWriter(t, struct{ io.Writer }{f}, schema.WriterOptions{Writer: writer})
+	if err != nil {
+		f.Close()
+		return err
+	}
+	rows, torn, err := readWAL(wal, func(b []byte) error {
+		m := newMsg()
+		if err := proto.Unmarshal(b, m); err != nil {
+			return fmt.Errorf("recover %s: corrupt record: %w", wal, err)
+		}
+		return pw.Write(m)
+	})
+	if err == nil {
+		err = pw.Close()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("recover %s: %w", final, err)
+	}
+	st.TornBytes += torn
+	if rows == 0 {
+		st.Removed++
+		os.Remove(tmp)
+		return os.Remove(wal)
+	}
+	if err := publish(tmp, final); err != nil {
+		return err
+	}
+	st.Files++
+	st.Rows += rows
+	return os.Remove(wal)
+}

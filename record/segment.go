@@ -1,0 +1,246 @@
+package record
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// File and directory modes: flows carry IPs, URLs and headers, so nothing a
+// recording holds is readable by other users.
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
+
+// A segment is one Parquet file being written. Until it is complete it
+// exists as two hidden files next to where it will be:
+//
+//	.NAME.parquet.tmp  the Parquet file, row groups written as they fill
+//	.NAME.parquet.wal  every row as length-prefixed protobuf, synced to disk
+//	                   at each flush, so a killed recorder loses at most one
+//	                   flush interval; `flowtape recover` rebuilds from it
+//
+// Finishing writes the footer, syncs, renames the .tmp to NAME.parquet and
+// removes the WAL. Readers never see a half-written file under a .parquet name.
+type segment[M proto.Message] struct {
+	final, tmp, walPath string
+	opened              time.Time
+	rows                int64
+	file                *os.File
+	pw                  *schema.FileWriter[M]
+	wal                 *os.File
+	walBuf              *bufio.Writer
+	scratch             []byte
+}
+
+const (
+	tmpSuffix = ".tmp"
+	walSuffix = ".wal"
+)
+
+func hiddenPath(final, suffix string) string {
+	return filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+suffix)
+}
+
+func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.WriterOptions) (*segment[M], error) {
+	if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(final), err)
+	}
+	s := &segment[M]{final: final, tmp: hiddenPath(final, tmpSuffix), walPath: hiddenPath(final, walSuffix), opened: time.Now()}
+	var err error
+	if s.wal, err = os.OpenFile(s.walPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fileMode); err != nil {
+		return nil, fmt.Errorf("create %s: %w", s.walPath, err)
+	}
+	s.walBuf = bufio.NewWriterSize(s.wal, 1<<20)
+	if s.file, err = os.OpenFile(s.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode); err != nil {
+		s.wal.Close()
+		return nil, fmt.Errorf("create %s: %w", s.tmp, err)
+	}
+	// Hidden behind a plain io.Writer, the file is not closed by the
+	// Parquet writer: it must be synced before it is published.
+	if s.pw, err = schema.NewFileWriter(t, struct{ io.Writer }{s.file}, o); err != nil {
+		s.wal.Close()
+		s.file.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *segment[M]) write(m M) error {
+	var err error
+	s.scratch, err = proto.MarshalOptions{}.MarshalAppend(s.scratch[:0], m)
+	if err != nil {
+		return fmt.Errorf("encode row: %w", err)
+	}
+	var n [binary.MaxVarintLen64]byte
+	if _, err := s.walBuf.Write(n[:binary.PutUvarint(n[:], uint64(len(s.scratch)))]); err != nil {
+		return fmt.Errorf("write %s: %w", s.walPath, err)
+	}
+	if _, err := s.walBuf.Write(s.scratch); err != nil {
+		return fmt.Errorf("write %s: %w", s.walPath, err)
+	}
+	if err := s.pw.Write(m); err != nil {
+		return fmt.Errorf("write %s: %w", s.tmp, err)
+	}
+	s.rows++
+	return nil
+}
+
+// size is how much Parquet data the segment has written so far.
+func (s *segment[M]) size() int64 {
+	st, err := s.file.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// sync makes everything written so far survive a crash.
+func (s *segment[M]) sync() error {
+	if err := s.walBuf.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", s.walPath, err)
+	}
+	if err := s.wal.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", s.walPath, err)
+	}
+	return nil
+}
+
+// finish completes the Parquet file and publishes it under its final name.
+func (s *segment[M]) finish() (int64, error) {
+	if err := s.pw.Close(); err != nil {
+		s.file.Close()
+		s.wal.Close()
+		return 0, fmt.Errorf("finish %s: %w", s.tmp, err)
+	}
+	if err := s.file.Sync(); err != nil {
+		s.file.Close()
+		s.wal.Close()
+		return 0, fmt.Errorf("sync %s: %w", s.tmp, err)
+	}
+	st, _ := s.file.Stat()
+	if err := s.file.Close(); err != nil {
+		s.wal.Close()
+		return 0, fmt.Errorf("close %s: %w", s.tmp, err)
+	}
+	if err := publish(s.tmp, s.final); err != nil {
+		s.wal.Close()
+		return 0, err
+	}
+	s.wal.Close()
+	if err := os.Remove(s.walPath); err != nil {
+		return 0, fmt.Errorf("remove %s: %w", s.walPath, err)
+	}
+	var size int64
+	if st != nil {
+		size = st.Size()
+	}
+	return size, nil
+}
+
+// publish renames tmp to final and syncs the directory, so the new name
+// survives a crash.
+func publish(tmp, final string) error {
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("publish %s: %w", final, err)
+	}
+	d, err := os.Open(filepath.Dir(final))
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", filepath.Dir(final), err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", filepath.Dir(final), err)
+	}
+	return nil
+}
+
+// readWAL calls fn for every complete record of a WAL file; a torn last
+// record (the process died while writing it) is reported as lost bytes.
+func readWAL(path string, fn func([]byte) error) (records int64, tornBytes int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var buf []byte
+	for {
+		n, err := binary.ReadUvarint(r)
+		if errors.Is(err, io.EOF) {
+			return records, 0, nil
+		}
+		if err != nil {
+			return records, remaining(f, r), nil
+		}
+		if n > 64<<20 {
+			return records, remaining(f, r), nil
+		}
+		if uint64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return records, int64(n) + remaining(f, r), nil
+		}
+		if err := fn(buf); err != nil {
+			return records, 0, err
+		}
+		records++
+	}
+}
+
+func remaining(f *os.File, r *bufio.Reader) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0
+	}
+	return st.Size() - pos + int64(r.Buffered())
+}
+
+// listHidden returns the WAL files (and orphan .tmp files) under dir.
+func listHidden(dir string) (wals, tmps []string, err error) {
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() || !strings.HasPrefix(name, ".") {
+			return nil
+		}
+		switch {
+		case strings.HasSuffix(name, walSuffix):
+			wals = append(wals, p)
+		case strings.HasSuffix(name, tmpSuffix):
+			tmps = append(tmps, p)
+		}
+		return nil
+	})
+	sort.Strings(wals)
+	sort.Strings(tmps)
+	return wals, tmps, err
+}
+
+// finalFromHidden is the published name of a hidden .wal or .tmp file.
+func finalFromHidden(p, suffix string) string {
+	return filepath.Join(filepath.Dir(p), strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "."), suffix))
+}

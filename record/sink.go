@@ -1,0 +1,210 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// SinkOptions configure a recording directory.
+type SinkOptions struct {
+	Dir string
+	// RecordingID names this recorder's files; it must be unique per run.
+	RecordingID string
+	// Writer names the program in file metadata.
+	Writer string
+	// RotateInterval and RotateRows end a file after that much wall-clock
+	// time or that many rows; a file also ends at an hour boundary of the
+	// flows' time, so that it lies in one date=/hour= partition.
+	RotateInterval time.Duration
+	RotateRows     int64
+	// RotateBytes ends a file once its Parquet data reaches this size.
+	RotateBytes int64
+	// RowGroupRows is the Parquet row group size.
+	RowGroupRows int
+}
+
+// Defaults of the recording directory, also the flag defaults of record.
+const (
+	DefaultRotateInterval = 10 * time.Minute
+	DefaultRotateRows     = 4_000_000
+	DefaultRotateBytes    = 256 << 20
+	DefaultFlushInterval  = 2 * time.Second
+	DefaultRowGroupRows   = 64 * 1024
+)
+
+// Sink writes a recording directory:
+//
+//	DIR/manifest.json
+//	DIR/flows/date=2026-11-25/hour=13/20261125T130102Z-<id>-000001.parquet
+//	DIR/events/date=2026-11-25/hour=13/...parquet
+type Sink struct {
+	flows  *partitioned[*flowpb.Flow]
+	events *partitioned[*observerpb.GetFlowsResponse]
+}
+
+// NewSink prepares DIR for writing.
+func NewSink(o SinkOptions) (*Sink, error) {
+	if o.RotateInterval <= 0 {
+		o.RotateInterval = DefaultRotateInterval
+	}
+	if o.RotateRows <= 0 {
+		o.RotateRows = DefaultRotateRows
+	}
+	if o.RotateBytes <= 0 {
+		o.RotateBytes = DefaultRotateBytes
+	}
+	if o.RowGroupRows <= 0 {
+		o.RowGroupRows = DefaultRowGroupRows
+	}
+	if err := os.MkdirAll(o.Dir, dirMode); err != nil {
+		return nil, fmt.Errorf("create recording directory: %w", err)
+	}
+	if err := os.Chmod(o.Dir, dirMode); err != nil {
+		return nil, fmt.Errorf("recording directory: %w", err)
+	}
+	wo := schema.WriterOptions{Writer: o.Writer, RowGroupRows: o.RowGroupRows,
+		Metadata: map[string]string{"flowtape.recording_id": o.RecordingID}}
+	return &Sink{
+		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, "flows"), o: o, wo: wo,
+			timeOf: func(f *flowpb.Flow) time.Time { return f.GetTime().AsTime() }, open: map[string]*segment[*flowpb.Flow]{}},
+		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, "events"), o: o, wo: wo,
+			timeOf: func(r *observerpb.GetFlowsResponse) time.Time { return r.GetTime().AsTime() },
+			open:   map[string]*segment[*observerpb.GetFlowsResponse]{}},
+	}, nil
+}
+
+// WriteFlow adds a flow.
+func (s *Sink) WriteFlow(f *flowpb.Flow) error { return s.flows.write(f) }
+
+// WriteEvent adds a non-flow GetFlows response.
+func (s *Sink) WriteEvent(r *observerpb.GetFlowsResponse) error { return s.events.write(r) }
+
+// Sync makes what was written survive a crash, and ends files that are due.
+func (s *Sink) Sync() error {
+	return errors.Join(s.flows.sync(), s.events.sync())
+}
+
+// Close finishes every open file.
+func (s *Sink) Close() error {
+	return errors.Join(s.flows.closeAll(), s.events.closeAll())
+}
+
+// Stats are the files and bytes the sink has published.
+type Stats struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Stats returns what was published so far.
+func (s *Sink) Stats() Stats {
+	a, b := s.flows.stats(), s.events.stats()
+	return Stats{Files: a.Files + b.Files, Bytes: a.Bytes + b.Bytes}
+}
+
+// partitioned writes rows of one table into hour partitions.
+type partitioned[M proto.Message] struct {
+	t      *schema.Table[M]
+	base   string
+	o      SinkOptions
+	wo     schema.WriterOptions
+	timeOf func(M) time.Time
+	open   map[string]*segment[M]
+	newest string
+	seq    int
+
+	mu  sync.Mutex
+	pub Stats
+}
+
+func partition(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("date=%s/hour=%02d", t.Format("2006-01-02"), t.Hour())
+}
+
+func (p *partitioned[M]) write(m M) error {
+	at := p.timeOf(m)
+	key := partition(at)
+	seg := p.open[key]
+	if seg == nil {
+		p.seq++
+		name := fmt.Sprintf("%s-%s-%06d.parquet", at.UTC().Format("20060102T150405Z"), p.o.RecordingID, p.seq)
+		var err error
+		if seg, err = openSegment(p.t, filepath.Join(p.base, key, name), p.wo); err != nil {
+			return err
+		}
+		p.open[key] = seg
+		if key > p.newest {
+			p.newest = key
+		}
+	}
+	if err := seg.write(m); err != nil {
+		return err
+	}
+	if seg.rows >= p.o.RotateRows {
+		return p.finish(key)
+	}
+	return nil
+}
+
+func (p *partitioned[M]) finish(key string) error {
+	seg := p.open[key]
+	delete(p.open, key)
+	size, err := seg.finish()
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.pub.Files++
+	p.pub.Bytes += size
+	p.mu.Unlock()
+	return nil
+}
+
+// sync flushes the WALs and finishes files that are old enough, or whose
+// hour is over (no flow of it came while a later hour was written to).
+func (p *partitioned[M]) sync() error {
+	var errs []error
+	for _, key := range sortedKeys(p.open) {
+		seg := p.open[key]
+		if time.Since(seg.opened) >= p.o.RotateInterval || key < p.newest || seg.size() >= p.o.RotateBytes {
+			errs = append(errs, p.finish(key))
+			continue
+		}
+		errs = append(errs, seg.sync())
+	}
+	return errors.Join(errs...)
+}
+
+func (p *partitioned[M]) closeAll() error {
+	var errs []error
+	for _, key := range sortedKeys(p.open) {
+		errs = append(errs, p.finish(key))
+	}
+	return errors.Join(errs...)
+}
+
+func (p *partitioned[M]) stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pub
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
