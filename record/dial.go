@@ -31,7 +31,21 @@ func ConnFlags() *pflag.FlagSet {
 		case config.KeyPortForward, config.KeyPortForwardPort, config.KeyKubeContext, config.KeyKubeNamespace, config.KeyKubeconfig:
 			// port-forwarding is left to kubectl / cilium hubble port-forward
 		default:
-			fs.AddFlag(f)
+			// Fresh flags with the same name, default and help: the hubble
+			// CLI's own are package variables, shared by every user.
+			switch f.Value.Type() {
+			case "string":
+				fs.String(f.Name, f.DefValue, f.Usage)
+			case "bool":
+				fs.Bool(f.Name, f.DefValue == "true", f.Usage)
+			case "duration":
+				d, _ := time.ParseDuration(f.DefValue)
+				fs.Duration(f.Name, d, f.Usage)
+			case "stringSlice":
+				fs.StringSlice(f.Name, nil, f.Usage)
+			default:
+				fs.AddFlag(f)
+			}
 		}
 	})
 	return fs

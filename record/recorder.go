@@ -191,6 +191,7 @@ func newID() string {
 type streamEvent struct {
 	resp *observerpb.GetFlowsResponse
 	err  error
+	eof  bool // the server ended the stream
 	hdr  metadata.MD
 }
 
@@ -201,9 +202,12 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 	defer tick.Stop()
 	progress := time.NewTicker(time.Second)
 	defer progress.Stop()
+	// An --until in the past is a bounded query of what the ring buffers
+	// hold, which ends with the stream; one in the future is followed live
+	// and ends with the first later flow, or shortly after it on a quiet stream.
+	history := !r.o.Until.IsZero() && r.o.Until.Before(time.Now())
 	var untilTimer <-chan time.Time
-	if !r.o.Until.IsZero() {
-		// A quiet stream still ends shortly after --until.
+	if !r.o.Until.IsZero() && !history {
 		t := time.NewTimer(time.Until(r.o.Until) + 5*time.Second)
 		defer t.Stop()
 		untilTimer = t.C
@@ -219,7 +223,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.receive(sctx, client, since, events)
+			r.receive(sctx, client, since, history, events)
 		}()
 		stop, err := func() (bool, error) {
 			defer func() {
@@ -251,6 +255,9 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 							}
 						}
 						continue
+					}
+					if ev.eof && history {
+						return true, nil
 					}
 					if ev.err != nil {
 						if ctx.Err() != nil {
@@ -294,10 +301,13 @@ func errMessage(err error) string {
 }
 
 // receive runs one GetFlows stream, handing its responses to the loop.
-func (r *recorder) receive(ctx context.Context, client observerpb.ObserverClient, since time.Time, out chan<- streamEvent) {
-	req := &observerpb.GetFlowsRequest{Follow: true, Whitelist: r.o.Allow, Blacklist: r.o.Deny}
+func (r *recorder) receive(ctx context.Context, client observerpb.ObserverClient, since time.Time, history bool, out chan<- streamEvent) {
+	req := &observerpb.GetFlowsRequest{Follow: !history, Whitelist: r.o.Allow, Blacklist: r.o.Deny}
 	if !since.IsZero() {
 		req.Since = timestamppb.New(since)
+	}
+	if history {
+		req.Until = timestamppb.New(r.o.Until)
 	}
 	send := func(ev streamEvent) bool {
 		select {
@@ -326,10 +336,11 @@ func (r *recorder) receive(ctx context.Context, client observerpb.ObserverClient
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
+			ev := streamEvent{err: err}
 			if errors.Is(err, io.EOF) {
-				err = status.Error(codes.Unavailable, "server ended the stream")
+				ev = streamEvent{err: status.Error(codes.Unavailable, "server ended the stream"), eof: true}
 			}
-			send(streamEvent{err: err})
+			send(ev)
 			return
 		}
 		if !send(streamEvent{resp: resp}) {

@@ -57,6 +57,9 @@ func (m *matcher) match(e entry) bool {
 // streamFlows answers a GetFlows request from the rings of the given nodes,
 // merged in time order (as hubble-relay does for several nodes).
 func (c *Cluster) streamFlows(ctx context.Context, req *observerpb.GetFlowsRequest, nodes []int, send func(*observerpb.GetFlowsResponse) error) error {
+	if req.GetFirst() && req.GetFollow() {
+		return status.Errorf(codes.InvalidArgument, "first cannot be specified with follow")
+	}
 	m, err := newMatcher(ctx, req)
 	if err != nil {
 		return err
@@ -76,7 +79,15 @@ func (c *Cluster) streamFlows(ctx context.Context, req *observerpb.GetFlowsReque
 			stop[n] = c.rings[n].head
 		}
 	}
-	if limit > 0 && !req.GetFirst() {
+	// Where to start, as Hubble's ring reader decides: since takes
+	// precedence over number; following without either starts now.
+	switch {
+	case req.GetSince() != nil || req.GetFirst():
+	case req.GetFollow() && limit == 0:
+		for _, n := range nodes {
+			cs.pos[n] = c.rings[n].head
+		}
+	case limit > 0:
 		// The last N matching flows, then (with follow) what comes next.
 		last = c.lastLocked(cs, m, limit)
 		for _, n := range nodes {
@@ -108,7 +119,7 @@ func (c *Cluster) streamFlows(ctx context.Context, req *observerpb.GetFlowsReque
 	if len(last) > 0 && !req.GetFollow() {
 		return nil
 	}
-	if !req.GetFollow() && req.GetNumber() > 0 && !req.GetFirst() {
+	if !req.GetFollow() && req.GetNumber() > 0 && !req.GetFirst() && req.GetSince() == nil {
 		return nil
 	}
 	var sent uint64

@@ -72,3 +72,32 @@ func buildTool(name string) (string, error) {
 	}
 	return out, nil
 }
+
+var (
+	flowtapeOnce sync.Once
+	flowtapePath string
+	flowtapeErr  error
+)
+
+// FlowtapeBinary builds cmd/flowtape once per test process, for tests that
+// need real processes (signals, crashes).
+func FlowtapeBinary(t testing.TB) string {
+	t.Helper()
+	flowtapeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "flowtape-bin")
+		if err != nil {
+			flowtapeErr = err
+			return
+		}
+		flowtapePath = filepath.Join(dir, "flowtape")
+		cmd := exec.Command("go", "build", "-o", flowtapePath, "./cmd/flowtape")
+		cmd.Dir = Root()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			flowtapeErr = fmt.Errorf("%w\n%s", err, b)
+		}
+	})
+	if flowtapeErr != nil {
+		t.Fatalf("build flowtape: %v", flowtapeErr)
+	}
+	return flowtapePath
+}
