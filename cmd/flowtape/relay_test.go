@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -14,24 +13,12 @@ import (
 	"github.com/flowtape/flowtape/internal/testutil"
 )
 
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // The real hubble-relay finds the simulated agents through the Peer service
 // and aggregates them like a cluster's nodes.
 func TestHubbleRelayAggregatesSimAgents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds hubble-relay")
 	}
-	relayBin := testutil.Tool(t, "hubble-relay")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
@@ -55,17 +42,7 @@ func TestHubbleRelayAggregatesSimAgents(t *testing.T) {
 	if len(agents) != 3 {
 		t.Fatalf("sim announced %d agents", len(agents))
 	}
-	relayAddr := freeAddr(t)
-	rctx, rcancel := context.WithCancel(context.Background())
-	relay := exec.CommandContext(rctx, relayBin, "serve", "--peer-service", agents[0], "--listen-address", relayAddr,
-		"--disable-server-tls", "--disable-client-tls")
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rcancel()
-		_ = relay.Wait()
-	})
+	relayAddr := testutil.StartRelay(t, agents[0], "--disable-server-tls", "--disable-client-tls")
 	var nodes string
 	for i := 0; i < 100; i++ {
 		out, _ := exec.Command(testutil.Tool(t, "hubble"), "list", "nodes", "--server", relayAddr).Output()

@@ -1,0 +1,82 @@
+package record_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/sim"
+)
+
+const gkeRelayName = "relay.gke-managed-dpv2-observability.svc.cluster.local"
+
+// The real hubble-relay in front of the simulated agents, with mTLS as on
+// GKE Dataplane V2, recorded with the matching TLS flags.
+func TestRecordThroughTLSRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds hubble-relay")
+	}
+	c, err := sim.New(sim.Config{Seed: 31, Start: t0, Speed: 0, RingCapacity: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var lis []net.Listener
+	for range c.Topology().Nodes {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lis = append(lis, l)
+	}
+	go c.Run(ctx)              //nolint:errcheck
+	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	pki := testutil.NewTLS(t, t.TempDir(), gkeRelayName)
+	relay := testutil.StartRelay(t, lis[0].Addr().String(), "--disable-client-tls",
+		"--tls-relay-server-cert-file", pki.ServerCert, "--tls-relay-server-key-file", pki.ServerKey,
+		"--tls-relay-client-ca-files", pki.CA)
+
+	tlsArgs := []string{"--server", relay, "--tls", "--tls-ca-cert-files", pki.CA, "--tls-server-name", gkeRelayName}
+	withCert := append(append([]string{}, tlsArgs...), "--tls-client-cert-file", pki.ClientCert, "--tls-client-key-file", pki.ClientKey)
+
+	dir := t.TempDir()
+	var res record.Result
+	for attempt := 0; attempt < 20; attempt++ { // the relay needs a moment to find its peers
+		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err = record.Run(rctx, record.Options{Dialer: dialer(t, withCert...), Since: t0, MaxFlows: 3000,
+			Sink: record.SinkOptions{Dir: dir, Writer: "test"}})
+		rcancel()
+		if err == nil && res.Session.Totals.Flows == 3000 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil || res.Session.Totals.Flows != 3000 {
+		t.Fatalf("record through the TLS relay: %d flows, %v", res.Session.Totals.Flows, err)
+	}
+	flows, _ := readRecording(t, dir)
+	nodes := map[string]bool{}
+	for _, f := range flows {
+		nodes[f.GetNodeName()] = true
+	}
+	if len(flows) != 3000 || len(nodes) != 3 {
+		t.Fatalf("recorded %d flows from %d nodes, want 3000 from 3", len(flows), len(nodes))
+	}
+	if !res.Session.Server.TLS {
+		t.Error("manifest does not say the connection used TLS")
+	}
+
+	// The relay, ready as shown above, refuses us without the client certificate.
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	_, err = record.Run(rctx, record.Options{Dialer: dialer(t, tlsArgs...), Sink: record.SinkOptions{Dir: t.TempDir()}})
+	rcancel()
+	if !errors.Is(err, record.ErrNoServer) {
+		t.Fatalf("without a client certificate: %v, want a refusal", err)
+	}
+
+}
