@@ -178,7 +178,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	merr := putSession(o.Sink.Dir, r.session)
 	res.Session = r.session
-	return res, errors.Join(runErr, closeErr, merr)
+	// One error: the first thing that went wrong. What failed after it
+	// (closing files, the manifest on a full disk) follows from it.
+	for _, err := range []error{runErr, closeErr, merr} {
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 func newID() string {

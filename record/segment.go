@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowtape/flowtape/schema"
@@ -41,7 +42,9 @@ type segment[M proto.Message] struct {
 	file                *os.File
 	pw                  *schema.FileWriter[M]
 	wal                 *os.File
+	walZ                *zstd.Encoder
 	walBuf              *bufio.Writer
+	walBytes            int64 // uncompressed
 	scratch             []byte
 }
 
@@ -63,7 +66,13 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.Wri
 	if s.wal, err = os.OpenFile(s.walPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fileMode); err != nil {
 		return nil, fmt.Errorf("create %s: %w", s.walPath, err)
 	}
-	s.walBuf = bufio.NewWriterSize(s.wal, 1<<20)
+	// The WAL is zstd-compressed: protobuf flows are ~1 KB each, ten
+	// times what they take compressed.
+	if s.walZ, err = zstd.NewWriter(s.wal, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
+		s.wal.Close()
+		return nil, err
+	}
+	s.walBuf = bufio.NewWriterSize(s.walZ, 256<<10)
 	if s.file, err = os.OpenFile(s.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode); err != nil {
 		s.wal.Close()
 		return nil, fmt.Errorf("create %s: %w", s.tmp, err)
@@ -91,6 +100,7 @@ func (s *segment[M]) write(m M) error {
 	if _, err := s.walBuf.Write(s.scratch); err != nil {
 		return fmt.Errorf("write %s: %w", s.walPath, err)
 	}
+	s.walBytes += int64(len(s.scratch))
 	if err := s.pw.Write(m); err != nil {
 		return fmt.Errorf("write %s: %w", s.tmp, err)
 	}
@@ -98,18 +108,32 @@ func (s *segment[M]) write(m M) error {
 	return nil
 }
 
-// size is how much Parquet data the segment has written so far.
+// size estimates the Parquet file's size: what its row groups take on disk,
+// and the rows still buffered at the average so far (or 64 bytes, a
+// little above what a flow takes, before the first row group).
 func (s *segment[M]) size() int64 {
 	st, err := s.file.Stat()
 	if err != nil {
 		return 0
 	}
-	return st.Size()
+	written := st.Size()
+	buffered := int64(s.pw.Buffered())
+	perRow := int64(64)
+	if done := s.rows - buffered; done > 0 && written > 0 {
+		perRow = written / done
+	}
+	return written + buffered*perRow
 }
+
+// walSize is what the segment's WAL holds, uncompressed.
+func (s *segment[M]) walSize() int64 { return s.walBytes }
 
 // sync makes everything written so far survive a crash.
 func (s *segment[M]) sync() error {
 	if err := s.walBuf.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", s.walPath, err)
+	}
+	if err := s.walZ.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", s.walPath, err)
 	}
 	if err := s.wal.Sync(); err != nil {
@@ -167,15 +191,21 @@ func publish(tmp, final string) error {
 	return nil
 }
 
-// readWAL calls fn for every complete record of a WAL file; a torn last
-// record (the process died while writing it) is reported as lost bytes.
+// readWAL calls fn for every complete record of a WAL file; a torn end
+// (the process died while writing) is reported as a non-zero count of
+// bytes of the record it cut.
 func readWAL(path string, fn func([]byte) error) (records int64, tornBytes int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer zr.Close()
+	r := bufio.NewReaderSize(zr, 1<<20)
 	var buf []byte
 	for {
 		n, err := binary.ReadUvarint(r)
@@ -183,35 +213,23 @@ func readWAL(path string, fn func([]byte) error) (records int64, tornBytes int64
 			return records, 0, nil
 		}
 		if err != nil {
-			return records, remaining(f, r), nil
+			return records, 1, nil
 		}
 		if n > 64<<20 {
-			return records, remaining(f, r), nil
+			return records, 1, nil
 		}
 		if uint64(cap(buf)) < n {
 			buf = make([]byte, n)
 		}
 		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return records, int64(n) + remaining(f, r), nil
+		if k, err := io.ReadFull(r, buf); err != nil {
+			return records, int64(k) + 1, nil
 		}
 		if err := fn(buf); err != nil {
 			return records, 0, err
 		}
 		records++
 	}
-}
-
-func remaining(f *os.File, r *bufio.Reader) int64 {
-	st, err := f.Stat()
-	if err != nil {
-		return 0
-	}
-	pos, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return 0
-	}
-	return st.Size() - pos + int64(r.Buffered())
 }
 
 // listHidden returns the WAL files (and orphan .tmp files) under dir.

@@ -36,7 +36,7 @@ type SinkOptions struct {
 
 // Defaults of the recording directory, also the flag defaults of record.
 const (
-	DefaultRotateInterval = 10 * time.Minute
+	DefaultRotateInterval = 5 * time.Minute
 	DefaultRotateRows     = 4_000_000
 	DefaultRotateBytes    = 256 << 20
 	DefaultFlushInterval  = 2 * time.Second
@@ -177,7 +177,9 @@ func (p *partitioned[M]) sync() error {
 	var errs []error
 	for _, key := range sortedKeys(p.open) {
 		seg := p.open[key]
-		if time.Since(seg.opened) >= p.o.RotateInterval || key < p.newest || seg.size() >= p.o.RotateBytes {
+		// The WAL may hold at most 8x the file's size before it ends too.
+		if time.Since(seg.opened) >= p.o.RotateInterval || key < p.newest || seg.size() >= p.o.RotateBytes ||
+			seg.walSize() >= 8*p.o.RotateBytes {
 			errs = append(errs, p.finish(key))
 			continue
 		}
