@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  := -X github.com/flowtape/flowtape/internal/buildinfo.Version=$(VERSION) \
             -X github.com/flowtape/flowtape/internal/buildinfo.Commit=$(COMMIT)
-BENCHTIME ?= 3x
+BENCHTIME ?= 1x
 BENCH_OUT ?= out/bench.txt
 
 .PHONY: all build test bench lint docs demo tools clean

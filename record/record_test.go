@@ -28,7 +28,7 @@ type simServer struct {
 	done   chan struct{}
 }
 
-func serveSim(t *testing.T, addr string, cfg sim.Config) *simServer {
+func serveSim(t testing.TB, addr string, cfg sim.Config) *simServer {
 	t.Helper()
 	c, err := sim.New(cfg)
 	if err != nil {

@@ -68,7 +68,8 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.Wri
 	}
 	// The WAL is zstd-compressed: protobuf flows are ~1 KB each, ten
 	// times what they take compressed.
-	if s.walZ, err = zstd.NewWriter(s.wal, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
+	if s.walZ, err = zstd.NewWriter(s.wal, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
 		s.wal.Close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -136,6 +137,11 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags, c
 		if until, err = hubtime.FromString(f.until); err != nil {
 			return usagef("invalid --until %q: %v", f.until, err)
 		}
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A recorder may run for days next to a cluster's tools: keep the
+		// heap near what it uses (~50 MB) instead of letting it double.
+		debug.SetMemoryLimit(128 << 20)
 	}
 	dialer, err := record.NewDialer(cmd.Flags())
 	if err != nil {

@@ -48,6 +48,14 @@ func main() {
 			fmt.Printf("parquet / jsonpb: %.3fx raw, %.3fx gzip\n", pq/raw, pq/gz)
 		}
 	}
+	if m, ok := metrics["BenchmarkRecord"]; ok {
+		fmt.Printf("record: %.0f flows/s vs bare client %.0f flows/s = %.2fx (target >= 0.70)\n",
+			m["record-flows/s"], m["bare-flows/s"], m["record/bare"])
+		fmt.Printf("record peak RSS: %.0f MB (VmHWM, with the binary's file pages), %.0f MB anonymous (target <= 200)\n",
+			m["peak-RSS-MB"], m["peak-anon-MB"])
+		fmt.Printf("record size: %.1f B/flow; jsonpb %.0f B/flow, jsonpb.gz %.1f B/flow; parquet/jsonpb.gz = %.3fx (target <= 0.5)\n",
+			m["parquet-B/flow"], m["jsonpb-B/flow"], m["jsonpb.gz-B/flow"], m["parquet/jsonpb.gz"])
+	}
 	if a, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
 		if p, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok && p > 0 {
 			fmt.Printf("pqarrow / parquet-go encode rate: %.2fx\n", a/p)

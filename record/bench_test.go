@@ -1,0 +1,179 @@
+package record_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/sim"
+)
+
+// benchSim is the simulator at its maximum rate for a fixed run.
+var benchSim = sim.Config{Seed: 77, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true}
+
+// BenchmarkRecord compares, in one run, flowtape record with a bare client
+// that only receives the same stream, and reports record's peak RSS and its
+// bytes per flow next to hubble observe -o jsonpb output (raw and gzip).
+func BenchmarkRecord(b *testing.B) {
+	var bareRate, recRate float64
+	var n uint64
+	for i := 0; i < b.N; i++ {
+		// Bare client: receive and discard.
+		addr := testutil.FreeAddr(b)
+		srv := serveSimB(b, addr, benchSim)
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		stream, err := observerpb.NewObserverClient(conn).GetFlows(context.Background(),
+			&observerpb.GetFlowsRequest{Follow: true, Since: timestamppb.New(t0)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var got uint64
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.GetFlow() != nil {
+				got++
+			}
+		}
+		bareRate += float64(got) / time.Since(start).Seconds()
+		conn.Close()
+		srv.stop()
+		n = got
+
+		// flowtape record, in-process, on the same flows.
+		addr = testutil.FreeAddr(b)
+		srv = serveSimB(b, addr, benchSim)
+		dir := b.TempDir()
+		fs := record.ConnFlags()
+		fs.Parse([]string{"--server", addr}) //nolint:errcheck
+		d, _ := record.NewDialer(fs)
+		start = time.Now()
+		res, err := record.Run(context.Background(), record.Options{Dialer: d, Since: t0, MaxFlows: n,
+			Sink: record.SinkOptions{Dir: dir, Writer: "bench"}})
+		if err != nil || res.Session.Totals.Flows != n {
+			b.Fatalf("record: %d flows, %v", res.Session.Totals.Flows, err)
+		}
+		recRate += float64(n) / time.Since(start).Seconds()
+		srv.stop()
+	}
+	b.ReportMetric(bareRate/float64(b.N), "bare-flows/s")
+	b.ReportMetric(recRate/float64(b.N), "record-flows/s")
+	b.ReportMetric(recRate/bareRate, "record/bare")
+
+	// Peak RSS and size, from the real binary.
+	bin := testutil.FlowtapeBinary(b)
+	addr := testutil.FreeAddr(b)
+	srv := serveSimB(b, addr, benchSim)
+	dir := filepath.Join(b.TempDir(), "rec")
+	cmd := exec.Command(bin, "record", "--server", addr, "-o", dir, "--since", t0.Format(time.RFC3339), "--max-flows", strconv.FormatUint(n, 10))
+	var out bytes.Buffer
+	var err error
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	// VmHWM counts the binary's own pages too (~135 MB of clean, shared
+	// file pages for this binary); the anonymous memory is what the
+	// recording itself costs. Sample it while it runs.
+	peakAnon, exited := make(chan int64, 1), make(chan struct{})
+	pid := cmd.Process.Pid
+	go func() {
+		var peak int64
+		for {
+			select {
+			case <-exited:
+				peakAnon <- peak
+				return
+			case <-time.After(20 * time.Millisecond):
+				if kb := procStatusKB(pid, "RssAnon:"); kb > peak {
+					peak = kb
+				}
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(exited)
+	if err != nil {
+		b.Fatalf("flowtape record: %v\n%s", err, out.String())
+	}
+	srv.stop()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+	}
+	b.ReportMetric(float64(<-peakAnon)/1024, "peak-anon-MB")
+	var size int64
+	filepath.Walk(filepath.Join(dir, "flows"), func(_ string, fi os.FileInfo, err error) error { //nolint:errcheck
+		if err == nil && !fi.IsDir() {
+			size += fi.Size()
+		}
+		return nil
+	})
+	var raw bytes.Buffer
+	src := sim.NewSource(benchSim.Scenario, benchSim.Seed, sim.DefaultRate, t0)
+	for i := uint64(0); i < n; i++ {
+		f := src.Next()
+		line, _ := protojson.Marshal(&observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),
+			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}})
+		raw.Write(line)
+		raw.WriteByte('\n')
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw.Bytes()) //nolint:errcheck
+	zw.Close()
+	b.ReportMetric(float64(size)/float64(n), "parquet-B/flow")
+	b.ReportMetric(float64(raw.Len())/float64(n), "jsonpb-B/flow")
+	b.ReportMetric(float64(gz.Len())/float64(n), "jsonpb.gz-B/flow")
+	b.ReportMetric(float64(size)/float64(gz.Len()), "parquet/jsonpb.gz")
+	b.ReportMetric(float64(n), "flows")
+}
+
+// procStatusKB reads a "Key: N kB" line of /proc/PID/status.
+func procStatusKB(pid int, key string) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, key) {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func serveSimB(b *testing.B, addr string, cfg sim.Config) *simServer {
+	b.Helper()
+	return serveSim(b, addr, cfg)
+}
