@@ -25,7 +25,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	defer exec.Command("umount", "-l", mnt).Run() //nolint:errcheck
 	bin := testutil.FlowtapeBinary(t)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	serveSim(t, addr, sim.Config{Seed: 5, Start: t0, Speed: 0})
 	dir := filepath.Join(mnt, "rec")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -26,7 +26,7 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 	}
 	bin := testutil.FlowtapeBinary(t)
 	const speed, flush = 5.0, time.Second
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
 	cfg := sim.Config{Seed: 13, Start: start, Speed: speed}
 	srv := serveSim(t, addr, cfg)

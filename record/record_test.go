@@ -14,6 +14,7 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
@@ -99,16 +100,6 @@ func readRecording(t *testing.T, dir string) (flows []*flowpb.Flow, events []*ob
 	return flows, events
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // stopWhenComplete ends a recording (through its Progress callback) once
 // the simulation is over and everything it produced was recorded.
 func stopWhenComplete(c *sim.Cluster, cancel context.CancelFunc) func(record.Progress) {
@@ -121,7 +112,7 @@ func stopWhenComplete(c *sim.Cluster, cancel context.CancelFunc) func(record.Pro
 
 // Recording the simulator gives exactly the flows it produced.
 func TestRecordMatchesSimulator(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	cfg := sim.Config{Seed: 21, Start: t0, Duration: 40 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true}
 	srv := serveSim(t, addr, cfg)
 	dir := t.TempDir()
@@ -165,7 +156,7 @@ func TestRecordMatchesSimulator(t *testing.T) {
 // The server goes away mid-recording and comes back: the recording has
 // every flow once, and the outage is recorded.
 func TestRecordResumesAfterServerRestart(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	cfg := sim.Config{Seed: 8, Start: t0, Duration: 60 * time.Second, Truth: true}
 	srv := serveSim(t, addr, cfg)
 	dir := t.TempDir()

@@ -3,7 +3,6 @@ package record_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -26,13 +25,9 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var lis []net.Listener
-	for range c.Topology().Nodes {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lis = append(lis, l)
+	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
+	if err != nil {
+		t.Fatal(err)
 	}
 	go c.Run(ctx)              //nolint:errcheck
 	go c.ServeAgents(ctx, lis) //nolint:errcheck

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	observerpb "github.com/cilium/cilium/api/v1/observer"
@@ -186,4 +187,33 @@ func serveUntil(ctx context.Context, srv *grpc.Server, lis net.Listener) error {
 		return fmt.Errorf("serve %s: %w", lis.Addr(), err)
 	}
 	return nil
+}
+
+// ListenAgents opens one listener per node on HOST:PORT+i (port 0: free
+// ports), for ServeAgents.
+func ListenAgents(addr string, nodes int) ([]net.Listener, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid agents address %q: use HOST:PORT", addr)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid agents port %q", portStr)
+	}
+	var out []net.Listener
+	for i := 0; i < nodes; i++ {
+		p := 0
+		if port != 0 {
+			p = port + i
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
 }

@@ -151,9 +151,9 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 		g.Go(func() error { return c.Serve(ctx, lis) })
 	}
 	if f.agentsListen != "" {
-		lis, err := agentListeners(f.agentsListen, f.nodes)
+		lis, err := sim.ListenAgents(f.agentsListen, f.nodes)
 		if err != nil {
-			return err
+			return usagef("--agents-listen: %v", err)
 		}
 		for i, l := range lis {
 			fmt.Fprintf(out, "flowtape sim: agent %s on %s\n", c.Topology().Nodes[i].FullName(), l.Addr())
@@ -183,34 +183,6 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 		return err
 	}
 	return nil
-}
-
-// agentListeners opens one listener per node on HOST:PORT+i.
-func agentListeners(addr string, nodes int) ([]net.Listener, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, usagef("invalid --agents-listen %q: use HOST:PORT", addr)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, usagef("invalid --agents-listen port %q", portStr)
-	}
-	var out []net.Listener
-	for i := 0; i < nodes; i++ {
-		p := 0
-		if port != 0 {
-			p = port + i
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err != nil {
-			for _, o := range out {
-				o.Close()
-			}
-			return nil, fmt.Errorf("--agents-listen: %w", err)
-		}
-		out = append(out, l)
-	}
-	return out, nil
 }
 
 // truthTable is the per-service truth, as --print-truth shows it.
