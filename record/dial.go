@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // ConnFlags are the hubble CLI's connection flags (--server, --tls,
@@ -30,6 +31,8 @@ func ConnFlags() *pflag.FlagSet {
 		switch f.Name {
 		case config.KeyPortForward, config.KeyPortForwardPort, config.KeyKubeContext, config.KeyKubeNamespace, config.KeyKubeconfig:
 			// port-forwarding is left to kubectl / cilium hubble port-forward
+		case config.KeyRequestTimeout:
+			// unary calls have their own timeouts here
 		default:
 			// Fresh flags with the same name, default and help: the hubble
 			// CLI's own are package variables, shared by every user.
@@ -74,8 +77,8 @@ func (d *Dialer) Server() string { return d.vp.GetString(config.KeyServer) }
 
 // TLS reports whether the connection uses TLS.
 func (d *Dialer) TLS() bool {
-	return d.vp.GetBool(config.KeyTLS) || strings.HasPrefix(d.Server(), "tls://") ||
-		d.vp.GetString(config.KeyTLSClientCertFile) != ""
+	// The hubble CLI's condition (grpcOptionTLS).
+	return d.vp.GetBool(config.KeyTLS) || strings.HasPrefix(d.Server(), "tls://")
 }
 
 // Timeout is the dial timeout (--timeout).
@@ -97,6 +100,15 @@ func (d *Dialer) Dial(context.Context) (*grpc.ClientConn, error) {
 		}
 		opts = append(opts, o)
 	}
+	if user, pass := d.vp.GetString(config.KeyBasicAuthUsername), d.vp.GetString(config.KeyBasicAuthPassword); user != "" || pass != "" {
+		opts = append(opts, conn.WithBasicAuth(user, pass))
+	}
+	// Reconnect quickly after a relay restart: gRPC's default backoff
+	// grows to two minutes.
+	opts = append(opts, grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+		MinConnectTimeout: d.Timeout(),
+	}))
 	c, err := grpc.NewClient(strings.TrimPrefix(d.Server(), "tls://"), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("--server %s: %w", d.Server(), err)

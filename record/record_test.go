@@ -216,3 +216,33 @@ func TestRecordResumesAfterServerRestart(t *testing.T) {
 		t.Fatalf("the outage is not in the events: %d unavailable, %d connected", unavailable, connected)
 	}
 }
+
+// A directory in use by a recorder is not touched by a second one.
+func TestRecordingDirectoryIsLocked(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	serveSim(t, addr, sim.Config{Seed: 2, Start: t0, Speed: 1})
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Sink: record.SinkOptions{Dir: dir}})
+		done <- err
+	}()
+	for i := 0; i < 200; i++ {
+		if _, err := record.ReadManifest(dir); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := record.Recover(dir, "test"); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("recover on a live recording: %v, want a refusal", err)
+	}
+	_, err := record.Run(context.Background(), record.Options{Dialer: dialer(t, "--server", addr), Sink: record.SinkOptions{Dir: dir}})
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a second recorder: %v, want a refusal", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -87,8 +88,9 @@ type recorder struct {
 	session  Session
 	totals   Totals
 	seen     map[string]int64 // dedupe: flow key -> time (ns)
-	prunedAt int              // size of seen after the last pruning
-	last     int64            // time of the newest flow recorded (ns)
+	nodes    map[string]*nodeTrack
+	prunedAt int   // size of seen after the last pruning
+	last     int64 // time of the newest flow recorded (ns)
 	started  time.Time
 	lost     uint64
 }
@@ -115,13 +117,24 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Sink.RecordingID == "" {
 		o.Sink.RecordingID = newID()
 	}
-	r := &recorder{o: o, log: o.Log, seen: map[string]int64{}, started: time.Now(),
+	r := &recorder{o: o, log: o.Log, seen: map[string]int64{}, nodes: map[string]*nodeTrack{}, started: time.Now(),
 		totals: Totals{LostEvents: map[string]uint64{}}}
 	res := Result{Dir: o.Sink.Dir}
 
+	if err := os.MkdirAll(o.Sink.Dir, dirMode); err != nil {
+		return res, fmt.Errorf("create recording directory: %w", err)
+	}
+	unlock, err := lockDir(o.Sink.Dir)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	// What a killed recorder left here becomes valid files first.
-	if st, err := Recover(o.Sink.Dir, o.Sink.Writer); err == nil && st.Files > 0 {
-		r.log.Info("recovered files left by an interrupted recording", "files", st.Files, "rows", st.Rows)
+	st0, err := recoverLocked(o.Sink.Dir, o.Sink.Writer)
+	if err != nil {
+		r.log.Error("could not recover everything an interrupted recording left; run flowtape recover", "dir", o.Sink.Dir, "error", err)
+	} else if st0.Files > 0 {
+		r.log.Info("recovered files left by an interrupted recording", "files", st0.Files, "rows", st0.Rows)
 	}
 	conn, err := o.Dialer.Dial(ctx)
 	if err != nil {
@@ -254,11 +267,11 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 						r.noteVersions(ev.hdr)
 						if !connected {
 							connected = true
-							backoff = r.o.MinBackoff
 							if !disconnectedAt.IsZero() {
+								notes := r.detectGaps(ctx, client)
 								r.recorderEvent(relaypb.NodeState_NODE_CONNECTED,
-									fmt.Sprintf("reconnected to %s after %s; resumed from %s", r.o.Dialer.Server(),
-										time.Since(disconnectedAt).Round(time.Millisecond), since.UTC().Format(time.RFC3339Nano)))
+									fmt.Sprintf("reconnected to %s after %s; resumed from %s; %s", r.o.Dialer.Server(),
+										time.Since(disconnectedAt).Round(time.Millisecond), since.UTC().Format(time.RFC3339Nano), joinNotes(notes)))
 							}
 						}
 						continue
@@ -271,6 +284,11 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 							return true, nil
 						}
 						return false, ev.err
+					}
+					if ev.resp.GetFlow() != nil {
+						// Only a stream that delivers resets the backoff: a
+						// server that answers and hangs up is not hammered.
+						backoff = r.o.MinBackoff
 					}
 					done, err := r.handle(ev.resp)
 					if err != nil || done {
@@ -288,13 +306,36 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		r.totals.Reconnects++
 		r.log.Warn("stream from hubble server broke; reconnecting", "server", r.o.Dialer.Server(), "error", err, "retry_in", backoff)
 		r.recorderEvent(relaypb.NodeState_NODE_UNAVAILABLE, fmt.Sprintf("stream from %s broke: %v", r.o.Dialer.Server(), errMessage(err)))
-		if r.last > 0 {
+		switch {
+		case r.last > 0:
 			since = time.Unix(0, r.last).Add(-r.o.ResumeOverlap)
+		case since.IsZero():
+			// Nothing matched yet: what matches while we are away is
+			// still in the ring buffers when we are back.
+			since = r.started.Add(-r.o.ResumeOverlap)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
+		// What was received before the break is synced on schedule while
+		// we wait, so a crash now loses no more than the flush interval.
+		if err := r.sink.Sync(); err != nil {
+			return err
+		}
+		wait := time.NewTimer(backoff)
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				wait.Stop()
+				return nil
+			case <-tick.C:
+				if err := r.sink.Sync(); err != nil {
+					wait.Stop()
+					return err
+				}
+			case <-progress.C:
+				r.report(false)
+			case <-wait.C:
+				break waiting
+			}
 		}
 		backoff = min(backoff*2, r.o.MaxBackoff)
 	}
@@ -324,7 +365,9 @@ func (r *recorder) receive(ctx context.Context, client observerpb.ObserverClient
 			return false
 		}
 	}
-	stream, err := client.GetFlows(ctx, req)
+	// Waiting for the connection lets a restarting server come back
+	// without failed attempts piling up.
+	stream, err := client.GetFlows(ctx, req, grpc.WaitForReady(true))
 	if err != nil {
 		send(streamEvent{err: err})
 		return
@@ -391,6 +434,12 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 		if at > r.last {
 			r.last = at
 		}
+		tr := r.nodes[f.GetNodeName()]
+		if tr == nil {
+			tr = &nodeTrack{}
+			r.nodes[f.GetNodeName()] = tr
+		}
+		tr.observe(at)
 		t := f.GetTime().AsTime().UTC()
 		if r.totals.FirstFlow == nil || t.Before(*r.totals.FirstFlow) {
 			r.totals.FirstFlow = &t

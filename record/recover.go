@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
@@ -27,10 +28,22 @@ type RecoveryStats struct {
 // files: every segment's WAL becomes the segment's file. It is safe to run
 // on a directory no recorder is writing to, any number of times.
 func Recover(dir, writer string) (RecoveryStats, error) {
-	var st RecoveryStats
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return st, fmt.Errorf("%s: not a recording directory", dir)
+		return RecoveryStats{}, fmt.Errorf("%s: not a recording directory", dir)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return RecoveryStats{}, err
+	}
+	defer unlock()
+	return recoverLocked(dir, writer)
+}
+
+// recoverLocked recovers dir, whose lock the caller holds. A segment that
+// cannot be recovered does not stop the others.
+func recoverLocked(dir, writer string) (RecoveryStats, error) {
+	var st RecoveryStats
+	var errs []error
 	for _, sub := range []string{"flows", "events"} {
 		wals, tmps, err := listHidden(filepath.Join(dir, sub))
 		if err != nil {
@@ -44,7 +57,7 @@ func Recover(dir, writer string) (RecoveryStats, error) {
 				err = recoverSegment(schema.Events, func() *observerpb.GetFlowsResponse { return &observerpb.GetFlowsResponse{} }, wal, writer, &st)
 			}
 			if err != nil {
-				return st, err
+				errs = append(errs, err)
 			}
 		}
 		for _, tmp := range tmps {
@@ -57,7 +70,24 @@ func Recover(dir, writer string) (RecoveryStats, error) {
 			}
 		}
 	}
-	return st, nil
+	return st, errors.Join(errs...)
+}
+
+// lockDir takes DIR/.lock exclusively: one recorder (or recovery) at a
+// time, so that recovery never touches the files of a live recorder.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is in use by another flowtape record or recover (lock %s)", dir, f.Name())
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
+		f.Close()
+	}, nil
 }
 
 func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, writer string, st *RecoveryStats) error {
@@ -73,7 +103,12 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 	if err != nil {
 		return fmt.Errorf("recover %s: %w", final, err)
 	}
-	pw, err := schema.NewFileWriter(t, struct{ io.Writer }{f}, schema.WriterOptions{Writer: writer})
+	// The recording id is the third part of the file name.
+	meta := map[string]string{}
+	if parts := strings.Split(filepath.Base(final), "-"); len(parts) >= 3 {
+		meta["flowtape.recording_id"] = parts[1]
+	}
+	pw, err := schema.NewFileWriter(t, struct{ io.Writer }{f}, schema.WriterOptions{Writer: writer, Metadata: meta})
 	if err != nil {
 		f.Close()
 		return err

@@ -36,6 +36,8 @@ func (r Redaction) apply(f *flowpb.Flow) {
 				u.User = nil
 			}
 			h.Url = u.String()
+		} else {
+			h.Url = redactRaw(h.Url, r)
 		}
 	}
 	if len(r.AllowHeaders) > 0 {
@@ -54,4 +56,30 @@ func (r Redaction) apply(f *flowpb.Flow) {
 	if f.Summary != "" && (r.URLQuery || r.UserInfo) {
 		f.Summary = "" // it repeats the URL
 	}
+}
+
+// redactRaw redacts a URL that does not parse, by cutting strings: what
+// the flags ask to remove must not reach the disk because a URL is odd.
+func redactRaw(u string, r Redaction) string {
+	if r.URLQuery {
+		u, _, _ = strings.Cut(u, "?")
+	}
+	if r.UserInfo {
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok {
+			scheme, rest = "", u
+		}
+		host, path, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndex(host, "@"); i >= 0 {
+			host = host[i+1:]
+		}
+		u = host
+		if path != "" || strings.Contains(rest, "/") {
+			u += "/" + path
+		}
+		if ok {
+			u = scheme + "://" + u
+		}
+	}
+	return u
 }

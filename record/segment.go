@@ -74,6 +74,11 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.Wri
 		return nil, err
 	}
 	s.walBuf = bufio.NewWriterSize(s.walZ, 256<<10)
+	// The WAL's name must survive a crash too, not only its content.
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		s.wal.Close()
+		return nil, err
+	}
 	if s.file, err = os.OpenFile(s.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode); err != nil {
 		s.wal.Close()
 		return nil, fmt.Errorf("create %s: %w", s.tmp, err)
@@ -181,13 +186,23 @@ func publish(tmp, final string) error {
 	if err := os.Rename(tmp, final); err != nil {
 		return fmt.Errorf("publish %s: %w", final, err)
 	}
-	d, err := os.Open(filepath.Dir(final))
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", filepath.Dir(final), err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", filepath.Dir(final), err)
+	return syncDir(filepath.Dir(final))
+}
+
+// syncDir makes a directory's entries durable, and those of its parents up
+// to the recording's date= level (new partitions are new directories).
+func syncDir(dir string) error {
+	for i := 0; i < 3; i++ {
+		d, err := os.Open(dir)
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", dir, err)
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", dir, err)
+		}
+		dir = filepath.Dir(dir)
 	}
 	return nil
 }
@@ -209,10 +224,14 @@ func readWAL(path string, fn func([]byte) error) (records int64, tornBytes int64
 	r := bufio.NewReaderSize(zr, 1<<20)
 	var buf []byte
 	for {
-		n, err := binary.ReadUvarint(r)
-		if errors.Is(err, io.EOF) {
+		// The zstd frame of a WAL is never closed (the process ends, or
+		// dies, with it open): its end reads as an unexpected EOF. Between
+		// records that is the clean end.
+		if _, err := r.ReadByte(); err != nil {
 			return records, 0, nil
 		}
+		_ = r.UnreadByte()
+		n, err := binary.ReadUvarint(r)
 		if err != nil {
 			return records, 1, nil
 		}

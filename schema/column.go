@@ -29,7 +29,7 @@ type Column[M proto.Message] struct {
 	// was stored.
 	appendTo func(b array.Builder, m M) bool
 	// setFrom writes row i of a (known to be non-NULL) into m.
-	setFrom func(a arrow.Array, i int, m M)
+	setFrom func(a arrow.Array, i int, m M) error
 }
 
 // at declares the proto fields a mapped column holds.
@@ -60,7 +60,10 @@ func col[M proto.Message, T any](c codec[T], name, doc string, get func(M) (T, b
 			c.app(b, v)
 			return true
 		},
-		setFrom: func(a arrow.Array, i int, m M) { set(m, c.at(a, i)) },
+		setFrom: func(a arrow.Array, i int, m M) error {
+			set(m, c.at(a, i))
+			return nil
+		},
 	}
 }
 

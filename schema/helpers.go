@@ -1,11 +1,13 @@
 package schema
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -30,29 +32,34 @@ func listCol[M proto.Message](name, doc string, get func(M) []string, set func(M
 // (always an *_UNKNOWN name) is NULL. A number this build does not know is
 // stored as its decimal string and read back as the same number.
 func enumCol[M proto.Message, E enumValue](name, doc string, values map[string]int32, get func(M) E, set func(M, E)) Column[M] {
-	return col(cString, name, doc,
+	c := col(cString, name, doc,
 		func(m M) (string, bool) {
 			v := get(m)
 			return v.String(), v != 0
 		},
-		func(m M, s string) {
-			if s == "" {
-				set(m, 0)
-				return
-			}
-			set(m, E(parseEnum(values, s)))
-		})
+		func(M, string) {})
+	c.setFrom = func(a arrow.Array, i int, m M) error {
+		s := cString.at(a, i)
+		v, ok := parseEnum(values, s)
+		if !ok {
+			// A name from a newer Cilium: dropping it silently would lose data.
+			return fmt.Errorf("column %s: value %q is unknown to this flowtape (written by a newer one): upgrade flowtape to read it", name, s)
+		}
+		set(m, E(v))
+		return nil
+	}
+	return c
 }
 
-func parseEnum(values map[string]int32, s string) int32 {
+func parseEnum(values map[string]int32, s string) (int32, bool) {
 	if v, ok := values[s]; ok {
-		return v
+		return v, true
 	}
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	return int32(n)
+	return int32(n), true
 }
 
 // enumName renders an enum value the way enumCol stores it.

@@ -3,6 +3,9 @@ package schema_test
 import (
 	"bytes"
 	"context"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,4 +279,30 @@ func TestRoundTripSimulator(t *testing.T) {
 	// Minute 2 of the incident scenario: drops, errors and policy attribution included.
 	flows := src.Take(60000)
 	assertEqual(t, flows, roundTripGroups(t, schema.Flows, flows, 16384))
+}
+
+// A file from a flowtape built on a newer Cilium may hold enum names this
+// build does not know: reading it fails with a clear message, never drops them.
+func TestUnknownEnumNameIsAnError(t *testing.T) {
+	enc := schema.Flows.NewEncoder(nil)
+	defer enc.Release()
+	if err := enc.Append(&flowpb.Flow{Verdict: flowpb.Verdict_DROPPED}); err != nil {
+		t.Fatal(err)
+	}
+	rec := enc.NewRecord()
+	defer rec.Release()
+	cols := rec.Columns()
+	i := schema.Flows.ColumnIndex("verdict")
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	b.Append("VERDICT_FROM_THE_FUTURE")
+	newer := b.NewArray()
+	defer newer.Release()
+	cols2 := append([]arrow.Array(nil), cols...)
+	cols2[i] = newer
+	rec2 := array.NewRecordBatch(rec.Schema(), cols2, 1)
+	defer rec2.Release()
+	_, err := schema.Flows.Decode(rec2, 0)
+	if err == nil || !strings.Contains(err.Error(), "VERDICT_FROM_THE_FUTURE") || !strings.Contains(err.Error(), "upgrade flowtape") {
+		t.Fatalf("decode = %v, want a clear refusal", err)
+	}
 }

@@ -141,7 +141,9 @@ func (t *Table[M]) Decode(rec arrow.RecordBatch, i int) (M, error) {
 		if c.Derived || !cols[j].IsValid(i) {
 			continue
 		}
-		c.setFrom(cols[j], i, m)
+		if err := c.setFrom(cols[j], i, m); err != nil {
+			return m, fmt.Errorf("row %d: %w", i, err)
+		}
 	}
 	return m, nil
 }

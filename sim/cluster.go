@@ -144,7 +144,9 @@ func (c *Cluster) Finished() bool {
 
 // Run produces flows until ctx ends or the duration is reached.
 func (c *Cluster) Run(ctx context.Context) error {
+	c.mu.Lock()
 	c.startWall = time.Now()
+	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		c.done = true
@@ -220,14 +222,15 @@ func (c *Cluster) Run(ctx context.Context) error {
 // a follower (speed 0). Without followers a ring fills once and then waits
 // for a reader, so that a new reader with --first sees the run from its start.
 func (c *Cluster) roomLocked(n int) bool {
-	floor := c.idleFloor[n]
-	if len(c.followers) > 0 {
-		floor = ^uint64(0)
-		for cs := range c.followers {
-			if cs.pos[n] < floor {
-				floor = cs.pos[n]
-			}
+	floor, following := ^uint64(0), false
+	for cs := range c.followers {
+		// An agent's follower reads one node only.
+		if cs.serves(n) && cs.pos[n] < floor {
+			floor, following = cs.pos[n], true
 		}
+	}
+	if !following {
+		floor = c.idleFloor[n]
 	}
 	return c.rings[n].head-floor < uint64(len(c.rings[n].buf))
 }

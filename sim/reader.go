@@ -19,6 +19,15 @@ type cursorSet struct {
 	pos   []uint64
 }
 
+func (cs *cursorSet) serves(n int) bool {
+	for _, m := range cs.nodes {
+		if m == n {
+			return true
+		}
+	}
+	return false
+}
+
 // matcher applies a GetFlows request's filters the way Hubble does: with
 // Cilium's own filter implementation.
 type matcher struct {
@@ -100,10 +109,8 @@ func (c *Cluster) streamFlows(ctx context.Context, req *observerpb.GetFlowsReque
 		defer func() {
 			c.mu.Lock()
 			delete(c.followers, cs)
-			if len(c.followers) == 0 {
-				for _, n := range nodes {
-					c.idleFloor[n] = max(c.idleFloor[n], cs.pos[n])
-				}
+			for _, n := range nodes {
+				c.idleFloor[n] = max(c.idleFloor[n], cs.pos[n])
 			}
 			c.signalConsumedLocked()
 			c.mu.Unlock()

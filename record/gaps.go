@@ -1,0 +1,124 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// nodeTrack is what the recorder knows of one node's flows: the newest it
+// recorded, and its recent rate (in flow time) for estimating gaps.
+type nodeTrack struct {
+	last        int64 // newest recorded flow, ns
+	windowStart int64
+	windowCount int64
+	rate        float64 // matching flows per second over the last full window
+}
+
+const rateWindow = int64(30 * time.Second)
+
+func (n *nodeTrack) observe(at int64) {
+	if at > n.last {
+		n.last = at
+	}
+	if n.windowStart == 0 {
+		n.windowStart = at
+	}
+	n.windowCount++
+	if span := at - n.windowStart; span >= rateWindow {
+		n.rate = float64(n.windowCount) / (float64(span) / 1e9)
+		n.windowStart, n.windowCount = at, 0
+	}
+}
+
+func (n *nodeTrack) currentRate() float64 {
+	if n.rate > 0 {
+		return n.rate
+	}
+	if span := n.last - n.windowStart; span > 0 {
+		return float64(n.windowCount) / (float64(span) / 1e9)
+	}
+	return 0
+}
+
+// detectGaps runs after a reconnect: for every node whose ring buffer no
+// longer reaches back to the newest flow recorded from it, the flows in
+// between were overwritten while the recorder was away. Hubble does not
+// report that to a new reader, so the recorder writes it as a lost event
+// (source HUBBLE_RING_BUFFER, first/last bracketing the gap), with a count
+// estimated from the node's recent rate of recorded flows.
+func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient) []string {
+	var notes []string
+	names := make([]string, 0, len(r.nodes))
+	for n := range r.nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, node := range names {
+		tr := r.nodes[node]
+		oldest, err := oldestFlow(ctx, client, node)
+		if err != nil {
+			r.log.Warn("cannot check for a gap after the reconnect", "node", node, "error", err)
+			continue
+		}
+		if oldest.IsZero() || oldest.UnixNano() <= tr.last {
+			continue
+		}
+		gap := oldest.Sub(time.Unix(0, tr.last))
+		lost := uint64(tr.currentRate()*gap.Seconds() + 0.5)
+		if lost == 0 {
+			lost = 1 // the ring moved past what we had: something was there
+		}
+		ev := &observerpb.GetFlowsResponse{Time: timestamppb.New(oldest), NodeName: node,
+			ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{
+				Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: lost,
+				First: timestamppb.New(time.Unix(0, tr.last)), Last: timestamppb.New(oldest)}}}
+		if err := r.sink.WriteEvent(ev); err != nil {
+			r.log.Error("cannot record the gap", "error", err)
+		}
+		r.totals.LostEvents[flowpb.LostEventSource_HUBBLE_RING_BUFFER.String()] += lost
+		r.lost += lost
+		r.log.Warn("flows were overwritten in a ring buffer while the recorder was away", "node", node,
+			"from", time.Unix(0, tr.last).UTC(), "to", oldest.UTC(), "estimated_lost", lost)
+		notes = append(notes, fmt.Sprintf("%s lost %s (~%d flows)", node, gap.Round(time.Millisecond), lost))
+	}
+	return notes
+}
+
+// oldestFlow asks for the oldest flow a node's ring buffer still holds.
+func oldestFlow(ctx context.Context, client observerpb.ObserverClient, node string) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	stream, err := client.GetFlows(ctx, &observerpb.GetFlowsRequest{First: true, Number: 1,
+		Whitelist: []*flowpb.FlowFilter{{NodeName: []string{node}}}})
+	if err != nil {
+		return time.Time{}, err
+	}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return time.Time{}, nil
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+		if f := resp.GetFlow(); f != nil {
+			return f.GetTime().AsTime(), nil
+		}
+	}
+}
+
+func joinNotes(notes []string) string {
+	if len(notes) == 0 {
+		return "no flows were overwritten meanwhile"
+	}
+	return "gaps: " + strings.Join(notes, "; ")
+}
