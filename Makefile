@@ -8,7 +8,7 @@ LDFLAGS  := -X github.com/flowtape/flowtape/internal/buildinfo.Version=$(VERSION
 BENCHTIME ?= 1x
 BENCH_OUT ?= out/bench.txt
 
-.PHONY: all build test bench lint docs demo tools clean
+.PHONY: all build test bench soak lint docs demo tools clean
 
 all: lint build test
 
@@ -30,6 +30,10 @@ bench:
 	@mkdir -p $(dir $(BENCH_OUT))
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./... | tee $(BENCH_OUT)
 	@$(GO) run ./internal/benchsummary < $(BENCH_OUT)
+
+# Long fault runs: many SIGKILLs of a real recorder.
+soak: tools
+	FLOWTAPE_KILL_ITERATIONS=$${FLOWTAPE_KILL_ITERATIONS:-60} $(GO) test -count=1 -timeout 60m -run 'SIGKILL' -v ./record
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -102,19 +101,20 @@ func BenchmarkRecord(b *testing.B) {
 	// VmHWM counts the binary's own pages too (~135 MB of clean, shared
 	// file pages for this binary); the anonymous memory is what the
 	// recording itself costs. Sample it while it runs.
-	peakAnon, exited := make(chan int64, 1), make(chan struct{})
+	// (The rusage of a child started by a large process reports the
+	// parent's size at fork, so /proc is sampled instead.)
+	peaks, exited := make(chan [2]int64, 1), make(chan struct{})
 	pid := cmd.Process.Pid
 	go func() {
-		var peak int64
+		var anon, hwm int64
 		for {
 			select {
 			case <-exited:
-				peakAnon <- peak
+				peaks <- [2]int64{anon, hwm}
 				return
 			case <-time.After(20 * time.Millisecond):
-				if kb := procStatusKB(pid, "RssAnon:"); kb > peak {
-					peak = kb
-				}
+				anon = max(anon, procStatusKB(pid, "RssAnon:"))
+				hwm = max(hwm, procStatusKB(pid, "VmHWM:"))
 			}
 		}
 	}()
@@ -124,10 +124,9 @@ func BenchmarkRecord(b *testing.B) {
 		b.Fatalf("flowtape record: %v\n%s", err, out.String())
 	}
 	srv.stop()
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
-	}
-	b.ReportMetric(float64(<-peakAnon)/1024, "peak-anon-MB")
+	p := <-peaks
+	b.ReportMetric(float64(p[1])/1024, "peak-RSS-MB")
+	b.ReportMetric(float64(p[0])/1024, "peak-anon-MB")
 	var size int64
 	filepath.Walk(filepath.Join(dir, "flows"), func(_ string, fi os.FileInfo, err error) error { //nolint:errcheck
 		if err == nil && !fi.IsDir() {

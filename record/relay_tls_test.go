@@ -75,3 +75,26 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 	}
 
 }
+
+// Recording works against a single agent as against a relay.
+func TestRecordFromOneAgent(t *testing.T) {
+	c, err := sim.New(sim.Config{Seed: 32, Start: t0, RingCapacity: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go c.Run(ctx)              //nolint:errcheck
+	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer rcancel()
+	res, err := record.Run(rctx, record.Options{Dialer: dialer(t, "--server", lis[2].Addr().String()), Since: t0, MaxFlows: 500,
+		Sink: record.SinkOptions{Dir: t.TempDir(), Writer: "test"}})
+	if err != nil || res.Session.Totals.Flows != 500 || res.Session.Server.ServerVersion == "" {
+		t.Fatalf("record from an agent: %+v, %v", res.Session, err)
+	}
+}

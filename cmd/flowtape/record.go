@@ -176,6 +176,9 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags, c
 	if errors.Is(err, record.ErrNoServer) {
 		return fmt.Errorf("%w (is hubble-relay reachable? try: cilium hubble port-forward)", err)
 	}
+	if err != nil && res.Session.RecordingID == "" {
+		return fmt.Errorf("-o %s: %w", f.output, err) // nothing was recorded yet
+	}
 	if err != nil {
 		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", f.output, err, f.output)
 	}
