@@ -246,3 +246,18 @@ func TestRecordingDirectoryIsLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// readRecordingQuiet counts the flows in the finished files of a recording
+// that is still being written (files appear whole or not at all).
+func readRecordingQuiet(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(filepath.Join(dir, "flows"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") || strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		info, err := schema.Stat(p)
+		n += int(info.Rows)
+		return err
+	})
+	return n, err
+}
