@@ -518,5 +518,5 @@ func (r *recorder) report(connected bool) {
 	}
 	ss := r.sink.Stats()
 	r.o.Progress(Progress{Elapsed: time.Since(r.started), Flows: r.totals.Flows, Lost: r.lost, Files: ss.Files,
-		Bytes: ss.Bytes, Reconnects: r.totals.Reconnects, Connected: connected})
+		Bytes: r.sink.OnDisk(), Reconnects: r.totals.Reconnects, Connected: connected})
 }

@@ -114,6 +114,12 @@ func (s *Sink) Stats() Stats {
 	return Stats{Files: a.Files + b.Files, Bytes: a.Bytes + b.Bytes}
 }
 
+// OnDisk is what the recording takes on disk now, files being written
+// included. It must be called from the goroutine that writes.
+func (s *Sink) OnDisk() int64 {
+	return s.Stats().Bytes + s.flows.openBytes() + s.events.openBytes()
+}
+
 // partitioned writes rows of one table into hour partitions.
 type partitioned[M proto.Message] struct {
 	t      *schema.Table[M]
@@ -196,6 +202,18 @@ func (p *partitioned[M]) closeAll() error {
 		errs = append(errs, p.finish(key))
 	}
 	return errors.Join(errs...)
+}
+
+func (p *partitioned[M]) openBytes() int64 {
+	var n int64
+	for _, seg := range p.open {
+		for _, f := range []*os.File{seg.file, seg.wal} {
+			if st, err := f.Stat(); err == nil {
+				n += st.Size()
+			}
+		}
+	}
+	return n
 }
 
 func (p *partitioned[M]) stats() Stats {

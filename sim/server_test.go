@@ -24,6 +24,14 @@ var t0 = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 // connected Observer client.
 func startCluster(t *testing.T, cfg sim.Config) (*sim.Cluster, observerpb.ObserverClient, string) {
 	t.Helper()
+	c, client, addr, run := startClusterHeld(t, cfg)
+	run()
+	return c, client, addr
+}
+
+// startClusterHeld serves a cluster whose simulation starts when run is called.
+func startClusterHeld(t *testing.T, cfg sim.Config) (*sim.Cluster, observerpb.ObserverClient, string, func()) {
+	t.Helper()
 	if cfg.Start.IsZero() {
 		cfg.Start = t0
 	}
@@ -37,7 +45,7 @@ func startCluster(t *testing.T, cfg sim.Config) (*sim.Cluster, observerpb.Observ
 		t.Fatal(err)
 	}
 	done := make(chan struct{}, 2)
-	go func() { _ = c.Run(ctx); done <- struct{}{} }()
+	run := func() { go func() { _ = c.Run(ctx); done <- struct{}{} }() }
 	go func() { _ = c.Serve(ctx, lis); done <- struct{}{} }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -49,7 +57,7 @@ func startCluster(t *testing.T, cfg sim.Config) (*sim.Cluster, observerpb.Observ
 		<-done
 		<-done
 	})
-	return c, observerpb.NewObserverClient(conn), lis.Addr().String()
+	return c, observerpb.NewObserverClient(conn), lis.Addr().String(), run
 }
 
 func collect(t *testing.T, client observerpb.ObserverClient, req *observerpb.GetFlowsRequest) (flows []*flowpb.Flow, lost uint64) {
@@ -180,13 +188,21 @@ func TestFollowAtMaxSpeedLosesNothing(t *testing.T) {
 // A reader slower than the cluster is told how much it lost, per node, and
 // what it got plus what it lost is everything.
 func TestSlowReaderGetsLostEvents(t *testing.T) {
-	c, client, _ := startCluster(t, sim.Config{Seed: 2, Speed: 20, Rate: 2000, RingCapacity: 100, Duration: 6 * time.Second, Truth: true})
+	c, client, _, run := startClusterHeld(t, sim.Config{Seed: 2, Speed: 20, Rate: 2000, RingCapacity: 100, Duration: 6 * time.Second, Truth: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	stream, err := client.GetFlows(ctx, &observerpb.GetFlowsRequest{Follow: true, Since: timestamppb.New(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The reader is there before the first flow: what it does not get
+	// must all be reported lost (flows evicted before it came are not its
+	// loss, as with Hubble).
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	run()
 	var got, lost uint64
 	for {
 		r, err := stream.Recv()
