@@ -25,7 +25,10 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 		t.Skip("builds flowtape and runs real processes")
 	}
 	bin := testutil.FlowtapeBinary(t)
-	const speed, flush = 5.0, time.Second
+	const speed, flush = 3.0, time.Second
+	// What the recorder had not received yet at the kill is not its loss;
+	// slack covers that delay on a busy machine.
+	const slack = 2 * time.Second
 	addr := testutil.FreeAddr(t)
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
 	cfg := sim.Config{Seed: 13, Start: start, Speed: speed}
@@ -103,7 +106,7 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 		// At most the flush interval (plus the time a flow takes to arrive) is lost.
 		simAtKill := start.Add(time.Duration(float64(killedAt.Sub(wallStart)) * speed))
 		lostSim := simAtKill.Sub(last)
-		if lostSim > time.Duration(float64(flush+1500*time.Millisecond)*speed) {
+		if lostSim > time.Duration(float64(flush+slack)*speed) {
 			t.Fatalf("iteration %d: the recovery ends %s (simulated) before the kill: more than the flush interval lost", i, lostSim)
 		}
 		t.Logf("iteration %d: killed after %s, recovered %d flows, %s of simulated time (%.2fs wall) lost",
