@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +35,6 @@ func TestRecordAcrossSimProcessRestart(t *testing.T) {
 	}
 	simProc := startSim()
 	dir := filepath.Join(t.TempDir(), "rec")
-	var flows atomic.Uint64
 	rec := exec.Command(bin, "record", "--server", addr, "-o", dir, "--since", t0.Format(time.RFC3339), "--flush-interval", "500ms",
 		"--rotate-interval", "1s") // files are published as the test goes
 	if err := rec.Start(); err != nil {
@@ -68,9 +66,7 @@ func TestRecordAcrossSimProcessRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for ctx.Err() == nil {
-		fs, _ := readRecordingQuiet(dir)
-		flows.Store(uint64(fs))
-		if flows.Load() >= truth.Flows {
+		if n, _ := readRecordingQuiet(dir); uint64(n) >= truth.Flows {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -62,9 +62,6 @@ func parseEnum(values map[string]int32, s string) (int32, bool) {
 	return int32(n), true
 }
 
-// enumName renders an enum value the way enumCol stores it.
-func enumName[E enumValue](v E) string { return v.String() }
-
 // timeNanos converts a timestamp to Unix nanoseconds when that is exact.
 func timeNanos(ts *timestamppb.Timestamp) (int64, bool) {
 	if ts == nil || ts.Nanos < 0 || ts.Nanos >= 1e9 {
