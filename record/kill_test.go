@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,8 +110,5 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 		}
 		t.Logf("iteration %d: killed after %s, recovered %d flows, %s of simulated time (%.2fs wall) lost",
 			i, killedAt.Sub(wallStart).Round(time.Millisecond), len(flows), lostSim.Round(time.Millisecond), lostSim.Seconds()/speed)
-		if strings.Contains(dir, "..") {
-			t.Fatal("unreachable")
-		}
 	}
 }

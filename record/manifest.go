@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // ManifestFile is the name of a recording's manifest.
@@ -138,19 +138,12 @@ func putSession(dir string, s Session) error {
 	return publish(tmp, filepath.Join(dir, ManifestFile))
 }
 
-// statusJSON renders a server response for the manifest.
-func statusJSON(st *observerpb.ServerStatusResponse) json.RawMessage {
-	if st == nil {
+// protoJSON renders a server response (ServerStatus, GetNodes) for the
+// manifest; a nil response (the call failed) is left out.
+func protoJSON(m proto.Message) json.RawMessage {
+	if m == nil || !m.ProtoReflect().IsValid() {
 		return nil
 	}
-	b, _ := protojson.Marshal(st)
-	return b
-}
-
-func nodesJSON(n *observerpb.GetNodesResponse) json.RawMessage {
-	if n == nil {
-		return nil
-	}
-	b, _ := protojson.Marshal(n)
+	b, _ := protojson.Marshal(m)
 	return b
 }

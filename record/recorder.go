@@ -74,7 +74,6 @@ type Progress struct {
 
 // Result is what a recording did.
 type Result struct {
-	Dir     string
 	Session Session
 }
 
@@ -90,9 +89,9 @@ type recorder struct {
 	seen     map[string]int64 // dedupe: flow key -> time (ns)
 	nodes    map[string]*nodeTrack
 	prunedAt int   // size of seen after the last pruning
+	first    int64 // time of the oldest flow recorded (ns)
 	last     int64 // time of the newest flow recorded (ns)
 	started  time.Time
-	lost     uint64
 }
 
 // Run records until ctx ends or a stop condition is met. A broken stream is
@@ -119,7 +118,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	r := &recorder{o: o, log: o.Log, seen: map[string]int64{}, nodes: map[string]*nodeTrack{}, started: time.Now(),
 		totals: Totals{LostEvents: map[string]uint64{}}}
-	res := Result{Dir: o.Sink.Dir}
+	var res Result
 
 	if err := os.MkdirAll(o.Sink.Dir, dirMode); err != nil {
 		return res, fmt.Errorf("create recording directory: %w", err)
@@ -156,7 +155,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.session = Session{RecordingID: o.Sink.RecordingID, Tool: o.Sink.Writer, SchemaVersion: schema.Version,
 		Status: "recording", Server: ServerInfo{Address: o.Dialer.Server(), TLS: o.Dialer.TLS()},
 		Filters: Filters{Raw: o.RawFilters}, Start: r.started.UTC(),
-		StatusAtStart: statusJSON(st), NodesAtStart: nodesJSON(nodes)}
+		StatusAtStart: protoJSON(st), NodesAtStart: protoJSON(nodes)}
 	if !o.Since.IsZero() {
 		s := o.Since.UTC()
 		r.session.Filters.Since = &s
@@ -176,14 +175,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.session.End = &end
 	endCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if st, err := client.ServerStatus(endCtx, &observerpb.ServerStatusRequest{}); err == nil {
-		r.session.StatusAtEnd = statusJSON(st)
+		r.session.StatusAtEnd = protoJSON(st)
 	}
 	if n, err := client.GetNodes(endCtx, &observerpb.GetNodesRequest{}); err == nil {
-		r.session.NodesAtEnd = nodesJSON(n)
+		r.session.NodesAtEnd = protoJSON(n)
 	}
 	cancel()
 	ss := r.sink.Stats()
 	r.totals.Files, r.totals.Bytes = ss.Files, ss.Bytes
+	if r.totals.Flows > 0 {
+		first, last := time.Unix(0, r.first).UTC(), time.Unix(0, r.last).UTC()
+		r.totals.FirstFlow, r.totals.LastFlow = &first, &last
+	}
 	r.session.Totals = r.totals
 	r.session.Status = "complete"
 	if err := errors.Join(runErr, closeErr); err != nil {
@@ -434,26 +437,21 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 		if at > r.last {
 			r.last = at
 		}
+		if r.first == 0 || at < r.first {
+			r.first = at
+		}
 		tr := r.nodes[f.GetNodeName()]
 		if tr == nil {
 			tr = &nodeTrack{}
 			r.nodes[f.GetNodeName()] = tr
 		}
 		tr.observe(at)
-		t := f.GetTime().AsTime().UTC()
-		if r.totals.FirstFlow == nil || t.Before(*r.totals.FirstFlow) {
-			r.totals.FirstFlow = &t
-		}
-		if r.totals.LastFlow == nil || t.After(*r.totals.LastFlow) {
-			r.totals.LastFlow = &t
-		}
 		return r.o.MaxFlows > 0 && r.totals.Flows >= r.o.MaxFlows, nil
 	}
 	switch {
 	case resp.GetLostEvents() != nil:
 		l := resp.GetLostEvents()
 		r.totals.LostEvents[l.GetSource().String()] += l.GetNumEventsLost()
-		r.lost += l.GetNumEventsLost()
 		r.log.Warn("the server reports lost events", "source", l.GetSource().String(), "lost", l.GetNumEventsLost(), "node", resp.GetNodeName())
 	case resp.GetNodeStatus() != nil:
 		r.totals.NodeStatusChanges++
@@ -517,6 +515,10 @@ func (r *recorder) report(connected bool) {
 		return
 	}
 	ss := r.sink.Stats()
-	r.o.Progress(Progress{Elapsed: time.Since(r.started), Flows: r.totals.Flows, Lost: r.lost, Files: ss.Files,
+	var lost uint64
+	for _, n := range r.totals.LostEvents {
+		lost += n
+	}
+	r.o.Progress(Progress{Elapsed: time.Since(r.started), Flows: r.totals.Flows, Lost: lost, Files: ss.Files,
 		Bytes: r.sink.OnDisk(), Reconnects: r.totals.Reconnects, Connected: connected})
 }

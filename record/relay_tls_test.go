@@ -3,6 +3,7 @@ package record_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -19,18 +20,7 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds hubble-relay")
 	}
-	c, err := sim.New(sim.Config{Seed: 31, Start: t0, Speed: 0, RingCapacity: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go c.Run(ctx)              //nolint:errcheck
-	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	lis := serveAgents(t, sim.Config{Seed: 31, Start: t0, RingCapacity: 2000})
 	pki := testutil.NewTLS(t, t.TempDir(), gkeRelayName)
 	relay := testutil.StartRelay(t, lis[0].Addr().String(), "--disable-client-tls",
 		"--tls-relay-server-cert-file", pki.ServerCert, "--tls-relay-server-key-file", pki.ServerKey,
@@ -41,6 +31,7 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 
 	dir := t.TempDir()
 	var res record.Result
+	var err error
 	for attempt := 0; attempt < 20; attempt++ { // the relay needs a moment to find its peers
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		res, err = record.Run(rctx, record.Options{Dialer: dialer(t, withCert...), Since: t0, MaxFlows: 3000,
@@ -78,18 +69,7 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 
 // Recording works against a single agent as against a relay.
 func TestRecordFromOneAgent(t *testing.T) {
-	c, err := sim.New(sim.Config{Seed: 32, Start: t0, RingCapacity: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go c.Run(ctx)              //nolint:errcheck
-	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	lis := serveAgents(t, sim.Config{Seed: 32, Start: t0, RingCapacity: 2000})
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer rcancel()
 	res, err := record.Run(rctx, record.Options{Dialer: dialer(t, "--server", lis[2].Addr().String()), Since: t0, MaxFlows: 500,
@@ -97,4 +77,23 @@ func TestRecordFromOneAgent(t *testing.T) {
 	if err != nil || res.Session.Totals.Flows != 500 || res.Session.Server.ServerVersion == "" {
 		t.Fatalf("record from an agent: %+v, %v", res.Session, err)
 	}
+}
+
+// serveAgents runs a simulated cluster whose nodes are served as agents;
+// it returns their listeners, node i on lis[i].
+func serveAgents(t *testing.T, cfg sim.Config) []net.Listener {
+	t.Helper()
+	c, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go c.Run(ctx)              //nolint:errcheck
+	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	return lis
 }

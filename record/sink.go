@@ -3,9 +3,10 @@ package record
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -183,7 +184,7 @@ func (p *partitioned[M]) finish(key string) error {
 // hour is over (no flow of it came while a later hour was written to).
 func (p *partitioned[M]) sync() error {
 	var errs []error
-	for _, key := range sortedKeys(p.open) {
+	for _, key := range slices.Sorted(maps.Keys(p.open)) {
 		seg := p.open[key]
 		// The WAL may hold at most 8x the file's size before it ends too.
 		if time.Since(seg.opened) >= p.o.RotateInterval || key < p.newest || seg.size() >= p.o.RotateBytes ||
@@ -198,7 +199,7 @@ func (p *partitioned[M]) sync() error {
 
 func (p *partitioned[M]) closeAll() error {
 	var errs []error
-	for _, key := range sortedKeys(p.open) {
+	for _, key := range slices.Sorted(maps.Keys(p.open)) {
 		errs = append(errs, p.finish(key))
 	}
 	return errors.Join(errs...)
@@ -220,13 +221,4 @@ func (p *partitioned[M]) stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.pub
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

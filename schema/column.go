@@ -50,16 +50,7 @@ type codec[T any] struct {
 // holds one; set writes a value back.
 func col[M proto.Message, T any](c codec[T], name, doc string, get func(M) (T, bool), set func(M, T)) Column[M] {
 	return Column[M]{
-		Name: name, SQLType: c.sqlType, Doc: doc, arrowType: c.arrowType,
-		appendTo: func(b array.Builder, m M) bool {
-			v, ok := get(m)
-			if !ok {
-				b.AppendNull()
-				return false
-			}
-			c.app(b, v)
-			return true
-		},
+		Name: name, SQLType: c.sqlType, Doc: doc, arrowType: c.arrowType, appendTo: appender(c, get),
 		setFrom: func(a arrow.Array, i int, m M) error {
 			set(m, c.at(a, i))
 			return nil
@@ -69,17 +60,19 @@ func col[M proto.Message, T any](c codec[T], name, doc string, get func(M) (T, b
 
 // derived builds a read-only column computed from the message.
 func derived[M proto.Message, T any](c codec[T], name, doc string, get func(M) (T, bool)) Column[M] {
-	return Column[M]{
-		Name: name, SQLType: c.sqlType, Doc: doc, Derived: true, arrowType: c.arrowType,
-		appendTo: func(b array.Builder, m M) bool {
-			v, ok := get(m)
-			if !ok {
-				b.AppendNull()
-				return false
-			}
-			c.app(b, v)
-			return true
-		},
+	return Column[M]{Name: name, SQLType: c.sqlType, Doc: doc, Derived: true, arrowType: c.arrowType, appendTo: appender(c, get)}
+}
+
+// appender appends get's value, or NULL when the message holds none.
+func appender[M proto.Message, T any](c codec[T], get func(M) (T, bool)) func(array.Builder, M) bool {
+	return func(b array.Builder, m M) bool {
+		v, ok := get(m)
+		if !ok {
+			b.AppendNull()
+			return false
+		}
+		c.app(b, v)
+		return true
 	}
 }
 

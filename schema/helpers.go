@@ -3,7 +3,6 @@ package schema
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -32,23 +31,22 @@ func listCol[M proto.Message](name, doc string, get func(M) []string, set func(M
 // (always an *_UNKNOWN name) is NULL. A number this build does not know is
 // stored as its decimal string and read back as the same number.
 func enumCol[M proto.Message, E enumValue](name, doc string, values map[string]int32, get func(M) E, set func(M, E)) Column[M] {
-	c := col(cString, name, doc,
-		func(m M) (string, bool) {
-			v := get(m)
-			return v.String(), v != 0
-		},
-		func(M, string) {})
-	c.setFrom = func(a arrow.Array, i int, m M) error {
-		s := cString.at(a, i)
-		v, ok := parseEnum(values, s)
-		if !ok {
-			// A name from a newer Cilium: dropping it silently would lose data.
-			return fmt.Errorf("column %s: value %q is unknown to this flowtape (written by a newer one): upgrade flowtape to read it", name, s)
-		}
-		set(m, E(v))
-		return nil
+	name2str := func(m M) (string, bool) {
+		v := get(m)
+		return v.String(), v != 0
 	}
-	return c
+	return Column[M]{Name: name, SQLType: cString.sqlType, Doc: doc, arrowType: cString.arrowType,
+		appendTo: appender(cString, name2str),
+		setFrom: func(a arrow.Array, i int, m M) error {
+			s := cString.at(a, i)
+			v, ok := parseEnum(values, s)
+			if !ok {
+				// A name from a newer Cilium: dropping it silently would lose data.
+				return fmt.Errorf("column %s: value %q is unknown to this flowtape (written by a newer one): upgrade flowtape to read it", name, s)
+			}
+			set(m, E(v))
+			return nil
+		}}
 }
 
 func parseEnum(values map[string]int32, s string) (int32, bool) {
@@ -107,15 +105,6 @@ func labelValue(labels []string, keys ...string) string {
 		}
 	}
 	return ""
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // parseUUID parses a UUID in the canonical lowercase form Hubble writes

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -66,7 +68,7 @@ func NewFileWriter[M proto.Message](t *Table[M], w io.Writer, o WriterOptions) (
 	for k, v := range o.Metadata {
 		meta[k] = v
 	}
-	for _, k := range sortedKeys(meta) {
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
 		if err := fw.AppendKeyValueMetadata(k, meta[k]); err != nil {
 			return nil, fmt.Errorf("parquet metadata %s: %w", k, err)
 		}

@@ -63,15 +63,9 @@ type Cluster struct {
 	consumed   chan struct{} // closed when a follower advanced
 	followers  map[*cursorSet]struct{}
 	idleFloor  []uint64
-	pending    *pendingFlow
+	pending    *item
 	done       bool
 	agentAddrs []string
-}
-
-type pendingFlow struct {
-	at   int64
-	flow *flowpb.Flow
-	rec  *record
 }
 
 // New builds a cluster; Run makes it produce flows.
@@ -167,8 +161,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		wrote, finished := 0, false
 		for wrote < 4096 {
 			if c.pending == nil {
-				f, rec := c.gen.next()
-				c.pending = &pendingFlow{at: f.GetTime().GetSeconds()*1e9 + int64(f.GetTime().GetNanos()), flow: f, rec: rec}
+				c.pending = c.gen.next()
 			}
 			p := c.pending
 			if c.endSim != 0 && p.at >= c.endSim {

@@ -87,8 +87,8 @@ func newGenerator(topo *Topology, scen Scenario, start int64, rate float64, rng 
 	return g
 }
 
-// next returns the next flow in time order and its truth record (or nil).
-func (g *generator) next() (*flowpb.Flow, *record) {
+// next returns the next flow in time order, with its time and truth record.
+func (g *generator) next() *item {
 	for {
 		bg := g.nextBackground()
 		frontier := min(bg, g.nextTask)
@@ -108,8 +108,7 @@ func (g *generator) next() (*flowpb.Flow, *record) {
 		gap := int64(g.rng.ExpFloat64() * max(n, 1) / g.rate * 1e9)
 		g.nextTask = t + max(gap, 1)
 	}
-	it := heap.Pop(&g.q).(*item)
-	return it.flow, it.rec
+	return heap.Pop(&g.q).(*item)
 }
 
 // nextBackground is when the next periodic event is due.

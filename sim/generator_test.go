@@ -99,9 +99,7 @@ func TestDeterministic(t *testing.T) {
 	c := newTestGenerator("incident", 43)
 	differs := false
 	for i := 0; i < 5000; i++ {
-		fa, _ := a.next()
-		fb, _ := b.next()
-		fc, _ := c.next()
+		fa, fb, fc := a.next().flow, b.next().flow, c.next().flow
 		if !proto.Equal(fa, fb) {
 			t.Fatalf("flow %d differs with the same seed:\n%v\n%v", i, fa, fb)
 		}
@@ -120,7 +118,7 @@ func TestFlowsLookLikeHubble(t *testing.T) {
 	var flows []*flowpb.Flow
 	end := g.start + int64(4*time.Minute)
 	for {
-		f, _ := g.next()
+		f := g.next().flow
 		if f.GetTime().AsTime().UnixNano() >= end {
 			break
 		}

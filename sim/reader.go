@@ -77,6 +77,7 @@ func (c *Cluster) streamFlows(ctx context.Context, req *observerpb.GetFlowsReque
 	var stop []uint64 // heads at the start, where a non-following request ends
 	limit := req.GetNumber()
 	var last []*observerpb.GetFlowsResponse
+	tail := false // a "last N" request
 
 	c.mu.Lock()
 	for _, n := range nodes {
@@ -98,6 +99,7 @@ func (c *Cluster) streamFlows(ctx context.Context, req *observerpb.GetFlowsReque
 		}
 	case limit > 0:
 		// The last N matching flows, then (with follow) what comes next.
+		tail = true
 		last = c.lastLocked(cs, m, limit)
 		for _, n := range nodes {
 			cs.pos[n] = c.rings[n].head
@@ -123,10 +125,7 @@ func (c *Cluster) streamFlows(ctx context.Context, req *observerpb.GetFlowsReque
 			return err
 		}
 	}
-	if len(last) > 0 && !req.GetFollow() {
-		return nil
-	}
-	if !req.GetFollow() && req.GetNumber() > 0 && !req.GetFirst() && req.GetSince() == nil {
+	if tail && !req.GetFollow() {
 		return nil
 	}
 	var sent uint64

@@ -23,8 +23,7 @@ func NewSource(scen Scenario, seed uint64, rate float64, start time.Time) *Sourc
 
 // Next returns the next flow.
 func (s *Source) Next() *flowpb.Flow {
-	f, _ := s.g.next()
-	return f
+	return s.g.next().flow
 }
 
 // Take returns the next n flows.

@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -87,8 +86,4 @@ dependency graphs, drops, DNS failures, timelines, and postmortem reports.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newSchemaCmd(), newSimCmd(), newRecordCmd(), newRecoverCmd())
 	return root
-}
-
-func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ reconnects are recorded, never a silent gap.`,
     --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \
     --tls-server-name relay.gke-managed-dpv2-observability.svc.cluster.local`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runRecord(cmd, f, filters, conn) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRecord(cmd, f, filters) },
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.output, "output", "o", "", "recording directory (created if needed; an existing one is added to)")
@@ -104,7 +105,7 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags, connFlags interface{}) error {
+func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags) error {
 	raw, err := filters.RawFilters()
 	if err != nil {
 		return usageError{err}
@@ -150,7 +151,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags, c
 	ctx := cmd.Context()
 	if f.duration > 0 {
 		var cancel func()
-		ctx, cancel = contextWithTimeout(ctx, f.duration)
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
 	stderr := cmd.ErrOrStderr()
