@@ -149,23 +149,11 @@ func (s *segment[M]) sync() error {
 }
 
 // finish completes the Parquet file and publishes it under its final name.
+// If that fails, the WAL is flushed and kept, for `flowtape recover`.
 func (s *segment[M]) finish() (int64, error) {
-	if err := s.pw.Close(); err != nil {
-		s.file.Close()
-		s.wal.Close()
-		return 0, fmt.Errorf("finish %s: %w", s.tmp, err)
-	}
-	if err := s.file.Sync(); err != nil {
-		s.file.Close()
-		s.wal.Close()
-		return 0, fmt.Errorf("sync %s: %w", s.tmp, err)
-	}
-	st, _ := s.file.Stat()
-	if err := s.file.Close(); err != nil {
-		s.wal.Close()
-		return 0, fmt.Errorf("close %s: %w", s.tmp, err)
-	}
-	if err := publish(s.tmp, s.final); err != nil {
+	size, err := s.publishParquet()
+	if err != nil {
+		_ = s.sync()
 		s.wal.Close()
 		return 0, err
 	}
@@ -173,11 +161,26 @@ func (s *segment[M]) finish() (int64, error) {
 	if err := os.Remove(s.walPath); err != nil {
 		return 0, fmt.Errorf("remove %s: %w", s.walPath, err)
 	}
-	var size int64
-	if st != nil {
-		size = st.Size()
-	}
 	return size, nil
+}
+
+// publishParquet writes the footer, syncs, closes and renames the file.
+func (s *segment[M]) publishParquet() (int64, error) {
+	defer s.file.Close() // a second Close after the one below is harmless
+	if err := s.pw.Close(); err != nil {
+		return 0, fmt.Errorf("finish %s: %w", s.tmp, err)
+	}
+	if err := s.file.Sync(); err != nil {
+		return 0, fmt.Errorf("sync %s: %w", s.tmp, err)
+	}
+	st, err := s.file.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat %s: %w", s.tmp, err)
+	}
+	if err := s.file.Close(); err != nil {
+		return 0, fmt.Errorf("close %s: %w", s.tmp, err)
+	}
+	return st.Size(), publish(s.tmp, s.final)
 }
 
 // publish renames tmp to final and syncs the directory, so the new name
