@@ -32,6 +32,7 @@ type Session struct {
 	Status        string          `json:"status"` // recording, complete, failed
 	Error         string          `json:"error,omitempty"`
 	Server        ServerInfo      `json:"server"`
+	Source        *Source         `json:"source,omitempty"` // import only
 	Filters       Filters         `json:"filters"`
 	Start         time.Time       `json:"start"`
 	End           *time.Time      `json:"end,omitempty"`
@@ -48,6 +49,27 @@ type ServerInfo struct {
 	TLS           bool   `json:"tls"`
 	ServerVersion string `json:"hubble_server_version,omitempty"`
 	RelayVersion  string `json:"hubble_relay_version,omitempty"`
+}
+
+// Source is what an import read.
+type Source struct {
+	Files []SourceFile `json:"files"`
+}
+
+// SourceFile is one input of an import, and what came of it.
+type SourceFile struct {
+	Path   string `json:"path"` // "-" for standard input
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	// Format is what the lines were: get_flows_response (hubble observe
+	// -o jsonpb, sysdump), export_event (Cilium exporter) or flow (hubble
+	// observe -o json); "mixed" when a file held several.
+	Format      string `json:"format"`
+	Compression string `json:"compression,omitempty"` // gzip, zstd
+	Lines       int64  `json:"lines"`
+	Flows       int64  `json:"flows"`
+	Events      int64  `json:"events"`
+	BadLines    int64  `json:"bad_lines"`
 }
 
 // Filters are the GetFlows filters, as hubble observe --print-raw-filters shows them.

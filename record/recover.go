@@ -44,14 +44,17 @@ func Recover(dir, writer string) (RecoveryStats, error) {
 func recoverLocked(dir, writer string) (RecoveryStats, error) {
 	var st RecoveryStats
 	var errs []error
-	for _, sub := range []string{"flows", "events"} {
+	if err := removeStaging(dir); err != nil {
+		errs = append(errs, err)
+	}
+	for _, sub := range []string{schema.KindFlows, schema.KindEvents} {
 		wals, tmps, err := listHidden(filepath.Join(dir, sub))
 		if err != nil {
 			return st, err
 		}
 		for _, wal := range wals {
 			var err error
-			if sub == "flows" {
+			if sub == schema.KindFlows {
 				err = recoverSegment(schema.Flows, func() *flowpb.Flow { return &flowpb.Flow{} }, wal, writer, &st)
 			} else {
 				err = recoverSegment(schema.Events, func() *observerpb.GetFlowsResponse { return &observerpb.GetFlowsResponse{} }, wal, writer, &st)

@@ -57,43 +57,75 @@ func hiddenPath(final, suffix string) string {
 	return filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+suffix)
 }
 
-func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.WriterOptions) (*segment[M], error) {
+// openSegment starts a segment; without a WAL (noWAL) a crash loses the
+// segment, which suits writers that can start again from their input.
+func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.WriterOptions, noWAL bool) (*segment[M], error) {
 	if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(final), err)
 	}
 	s := &segment[M]{final: final, tmp: hiddenPath(final, tmpSuffix), walPath: hiddenPath(final, walSuffix), opened: time.Now()}
 	var err error
-	if s.wal, err = os.OpenFile(s.walPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fileMode); err != nil {
-		return nil, fmt.Errorf("create %s: %w", s.walPath, err)
-	}
-	// The WAL is zstd-compressed: protobuf flows are ~1 KB each, ten
-	// times what they take compressed.
-	if s.walZ, err = zstd.NewWriter(s.wal, zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
-		s.wal.Close()
-		return nil, err
-	}
-	s.walBuf = bufio.NewWriterSize(s.walZ, 256<<10)
-	// The WAL's name must survive a crash too, not only its content.
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		s.wal.Close()
-		return nil, err
+	if !noWAL {
+		if err := s.openWAL(); err != nil {
+			return nil, err
+		}
 	}
 	if s.file, err = os.OpenFile(s.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode); err != nil {
-		s.wal.Close()
+		s.closeWAL()
 		return nil, fmt.Errorf("create %s: %w", s.tmp, err)
 	}
 	// Hidden behind a plain io.Writer, the file is not closed by the
 	// Parquet writer: it must be synced before it is published.
 	if s.pw, err = schema.NewFileWriter(t, struct{ io.Writer }{s.file}, o); err != nil {
-		s.wal.Close()
+		s.closeWAL()
 		s.file.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+func (s *segment[M]) openWAL() error {
+	final := s.final
+	var err error
+	if s.wal, err = os.OpenFile(s.walPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fileMode); err != nil {
+		return fmt.Errorf("create %s: %w", s.walPath, err)
+	}
+	// The WAL is zstd-compressed: protobuf flows are ~1 KB each, ten
+	// times what they take compressed.
+	if s.walZ, err = zstd.NewWriter(s.wal, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
+		s.closeWAL()
+		return err
+	}
+	s.walBuf = bufio.NewWriterSize(s.walZ, 256<<10)
+	// The WAL's name must survive a crash too, not only its content.
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		s.closeWAL()
+		return err
+	}
+	return nil
+}
+
+func (s *segment[M]) closeWAL() {
+	if s.wal != nil {
+		s.wal.Close()
+	}
+}
+
 func (s *segment[M]) write(m M) error {
+	if s.wal != nil {
+		if err := s.appendWAL(m); err != nil {
+			return err
+		}
+	}
+	if err := s.pw.Write(m); err != nil {
+		return fmt.Errorf("write %s: %w", s.tmp, err)
+	}
+	s.rows++
+	return nil
+}
+
+func (s *segment[M]) appendWAL(m M) error {
 	var err error
 	s.scratch, err = proto.MarshalOptions{}.MarshalAppend(s.scratch[:0], m)
 	if err != nil {
@@ -107,10 +139,6 @@ func (s *segment[M]) write(m M) error {
 		return fmt.Errorf("write %s: %w", s.walPath, err)
 	}
 	s.walBytes += int64(len(s.scratch))
-	if err := s.pw.Write(m); err != nil {
-		return fmt.Errorf("write %s: %w", s.tmp, err)
-	}
-	s.rows++
 	return nil
 }
 
@@ -136,6 +164,9 @@ func (s *segment[M]) walSize() int64 { return s.walBytes }
 
 // sync makes everything written so far survive a crash.
 func (s *segment[M]) sync() error {
+	if s.wal == nil {
+		return nil
+	}
 	if err := s.walBuf.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", s.walPath, err)
 	}
@@ -154,8 +185,11 @@ func (s *segment[M]) finish() (int64, error) {
 	size, err := s.publishParquet()
 	if err != nil {
 		_ = s.sync()
-		s.wal.Close()
+		s.closeWAL()
 		return 0, err
+	}
+	if s.wal == nil {
+		return size, nil
 	}
 	s.wal.Close()
 	if err := os.Remove(s.walPath); err != nil {

@@ -33,6 +33,9 @@ type SinkOptions struct {
 	RotateBytes int64
 	// RowGroupRows is the Parquet row group size.
 	RowGroupRows int
+	// NoWAL writes no write-ahead log: for writers that can start again
+	// from their input after a crash (import), it halves the work per row.
+	NoWAL bool
 }
 
 // Defaults of the recording directory, also the flag defaults of record.
@@ -79,9 +82,9 @@ func NewSink(o SinkOptions) (*Sink, error) {
 	wo := schema.WriterOptions{Writer: o.Writer, RowGroupRows: o.RowGroupRows,
 		Metadata: map[string]string{"flowtape.recording_id": o.RecordingID}}
 	return &Sink{
-		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, "flows"), o: o, wo: wo,
+		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, schema.KindFlows), o: o, wo: wo,
 			timeOf: func(f *flowpb.Flow) time.Time { return f.GetTime().AsTime() }, open: map[string]*segment[*flowpb.Flow]{}},
-		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, "events"), o: o, wo: wo,
+		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, schema.KindEvents), o: o, wo: wo,
 			timeOf: func(r *observerpb.GetFlowsResponse) time.Time { return r.GetTime().AsTime() },
 			open:   map[string]*segment[*observerpb.GetFlowsResponse]{}},
 	}, nil
@@ -136,20 +139,15 @@ type partitioned[M proto.Message] struct {
 	pub Stats
 }
 
-func partition(t time.Time) string {
-	t = t.UTC()
-	return fmt.Sprintf("date=%s/hour=%02d", t.Format("2006-01-02"), t.Hour())
-}
-
 func (p *partitioned[M]) write(m M) error {
 	at := p.timeOf(m)
-	key := partition(at)
+	key := schema.Partition(at)
 	seg := p.open[key]
 	if seg == nil {
 		p.seq++
 		name := fmt.Sprintf("%s-%s-%06d.parquet", at.UTC().Format("20060102T150405Z"), p.o.RecordingID, p.seq)
 		var err error
-		if seg, err = openSegment(p.t, filepath.Join(p.base, key, name), p.wo); err != nil {
+		if seg, err = openSegment(p.t, filepath.Join(p.base, key, name), p.wo, p.o.NoWAL); err != nil {
 			return err
 		}
 		p.open[key] = seg
@@ -209,6 +207,9 @@ func (p *partitioned[M]) openBytes() int64 {
 	var n int64
 	for _, seg := range p.open {
 		for _, f := range []*os.File{seg.file, seg.wal} {
+			if f == nil {
+				continue
+			}
 			if st, err := f.Stat(); err == nil {
 				n += st.Size()
 			}

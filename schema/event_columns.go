@@ -4,6 +4,7 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	relaypb "github.com/cilium/cilium/api/v1/relay"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -16,8 +17,9 @@ type E = *observerpb.GetFlowsResponse
 var Events = newTable(KindEvents, func() E { return &observerpb.GetFlowsResponse{} }, eventColumns())
 
 // EventKind names the kind of a GetFlows response: flow, lost_events,
-// node_status, or unknown (a response type newer than this build, kept in
-// the extra column).
+// node_status, agent_event or debug_event (from exporter files: an
+// ExportEvent's, kept as the unknown field of the same number), or unknown
+// (a response type newer than this build, kept in the extra column).
 func EventKind(r E) string {
 	switch r.GetResponseTypes().(type) {
 	case *observerpb.GetFlowsResponse_Flow:
@@ -27,8 +29,33 @@ func EventKind(r E) string {
 	case *observerpb.GetFlowsResponse_NodeStatus:
 		return "node_status"
 	}
+	b := r.ProtoReflect().GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			break
+		}
+		switch num {
+		case exportAgentEvent:
+			return "agent_event"
+		case exportDebugEvent:
+			return "debug_event"
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			break
+		}
+		b = b[n+m:]
+	}
 	return "unknown"
 }
+
+// Field numbers of ExportEvent's agent and debug events, which
+// GetFlowsResponse does not have.
+const (
+	exportAgentEvent = 4
+	exportDebugEvent = 5
+)
 
 func ensureLost(r E) *flowpb.LostEvent {
 	if l := r.GetLostEvents(); l != nil {
@@ -54,7 +81,7 @@ func eventColumns() []Column[E] {
 			func(r E) *timestamppb.Timestamp { return r.GetTime() }, func(r E, v *timestamppb.Timestamp) { r.Time = v }).at("time"),
 		strCol("node_name", "Node that reported the event.",
 			func(r E) string { return r.GetNodeName() }, func(r E, v string) { r.NodeName = v }).at("node_name"),
-		derived(cString, "event", "Kind of event: lost_events, node_status, or unknown (a newer response type, kept in extra).",
+		derived(cString, "event", "Kind of event: lost_events, node_status, agent_event or debug_event (from Cilium exporter files), or unknown (a newer response type); what no column holds is in extra.",
 			func(r E) (string, bool) { return EventKind(r), true }),
 		enumCol("lost_events_source", "Where events were lost: PERF_EVENT_RING_BUFFER (kernel to agent), OBSERVER_EVENTS_QUEUE (agent), HUBBLE_RING_BUFFER (reader too slow).",
 			flowpb.LostEventSource_value,

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -128,51 +127,17 @@ type FileInfo struct {
 // ReadFile calls fn for every row of the Parquet file at path, in file order.
 // It refuses files of another row kind or an unsupported schema version.
 func ReadFile[M proto.Message](ctx context.Context, t *Table[M], path string, fn func(M) error) (FileInfo, error) {
-	rdr, err := file.OpenParquetFile(path, false)
+	rdr, info, err := openFile(t, path)
 	if err != nil {
-		return FileInfo{}, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+		return info, err
 	}
 	defer rdr.Close()
-	info, err := fileInfo(rdr)
-	if err != nil {
-		return info, fmt.Errorf("%s: %w", path, err)
-	}
-	if info.Kind != t.Kind {
-		return info, fmt.Errorf("%s: holds %s rows, not %s", path, info.Kind, t.Kind)
-	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 8192, Parallel: false}, memory.DefaultAllocator)
-	if err != nil {
-		return info, fmt.Errorf("%s: %w", path, err)
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return info, fmt.Errorf("%s: %w", path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		if err := ctx.Err(); err != nil {
-			return info, err
-		}
-		rec, err := t.ColumnsFor(rr.RecordBatch(), nil)
-		if err != nil {
-			return info, fmt.Errorf("%s: %w", path, err)
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			m, err := t.Decode(rec, i)
-			if err == nil {
-				err = fn(m)
-			}
-			if err != nil {
-				rec.Release()
-				return info, err
-			}
-		}
-		rec.Release()
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return info, fmt.Errorf("%s: %w", path, err)
-	}
-	return info, nil
+	var fnErr error
+	err = readGroups(ctx, t, rdr, path, nil, func(m M) bool {
+		fnErr = fn(m)
+		return fnErr == nil
+	})
+	return info, errors.Join(err, fnErr)
 }
 
 // Stat reads the footer of a recording file.

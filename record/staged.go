@@ -1,0 +1,185 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// stagingPrefix names the hidden directory a staged session writes to.
+const stagingPrefix = ".staging-"
+
+// Staged writes a session that becomes part of the recording only when it
+// is complete (import): its files go to a hidden staging directory inside
+// the recording and move into place at Commit. Abort, an error or a crash
+// leaves the recording as it was; the next writer of the directory removes
+// what a crash left.
+type Staged struct {
+	dir, stage string
+	created    bool // the recording directory did not exist before
+	unlock     func()
+	sink       *Sink
+	session    Session
+}
+
+// Stage starts a staged session in o.Dir, which may be new or an existing
+// recording (the session is added to it).
+func Stage(o SinkOptions, s Session) (*Staged, error) {
+	if o.RecordingID == "" {
+		o.RecordingID = newID()
+	}
+	created := false
+	if _, err := os.Stat(o.Dir); errors.Is(err, fs.ErrNotExist) {
+		created = true
+	}
+	if err := os.MkdirAll(o.Dir, dirMode); err != nil {
+		return nil, fmt.Errorf("create recording directory: %w", err)
+	}
+	unlock, err := lockDir(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	st := &Staged{dir: o.Dir, created: created, unlock: sync.OnceFunc(unlock), session: s}
+	if _, err := recoverLocked(o.Dir, o.Writer); err != nil {
+		st.Abort()
+		return nil, err
+	}
+	st.stage = filepath.Join(o.Dir, stagingPrefix+o.RecordingID)
+	so := o
+	so.Dir, so.NoWAL = st.stage, true
+	if st.sink, err = NewSink(so); err != nil {
+		st.Abort()
+		return nil, err
+	}
+	st.session.RecordingID, st.session.SchemaVersion = o.RecordingID, schema.Version
+	if st.session.Tool == "" {
+		st.session.Tool = o.Writer
+	}
+	return st, nil
+}
+
+// WriteFlow adds a flow.
+func (s *Staged) WriteFlow(f *flowpb.Flow) error { return s.sink.WriteFlow(f) }
+
+// WriteEvent adds a non-flow GetFlows response.
+func (s *Staged) WriteEvent(r *observerpb.GetFlowsResponse) error { return s.sink.WriteEvent(r) }
+
+// Sync ends files that are due (it makes nothing durable: a staged
+// session is redone after a crash).
+func (s *Staged) Sync() error { return s.sink.Sync() }
+
+// OnDisk is what the session's files take so far.
+func (s *Staged) OnDisk() int64 { return s.sink.OnDisk() }
+
+// Commit finishes the files, moves them into the recording and adds the
+// session, with its totals, to the manifest.
+func (s *Staged) Commit(t Totals) (Session, error) {
+	defer s.unlock()
+	if err := s.sink.Close(); err != nil {
+		s.discard()
+		return s.session, err
+	}
+	ss := s.sink.Stats()
+	t.Files, t.Bytes = ss.Files, ss.Bytes
+	end := time.Now().UTC()
+	// The manifest names the session before its files appear, so that a
+	// crash halfway through the moves leaves files the manifest explains.
+	s.session.Totals, s.session.End, s.session.Status = t, &end, "publishing"
+	if err := putSession(s.dir, s.session); err != nil {
+		s.discard()
+		return s.session, err
+	}
+	if err := s.publish(); err != nil {
+		s.session.Status, s.session.Error = "failed", err.Error()
+		_ = putSession(s.dir, s.session)
+		return s.session, err
+	}
+	s.session.Status = "complete"
+	if err := putSession(s.dir, s.session); err != nil {
+		return s.session, err
+	}
+	return s.session, os.RemoveAll(s.stage)
+}
+
+// publish moves every staged file to the same place in the recording.
+func (s *Staged) publish() error {
+	var moved []string
+	err := filepath.WalkDir(s.stage, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(s.stage, p)
+		final := filepath.Join(s.dir, rel)
+		if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(final), err)
+		}
+		if err := os.Rename(p, final); err != nil {
+			return fmt.Errorf("publish %s: %w", final, err)
+		}
+		moved = append(moved, final)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	dirs := map[string]bool{}
+	for _, p := range moved {
+		dirs[filepath.Dir(p)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Abort drops everything the session wrote.
+func (s *Staged) Abort() {
+	if s.sink != nil {
+		_ = s.sink.Close()
+	}
+	s.discard()
+	s.unlock()
+}
+
+func (s *Staged) discard() {
+	if s.stage != "" {
+		os.RemoveAll(s.stage)
+	}
+	if s.created {
+		// Only what this session made: the lock file, and the directory
+		// if nothing else is in it.
+		os.Remove(filepath.Join(s.dir, ".lock"))
+		os.Remove(s.dir)
+	}
+}
+
+// removeStaging removes what staged sessions killed before Commit left.
+func removeStaging(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), stagingPrefix) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SetSource records what the session read (import).
+func (s *Staged) SetSource(src *Source) { s.session.Source = src }
