@@ -8,7 +8,7 @@ LDFLAGS  := -X github.com/flowtape/flowtape/internal/buildinfo.Version=$(VERSION
 BENCHTIME ?= 1x
 BENCH_OUT ?= out/bench.txt
 
-.PHONY: all build test bench soak lint docs demo tools clean
+.PHONY: all build test bench soak fuzz lint docs demo tools clean
 
 all: lint build test
 
@@ -34,6 +34,13 @@ bench:
 # Long fault runs: many SIGKILLs of a real recorder.
 soak: tools
 	FLOWTAPE_KILL_ITERATIONS=$${FLOWTAPE_KILL_ITERATIONS:-60} $(GO) test -count=1 -timeout 60m -run 'SIGKILL' -v ./record
+
+# Fuzz the import line decoders (the seed corpora run in make test).
+# Minimizing is capped: with Cilium's packages instrumented, each run is slow.
+FUZZTIME ?= 5m
+fuzz:
+	$(GO) test ./importer -run '^$$' -fuzz '^FuzzDecodeLine$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s
+	$(GO) test ./importer -run '^$$' -fuzz '^FuzzFastDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

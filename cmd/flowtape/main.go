@@ -84,6 +84,16 @@ dependency graphs, drops, DNS failures, timelines, and postmortem reports.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVarP(&debug, "debug", "D", false, "log debug messages")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newSchemaCmd(), newSimCmd(), newRecordCmd(), newRecoverCmd())
+	root.AddCommand(newVersionCmd(), newSchemaCmd(), newSimCmd(), newRecordCmd(), newRecoverCmd(), newImportCmd(), newExportCmd())
 	return root
+}
+
+// usageArgs makes an argument count error a usage error (exit code 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
 }

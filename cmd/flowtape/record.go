@@ -14,7 +14,6 @@ import (
 
 	hubtime "github.com/cilium/cilium/hubble/pkg/time"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/flowtape/flowtape/internal/buildinfo"
 	"github.com/flowtape/flowtape/record"
@@ -65,7 +64,7 @@ reconnects are recorded, never a silent gap.`,
   flowtape record -o incident-42 --server tls://127.0.0.1:4245 \
     --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \
     --tls-server-name relay.gke-managed-dpv2-observability.svc.cluster.local`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRecord(cmd, f, filters) },
 	}
 	fl := cmd.Flags()
@@ -198,22 +197,14 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// statusPrinter shows progress: one live line on a terminal, otherwise a
-// log line every 10 seconds.
+// statusPrinter shows a recording's progress.
 type statusPrinter struct {
-	w       io.Writer
-	tty     bool
-	last    time.Time
-	prev    record.Progress
-	printed bool
+	line *statusLine
+	prev record.Progress
 }
 
 func newStatusPrinter(w io.Writer) *statusPrinter {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	return &statusPrinter{w: w, tty: tty}
+	return &statusPrinter{line: newStatusLine(w, "recording")}
 }
 
 func (s *statusPrinter) progress(p record.Progress) {
@@ -226,25 +217,12 @@ func (s *statusPrinter) progress(p record.Progress) {
 	if !p.Connected {
 		line += "  (reconnecting)"
 	}
-	if s.tty {
-		fmt.Fprintf(s.w, "\r\033[K%s", line)
-		s.printed = true
-		s.prev = p
-		return
-	}
-	if time.Since(s.last) >= 10*time.Second {
-		slog.Info("recording", "elapsed", p.Elapsed.Round(time.Second), "flows", p.Flows, "flows_per_s", int(rate),
-			"lost", p.Lost, "files", p.Files, "bytes", p.Bytes, "reconnects", p.Reconnects)
-		s.last = time.Now()
-	}
+	s.line.show(line, "elapsed", p.Elapsed.Round(time.Second), "flows", p.Flows, "flows_per_s", int(rate),
+		"lost", p.Lost, "files", p.Files, "bytes", p.Bytes, "reconnects", p.Reconnects)
 	s.prev = p
 }
 
-func (s *statusPrinter) done() {
-	if s.printed {
-		fmt.Fprintln(s.w)
-	}
-}
+func (s *statusPrinter) done() { s.line.done() }
 
 func newRecoverCmd() *cobra.Command {
 	return &cobra.Command{
@@ -253,7 +231,7 @@ func newRecoverCmd() *cobra.Command {
 		Long: `Turn what an interrupted flowtape record left in DIR (hidden .wal and .tmp files)
 into complete Parquet files. Record does this itself when it starts in a directory.`,
 		Example: `  flowtape recover incident-42`,
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := record.Recover(args[0], buildinfo.Writer())
 			if err != nil {

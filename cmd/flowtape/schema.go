@@ -20,7 +20,7 @@ its DuckDB type and a description. docs/schema.md is this command's markdown out
 		Example: `  flowtape schema
   flowtape schema --format json | jq '.[] | select(.table=="flows") | .column'
   flowtape schema --format markdown > docs/schema.md`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := printer.CheckFormat(format); err != nil {
 				return usageError{err}

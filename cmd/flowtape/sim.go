@@ -63,7 +63,7 @@ a following reader, each node's ring buffer fills once and then waits. With
   # agents on ports 4244-4246 for a real hubble-relay
   flowtape sim --agents-listen localhost:4244
   hubble-relay serve --peer-service localhost:4244 --disable-server-tls --disable-client-tls`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, f) },
 	}
 	fl := cmd.Flags()

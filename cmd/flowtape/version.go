@@ -16,7 +16,7 @@ func newVersionCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the flowtape version, commit, recording schema version and DuckDB version",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := printer.CheckFormat(format); err != nil {
 				return usageError{err}

@@ -56,6 +56,10 @@ func main() {
 		fmt.Printf("record size: %.1f B/flow; jsonpb %.0f B/flow, jsonpb.gz %.1f B/flow; parquet/jsonpb.gz = %.3fx (target <= 0.5)\n",
 			m["parquet-B/flow"], m["jsonpb-B/flow"], m["jsonpb.gz-B/flow"], m["parquet/jsonpb.gz"])
 	}
+	if m, ok := metrics["BenchmarkImport"]; ok {
+		fmt.Printf("import: %.1f MB/s, %.0f flows/s; hubble observe --input-file -o jsonpb: %.1f MB/s, %.0f flows/s; import/hubble = %.2fx (target >= 2)\n",
+			m["import-MB/s"], m["import-flows/s"], m["hubble-MB/s"], m["hubble-flows/s"], m["import/hubble"])
+	}
 	if a, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
 		if p, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok && p > 0 {
 			fmt.Printf("pqarrow / parquet-go encode rate: %.2fx\n", a/p)

@@ -1,0 +1,183 @@
+package importer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/record"
+)
+
+func sampleLines(t *testing.T, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile(testutil.Testdata("samples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+func writeFile(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Bad lines are reported with file and line and skipped; --strict stops.
+func TestBadLines(t *testing.T) {
+	lines := sampleLines(t, "basic-sample-10-flows.json")
+	in := append([]string{}, lines[:3]...)
+	in = append(in, `{"flow":{"verdict":"NOT_A_VERDICT"}}`, "", `{"flow": {"time": `, "garbage", "   ")
+	in = append(in, lines[3:]...)
+	path := writeFile(t, "mixed.json", []byte(strings.Join(in, "\n")))
+
+	var logs bytes.Buffer
+	dir, res := importFiles(t, Options{Log: slogTo(&logs)}, path)
+	sf := res.Session.Source.Files[0]
+	if sf.BadLines != 3 || sf.Flows != 10 || res.Session.Totals.Flows != 10 {
+		t.Fatalf("bad %d, flows %d; want 3 bad lines and 10 flows", sf.BadLines, sf.Flows)
+	}
+	for _, want := range []string{"line=4", "line=6", "line=7", "NOT_A_VERDICT"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), path) {
+		t.Errorf("report does not name the file:\n%s", logs.String())
+	}
+	if got := exportLines(t, ExportOptions{Paths: []string{dir}}); len(got) != 10 {
+		t.Errorf("exported %d flows, want 10", len(got))
+	}
+
+	out := filepath.Join(t.TempDir(), "strict")
+	_, err := Import(context.Background(), Options{Inputs: []string{path}, Strict: true, Sink: record.SinkOptions{Dir: out}})
+	var le *LineError
+	if !errors.As(err, &le) || le.Line != 4 || le.File != path {
+		t.Fatalf("strict import: %v; want the error of line 4", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed import into a new directory left %s behind", out)
+	}
+}
+
+// Empty and wrong files: one clear error, nothing written.
+func TestUnusableInputs(t *testing.T) {
+	parquet := filepath.Join(t.TempDir(), "x.parquet")
+	if err := os.WriteFile(parquet, []byte("PAR1\x00\x00PAR1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"empty.json", "", "the input is empty"},
+		{"blank.json", "\n\n  \n", "the input is empty"},
+		{"words.txt", "hello\nworld\n", "all 2 non-empty lines were bad"},
+		{"other.json", `{"foo": 1}` + "\n" + `[1,2]`, "all 2 non-empty lines were bad"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, tc.name, []byte(tc.content))
+			out := filepath.Join(t.TempDir(), "rec")
+			_, err := Import(context.Background(), Options{Inputs: []string{path}, Sink: record.SinkOptions{Dir: out}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q; want one line naming %s with %q", err, path, tc.want)
+			}
+			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s left behind", out)
+			}
+		})
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(t.TempDir(), "missing.json"), "no such file"},
+		{t.TempDir(), "is a directory"},
+		{parquet, "is a Parquet file"},
+	} {
+		_, err := Import(context.Background(), Options{Inputs: []string{tc.path}, Sink: record.SinkOptions{Dir: filepath.Join(t.TempDir(), "rec")}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
+			t.Errorf("import %s: %v; want %q", tc.path, err, tc.want)
+		}
+	}
+}
+
+// A failed import into an existing recording leaves it as it was.
+func TestFailedImportLeavesRecording(t *testing.T) {
+	good := testutil.Testdata("samples", "basic-sample-10-flows.json")
+	dir, _ := importFiles(t, Options{}, good)
+	before := listTree(t, dir)
+	bad := writeFile(t, "bad.json", []byte(strings.Join(sampleLines(t, "basic-sample-5-http-flows.json"), "\n")+"\nnot json\n"))
+	if _, err := Import(context.Background(), Options{Inputs: []string{good, bad}, Strict: true, Sink: record.SinkOptions{Dir: dir}}); err == nil {
+		t.Fatal("strict import of a bad line succeeded")
+	}
+	if after := listTree(t, dir); after != before {
+		t.Errorf("recording changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		if p == dir {
+			return nil // its mtime changes with the staging directory
+		}
+		names = append(names, strings.TrimPrefix(p, dir)+":"+fi.ModTime().String())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(names, " ")
+}
+
+// Lines far beyond bufio.Scanner's 64 KiB limit, legacy flow-only lines,
+// and members this build does not know.
+func TestLongUnknownAndLegacyLines(t *testing.T) {
+	lines := sampleLines(t, "basic-sample-5-http-flows.json")
+	long := strings.Replace(lines[0], `"k8s:app=`, `"k8s:big=`+strings.Repeat("x", 300<<10)+`","k8s:app=`, 1)
+	unknown := strings.Replace(lines[1], `"verdict":"FORWARDED"`,
+		`"verdict":"FORWARDED","future_field":{"a":[1,2]}`, 1)
+	unknown = strings.Replace(unknown, `"http":{`, `"http":{"future_header":"v",`, 1)
+	unknown = strings.Replace(unknown, `"node_name":`, `"future_top":true,"node_name":`, 1)
+	// hubble observe -o json prints the bare flow.
+	legacy := strings.TrimPrefix(lines[2], `{"flow":`)
+	legacy = legacy[:strings.LastIndex(legacy, `,"node_name":`)]
+	path := writeFile(t, "odd.json", []byte(strings.Join([]string{long, unknown, legacy}, "\n")))
+
+	dir, res := importFiles(t, Options{Strict: true}, path)
+	if res.Unknown != 3 || res.Session.Source.Files[0].Format != "mixed" {
+		t.Errorf("unknown %d, format %q; want 3 kept members and mixed", res.Unknown, res.Session.Source.Files[0].Format)
+	}
+	var out bytes.Buffer
+	if _, err := Export(context.Background(), ExportOptions{Paths: []string{dir}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(got) != 3 {
+		t.Fatalf("exported %d lines, want 3", len(got))
+	}
+	if len(got[0]) < 300<<10 {
+		t.Errorf("long line came back %d bytes long", len(got[0]))
+	}
+	for _, want := range []string{`"future_field":{"a":[1,2]}`, `"future_header":"v"`, `"future_top":true`} {
+		if !strings.Contains(got[1], want) {
+			t.Errorf("kept member %s not exported:\n%s", want, got[1])
+		}
+	}
+	if !jsonEqual(t, got[1], unknown) {
+		t.Errorf("line with unknown members changed:\nin  %s\nout %s", unknown, got[1])
+	}
+	if !jsonEqual(t, got[2], lines[2]) {
+		t.Errorf("legacy line not exported as its jsonpb form:\nwant %s\ngot  %s", lines[2], got[2])
+	}
+}

@@ -1,0 +1,384 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flowtape/flowtape/record"
+)
+
+// Options configure an import.
+type Options struct {
+	// Inputs are files ("-" is Stdin), read in order.
+	Inputs []string
+	Stdin  io.Reader
+	// Sink is the recording to write; a new directory, or an existing
+	// recording the import is added to.
+	Sink record.SinkOptions
+	// Strict stops at the first bad line; otherwise bad lines are reported
+	// (MaxReports of them per file) and skipped.
+	Strict     bool
+	MaxReports int
+	// Workers decode lines in parallel (default: GOMAXPROCS).
+	Workers int
+	// Progress, when set, is called about once a second.
+	Progress func(Progress)
+	Log      *slog.Logger
+}
+
+// Progress is a snapshot of a running import.
+type Progress struct {
+	File      string
+	Read      int64 // bytes read from disk, all files
+	Size      int64 // bytes of all files; 0 when unknown (stdin)
+	Lines     int64
+	Flows     int64
+	BadLines  int64
+	Elapsed   time.Duration
+	Remaining time.Duration // estimate; 0 when unknown
+}
+
+// Result is what an import did.
+type Result struct {
+	Session record.Session
+	// Mismatches count envelopes whose time or node differed from their
+	// flow's (the flow's were kept).
+	Mismatches int64
+	// Unknown counts JSON members this build does not know, kept.
+	Unknown int64
+}
+
+// LineError is a bad line.
+type LineError struct {
+	File string
+	Line int64
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// ErrNoFlows is returned when the inputs hold no flow or event at all.
+var ErrNoFlows = errors.New("no Hubble flows or events")
+
+const batchLines = 512
+
+type batch struct {
+	file  int
+	first int64 // line number of lines[0]
+	lines [][]byte
+	out   []decoded
+	done  chan struct{}
+}
+
+type decoded struct {
+	d   Decoded
+	err error
+}
+
+// Import reads Hubble JSON lines into a recording. Nothing of it is visible
+// in the recording unless it completes (see record.Stage).
+func Import(ctx context.Context, o Options) (Result, error) {
+	var res Result
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.MaxReports <= 0 {
+		o.MaxReports = 10
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Stdin == nil {
+		o.Stdin = io.Reader(eofReader{})
+	}
+	if len(o.Inputs) == 0 {
+		return res, errors.New("no input files")
+	}
+	// Open every input first: a missing file fails before any work.
+	ins := make([]*input, len(o.Inputs))
+	var total int64
+	for i, p := range o.Inputs {
+		in, err := openInput(p, o.Stdin)
+		if err != nil {
+			for _, x := range ins[:i] {
+				x.close()
+			}
+			return res, err
+		}
+		ins[i] = in
+		if in.size == 0 {
+			total = -1
+		} else if total >= 0 {
+			total += in.size
+		}
+	}
+	defer func() {
+		for _, in := range ins {
+			in.close()
+		}
+	}()
+
+	started := time.Now()
+	st, err := record.Stage(o.Sink, record.Session{Status: "importing", Start: started.UTC()})
+	if err != nil {
+		return res, err
+	}
+	imp := &importer{o: o, ins: ins, st: st, started: started, total: total,
+		totals: record.Totals{LostEvents: map[string]uint64{}}, files: make([]record.SourceFile, len(ins))}
+	if err := imp.run(ctx); err != nil {
+		st.Abort()
+		return res, err
+	}
+	res.Mismatches, res.Unknown = imp.mismatches, imp.unknown
+	if imp.totals.Flows == 0 && imp.events == 0 {
+		st.Abort()
+		if imp.bad > 0 {
+			return res, fmt.Errorf("%w in %s: all %d non-empty lines were bad (first: %v)", ErrNoFlows, inputNames(ins), imp.bad, imp.firstBad)
+		}
+		return res, fmt.Errorf("%w in %s: the input is empty", ErrNoFlows, inputNames(ins))
+	}
+	imp.totals.FirstFlow, imp.totals.LastFlow = imp.firstLast()
+	st.SetSource(&record.Source{Files: imp.files})
+	res.Session, err = st.Commit(imp.totals)
+	return res, err
+}
+
+type importer struct {
+	o       Options
+	ins     []*input
+	st      *record.Staged
+	started time.Time
+	total   int64
+
+	totals     record.Totals
+	events     int64
+	files      []record.SourceFile
+	bad        int64
+	firstBad   error
+	mismatches int64
+	unknown    int64
+	lines      int64
+	first      int64
+	last       int64
+}
+
+func (imp *importer) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	work := make(chan *batch, imp.o.Workers*2)
+	ordered := make(chan *batch, imp.o.Workers*4)
+	g.Go(func() error {
+		defer close(work)
+		defer close(ordered)
+		return imp.readAll(ctx, work, ordered)
+	})
+	for range imp.o.Workers {
+		g.Go(func() error {
+			for b := range work {
+				b.out = make([]decoded, len(b.lines))
+				for i, l := range b.lines {
+					b.out[i].d, b.out[i].err = DecodeLine(l)
+				}
+				close(b.done)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return imp.writeAll(ctx, ordered) })
+	return g.Wait()
+}
+
+// readAll cuts the inputs into batches of lines, handed to the decoders and,
+// in order, to the writer.
+func (imp *importer) readAll(ctx context.Context, work, ordered chan<- *batch) error {
+	for fi, in := range imp.ins {
+		var lineNo int64
+		b := &batch{file: fi, first: 1, done: make(chan struct{})}
+		send := func() error {
+			for _, ch := range []chan<- *batch{ordered, work} {
+				select {
+				case ch <- b:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		}
+		var buf []byte
+		for {
+			line, err := in.readLine(buf)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			lineNo++
+			b.lines = append(b.lines, append([]byte(nil), line...))
+			buf = line[:0]
+			if len(b.lines) == batchLines {
+				if err := send(); err != nil {
+					return err
+				}
+				b = &batch{file: fi, first: lineNo + 1, done: make(chan struct{})}
+			}
+		}
+		if len(b.lines) > 0 {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (imp *importer) writeAll(ctx context.Context, ordered <-chan *batch) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	reports := make([]int, len(imp.ins))
+	for b := range ordered {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		sf := &imp.files[b.file]
+		for i, dl := range b.out {
+			lineNo := b.first + int64(i)
+			if len(b.lines[i]) == 0 || isBlank(b.lines[i]) {
+				continue
+			}
+			imp.lines++
+			sf.Lines++
+			if dl.err != nil {
+				lerr := &LineError{File: imp.ins[b.file].name, Line: lineNo, Err: dl.err}
+				if imp.o.Strict {
+					return fmt.Errorf("%w (--strict stops at the first bad line)", lerr)
+				}
+				imp.bad++
+				sf.BadLines++
+				if imp.firstBad == nil {
+					imp.firstBad = lerr
+				}
+				if reports[b.file] < imp.o.MaxReports {
+					imp.o.Log.Warn("skipping bad line", "file", lerr.File, "line", lineNo, "error", dl.err)
+				}
+				reports[b.file]++
+				continue
+			}
+			if err := imp.write(dl.d, sf); err != nil {
+				return err
+			}
+		}
+		b.lines, b.out = nil, nil
+		select {
+		case <-tick.C:
+			if err := imp.st.Sync(); err != nil {
+				return err
+			}
+			imp.report(imp.ins[b.file].name)
+		default:
+		}
+	}
+	for i, in := range imp.ins {
+		sf := &imp.files[i]
+		sf.Path, sf.Bytes, sf.SHA256, sf.Compression = in.name, in.read.Load(), in.checksum(), in.compression
+		if n := reports[i] - imp.o.MaxReports; n > 0 {
+			imp.o.Log.Warn("more bad lines not shown", "file", in.name, "count", n)
+		}
+	}
+	imp.report("")
+	return nil
+}
+
+func (imp *importer) write(d Decoded, sf *record.SourceFile) error {
+	r := d.Response
+	switch {
+	case sf.Format == "":
+		sf.Format = string(d.Format)
+	case sf.Format != string(d.Format):
+		sf.Format = "mixed"
+	}
+	if d.Mismatch {
+		imp.mismatches++
+	}
+	imp.unknown += int64(d.Unknown)
+	if f := r.GetFlow(); f != nil {
+		if err := imp.st.WriteFlow(f); err != nil {
+			return err
+		}
+		imp.totals.Flows++
+		sf.Flows++
+		at := f.GetTime().AsTime().UnixNano()
+		if imp.first == 0 || at < imp.first {
+			imp.first = at
+		}
+		if at > imp.last {
+			imp.last = at
+		}
+		return nil
+	}
+	if l := r.GetLostEvents(); l != nil {
+		imp.totals.LostEvents[l.GetSource().String()] += l.GetNumEventsLost()
+	}
+	if r.GetNodeStatus() != nil {
+		imp.totals.NodeStatusChanges++
+	}
+	imp.events++
+	sf.Events++
+	return imp.st.WriteEvent(r)
+}
+
+func (imp *importer) firstLast() (*time.Time, *time.Time) {
+	if imp.totals.Flows == 0 {
+		return nil, nil
+	}
+	a, b := time.Unix(0, imp.first).UTC(), time.Unix(0, imp.last).UTC()
+	return &a, &b
+}
+
+func (imp *importer) report(file string) {
+	if imp.o.Progress == nil {
+		return
+	}
+	var read int64
+	for _, in := range imp.ins {
+		read += in.read.Load()
+	}
+	p := Progress{File: file, Read: read, Lines: imp.lines, Flows: int64(imp.totals.Flows), BadLines: imp.bad,
+		Elapsed: time.Since(imp.started)}
+	if imp.total > 0 {
+		p.Size = imp.total
+		if read > 0 && read < imp.total {
+			p.Remaining = time.Duration(float64(p.Elapsed) * float64(imp.total-read) / float64(read))
+		}
+	}
+	imp.o.Progress(p)
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+func inputNames(ins []*input) string {
+	if len(ins) == 1 {
+		return ins[0].name
+	}
+	return fmt.Sprintf("%s and %d more", ins[0].name, len(ins)-1)
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
