@@ -3,7 +3,9 @@ package importer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +37,7 @@ func writeFile(t *testing.T, name string, b []byte) string {
 func TestBadLines(t *testing.T) {
 	lines := sampleLines(t, "basic-sample-10-flows.json")
 	in := append([]string{}, lines[:3]...)
-	in = append(in, `{"flow":{"verdict":"NOT_A_VERDICT"}}`, "", `{"flow": {"time": `, "garbage", "   ")
+	in = append(in, `{"flow":{"time":"2021-06-16T16:52:13Z","verdict":7.5}}`, "", `{"flow": {"time": `, "garbage", "   ")
 	in = append(in, lines[3:]...)
 	path := writeFile(t, "mixed.json", []byte(strings.Join(in, "\n")))
 
@@ -45,7 +47,7 @@ func TestBadLines(t *testing.T) {
 	if sf.BadLines != 3 || sf.Flows != 10 || res.Session.Totals.Flows != 10 {
 		t.Fatalf("bad %d, flows %d; want 3 bad lines and 10 flows", sf.BadLines, sf.Flows)
 	}
-	for _, want := range []string{"line=4", "line=6", "line=7", "NOT_A_VERDICT"} {
+	for _, want := range []string{"line=4", "line=6", "line=7", "verdict"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, logs.String())
 		}
@@ -79,8 +81,8 @@ func TestUnusableInputs(t *testing.T) {
 	}{
 		{"empty.json", "", "the input is empty"},
 		{"blank.json", "\n\n  \n", "the input is empty"},
-		{"words.txt", "hello\nworld\n", "all 2 non-empty lines were bad"},
-		{"other.json", `{"foo": 1}` + "\n" + `[1,2]`, "all 2 non-empty lines were bad"},
+		{"words.txt", "hello\nworld\n", `not Hubble JSON lines (line 1 starts with "hello")`},
+		{"other.json", `{"foo": 1}` + "\n" + `{"time":"2026-01-01T00:00:00Z","process_exec":{}}`, "no Hubble flow or event in its 2 lines"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.name, []byte(tc.content))
@@ -120,18 +122,24 @@ func TestFailedImportLeavesRecording(t *testing.T) {
 	}
 }
 
+// listTree describes a directory by its entries and the content of its
+// files.
 func listTree(t *testing.T, dir string) string {
 	t.Helper()
 	var names []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
+		if err != nil || p == dir {
 			return err
 		}
-		fi, _ := d.Info()
-		if p == dir {
-			return nil // its mtime changes with the staging directory
+		name := strings.TrimPrefix(p, dir)
+		if !d.IsDir() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			name += fmt.Sprintf(":%x", sha256.Sum256(b))
 		}
-		names = append(names, strings.TrimPrefix(p, dir)+":"+fi.ModTime().String())
+		names = append(names, name)
 		return nil
 	})
 	if err != nil {
@@ -141,12 +149,12 @@ func listTree(t *testing.T, dir string) string {
 }
 
 // Lines far beyond bufio.Scanner's 64 KiB limit, legacy flow-only lines,
-// and members this build does not know.
+// and members and enum names this build does not know.
 func TestLongUnknownAndLegacyLines(t *testing.T) {
 	lines := sampleLines(t, "basic-sample-5-http-flows.json")
 	long := strings.Replace(lines[0], `"k8s:app=`, `"k8s:big=`+strings.Repeat("x", 300<<10)+`","k8s:app=`, 1)
 	unknown := strings.Replace(lines[1], `"verdict":"FORWARDED"`,
-		`"verdict":"FORWARDED","future_field":{"a":[1,2]}`, 1)
+		`"verdict":"FORWARDED","future_field":{"a":[1,2]},"drop_reason_desc":"FUTURE_DROP_REASON"`, 1)
 	unknown = strings.Replace(unknown, `"http":{`, `"http":{"future_header":"v",`, 1)
 	unknown = strings.Replace(unknown, `"node_name":`, `"future_top":true,"node_name":`, 1)
 	// hubble observe -o json prints the bare flow.
@@ -155,8 +163,8 @@ func TestLongUnknownAndLegacyLines(t *testing.T) {
 	path := writeFile(t, "odd.json", []byte(strings.Join([]string{long, unknown, legacy}, "\n")))
 
 	dir, res := importFiles(t, Options{Strict: true}, path)
-	if res.Unknown != 3 || res.Session.Source.Files[0].Format != "mixed" {
-		t.Errorf("unknown %d, format %q; want 3 kept members and mixed", res.Unknown, res.Session.Source.Files[0].Format)
+	if res.Unknown != 4 || res.Session.Source.Files[0].Format != "mixed" {
+		t.Errorf("unknown %d, format %q; want 4 kept members and mixed", res.Unknown, res.Session.Source.Files[0].Format)
 	}
 	var out bytes.Buffer
 	if _, err := Export(context.Background(), ExportOptions{Paths: []string{dir}}, &out); err != nil {
@@ -169,7 +177,7 @@ func TestLongUnknownAndLegacyLines(t *testing.T) {
 	if len(got[0]) < 300<<10 {
 		t.Errorf("long line came back %d bytes long", len(got[0]))
 	}
-	for _, want := range []string{`"future_field":{"a":[1,2]}`, `"future_header":"v"`, `"future_top":true`} {
+	for _, want := range []string{`"future_field":{"a":[1,2]}`, `"future_header":"v"`, `"future_top":true`, `"drop_reason_desc":"FUTURE_DROP_REASON"`} {
 		if !strings.Contains(got[1], want) {
 			t.Errorf("kept member %s not exported:\n%s", want, got[1])
 		}
@@ -179,5 +187,29 @@ func TestLongUnknownAndLegacyLines(t *testing.T) {
 	}
 	if !jsonEqual(t, got[2], lines[2]) {
 		t.Errorf("legacy line not exported as its jsonpb form:\nwant %s\ngot  %s", lines[2], got[2])
+	}
+}
+
+// A failure while moving an import into the recording moves back what was
+// moved: the recording is as before.
+func TestFailedPublishMovesBack(t *testing.T) {
+	a := testutil.Testdata("samples", "basic-sample-10-flows.json")     // 2021-06-16
+	b := testutil.Testdata("samples", "basic-sample-5-http-flows.json") // 2021-10-04
+	dir, _ := importFiles(t, Options{}, a)
+	// A file where the import's second partition must go.
+	if err := os.WriteFile(filepath.Join(dir, "flows", "date=2021-10-04"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := listTree(t, dir)
+	_, err := Import(context.Background(), Options{Inputs: []string{a, b}, Sink: record.SinkOptions{Dir: dir}})
+	if err == nil || errors.Is(err, record.ErrPartial) {
+		t.Fatalf("import: %v; want a failure that left nothing behind", err)
+	}
+	if after := listTree(t, dir); after != before {
+		t.Errorf("recording changed:\nbefore %s\nafter  %s", before, after)
+	}
+	m, err := record.ReadManifest(dir)
+	if err != nil || len(m.Sessions) != 1 || m.Totals.Flows != 10 {
+		t.Errorf("manifest after the failed import: %+v, %v", m, err)
 	}
 }

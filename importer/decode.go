@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -46,6 +47,11 @@ type Decoded struct {
 // build are kept (see unknown.go).
 func DecodeLine(line []byte) (Decoded, error) {
 	line = bytes.TrimSpace(line)
+	// Most lines are envelopes in the fast decoder's subset: no need to
+	// look at their keys first.
+	if ev := (&observerpb.ExportEvent{}); fastUnmarshal(line, ev) == nil && ev.GetResponseTypes() != nil {
+		return fromEnvelope(ev, Decoded{Format: FormatJSONPB})
+	}
 	format, err := detect(line)
 	if err != nil {
 		return Decoded{}, fmt.Errorf("not Hubble JSON: %w", err)
@@ -56,6 +62,9 @@ func DecodeLine(line []byte) (Decoded, error) {
 		if d.Unknown, err = unmarshal(line, f, []string{"flow"}); err != nil {
 			return d, err
 		}
+		if f.GetTime() == nil {
+			return d, errNoTime
+		}
 		d.Response = &observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),
 			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}}
 		return d, nil
@@ -64,11 +73,28 @@ func DecodeLine(line []byte) (Decoded, error) {
 	if d.Unknown, err = unmarshal(line, ev, nil); err != nil {
 		return d, err
 	}
+	return fromEnvelope(ev, d)
+}
+
+// fromEnvelope makes the GetFlows response of an ExportEvent (or of a
+// GetFlowsResponse read as one: they share their JSON and field numbers).
+func fromEnvelope(ev *observerpb.ExportEvent, d Decoded) (Decoded, error) {
 	r := &observerpb.GetFlowsResponse{Time: ev.GetTime(), NodeName: ev.GetNodeName()}
 	switch t := ev.GetResponseTypes().(type) {
 	case *observerpb.ExportEvent_Flow:
 		r.ResponseTypes = &observerpb.GetFlowsResponse_Flow{Flow: t.Flow}
 		f := t.Flow
+		// Hubble sets both to the flow's; a flow without them takes the
+		// envelope's, and a flow without any time cannot be placed.
+		if f.GetTime() == nil {
+			f.Time = r.Time
+		}
+		if f.GetNodeName() == "" {
+			f.NodeName = r.NodeName
+		}
+		if f.GetTime() == nil {
+			return d, errNoTime
+		}
 		d.Mismatch = (r.Time != nil && !proto.Equal(r.Time, f.GetTime())) || (r.NodeName != "" && r.NodeName != f.GetNodeName())
 		// Members unknown to this build around the flow travel with it:
 		// the flows table keeps the flow, not the envelope.
@@ -91,8 +117,8 @@ func DecodeLine(line []byte) (Decoded, error) {
 			return d, fmt.Errorf("convert event: %w", err)
 		}
 	}
-	if r.Time == nil && r.GetFlow() == nil {
-		return d, errors.New("event without a time")
+	if r.Time == nil {
+		return d, errNoTime
 	}
 	d.Response = r
 	return d, nil
@@ -111,13 +137,13 @@ func unmarshal(line []byte, m proto.Message, prefix []string) (int, error) {
 	if err == nil {
 		return 0, nil
 	}
-	if !strings.Contains(err.Error(), "unknown field") {
-		return 0, cleanErr(err)
-	}
+	// Whatever protojson refused, try again without what this build does
+	// not know (members, enum names); protojson's first error stands if
+	// that is not it.
 	proto.Reset(m)
-	known, unknown, err := splitUnknown(line, m.ProtoReflect().Descriptor(), prefix)
-	if err != nil {
-		return 0, err
+	known, unknown, serr := splitUnknown(line, m.ProtoReflect().Descriptor(), prefix)
+	if serr != nil || len(unknown) == 0 {
+		return 0, cleanErr(err)
 	}
 	if err := protojson.Unmarshal(known, m); err != nil {
 		return 0, cleanErr(err)
@@ -131,5 +157,11 @@ func unmarshal(line []byte, m proto.Message, prefix []string) (int, error) {
 func cleanErr(err error) error {
 	s := strings.ReplaceAll(err.Error(), "\u00a0", " ")
 	s = strings.TrimPrefix(s, "proto: ")
+	// A line is one line: its position is the column.
+	s = protojsonPos.ReplaceAllString(s, "(column $1)")
 	return errors.New(s)
 }
+
+var protojsonPos = regexp.MustCompile(`\(line 1:(\d+)\)`)
+
+var errNoTime = errors.New("no time: a flow or event must say when it happened")

@@ -42,6 +42,15 @@ func FuzzDecodeLine(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// Whatever is accepted fits a recording row, losslessly.
+		if fl := d.Response.GetFlow(); fl != nil {
+			roundTripRow(t, schema.Flows, fl)
+		} else {
+			roundTripRow(t, schema.Events, d.Response)
+		}
+		if k := schema.EventKind(d.Response); k == "agent_event" || k == "debug_event" {
+			return // export leaves them out: jsonpb cannot hold them
+		}
 		var buf bytes.Buffer
 		out1, err := MarshalLine(d.Response, &buf)
 		if err != nil {
@@ -55,12 +64,6 @@ func FuzzDecodeLine(f *testing.F) {
 		out2, err := MarshalLine(d2.Response, &buf)
 		if err != nil || !bytes.Equal(out1, out2) {
 			t.Fatalf("export is not stable (%v):\n1 %s\n2 %s", err, out1, out2)
-		}
-		// Whatever is accepted fits a recording row, losslessly.
-		if fl := d.Response.GetFlow(); fl != nil {
-			roundTripRow(t, schema.Flows, fl)
-		} else {
-			roundTripRow(t, schema.Events, d.Response)
 		}
 	})
 }

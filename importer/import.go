@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -102,15 +103,12 @@ func Import(ctx context.Context, o Options) (Result, error) {
 	if len(o.Inputs) == 0 {
 		return res, errors.New("no input files")
 	}
-	// Open every input first: a missing file fails before any work.
+	// Check every input first: a wrong argument fails before any work.
 	ins := make([]*input, len(o.Inputs))
 	var total int64
 	for i, p := range o.Inputs {
-		in, err := openInput(p, o.Stdin)
+		in, err := checkInput(p, o.Stdin)
 		if err != nil {
-			for _, x := range ins[:i] {
-				x.close()
-			}
 			return res, err
 		}
 		ins[i] = in
@@ -140,9 +138,6 @@ func Import(ctx context.Context, o Options) (Result, error) {
 	res.Mismatches, res.Unknown = imp.mismatches, imp.unknown
 	if imp.totals.Flows == 0 && imp.events == 0 {
 		st.Abort()
-		if imp.bad > 0 {
-			return res, fmt.Errorf("%w in %s: all %d non-empty lines were bad (first: %v)", ErrNoFlows, inputNames(ins), imp.bad, imp.firstBad)
-		}
 		return res, fmt.Errorf("%w in %s: the input is empty", ErrNoFlows, inputNames(ins))
 	}
 	imp.totals.FirstFlow, imp.totals.LastFlow = imp.firstLast()
@@ -161,8 +156,8 @@ type importer struct {
 	totals     record.Totals
 	events     int64
 	files      []record.SourceFile
+	states     []fileState
 	bad        int64
-	firstBad   error
 	mismatches int64
 	unknown    int64
 	lines      int64
@@ -170,28 +165,50 @@ type importer struct {
 	last       int64
 }
 
+// run reads, decodes (in parallel) and writes, in input order. The reader
+// is not waited for when the import stops early: it may be blocked reading
+// a quiet pipe, and is released when its input closes.
 func (imp *importer) run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	work := make(chan *batch, imp.o.Workers*2)
 	ordered := make(chan *batch, imp.o.Workers*4)
-	g.Go(func() error {
-		defer close(work)
-		defer close(ordered)
-		return imp.readAll(ctx, work, ordered)
-	})
+	var readErr error
+	go func() {
+		readErr = imp.readAll(ctx, work, ordered)
+		close(work)
+		close(ordered) // after readErr is set: the writer reads it then
+	}()
+	g, ctx := errgroup.WithContext(ctx)
 	for range imp.o.Workers {
 		g.Go(func() error {
-			for b := range work {
-				b.out = make([]decoded, len(b.lines))
-				for i, l := range b.lines {
-					b.out[i].d, b.out[i].err = DecodeLine(l)
+			for {
+				select {
+				case b, ok := <-work:
+					if !ok {
+						return nil
+					}
+					b.out = make([]decoded, len(b.lines))
+					for i, l := range b.lines {
+						b.out[i].d, b.out[i].err = DecodeLine(l)
+					}
+					close(b.done)
+				case <-ctx.Done():
+					return nil
 				}
-				close(b.done)
 			}
-			return nil
 		})
 	}
-	g.Go(func() error { return imp.writeAll(ctx, ordered) })
+	g.Go(func() error {
+		if err := imp.writeAll(ctx, ordered); err != nil {
+			return err
+		}
+		// ordered is closed: the reader is done and readErr set.
+		if readErr != nil {
+			return readErr
+		}
+		return imp.finishFiles()
+	})
 	return g.Wait()
 }
 
@@ -199,80 +216,100 @@ func (imp *importer) run(ctx context.Context) error {
 // in order, to the writer.
 func (imp *importer) readAll(ctx context.Context, work, ordered chan<- *batch) error {
 	for fi, in := range imp.ins {
-		var lineNo int64
-		b := &batch{file: fi, first: 1, done: make(chan struct{})}
-		send := func() error {
-			for _, ch := range []chan<- *batch{ordered, work} {
-				select {
-				case ch <- b:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			return nil
-		}
-		var buf []byte
-		for {
-			line, err := in.readLine(buf)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			lineNo++
-			b.lines = append(b.lines, append([]byte(nil), line...))
-			buf = line[:0]
-			if len(b.lines) == batchLines {
-				if err := send(); err != nil {
-					return err
-				}
-				b = &batch{file: fi, first: lineNo + 1, done: make(chan struct{})}
-			}
-		}
-		if len(b.lines) > 0 {
-			if err := send(); err != nil {
-				return err
-			}
+		if err := imp.readFile(ctx, fi, in, work, ordered); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+func (imp *importer) readFile(ctx context.Context, fi int, in *input, work, ordered chan<- *batch) error {
+	if err := in.open(); err != nil {
+		return err
+	}
+	defer in.close()
+	var lineNo int64
+	b := &batch{file: fi, first: 1, done: make(chan struct{})}
+	send := func() error {
+		for _, ch := range []chan<- *batch{ordered, work} {
+			select {
+			case ch <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	var buf []byte
+	for {
+		line, err := in.readLine(buf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		lineNo++
+		b.lines = append(b.lines, append([]byte(nil), line...))
+		buf = line[:0]
+		if len(b.lines) == batchLines {
+			if err := send(); err != nil {
+				return err
+			}
+			b = &batch{file: fi, first: lineNo + 1, done: make(chan struct{})}
+		}
+	}
+	if len(b.lines) > 0 {
+		return send()
+	}
+	return nil
+}
+
+// fileState is what the writer knows of one input while reading it.
+type fileState struct {
+	good, bad int64
+	firstBad  *LineError
+	pending   []*LineError // reports held until the file shows a good line
+	shown     int
+}
+
 func (imp *importer) writeAll(ctx context.Context, ordered <-chan *batch) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	reports := make([]int, len(imp.ins))
-	for b := range ordered {
+	imp.states = make([]fileState, len(imp.ins))
+	for {
+		var b *batch
+		select {
+		case x, ok := <-ordered:
+			if !ok {
+				return nil
+			}
+			b = x
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		select {
 		case <-b.done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		sf := &imp.files[b.file]
+		sf, fs := &imp.files[b.file], &imp.states[b.file]
 		for i, dl := range b.out {
-			lineNo := b.first + int64(i)
-			if len(b.lines[i]) == 0 || isBlank(b.lines[i]) {
+			if isBlank(b.lines[i]) {
 				continue
 			}
 			imp.lines++
 			sf.Lines++
 			if dl.err != nil {
-				lerr := &LineError{File: imp.ins[b.file].name, Line: lineNo, Err: dl.err}
-				if imp.o.Strict {
-					return fmt.Errorf("%w (--strict stops at the first bad line)", lerr)
+				if err := imp.badLine(fs, sf, &LineError{File: imp.ins[b.file].name, Line: b.first + int64(i), Err: dl.err}, b.lines[i]); err != nil {
+					return err
 				}
-				imp.bad++
-				sf.BadLines++
-				if imp.firstBad == nil {
-					imp.firstBad = lerr
-				}
-				if reports[b.file] < imp.o.MaxReports {
-					imp.o.Log.Warn("skipping bad line", "file", lerr.File, "line", lineNo, "error", dl.err)
-				}
-				reports[b.file]++
 				continue
 			}
+			if fs.good == 0 {
+				imp.flushReports(fs)
+			}
+			fs.good++
 			if err := imp.write(dl.d, sf); err != nil {
 				return err
 			}
@@ -287,15 +324,72 @@ func (imp *importer) writeAll(ctx context.Context, ordered <-chan *batch) error 
 		default:
 		}
 	}
+}
+
+// badLine counts and reports a bad line. Reports wait until the file has
+// shown a good line: a file with none is one error, not a screen of them.
+// A file whose first line is not even a JSON object is the wrong file.
+func (imp *importer) badLine(fs *fileState, sf *record.SourceFile, lerr *LineError, line []byte) error {
+	if imp.o.Strict {
+		return fmt.Errorf("%w (--strict stops at the first bad line)", lerr)
+	}
+	if fs.good == 0 && fs.bad == 0 {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '{' {
+			return fmt.Errorf("%s: not Hubble JSON lines (line %d starts with %q)", lerr.File, lerr.Line, preview(t))
+		}
+	}
+	imp.bad++
+	fs.bad++
+	sf.BadLines++
+	if fs.firstBad == nil {
+		fs.firstBad = lerr
+	}
+	if fs.good == 0 {
+		if len(fs.pending) < imp.o.MaxReports {
+			fs.pending = append(fs.pending, lerr)
+		}
+		return nil
+	}
+	imp.showReport(fs, lerr)
+	return nil
+}
+
+func (imp *importer) flushReports(fs *fileState) {
+	for _, lerr := range fs.pending {
+		imp.showReport(fs, lerr)
+	}
+	fs.pending = nil
+}
+
+func (imp *importer) showReport(fs *fileState, lerr *LineError) {
+	if fs.shown < imp.o.MaxReports {
+		imp.o.Log.Warn("skipping bad line", "file", lerr.File, "line", lerr.Line, "error", lerr.Err)
+	}
+	fs.shown++
+}
+
+// finishFiles records what each input was and refuses a file that held
+// lines but not one Hubble line: it was not the file meant.
+func (imp *importer) finishFiles() error {
 	for i, in := range imp.ins {
-		sf := &imp.files[i]
+		sf, fs := &imp.files[i], &imp.states[i]
 		sf.Path, sf.Bytes, sf.SHA256, sf.Compression = in.name, in.read.Load(), in.checksum(), in.compression
-		if n := reports[i] - imp.o.MaxReports; n > 0 {
+		if fs.good == 0 && fs.bad > 0 {
+			return fmt.Errorf("%s: no Hubble flow or event in its %d lines (line %d: %v)", in.name, fs.bad, fs.firstBad.Line, fs.firstBad.Err)
+		}
+		if n := fs.shown - imp.o.MaxReports; n > 0 {
 			imp.o.Log.Warn("more bad lines not shown", "file", in.name, "count", n)
 		}
 	}
 	imp.report("")
 	return nil
+}
+
+func preview(b []byte) string {
+	if len(b) > 20 {
+		b = b[:20]
+	}
+	return string(b)
 }
 
 func (imp *importer) write(d Decoded, sf *record.SourceFile) error {

@@ -16,11 +16,13 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// input is one file (or stdin) being read: decompressed by what its first
-// bytes say, hashed and counted as it is read.
+// input is one file (or stdin): checked before the import starts, opened
+// when its turn comes, decompressed by what its first bytes say, hashed and
+// counted as it is read.
 type input struct {
 	name        string
 	size        int64 // on disk; 0 when unknown (stdin, pipes)
+	stdin       io.Reader
 	compression string
 	raw         io.Closer
 	read        atomic.Int64 // bytes read from disk
@@ -29,30 +31,49 @@ type input struct {
 	closeDec    func()
 }
 
-// openInput opens path ("-": stdin).
-func openInput(path string, stdin io.Reader) (*input, error) {
+// checkInput makes sure path ("-": stdin) can be imported, so that a wrong
+// argument fails before any work; it does not keep the file open (an
+// import may read hundreds).
+func checkInput(path string, stdin io.Reader) (*input, error) {
 	in := &input{name: path, sum: sha256.New(), closeDec: func() {}}
-	var src io.Reader
 	if path == "-" {
-		in.name = "-"
-		src = stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, unwrapPathErr(err))
+		in.stdin = stdin
+		return in, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, unwrapPathErr(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory; pass the files in it (e.g. %s/*.json)", path, path)
+	}
+	if fi.Mode().IsRegular() {
+		in.size = fi.Size()
+		magic := make([]byte, 4)
+		n, _ := io.ReadFull(f, magic)
+		if bytes.Equal(magic[:n], []byte("PAR1")) {
+			return nil, fmt.Errorf("%s: is a Parquet file, not Hubble JSON; use it directly with flowtape export or query", path)
 		}
-		if fi, err := f.Stat(); err == nil {
-			if fi.IsDir() {
-				f.Close()
-				return nil, fmt.Errorf("%s: is a directory; pass the files in it (e.g. %s/*.json)", path, path)
-			}
-			if fi.Mode().IsRegular() {
-				in.size = fi.Size()
-			}
+	}
+	return in, nil
+}
+
+// open starts reading the input.
+func (in *input) open() error {
+	var src io.Reader = in.stdin
+	if in.stdin == nil {
+		f, err := os.Open(in.name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in.name, unwrapPathErr(err))
 		}
 		in.raw, src = f, f
 	}
-	counted := bufio.NewReaderSize(io.TeeReader(&countingReader{r: src, n: &in.read}, in.sum), 1<<20)
+	counted := bufio.NewReaderSize(io.TeeReader(&countingReader{r: src, n: &in.read}, in.sum), 256<<10)
 	magic, _ := counted.Peek(4)
 	var dec io.Reader = counted
 	switch {
@@ -60,22 +81,19 @@ func openInput(path string, stdin io.Reader) (*input, error) {
 		zr, err := gzip.NewReader(counted)
 		if err != nil {
 			in.close()
-			return nil, fmt.Errorf("%s: gzip: %w", in.name, err)
+			return fmt.Errorf("%s: gzip: %w", in.name, err)
 		}
 		in.compression, dec, in.closeDec = "gzip", zr, func() { zr.Close() }
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(counted)
+		zr, err := zstd.NewReader(counted, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			in.close()
-			return nil, fmt.Errorf("%s: zstd: %w", in.name, err)
+			return fmt.Errorf("%s: zstd: %w", in.name, err)
 		}
 		in.compression, dec, in.closeDec = "zstd", zr, zr.Close
-	case bytes.HasPrefix(magic, []byte("PAR1")):
-		in.close()
-		return nil, fmt.Errorf("%s: is a Parquet file, not Hubble JSON; use it directly with flowtape export or query", in.name)
 	}
 	in.r = bufio.NewReaderSize(dec, 1<<20)
-	return in, nil
+	return nil
 }
 
 // checksum is the SHA-256 of the bytes read so far, as stored on disk.
@@ -83,9 +101,12 @@ func (in *input) checksum() string { return hex.EncodeToString(in.sum.Sum(nil)) 
 
 func (in *input) close() {
 	in.closeDec()
+	in.closeDec = func() {}
 	if in.raw != nil {
 		in.raw.Close()
+		in.raw = nil
 	}
+	in.r = nil
 }
 
 // readLine returns the next line without its newline, of any length; buf

@@ -31,17 +31,15 @@ var (
 // detect tells a jsonpb envelope from a bare flow by the line's top-level
 // keys: a response key makes an envelope; a key that is neither an
 // envelope key nor a response key makes a flow (a flow has dozens); a line
-// with only node_name and time besides unknown keys is an envelope of a
-// response type newer than this build.
+// with only node_name and time besides unknown keys is refused.
 func detect(line []byte) (Format, error) {
-	envelope, flow, timed := false, false, false
+	envelope, flow := false, false
 	err := topLevelKeys(line, func(key []byte) {
 		k := string(key)
 		switch {
 		case responseKeys[k]:
 			envelope = true
 		case envelopeKeys[k]:
-			timed = timed || k == "time"
 		case flowKeys[k]:
 			flow = true
 		}
@@ -51,8 +49,10 @@ func detect(line []byte) (Format, error) {
 		return "", err
 	case flow && !envelope:
 		return FormatJSON, nil
-	case !envelope && !timed:
-		return "", errors.New("no member of a Hubble flow or event")
+	case !envelope:
+		// Only time and node_name besides unknown members: not Hubble, or
+		// a response type newer than this build, which it cannot place.
+		return "", errors.New("no member of a Hubble flow or event known to this flowtape")
 	}
 	return FormatJSONPB, nil
 }

@@ -49,13 +49,25 @@ func strip(raw json.RawMessage, md protoreflect.MessageDescriptor, path []string
 		// Not an object (null, or a type error protojson will report).
 		return raw, nil
 	}
+	// A map keeps the last of duplicate keys; protojson refuses them.
+	seen := map[string]bool{}
+	var dup string
+	_ = topLevelKeys(raw, func(k []byte) {
+		if seen[string(k)] {
+			dup = string(k)
+		}
+		seen[string(k)] = true
+	})
+	if dup != "" {
+		return nil, fmt.Errorf("duplicate field %q", dup)
+	}
 	fields := md.Fields()
 	for k, v := range obj {
 		fd := fields.ByJSONName(k)
 		if fd == nil {
 			fd = fields.ByName(protoreflect.Name(k))
 		}
-		if fd == nil {
+		if fd == nil || unknownEnumName(fd, v) {
 			*out = append(*out, member{Path: append([]string(nil), path...), Name: k, Value: v})
 			delete(obj, k)
 			continue
@@ -85,6 +97,40 @@ func strip(raw json.RawMessage, md protoreflect.MessageDescriptor, path []string
 		}
 	}
 	return json.Marshal(obj)
+}
+
+// unknownEnumName reports an enum value (or list of them) holding a name
+// this build does not know: a newer Cilium's drop reason, say.
+func unknownEnumName(fd protoreflect.FieldDescriptor, v json.RawMessage) bool {
+	ed := fd.Enum()
+	if ed == nil || fd.IsMap() {
+		return false
+	}
+	var names []string
+	if fd.IsList() {
+		var l []json.RawMessage
+		if json.Unmarshal(v, &l) != nil {
+			return false
+		}
+		for _, e := range l {
+			var n string
+			if json.Unmarshal(e, &n) == nil {
+				names = append(names, n)
+			}
+		}
+	} else {
+		var n string
+		if json.Unmarshal(v, &n) != nil {
+			return false
+		}
+		names = []string{n}
+	}
+	for _, n := range names {
+		if ed.Values().ByName(protoreflect.Name(n)) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func stripEach(raw json.RawMessage, fn func(string, json.RawMessage) (json.RawMessage, error)) (json.RawMessage, error) {
@@ -186,7 +232,7 @@ func inject(doc json.RawMessage, path []string, name string, value json.RawMessa
 		if l[i], err = inject(l[i], path[1:], name, value); err != nil {
 			return nil, err
 		}
-		return json.Marshal(l)
+		return marshalJSON(l)
 	}
 	obj := map[string]json.RawMessage{}
 	if len(doc) > 0 && string(doc) != "null" {
@@ -196,7 +242,7 @@ func inject(doc json.RawMessage, path []string, name string, value json.RawMessa
 	}
 	if len(path) == 0 {
 		obj[name] = value
-		return json.Marshal(obj)
+		return marshalJSON(obj)
 	}
 	child, ok := obj[path[0]]
 	if !ok {
@@ -211,5 +257,17 @@ func inject(doc json.RawMessage, path []string, name string, value json.RawMessa
 	if obj[path[0]], err = inject(child, path[1:], name, value); err != nil {
 		return nil, err
 	}
-	return json.Marshal(obj)
+	return marshalJSON(obj)
+}
+
+// marshalJSON is json.Marshal without HTML escaping (< and & stay as they
+// are, as protojson writes them); keys of objects come out sorted.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -61,9 +62,9 @@ type SourceFile struct {
 	Path   string `json:"path"` // "-" for standard input
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
-	// Format is what the lines were: get_flows_response (hubble observe
-	// -o jsonpb, sysdump), export_event (Cilium exporter) or flow (hubble
-	// observe -o json); "mixed" when a file held several.
+	// Format is what the lines were: jsonpb (GetFlowsResponse or
+	// ExportEvent: hubble observe -o jsonpb, sysdump, Cilium's exporter),
+	// json (bare flows: hubble observe -o json), or mixed.
 	Format      string `json:"format"`
 	Compression string `json:"compression,omitempty"` // gzip, zstd
 	Lines       int64  `json:"lines"`
@@ -128,6 +129,27 @@ func ReadManifest(dir string) (*Manifest, error) {
 
 // putSession adds or replaces a session in DIR/manifest.json, atomically.
 func putSession(dir string, s Session) error {
+	return updateManifest(dir, func(m *Manifest) {
+		for i := range m.Sessions {
+			if m.Sessions[i].RecordingID == s.RecordingID {
+				m.Sessions[i] = s
+				return
+			}
+		}
+		m.Sessions = append(m.Sessions, s)
+	})
+}
+
+// dropSession removes a session from DIR/manifest.json.
+func dropSession(dir, id string) error {
+	return updateManifest(dir, func(m *Manifest) {
+		m.Sessions = slices.DeleteFunc(m.Sessions, func(s Session) bool { return s.RecordingID == id })
+	})
+}
+
+// updateManifest changes DIR/manifest.json atomically and recomputes the
+// totals.
+func updateManifest(dir string, change func(*Manifest)) error {
 	m, err := ReadManifest(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		m, err = &Manifest{}, nil
@@ -135,15 +157,10 @@ func putSession(dir string, s Session) error {
 	if err != nil {
 		return err
 	}
-	m.Tool, m.SchemaVersion = s.Tool, s.SchemaVersion
-	replaced := false
-	for i := range m.Sessions {
-		if m.Sessions[i].RecordingID == s.RecordingID {
-			m.Sessions[i], replaced = s, true
-		}
-	}
-	if !replaced {
-		m.Sessions = append(m.Sessions, s)
+	change(m)
+	if n := len(m.Sessions); n > 0 {
+		// The newest session's writer names the recording's.
+		m.Tool, m.SchemaVersion = m.Sessions[n-1].Tool, m.Sessions[n-1].SchemaVersion
 	}
 	m.Totals = Totals{LostEvents: map[string]uint64{}}
 	for _, x := range m.Sessions {

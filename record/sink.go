@@ -106,6 +106,14 @@ func (s *Sink) Close() error {
 	return errors.Join(s.flows.closeAll(), s.events.closeAll())
 }
 
+// discard drops every open file unfinished (staged sessions being
+// aborted: their files are deleted next).
+func (s *Sink) discard() {
+	for _, p := range []interface{ discard() }{s.flows, s.events} {
+		p.discard()
+	}
+}
+
 // Stats are the files and bytes the sink has published.
 type Stats struct {
 	Files int64 `json:"files"`
@@ -201,6 +209,14 @@ func (p *partitioned[M]) closeAll() error {
 		errs = append(errs, p.finish(key))
 	}
 	return errors.Join(errs...)
+}
+
+func (p *partitioned[M]) discard() {
+	for key, seg := range p.open {
+		seg.file.Close()
+		seg.closeWAL()
+		delete(p.open, key)
+	}
 }
 
 func (p *partitioned[M]) openBytes() int64 {

@@ -81,8 +81,14 @@ func (s *Staged) Sync() error { return s.sink.Sync() }
 // OnDisk is what the session's files take so far.
 func (s *Staged) OnDisk() int64 { return s.sink.OnDisk() }
 
+// ErrPartial marks a Commit that failed after some files moved into the
+// recording and could not be moved back; the manifest marks the session
+// failed.
+var ErrPartial = errors.New("part of the session is in the recording")
+
 // Commit finishes the files, moves them into the recording and adds the
-// session, with its totals, to the manifest.
+// session, with its totals, to the manifest. If that fails, what was moved
+// is moved back: the recording is as before (else the error is ErrPartial).
 func (s *Staged) Commit(t Totals) (Session, error) {
 	defer s.unlock()
 	if err := s.sink.Close(); err != nil {
@@ -99,20 +105,28 @@ func (s *Staged) Commit(t Totals) (Session, error) {
 		s.discard()
 		return s.session, err
 	}
-	if err := s.publish(); err != nil {
-		s.session.Status, s.session.Error = "failed", err.Error()
-		_ = putSession(s.dir, s.session)
+	moved, err := s.publish()
+	if err == nil {
+		s.session.Status = "complete"
+		err = putSession(s.dir, s.session)
+	}
+	if err != nil {
+		if rerr := s.unpublish(moved); rerr != nil {
+			s.session.Status, s.session.Error = "failed", err.Error()
+			_ = putSession(s.dir, s.session)
+			return s.session, fmt.Errorf("%w (%w; moving back: %w)", ErrPartial, err, rerr)
+		}
+		_ = dropSession(s.dir, s.session.RecordingID)
+		s.discard()
 		return s.session, err
 	}
-	s.session.Status = "complete"
-	if err := putSession(s.dir, s.session); err != nil {
-		return s.session, err
-	}
-	return s.session, os.RemoveAll(s.stage)
+	_ = os.RemoveAll(s.stage) // emptied; a leftover is removed by the next writer
+	return s.session, nil
 }
 
-// publish moves every staged file to the same place in the recording.
-func (s *Staged) publish() error {
+// publish moves every staged file to the same place in the recording and
+// returns where they went.
+func (s *Staged) publish() ([]string, error) {
 	var moved []string
 	err := filepath.WalkDir(s.stage, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -130,7 +144,7 @@ func (s *Staged) publish() error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return moved, err
 	}
 	dirs := map[string]bool{}
 	for _, p := range moved {
@@ -138,16 +152,28 @@ func (s *Staged) publish() error {
 	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil {
-			return err
+			return moved, err
 		}
 	}
-	return nil
+	return moved, nil
+}
+
+// unpublish moves files back into the staging directory.
+func (s *Staged) unpublish(moved []string) error {
+	var errs []error
+	for _, final := range moved {
+		rel, _ := filepath.Rel(s.dir, final)
+		if err := os.Rename(final, filepath.Join(s.stage, rel)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Abort drops everything the session wrote.
 func (s *Staged) Abort() {
 	if s.sink != nil {
-		_ = s.sink.Close()
+		s.sink.discard()
 	}
 	s.discard()
 	s.unlock()
@@ -158,8 +184,9 @@ func (s *Staged) discard() {
 		os.RemoveAll(s.stage)
 	}
 	if s.created {
-		// Only what this session made: the lock file, and the directory
-		// if nothing else is in it.
+		// Only what this session made: the lock file and manifest, and
+		// the directory if nothing else is in it.
+		os.Remove(filepath.Join(s.dir, ManifestFile))
 		os.Remove(filepath.Join(s.dir, ".lock"))
 		os.Remove(s.dir)
 	}

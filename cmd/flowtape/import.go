@@ -55,7 +55,7 @@ once complete; DIR may be new or an existing recording to add to.`,
 			}
 			status := newStatusLine(cmd.ErrOrStderr(), "importing")
 			res, err := importer.Import(cmd.Context(), importer.Options{
-				Inputs: args, Stdin: cmd.InOrStdin(), Strict: strict, Log: slog.Default(),
+				Inputs: args, Stdin: cmd.InOrStdin(), Strict: strict, Log: status.logger(logLevel(cmd)),
 				Sink: record.SinkOptions{Dir: output, Writer: buildinfo.Writer()},
 				Progress: func(p importer.Progress) {
 					rate := float64(p.Lines) / max(p.Elapsed.Seconds(), 1e-3)
@@ -71,6 +71,9 @@ once complete; DIR may be new or an existing recording to add to.`,
 				},
 			})
 			status.done()
+			if errors.Is(err, record.ErrPartial) {
+				return fmt.Errorf("import into %s: %w; see its manifest.json", output, err)
+			}
 			if err != nil {
 				return fmt.Errorf("import into %s: %w; nothing was added to it", output, err)
 			}
@@ -179,13 +182,13 @@ changes are kept whatever the filters, as a Hubble server sends them.`,
 			}
 			slog.Default().Info("exported", "flows", st.Flows, "events", st.Events)
 			if st.Skipped > 0 {
-				slog.Default().Warn("agent and debug events have no GetFlowsResponse form and were left out", "count", st.Skipped)
+				slog.Default().Warn("left out events that Hubble jsonpb cannot hold (agent and debug events from exporter files, or newer event types)", "count", st.Skipped)
 			}
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&output, "output", "o", "-", "file to write (- for standard output)")
+	fl.StringVarP(&output, "output", "o", "-", "file to write, readable by you only like the recording (- for standard output)")
 	fl.StringVar(&format, "format", "jsonpb", "output format: jsonpb (hubble observe -o jsonpb)")
 	fl.StringVar(&since, "since", "", "only what happened since this time (RFC 3339 or relative, e.g. 5m)")
 	fl.StringVar(&until, "until", "", "only what happened until this time (RFC 3339 or relative)")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -107,5 +108,45 @@ func TestImportCommand(t *testing.T) {
 		if code != tc.code || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
 			t.Errorf("flowtape %s: exit %d, stderr %q; want exit %d and one line with %q", strings.Join(tc.args, " "), code, msg, tc.code, tc.want)
 		}
+	}
+}
+
+// Ctrl-C while reading a quiet pipe: the import stops at once and leaves
+// nothing behind.
+func TestImportInterruptedOnQuietPipe(t *testing.T) {
+	bin := testutil.FlowtapeBinary(t)
+	dir := filepath.Join(t.TempDir(), "rec")
+	cmd := exec.Command(bin, "import", "-", "-o", dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sample, _ := os.ReadFile(testutil.Testdata("samples", "basic-sample-10-flows.json"))
+	if _, err := stdin.Write(sample); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("interrupted import exited 0: %s", stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("import did not stop on SIGINT while its input pipe was quiet")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("interrupted import left %s", dir)
 	}
 }

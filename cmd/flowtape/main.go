@@ -88,6 +88,14 @@ dependency graphs, drops, DNS failures, timelines, and postmortem reports.`,
 	return root
 }
 
+// logLevel is the level the --debug flag chose.
+func logLevel(cmd *cobra.Command) slog.Level {
+	if d, err := cmd.Flags().GetBool("debug"); err == nil && d {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 // usageArgs makes an argument count error a usage error (exit code 2).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {

@@ -42,6 +42,22 @@ func (s *statusLine) show(line string, attrs ...any) {
 	}
 }
 
+// logger returns a logger that clears the live line before it writes, so
+// that warnings do not land at the end of the status line.
+func (s *statusLine) logger(level slog.Leveler) *slog.Logger {
+	return slog.New(slog.NewTextHandler(clearingWriter{s}, &slog.HandlerOptions{Level: level}))
+}
+
+type clearingWriter struct{ s *statusLine }
+
+func (c clearingWriter) Write(p []byte) (int, error) {
+	if c.s.printed {
+		fmt.Fprint(c.s.w, "\r\033[K")
+		c.s.printed = false
+	}
+	return c.s.w.Write(p)
+}
+
 // done ends the live line.
 func (s *statusLine) done() {
 	if s.printed {
