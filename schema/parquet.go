@@ -133,10 +133,10 @@ func ReadFile[M proto.Message](ctx context.Context, t *Table[M], path string, fn
 	}
 	defer rdr.Close()
 	var fnErr error
-	err = readGroups(ctx, t, rdr, path, nil, func(m M) bool {
+	err = ignoreStop(readRows(ctx, t, rdr, path, nil, false, func(m M) bool {
 		fnErr = fn(m)
 		return fnErr == nil
-	})
+	}))
 	return info, errors.Join(err, fnErr)
 }
 

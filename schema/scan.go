@@ -171,52 +171,11 @@ func planRuns[M proto.Message](path string, t *Table[M], w Window, wrap func(M) 
 				return err
 			}
 			defer rdr.Close()
-			return readGroupSorted(ctx, t, rdr, path, g, func(m M) bool { return yield(wrap(m)) })
+			return ignoreStop(readRows(ctx, t, rdr, path, []int{g}, true, func(m M) bool { return yield(wrap(m)) }))
 		}
 		runs = append(runs, r)
 	}
 	return runs, nil
-}
-
-// readGroupSorted decodes one row group in time order (stable).
-func readGroupSorted[M proto.Message](ctx context.Context, t *Table[M], rdr *file.Reader, path string, g int, yield func(M) bool) error {
-	n := rdr.MetaData().RowGroup(g).NumRows()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: max(n, 1)}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, []int{g})
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		rec, err := t.ColumnsFor(rr.RecordBatch(), nil)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		order := timeOrder(rec.Column(t.ColumnIndex("time")))
-		for _, i := range order {
-			if err := ctx.Err(); err != nil {
-				rec.Release()
-				return err
-			}
-			m, err := t.Decode(rec, i)
-			if err != nil {
-				rec.Release()
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			if !yield(m) {
-				rec.Release()
-				return nil
-			}
-		}
-		rec.Release()
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // timeOrder returns the row indices of a time column in stable time order
@@ -281,10 +240,17 @@ func openFile[M proto.Message](t *Table[M], path string) (*file.Reader, FileInfo
 	return rdr, info, nil
 }
 
-// readGroups decodes the given row groups of a file (nil: all) in order,
-// until yield returns false.
-func readGroups[M proto.Message](ctx context.Context, t *Table[M], rdr *file.Reader, path string, groups []int, yield func(M) bool) error {
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 8192, Parallel: false}, memory.DefaultAllocator)
+// readRows decodes the given row groups of a file (nil: all) until yield
+// returns false: in file order, or with sorted, each row group in time
+// order (stable), read as one batch for that.
+func readRows[M proto.Message](ctx context.Context, t *Table[M], rdr *file.Reader, path string, groups []int, sorted bool, yield func(M) bool) error {
+	batch := int64(8192)
+	if sorted {
+		for _, g := range groups {
+			batch = max(batch, rdr.MetaData().RowGroup(g).NumRows())
+		}
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: batch}, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -294,30 +260,57 @@ func readGroups[M proto.Message](ctx context.Context, t *Table[M], rdr *file.Rea
 	}
 	defer rr.Release()
 	for rr.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		rec, err := t.ColumnsFor(rr.RecordBatch(), nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			m, err := t.Decode(rec, i)
-			if err != nil {
-				rec.Release()
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			if !yield(m) {
-				rec.Release()
-				return nil
-			}
-		}
+		err = yieldRows(ctx, t, rec, path, sorted, yield)
 		rec.Release()
+		if err != nil {
+			return err
+		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// errStop ends a read early without an error.
+var errStop = errors.New("stop")
+
+func yieldRows[M proto.Message](ctx context.Context, t *Table[M], rec arrow.RecordBatch, path string, sorted bool, yield func(M) bool) error {
+	n := int(rec.NumRows())
+	var order []int
+	if sorted {
+		order = timeOrder(rec.Column(t.ColumnIndex("time")))
+	}
+	for k := 0; k < n; k++ {
+		if k%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		i := k
+		if order != nil {
+			i = order[k]
+		}
+		m, err := t.Decode(rec, i)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if !yield(m) {
+			return errStop
+		}
+	}
+	return nil
+}
+
+func ignoreStop(err error) error {
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
 }
 
 type merger struct {
