@@ -1,0 +1,109 @@
+package analyze
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/flowtape/flowtape/printer"
+)
+
+// Query runs any SQL over the views and returns its result.
+func (e *Engine) Query(ctx context.Context, q string, args ...any) (printer.Table, error) {
+	var t printer.Table
+	rows, err := e.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return t, fmt.Errorf("query: %w", firstLine(err))
+	}
+	defer rows.Close()
+	if t.Columns, err = rows.Columns(); err != nil {
+		return t, err
+	}
+	for rows.Next() {
+		vals := make([]any, len(t.Columns))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return t, fmt.Errorf("query: %w", firstLine(err))
+		}
+		for i, v := range vals {
+			vals[i] = plain(v)
+		}
+		t.Rows = append(t.Rows, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return t, fmt.Errorf("query: %w", firstLine(err))
+	}
+	return t, nil
+}
+
+// plain turns driver values into what the printer shows well.
+func plain(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case *big.Int:
+		return x.String()
+	case []byte:
+		return fmt.Sprintf("%x", x)
+	case duckdb.UUID:
+		return x.String()
+	case *duckdb.UUID:
+		return x.String()
+	case []any:
+		// Lists of strings print as lists of strings in every format.
+		strs := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return v
+			}
+			strs = append(strs, s)
+		}
+		return strs
+	}
+	return v
+}
+
+// View describes one of the views.
+type View struct {
+	Name    string   `json:"name"`
+	Columns []Column `json:"columns"`
+}
+
+// Column is a view's column.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// ViewNames are the views users query, in the order --views lists them.
+var ViewNames = []string{"flows", "events", "requests", "dns", "drops", "edges"}
+
+// Views describes every view.
+func (e *Engine) Views(ctx context.Context) ([]View, error) {
+	var out []View
+	for _, name := range ViewNames {
+		rows, err := e.db.QueryContext(ctx, "SELECT column_name, column_type FROM (DESCRIBE "+name+")")
+		if err != nil {
+			return nil, fmt.Errorf("describe %s: %w", name, firstLine(err))
+		}
+		v := View{Name: name}
+		for rows.Next() {
+			var c Column
+			if err := rows.Scan(&c.Name, &c.Type); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			v.Columns = append(v.Columns, c)
+		}
+		rows.Close()
+		out = append(out, v)
+	}
+	return out, nil
+}

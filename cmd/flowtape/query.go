@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/printer"
+)
+
+type engineFlags struct {
+	memoryLimit, tempDir string
+}
+
+func (f *engineFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit (e.g. 2GB); beyond it, work spills to --temp-dir")
+	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "where DuckDB spills when over --memory-limit (default: .tmp in the working directory)")
+}
+
+func (f *engineFlags) options() analyze.Options {
+	return analyze.Options{MemoryLimit: f.memoryLimit, TempDir: f.tempDir}
+}
+
+func newQueryCmd() *cobra.Command {
+	var (
+		format string
+		views  bool
+		eng    engineFlags
+	)
+	cmd := &cobra.Command{
+		Use:   `query DIR... "SQL" | query DIR... --views`,
+		Short: "Run SQL over recordings in embedded DuckDB",
+		Long: `Run any SQL over recordings (directories, globs or Parquet files) in embedded
+DuckDB. The recordings are views:
+
+  flows     one row per flow (each uuid once), the columns of docs/schema.md
+  events    lost events and node status changes
+  requests  one row per HTTP/gRPC request, client -> server, with status,
+            latency_ns, error, no_response and the reporting proxy
+  dns       one row per DNS answer, client -> server, with rcode_name
+  drops     one row per dropped packet, with reason and denying policies
+  edges     every flow in its connection's direction (replies swapped back)
+
+--views lists their columns; their SQL is in analyze/sql/ (and flowtape query
+--views --format json). DuckDB's own functions and read_parquet work as usual.`,
+		Example: `  flowtape query incident-42 --views
+  flowtape query incident-42 "SELECT verdict, count(*) FROM flows GROUP BY ALL ORDER BY 2 DESC"
+  flowtape query incident-42 "SELECT server, count(*) FILTER (error) AS errors FROM requests GROUP BY ALL" --format markdown
+  flowtape query 'recordings/*' "SELECT reason, count(*) FROM drops GROUP BY ALL" --format csv`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := printer.CheckFormat(format); err != nil {
+				return usageError{err}
+			}
+			paths, q := args, ""
+			if !views {
+				if len(args) < 2 {
+					return usagef(`give the recordings and then the SQL, e.g. flowtape query DIR "SELECT count(*) FROM flows" (or --views)`)
+				}
+				paths, q = args[:len(args)-1], args[len(args)-1]
+			}
+			e, err := analyze.Open(cmd.Context(), paths, eng.options())
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			if views {
+				return printViews(cmd, e, format)
+			}
+			t, err := e.Query(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return printer.Print(cmd.OutOrStdout(), format, t)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", "))
+	cmd.Flags().BoolVar(&views, "views", false, "list the views and their columns")
+	eng.add(cmd)
+	return cmd
+}
+
+func printViews(cmd *cobra.Command, e *analyze.Engine, format string) error {
+	vs, err := e.Views(cmd.Context())
+	if err != nil {
+		return err
+	}
+	t := printer.Table{Columns: []string{"view", "column", "type"}}
+	for _, v := range vs {
+		for _, c := range v.Columns {
+			t.Rows = append(t.Rows, []any{v.Name, c.Name, c.Type})
+		}
+	}
+	if format == "table" {
+		for _, v := range vs {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s:", v.Name)
+			for i, c := range v.Columns {
+				sep := ","
+				if i == 0 {
+					sep = ""
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s", sep, c.Name, c.Type)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+		}
+		return nil
+	}
+	return printer.Print(cmd.OutOrStdout(), format, t)
+}
