@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
@@ -104,14 +106,22 @@ func TestRequestsView(t *testing.T) {
 		t.Fatal(err)
 	}
 	answered := map[string]bool{}
-	var reqIDs []string
+	type req struct {
+		id string
+		at time.Time
+	}
+	var reqs []req
+	var end time.Time
+	maxLatency := time.Second
 	responses := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var d struct {
 			Flow struct {
-				L7 struct {
-					Type string
-					HTTP struct {
+				Time time.Time `json:"time"`
+				L7   struct {
+					Type      string
+					LatencyNs string `json:"latency_ns"`
+					HTTP      struct {
 						Headers []struct{ Key, Value string }
 					} `json:"http"`
 				} `json:"l7"`
@@ -126,16 +136,24 @@ func TestRequestsView(t *testing.T) {
 				id = h.Value
 			}
 		}
+		if d.Flow.Time.After(end) {
+			end = d.Flow.Time
+		}
+		if ns, _ := strconv.ParseInt(d.Flow.L7.LatencyNs, 10, 64); time.Duration(ns) > maxLatency {
+			maxLatency = time.Duration(ns)
+		}
 		if d.Flow.L7.Type == "RESPONSE" {
 			responses++
 			answered[id] = true
 		} else {
-			reqIDs = append(reqIDs, id)
+			reqs = append(reqs, req{id, d.Flow.Time})
 		}
 	}
+	// Unanswered: no response with its X-Request-Id, and older than the
+	// longest latency before the end (else it may still be in flight).
 	unanswered := 0
-	for _, id := range reqIDs {
-		if !answered[id] {
+	for _, r := range reqs {
+		if !answered[r.id] && r.at.Before(end.Add(-maxLatency)) {
 			unanswered++
 		}
 	}

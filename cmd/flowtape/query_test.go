@@ -55,3 +55,32 @@ func TestQueryCommand(t *testing.T) {
 		}
 	}
 }
+
+// flowtape analyze services: JSON with the documented field names, and
+// usage errors for what does not exist.
+func TestAnalyzeServicesCommand(t *testing.T) {
+	dir := importSamples(t)
+	out, errOut, code := runCmd(t, "analyze", "services", dir, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) == 0 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, f := range []string{"service", "namespace", "protocols", "requests", "rps", "errors", "error_rate", "client_errors",
+		"no_response", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "outbound_requests", "drops", "policy_denies",
+		"tcp_resets", "dns_errors", "health"} {
+		if _, ok := rows[0][f]; !ok {
+			t.Errorf("services JSON lacks %q", f)
+		}
+	}
+	if out, _, code := runCmd(t, "analyze", "services", "--sql"); code != 0 || !strings.Contains(out, "FROM requests") {
+		t.Errorf("--sql: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"analyze", "nope", dir}, {"analyze", "services", dir, "--reporter", "proxy"}, {"analyze", "services"}} {
+		if _, _, code := runCmd(t, args...); code != 2 {
+			t.Errorf("flowtape %s: exit %d, want 2", strings.Join(args, " "), code)
+		}
+	}
+}

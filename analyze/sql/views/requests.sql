@@ -5,7 +5,9 @@
 -- destination swapped, so the client is the response's destination. A
 -- REQUEST flow whose response was never seen (no RESPONSE with the same
 -- node, proxy side and X-Request-Id) is a request without response
--- (no_response = true, status NULL). Without X-Request-Id (proxies other
+-- (no_response = true, status NULL); a request younger than the longest
+-- latency seen (at least 1 s) at the end of the recording may still have
+-- been answered, and is left out. Without X-Request-Id (proxies other
 -- than Envoy) a request cannot be paired, and is not counted as unanswered.
 --
 -- latency_ns is the proxy's request-to-response time; NULL where the proxy
@@ -45,7 +47,10 @@ unanswered AS (
         q.http_method, q.http_url, q.http_protocol, q.http_headers,
         NULL::UINTEGER, NULL::UBIGINT, true
     FROM l7 q
-    WHERE q.l7_type = 'REQUEST' AND q.request_id IS NOT NULL AND NOT EXISTS (
+    WHERE q.l7_type = 'REQUEST' AND q.request_id IS NOT NULL
+      -- still in flight when the recording ended is not unanswered
+      AND q.time < (SELECT max(time) - to_microseconds(greatest(max(l7_latency_ns) // 1000, 1000000)::BIGINT) FROM l7)
+      AND NOT EXISTS (
         SELECT 1 FROM l7 r
         WHERE r.l7_type = 'RESPONSE' AND r.request_id = q.request_id
           AND r.node_name = q.node_name AND r.reporter = q.reporter)
