@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	hubtime "github.com/cilium/cilium/hubble/pkg/time"
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/analyze"
@@ -53,15 +52,8 @@ analysed window (--since/--until, else the recording's).`,
 			if len(args) < 2 {
 				return usagef("give the recordings to analyze: flowtape analyze %s DIR...", args[0])
 			}
-			if since != "" {
-				if p.Since, err = hubtime.FromString(since); err != nil {
-					return usagef("invalid --since %q: %v", since, err)
-				}
-			}
-			if until != "" {
-				if p.Until, err = hubtime.FromString(until); err != nil {
-					return usagef("invalid --until %q: %v", until, err)
-				}
+			if p.Since, p.Until, err = parseWindow(since, until); err != nil {
+				return err
 			}
 			switch p.Reporter {
 			case "server", "client", "both":

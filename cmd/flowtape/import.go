@@ -121,6 +121,22 @@ func printImportSummary(cmd *cobra.Command, output string, res importer.Result) 
 	}
 }
 
+// parseWindow parses --since and --until as hubble observe does (RFC 3339
+// or relative to now); empty is unset.
+func parseWindow(since, until string) (from, to time.Time, err error) {
+	if since != "" {
+		if from, err = hubtime.FromString(since); err != nil {
+			return from, to, usagef("invalid --since %q: %v", since, err)
+		}
+	}
+	if until != "" {
+		if to, err = hubtime.FromString(until); err != nil {
+			return from, to, usagef("invalid --until %q: %v", until, err)
+		}
+	}
+	return from, to, nil
+}
+
 func newExportCmd() *cobra.Command {
 	var (
 		output, format, since, until string
@@ -149,15 +165,8 @@ changes are kept whatever the filters, as a Hubble server sends them.`,
 				return usageError{err}
 			}
 			var w schema.Window
-			if since != "" {
-				if w.Since, err = hubtime.FromString(since); err != nil {
-					return usagef("invalid --since %q: %v", since, err)
-				}
-			}
-			if until != "" {
-				if w.Until, err = hubtime.FromString(until); err != nil {
-					return usagef("invalid --until %q: %v", until, err)
-				}
+			if w.Since, w.Until, err = parseWindow(since, until); err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			var tmp *os.File

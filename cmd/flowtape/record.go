@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	hubtime "github.com/cilium/cilium/hubble/pkg/time"
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/internal/buildinfo"
@@ -127,16 +126,9 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags) e
 	if err != nil {
 		return usagef("--rotate-size: %v", err)
 	}
-	var since, until time.Time
-	if f.since != "" {
-		if since, err = hubtime.FromString(f.since); err != nil {
-			return usagef("invalid --since %q: %v", f.since, err)
-		}
-	}
-	if f.until != "" {
-		if until, err = hubtime.FromString(f.until); err != nil {
-			return usagef("invalid --until %q: %v", f.until, err)
-		}
+	since, until, err := parseWindow(f.since, f.until)
+	if err != nil {
+		return err
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A recorder may run for days next to a cluster's tools: keep the
