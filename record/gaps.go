@@ -39,14 +39,17 @@ func (n *nodeTrack) observe(at int64) {
 	}
 }
 
-func (n *nodeTrack) currentRate() float64 {
+// sample is the node's recent traffic: flows and the seconds they span
+// (the last full window, else what there is of the current one).
+func (n *nodeTrack) sample() (flows, seconds float64) {
 	if n.rate > 0 {
-		return n.rate
+		w := float64(rateWindow) / 1e9
+		return n.rate * w, w
 	}
 	if span := n.last - n.windowStart; span > 0 {
-		return float64(n.windowCount) / (float64(span) / 1e9)
+		return float64(n.windowCount), float64(span) / 1e9
 	}
-	return 0
+	return 0, 0
 }
 
 // detectGaps runs after a reconnect: for every node whose ring buffer no
@@ -54,10 +57,10 @@ func (n *nodeTrack) currentRate() float64 {
 // between were overwritten while the recorder was away. Hubble does not
 // report that to a new reader, so the recorder writes it as a lost event
 // (source HUBBLE_RING_BUFFER, first/last bracketing the gap), with a count
-// estimated from the node's rate of flows on both sides of the gap: the
-// recent rate of recorded flows, and the rate of the oldest flows the ring
-// still holds (traffic changes during an incident; one side alone was off
-// by 20% in tests).
+// estimated from the node's rate of flows on both sides of the gap: its
+// recent recorded flows, and the oldest flows the ring still holds
+// (traffic changes during an incident; one side alone was off by 20% in
+// tests).
 func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient) []string {
 	var notes []string
 	names := make([]string, 0, len(r.nodes))
@@ -67,7 +70,7 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 	sort.Strings(names)
 	for _, node := range names {
 		tr := r.nodes[node]
-		oldest, rateAfter, err := oldestFlows(ctx, client, node)
+		oldest, after, err := oldestFlows(ctx, client, node)
 		if err != nil {
 			r.log.Warn("cannot check for a gap after the reconnect", "node", node, "error", err)
 			continue
@@ -76,11 +79,13 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 			continue
 		}
 		gap := oldest.Sub(time.Unix(0, tr.last))
-		rate := tr.currentRate()
-		if rateAfter > 0 && rate > 0 {
-			rate = (rate + rateAfter) / 2
-		} else if rateAfter > 0 {
-			rate = rateAfter
+		// Both samples together, weighted by the time they span: the one
+		// after the gap is short, and traffic is bursty.
+		flows, secs := tr.sample()
+		flows, secs = flows+after.flows, secs+after.seconds
+		rate := 0.0
+		if secs > 0 {
+			rate = flows / secs
 		}
 		lost := uint64(rate*gap.Seconds() + 0.5)
 		if lost == 0 {
@@ -105,15 +110,19 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 // a gap: enough to average over bursts, few enough to fetch at once.
 const rateSample = 500
 
+// trafficSample is a number of flows over a time span.
+type trafficSample struct{ flows, seconds float64 }
+
 // oldestFlows asks for the oldest flows a node's ring buffer still holds:
-// the time of the oldest, and their rate (0 when too few to tell).
-func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node string) (time.Time, float64, error) {
+// the time of the oldest, and how many flows span how long (none when too
+// few to tell).
+func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node string) (time.Time, trafficSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	stream, err := client.GetFlows(ctx, &observerpb.GetFlowsRequest{First: true, Number: rateSample,
 		Whitelist: []*flowpb.FlowFilter{{NodeName: []string{node}}}})
 	if err != nil {
-		return time.Time{}, 0, err
+		return time.Time{}, trafficSample{}, err
 	}
 	var first, last time.Time
 	n := 0
@@ -126,7 +135,7 @@ func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node str
 			if n > 0 {
 				break // a slow server: what came is enough to go on
 			}
-			return time.Time{}, 0, err
+			return time.Time{}, trafficSample{}, err
 		}
 		if f := resp.GetFlow(); f != nil {
 			at := f.GetTime().AsTime()
@@ -137,11 +146,11 @@ func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node str
 			n++
 		}
 	}
-	rate := 0.0
+	var ts trafficSample
 	if span := last.Sub(first).Seconds(); n >= 10 && span > 0 {
-		rate = float64(n-1) / span
+		ts = trafficSample{flows: float64(n - 1), seconds: span}
 	}
-	return first, rate, nil
+	return first, ts, nil
 }
 
 func joinNotes(notes []string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"testing"
@@ -89,6 +90,24 @@ func TestServicesMatchSimulatorTruth(t *testing.T) {
 				t.Errorf("%s: %s %d, truth %d", st.Service, c.name, v, c.want)
 			}
 		}
+		var drops, denies uint64
+		var reasons []string
+		for reason, n := range st.Drops {
+			drops += n
+			if reason == "POLICY_DENIED" || reason == "POLICY_DENY" {
+				denies += n
+			}
+			reasons = append(reasons, fmt.Sprintf("%s=%d", reason, n))
+		}
+		if v := uint64(r[col["drops"]].(int64)); v != drops {
+			t.Errorf("%s: drops %d, truth %d (%v)", st.Service, v, drops, reasons)
+		}
+		if v := uint64(r[col["policy_denies"]].(int64)); v != denies {
+			t.Errorf("%s: policy_denies %d, truth %d", st.Service, v, denies)
+		}
+		if len(reasons) == 1 && r[col["drops_by_reason"]] != reasons[0] {
+			t.Errorf("%s: drops_by_reason %q, truth %v", st.Service, r[col["drops_by_reason"]], reasons)
+		}
 		for _, c := range []struct {
 			name string
 			want float64
@@ -98,6 +117,9 @@ func TestServicesMatchSimulatorTruth(t *testing.T) {
 				t.Errorf("%s: %s %.4f, truth %.4f", st.Service, c.name, v, c.want)
 			}
 		}
+	}
+	if pc, ok := got["productcatalogservice"]; !ok || pc[col["policy_denies"]].(int64) == 0 {
+		t.Errorf("productcatalogservice: the deny policy's drops are missing: %v", pc)
 	}
 	// 30% of Charge calls fail for the last 30 s of 150: not healthy.
 	if r, ok := got["paymentservice"]; !ok || r[col["health"]] == "healthy" {

@@ -48,11 +48,12 @@ outbound AS (
     FROM counted GROUP BY client
 ),
 dropped AS (
-    SELECT destination AS service, count(*) AS drops,
-        count(*) FILTER (reason = 'POLICY_DENIED') AS policy_denies,
+    SELECT destination AS service, sum(n)::BIGINT AS drops,
+        coalesce(sum(n) FILTER (reason IN ('POLICY_DENIED', 'POLICY_DENY')), 0)::BIGINT AS policy_denies,
         string_agg(reason || '=' || n, ',' ORDER BY n DESC, reason) AS drops_by_reason
-    FROM (SELECT d.destination, d.reason, count(*) OVER (PARTITION BY d.destination, d.reason) AS n
-          FROM drops d, win WHERE d.time BETWEEN win.t0 AND win.t1)
+    FROM (SELECT d.destination, d.reason, count(*) AS n
+          FROM drops d, win WHERE d.time BETWEEN win.t0 AND win.t1
+          GROUP BY ALL)
     GROUP BY destination
 ),
 resets AS (
