@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	observerpb "github.com/cilium/cilium/api/v1/observer"
-
 	"github.com/flowtape/flowtape/internal/testutil"
+
+	"github.com/flowtape/flowtape/schema"
 )
 
 // BenchmarkImport compares, in one run and on the same large jsonpb file,
@@ -70,8 +70,7 @@ func writeJSONPB(b *testing.B, path string, n int) {
 	w := bufio.NewWriterSize(f, 1<<20)
 	enc := json.NewEncoder(w)
 	for _, fl := range incidentFlows(n) {
-		if err := enc.Encode(&observerpb.GetFlowsResponse{Time: fl.GetTime(), NodeName: fl.GetNodeName(),
-			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: fl}}); err != nil {
+		if err := enc.Encode(schema.FlowResponse(fl)); err != nil {
 			b.Fatal(err)
 		}
 	}

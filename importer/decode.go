@@ -11,6 +11,8 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/schema"
 )
 
 // flowKeys are a Flow's members, by proto and JSON name, except those an
@@ -65,8 +67,7 @@ func DecodeLine(line []byte) (Decoded, error) {
 		if f.GetTime() == nil {
 			return d, errNoTime
 		}
-		d.Response = &observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),
-			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}}
+		d.Response = schema.FlowResponse(f)
 		return d, nil
 	}
 	ev := &observerpb.ExportEvent{}

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/sim"
+
+	"github.com/flowtape/flowtape/schema"
 )
 
 // incidentFlows are simulated flows of the incident scenario from its
@@ -45,8 +47,7 @@ func writeExporterFiles(t *testing.T, dir string, flows []*flowpb.Flow) ([]strin
 		if err := ex.Export(ctx, &v1.Event{Timestamp: f.GetTime(), Event: f}); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, &observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),
-			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}})
+		want = append(want, schema.FlowResponse(f))
 		if i%500 == 250 {
 			// The agent's perf ring overflowed here.
 			lost := &flowpb.LostEvent{Source: flowpb.LostEventSource_PERF_EVENT_RING_BUFFER, NumEventsLost: uint64(i), Cpu: nil}
@@ -173,7 +174,7 @@ func TestNodeStatusLines(t *testing.T) {
 	add(&observerpb.GetFlowsResponse{Time: timestamppb.New(flows[0].GetTime().AsTime().Add(-time.Millisecond)), ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{
 		NodeStatus: &relaypb.NodeStatusEvent{StateChange: relaypb.NodeState_NODE_CONNECTED, NodeNames: []string{"node-a", "node-b"}}}})
 	for _, f := range flows {
-		add(&observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(), ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}})
+		add(schema.FlowResponse(f))
 	}
 	add(&observerpb.GetFlowsResponse{Time: timestamppb.New(flows[19].GetTime().AsTime().Add(time.Millisecond)), ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{
 		NodeStatus: &relaypb.NodeStatusEvent{StateChange: relaypb.NodeState_NODE_UNAVAILABLE, NodeNames: []string{"node-b"}, Message: "connection refused"}}})

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowtape/flowtape/internal/testutil"
+
+	"github.com/flowtape/flowtape/schema"
 )
 
 // The fast decoder takes the lines Hubble writes (else it would not be
@@ -22,8 +24,7 @@ func TestFastDecoderTakesHubbleLines(t *testing.T) {
 	}
 	var buf strings.Builder
 	for _, f := range incidentFlows(2000) {
-		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(&observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),
-			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}})
+		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(schema.FlowResponse(f))
 		if err != nil {
 			t.Fatal(err)
 		}
