@@ -16,8 +16,33 @@ type Params struct {
 	Since, Until time.Time
 	Namespace    string
 	// Reporter is server (default), client or both: which proxy's view of
-	// a request counts (see requests.sql).
+	// a request counts (see requests_counted.sql).
 	Reporter string
+	// Level is the graph's node: workload (default), service or pod.
+	Level string
+	// Bucket is the timeline's bucket (default a minute).
+	Bucket time.Duration
+}
+
+// Validate returns a one-line error naming the flag of a bad parameter.
+func (p Params) Validate() error {
+	switch p.Reporter {
+	case "", "server", "client", "both":
+	default:
+		return fmt.Errorf("--reporter %q: use server, client or both", p.Reporter)
+	}
+	switch p.Level {
+	case "", "workload", "service", "pod":
+	default:
+		return fmt.Errorf("--level %q: use workload, service or pod", p.Level)
+	}
+	if p.Bucket < 0 || p.Bucket%time.Second != 0 {
+		return fmt.Errorf("--bucket %s: use whole seconds, e.g. 10s, 1m or 5m", p.Bucket)
+	}
+	if !p.Since.IsZero() && !p.Until.IsZero() && p.Until.Before(p.Since) {
+		return fmt.Errorf("--until %s is before --since %s", p.Until.Format(time.RFC3339), p.Since.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Analyses lists the built-in analyses.
@@ -45,10 +70,12 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	if err != nil {
 		return printer.Table{}, err
 	}
-	switch p.Reporter {
-	case "", "server", "client", "both":
-	default:
-		return printer.Table{}, fmt.Errorf("unknown reporter %q: use server, client or both", p.Reporter)
+	if err := p.Validate(); err != nil {
+		return printer.Table{}, err
+	}
+	var bucket any
+	if p.Bucket > 0 {
+		bucket = int64(p.Bucket / time.Second)
 	}
 	vars := []struct {
 		name string
@@ -56,6 +83,7 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	}{
 		{"since", timeOrNil(p.Since)}, {"until", timeOrNil(p.Until)},
 		{"namespace", strOrNil(p.Namespace)}, {"reporter", strOrNil(p.Reporter)},
+		{"level", strOrNil(p.Level)}, {"bucket", bucket},
 	}
 	for _, v := range vars {
 		stmt := fmt.Sprintf("SET VARIABLE %s = NULL", v.name)
@@ -64,6 +92,8 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 			stmt = fmt.Sprintf("SET VARIABLE %s = TIMESTAMP_NS %s", v.name, quote(x.UTC().Format("2006-01-02 15:04:05.999999999")))
 		case string:
 			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v.name, quote(x))
+		case int64:
+			stmt = fmt.Sprintf("SET VARIABLE %s = %d", v.name, x)
 		}
 		if _, err := e.db.ExecContext(ctx, stmt); err != nil {
 			return printer.Table{}, fmt.Errorf("%s: %w", name, firstLine(err))
@@ -88,4 +118,25 @@ func strOrNil(s string) any {
 		return nil
 	}
 	return s
+}
+
+// Notes are what a reader of an analysis's result must know to read it
+// right, e.g. that the recording had no L7 visibility.
+func Notes(name string, t printer.Table) []string {
+	vis := -1
+	for i, c := range t.Columns {
+		if c == "visibility" {
+			vis = i
+		}
+	}
+	if name != "services" || vis < 0 || len(t.Rows) == 0 {
+		return nil
+	}
+	for _, r := range t.Rows {
+		if r[vis] == "L7" {
+			return nil
+		}
+	}
+	return []string{"no L7 (HTTP/gRPC) flows in the analysed window: requests, errors and latency need Cilium's L7 proxy " +
+		"(an L7 network policy; GKE Dataplane V2 has none). Showing L3/L4 statistics: connections, connection failures, flows and drops."}
 }

@@ -8,7 +8,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,8 +36,9 @@ type Options struct {
 
 // Engine is an in-memory DuckDB database with views over recordings.
 type Engine struct {
-	db    *sql.DB
-	files schema.Files
+	db       *sql.DB
+	files    schema.Files
+	versions map[string]string // schema version by file
 }
 
 // Open checks the recordings' files (kind and schema version of each) and
@@ -48,10 +48,13 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	versions := map[string]string{}
 	for _, p := range slices.Concat(files.Flows, files.Events) {
-		if _, err := schema.Stat(p); err != nil {
+		info, err := schema.Stat(p)
+		if err != nil {
 			return nil, err
 		}
+		versions[p] = info.SchemaVersion
 	}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
@@ -59,7 +62,7 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	}
 	// One connection: settings and views belong to it.
 	db.SetMaxOpenConns(1)
-	e := &Engine{db: db, files: files}
+	e := &Engine{db: db, files: files, versions: versions}
 	if err := e.setup(ctx, o); err != nil {
 		db.Close()
 		return nil, err
@@ -81,40 +84,62 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 	if o.TempDir != "" {
 		stmts = append(stmts, fmt.Sprintf("SET temp_directory = %s", quote(o.TempDir)))
 	}
-	stmts = append(stmts,
-		baseView("flows_all", schema.KindFlows, e.files.Flows),
-		flowsView(e.files.Flows),
-		baseView("events", schema.KindEvents, e.files.Events))
 	for _, s := range stmts {
 		if _, err := e.db.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("set up: %w", firstLine(err))
 		}
 	}
-	return e.execFiles(ctx, "sql/macros.sql", "sql/views")
-}
-
-// execFiles runs embedded SQL files, or every file of a directory in name order.
-func (e *Engine) execFiles(ctx context.Context, names ...string) error {
-	for _, name := range names {
-		var files []string
-		if entries, err := fs.ReadDir(SQL, name); err == nil {
-			for _, d := range entries {
-				files = append(files, path.Join(name, d.Name()))
-			}
+	if err := e.execFile(ctx, "sql/macros.sql"); err != nil {
+		return err
+	}
+	var current, v10 []string
+	for _, f := range e.files.Flows {
+		if e.versions[f] == "1.0" {
+			v10 = append(v10, f)
 		} else {
-			files = []string{name}
+			current = append(current, f)
 		}
-		for _, f := range files {
-			b, err := SQL.ReadFile(f)
-			if err != nil {
-				return err
-			}
-			if _, err := e.db.ExecContext(ctx, string(b)); err != nil {
-				return fmt.Errorf("%s: %w", f, firstLine(err))
-			}
+	}
+	for _, s := range []string{
+		flowsAllView(current, v10),
+		flowsView(e.files.Flows),
+		baseView("events", schema.KindEvents, e.files.Events),
+	} {
+		if _, err := e.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("set up: %w", firstLine(err))
+		}
+	}
+	var files []string
+	// In ViewNames' order: a view is bound when created, so the views it
+	// reads must exist already.
+	for _, v := range ViewNames {
+		if f := "sql/views/" + v + ".sql"; fileExists(f) {
+			files = append(files, f)
+		}
+	}
+	files = append(files, "sql/window.sql")
+	for _, f := range files {
+		if err := e.execFile(ctx, f); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func (e *Engine) execFile(ctx context.Context, name string) error {
+	b, err := SQL.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := e.db.ExecContext(ctx, string(b)); err != nil {
+		return fmt.Errorf("%s: %w", name, firstLine(err))
+	}
+	return nil
+}
+
+func fileExists(name string) bool {
+	_, err := fs.Stat(SQL, name)
+	return err == nil
 }
 
 // baseView reads the files of one kind; with none, an empty relation of
@@ -129,11 +154,33 @@ func baseView(name, kind string, files []string) string {
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", name, strings.Join(cols, ", "))
 	}
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s, union_by_name = true)", name, quoteList(files))
+}
+
+func quoteList(files []string) string {
 	quoted := make([]string, len(files))
 	for i, f := range files {
 		quoted[i] = quote(f)
 	}
-	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet([%s], union_by_name = true)", name, strings.Join(quoted, ", "))
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+// flowsAllView reads the flow files. Files of schema 1.0 lack the derived
+// columns 1.1 added; they are computed here, as the writer computes them.
+func flowsAllView(current, v10 []string) string {
+	if len(v10) == 0 {
+		return baseView("flows_all", schema.KindFlows, current)
+	}
+	old := fmt.Sprintf(`SELECT *,
+    nullif(ft_header(http_headers, 'x-request-id'), '') AS http_request_id,
+    CASE WHEN http_method IS NOT NULL THEN CASE WHEN ft_is_grpc(http_protocol, http_method, http_url, http_headers) THEN 'grpc' ELSE 'http' END
+         WHEN dns_rcode IS NOT NULL THEN 'dns' END AS l7_protocol
+FROM read_parquet(%s, union_by_name = true)`, quoteList(v10))
+	if len(current) == 0 {
+		return "CREATE OR REPLACE VIEW flows_all AS " + old
+	}
+	return fmt.Sprintf("CREATE OR REPLACE VIEW flows_all AS SELECT * FROM read_parquet(%s, union_by_name = true) UNION ALL BY NAME %s",
+		quoteList(current), old)
 }
 
 // flowsView is flows_all with each uuid once. A recorder drops the flows

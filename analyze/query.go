@@ -82,8 +82,10 @@ type Column struct {
 	Type string `json:"type"`
 }
 
-// ViewNames are the views users query, in the order --views lists them.
-var ViewNames = []string{"flows", "events", "requests", "dns", "drops", "edges"}
+// ViewNames are the views users query, in the order --views lists them
+// and they are created (flows and events read the files; the others are
+// sql/views/NAME.sql and may read the views before them).
+var ViewNames = []string{"flows", "events", "requests", "requests_counted", "edges", "connections", "drops", "dns"}
 
 // Views describes every view.
 func (e *Engine) Views(ctx context.Context) ([]View, error) {

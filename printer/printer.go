@@ -95,6 +95,12 @@ func printTable(w io.Writer, t Table) error {
 
 // printJSON writes an array of objects keyed by column name.
 func printJSON(w io.Writer, t Table) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rowObjects(t))
+}
+
+func rowObjects(t Table) []map[string]any {
 	out := make([]map[string]any, 0, len(t.Rows))
 	for _, r := range t.Rows {
 		m := make(map[string]any, len(r))
@@ -103,9 +109,7 @@ func printJSON(w io.Writer, t Table) error {
 		}
 		out = append(out, m)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out
 }
 
 func printCSV(w io.Writer, t Table) error {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"regexp"
 	"strings"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -135,6 +136,39 @@ func setICMP(f F, v uint32, isType bool) {
 }
 
 // l4Protocol names the transport as hubble observe prints it.
+// httpHeader is the first value of an HTTP header, by case-insensitive name.
+func httpHeader(f F, name string) string {
+	for _, h := range f.GetL7().GetHttp().GetHeaders() {
+		if strings.EqualFold(h.GetKey(), name) {
+			return h.GetValue()
+		}
+	}
+	return ""
+}
+
+// l7Protocol tells gRPC from other HTTP the way gRPC defines itself: a
+// content-type of application/grpc, or, where Hubble left the headers out,
+// an HTTP/2 POST to /package.Service/Method.
+func l7Protocol(f F) string {
+	l7 := f.GetL7()
+	switch {
+	case l7.GetHttp() != nil:
+		h := l7.GetHttp()
+		if strings.HasPrefix(httpHeader(f, "content-type"), "application/grpc") ||
+			h.GetProtocol() == "HTTP/2" && h.GetMethod() == "POST" && grpcURL.MatchString(h.GetUrl()) {
+			return "grpc"
+		}
+		return "http"
+	case l7.GetDns() != nil:
+		return "dns"
+	case l7.GetKafka() != nil:
+		return "kafka"
+	}
+	return ""
+}
+
+var grpcURL = regexp.MustCompile(`^[a-z]+://[^/]+/[A-Za-z0-9_.]+\.[A-Za-z0-9_]+/[A-Za-z0-9_]+$`)
+
 func l4Protocol(f F) string {
 	switch f.GetL4().GetProtocol().(type) {
 	case *flowpb.Layer4_TCP:
@@ -389,6 +423,10 @@ func flowColumns() []Column[F] {
 				}
 				ensureHTTP(f).Headers = hs
 			}).at("l7.http.headers"),
+		derived(cString, "http_request_id", "X-Request-Id header of an HTTP flow (Envoy's request ID): pairs a request with its response and the client proxy's view with the server proxy's.",
+			func(f F) (string, bool) { id := httpHeader(f, "x-request-id"); return id, id != "" }),
+		derived(cString, "l7_protocol", "Application protocol of an L7 flow: grpc, http, dns or kafka.",
+			func(f F) (string, bool) { p := l7Protocol(f); return p, p != "" }),
 		strCol("dns_query", "Queried DNS name, fully qualified with a trailing dot.",
 			func(f F) string { return f.GetL7().GetDns().GetQuery() }, func(f F, v string) { ensureDNS(f).Query = v }).at("l7.dns.query"),
 		col(cUint32, "dns_rcode", "DNS response code (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...); NULL for non-DNS flows.",

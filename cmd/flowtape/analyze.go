@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,27 +23,47 @@ func newAnalyzeCmd() *cobra.Command {
 		Short: "Run a built-in analysis over recordings",
 		Long: `Run a built-in analysis over recordings (directories, globs or Parquet files).
 Each analysis is an SQL file (analyze/sql/analyses; --sql prints it) over the
-views of flowtape query.
+views of flowtape query. JSON output uses the column names below.
 
   services  one row per service: requests, rps, errors, error_rate (5xx, and
             gRPC calls not answered 200), client_errors, no_response,
             p50/p90/p95/p99/max latency (exact, nearest-rank), outbound
-            requests, drops by reason, policy denies, TCP resets, DNS errors,
-            health (Kiali's thresholds: 0.1% degraded, 10% failure)
+            requests, connections and connection failures, drops by reason,
+            policy denies, TCP resets, DNS errors, health (Kiali's thresholds:
+            0.1% degraded, 10% failure). visibility says whether an L7 proxy
+            saw the service (L7) or only L3/L4 flows did (L4: GKE Dataplane V2)
+  graph     who calls whom (--level workload|service|pod): per edge requests,
+            rps, errors, error_rate, p50/p95/p99, share of the caller's
+            traffic, flows, connections, drops, verdicts, protocols, ports;
+            --format dot|mermaid draws it
+  errors    failing edges and endpoints (method and path, or gRPC method) with
+            their status codes; TCP connection failures where no L7 proxy was
+  drops     dropped packets by reason, edge and denying policy
+  dns       DNS answers by client and query, failures first, with rcodes
+  timeline  per --bucket: flows, requests, errors, error rate, p99, no
+            response, drops, policy denies, connection failures, lost events
+  coverage  did we see everything: window, flows per node, events lost by
+            source and time, stream unavailability
 
 A request is counted once: at the server's proxy, at the client's where no
 server proxy saw it (--reporter server|client|both). Rates divide by the
 analysed window (--since/--until, else the recording's).`,
 		Example: `  flowtape analyze services incident-42
   flowtape analyze services incident-42 -n default --since 2026-11-25T13:00:00Z --format markdown
+  flowtape analyze graph incident-42 --format dot | dot -Tsvg > graph.svg
+  flowtape analyze timeline incident-42 --bucket 10s
   flowtape analyze services incident-42 --sql`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := printer.CheckFormat(format); err != nil {
-				return usageError{err}
-			}
 			q, err := analyze.AnalysisSQL(args[0])
 			if err != nil {
+				return usageError{err}
+			}
+			formats := printer.Formats
+			if args[0] == "graph" {
+				formats = printer.GraphFormats
+			}
+			if err := printer.CheckFormat(format, formats...); err != nil {
 				return usageError{err}
 			}
 			if showSQL {
@@ -55,10 +76,8 @@ analysed window (--since/--until, else the recording's).`,
 			if p.Since, p.Until, err = parseWindow(since, until); err != nil {
 				return err
 			}
-			switch p.Reporter {
-			case "server", "client", "both":
-			default:
-				return usagef("--reporter %q: use server, client or both", p.Reporter)
+			if err := p.Validate(); err != nil {
+				return usageError{err}
 			}
 			e, err := analyze.Open(cmd.Context(), args[1:], eng.options())
 			if err != nil {
@@ -69,14 +88,22 @@ analysed window (--since/--until, else the recording's).`,
 			if err != nil {
 				return err
 			}
+			for _, n := range analyze.Notes(args[0], t) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
+			}
+			if args[0] == "graph" {
+				return printer.PrintGraph(cmd.OutOrStdout(), format, t)
+			}
 			return printer.Print(cmd.OutOrStdout(), format, t)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", "))
+	fl.StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", ")+"; for graph also dot, mermaid")
 	fl.StringVar(&since, "since", "", "analyse from this time (RFC 3339 or relative, e.g. 5m)")
 	fl.StringVar(&until, "until", "", "analyse until this time (RFC 3339 or relative)")
-	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services of this namespace")
+	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")
+	fl.StringVar(&p.Level, "level", "workload", "graph: what a node is: workload, service or pod")
+	fl.DurationVar(&p.Bucket, "bucket", time.Minute, "timeline: bucket length, e.g. 10s, 1m or 5m")
 	fl.StringVar(&p.Reporter, "reporter", "server", "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
 	eng.add(cmd)

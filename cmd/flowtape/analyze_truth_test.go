@@ -5,21 +5,20 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/sim"
 )
 
-// The services analysis of the simulator's incident, recorded through the
-// real gRPC and record path, against the simulator's own truth: requests,
-// errors, client errors and unanswered requests exactly; percentiles within
-// the simulator's latency resolution.
-func TestServicesMatchSimulatorTruth(t *testing.T) {
-	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	cfg := sim.Config{Seed: 31, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true}
+// recordSim records the simulator's incident scenario through the real
+// gRPC and record path, and returns the recording and the simulator's truth.
+func recordSim(t *testing.T, cfg sim.Config) (string, sim.Truth) {
+	t.Helper()
 	c, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +43,7 @@ func TestServicesMatchSimulatorTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = record.Run(recCtx, record.Options{Dialer: d, Since: t0.Add(-time.Hour), Sink: record.SinkOptions{Dir: dir, Writer: "test"},
+	_, err = record.Run(recCtx, record.Options{Dialer: d, Since: cfg.Start.Add(-time.Hour), Sink: record.SinkOptions{Dir: dir, Writer: "test"},
 		Progress: func(p record.Progress) {
 			if c.Finished() && p.Flows >= c.Truth().Flows {
 				stop()
@@ -53,76 +52,214 @@ func TestServicesMatchSimulatorTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth := c.Truth()
+	return dir, c.Truth()
+}
 
+// rowsBy indexes a result's rows by the values of key columns joined with "->".
+func rowsBy(t *testing.T, res printer.Table, keys ...string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, r := range res.Rows {
+		m := map[string]any{}
+		for i, c := range res.Columns {
+			m[c] = r[i]
+		}
+		var k []string
+		for _, key := range keys {
+			k = append(k, fmt.Sprint(m[key]))
+		}
+		out[strings.Join(k, "->")] = m
+	}
+	return out
+}
+
+func num(v any) uint64 {
+	switch x := v.(type) {
+	case int64:
+		return uint64(x)
+	case int32:
+		return uint64(x)
+	}
+	return 0
+}
+
+// The analyses of the simulator's incident, recorded through the real
+// gRPC and record path, against the simulator's own truth: counts exactly,
+// percentiles within the simulator's latency resolution.
+func TestAnalysesMatchSimulatorTruth(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	dir, truth := recordSim(t, sim.Config{Seed: 31, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true})
+	ctx := context.Background()
 	e, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	res, err := e.Run(ctx, "services", analyze.Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, c := range res.Columns {
-		col[c] = i
-	}
-	got := map[string][]any{}
-	for _, r := range res.Rows {
-		got[r[col["service"]].(string)] = r
+	run := func(t *testing.T, name string, p analyze.Params) printer.Table {
+		t.Helper()
+		res, err := e.Run(ctx, name, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
 	resolution := float64(truth.LatencyResNs) / 1e6
-	for _, st := range truth.Services {
-		if st.Requests == 0 {
-			continue
-		}
-		r, ok := got[st.Service]
-		if !ok {
-			t.Errorf("%s: missing from the services analysis", st.Service)
-			continue
-		}
+	checkStats := func(t *testing.T, what string, r map[string]any, st sim.Stats, quantiles ...string) {
+		t.Helper()
 		for _, c := range []struct {
 			name string
 			want uint64
-		}{{"requests", st.Requests}, {"errors", st.Errors}, {"client_errors", st.ClientErrors}, {"no_response", st.NoResponse}} {
-			if v := r[col[c.name]].(int64); uint64(v) != c.want {
-				t.Errorf("%s: %s %d, truth %d", st.Service, c.name, v, c.want)
+		}{{"requests", st.Requests - st.NoResponse}, {"errors", st.Errors}, {"no_response", st.NoResponse}} {
+			if v := num(r[c.name]); v != c.want {
+				t.Errorf("%s: %s %d, truth %d", what, c.name, v, c.want)
 			}
 		}
-		var drops, denies uint64
-		var reasons []string
-		for reason, n := range st.Drops {
+		var drops uint64
+		for _, n := range st.Drops {
 			drops += n
-			if reason == "POLICY_DENIED" || reason == "POLICY_DENY" {
-				denies += n
-			}
-			reasons = append(reasons, fmt.Sprintf("%s=%d", reason, n))
 		}
-		if v := uint64(r[col["drops"]].(int64)); v != drops {
-			t.Errorf("%s: drops %d, truth %d (%v)", st.Service, v, drops, reasons)
+		if v := num(r["drops"]); v != drops {
+			t.Errorf("%s: drops %d, truth %v", what, v, st.Drops)
 		}
-		if v := uint64(r[col["policy_denies"]].(int64)); v != denies {
-			t.Errorf("%s: policy_denies %d, truth %d", st.Service, v, denies)
-		}
-		if len(reasons) == 1 && r[col["drops_by_reason"]] != reasons[0] {
-			t.Errorf("%s: drops_by_reason %q, truth %v", st.Service, r[col["drops_by_reason"]], reasons)
-		}
-		for _, c := range []struct {
-			name string
-			want float64
-		}{{"p50_ms", st.P50Ms}, {"p90_ms", st.P90Ms}, {"p95_ms", st.P95Ms}, {"p99_ms", st.P99Ms}, {"max_ms", st.MaxMs}} {
-			v, _ := r[col[c.name]].(float64)
-			if math.Abs(v-c.want) > resolution {
-				t.Errorf("%s: %s %.4f, truth %.4f", st.Service, c.name, v, c.want)
+		want := map[string]float64{"p50_ms": st.P50Ms, "p90_ms": st.P90Ms, "p95_ms": st.P95Ms, "p99_ms": st.P99Ms, "max_ms": st.MaxMs}
+		for _, q := range quantiles {
+			v, _ := r[q].(float64)
+			if math.Abs(v-want[q]) > resolution {
+				t.Errorf("%s: %s %.4f, truth %.4f", what, q, v, want[q])
 			}
 		}
 	}
-	if pc, ok := got["productcatalogservice"]; !ok || pc[col["policy_denies"]].(int64) == 0 {
-		t.Errorf("productcatalogservice: the deny policy's drops are missing: %v", pc)
-	}
-	// 30% of Charge calls fail for the last 30 s of 150: not healthy.
-	if r, ok := got["paymentservice"]; !ok || r[col["health"]] == "healthy" {
-		t.Errorf("paymentservice after its incident: %v", r)
-	}
+
+	t.Run("services", func(t *testing.T) {
+		got := rowsBy(t, run(t, "services", analyze.Params{}), "service")
+		for _, st := range truth.Services {
+			r, ok := got[st.Service]
+			if !ok {
+				t.Errorf("%s: missing from the services analysis", st.Service)
+				continue
+			}
+			if st.Requests == 0 {
+				// redis-cart: plain TCP, no L7 proxy
+				if r["visibility"] != "L4" || num(r["connections"]) != st.Connections {
+					t.Errorf("%s: visibility %v, connections %v; truth: L4, %d connections", st.Service, r["visibility"], r["connections"], st.Connections)
+				}
+				continue
+			}
+			if num(r["client_errors"]) != st.ClientErrors {
+				t.Errorf("%s: client_errors %v, truth %d", st.Service, r["client_errors"], st.ClientErrors)
+			}
+			checkStats(t, st.Service, r, st.Stats, "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+			var denies uint64
+			for reason, n := range st.Drops {
+				if reason == "POLICY_DENIED" || reason == "POLICY_DENY" {
+					denies += n
+				}
+			}
+			if v := num(r["policy_denies"]); v != denies {
+				t.Errorf("%s: policy_denies %d, truth %d", st.Service, v, denies)
+			}
+		}
+		// 30% of Charge calls fail for the last 30 s of 150: not healthy.
+		if r := got["paymentservice"]; r == nil || r["health"] == "healthy" {
+			t.Errorf("paymentservice after its incident: %v", r)
+		}
+	})
+
+	t.Run("graph", func(t *testing.T) {
+		got := rowsBy(t, run(t, "graph", analyze.Params{}), "source", "destination")
+		for _, et := range truth.Edges {
+			key := et.Source + "->" + et.Destination
+			r, ok := got[key]
+			if !ok {
+				t.Errorf("%s: missing from the graph", key)
+				continue
+			}
+			if et.Requests > 0 {
+				checkStats(t, key, r, et.Stats, "p50_ms", "p95_ms", "p99_ms")
+			}
+			// A connection the deny policy dropped never opened: the
+			// truth counts handshakes, the graph every SYN.
+			if len(et.Drops) == 0 && num(r["connections"]) != et.Connections {
+				t.Errorf("%s: connections %v, truth %d", key, r["connections"], et.Connections)
+			}
+		}
+		if len(got) < len(truth.Edges) {
+			t.Errorf("graph has %d edges, truth %d", len(got), len(truth.Edges))
+		}
+	})
+
+	t.Run("timeline", func(t *testing.T) {
+		got := rowsBy(t, run(t, "timeline", analyze.Params{Bucket: time.Duration(truth.BucketSeconds) * time.Second}), "bucket")
+		if len(got) != len(truth.Buckets) {
+			t.Errorf("%d buckets, truth %d", len(got), len(truth.Buckets))
+		}
+		for _, b := range truth.Buckets {
+			r, ok := got[b.Start.Format(time.RFC3339Nano)]
+			if !ok {
+				t.Errorf("bucket %s missing", b.Start)
+				continue
+			}
+			if num(r["flows"]) != b.Flows || num(r["requests"])+num(r["no_response"]) != b.Requests ||
+				num(r["errors"]) != b.Errors || num(r["drops"]) != b.Drops {
+				t.Errorf("bucket %s: flows %v requests %v+%v errors %v drops %v; truth %+v", b.Start, r["flows"], r["requests"], r["no_response"], r["errors"], r["drops"], b)
+			}
+		}
+	})
+
+	t.Run("dns", func(t *testing.T) {
+		res := run(t, "dns", analyze.Params{})
+		answers, errs := map[string]uint64{}, map[string]uint64{}
+		for _, r := range rowsBy(t, res, "client", "query") {
+			answers[r["client"].(string)] += num(r["answers"])
+			errs[r["client"].(string)] += num(r["errors"])
+		}
+		for _, d := range truth.DNS {
+			if answers[d.Client] != d.Queries || errs[d.Client] != d.Queries-d.Rcodes["0"] {
+				t.Errorf("%s: %d answers, %d errors; truth %d, rcodes %v", d.Client, answers[d.Client], errs[d.Client], d.Queries, d.Rcodes)
+			}
+		}
+	})
+
+	t.Run("coverage", func(t *testing.T) {
+		got := rowsBy(t, run(t, "coverage", analyze.Params{}), "node")
+		if r := got["(all)"]; r == nil || num(r["flows"]) != truth.Flows || r["complete"] != true {
+			t.Errorf("(all): %v; truth %d flows, nothing lost", r, truth.Flows)
+		}
+		for node, n := range truth.FlowsByNode {
+			if r := got[node]; r == nil || num(r["flows"]) != n {
+				t.Errorf("%s: %v; truth %d flows", node, r, n)
+			}
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		got := rowsBy(t, run(t, "errors", analyze.Params{}), "source", "destination", "path")
+		// During the incident paymentservice answers 503 to Charge calls.
+		pay := truth.Edge
+		et, _ := pay("checkoutservice", "paymentservice")
+		r := got["checkoutservice->paymentservice->hipstershop.PaymentService/Charge"]
+		if r == nil || num(r["errors"]) != et.Errors || !strings.Contains(fmt.Sprint(r["statuses"]), "503=") {
+			t.Errorf("Charge errors: %v; truth %d errors", r, et.Errors)
+		}
+	})
+
+	t.Run("drops", func(t *testing.T) {
+		res := run(t, "drops", analyze.Params{})
+		byReason := map[string]uint64{}
+		for _, r := range rowsBy(t, res, "reason", "source", "destination", "port") {
+			byReason[r["reason"].(string)] += num(r["drops"])
+			if r["reason"] == "POLICY_DENY" && r["denied_by"] != "default/deny-recommendation-to-catalog" {
+				t.Errorf("deny policy not named: %v", r)
+			}
+		}
+		want := map[string]uint64{}
+		for _, st := range truth.Services {
+			for reason, n := range st.Drops {
+				want[reason] += n
+			}
+		}
+		if fmt.Sprint(byReason) != fmt.Sprint(want) {
+			t.Errorf("drops by reason %v, truth %v", byReason, want)
+		}
+	})
 }

@@ -1,33 +1,22 @@
 -- services: the service list of a service mesh (requests/s, error rate,
--- latency percentiles), one row per service that answered requests, with
--- its outbound calls, drops, policy denies, TCP resets and DNS errors.
+-- latency percentiles), one row per service (the destination of flows),
+-- with its outbound calls, connections, drops, policy denies, TCP resets
+-- and DNS errors.
 --
 -- Parameters (SET VARIABLE; NULL when unset): since, until (TIMESTAMP),
--- namespace, reporter ('server' default: each request counted at the
--- server's proxy, at the client's where no server proxy saw it; 'client';
--- 'both').
+-- namespace, reporter (see requests_counted).
+-- visibility is L7 where an L7 proxy reported the service's requests, L4
+-- where only L3/L4 flows reached it (no L7 policy; GKE Dataplane V2): the
+-- L7 columns are then NULL and connections, connection_failures and
+-- health come from TCP handshakes (see the connections view).
 -- Rates divide by the analysed window; percentiles are nearest-rank (the
 -- smallest latency with at least p of the requests at or below it), exact.
--- health follows Kiali's defaults: 5xx share >= 0.1% degraded, >= 10% failure.
-WITH win AS (
-    SELECT coalesce(getvariable('since')::TIMESTAMP_NS, min(time)) AS t0, coalesce(getvariable('until')::TIMESTAMP_NS, max(time)) AS t1
-    FROM flows
-),
+-- health follows Kiali's defaults: error share >= 0.1% degraded, >= 10%
+-- failure; for L4 services the share of connections dropped or never
+-- answered (resets are counted, but many clients close connections so).
+WITH win AS (FROM ft_window()),
 req AS (
-    -- has_server: a server proxy saw this request (same X-Request-Id); for
-    -- requests without one, whether a server proxy saw any of the edge's.
-    SELECT r.*,
-        CASE WHEN r.request_id IS NULL THEN bool_or(r.reporter = 'server') OVER (PARTITION BY r.client, r.server)
-             ELSE EXISTS (SELECT 1 FROM requests s WHERE s.reporter = 'server' AND s.request_id = r.request_id) END AS has_server
-    FROM requests r, win
-    WHERE r.time BETWEEN win.t0 AND win.t1
-),
-counted AS (
-    SELECT * FROM req
-    WHERE CASE coalesce(getvariable('reporter')::VARCHAR, 'server')
-        WHEN 'server' THEN reporter = 'server' OR NOT has_server
-        WHEN 'client' THEN reporter = 'client'
-        ELSE true END
+    SELECT r.* FROM requests_counted r, win WHERE r.time BETWEEN win.t0 AND win.t1
 ),
 inbound AS (
     SELECT
@@ -38,61 +27,74 @@ inbound AS (
         count(*) FILTER (error) AS errors,
         count(*) FILTER (client_error) AS client_errors,
         count(*) FILTER (no_response) AS no_response,
-        list_sort(list(latency_ns) FILTER (latency_ns IS NOT NULL)) AS lat
-    FROM counted
+        quantile_disc(latency_ns, [0.5, 0.9, 0.95, 0.99, 1.0]) AS q
+    FROM req
     GROUP BY server
 ),
 outbound AS (
     SELECT client AS service, count(*) FILTER (NOT no_response) AS outbound_requests,
         count(*) FILTER (error) AS outbound_errors
-    FROM counted GROUP BY client
+    FROM req GROUP BY client
 ),
-dropped AS (
-    SELECT destination AS service, sum(n)::BIGINT AS drops,
-        coalesce(sum(n) FILTER (reason IN ('POLICY_DENIED', 'POLICY_DENY')), 0)::BIGINT AS policy_denies,
-        string_agg(reason || '=' || n, ',' ORDER BY n DESC, reason) AS drops_by_reason
-    FROM (SELECT d.destination, d.reason, count(*) AS n
-          FROM drops d, win WHERE d.time BETWEEN win.t0 AND win.t1
-          GROUP BY ALL)
+flows_in AS (
+    SELECT destination AS service, mode(destination_namespace) AS namespace,
+        string_agg(DISTINCT l4_protocol, ',' ORDER BY l4_protocol) AS l4_protocols,
+        count(*) AS flows,
+        count(*) FILTER (verdict = 'DROPPED') AS drops,
+        count(*) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')) AS policy_denies,
+        ft_counts(list(drop_reason_desc) FILTER (verdict = 'DROPPED')) AS drops_by_reason,
+        count(*) FILTER (tcp_rst) AS tcp_resets
+    FROM edges e, win WHERE e.time BETWEEN win.t0 AND win.t1
     GROUP BY destination
 ),
-resets AS (
-    SELECT destination AS service, count(*) AS tcp_resets
-    FROM edges e, win WHERE e.tcp_rst AND e.time BETWEEN win.t0 AND win.t1
+conns AS (
+    SELECT destination AS service, count(*) AS connections,
+        count(*) FILTER (failed) AS connection_failures,
+        count(*) FILTER (dropped OR unanswered) AS connections_lost
+    FROM connections c, win WHERE c.time BETWEEN win.t0 AND win.t1
     GROUP BY destination
 ),
 dns_errors AS (
     SELECT client AS service, count(*) FILTER (error) AS dns_errors
     FROM dns d, win WHERE d.time BETWEEN win.t0 AND win.t1
     GROUP BY client
+),
+services AS (
+    SELECT service FROM inbound UNION SELECT service FROM flows_in
 )
 SELECT
-    i.service, i.namespace, i.protocols, i.requests,
-    round(i.requests / greatest(epoch_ns(win.t1) - epoch_ns(win.t0), 1) * 1e9, 3) AS rps,
+    s.service,
+    coalesce(i.namespace, f.namespace) AS namespace,
+    CASE WHEN i.service IS NULL THEN 'L4' ELSE 'L7' END AS visibility,
+    coalesce(i.protocols, f.l4_protocols) AS protocols,
+    i.requests,
+    round(i.requests / win.seconds, 3) AS rps,
     i.errors,
     round(i.errors / nullif(i.requests, 0), 6) AS error_rate,
     i.client_errors, i.no_response,
-    i.lat[greatest(1, ceil(0.50 * len(i.lat))::BIGINT)] / 1e6 AS p50_ms,
-    i.lat[greatest(1, ceil(0.90 * len(i.lat))::BIGINT)] / 1e6 AS p90_ms,
-    i.lat[greatest(1, ceil(0.95 * len(i.lat))::BIGINT)] / 1e6 AS p95_ms,
-    i.lat[greatest(1, ceil(0.99 * len(i.lat))::BIGINT)] / 1e6 AS p99_ms,
-    i.lat[len(i.lat)] / 1e6 AS max_ms,
+    i.q[1] / 1e6 AS p50_ms,
+    i.q[2] / 1e6 AS p90_ms,
+    i.q[3] / 1e6 AS p95_ms,
+    i.q[4] / 1e6 AS p99_ms,
+    i.q[5] / 1e6 AS max_ms,
     coalesce(o.outbound_requests, 0) AS outbound_requests,
     coalesce(o.outbound_errors, 0) AS outbound_errors,
-    coalesce(d.drops, 0) AS drops,
-    coalesce(d.drops_by_reason, '') AS drops_by_reason,
-    coalesce(d.policy_denies, 0) AS policy_denies,
-    coalesce(r.tcp_resets, 0) AS tcp_resets,
+    coalesce(f.flows, 0) AS flows,
+    coalesce(c.connections, 0) AS connections,
+    coalesce(c.connection_failures, 0) AS connection_failures,
+    coalesce(f.drops, 0) AS drops,
+    coalesce(f.drops_by_reason, '') AS drops_by_reason,
+    coalesce(f.policy_denies, 0) AS policy_denies,
+    coalesce(f.tcp_resets, 0) AS tcp_resets,
     coalesce(n.dns_errors, 0) AS dns_errors,
-    CASE WHEN i.requests = 0 THEN 'unknown'
-         WHEN i.errors / i.requests >= 0.10 THEN 'failure'
-         WHEN i.errors / i.requests >= 0.001 THEN 'degraded'
-         ELSE 'healthy' END AS health
-FROM inbound i
+    CASE WHEN i.service IS NOT NULL THEN ft_health(i.errors, i.requests)
+         ELSE ft_health(c.connections_lost, c.connections) END AS health
+FROM services s
 CROSS JOIN win
+LEFT JOIN inbound i USING (service)
+LEFT JOIN flows_in f USING (service)
 LEFT JOIN outbound o USING (service)
-LEFT JOIN dropped d USING (service)
-LEFT JOIN resets r USING (service)
+LEFT JOIN conns c USING (service)
 LEFT JOIN dns_errors n USING (service)
-WHERE getvariable('namespace')::VARCHAR IS NULL OR i.namespace = getvariable('namespace')::VARCHAR
-ORDER BY i.errors DESC, i.requests DESC, i.service;
+WHERE ft_in_namespace(coalesce(i.namespace, f.namespace), NULL)
+ORDER BY i.service IS NULL, coalesce(i.errors, c.connections_lost) DESC, coalesce(i.requests, c.connections) DESC, s.service;

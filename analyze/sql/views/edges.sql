@@ -1,25 +1,40 @@
 -- edges: every flow between two endpoints, in the connection's direction
 -- (replies swapped back, so that a client -> server connection is one edge
 -- whichever way its packets went), with what the analyses need per flow.
+--
+-- A TCP SYN goes from client to server and a SYN-ACK back, whatever
+-- is_reply says; other flows are replies when Cilium says so (is_reply, or
+-- the older reply flag); when it could not tell, as they were sent.
+-- destination_service is the Kubernetes service the client addressed, where
+-- Cilium knew it.
 CREATE OR REPLACE VIEW edges AS
 WITH f AS (
-    SELECT *, coalesce(is_reply, reply, false) AS is_reply_any FROM flows
+    SELECT *,
+        CASE WHEN tcp_syn AND NOT coalesce(tcp_ack, false) THEN false
+             WHEN tcp_syn AND tcp_ack THEN true
+             ELSE coalesce(is_reply, reply, false) END AS swap
+    FROM flows
 )
 SELECT
-    time, node_name, type, verdict, drop_reason_desc, l4_protocol,
-    CASE WHEN is_reply_any THEN
-        ft_name(destination_workload, destination_app, destination_pod_name, destination_labels, destination_names, ip_destination)
-    ELSE ft_name(source_workload, source_app, source_pod_name, source_labels, source_names, ip_source) END AS source,
-    CASE WHEN is_reply_any THEN destination_namespace ELSE source_namespace END AS source_namespace,
-    CASE WHEN is_reply_any THEN destination_pod_name ELSE source_pod_name END AS source_pod,
-    CASE WHEN is_reply_any THEN
-        ft_name(source_workload, source_app, source_pod_name, source_labels, source_names, ip_source)
-    ELSE ft_name(destination_workload, destination_app, destination_pod_name, destination_labels, destination_names, ip_destination) END AS destination,
-    CASE WHEN is_reply_any THEN source_namespace ELSE destination_namespace END AS destination_namespace,
-    CASE WHEN is_reply_any THEN source_pod_name ELSE destination_pod_name END AS destination_pod,
-    CASE WHEN is_reply_any THEN source_port ELSE destination_port END AS destination_port,
-    is_reply_any AS is_reply,
-    tcp_syn AND NOT coalesce(tcp_ack, false) AS tcp_syn_only,
+    time, node_name, type, verdict, drop_reason_desc, l4_protocol, traffic_direction,
+    CASE WHEN swap THEN
+        ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination)
+    ELSE ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source) END AS source,
+    CASE WHEN swap THEN destination_namespace ELSE source_namespace END AS source_namespace,
+    CASE WHEN swap THEN destination_pod_name ELSE source_pod_name END AS source_pod,
+    CASE WHEN swap THEN ip_destination ELSE ip_source END AS source_ip,
+    CASE WHEN swap THEN destination_port ELSE source_port END AS source_port,
+    CASE WHEN swap THEN
+        ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source)
+    ELSE ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination) END AS destination,
+    CASE WHEN swap THEN source_namespace ELSE destination_namespace END AS destination_namespace,
+    CASE WHEN swap THEN source_pod_name ELSE destination_pod_name END AS destination_pod,
+    CASE WHEN swap THEN ip_source ELSE ip_destination END AS destination_ip,
+    CASE WHEN swap THEN source_port ELSE destination_port END AS destination_port,
+    nullif(CASE WHEN swap THEN source_service_name ELSE destination_service_name END, '') AS destination_service,
+    swap AS is_reply,
+    coalesce(tcp_syn AND NOT coalesce(tcp_ack, false), false) AS tcp_syn_only,
+    coalesce(tcp_syn AND tcp_ack, false) AS tcp_syn_ack,
     coalesce(tcp_rst, false) AS tcp_rst,
     uuid
 FROM f;

@@ -1,0 +1,110 @@
+-- graph: the dependency graph, one row per edge (caller -> callee) at
+-- the level of SET VARIABLE level: workload (default; as services names
+-- them), service (the Kubernetes service the callee was addressed by,
+-- callers by the service their pods serve) or pod.
+--
+-- L7 columns (requests ... p99_ms) come from requests_counted, NULL where
+-- no L7 proxy saw the edge; flows, connections, drops, verdicts, protocols
+-- and ports from every flow of the edge (the edges view). share is the
+-- edge's part of its source's requests (of its flows where the source has
+-- no L7 requests). health: Kiali's thresholds on the L7 error share, else
+-- on the share of connections dropped or never answered.
+WITH win AS (FROM ft_window()),
+level AS (SELECT coalesce(getvariable('level')::VARCHAR, 'workload') AS level),
+-- the Kubernetes service each workload serves, learned from the flows
+-- addressed to it
+svc AS (
+    SELECT destination AS name, destination_namespace AS namespace, mode(destination_service) AS service
+    FROM edges WHERE destination_service IS NOT NULL
+    GROUP BY ALL
+),
+req AS (
+    SELECT
+        CASE level WHEN 'pod' THEN coalesce(nullif(r.client_pod, ''), r.client) WHEN 'service' THEN coalesce(cs.service, r.client) ELSE r.client END AS source,
+        r.client_namespace AS source_namespace,
+        CASE level WHEN 'pod' THEN coalesce(nullif(r.server_pod, ''), r.server) WHEN 'service' THEN coalesce(ss.service, r.server) ELSE r.server END AS destination,
+        r.server_namespace AS destination_namespace,
+        r.protocol, r.error, r.no_response, r.latency_ns
+    FROM requests_counted r CROSS JOIN win CROSS JOIN level
+    LEFT JOIN svc cs ON level = 'service' AND cs.name = r.client AND cs.namespace IS NOT DISTINCT FROM r.client_namespace
+    LEFT JOIN svc ss ON level = 'service' AND ss.name = r.server AND ss.namespace IS NOT DISTINCT FROM r.server_namespace
+    WHERE r.time BETWEEN win.t0 AND win.t1
+),
+l7 AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        count(*) FILTER (NOT no_response) AS requests,
+        count(*) FILTER (error) AS errors,
+        count(*) FILTER (no_response) AS no_response,
+        quantile_disc(latency_ns, [0.5, 0.95, 0.99]) AS q,
+        list(DISTINCT protocol) AS protocols
+    FROM req GROUP BY ALL
+),
+fl AS (
+    SELECT
+        CASE level WHEN 'pod' THEN coalesce(nullif(e.source_pod, ''), e.source) WHEN 'service' THEN coalesce(cs.service, e.source) ELSE e.source END AS source,
+        e.source_namespace,
+        CASE level WHEN 'pod' THEN coalesce(nullif(e.destination_pod, ''), e.destination) WHEN 'service' THEN coalesce(e.destination_service, ss.service, e.destination) ELSE e.destination END AS destination,
+        e.destination_namespace,
+        e.verdict, e.l4_protocol, e.destination_port, e.is_reply, e.tcp_rst
+    FROM edges e CROSS JOIN win CROSS JOIN level
+    LEFT JOIN svc cs ON level = 'service' AND cs.name = e.source AND cs.namespace IS NOT DISTINCT FROM e.source_namespace
+    LEFT JOIN svc ss ON level = 'service' AND ss.name = e.destination AND ss.namespace IS NOT DISTINCT FROM e.destination_namespace
+    WHERE e.time BETWEEN win.t0 AND win.t1
+),
+l4 AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        count(*) AS flows,
+        count(*) FILTER (verdict = 'DROPPED') AS drops,
+        count(*) FILTER (tcp_rst) AS tcp_resets,
+        ft_counts(list(verdict)) AS verdicts,
+        list(DISTINCT l4_protocol) FILTER (l4_protocol IS NOT NULL) AS l4_protocols,
+        list(DISTINCT destination_port ORDER BY destination_port) FILTER (NOT is_reply AND destination_port IS NOT NULL) AS ports
+    FROM fl GROUP BY ALL
+),
+conns AS (
+    SELECT
+        CASE level WHEN 'pod' THEN coalesce(nullif(c.source_pod, ''), c.source) WHEN 'service' THEN coalesce(cs.service, c.source) ELSE c.source END AS source,
+        c.source_namespace,
+        CASE level WHEN 'pod' THEN coalesce(nullif(c.destination_pod, ''), c.destination) WHEN 'service' THEN coalesce(c.destination_service, ss.service, c.destination) ELSE c.destination END AS destination,
+        c.destination_namespace,
+        count(*) AS connections,
+        count(*) FILTER (failed) AS connection_failures,
+        count(*) FILTER (dropped OR unanswered) AS connections_lost
+    FROM connections c CROSS JOIN win CROSS JOIN level
+    LEFT JOIN svc cs ON level = 'service' AND cs.name = c.source AND cs.namespace IS NOT DISTINCT FROM c.source_namespace
+    LEFT JOIN svc ss ON level = 'service' AND ss.name = c.destination AND ss.namespace IS NOT DISTINCT FROM c.destination_namespace
+    WHERE c.time BETWEEN win.t0 AND win.t1
+    GROUP BY ALL
+),
+g AS (
+    SELECT *
+    FROM l4
+    FULL JOIN l7 USING (source, source_namespace, destination, destination_namespace)
+    LEFT JOIN conns USING (source, source_namespace, destination, destination_namespace)
+)
+SELECT
+    source, source_namespace, destination, destination_namespace,
+    array_to_string(list_sort(list_concat(coalesce(l4_protocols, []), coalesce(protocols, []))), ',') AS protocols,
+    array_to_string(ports, ',') AS ports,
+    requests,
+    round(requests / win.seconds, 3) AS rps,
+    errors,
+    round(errors / nullif(requests, 0), 6) AS error_rate,
+    no_response,
+    q[1] / 1e6 AS p50_ms,
+    q[2] / 1e6 AS p95_ms,
+    q[3] / 1e6 AS p99_ms,
+    round(coalesce(
+        requests / nullif(sum(requests) OVER (PARTITION BY source, source_namespace), 0),
+        flows / nullif(sum(flows) OVER (PARTITION BY source, source_namespace), 0)), 6) AS share,
+    coalesce(flows, 0) AS flows,
+    coalesce(connections, 0) AS connections,
+    coalesce(connection_failures, 0) AS connection_failures,
+    coalesce(drops, 0) AS drops,
+    coalesce(tcp_resets, 0) AS tcp_resets,
+    coalesce(verdicts, '') AS verdicts,
+    CASE WHEN requests IS NOT NULL THEN ft_health(errors, requests)
+         ELSE ft_health(connections_lost, connections) END AS health
+FROM g CROSS JOIN win
+WHERE ft_in_namespace(source_namespace, destination_namespace)
+ORDER BY coalesce(requests, 0) + coalesce(no_response, 0) DESC, flows DESC, source, destination;

@@ -1,0 +1,48 @@
+-- connections: one row per TCP connection attempt (a SYN), from whatever
+-- L3/L4 flows of it were recorded; what L4-only recordings (GKE Dataplane
+-- V2, no L7 proxy) say about health.
+--
+-- A connection is its client and server address and port, from a SYN to
+-- the next SYN that follows other packets (a port used again). It failed when
+-- it was reset (RST either way), when a packet of it was dropped, or when
+-- no SYN-ACK came back; a SYN in the last second of the recording may
+-- still be answered, and is not counted as unanswered.
+CREATE OR REPLACE VIEW connections AS
+WITH tcp AS (
+    SELECT *,
+        -- a SYN after anything but a SYN of the same addresses and ports
+        -- opens a new connection: the same SYN seen at both ends and its
+        -- retransmits belong to one attempt, a port reused later does not
+        tcp_syn_only AND lag(tcp_syn_only, 1, false) OVER w IS DISTINCT FROM true AS opens
+    FROM edges
+    WHERE l4_protocol = 'TCP' AND type = 'L3_L4'
+    WINDOW w AS (PARTITION BY source_ip, source_port, destination_ip, destination_port ORDER BY time)
+),
+numbered AS (
+    SELECT *, sum(opens::INTEGER) OVER (PARTITION BY source_ip, source_port, destination_ip, destination_port ORDER BY time
+        ROWS UNBOUNDED PRECEDING) AS attempt
+    FROM tcp
+),
+c AS (
+    SELECT
+        min(time) FILTER (tcp_syn_only) AS time,
+        max(time) AS last_time,
+        source_ip, source_port, destination_ip, destination_port,
+        arg_min(source, time) AS source, arg_min(source_namespace, time) AS source_namespace,
+        arg_min(source_pod, time) AS source_pod,
+        arg_min(destination, time) AS destination, arg_min(destination_namespace, time) AS destination_namespace,
+        arg_min(destination_pod, time) AS destination_pod,
+        any_value(destination_service) AS destination_service,
+        bool_or(tcp_syn_ack) AS answered,
+        bool_or(tcp_rst) AS reset,
+        bool_or(verdict = 'DROPPED') AS dropped,
+        ft_counts(list(drop_reason_desc)) AS drop_reasons,
+        count(*) AS flows
+    FROM numbered
+    WHERE attempt > 0
+    GROUP BY source_ip, source_port, destination_ip, destination_port, attempt
+)
+SELECT c.*,
+    NOT answered AND NOT dropped AND time < (SELECT max(time) - INTERVAL 1 SECOND FROM flows) AS unanswered,
+    reset OR dropped OR (NOT answered AND time < (SELECT max(time) - INTERVAL 1 SECOND FROM flows)) AS failed
+FROM c;
