@@ -50,8 +50,10 @@ lint:
 docs:
 	$(GO) test ./cmd/flowtape -run TestSchemaDocIsCurrent -update
 
+# Record the simulator's incident through the real Observer API and print
+# what the analyses make of it (well under a minute).
 demo: build
-	./bin/flowtape sim --scenario incident --speed max --duration 4m --listen "" --print-truth
+	./bin/flowtape demo
 
 clean:
 	rm -rf bin out

@@ -150,3 +150,28 @@ func printMarkdown(w io.Writer, t Table) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// Select returns t with only the named columns, in that order; names t
+// lacks are left out.
+func (t Table) Select(names ...string) Table {
+	idx := map[string]int{}
+	for i, c := range t.Columns {
+		idx[c] = i
+	}
+	var out Table
+	var keep []int
+	for _, n := range names {
+		if i, ok := idx[n]; ok {
+			out.Columns = append(out.Columns, n)
+			keep = append(keep, i)
+		}
+	}
+	for _, r := range t.Rows {
+		row := make([]any, len(keep))
+		for j, i := range keep {
+			row[j] = r[i]
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	return out
+}

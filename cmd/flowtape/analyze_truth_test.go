@@ -3,56 +3,30 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/printer"
-	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/sim"
 )
 
-// recordSim records the simulator's incident scenario through the real
-// gRPC and record path, and returns the recording and the simulator's truth.
+// recordSim records the simulator's scenario through the real gRPC and
+// record path (as flowtape demo does), and returns the recording and the
+// simulator's truth.
 func recordSim(t *testing.T, cfg sim.Config) (string, sim.Truth) {
 	t.Helper()
-	c, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.Run(ctx)        //nolint:errcheck
-	go c.Serve(ctx, lis) //nolint:errcheck
-
 	dir := t.TempDir()
-	recCtx, stop := context.WithTimeout(ctx, 3*time.Minute)
-	defer stop()
-	fl := record.ConnFlags()
-	if err := fl.Parse([]string{"--server", lis.Addr().String()}); err != nil {
-		t.Fatal(err)
-	}
-	d, err := record.NewDialer(fl)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	truth, err := recordSimulation(ctx, cfg, dir, nil, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = record.Run(recCtx, record.Options{Dialer: d, Since: cfg.Start.Add(-time.Hour), Sink: record.SinkOptions{Dir: dir, Writer: "test"},
-		Progress: func(p record.Progress) {
-			if c.Finished() && p.Flows >= c.Truth().Flows {
-				stop()
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, c.Truth()
+	return dir, truth
 }
 
 // rowsBy indexes a result's rows by the values of key columns joined with "->".

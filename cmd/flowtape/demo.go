@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/buildinfo"
+	"github.com/flowtape/flowtape/printer"
+	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/sim"
+)
+
+func newDemoCmd() *cobra.Command {
+	var (
+		output   string
+		duration time.Duration
+		rate     float64
+		seed     uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Record a simulated incident and analyze it: flowtape end to end in seconds",
+		Long: `Start the simulated cluster (Online Boutique on 3 nodes) in this process, record
+its incident scenario through the real Hubble Observer gRPC API into Parquet, as
+flowtape record does against hubble-relay, then print the services, the
+dependency graph and the coverage of the recording.
+
+The simulated clock runs as fast as the recorder takes the flows: minutes of
+traffic take seconds. The incident starts 2 minutes in: paymentservice answers
+503 to 30% of Charge calls, cartservice gets 10x slower, and a deny policy drops
+recommendationservice -> productcatalogservice. The recording stays in -o (a new
+temporary directory by default) for flowtape query and analyze.`,
+		Example: `  flowtape demo
+  flowtape demo -o incident-demo && flowtape analyze timeline incident-demo`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if duration <= sim.Scenarios["incident"].IncidentAt {
+				return usagef("--duration %s: the incident starts at %s; use more", duration, sim.Scenarios["incident"].IncidentAt)
+			}
+			if rate <= 0 {
+				return usagef("--rate %v: must be positive", rate)
+			}
+			if output == "" {
+				dir, err := os.MkdirTemp("", "flowtape-demo-")
+				if err != nil {
+					return fmt.Errorf("create the demo's recording directory: %w", err)
+				}
+				output = dir
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), output,
+				sim.Config{Scenario: sim.Scenarios["incident"], Seed: seed, Rate: rate, Duration: duration,
+					Start: time.Now().Add(-duration).Truncate(time.Minute), Truth: true})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&output, "output", "o", "", "recording directory (default: a new temporary directory)")
+	fl.DurationVar(&duration, "duration", 4*time.Minute, "simulated time to record")
+	fl.Float64Var(&rate, "rate", 600, "flows per simulated second")
+	fl.Uint64Var(&seed, "seed", 1, "random seed; the same seed gives the same flows")
+	return cmd
+}
+
+func runDemo(ctx context.Context, stdout, stderr io.Writer, dir string, cfg sim.Config) error {
+	fmt.Fprintf(stderr, "Simulating %s of Online Boutique (incident at +%s) and recording it through the Observer API to %s\n",
+		cfg.Duration, cfg.Scenario.IncidentAt, dir)
+	status := newStatusPrinter(stderr)
+	start := time.Now()
+	// The simulator ends its streams when it is done, and the recorder
+	// would warn about that: only errors matter here.
+	log := status.line.logger(slog.LevelError)
+	t, err := recordSimulation(ctx, cfg, dir, status.progress, log)
+	status.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "Recorded %d flows in %s.\n", t.Flows, time.Since(start).Round(100*time.Millisecond))
+
+	e, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	// The columns that fit a terminal; the analyses have more.
+	for _, a := range []struct {
+		name, title string
+		cols        []string
+	}{
+		{"services", "Services (flowtape analyze services; more columns with --format json)",
+			[]string{"service", "visibility", "requests", "rps", "errors", "error_rate", "p50_ms", "p99_ms", "connections", "drops", "health"}},
+		{"graph", "Dependency graph (flowtape analyze graph; --format dot|mermaid draws it)",
+			[]string{"source", "destination", "protocols", "rps", "error_rate", "p99_ms", "share", "connections", "drops", "health"}},
+		{"coverage", "Coverage (flowtape analyze coverage)",
+			[]string{"node", "first_flow", "last_flow", "flows", "flows_per_s", "lost_events", "unavailable", "complete"}},
+	} {
+		res, err := e.Run(ctx, a.name, analyze.Params{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\n== %s\n", a.title)
+		if err := printer.Print(stdout, "table", res.Select(a.cols...)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "\nThe recording is in %s. Next:\n  flowtape analyze timeline %s --bucket 10s\n  flowtape analyze errors %s\n  flowtape analyze graph %s --format mermaid\n  flowtape query %s \"SELECT server, status, count(*) FROM requests GROUP BY ALL ORDER BY 3 DESC\"\n",
+		dir, dir, dir, dir, dir)
+	return nil
+}
+
+// recordSimulation runs the simulator cfg describes behind a loopback
+// Observer API and records it into dir with the real recorder, until
+// every flow the simulation produced is recorded.
+func recordSimulation(ctx context.Context, cfg sim.Config, dir string, progress func(record.Progress), log *slog.Logger) (sim.Truth, error) {
+	cfg.Truth = true // the stop condition counts its flows
+	c, err := sim.New(cfg)
+	if err != nil {
+		return sim.Truth{}, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return sim.Truth{}, fmt.Errorf("listen for the simulator: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.Run(ctx)        //nolint:errcheck // ends with ctx
+	go c.Serve(ctx, lis) //nolint:errcheck // ends with ctx
+
+	fl := record.ConnFlags()
+	if err := fl.Parse([]string{"--server", lis.Addr().String()}); err != nil {
+		return sim.Truth{}, err
+	}
+	d, err := record.NewDialer(fl)
+	if err != nil {
+		return sim.Truth{}, err
+	}
+	recCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	_, err = record.Run(recCtx, record.Options{Dialer: d, Since: cfg.Start.Add(-time.Hour),
+		Sink: record.SinkOptions{Dir: dir, Writer: buildinfo.Writer()}, Log: log,
+		Progress: func(p record.Progress) {
+			if progress != nil {
+				progress(p)
+			}
+			if c.Finished() && p.Flows >= c.Truth().Flows {
+				stop()
+			}
+		}})
+	if err != nil {
+		return sim.Truth{}, fmt.Errorf("record the simulation: %w", err)
+	}
+	if ctx.Err() != nil {
+		return sim.Truth{}, ctx.Err()
+	}
+	return c.Truth(), nil
+}
