@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,8 +30,9 @@ type Options struct {
 	// operators spill to TempDir instead of failing. Empty: DuckDB's
 	// default (80% of RAM).
 	MemoryLimit string
-	// TempDir is where DuckDB spills (default: DuckDB's, next to the
-	// database, i.e. .tmp in the working directory).
+	// TempDir is where DuckDB spills (default: a new directory under the
+	// system's temporary directory, removed on Close; DuckDB's own default
+	// would be .tmp in the working directory).
 	TempDir string
 }
 
@@ -39,6 +41,7 @@ type Engine struct {
 	db       *sql.DB
 	files    schema.Files
 	versions map[string]string // schema version by file
+	spill    string            // default spill directory, removed on Close
 }
 
 // Open checks the recordings' files (kind and schema version of each) and
@@ -70,8 +73,14 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close releases the database.
-func (e *Engine) Close() error { return e.db.Close() }
+// Close releases the database and the spill directory it made.
+func (e *Engine) Close() error {
+	err := e.db.Close()
+	if e.spill != "" {
+		os.RemoveAll(e.spill)
+	}
+	return err
+}
 
 // Files are the recording files the views read.
 func (e *Engine) Files() schema.Files { return e.files }
@@ -81,9 +90,12 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 	if o.MemoryLimit != "" {
 		stmts = append(stmts, fmt.Sprintf("SET memory_limit = %s", quote(o.MemoryLimit)))
 	}
-	if o.TempDir != "" {
-		stmts = append(stmts, fmt.Sprintf("SET temp_directory = %s", quote(o.TempDir)))
+	if o.TempDir == "" {
+		// DuckDB creates it when it first spills.
+		e.spill = filepath.Join(os.TempDir(), fmt.Sprintf("flowtape-spill-%d-%p", os.Getpid(), e))
+		o.TempDir = e.spill
 	}
+	stmts = append(stmts, fmt.Sprintf("SET temp_directory = %s", quote(o.TempDir)))
 	for _, s := range stmts {
 		if _, err := e.db.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("set up: %w", firstLine(err))

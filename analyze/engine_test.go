@@ -267,3 +267,44 @@ func TestOpenAndQueryErrors(t *testing.T) {
 		t.Errorf("invalid SQL: %v; want one line", err)
 	}
 }
+
+// With --memory-limit, work larger than memory spills to --temp-dir and
+// finishes instead of failing.
+func TestMemoryLimitSpillsToTempDir(t *testing.T) {
+	tmp := t.TempDir()
+	e, err := analyze.Open(context.Background(), []string{sampleRecording(t, "basic-sample-10-flows.json")},
+		analyze.Options{MemoryLimit: "64MB", TempDir: tmp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	// Watch the spill directory while a sort of about 300 MB runs.
+	spilled := make(chan bool, 1)
+	done := make(chan struct{})
+	go func() {
+		seen := false
+		for {
+			select {
+			case <-done:
+				spilled <- seen
+				return
+			case <-time.After(5 * time.Millisecond):
+				if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
+					seen = true
+				}
+			}
+		}
+	}()
+	res, err := e.Query(context.Background(),
+		"SELECT count(*), max(s) FROM (SELECT x, md5(x::VARCHAR) AS s FROM range(6000000) t(x) ORDER BY s)")
+	close(done)
+	if err != nil {
+		t.Fatalf("a sort beyond the memory limit failed instead of spilling: %v", err)
+	}
+	if n := res.Rows[0][0]; n != int64(6000000) {
+		t.Errorf("count %v", n)
+	}
+	if !<-spilled {
+		t.Error("nothing was spilled to the temp dir")
+	}
+}

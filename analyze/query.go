@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -13,6 +15,41 @@ import (
 
 // Query runs any SQL over the views and returns its result.
 func (e *Engine) Query(ctx context.Context, q string, args ...any) (printer.Table, error) {
+	t, err := e.query(ctx, q, args...)
+	if err != nil {
+		err = e.blame(ctx, err)
+	}
+	return t, err
+}
+
+// blame names the file behind a read error that does not name one: DuckDB
+// reports a damaged page ("Invalid Error: Variable-length int over 10
+// bytes") without saying where, and at 3 a.m. the file is what matters.
+// Only such errors cost the extra read of every file.
+func (e *Engine) blame(ctx context.Context, err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "Invalid Error") && !strings.Contains(msg, "Invalid Input Error") || strings.Contains(msg, ".parquet") {
+		return err
+	}
+	for _, f := range slices.Concat(e.files.Flows, e.files.Events) {
+		if ctx.Err() != nil {
+			return err
+		}
+		rows, qerr := e.db.QueryContext(ctx, "SELECT * FROM read_parquet("+quote(f)+")")
+		if qerr == nil {
+			for rows.Next() {
+			}
+			qerr = rows.Err()
+			rows.Close()
+		}
+		if qerr != nil {
+			return fmt.Errorf("%w (%s is damaged: move it out of the recording to analyse the rest)", err, f)
+		}
+	}
+	return err
+}
+
+func (e *Engine) query(ctx context.Context, q string, args ...any) (printer.Table, error) {
 	var t printer.Table
 	rows, err := e.db.QueryContext(ctx, q, args...)
 	if err != nil {

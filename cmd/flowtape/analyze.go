@@ -84,6 +84,10 @@ analysed window (--since/--until, else the recording's).`,
 				return err
 			}
 			defer e.Close()
+			if len(e.Files().Flows) == 0 {
+				return fmt.Errorf("%s: the recording holds no flows, only events: nothing to analyze (flowtape query %s \"SELECT * FROM events\" shows them)",
+					strings.Join(args[1:], " "), strings.Join(args[1:], " "))
+			}
 			t, err := e.Run(cmd.Context(), args[0], p)
 			if err != nil {
 				return err

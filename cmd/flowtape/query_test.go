@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/printer"
+	"github.com/flowtape/flowtape/schema"
 )
 
 // flowtape query over imported real samples: any SQL, every format, the
@@ -79,6 +86,117 @@ func TestAnalyzeServicesCommand(t *testing.T) {
 		t.Errorf("--sql: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{"analyze", "nope", dir}, {"analyze", "services", dir, "--reporter", "proxy"}, {"analyze", "services"}} {
+		if _, _, code := runCmd(t, args...); code != 2 {
+			t.Errorf("flowtape %s: exit %d, want 2", strings.Join(args, " "), code)
+		}
+	}
+}
+
+// Recordings that cannot be analysed: one line naming the file or what to
+// do, a non-zero exit, no panic.
+func TestAnalyzeBadInput(t *testing.T) {
+	dir := importSamples(t)
+	files, err := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no flow files in %s: %v", dir, err)
+	}
+	valid, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// withFile makes a recording of one flows file, changed by edit.
+	withFile := func(edit func([]byte) []byte) (string, string) {
+		d := t.TempDir()
+		p := filepath.Join(d, "flows", "date=2021-10-04", "hour=14", filepath.Base(files[0]))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, edit(bytes.Clone(valid)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return d, p
+	}
+	newer, newerFile := withFile(func(b []byte) []byte {
+		// the footer's schema version, as a flowtape of schema 2 would write it
+		i := bytes.LastIndex(b, []byte(schema.MetaSchemaVersion))
+		j := i + bytes.Index(b[i:], []byte(schema.Version))
+		copy(b[j:], "2.0")
+		return b
+	})
+	corrupt, corruptFile := withFile(func(b []byte) []byte {
+		for i := len(b) / 3; i < len(b)/3+2000; i++ {
+			b[i] = 0xab // inside the column chunks; the footer is intact
+		}
+		return b
+	})
+	truncated, truncatedFile := withFile(func(b []byte) []byte { return b[:len(b)/2] })
+	empty := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(empty, "flows"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	notRecording := filepath.Join(t.TempDir(), "flows.json")
+	if err := os.WriteFile(notRecording, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"analyze", "services", newer}, []string{newerFile, "schema version 2.0 is not supported"}},
+		{[]string{"analyze", "graph", corrupt}, []string{corruptFile}},
+		{[]string{"query", corrupt, "SELECT * FROM flows"}, []string{corruptFile}},
+		{[]string{"analyze", "services", truncated}, []string{truncatedFile, "not a readable Parquet file"}},
+		{[]string{"analyze", "timeline", empty}, []string{empty, "no recording files"}},
+		{[]string{"analyze", "coverage", notRecording}, []string{notRecording}},
+		{[]string{"query", dir, "SELECT nope FROM flows"}, []string{"query:", "nope"}},
+	} {
+		_, errOut, code := runCmd(t, tc.args...)
+		msg := strings.TrimSpace(errOut)
+		ok := code == 1 && !strings.Contains(msg, "\n") && !strings.Contains(msg, "panic")
+		for _, w := range tc.want {
+			ok = ok && strings.Contains(msg, w)
+		}
+		if !ok {
+			t.Errorf("flowtape %s: exit %d, %q; want exit 1 and one line with %q", strings.Join(tc.args, " "), code, msg, tc.want)
+		}
+	}
+}
+
+// Every analysis runs from the command line in every format; graph draws.
+func TestAnalyzeCommandFormats(t *testing.T) {
+	dir := importSamples(t)
+	for _, name := range analyze.Analyses() {
+		for _, format := range printer.Formats {
+			args := []string{"analyze", name, dir, "--format", format}
+			if name == "timeline" {
+				args = append(args, "--bucket", "24h")
+			}
+			if out, errOut, code := runCmd(t, args...); code != 0 || out == "" {
+				t.Errorf("flowtape %s: exit %d, %s", strings.Join(args, " "), code, errOut)
+			}
+		}
+	}
+	out, _, code := runCmd(t, "analyze", "graph", dir, "--format", "dot")
+	if code != 0 || !strings.HasPrefix(out, "digraph flowtape {") || !strings.Contains(out, `"bookinfo/productpage" -> "bookinfo/reviews"`) {
+		t.Errorf("dot: exit %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, "analyze", "graph", dir, "--format", "mermaid", "--level", "pod")
+	if code != 0 || !strings.HasPrefix(out, "flowchart LR\n") || !strings.Contains(out, "productpage-v1-6b746f74dc-9rcxx") {
+		t.Errorf("mermaid: exit %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, "analyze", "graph", dir, "--format", "json")
+	var g struct {
+		Nodes []map[string]any `json:"nodes"`
+		Edges []map[string]any `json:"edges"`
+	}
+	if err := json.Unmarshal([]byte(out), &g); code != 0 || err != nil || len(g.Nodes) == 0 || len(g.Edges) == 0 || g.Edges[0]["source"] == nil {
+		t.Errorf("graph json: exit %d, %v\n%s", code, err, out)
+	}
+	for _, args := range [][]string{
+		{"analyze", "services", dir, "--format", "dot"},
+		{"analyze", "graph", dir, "--level", "cluster"},
+		{"analyze", "timeline", dir, "--bucket", "1500ms"},
+	} {
 		if _, _, code := runCmd(t, args...); code != 2 {
 			t.Errorf("flowtape %s: exit %d, want 2", strings.Join(args, " "), code)
 		}

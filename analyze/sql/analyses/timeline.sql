@@ -8,6 +8,9 @@ b AS (SELECT coalesce(getvariable('bucket')::BIGINT, 60) * 1000000000 AS ns),
 buckets AS (
     SELECT make_timestamp_ns(t) AS bucket
     FROM win, b, range(epoch_ns(win.t0) // b.ns * b.ns, epoch_ns(win.t1) + 1, b.ns) r(t)
+    -- a months-long window in 1-minute buckets is a mistake, not a chart
+    WHERE CASE WHEN (epoch_ns(win.t1) - epoch_ns(win.t0)) // b.ns > 100000
+        THEN error('the window spans more than 100000 buckets: use a larger --bucket, or --since and --until') ELSE true END
 ),
 f AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
