@@ -8,9 +8,11 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
@@ -108,16 +110,8 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 	if err := e.execFile(ctx, "sql/macros.sql"); err != nil {
 		return err
 	}
-	var current, v10 []string
-	for _, f := range e.files.Flows {
-		if e.versions[f] == "1.0" {
-			v10 = append(v10, f)
-		} else {
-			current = append(current, f)
-		}
-	}
 	for _, s := range []string{
-		flowsAllView(current, v10),
+		flowsAllView(e.files.Flows, e.versions),
 		flowsView(e.files.Flows),
 		baseView("events", schema.KindEvents, e.files.Events),
 	} {
@@ -181,22 +175,50 @@ func quoteList(files []string) string {
 	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
-// flowsAllView reads the flow files. Files of schema 1.0 lack the derived
-// columns 1.1 added; they are computed here, as the writer computes them.
-func flowsAllView(current, v10 []string) string {
-	if len(v10) == 0 {
-		return baseView("flows_all", schema.KindFlows, current)
+// addedColumns are the derived columns each minor version added, with the
+// SQL that computes them, as the writer does, for files written before.
+var addedColumns = []struct {
+	minor int
+	exprs []string
+}{
+	{1, []string{
+		"nullif(ft_header(http_headers, 'x-request-id'), '') AS http_request_id",
+		`CASE WHEN http_method IS NOT NULL THEN CASE WHEN ft_is_grpc(http_protocol, http_method, http_url, http_headers) THEN 'grpc' ELSE 'http' END
+         WHEN dns_rcode IS NOT NULL THEN 'dns' END AS l7_protocol`,
+	}},
+	{2, []string{
+		"ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source) AS source_endpoint",
+		"ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination) AS destination_endpoint",
+	}},
+}
+
+// flowsAllView reads the flow files, each group of files of an older minor
+// version with the columns it lacks computed.
+func flowsAllView(files []string, versions map[string]string) string {
+	byMinor := map[int][]string{}
+	for _, f := range files {
+		minor := schema.MinorVersion
+		if _, m, ok := strings.Cut(versions[f], "."); ok {
+			if v, err := strconv.Atoi(m); err == nil && v < minor {
+				minor = v
+			}
+		}
+		byMinor[minor] = append(byMinor[minor], f)
 	}
-	old := fmt.Sprintf(`SELECT *,
-    nullif(ft_header(http_headers, 'x-request-id'), '') AS http_request_id,
-    CASE WHEN http_method IS NOT NULL THEN CASE WHEN ft_is_grpc(http_protocol, http_method, http_url, http_headers) THEN 'grpc' ELSE 'http' END
-         WHEN dns_rcode IS NOT NULL THEN 'dns' END AS l7_protocol
-FROM read_parquet(%s, union_by_name = true)`, quoteList(v10))
-	if len(current) == 0 {
-		return "CREATE OR REPLACE VIEW flows_all AS " + old
+	if len(byMinor[schema.MinorVersion]) == len(files) {
+		return baseView("flows_all", schema.KindFlows, files)
 	}
-	return fmt.Sprintf("CREATE OR REPLACE VIEW flows_all AS SELECT * FROM read_parquet(%s, union_by_name = true) UNION ALL BY NAME %s",
-		quoteList(current), old)
+	var parts []string
+	for _, minor := range slices.Sorted(maps.Keys(byMinor)) {
+		sel := "*"
+		for _, a := range addedColumns {
+			if a.minor > minor {
+				sel += ",\n    " + strings.Join(a.exprs, ",\n    ")
+			}
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", sel, quoteList(byMinor[minor])))
+	}
+	return "CREATE OR REPLACE VIEW flows_all AS " + strings.Join(parts, "\nUNION ALL BY NAME ")
 }
 
 // flowsView is flows_all with each uuid once. A recorder drops the flows

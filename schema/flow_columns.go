@@ -282,7 +282,47 @@ func endpointColumns(side string, get func(F) *flowpb.Endpoint, ensure func(F) *
 			func(f F) string { return getSvc(f).GetNamespace() }, func(f F, v string) { ensureSvc(f).Namespace = v }).at(side + "_service.namespace"),
 		listCol(p+"names", "DNS names the "+side+" IP was resolved from (FQDN policy cache).",
 			getNames, setNames).at(side + "_names"),
+		derived(cString, p+"endpoint", "Name the analyses group the "+side+" endpoint by: its workload, else app label, else pod, else reserved identity (world, host, kube-apiserver, ...), else the DNS name its IP was resolved from, else the IP.",
+			func(f F) (string, bool) {
+				ip := f.GetIP().GetDestination()
+				if side == "source" {
+					ip = f.GetIP().GetSource()
+				}
+				n := endpointName(get(f), getNames(f), ip)
+				return n, n != ""
+			}),
 	}
+}
+
+// reservedIdentities are Cilium's fixed numeric identities by name
+// (pkg/identity); the analyses' SQL (ft_name) names them the same way.
+var reservedIdentities = map[uint32]string{1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init",
+	6: "remote-node", 7: "kube-apiserver", 8: "ingress", 9: "world-ipv4", 10: "world-ipv6"}
+
+// endpointName is ft_name of analyze/sql/macros.sql, computed once when a
+// row is written: reading the six columns it needs costs a query more
+// than the rest of its work.
+func endpointName(ep *flowpb.Endpoint, names []string, ip string) string {
+	if w := ep.GetWorkloads(); len(w) > 0 && w[0].GetName() != "" {
+		return w[0].GetName()
+	}
+	if v := labelValue(ep.GetLabels(), appLabels...); v != "" {
+		return v
+	}
+	if ep.GetPodName() != "" {
+		return ep.GetPodName()
+	}
+	if ep != nil {
+		if r, ok := reservedIdentities[ep.GetIdentity()]; ok {
+			return r
+		}
+	}
+	if len(names) > 0 {
+		if n := strings.TrimRight(names[0], "."); n != "" {
+			return n
+		}
+	}
+	return ip
 }
 
 func flowColumns() []Column[F] {

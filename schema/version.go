@@ -18,7 +18,7 @@ import (
 // major version (minor versions only add columns) and refuses other majors.
 const (
 	MajorVersion = 1
-	MinorVersion = 1
+	MinorVersion = 2
 )
 
 // Version is the recording format version as written to Parquet metadata.

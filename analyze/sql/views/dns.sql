@@ -3,9 +3,9 @@
 CREATE OR REPLACE VIEW dns AS
 SELECT
     time, node_name,
-    ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination) AS client,
+    destination_endpoint AS client,
     destination_namespace AS client_namespace, destination_pod_name AS client_pod,
-    ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source) AS server,
+    source_endpoint AS server,
     rtrim(dns_query, '.') AS query,
     dns_qtypes AS qtypes,
     dns_rcode AS rcode,

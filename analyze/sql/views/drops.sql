@@ -3,9 +3,9 @@
 CREATE OR REPLACE VIEW drops AS
 SELECT
     time, node_name,
-    ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source) AS source,
+    source_endpoint AS source,
     source_namespace,
-    ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination) AS destination,
+    destination_endpoint AS destination,
     destination_namespace,
     l4_protocol, destination_port,
     coalesce(drop_reason_desc, 'DROP_REASON_' || drop_reason) AS reason,

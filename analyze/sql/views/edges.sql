@@ -18,15 +18,15 @@ WITH f AS (
 SELECT
     time, node_name, type, verdict, drop_reason_desc, l4_protocol, traffic_direction,
     CASE WHEN swap THEN
-        ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination)
-    ELSE ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source) END AS source,
+        destination_endpoint
+    ELSE source_endpoint END AS source,
     CASE WHEN swap THEN destination_namespace ELSE source_namespace END AS source_namespace,
     CASE WHEN swap THEN destination_pod_name ELSE source_pod_name END AS source_pod,
     CASE WHEN swap THEN ip_destination ELSE ip_source END AS source_ip,
     CASE WHEN swap THEN destination_port ELSE source_port END AS source_port,
     CASE WHEN swap THEN
-        ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source)
-    ELSE ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination) END AS destination,
+        source_endpoint
+    ELSE destination_endpoint END AS destination,
     CASE WHEN swap THEN source_namespace ELSE destination_namespace END AS destination_namespace,
     CASE WHEN swap THEN source_pod_name ELSE destination_pod_name END AS destination_pod,
     CASE WHEN swap THEN ip_source ELSE ip_destination END AS destination_ip,

@@ -15,7 +15,10 @@
 --
 -- reporter is the proxy that saw it: client (the caller's egress proxy) or
 -- server (the callee's ingress proxy). A request seen by both proxies has
--- two rows, one per reporter (requests_counted counts it once).
+-- two rows, one per reporter (requests_counted counts it once);
+-- seen_by_server tells whether a server proxy saw the request at all (a
+-- flow with the same X-Request-Id; without one, whether a server proxy
+-- answered any request of that client and server without one).
 CREATE OR REPLACE VIEW requests AS
 WITH l7 AS NOT MATERIALIZED (
     -- inlined where used, so that each use reads only the columns it needs
@@ -23,12 +26,9 @@ WITH l7 AS NOT MATERIALIZED (
         time, node_name, uuid, l7_type = 'RESPONSE' AS is_response,
         CASE traffic_direction WHEN 'EGRESS' THEN 'client' WHEN 'INGRESS' THEN 'server' END AS reporter,
         http_request_id AS request_id,
-        ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source) AS src,
-        source_namespace AS src_namespace, source_pod_name AS src_pod, ip_source AS src_ip, source_port AS src_port,
-        ft_name(destination_workload, destination_app, destination_pod_name, destination_identity, destination_names, ip_destination) AS dst,
-        destination_namespace AS dst_namespace, destination_pod_name AS dst_pod, ip_destination AS dst_ip, destination_port AS dst_port,
-        http_method AS method, http_url AS url,
-        l7_protocol = 'grpc' AS grpc,
+        source_endpoint AS src, source_namespace AS src_namespace, source_pod_name AS src_pod, ip_source AS src_ip, source_port AS src_port,
+        destination_endpoint AS dst, destination_namespace AS dst_namespace, destination_pod_name AS dst_pod, ip_destination AS dst_ip, destination_port AS dst_port,
+        http_method AS method, http_url AS url, l7_protocol = 'grpc' AS grpc,
         http_code, l7_latency_ns
     FROM flows
     WHERE l7_protocol IN ('http', 'grpc') AND l7_type IN ('REQUEST', 'RESPONSE')
@@ -58,6 +58,10 @@ r AS (
     FROM (SELECT * FROM l7 WHERE NOT is_response AND request_id IS NOT NULL) q
     ANTI JOIN answered a ON a.request_id = q.request_id AND a.node_name = q.node_name AND a.reporter = q.reporter
     WHERE q.time < (SELECT t FROM horizon)
+),
+-- the client and server pairs a server proxy answered without X-Request-Id
+server_pairs AS (
+    SELECT DISTINCT dst AS client, src AS server FROM l7 WHERE is_response AND reporter = 'server' AND request_id IS NULL
 )
 SELECT
     time, node_name, reporter, client, client_namespace, client_pod, client_ip,
@@ -72,5 +76,8 @@ SELECT
     -- level only when the call fails before the handler)
     coalesce(status >= 500 OR (grpc AND status <> 200), false) AS error,
     coalesce(status BETWEEN 400 AND 499, false) AS client_error,
+    CASE WHEN reporter = 'server' THEN true
+         WHEN request_id IS NOT NULL THEN request_id IN (SELECT request_id FROM l7 WHERE reporter = 'server' AND request_id IS NOT NULL)
+         ELSE (client, server) IN (SELECT (client, server) FROM server_pairs) END AS seen_by_server,
     request_id, uuid
 FROM r;
