@@ -117,6 +117,18 @@ func edgeLabel(get func([]any, string) any, r []any) string {
 	return strings.Join(parts, ", ")
 }
 
+// edgeStyle is an edge's colour and line width: failing edges stand out.
+func edgeStyle(health string) (string, int) {
+	color, ok := healthColors[health]
+	if !ok {
+		color = healthColors["unknown"]
+	}
+	if health == "failure" {
+		return color, 3
+	}
+	return color, 1
+}
+
 func dotQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
 }
@@ -133,15 +145,8 @@ func printDot(w io.Writer, t Table) error {
 		fmt.Fprintf(&b, "  %s [label=%s];\n", dotQuote(n.ID), dotQuote(label))
 	}
 	for _, e := range edges {
-		color := healthColors[e.health]
-		if color == "" {
-			color = healthColors["unknown"]
-		}
-		width := "1"
-		if e.health == "failure" {
-			width = "3"
-		}
-		fmt.Fprintf(&b, "  %s -> %s [label=%s, color=%s, fontcolor=%s, penwidth=%s];\n",
+		color, width := edgeStyle(e.health)
+		fmt.Fprintf(&b, "  %s -> %s [label=%s, color=%s, fontcolor=%s, penwidth=%d];\n",
 			dotQuote(e.src.ID), dotQuote(e.dst.ID), dotQuote(e.label), dotQuote(color), dotQuote(color), width)
 	}
 	b.WriteString("}\n")
@@ -172,15 +177,8 @@ func printMermaid(w io.Writer, t Table) error {
 		fmt.Fprintf(&b, "  %s -->|\"%s\"| %s\n", ids[e.src.ID], mermaidText(e.label), ids[e.dst.ID])
 	}
 	for i, e := range edges {
-		color := healthColors[e.health]
-		if color == "" {
-			color = healthColors["unknown"]
-		}
-		width := "1px"
-		if e.health == "failure" {
-			width = "3px"
-		}
-		fmt.Fprintf(&b, "  linkStyle %d stroke:%s,stroke-width:%s\n", i, color, width)
+		color, width := edgeStyle(e.health)
+		fmt.Fprintf(&b, "  linkStyle %d stroke:%s,stroke-width:%dpx\n", i, color, width)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

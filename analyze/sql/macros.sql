@@ -38,6 +38,11 @@ CREATE OR REPLACE MACRO ft_path(url) AS coalesce(nullif(split_part(split_part(
     CASE WHEN strpos(ft_url_rest(url), '/') > 0 THEN ft_url_rest(url)[strpos(ft_url_rest(url), '/'):] ELSE '' END,
     '?', 1), '#', 1), ''), url);
 
+-- ft_node names a graph node at a level: workload (the endpoint's name),
+-- service (the Kubernetes service it serves, where known) or pod.
+CREATE OR REPLACE MACRO ft_node(level, name, pod, service) AS
+    CASE level WHEN 'pod' THEN coalesce(nullif(pod, ''), name) WHEN 'service' THEN coalesce(service, name) ELSE name END;
+
 -- ft_in_namespace: whether a row with these namespaces passes --namespace
 -- (SET VARIABLE namespace; NULL passes everything).
 CREATE OR REPLACE MACRO ft_in_namespace(a, b) AS

@@ -20,9 +20,9 @@ svc AS (
 ),
 req AS (
     SELECT
-        CASE level WHEN 'pod' THEN coalesce(nullif(r.client_pod, ''), r.client) WHEN 'service' THEN coalesce(cs.service, r.client) ELSE r.client END AS source,
+        ft_node(level, r.client, r.client_pod, cs.service) AS source,
         r.client_namespace AS source_namespace,
-        CASE level WHEN 'pod' THEN coalesce(nullif(r.server_pod, ''), r.server) WHEN 'service' THEN coalesce(ss.service, r.server) ELSE r.server END AS destination,
+        ft_node(level, r.server, r.server_pod, ss.service) AS destination,
         r.server_namespace AS destination_namespace,
         r.protocol, r.error, r.no_response, r.latency_ns
     FROM requests_counted r CROSS JOIN win CROSS JOIN level
@@ -41,9 +41,9 @@ l7 AS (
 ),
 fl AS (
     SELECT
-        CASE level WHEN 'pod' THEN coalesce(nullif(e.source_pod, ''), e.source) WHEN 'service' THEN coalesce(cs.service, e.source) ELSE e.source END AS source,
+        ft_node(level, e.source, e.source_pod, cs.service) AS source,
         e.source_namespace,
-        CASE level WHEN 'pod' THEN coalesce(nullif(e.destination_pod, ''), e.destination) WHEN 'service' THEN coalesce(e.destination_service, ss.service, e.destination) ELSE e.destination END AS destination,
+        ft_node(level, e.destination, e.destination_pod, coalesce(e.destination_service, ss.service)) AS destination,
         e.destination_namespace,
         e.verdict, e.l4_protocol, e.destination_port, e.is_reply, e.tcp_rst
     FROM edges e CROSS JOIN win CROSS JOIN level
@@ -63,9 +63,9 @@ l4 AS (
 ),
 conns AS (
     SELECT
-        CASE level WHEN 'pod' THEN coalesce(nullif(c.source_pod, ''), c.source) WHEN 'service' THEN coalesce(cs.service, c.source) ELSE c.source END AS source,
+        ft_node(level, c.source, c.source_pod, cs.service) AS source,
         c.source_namespace,
-        CASE level WHEN 'pod' THEN coalesce(nullif(c.destination_pod, ''), c.destination) WHEN 'service' THEN coalesce(c.destination_service, ss.service, c.destination) ELSE c.destination END AS destination,
+        ft_node(level, c.destination, c.destination_pod, coalesce(c.destination_service, ss.service)) AS destination,
         c.destination_namespace,
         count(*) AS connections,
         count(*) FILTER (failed) AS connection_failures,
