@@ -5,10 +5,11 @@
 --
 -- Parameters (SET VARIABLE; NULL when unset): since, until (TIMESTAMP),
 -- namespace, reporter (see requests_counted).
--- visibility is L7 where an L7 proxy reported the service's requests, L4
--- where only L3/L4 flows reached it (no L7 policy; GKE Dataplane V2): the
--- L7 columns are then NULL and connections, connection_failures and
--- health come from TCP handshakes (see the connections view).
+-- visibility is L7 where an L7 proxy reported the service's requests, DNS
+-- where only the DNS proxy saw its traffic (a DNS server), L4 where only
+-- L3/L4 flows reached it (no L7 policy; GKE Dataplane V2): the L7 columns
+-- are then NULL and connections, connection_failures and health come from
+-- TCP handshakes (see the connections view).
 -- Rates divide by the analysed window; percentiles are nearest-rank (the
 -- smallest latency with at least p of the requests at or below it), exact.
 -- health follows Kiali's defaults: error share >= 0.1% degraded, >= 10%
@@ -40,6 +41,7 @@ flows_in AS (
     SELECT destination AS service, mode(destination_namespace) AS namespace,
         string_agg(DISTINCT l4_protocol, ',' ORDER BY l4_protocol) AS l4_protocols,
         count(*) AS flows,
+        count(*) FILTER (type = 'L7') AS l7_flows,
         count(*) FILTER (verdict = 'DROPPED') AS drops,
         count(*) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')) AS policy_denies,
         ft_counts(list(drop_reason_desc) FILTER (verdict = 'DROPPED')) AS drops_by_reason,
@@ -65,7 +67,7 @@ services AS (
 SELECT
     s.service,
     coalesce(i.namespace, f.namespace) AS namespace,
-    CASE WHEN i.service IS NULL THEN 'L4' ELSE 'L7' END AS visibility,
+    CASE WHEN i.service IS NOT NULL THEN 'L7' WHEN f.l7_flows > 0 THEN 'DNS' ELSE 'L4' END AS visibility,
     coalesce(i.protocols, f.l4_protocols) AS protocols,
     i.requests,
     round(i.requests / win.seconds, 3) AS rps,
