@@ -137,6 +137,6 @@ func Notes(name string, t printer.Table) []string {
 			return nil
 		}
 	}
-	return []string{"no L7 (HTTP/gRPC) flows in the analysed window: requests, errors and latency need Cilium's L7 proxy " +
-		"(an L7 network policy; GKE Dataplane V2 has none). Showing L3/L4 statistics: connections, connection failures, flows and drops."}
+	return []string{"no service listed had L7 (HTTP/gRPC) visibility: requests, errors and latency need Cilium's L7 proxy " +
+		"(an L7 network policy; GKE Dataplane V2 has none). Shown instead: connections, connection failures, flows and drops."}
 }

@@ -106,5 +106,6 @@ SELECT
     CASE WHEN requests IS NOT NULL THEN ft_health(errors, requests)
          ELSE ft_health(connections_lost, connections) END AS health
 FROM g CROSS JOIN win
-WHERE ft_in_namespace(source_namespace, destination_namespace)
+-- share is of all the source's traffic: the namespace filter comes after
+QUALIFY ft_in_namespace(source_namespace, destination_namespace)
 ORDER BY coalesce(requests, 0) + coalesce(no_response, 0) DESC, flows DESC, source, destination;

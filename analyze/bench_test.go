@@ -1,0 +1,668 @@
+package analyze_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/importer"
+	"github.com/flowtape/flowtape/printer"
+	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
+)
+
+// The benchmark recordings: the incident scenario at the simulator's
+// default rate, so that 10M flows span 83 minutes over two hour partitions
+// and the incident (from minute 2) dominates, as in a real incident capture.
+const (
+	benchScenario = "incident"
+	benchSeed     = 1
+	benchRate     = 2000
+	// A recorder at 2000 flows/s rotates every 5 minutes (600k flows);
+	// 1M-row files are the same order, and give 10M flows about ten.
+	benchFileRows = 1_000_000
+)
+
+var benchStart = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+
+// BenchmarkAnalyze10M times `analyze services` and `analyze graph` over
+// 10 million simulated flows (FLOWTAPE_BENCH_ANALYZE_FLOWS overrides the
+// count): opening the recording and running the analysis, as the command
+// does, and the process's peak RSS meanwhile.
+func BenchmarkAnalyze10M(b *testing.B) {
+	n := benchFlowCount(b, "FLOWTAPE_BENCH_ANALYZE_FLOWS", 10_000_000)
+	rec, _ := benchData(b, n, false)
+	for _, name := range []string{"services", "graph"} {
+		b.Run(name, func(b *testing.B) {
+			if !slices.Contains(analyze.Analyses(), name) {
+				b.Skipf("no %s analysis in this build (analyses: %s)", name, strings.Join(analyze.Analyses(), ", "))
+			}
+			var peak, base float64
+			measured := true
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				rss, err := resetPeakRSS()
+				if err != nil {
+					// An unreset VmHWM is the generator's peak, not the
+					// analysis's: better no number than a wrong one.
+					b.Logf("peak RSS not measured: %v", err)
+					measured = false
+				}
+				base = max(base, rss)
+				b.StartTimer()
+				res, err := runAnalysis(b.Context(), rec, name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if hwm, err := procStatusMB("VmHWM"); err == nil {
+					peak = max(peak, hwm)
+				} else {
+					measured = false
+				}
+				if i == 0 {
+					b.Logf("%s over %d flows: %d rows", name, n, len(res.Rows))
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n), "flows")
+			if measured {
+				b.ReportMetric(peak, "peak-RSS-MB")
+				b.ReportMetric(base, "base-RSS-MB")
+			}
+		})
+	}
+}
+
+// BenchmarkAnalyzeVsJSON1M answers the services question over the same 1
+// million flows (FLOWTAPE_BENCH_JSON_FLOWS overrides the count) from the
+// recording and, with DuckDB's read_json, from the Hubble jsonpb file the
+// flows would otherwise be kept in. Both answers must be equal row for row.
+//
+// The JSON path gets every advantage: it extracts only the fields the SQL
+// uses, and it is timed twice, as a view over the file (the same SQL as
+// the recording's, each reference to flows parsing the file again) and
+// loading the file into a table first; the ratio is against the faster.
+func BenchmarkAnalyzeVsJSON1M(b *testing.B) {
+	n := benchFlowCount(b, "FLOWTAPE_BENCH_JSON_FLOWS", 1_000_000)
+	rec, jsonFile := benchData(b, n, true)
+	ctx := b.Context()
+	var recSec, viewSec, tableSec float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		want, err := runAnalysis(ctx, rec, "services")
+		if err != nil {
+			b.Fatal(err)
+		}
+		recSec += time.Since(start).Seconds()
+		for _, materialize := range []bool{false, true} {
+			start := time.Now()
+			got, err := jsonServices(ctx, jsonFile, materialize)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sec := time.Since(start).Seconds()
+			if materialize {
+				tableSec += sec
+			} else {
+				viewSec += sec
+			}
+			if err := sameTable(want, got); err != nil {
+				b.Fatalf("services from jsonpb (materialized: %v) differs from services from the recording: %v", materialize, err)
+			}
+		}
+		if i == 0 {
+			b.Logf("services over %d flows: %d services, the same from the recording and from jsonpb", n, len(want.Rows))
+		}
+	}
+	recSec, viewSec, tableSec = recSec/float64(b.N), viewSec/float64(b.N), tableSec/float64(b.N)
+	b.ReportMetric(float64(n), "flows")
+	b.ReportMetric(recSec, "recording-s")
+	b.ReportMetric(viewSec, "json-view-s")
+	b.ReportMetric(tableSec, "json-table-s")
+	b.ReportMetric(min(viewSec, tableSec)/recSec, "x-faster-than-json")
+}
+
+func runAnalysis(ctx context.Context, rec, name string) (printer.Table, error) {
+	e, err := analyze.Open(ctx, []string{rec}, analyze.Options{})
+	if err != nil {
+		return printer.Table{}, err
+	}
+	defer e.Close()
+	return e.Run(ctx, name, analyze.Params{})
+}
+
+func benchFlowCount(b *testing.B, env string, def int) int {
+	s := os.Getenv(env)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive number of flows", env, s)
+	}
+	return n
+}
+
+// benchData returns a recording of n simulated flows (one session, as one
+// recorder writes it) and, withJSON, the same flows as Hubble jsonpb. They
+// are generated once and kept in the user's cache directory
+// (FLOWTAPE_BENCH_CACHE overrides it): 10M flows take minutes to simulate.
+func benchData(b *testing.B, n int, withJSON bool) (rec, jsonFile string) {
+	b.Helper()
+	root := os.Getenv("FLOWTAPE_BENCH_CACHE")
+	if root == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			b.Fatalf("no cache directory for the benchmark data (set FLOWTAPE_BENCH_CACHE): %v", err)
+		}
+		root = filepath.Join(c, "flowtape-bench")
+	}
+	kind := "rec"
+	if withJSON {
+		kind = "jsonpb"
+	}
+	prefix := fmt.Sprintf("%s-%d-%s", benchScenario, n, kind)
+	// The simulator's output and the columns are part of the key, so that
+	// data of an older simulator or schema is not measured by mistake.
+	dir := filepath.Join(root, fmt.Sprintf("%s-%s-v%s", prefix, dataFingerprint(b), schema.Version))
+	rec, jsonFile = filepath.Join(dir, "recording"), filepath.Join(dir, "flows.json")
+	done := filepath.Join(dir, "complete")
+	if _, err := os.Stat(done); err == nil {
+		b.Logf("reusing %s", dir)
+		return rec, jsonFile
+	}
+	stale, _ := filepath.Glob(filepath.Join(root, prefix+"-*"))
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	var jf string
+	if withJSON {
+		jf = jsonFile
+	}
+	if err := generate(b.Context(), n, rec, jf); err != nil {
+		b.Fatalf("generate benchmark data in %s: %v", dir, err)
+	}
+	if err := os.WriteFile(done, nil, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d flows (jsonpb too: %v) in %s, into %s", n, withJSON, time.Since(start).Round(time.Second), dir)
+	return rec, jsonFile
+}
+
+func dataFingerprint(b *testing.B) string {
+	h := sha256.New()
+	for _, c := range schema.Reference() {
+		fmt.Fprintln(h, c.Table, c.Name, c.Type)
+	}
+	for _, f := range newBenchSource().Take(1000) {
+		m, err := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h.Write(m)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func newBenchSource() *sim.Source {
+	return sim.NewSource(sim.Scenarios[benchScenario], benchSeed, benchRate, benchStart)
+}
+
+// generate writes n flows through the recorder's own sink (the import
+// path: no WAL), so that files, names, partitions and row groups are a
+// real recording's, and, when jsonFile is set, as jsonpb lines. Flows are
+// simulated in chunks on one goroutine and written on others: 10M flows
+// never sit in memory at once.
+func generate(ctx context.Context, n int, rec, jsonFile string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const chunk = 32 * 1024
+	toSink, toJSON := make(chan []*flowpb.Flow, 2), make(chan []*flowpb.Flow, 2)
+	go func() {
+		defer close(toSink)
+		defer close(toJSON)
+		src := newBenchSource()
+		for left := n; left > 0; left -= chunk {
+			c := src.Take(min(left, chunk))
+			for _, ch := range []chan []*flowpb.Flow{toSink, toJSON} {
+				if ch == toJSON && jsonFile == "" {
+					continue
+				}
+				select {
+				case ch <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	jsonErr := make(chan error, 1)
+	go func() {
+		if jsonFile == "" {
+			jsonErr <- nil
+			return
+		}
+		err := writeJSONPB(toJSON, jsonFile)
+		if err != nil {
+			cancel()
+		}
+		jsonErr <- err
+	}()
+	sinkErr := writeSink(toSink, rec)
+	if sinkErr != nil {
+		cancel()
+	}
+	return errors.Join(sinkErr, <-jsonErr)
+}
+
+func writeSink(flows <-chan []*flowpb.Flow, dir string) error {
+	// One recording id: analyze then sees one session and skips the
+	// uuid dedupe, as it does for a real single-recorder capture.
+	sink, err := record.NewSink(record.SinkOptions{Dir: dir, RecordingID: "bench0001", Writer: "flowtape bench",
+		RotateRows: benchFileRows, NoWAL: true})
+	if err != nil {
+		return err
+	}
+	for c := range flows {
+		for _, f := range c {
+			if err := sink.WriteFlow(f); err != nil {
+				sink.Close()
+				return fmt.Errorf("write recording: %w", err)
+			}
+		}
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("write recording: %w", err)
+	}
+	return nil
+}
+
+func writeJSONPB(flows <-chan []*flowpb.Flow, name string) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var scratch bytes.Buffer
+	for c := range flows {
+		for _, fl := range c {
+			line, err := importer.MarshalLine(schema.FlowResponse(fl), &scratch)
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(line); err != nil {
+				return fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return f.Close()
+}
+
+// resetPeakRSS makes VmHWM start again from the current RSS (Linux:
+// writing 5 to clear_refs), after handing the Go heap's garbage back to
+// the OS, so that the next VmHWM is the peak of what runs in between.
+// DuckDB allocates outside the Go heap: the Go runtime's statistics miss
+// it. It returns the RSS the peak starts from.
+func resetPeakRSS() (float64, error) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return 0, fmt.Errorf("reset VmHWM: %w", err)
+	}
+	return procStatusMB("VmRSS")
+}
+
+// procStatusMB reads a kB field of /proc/self/status, in MB.
+func procStatusMB(field string) (float64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/self/status %s: %w", field, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/self/status has no %s", field)
+}
+
+// The JSON path. read_json reads the fields of the flow below; jsonColumns
+// turn them into the recording's columns, with the same names, types and
+// NULLs: jsonpb omits "" and empty lists, which the recording holds as
+// NULL too, but also the zero numbers of a message that is there, which
+// the recording holds as 0; app labels and policy names are derived as
+// the recorder derives them.
+const jsonEndpoint = `STRUCT(identity UINTEGER, namespace VARCHAR, pod_name VARCHAR, labels VARCHAR[], workloads STRUCT(name VARCHAR)[])`
+
+const jsonService = `STRUCT(name VARCHAR, namespace VARCHAR)`
+
+const jsonPorts = `STRUCT(source_port UINTEGER, destination_port UINTEGER)`
+
+var jsonFlowType = `STRUCT(
+	"time" VARCHAR, uuid VARCHAR, node_name VARCHAR, verdict VARCHAR, drop_reason_desc VARCHAR, drop_reason UINTEGER,
+	"Type" VARCHAR, traffic_direction VARCHAR, is_reply BOOLEAN, reply BOOLEAN,
+	"IP" STRUCT(source VARCHAR, destination VARCHAR),
+	l4 STRUCT(
+		"TCP" STRUCT(source_port UINTEGER, destination_port UINTEGER, flags STRUCT("SYN" BOOLEAN, "ACK" BOOLEAN, "FIN" BOOLEAN, "RST" BOOLEAN)),
+		"UDP" ` + jsonPorts + `, "SCTP" ` + jsonPorts + `,
+		"ICMPv4" STRUCT("type" UINTEGER), "ICMPv6" STRUCT("type" UINTEGER), "VRRP" STRUCT("type" UINTEGER), "IGMP" STRUCT("type" UINTEGER)),
+	source ` + jsonEndpoint + `, destination ` + jsonEndpoint + `,
+	source_service ` + jsonService + `, destination_service ` + jsonService + `,
+	source_names VARCHAR[], destination_names VARCHAR[],
+	l7 STRUCT("type" VARCHAR, latency_ns UBIGINT,
+		http STRUCT(code UINTEGER, method VARCHAR, url VARCHAR, protocol VARCHAR, headers STRUCT("key" VARCHAR, "value" VARCHAR)[]),
+		dns STRUCT(query VARCHAR, rcode UINTEGER, qtypes VARCHAR[], ips VARCHAR[], ttl UINTEGER),
+		kafka STRUCT(topic VARCHAR)),
+	egress_denied_by STRUCT(name VARCHAR, namespace VARCHAR)[], ingress_denied_by STRUCT(name VARCHAR, namespace VARCHAR)[])`
+
+// jsonMacros derive what the recorder derives when it writes a row.
+const jsonMacros = `
+CREATE OR REPLACE MACRO ftj_kv(l) AS CASE WHEN contains(l, ':') THEN substr(l, strpos(l, ':') + 1) ELSE l END;
+CREATE OR REPLACE MACRO ftj_label(labels, k) AS list_filter(list_transform(labels, l -> ftj_kv(l)), kv -> starts_with(kv, k || '='))[1];
+CREATE OR REPLACE MACRO ftj_value(kv) AS nullif(substr(kv, strpos(kv, '=') + 1), '');
+CREATE OR REPLACE MACRO ftj_app(labels) AS ftj_value(coalesce(ftj_label(labels, 'app.kubernetes.io/name'),
+	ftj_label(labels, 'app'), ftj_label(labels, 'k8s-app'), ftj_label(labels, 'name')));
+CREATE OR REPLACE MACRO ftj_policies(ps) AS CASE WHEN len(ps) > 0 THEN list_transform(ps,
+	p -> CASE WHEN coalesce(p.namespace, '') <> '' THEN p.namespace || '/' || coalesce(p.name, '') ELSE coalesce(p.name, '') END) END;
+CREATE OR REPLACE MACRO ftj_port(l4, side) AS CASE
+	WHEN l4."TCP" IS NOT NULL THEN coalesce(l4."TCP"[side], 0)
+	WHEN l4."UDP" IS NOT NULL THEN coalesce(l4."UDP"[side], 0)
+	WHEN l4."SCTP" IS NOT NULL THEN coalesce(l4."SCTP"[side], 0) END;
+CREATE OR REPLACE MACRO ftj_header(headers, name) AS list_filter(headers, h -> lower(h."key") = name)[1]."value";
+CREATE OR REPLACE MACRO ftj_l7_protocol(l7) AS CASE
+	WHEN l7.http IS NOT NULL THEN CASE WHEN coalesce(starts_with(ftj_header(l7.http.headers, 'content-type'), 'application/grpc'), false)
+		OR (l7.http.protocol = 'HTTP/2' AND l7.http.method = 'POST'
+			AND regexp_matches(l7.http.url, '^[a-z]+://[^/]+/[A-Za-z0-9_.]+\.[A-Za-z0-9_]+/[A-Za-z0-9_]+$')) THEN 'grpc' ELSE 'http' END
+	WHEN l7.dns IS NOT NULL THEN 'dns'
+	WHEN l7.kafka IS NOT NULL THEN 'kafka' END;
+CREATE OR REPLACE MACRO ftj_reserved(identity) AS CASE identity WHEN 1 THEN 'host' WHEN 2 THEN 'world' WHEN 3 THEN 'unmanaged'
+	WHEN 4 THEN 'health' WHEN 5 THEN 'init' WHEN 6 THEN 'remote-node' WHEN 7 THEN 'kube-apiserver' WHEN 8 THEN 'ingress'
+	WHEN 9 THEN 'world-ipv4' WHEN 10 THEN 'world-ipv6' END;
+CREATE OR REPLACE MACRO ftj_flag(l4, flag) AS CASE WHEN l4."TCP".flags IS NOT NULL THEN coalesce(l4."TCP".flags[flag], false) END;
+`
+
+func jsonEndpointColumns(side string) [][2]string {
+	ep := "f." + side
+	ip := `f."IP".` + side
+	workload := "nullif(" + ep + ".workloads[1].name, '')"
+	app := "ftj_app(" + ep + ".labels)"
+	identity := "CASE WHEN " + ep + " IS NOT NULL THEN coalesce(" + ep + ".identity, 0) END"
+	names := "f." + side + "_names"
+	return [][2]string{
+		{side + "_namespace", ep + ".namespace"},
+		{side + "_pod_name", ep + ".pod_name"},
+		{side + "_workload", workload},
+		{side + "_app", app},
+		{side + "_labels", ep + ".labels"},
+		{side + "_identity", identity},
+		{side + "_service_name", "f." + side + "_service.name"},
+		{side + "_service_namespace", "f." + side + "_service.namespace"},
+		{side + "_names", names},
+		{side + "_endpoint", "coalesce(" + workload + ", " + app + ", " + ep + ".pod_name, ftj_reserved(" + identity + "), " +
+			"nullif(rtrim(" + names + "[1], '.'), ''), " + ip + ")"},
+	}
+}
+
+// jsonColumns are the recording's columns the JSON path extracts; the
+// others are NULL, and the SQL the JSON path runs must not use them
+// (checked by unextractedColumnsUsed).
+var jsonColumns = slices.Concat([][2]string{
+	{"time", `CAST(f."time" AS TIMESTAMP_NS)`},
+	{"uuid", "TRY_CAST(f.uuid AS UUID)"},
+	{"node_name", "f.node_name"},
+	{"verdict", "f.verdict"},
+	{"drop_reason_desc", "f.drop_reason_desc"},
+	{"drop_reason", "coalesce(f.drop_reason, 0)"},
+	{"type", `f."Type"`},
+	{"traffic_direction", "f.traffic_direction"},
+	{"is_reply", "f.is_reply"},
+	{"reply", "coalesce(f.reply, false)"},
+	{"ip_source", `f."IP".source`},
+	{"ip_destination", `f."IP".destination`},
+	{"l4_protocol", `CASE WHEN f.l4."TCP" IS NOT NULL THEN 'TCP' WHEN f.l4."UDP" IS NOT NULL THEN 'UDP'
+		WHEN f.l4."ICMPv4" IS NOT NULL THEN 'ICMPv4' WHEN f.l4."ICMPv6" IS NOT NULL THEN 'ICMPv6'
+		WHEN f.l4."SCTP" IS NOT NULL THEN 'SCTP' WHEN f.l4."VRRP" IS NOT NULL THEN 'VRRP'
+		WHEN f.l4."IGMP" IS NOT NULL THEN 'IGMP' END`},
+	{"source_port", "ftj_port(f.l4, 'source_port')"},
+	{"destination_port", "ftj_port(f.l4, 'destination_port')"},
+	{"tcp_syn", "ftj_flag(f.l4, 'SYN')"},
+	{"tcp_ack", "ftj_flag(f.l4, 'ACK')"},
+	{"tcp_fin", "ftj_flag(f.l4, 'FIN')"},
+	{"tcp_rst", "ftj_flag(f.l4, 'RST')"},
+}, jsonEndpointColumns("source"), jsonEndpointColumns("destination"), [][2]string{
+	{"l7_type", "f.l7.type"},
+	{"l7_latency_ns", "CASE WHEN f.l7 IS NOT NULL THEN coalesce(f.l7.latency_ns, 0) END"},
+	{"http_code", "CASE WHEN f.l7.http IS NOT NULL THEN coalesce(f.l7.http.code, 0) END"},
+	{"http_method", "f.l7.http.method"},
+	{"http_url", "f.l7.http.url"},
+	{"http_protocol", "f.l7.http.protocol"},
+	{"http_headers", `CASE WHEN len(f.l7.http.headers) > 0 THEN list_transform(f.l7.http.headers,
+		h -> {'key': coalesce(h."key", ''), 'value': coalesce(h."value", '')}) END`},
+	{"http_request_id", "nullif(ftj_header(f.l7.http.headers, 'x-request-id'), '')"},
+	{"l7_protocol", "ftj_l7_protocol(f.l7)"},
+	{"dns_query", "f.l7.dns.query"},
+	{"dns_rcode", "CASE WHEN f.l7.dns IS NOT NULL THEN coalesce(f.l7.dns.rcode, 0) END"},
+	{"dns_qtypes", "f.l7.dns.qtypes"},
+	{"dns_ips", "f.l7.dns.ips"},
+	{"dns_ttl", "CASE WHEN f.l7.dns IS NOT NULL THEN coalesce(f.l7.dns.ttl, 0) END"},
+	{"egress_denied_by", "ftj_policies(f.egress_denied_by)"},
+	{"ingress_denied_by", "ftj_policies(f.ingress_denied_by)"},
+})
+
+// jsonServices answers `analyze services` from a jsonpb file.
+func jsonServices(ctx context.Context, file string, materialize bool) (printer.Table, error) {
+	query, err := analyze.AnalysisSQL("services")
+	if err != nil {
+		return printer.Table{}, err
+	}
+	db, err := openJSON(ctx, file, materialize, query)
+	if err != nil {
+		return printer.Table{}, err
+	}
+	defer db.Close()
+	return queryTable(ctx, db, query)
+}
+
+// openJSON sets up a DuckDB as the engine sets itself up, with the embedded
+// macros and views, over a flows view that reads a jsonpb file
+// (materialize: over a table loaded from it), for queries to run.
+func openJSON(ctx context.Context, file string, materialize bool, queries ...string) (*sql.DB, error) {
+	macros, views, err := embeddedSQL()
+	if err != nil {
+		return nil, err
+	}
+	extracted := map[string]string{}
+	for _, c := range jsonColumns {
+		extracted[c[0]] = c[1]
+	}
+	if used := unextractedColumnsUsed(slices.Concat([]string{macros}, views, queries), extracted); len(used) > 0 {
+		return nil, fmt.Errorf("the SQL uses flow columns the JSON path does not extract (add them to jsonColumns): %s", strings.Join(used, ", "))
+	}
+	var flowCols, eventCols []string
+	for _, c := range schema.Reference() {
+		expr, ok := extracted[c.Name]
+		if !ok || c.Table != schema.KindFlows {
+			expr = "NULL"
+		}
+		col := fmt.Sprintf("CAST(%s AS %s) AS %q", expr, c.Type, c.Name)
+		if c.Table == schema.KindFlows {
+			flowCols = append(flowCols, col)
+		} else {
+			eventCols = append(eventCols, col)
+		}
+	}
+	read := fmt.Sprintf("SELECT %s FROM (SELECT flow AS f FROM read_json('%s', format = 'newline_delimited', columns = {flow: '%s'}))",
+		strings.Join(flowCols, ", "), strings.ReplaceAll(file, "'", "''"), strings.ReplaceAll(jsonFlowType, "'", "''"))
+	flowsAll := "CREATE VIEW flows_all AS " + read
+	if materialize {
+		flowsAll = "CREATE TABLE flows_all AS " + read
+	}
+	stmts := slices.Concat([]string{jsonMacros, macros, flowsAll,
+		"CREATE VIEW flows AS SELECT * FROM flows_all",
+		"CREATE VIEW events AS SELECT " + strings.Join(eventCols, ", ") + " WHERE false"}, views)
+	// Run's parameters, unset.
+	for _, v := range []string{"since", "until", "namespace", "reporter", "level", "bucket"} {
+		stmts = append(stmts, "SET VARIABLE "+v+" = NULL")
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	// One connection, as the engine: settings and views belong to it.
+	db.SetMaxOpenConns(1)
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("JSON path setup: %w", err)
+		}
+	}
+	return db, nil
+}
+
+// embeddedSQL is the SQL the engine runs when it opens recordings: the
+// macros, run before the flows views are defined; then the views, in the
+// order they are created (a view is bound when created, so the views it
+// reads must exist already); then the other top-level files (macros over
+// the views).
+func embeddedSQL() (macros string, views []string, err error) {
+	b, err := fs.ReadFile(analyze.SQL, "sql/macros.sql")
+	if err != nil {
+		return "", nil, err
+	}
+	var files []string
+	for _, v := range analyze.ViewNames {
+		f := "sql/views/" + v + ".sql"
+		if _, err := fs.Stat(analyze.SQL, f); err == nil {
+			files = append(files, f)
+		}
+	}
+	top, err := fs.Glob(analyze.SQL, "sql/*.sql")
+	if err != nil {
+		return "", nil, err
+	}
+	for _, f := range top {
+		if f != "sql/macros.sql" {
+			files = append(files, f)
+		}
+	}
+	for _, f := range files {
+		v, err := fs.ReadFile(analyze.SQL, f)
+		if err != nil {
+			return "", nil, err
+		}
+		views = append(views, string(v))
+	}
+	return string(b), views, nil
+}
+
+var sqlComment = regexp.MustCompile(`--[^\n]*`)
+
+// unextractedColumnsUsed lists the flow columns the JSON path leaves NULL
+// that the SQL names: an answer from them would be wrong, not slow.
+func unextractedColumnsUsed(texts []string, extracted map[string]string) []string {
+	code := sqlComment.ReplaceAllString(strings.Join(texts, "\n"), "")
+	var used []string
+	for _, c := range schema.Reference() {
+		if c.Table != schema.KindFlows {
+			continue
+		}
+		if _, ok := extracted[c.Name]; ok {
+			continue
+		}
+		if regexp.MustCompile(`\b` + regexp.QuoteMeta(c.Name) + `\b`).MatchString(code) {
+			used = append(used, c.Name)
+		}
+	}
+	return used
+}
+
+func queryTable(ctx context.Context, db *sql.DB, q string) (printer.Table, error) {
+	var t printer.Table
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return t, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	if t.Columns, err = rows.Columns(); err != nil {
+		return t, err
+	}
+	for rows.Next() {
+		vals := make([]any, len(t.Columns))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return t, fmt.Errorf("query: %w", err)
+		}
+		for i, v := range vals {
+			// as analyze's results show times
+			if tm, ok := v.(time.Time); ok {
+				vals[i] = tm.UTC().Format(time.RFC3339Nano)
+			}
+		}
+		t.Rows = append(t.Rows, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return t, fmt.Errorf("query: %w", err)
+	}
+	return t, nil
+}
+
+// sameTable compares two results as printed: analyze's results hold
+// printable values, the plain driver's the raw ones.
+func sameTable(want, got printer.Table) error {
+	if !slices.Equal(want.Columns, got.Columns) {
+		return fmt.Errorf("columns %v, want %v", got.Columns, want.Columns)
+	}
+	if len(want.Rows) == 0 {
+		return errors.New("no services: nothing was compared")
+	}
+	if len(got.Rows) != len(want.Rows) {
+		return fmt.Errorf("%d rows, want %d", len(got.Rows), len(want.Rows))
+	}
+	for i := range want.Rows {
+		if w, g := fmt.Sprint(want.Rows[i]), fmt.Sprint(got.Rows[i]); w != g {
+			return fmt.Errorf("row %d:\n got %s\nwant %s", i, g, w)
+		}
+	}
+	return nil
+}
