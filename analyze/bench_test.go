@@ -441,9 +441,8 @@ func jsonEndpointColumns(side string) [][2]string {
 	}
 }
 
-// jsonColumns are the recording's columns the JSON path extracts; the
-// others are NULL, and the SQL the JSON path runs must not use them
-// (checked by unextractedColumnsUsed).
+// jsonColumns are the recording's columns the JSON path can extract; the
+// others are NULL, and the SQL the JSON path runs must not use them.
 var jsonColumns = slices.Concat([][2]string{
 	{"time", `CAST(f."time" AS TIMESTAMP_NS)`},
 	{"uuid", "TRY_CAST(f.uuid AS UUID)"},
@@ -503,7 +502,8 @@ func jsonServices(ctx context.Context, file string, materialize bool) (printer.T
 
 // openJSON sets up a DuckDB as the engine sets itself up, with the embedded
 // macros and views, over a flows view that reads a jsonpb file
-// (materialize: over a table loaded from it), for queries to run.
+// (materialize: over a table loaded from it), for queries to run. Only the
+// columns the SQL names are read from the file; the others are NULL.
 func openJSON(ctx context.Context, file string, materialize bool, queries ...string) (*sql.DB, error) {
 	macros, views, err := embeddedSQL()
 	if err != nil {
@@ -513,29 +513,38 @@ func openJSON(ctx context.Context, file string, materialize bool, queries ...str
 	for _, c := range jsonColumns {
 		extracted[c[0]] = c[1]
 	}
-	if used := unextractedColumnsUsed(slices.Concat([]string{macros}, views, queries), extracted); len(used) > 0 {
-		return nil, fmt.Errorf("the SQL uses flow columns the JSON path does not extract (add them to jsonColumns): %s", strings.Join(used, ", "))
-	}
-	var flowCols, eventCols []string
-	for _, c := range schema.Reference() {
-		expr, ok := extracted[c.Name]
-		if !ok || c.Table != schema.KindFlows {
-			expr = "NULL"
+	used := usedFlowColumns(slices.Concat([]string{macros}, views, queries))
+	var missing []string
+	for _, c := range used {
+		if _, ok := extracted[c]; !ok {
+			missing = append(missing, c)
 		}
-		col := fmt.Sprintf("CAST(%s AS %s) AS %q", expr, c.Type, c.Name)
-		if c.Table == schema.KindFlows {
-			flowCols = append(flowCols, col)
-		} else {
-			eventCols = append(eventCols, col)
+	}
+	if len(missing) > 0 {
+		// An answer from NULL columns would be wrong, not slow.
+		return nil, fmt.Errorf("the SQL uses flow columns the JSON path does not extract (add them to jsonColumns): %s", strings.Join(missing, ", "))
+	}
+	var readCols, flowCols, eventCols []string
+	for _, c := range schema.Reference() {
+		null := fmt.Sprintf("CAST(NULL AS %s) AS %q", c.Type, c.Name)
+		switch {
+		case c.Table != schema.KindFlows:
+			eventCols = append(eventCols, null)
+		case slices.Contains(used, c.Name):
+			readCols = append(readCols, fmt.Sprintf("CAST(%s AS %s) AS %q", extracted[c.Name], c.Type, c.Name))
+			flowCols = append(flowCols, fmt.Sprintf("%q", c.Name))
+		default:
+			flowCols = append(flowCols, null)
 		}
 	}
 	read := fmt.Sprintf("SELECT %s FROM (SELECT flow AS f FROM read_json('%s', format = 'newline_delimited', columns = {flow: '%s'}))",
-		strings.Join(flowCols, ", "), strings.ReplaceAll(file, "'", "''"), strings.ReplaceAll(jsonFlowType, "'", "''"))
-	flowsAll := "CREATE VIEW flows_all AS " + read
+		strings.Join(readCols, ", "), strings.ReplaceAll(file, "'", "''"), strings.ReplaceAll(jsonFlowType, "'", "''"))
+	source := "CREATE VIEW flows_json AS " + read
 	if materialize {
-		flowsAll = "CREATE TABLE flows_all AS " + read
+		source = "CREATE TABLE flows_json AS " + read
 	}
-	stmts := slices.Concat([]string{jsonMacros, macros, flowsAll,
+	stmts := slices.Concat([]string{jsonMacros, macros, source,
+		"CREATE VIEW flows_all AS SELECT " + strings.Join(flowCols, ", ") + " FROM flows_json",
 		"CREATE VIEW flows AS SELECT * FROM flows_all",
 		"CREATE VIEW events AS SELECT " + strings.Join(eventCols, ", ") + " WHERE false"}, views)
 	// Run's parameters, unset.
@@ -595,19 +604,12 @@ func embeddedSQL() (macros string, views []string, err error) {
 
 var sqlComment = regexp.MustCompile(`--[^\n]*`)
 
-// unextractedColumnsUsed lists the flow columns the JSON path leaves NULL
-// that the SQL names: an answer from them would be wrong, not slow.
-func unextractedColumnsUsed(texts []string, extracted map[string]string) []string {
+// usedFlowColumns lists the flow columns SQL texts name, outside comments.
+func usedFlowColumns(texts []string) []string {
 	code := sqlComment.ReplaceAllString(strings.Join(texts, "\n"), "")
 	var used []string
 	for _, c := range schema.Reference() {
-		if c.Table != schema.KindFlows {
-			continue
-		}
-		if _, ok := extracted[c.Name]; ok {
-			continue
-		}
-		if regexp.MustCompile(`\b` + regexp.QuoteMeta(c.Name) + `\b`).MatchString(code) {
+		if c.Table == schema.KindFlows && regexp.MustCompile(`\b`+regexp.QuoteMeta(c.Name)+`\b`).MatchString(code) {
 			used = append(used, c.Name)
 		}
 	}

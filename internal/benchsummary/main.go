@@ -60,6 +60,19 @@ func main() {
 		fmt.Printf("import: %.1f MB/s, %.0f flows/s; hubble observe --input-file -o jsonpb: %.1f MB/s, %.0f flows/s; import/hubble = %.2fx (target >= 2)\n",
 			m["import-MB/s"], m["import-flows/s"], m["hubble-MB/s"], m["hubble-flows/s"], m["import/hubble"])
 	}
+	for _, a := range []string{"services", "graph"} {
+		if m, ok := metrics["BenchmarkAnalyze10M/"+a]; ok {
+			rss := "not measured"
+			if v, ok := m["peak-RSS-MB"]; ok {
+				rss = fmt.Sprintf("%.0f MB (VmHWM; %.0f MB before the run)", v, m["base-RSS-MB"])
+			}
+			fmt.Printf("analyze %s over %.0fM flows: %.2f s (target <= 1.5), peak RSS %s\n", a, m["flows"]/1e6, m["ns/op"]/1e9, rss)
+		}
+	}
+	if m, ok := metrics["BenchmarkAnalyzeVsJSON1M"]; ok {
+		fmt.Printf("analyze services over %.0fM flows: recording %.2f s; read_json over jsonpb %.1f s as a view, %.1f s loaded into a table; %.1fx faster (target >= 20)\n",
+			m["flows"]/1e6, m["recording-s"], m["json-view-s"], m["json-table-s"], m["x-faster-than-json"])
+	}
 	if a, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
 		if p, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok && p > 0 {
 			fmt.Printf("pqarrow / parquet-go encode rate: %.2fx\n", a/p)
