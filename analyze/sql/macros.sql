@@ -38,6 +38,10 @@ CREATE OR REPLACE MACRO ft_path(url) AS coalesce(nullif(split_part(split_part(
     CASE WHEN strpos(ft_url_rest(url), '/') > 0 THEN ft_url_rest(url)[strpos(ft_url_rest(url), '/'):] ELSE '' END,
     '?', 1), '#', 1), ''), url);
 
+-- ft_level is the graph's level (SET VARIABLE level): a constant, so that a
+-- join on it is planned away where it does not apply.
+CREATE OR REPLACE MACRO ft_level() AS coalesce(getvariable('level')::VARCHAR, 'workload');
+
 -- ft_node names a graph node at a level: workload (the endpoint's name),
 -- service (the Kubernetes service it serves, where known) or pod.
 CREATE OR REPLACE MACRO ft_node(level, name, pod, service) AS

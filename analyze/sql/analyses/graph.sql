@@ -10,7 +10,8 @@
 -- no L7 requests). health: Kiali's thresholds on the L7 error share, else
 -- on the share of connections dropped or never answered.
 WITH win AS (FROM ft_window()),
-level AS (SELECT coalesce(getvariable('level')::VARCHAR, 'workload') AS level),
+-- namespaces are '' rather than NULL until the end, so that edges of
+-- endpoints without one (world, host) join with themselves
 -- the Kubernetes service each workload serves, learned from the flows
 -- addressed to it
 svc AS (
@@ -20,14 +21,14 @@ svc AS (
 ),
 req AS (
     SELECT
-        ft_node(level, r.client, r.client_pod, cs.service) AS source,
-        r.client_namespace AS source_namespace,
-        ft_node(level, r.server, r.server_pod, ss.service) AS destination,
-        r.server_namespace AS destination_namespace,
+        ft_node(ft_level(), r.client, r.client_pod, cs.service) AS source,
+        coalesce(r.client_namespace, '') AS source_namespace,
+        ft_node(ft_level(), r.server, r.server_pod, ss.service) AS destination,
+        coalesce(r.server_namespace, '') AS destination_namespace,
         r.protocol, r.error, r.no_response, r.latency_ns
-    FROM requests_counted r CROSS JOIN win CROSS JOIN level
-    LEFT JOIN svc cs ON level = 'service' AND cs.name = r.client AND cs.namespace IS NOT DISTINCT FROM r.client_namespace
-    LEFT JOIN svc ss ON level = 'service' AND ss.name = r.server AND ss.namespace IS NOT DISTINCT FROM r.server_namespace
+    FROM requests_counted r CROSS JOIN win
+    LEFT JOIN svc cs ON ft_level() = 'service' AND cs.name = r.client AND cs.namespace IS NOT DISTINCT FROM r.client_namespace
+    LEFT JOIN svc ss ON ft_level() = 'service' AND ss.name = r.server AND ss.namespace IS NOT DISTINCT FROM r.server_namespace
     WHERE r.time BETWEEN win.t0 AND win.t1
 ),
 l7 AS (
@@ -41,49 +42,64 @@ l7 AS (
 ),
 fl AS (
     SELECT
-        ft_node(level, e.source, e.source_pod, cs.service) AS source,
-        e.source_namespace,
-        ft_node(level, e.destination, e.destination_pod, coalesce(e.destination_service, ss.service)) AS destination,
-        e.destination_namespace,
+        ft_node(ft_level(), e.source, e.source_pod, cs.service) AS source,
+        coalesce(e.source_namespace, '') AS source_namespace,
+        ft_node(ft_level(), e.destination, e.destination_pod, coalesce(e.destination_service, ss.service)) AS destination,
+        coalesce(e.destination_namespace, '') AS destination_namespace,
         e.verdict, e.l4_protocol, e.destination_port, e.is_reply, e.tcp_rst
-    FROM edges e CROSS JOIN win CROSS JOIN level
-    LEFT JOIN svc cs ON level = 'service' AND cs.name = e.source AND cs.namespace IS NOT DISTINCT FROM e.source_namespace
-    LEFT JOIN svc ss ON level = 'service' AND ss.name = e.destination AND ss.namespace IS NOT DISTINCT FROM e.destination_namespace
+    FROM edges e CROSS JOIN win
+    LEFT JOIN svc cs ON ft_level() = 'service' AND cs.name = e.source AND cs.namespace IS NOT DISTINCT FROM e.source_namespace
+    LEFT JOIN svc ss ON ft_level() = 'service' AND ss.name = e.destination AND ss.namespace IS NOT DISTINCT FROM e.destination_namespace
     WHERE e.time BETWEEN win.t0 AND win.t1
+),
+-- per edge and kind of flow first: the lists below then gather a few rows
+-- per edge, not every flow
+fl_kinds AS (
+    SELECT source, source_namespace, destination, destination_namespace, verdict, l4_protocol,
+        CASE WHEN NOT is_reply THEN destination_port END AS port,
+        count(*) AS flows, count(*) FILTER (tcp_rst) AS tcp_resets
+    FROM fl GROUP BY ALL
+),
+verdicts AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        string_agg(verdict || '=' || n, ',' ORDER BY n DESC, verdict) AS verdicts
+    FROM (SELECT source, source_namespace, destination, destination_namespace, verdict, sum(flows)::BIGINT AS n
+          FROM fl_kinds GROUP BY ALL)
+    GROUP BY ALL
 ),
 l4 AS (
     SELECT source, source_namespace, destination, destination_namespace,
-        count(*) AS flows,
-        count(*) FILTER (verdict = 'DROPPED') AS drops,
-        count(*) FILTER (tcp_rst) AS tcp_resets,
-        ft_counts(list(verdict)) AS verdicts,
+        sum(flows)::BIGINT AS flows,
+        coalesce(sum(flows) FILTER (verdict = 'DROPPED'), 0)::BIGINT AS drops,
+        sum(tcp_resets)::BIGINT AS tcp_resets,
         list(DISTINCT l4_protocol) FILTER (l4_protocol IS NOT NULL) AS l4_protocols,
-        list(DISTINCT destination_port ORDER BY destination_port) FILTER (NOT is_reply AND destination_port IS NOT NULL) AS ports
-    FROM fl GROUP BY ALL
+        list(DISTINCT port ORDER BY port) FILTER (port IS NOT NULL) AS ports
+    FROM fl_kinds GROUP BY ALL
 ),
 conns AS (
     SELECT
-        ft_node(level, c.source, c.source_pod, cs.service) AS source,
-        c.source_namespace,
-        ft_node(level, c.destination, c.destination_pod, coalesce(c.destination_service, ss.service)) AS destination,
-        c.destination_namespace,
+        ft_node(ft_level(), c.source, c.source_pod, cs.service) AS source,
+        coalesce(c.source_namespace, '') AS source_namespace,
+        ft_node(ft_level(), c.destination, c.destination_pod, coalesce(c.destination_service, ss.service)) AS destination,
+        coalesce(c.destination_namespace, '') AS destination_namespace,
         count(*) AS connections,
         count(*) FILTER (failed) AS connection_failures,
         count(*) FILTER (dropped OR unanswered) AS connections_lost
-    FROM connections c CROSS JOIN win CROSS JOIN level
-    LEFT JOIN svc cs ON level = 'service' AND cs.name = c.source AND cs.namespace IS NOT DISTINCT FROM c.source_namespace
-    LEFT JOIN svc ss ON level = 'service' AND ss.name = c.destination AND ss.namespace IS NOT DISTINCT FROM c.destination_namespace
+    FROM connections c CROSS JOIN win
+    LEFT JOIN svc cs ON ft_level() = 'service' AND cs.name = c.source AND cs.namespace IS NOT DISTINCT FROM c.source_namespace
+    LEFT JOIN svc ss ON ft_level() = 'service' AND ss.name = c.destination AND ss.namespace IS NOT DISTINCT FROM c.destination_namespace
     WHERE c.time BETWEEN win.t0 AND win.t1
     GROUP BY ALL
 ),
 g AS (
     SELECT *
     FROM l4
+    JOIN verdicts USING (source, source_namespace, destination, destination_namespace)
     FULL JOIN l7 USING (source, source_namespace, destination, destination_namespace)
     LEFT JOIN conns USING (source, source_namespace, destination, destination_namespace)
 )
 SELECT
-    source, source_namespace, destination, destination_namespace,
+    source, nullif(source_namespace, '') AS source_namespace, destination, nullif(destination_namespace, '') AS destination_namespace,
     array_to_string(list_sort(list_concat(coalesce(l4_protocols, []), coalesce(protocols, []))), ',') AS protocols,
     array_to_string(ports, ',') AS ports,
     requests,

@@ -37,17 +37,30 @@ outbound AS (
         count(*) FILTER (error) AS outbound_errors
     FROM req GROUP BY client
 ),
-flows_in AS (
-    SELECT destination AS service, mode(destination_namespace) AS namespace,
-        string_agg(DISTINCT l4_protocol, ',' ORDER BY l4_protocol) AS l4_protocols,
-        count(*) AS flows,
-        count(*) FILTER (type = 'L7') AS l7_flows,
-        count(*) FILTER (verdict = 'DROPPED') AS drops,
-        count(*) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')) AS policy_denies,
-        ft_counts(list(drop_reason_desc) FILTER (verdict = 'DROPPED')) AS drops_by_reason,
-        count(*) FILTER (tcp_rst) AS tcp_resets
+-- per destination and kind of flow first: the aggregates below then see a
+-- few rows per service, not every flow
+flow_kinds AS (
+    SELECT destination AS service, destination_namespace AS namespace, l4_protocol, type, verdict, drop_reason_desc,
+        count(*) AS flows, count(*) FILTER (tcp_rst) AS tcp_resets
     FROM edges e, win WHERE e.time BETWEEN win.t0 AND win.t1
-    GROUP BY destination
+    GROUP BY ALL
+),
+flows_in AS (
+    SELECT service, arg_max(namespace, flows) AS namespace,
+        string_agg(DISTINCT l4_protocol, ',' ORDER BY l4_protocol) AS l4_protocols,
+        sum(flows)::BIGINT AS flows,
+        coalesce(sum(flows) FILTER (type = 'L7'), 0) AS l7_flows,
+        coalesce(sum(flows) FILTER (verdict = 'DROPPED'), 0)::BIGINT AS drops,
+        coalesce(sum(flows) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')), 0)::BIGINT AS policy_denies,
+        sum(tcp_resets)::BIGINT AS tcp_resets
+    FROM flow_kinds
+    GROUP BY service
+),
+reasons AS (
+    SELECT service, string_agg(reason || '=' || n, ',' ORDER BY n DESC, reason) AS drops_by_reason
+    FROM (SELECT d.destination AS service, d.reason, count(*) AS n
+          FROM drops d, win WHERE d.time BETWEEN win.t0 AND win.t1 GROUP BY ALL)
+    GROUP BY service
 ),
 conns AS (
     SELECT destination AS service, count(*) AS connections,
@@ -85,7 +98,7 @@ SELECT
     coalesce(c.connections, 0) AS connections,
     coalesce(c.connection_failures, 0) AS connection_failures,
     coalesce(f.drops, 0) AS drops,
-    coalesce(f.drops_by_reason, '') AS drops_by_reason,
+    coalesce(dr.drops_by_reason, '') AS drops_by_reason,
     coalesce(f.policy_denies, 0) AS policy_denies,
     coalesce(f.tcp_resets, 0) AS tcp_resets,
     coalesce(n.dns_errors, 0) AS dns_errors,
@@ -96,6 +109,7 @@ CROSS JOIN win
 LEFT JOIN inbound i USING (service)
 LEFT JOIN flows_in f USING (service)
 LEFT JOIN outbound o USING (service)
+LEFT JOIN reasons dr USING (service)
 LEFT JOIN conns c USING (service)
 LEFT JOIN dns_errors n USING (service)
 WHERE ft_in_namespace(coalesce(i.namespace, f.namespace), NULL)

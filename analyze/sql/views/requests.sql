@@ -33,8 +33,12 @@ WITH l7 AS NOT MATERIALIZED (
     FROM flows
     WHERE l7_protocol IN ('http', 'grpc') AND l7_type IN ('REQUEST', 'RESPONSE')
 ),
-answered AS (
-    SELECT request_id, node_name, reporter FROM l7 WHERE is_response AND request_id IS NOT NULL
+-- the requests a proxy logged no response for: one grouping over requests
+-- and responses, cheaper than matching every request with its response
+unanswered_keys AS (
+    SELECT request_id, node_name, reporter FROM l7
+    WHERE request_id IS NOT NULL
+    GROUP BY ALL HAVING NOT bool_or(is_response)
 ),
 -- still in flight when the recording ended is not unanswered
 horizon AS (
@@ -56,7 +60,7 @@ r AS (
         q.dst_port,
         q.method, q.url, q.grpc, NULL::UINTEGER, NULL::UBIGINT, true
     FROM (SELECT * FROM l7 WHERE NOT is_response AND request_id IS NOT NULL) q
-    ANTI JOIN answered a ON a.request_id = q.request_id AND a.node_name = q.node_name AND a.reporter = q.reporter
+    SEMI JOIN unanswered_keys k ON k.request_id = q.request_id AND k.node_name = q.node_name AND k.reporter = q.reporter
     WHERE q.time < (SELECT t FROM horizon)
 ),
 -- the client and server pairs a server proxy answered without X-Request-Id
