@@ -617,40 +617,15 @@ func usedFlowColumns(texts []string) []string {
 }
 
 func queryTable(ctx context.Context, db *sql.DB, q string) (printer.Table, error) {
-	var t printer.Table
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
-		return t, fmt.Errorf("query: %w", err)
+		return printer.Table{}, fmt.Errorf("query: %w", err)
 	}
 	defer rows.Close()
-	if t.Columns, err = rows.Columns(); err != nil {
-		return t, err
-	}
-	for rows.Next() {
-		vals := make([]any, len(t.Columns))
-		ptrs := make([]any, len(vals))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return t, fmt.Errorf("query: %w", err)
-		}
-		for i, v := range vals {
-			// as analyze's results show times
-			if tm, ok := v.(time.Time); ok {
-				vals[i] = tm.UTC().Format(time.RFC3339Nano)
-			}
-		}
-		t.Rows = append(t.Rows, vals)
-	}
-	if err := rows.Err(); err != nil {
-		return t, fmt.Errorf("query: %w", err)
-	}
-	return t, nil
+	return analyze.ScanTable(rows)
 }
 
-// sameTable compares two results as printed: analyze's results hold
-// printable values, the plain driver's the raw ones.
+// sameTable compares two results as printed.
 func sameTable(want, got printer.Table) error {
 	if !slices.Equal(want.Columns, got.Columns) {
 		return fmt.Errorf("columns %v, want %v", got.Columns, want.Columns)

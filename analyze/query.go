@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/big"
 	"slices"
@@ -50,12 +51,20 @@ func (e *Engine) blame(ctx context.Context, err error) error {
 }
 
 func (e *Engine) query(ctx context.Context, q string, args ...any) (printer.Table, error) {
-	var t printer.Table
 	rows, err := e.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return t, fmt.Errorf("query: %w", firstLine(err))
+		return printer.Table{}, fmt.Errorf("query: %w", firstLine(err))
 	}
 	defer rows.Close()
+	return ScanTable(rows)
+}
+
+// ScanTable reads a DuckDB result into a table of printable values (times
+// as RFC 3339, UUIDs and big integers as strings, lists of strings as
+// []string).
+func ScanTable(rows *sql.Rows) (printer.Table, error) {
+	var t printer.Table
+	var err error
 	if t.Columns, err = rows.Columns(); err != nil {
 		return t, err
 	}
@@ -79,7 +88,6 @@ func (e *Engine) query(ctx context.Context, q string, args ...any) (printer.Tabl
 	return t, nil
 }
 
-// plain turns driver values into what the printer shows well.
 func plain(v any) any {
 	switch x := v.(type) {
 	case time.Time:
