@@ -3,6 +3,7 @@ package analyze_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/testutil"
@@ -306,5 +308,122 @@ func TestMemoryLimitSpillsToTempDir(t *testing.T) {
 	}
 	if !<-spilled {
 		t.Error("nothing was spilled to the temp dir")
+	}
+}
+
+// httpFlow is an L7 HTTP flow between workloads of namespace shop, as the
+// client's (EGRESS) or the server's (INGRESS) proxy reports it.
+func httpFlow(at time.Time, node string, dir flowpb.TrafficDirection, typ flowpb.L7FlowType, src, dst, id string, code uint32) *observerpb.GetFlowsResponse {
+	ep := func(name string) *flowpb.Endpoint {
+		return &flowpb.Endpoint{Namespace: "shop", PodName: name + "-0", Workloads: []*flowpb.Workload{{Name: name, Kind: "Deployment"}}}
+	}
+	f := &flowpb.Flow{Time: timestamppb.New(at), NodeName: node, Verdict: flowpb.Verdict_FORWARDED, Type: flowpb.FlowType_L7,
+		TrafficDirection: dir, Source: ep(src), Destination: ep(dst),
+		IP: &flowpb.IP{Source: "10.0.0." + strconv.Itoa(len(src)), Destination: "10.0.1." + strconv.Itoa(len(dst))},
+		L7: &flowpb.Layer7{Type: typ, Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Method: "GET", Url: "http://" + dst + "/x", Protocol: "HTTP/1.1",
+			Code: code, Headers: []*flowpb.HTTPHeader{{Key: "X-Request-Id", Value: id}}}}}}
+	if typ == flowpb.L7FlowType_RESPONSE {
+		f.L7.LatencyNs = 1e6
+	}
+	return schema.FlowResponse(f)
+}
+
+// Applications pass X-Request-Id on to the calls they make: one ID names
+// a tree of calls, and each call is still counted once, with its own
+// answer or lack of one.
+func TestRequestIDSharedByACallTree(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	const eg, in = flowpb.TrafficDirection_EGRESS, flowpb.TrafficDirection_INGRESS
+	const req, resp = flowpb.L7FlowType_REQUEST, flowpb.L7FlowType_RESPONSE
+	resps := []*observerpb.GetFlowsResponse{
+		// a -> b, seen by a's proxy only (b has no L7 policy): answered
+		httpFlow(ms(0), "n1", eg, req, "a", "b", "tree", 0),
+		httpFlow(ms(10), "n1", eg, resp, "b", "a", "tree", 200),
+		// b -> c, seen by c's proxy only: answered 503
+		httpFlow(ms(1), "n2", in, req, "b", "c", "tree", 0),
+		httpFlow(ms(5), "n2", in, resp, "c", "b", "tree", 503),
+		// a -> d, seen by a's proxy: never answered
+		httpFlow(ms(2), "n1", eg, req, "a", "d", "tree", 0),
+		// later traffic, so that a -> d is not still in flight
+		httpFlow(ms(10000), "n1", eg, req, "a", "b", "later", 0),
+	}
+	dir := t.TempDir()
+	writeRecording(t, dir, "tree", resps)
+	e := open(t, dir)
+	res, err := e.Query(context.Background(), "SELECT client, server, reporter, status, no_response FROM requests_counted ORDER BY client, server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(res.Rows)
+	want := "[[a b client 200 false] [a d client <nil> true] [b c server 503 false]]"
+	if got != want {
+		t.Errorf("requests counted:\n got %s\nwant %s", got, want)
+	}
+}
+
+// The same workload name in two namespaces is two services.
+func TestServicesKeepNamespacesApart(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	var resps []*observerpb.GetFlowsResponse
+	for i, ns := range []string{"shop", "staging", "staging"} {
+		r := httpFlow(t0.Add(time.Duration(i)*time.Second), "n1", flowpb.TrafficDirection_INGRESS, flowpb.L7FlowType_RESPONSE,
+			"ratings", "reviews", "id-"+strconv.Itoa(i), 200)
+		r.GetFlow().Source.Namespace, r.GetFlow().Destination.Namespace = ns, ns
+		resps = append(resps, r)
+	}
+	dir := t.TempDir()
+	writeRecording(t, dir, "ns", resps)
+	e := open(t, dir)
+	for _, tc := range []struct {
+		p    analyze.Params
+		want string
+	}{
+		{analyze.Params{}, "[[ratings staging 2] [ratings shop 1]]"},
+		{analyze.Params{Namespace: "shop"}, "[[ratings shop 1]]"},
+	} {
+		res, err := e.Run(context.Background(), "services", tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][]any
+		for _, r := range res.Select("service", "namespace", "requests").Rows {
+			if r[0] == "ratings" {
+				got = append(got, r)
+			}
+		}
+		if fmt.Sprint(got) != tc.want {
+			t.Errorf("services %+v: %v, want %s", tc.p, got, tc.want)
+		}
+	}
+}
+
+// Coverage counts losses wherever they fall: after the last flow (a
+// recorder cut off for good), and in a recording of nothing but losses.
+func TestCoverageCountsEveryLoss(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	lost := func(at time.Time, n uint64) *observerpb.GetFlowsResponse {
+		return &observerpb.GetFlowsResponse{Time: timestamppb.New(at), NodeName: "n1",
+			ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{
+				Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: n}}}
+	}
+	flow := httpFlow(t0, "n1", flowpb.TrafficDirection_INGRESS, flowpb.L7FlowType_RESPONSE, "b", "a", "x", 200)
+	for _, tc := range []struct {
+		name  string
+		resps []*observerpb.GetFlowsResponse
+	}{
+		{"after the last flow", []*observerpb.GetFlowsResponse{flow, lost(t0.Add(time.Minute), 40), lost(t0.Add(2*time.Minute), 9)}},
+		{"nothing but losses", []*observerpb.GetFlowsResponse{lost(t0, 40), lost(t0.Add(time.Minute), 9)}},
+	} {
+		dir := t.TempDir()
+		writeRecording(t, dir, "cov", tc.resps)
+		res, err := open(t, dir).Run(context.Background(), "coverage", analyze.Params{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		all := res.Select("node", "lost_events", "complete").Rows[0]
+		if fmt.Sprint(all) != "[(all) 49 false]" {
+			t.Errorf("%s: %v, want 49 lost events and not complete", tc.name, all)
+		}
 	}
 }

@@ -29,7 +29,9 @@ func (e *Engine) Query(ctx context.Context, q string, args ...any) (printer.Tabl
 // Only such errors cost the extra read of every file.
 func (e *Engine) blame(ctx context.Context, err error) error {
 	msg := err.Error()
-	if !strings.Contains(msg, "Invalid Error") && !strings.Contains(msg, "Invalid Input Error") || strings.Contains(msg, ".parquet") {
+	// "Invalid Input Error" is also what error() and bad arguments raise:
+	// only the bare "Invalid Error" of a page that does not decode counts.
+	if !strings.Contains(msg, "Invalid Error:") || strings.Contains(msg, ".parquet") {
 		return err
 	}
 	for _, f := range slices.Concat(e.files.Flows, e.files.Events) {
@@ -149,7 +151,11 @@ func (e *Engine) Views(ctx context.Context) ([]View, error) {
 			}
 			v.Columns = append(v.Columns, c)
 		}
+		err = rows.Err()
 		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("describe %s: %w", name, firstLine(err))
+		}
 		out = append(out, v)
 	}
 	return out, nil

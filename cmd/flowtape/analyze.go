@@ -76,6 +76,9 @@ analysed window (--since/--until, else the recording's).`,
 			if p.Since, p.Until, err = parseWindow(since, until); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("bucket") && p.Bucket <= 0 {
+				return usagef("--bucket %s: use a positive length, e.g. 10s, 1m or 5m", p.Bucket)
+			}
 			if err := p.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -84,7 +87,8 @@ analysed window (--since/--until, else the recording's).`,
 				return err
 			}
 			defer e.Close()
-			if len(e.Files().Flows) == 0 {
+			// coverage and timeline say what was lost even when nothing came
+			if len(e.Files().Flows) == 0 && args[0] != "coverage" && args[0] != "timeline" {
 				return fmt.Errorf("%s: the recording holds no flows, only events: nothing to analyze (flowtape query %s \"SELECT * FROM events\" shows them)",
 					strings.Join(args[1:], " "), strings.Join(args[1:], " "))
 			}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -142,9 +143,32 @@ func recordSimulation(ctx context.Context, cfg sim.Config, dir string, progress 
 	}
 	recCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	var recorded atomic.Uint64
+	stalled := make(chan uint64, 1)
+	go func() {
+		// Once the simulation is over, the recorder has everything within
+		// moments; if flows went missing it would wait for them forever.
+		last, since := uint64(0), time.Now()
+		for recCtx.Err() == nil {
+			select {
+			case <-recCtx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			if n := recorded.Load(); n != last {
+				last, since = n, time.Now()
+			}
+			if c.Finished() && time.Since(since) > 15*time.Second {
+				stalled <- last
+				stop()
+				return
+			}
+		}
+	}()
 	_, err = record.Run(recCtx, record.Options{Dialer: d, Since: cfg.Start.Add(-time.Hour),
 		Sink: record.SinkOptions{Dir: dir, Writer: buildinfo.Writer()}, Log: log,
 		Progress: func(p record.Progress) {
+			recorded.Store(p.Flows)
 			if progress != nil {
 				progress(p)
 			}
@@ -157,6 +181,11 @@ func recordSimulation(ctx context.Context, cfg sim.Config, dir string, progress 
 	}
 	if ctx.Err() != nil {
 		return sim.Truth{}, ctx.Err()
+	}
+	select {
+	case n := <-stalled:
+		return sim.Truth{}, fmt.Errorf("record the simulation: %d of its %d flows arrived, then nothing for 15 s", n, c.Truth().Flows)
+	default:
 	}
 	return c.Truth(), nil
 }

@@ -6,8 +6,8 @@
 -- L7 columns (requests ... p99_ms) come from requests_counted, NULL where
 -- no L7 proxy saw the edge; flows, connections, drops, verdicts, protocols
 -- and ports from every flow of the edge (the edges view). share is the
--- edge's part of its source's requests (of its flows where the source has
--- no L7 requests). health: Kiali's thresholds on the L7 error share, else
+-- edge's part of its source's requests (0 for its edges without), or of
+-- its flows where the source made no L7 requests. health: Kiali's thresholds on the L7 error share, else
 -- on the share of connections dropped or never answered.
 WITH win AS (FROM ft_window()),
 -- namespaces are '' rather than NULL until the end, so that edges of
@@ -110,9 +110,9 @@ SELECT
     q[1] / 1e6 AS p50_ms,
     q[2] / 1e6 AS p95_ms,
     q[3] / 1e6 AS p99_ms,
-    round(coalesce(
-        requests / nullif(sum(requests) OVER (PARTITION BY source, source_namespace), 0),
-        flows / nullif(sum(flows) OVER (PARTITION BY source, source_namespace), 0)), 6) AS share,
+    round(CASE WHEN sum(requests) OVER (PARTITION BY source, source_namespace) > 0
+        THEN coalesce(requests, 0) / sum(requests) OVER (PARTITION BY source, source_namespace)
+        ELSE flows / nullif(sum(flows) OVER (PARTITION BY source, source_namespace), 0) END, 6) AS share,
     coalesce(flows, 0) AS flows,
     coalesce(connections, 0) AS connections,
     coalesce(connection_failures, 0) AS connection_failures,

@@ -5,7 +5,7 @@
 -- A connection is its client and server address and port, from a SYN to
 -- the next SYN that follows other packets (a port used again). It failed when
 -- it was reset (RST either way), when a packet of it was dropped, or when
--- no SYN-ACK came back; a SYN in the last second of the recording may
+-- no SYN-ACK came back (nor any other packet after the SYN); a SYN in the last second of the recording may
 -- still be answered, and is not counted as unanswered.
 CREATE OR REPLACE VIEW connections AS
 WITH tcp AS (
@@ -33,7 +33,9 @@ c AS (
         arg_min(destination, time) AS destination, arg_min(destination_namespace, time) AS destination_namespace,
         arg_min(destination_pod, time) AS destination_pod,
         any_value(destination_service) AS destination_service,
-        bool_or(tcp_syn_ack) AS answered,
+        -- a SYN-ACK, or anything but a SYN or a reset after the SYN: the
+        -- handshake went through even where its SYN-ACK was not traced
+        bool_or(tcp_syn_ack OR NOT (tcp_syn_only OR tcp_rst OR verdict = 'DROPPED')) AS answered,
         bool_or(tcp_rst) AS reset,
         bool_or(verdict = 'DROPPED') AS dropped,
         ft_counts(list(drop_reason_desc)) AS drop_reasons,

@@ -6,7 +6,7 @@
 -- is_reply says; other flows are replies when Cilium says so (is_reply, or
 -- the older reply flag); when it could not tell, as they were sent.
 -- destination_service is the Kubernetes service the client addressed, where
--- Cilium knew it.
+-- Cilium knew it. An endpoint without a name (no IP either) is (unknown).
 CREATE OR REPLACE VIEW edges AS
 WITH f AS (
     SELECT *,
@@ -16,17 +16,13 @@ WITH f AS (
     FROM flows
 )
 SELECT
-    time, node_name, type, verdict, drop_reason_desc, l4_protocol, traffic_direction,
-    CASE WHEN swap THEN
-        destination_endpoint
-    ELSE source_endpoint END AS source,
+    time, node_name, type, l7_protocol, verdict, drop_reason_desc, l4_protocol, traffic_direction,
+    coalesce(CASE WHEN swap THEN destination_endpoint ELSE source_endpoint END, '(unknown)') AS source,
     CASE WHEN swap THEN destination_namespace ELSE source_namespace END AS source_namespace,
     CASE WHEN swap THEN destination_pod_name ELSE source_pod_name END AS source_pod,
     CASE WHEN swap THEN ip_destination ELSE ip_source END AS source_ip,
     CASE WHEN swap THEN destination_port ELSE source_port END AS source_port,
-    CASE WHEN swap THEN
-        source_endpoint
-    ELSE destination_endpoint END AS destination,
+    coalesce(CASE WHEN swap THEN source_endpoint ELSE destination_endpoint END, '(unknown)') AS destination,
     CASE WHEN swap THEN source_namespace ELSE destination_namespace END AS destination_namespace,
     CASE WHEN swap THEN source_pod_name ELSE destination_pod_name END AS destination_pod,
     CASE WHEN swap THEN ip_source ELSE ip_destination END AS destination_ip,

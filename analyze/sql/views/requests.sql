@@ -4,7 +4,9 @@
 -- A request is a RESPONSE flow: Hubble reports responses with source and
 -- destination swapped, so the client is the response's destination. A
 -- REQUEST flow whose response was never seen (no RESPONSE with the same
--- node, proxy side and X-Request-Id) is a request without response
+-- node, proxy side, X-Request-Id, client and server: applications pass the
+-- ID on to the calls they make, so one ID names a tree of calls) is a
+-- request without response
 -- (no_response = true, status NULL); a request younger than the longest
 -- latency seen (at least 1 s) at the end of the recording may still have
 -- been answered, and is left out. Without X-Request-Id (proxies other
@@ -17,8 +19,9 @@
 -- server (the callee's ingress proxy). A request seen by both proxies has
 -- two rows, one per reporter (requests_counted counts it once);
 -- seen_by_server tells whether a server proxy saw the request at all (a
--- flow with the same X-Request-Id; without one, whether a server proxy
--- answered any request of that client and server without one).
+-- flow with the same X-Request-Id, client and server; without an ID,
+-- whether a server proxy answered any request of that client and server
+-- without one).
 CREATE OR REPLACE VIEW requests AS
 WITH l7 AS NOT MATERIALIZED (
     -- inlined where used, so that each use reads only the columns it needs
@@ -28,6 +31,9 @@ WITH l7 AS NOT MATERIALIZED (
         http_request_id AS request_id,
         source_endpoint AS src, source_namespace AS src_namespace, source_pod_name AS src_pod, ip_source AS src_ip, source_port AS src_port,
         destination_endpoint AS dst, destination_namespace AS dst_namespace, destination_pod_name AS dst_pod, ip_destination AS dst_ip, destination_port AS dst_port,
+        -- the call's endpoints, whichever way the flow went
+        CASE WHEN l7_type = 'RESPONSE' THEN destination_endpoint ELSE source_endpoint END AS caller,
+        CASE WHEN l7_type = 'RESPONSE' THEN source_endpoint ELSE destination_endpoint END AS callee,
         http_method AS method, http_url AS url, l7_protocol = 'grpc' AS grpc,
         http_code, l7_latency_ns
     FROM flows
@@ -36,7 +42,7 @@ WITH l7 AS NOT MATERIALIZED (
 -- the requests a proxy logged no response for: one grouping over requests
 -- and responses, cheaper than matching every request with its response
 unanswered_keys AS (
-    SELECT request_id, node_name, reporter FROM l7
+    SELECT request_id, node_name, reporter, caller, callee FROM l7
     WHERE request_id IS NOT NULL
     GROUP BY ALL HAVING NOT bool_or(is_response)
 ),
@@ -61,6 +67,7 @@ r AS (
         q.method, q.url, q.grpc, NULL::UINTEGER, NULL::UBIGINT, true
     FROM (SELECT * FROM l7 WHERE NOT is_response AND request_id IS NOT NULL) q
     SEMI JOIN unanswered_keys k ON k.request_id = q.request_id AND k.node_name = q.node_name AND k.reporter = q.reporter
+        AND k.caller IS NOT DISTINCT FROM q.caller AND k.callee IS NOT DISTINCT FROM q.callee
     WHERE q.time < (SELECT t FROM horizon)
 ),
 -- the client and server pairs a server proxy answered without X-Request-Id
@@ -81,7 +88,8 @@ SELECT
     coalesce(status >= 500 OR (grpc AND status <> 200), false) AS error,
     coalesce(status BETWEEN 400 AND 499, false) AS client_error,
     CASE WHEN reporter = 'server' THEN true
-         WHEN request_id IS NOT NULL THEN request_id IN (SELECT request_id FROM l7 WHERE reporter = 'server' AND request_id IS NOT NULL)
+         WHEN request_id IS NOT NULL THEN (request_id, client, server) IN
+            (SELECT (request_id, caller, callee) FROM l7 WHERE reporter = 'server' AND request_id IS NOT NULL)
          ELSE (client, server) IN (SELECT (client, server) FROM server_pairs) END AS seen_by_server,
     request_id, uuid
 FROM r;
