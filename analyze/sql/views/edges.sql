@@ -4,7 +4,9 @@
 --
 -- A TCP SYN goes from client to server and a SYN-ACK back, whatever
 -- is_reply says; other flows are replies when Cilium says so (is_reply, or
--- the older reply flag); when it could not tell, as they were sent.
+-- the older reply flag when set). When it could not tell (is_reply NULL):
+-- an ICMP echo reply is a reply, and so is a packet from a port below the
+-- ephemeral range (32768) to one in it; anything else counts as sent.
 -- destination_service is the Kubernetes service the client addressed, where
 -- Cilium knew it. An endpoint without a name (no IP either) is (unknown).
 CREATE OR REPLACE VIEW edges AS
@@ -12,7 +14,10 @@ WITH f AS (
     SELECT *,
         CASE WHEN tcp_syn AND NOT coalesce(tcp_ack, false) THEN false
              WHEN tcp_syn AND tcp_ack THEN true
-             ELSE coalesce(is_reply, reply, false) END AS swap
+             WHEN is_reply IS NOT NULL THEN is_reply
+             WHEN reply THEN true
+             WHEN l4_protocol IN ('ICMPv4', 'ICMPv6') THEN icmp_type IN (0, 129)
+             ELSE coalesce(source_port < 32768 AND destination_port >= 32768, false) END AS swap
     FROM flows
 )
 SELECT
