@@ -460,6 +460,8 @@ var jsonColumns = slices.Concat([][2]string{
 		WHEN f.l4."ICMPv4" IS NOT NULL THEN 'ICMPv4' WHEN f.l4."ICMPv6" IS NOT NULL THEN 'ICMPv6'
 		WHEN f.l4."SCTP" IS NOT NULL THEN 'SCTP' WHEN f.l4."VRRP" IS NOT NULL THEN 'VRRP'
 		WHEN f.l4."IGMP" IS NOT NULL THEN 'IGMP' END`},
+	{"icmp_type", `CASE WHEN f.l4."ICMPv4" IS NOT NULL THEN coalesce(f.l4."ICMPv4"."type", 0)
+		WHEN f.l4."ICMPv6" IS NOT NULL THEN coalesce(f.l4."ICMPv6"."type", 0) END`},
 	{"source_port", "ftj_port(f.l4, 'source_port')"},
 	{"destination_port", "ftj_port(f.l4, 'destination_port')"},
 	{"tcp_syn", "ftj_flag(f.l4, 'SYN')"},
