@@ -164,7 +164,7 @@ func baseView(name, kind string, files []string) string {
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", name, strings.Join(cols, ", "))
 	}
-	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s, union_by_name = true)", name, quoteList(files))
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", name, quoteList(files))
 }
 
 func quoteList(files []string) string {
@@ -216,7 +216,7 @@ func flowsAllView(files []string, versions map[string]string) string {
 				sel += ",\n    " + strings.Join(a.exprs, ",\n    ")
 			}
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true)", sel, quoteList(byMinor[minor])))
+		parts = append(parts, fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", sel, quoteList(byMinor[minor])))
 	}
 	return "CREATE OR REPLACE VIEW flows_all AS " + strings.Join(parts, "\nUNION ALL BY NAME ")
 }

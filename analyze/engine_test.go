@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -424,6 +425,36 @@ func TestCoverageCountsEveryLoss(t *testing.T) {
 		all := res.Select("node", "lost_events", "complete").Rows[0]
 		if fmt.Sprint(all) != "[(all) 49 false]" {
 			t.Errorf("%s: %v, want 49 lost events and not complete", tc.name, all)
+		}
+	}
+}
+
+// The flows view has the documented columns, no more (a recording's
+// date=/hour= directories are not columns) and no fewer, whether the
+// recording has files or not.
+func TestFlowsViewHasTheDocumentedColumns(t *testing.T) {
+	var want []string
+	for _, c := range schema.Reference() {
+		if c.Table == schema.KindFlows {
+			want = append(want, c.Name)
+		}
+	}
+	slices.Sort(want)
+	eventsOnly := t.TempDir()
+	writeRecording(t, eventsOnly, "ev", []*observerpb.GetFlowsResponse{{Time: timestamppb.Now(), NodeName: "n1",
+		ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{NumEventsLost: 1}}}})
+	for name, dir := range map[string]string{"samples": sampleRecording(t, "basic-sample-10-flows.json"), "no flow files": eventsOnly} {
+		views, err := open(t, dir).Views(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range views[0].Columns {
+			got = append(got, c.Name)
+		}
+		slices.Sort(got)
+		if views[0].Name != "flows" || !slices.Equal(got, want) {
+			t.Errorf("%s: flows has %v\nwant %v", name, got, want)
 		}
 	}
 }
