@@ -45,6 +45,10 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// aboutLosses are the analyses that say what was lost, which they do even
+// for a recording of nothing but losses.
+var aboutLosses = map[string]bool{"coverage": true, "timeline": true}
+
 // Analyses lists the built-in analyses.
 func Analyses() []string {
 	entries, _ := fs.ReadDir(SQL, "sql/analyses")
@@ -72,6 +76,10 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	}
 	if err := p.Validate(); err != nil {
 		return printer.Table{}, err
+	}
+	if len(e.files.Flows) == 0 && !aboutLosses[name] {
+		paths := strings.Join(e.paths, " ")
+		return printer.Table{}, fmt.Errorf("%s: the recording holds no flows, only events: nothing to analyze (flowtape query %s \"SELECT * FROM events\" shows them)", paths, paths)
 	}
 	var bucket any
 	if p.Bucket > 0 {

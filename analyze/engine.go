@@ -41,6 +41,7 @@ type Options struct {
 // Engine is an in-memory DuckDB database with views over recordings.
 type Engine struct {
 	db       *sql.DB
+	paths    []string // as given, for messages
 	files    schema.Files
 	versions map[string]string // schema version by file
 	spill    string            // default spill directory, removed on Close
@@ -67,7 +68,7 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	}
 	// One connection: settings and views belong to it.
 	db.SetMaxOpenConns(1)
-	e := &Engine{db: db, files: files, versions: versions}
+	e := &Engine{db: db, paths: paths, files: files, versions: versions}
 	if err := e.setup(ctx, o); err != nil {
 		db.Close()
 		return nil, err

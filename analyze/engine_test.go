@@ -281,7 +281,8 @@ func TestMemoryLimitSpillsToTempDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	// Watch the spill directory while a sort of about 300 MB runs.
+	// Watch the spill directory while a sort of 6M rows with 32-character
+	// strings, well beyond the limit, runs.
 	spilled := make(chan bool, 1)
 	done := make(chan struct{})
 	go func() {
@@ -426,6 +427,12 @@ func TestCoverageCountsEveryLoss(t *testing.T) {
 		if fmt.Sprint(all) != "[(all) 49 false]" {
 			t.Errorf("%s: %v, want 49 lost events and not complete", tc.name, all)
 		}
+	}
+	// Analyses of what flowed have nothing to say without flows.
+	dir := t.TempDir()
+	writeRecording(t, dir, "cov", []*observerpb.GetFlowsResponse{lost(t0, 40)})
+	if _, err := open(t, dir).Run(context.Background(), "services", analyze.Params{}); err == nil || !strings.Contains(err.Error(), "holds no flows") {
+		t.Errorf("services of a recording without flows: %v", err)
 	}
 }
 

@@ -54,11 +54,7 @@ func golden(t *testing.T, name string, res printer.Table) {
 // sum adds up a column over the rows that pass keep.
 func sum(res printer.Table, col string, keep func(map[string]any) bool) int64 {
 	var n int64
-	for _, r := range res.Rows {
-		m := map[string]any{}
-		for i, c := range res.Columns {
-			m[c] = r[i]
-		}
+	for _, m := range res.Records() {
 		if keep != nil && !keep(m) {
 			continue
 		}

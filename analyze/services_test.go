@@ -31,19 +31,11 @@ func TestServicesOnSamples(t *testing.T) {
 			}
 		}
 	}
-	col := map[string]int{}
-	for i, c := range res.Columns {
-		col[c] = i
-	}
-	var requests, errs int64
-	for _, r := range res.Rows {
-		if r[col["visibility"]] != "L7" {
-			continue // no L7 columns: only L3/L4 flows reached it
-		}
-		requests += r[col["requests"]].(int64)
-		errs += r[col["errors"]].(int64)
-		if r[col["errors"]].(int64) > 0 && r[col["health"]] != "failure" {
-			t.Errorf("%v: all-5xx service not marked failure", r)
+	l7 := func(m map[string]any) bool { return m["visibility"] == "L7" }
+	requests, errs := sum(res, "requests", l7), sum(res, "errors", l7)
+	for _, m := range res.Records() {
+		if e, _ := m["errors"].(int64); e > 0 && m["health"] != "failure" {
+			t.Errorf("%v: all-5xx service not marked failure", m)
 		}
 	}
 	if requests != responses || errs != errors5xx || errs == 0 {

@@ -40,7 +40,7 @@ func PrintGraph(w io.Writer, format string, t Table) error {
 		return printMermaid(w, t)
 	case "json":
 		nodes, _ := graphOf(t)
-		rows := rowObjects(t)
+		rows := t.Records()
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {

@@ -97,10 +97,11 @@ func printTable(w io.Writer, t Table) error {
 func printJSON(w io.Writer, t Table) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rowObjects(t))
+	return enc.Encode(t.Records())
 }
 
-func rowObjects(t Table) []map[string]any {
+// Records are the rows as objects keyed by column name.
+func (t Table) Records() []map[string]any {
 	out := make([]map[string]any, 0, len(t.Rows))
 	for _, r := range t.Rows {
 		m := make(map[string]any, len(r))

@@ -87,11 +87,6 @@ analysed window (--since/--until, else the recording's).`,
 				return err
 			}
 			defer e.Close()
-			// coverage and timeline say what was lost even when nothing came
-			if len(e.Files().Flows) == 0 && args[0] != "coverage" && args[0] != "timeline" {
-				return fmt.Errorf("%s: the recording holds no flows, only events: nothing to analyze (flowtape query %s \"SELECT * FROM events\" shows them)",
-					strings.Join(args[1:], " "), strings.Join(args[1:], " "))
-			}
 			t, err := e.Run(cmd.Context(), args[0], p)
 			if err != nil {
 				return err

@@ -33,11 +33,7 @@ func recordSim(t *testing.T, cfg sim.Config) (string, sim.Truth) {
 func rowsBy(t *testing.T, res printer.Table, keys ...string) map[string]map[string]any {
 	t.Helper()
 	out := map[string]map[string]any{}
-	for _, r := range res.Rows {
-		m := map[string]any{}
-		for i, c := range res.Columns {
-			m[c] = r[i]
-		}
+	for _, m := range res.Records() {
 		var k []string
 		for _, key := range keys {
 			k = append(k, fmt.Sprint(m[key]))

@@ -4,7 +4,7 @@
 -- recorder estimated it missed while away) by source, when losses
 -- happened, and how often the node's stream was unavailable.
 -- complete is false where anything was lost or unavailable.
-WITH win AS (FROM ft_window_all()),
+WITH win AS (FROM ft_window(with_losses := true)),
 f AS (
     SELECT node_name AS node, min(time) AS first_flow, max(time) AS last_flow, count(*) AS flows
     FROM flows, win WHERE time BETWEEN win.t0 AND win.t1

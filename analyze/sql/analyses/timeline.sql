@@ -3,7 +3,7 @@
 -- error rate, p99 latency, requests never answered, drops, policy denies,
 -- failed TCP connections and events lost. Every bucket of the window is
 -- listed, empty ones too. Requests fall in the bucket of their response.
-WITH win AS (FROM ft_window_all()),
+WITH win AS (FROM ft_window(with_losses := true)),
 b AS (SELECT coalesce(getvariable('bucket')::BIGINT, 60) * 1000000000 AS ns),
 buckets AS (
     SELECT make_timestamp_ns(t) AS bucket

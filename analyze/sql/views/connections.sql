@@ -44,7 +44,6 @@ c AS (
     WHERE attempt > 0
     GROUP BY source_ip, source_port, destination_ip, destination_port, attempt
 )
-SELECT c.*,
-    NOT answered AND NOT dropped AND time < (SELECT max(time) - INTERVAL 1 SECOND FROM flows) AS unanswered,
-    reset OR dropped OR (NOT answered AND time < (SELECT max(time) - INTERVAL 1 SECOND FROM flows)) AS failed
-FROM c;
+SELECT *, reset OR dropped OR unanswered AS failed
+FROM (SELECT c.*, NOT answered AND NOT dropped AND time < (SELECT max(time) - INTERVAL 1 SECOND FROM flows) AS unanswered
+      FROM c);
