@@ -14,7 +14,6 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/analyze"
@@ -22,56 +21,11 @@ import (
 	"github.com/flowtape/flowtape/schema"
 )
 
-// writeRecording writes responses as a recording directory laid out as the
-// recorder does (one file per kind, named after session id).
-func writeRecording(t *testing.T, dir, id string, resps []*observerpb.GetFlowsResponse) {
-	t.Helper()
-	var flows []*flowpb.Flow
-	var events []*observerpb.GetFlowsResponse
-	for _, r := range resps {
-		if f := r.GetFlow(); f != nil {
-			flows = append(flows, f)
-		} else {
-			events = append(events, r)
-		}
-	}
-	name := "20260101T000000Z-" + id + "-000001.parquet"
-	if len(flows) > 0 {
-		writeParquet(t, filepath.Join(dir, "flows", schema.Partition(flows[0].GetTime().AsTime()), name), schema.Flows, flows)
-	}
-	if len(events) > 0 {
-		writeParquet(t, filepath.Join(dir, "events", schema.Partition(events[0].GetTime().AsTime()), name), schema.Events, events)
-	}
-}
-
-func writeParquet[M proto.Message](t *testing.T, p string, tab *schema.Table[M], ms []M) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := schema.NewFileWriter(tab, f, schema.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if err := w.Write(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func sampleRecording(t *testing.T, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for i, n := range names {
-		writeRecording(t, dir, "s"+string(rune('a'+i)), testutil.LoadResponses(t, testutil.Testdata("samples", n)))
+		testutil.WriteRecording(t, dir, "s"+string(rune('a'+i)), testutil.LoadResponses(t, testutil.Testdata("samples", n)))
 	}
 	return dir
 }
@@ -230,8 +184,8 @@ func TestFlowsCountOnceAcrossSessions(t *testing.T) {
 	for i, r := range resps {
 		r.GetFlow().Uuid = "00000000-0000-4000-8000-00000000000" + string(rune('0'+i))
 	}
-	writeRecording(t, dir, "one", resps)
-	writeRecording(t, dir, "two", resps[:6])
+	testutil.WriteRecording(t, dir, "one", resps)
+	testutil.WriteRecording(t, dir, "two", resps[:6])
 	e := open(t, dir)
 	if got := count(t, e, "SELECT count(*) FROM flows"); got != 10 {
 		t.Errorf("flows %d, want 10 (each uuid once)", got)
@@ -351,7 +305,7 @@ func TestRequestIDSharedByACallTree(t *testing.T) {
 		httpFlow(ms(10000), "n1", eg, req, "a", "b", "later", 0),
 	}
 	dir := t.TempDir()
-	writeRecording(t, dir, "tree", resps)
+	testutil.WriteRecording(t, dir, "tree", resps)
 	e := open(t, dir)
 	res, err := e.Query(context.Background(), "SELECT client, server, reporter, status, no_response FROM requests_counted ORDER BY client, server")
 	if err != nil {
@@ -375,7 +329,7 @@ func TestServicesKeepNamespacesApart(t *testing.T) {
 		resps = append(resps, r)
 	}
 	dir := t.TempDir()
-	writeRecording(t, dir, "ns", resps)
+	testutil.WriteRecording(t, dir, "ns", resps)
 	e := open(t, dir)
 	for _, tc := range []struct {
 		p    analyze.Params
@@ -418,7 +372,7 @@ func TestCoverageCountsEveryLoss(t *testing.T) {
 		{"nothing but losses", []*observerpb.GetFlowsResponse{lost(t0, 40), lost(t0.Add(time.Minute), 9)}},
 	} {
 		dir := t.TempDir()
-		writeRecording(t, dir, "cov", tc.resps)
+		testutil.WriteRecording(t, dir, "cov", tc.resps)
 		res, err := open(t, dir).Run(context.Background(), "coverage", analyze.Params{})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -430,7 +384,7 @@ func TestCoverageCountsEveryLoss(t *testing.T) {
 	}
 	// Analyses of what flowed have nothing to say without flows.
 	dir := t.TempDir()
-	writeRecording(t, dir, "cov", []*observerpb.GetFlowsResponse{lost(t0, 40)})
+	testutil.WriteRecording(t, dir, "cov", []*observerpb.GetFlowsResponse{lost(t0, 40)})
 	if _, err := open(t, dir).Run(context.Background(), "services", analyze.Params{}); err == nil || !strings.Contains(err.Error(), "holds no flows") {
 		t.Errorf("services of a recording without flows: %v", err)
 	}
@@ -448,7 +402,7 @@ func TestFlowsViewHasTheDocumentedColumns(t *testing.T) {
 	}
 	slices.Sort(want)
 	eventsOnly := t.TempDir()
-	writeRecording(t, eventsOnly, "ev", []*observerpb.GetFlowsResponse{{Time: timestamppb.Now(), NodeName: "n1",
+	testutil.WriteRecording(t, eventsOnly, "ev", []*observerpb.GetFlowsResponse{{Time: timestamppb.Now(), NodeName: "n1",
 		ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{NumEventsLost: 1}}}})
 	for name, dir := range map[string]string{"samples": sampleRecording(t, "basic-sample-10-flows.json"), "no flow files": eventsOnly} {
 		views, err := open(t, dir).Views(context.Background())

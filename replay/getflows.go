@@ -1,0 +1,273 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
+	"github.com/cilium/cilium/pkg/hubble/filters"
+	"github.com/cilium/cilium/pkg/hubble/parser/fieldmask"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// GetFlows answers as hubble-relay does for the recorded nodes, each node
+// answering as a Hubble agent whose ring buffer holds the whole recording:
+//
+//   - number N with first, or with since (since takes precedence, as in
+//     Hubble): each node's first N matching flows from since on;
+//   - number N otherwise (hubble observe --last N): each node's last N
+//     matching flows up to until;
+//   - number 0 or the maximum (--all): every matching flow;
+//   - follow: every matching flow from since (or the start of the recording)
+//     on, at the recorded pace times Options.Speed.
+//
+// Flows come in time order, merged across files and nodes. Recorded lost
+// events and node status events pass the filters, as in Hubble, and come at
+// their place in time.
+func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStreamingServer[observerpb.GetFlowsResponse]) error {
+	ctx := stream.Context()
+	q, err := s.newQuery(ctx, req)
+	if err != nil {
+		return err
+	}
+	out := &sender{fn: stream.Send, mask: q.mask}
+	if q.mask.Active() {
+		out.masked = &flowpb.Flow{}
+		q.mask.Alloc(out.masked.ProtoReflect())
+	}
+	start := s.cat.First
+	if !q.w.Since.IsZero() {
+		start = q.w.Since
+	}
+	if err := out.send(s.connected(start)); err != nil {
+		return err
+	}
+	switch {
+	case req.GetFollow():
+		err = s.follow(ctx, q, out)
+	case q.limit == 0:
+		err = s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, _ bool) error { return out.send(r) })
+	case req.GetFirst() || req.GetSince() != nil:
+		err = s.first(ctx, q, out)
+	default:
+		err = s.last(ctx, q, out)
+	}
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	return err
+}
+
+// query is a GetFlows request, checked and compiled.
+type query struct {
+	w           schema.Window
+	allow, deny filters.FilterFuncs
+	limit       uint64 // flows per node; 0: no limit
+	mask        fieldmask.FieldMask
+}
+
+func (s *Server) newQuery(ctx context.Context, req *observerpb.GetFlowsRequest) (*query, error) {
+	if req.GetFirst() && req.GetFollow() {
+		return nil, status.Error(codes.InvalidArgument, "first cannot be specified with follow")
+	}
+	q := &query{limit: req.GetNumber()}
+	if q.limit == math.MaxUint64 {
+		q.limit = 0
+	}
+	var err error
+	if q.allow, err = filters.BuildFilterList(ctx, req.GetWhitelist(), filters.DefaultFilters(s.opts.Log)); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "allowlist: %v", err)
+	}
+	if q.deny, err = filters.BuildFilterList(ctx, req.GetBlacklist(), filters.DefaultFilters(s.opts.Log)); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "denylist: %v", err)
+	}
+	if q.mask, err = fieldmask.New(req.GetFieldMask()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "field mask: %v", err)
+	}
+	for _, t := range []struct {
+		ts  *timestamppb.Timestamp
+		dst *time.Time
+	}{{req.GetSince(), &q.w.Since}, {req.GetUntil(), &q.w.Until}} {
+		if t.ts == nil {
+			continue
+		}
+		if err := t.ts.CheckValid(); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "invalid time: %v", err)
+		}
+		*t.dst = t.ts.AsTime()
+	}
+	return q, nil
+}
+
+// errDone ends a scan early: the request is answered.
+var errDone = errors.New("done")
+
+// scan calls fn with the matching flows (isFlow) and the events a Hubble
+// server passes whatever the filters (lost events, node status changes), in
+// time order. Agent and debug events from exporter files are not GetFlows
+// responses and are left out.
+func (s *Server) scan(ctx context.Context, q *query, w schema.Window, fn func(r *observerpb.GetFlowsResponse, isFlow bool) error) error {
+	return schema.Scan(ctx, s.files, w, func(r *observerpb.GetFlowsResponse) error {
+		switch r.GetResponseTypes().(type) {
+		case *observerpb.GetFlowsResponse_Flow:
+			if !filters.Apply(q.allow, q.deny, &v1.Event{Timestamp: r.GetTime(), Event: r.GetFlow()}) {
+				return nil
+			}
+			return fn(r, true)
+		case *observerpb.GetFlowsResponse_LostEvents, *observerpb.GetFlowsResponse_NodeStatus:
+			return fn(r, false)
+		}
+		return nil
+	})
+}
+
+// first sends each node's first q.limit matching flows in the window.
+func (s *Server) first(ctx context.Context, q *query, out *sender) error {
+	sent := map[string]uint64{}
+	full := 0
+	return s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, isFlow bool) error {
+		if !isFlow {
+			return out.send(r)
+		}
+		node := r.GetNodeName()
+		if sent[node] >= q.limit {
+			return nil
+		}
+		if err := out.send(r); err != nil {
+			return err
+		}
+		if sent[node]++; sent[node] == q.limit {
+			if full++; full >= len(s.cat.Nodes) {
+				return errDone
+			}
+		}
+		return nil
+	})
+}
+
+// last sends each node's last q.limit matching flows up to the window's
+// end. It finds them without holding them: it counts the matching flows per
+// node in a tail of the window, widened until it holds enough of every
+// node's flows, then sends that tail without each node's surplus. Flows
+// and events before the first flow sent are left out.
+func (s *Server) last(ctx context.Context, q *query, out *sender) error {
+	end := s.cat.Last
+	if !q.w.Until.IsZero() && q.w.Until.Before(end) {
+		end = q.w.Until
+	}
+	begin := s.cat.First
+	if !q.w.Since.IsZero() && q.w.Since.After(begin) {
+		begin = q.w.Since
+	}
+	// The first guess holds about twice the flows asked for, if flows are
+	// spread evenly over time.
+	want := 2 * float64(q.limit) * float64(max(1, len(s.cat.Nodes)))
+	span := time.Duration(float64(s.cat.Last.Sub(s.cat.First)) * min(1, want/float64(max(1, s.cat.Flows))))
+	span = max(span, time.Second)
+	for {
+		tail := schema.Window{Since: end.Add(-span), Until: q.w.Until}
+		whole := !tail.Since.After(begin)
+		if whole {
+			tail.Since = q.w.Since
+		}
+		counts := map[string]uint64{}
+		err := s.scan(ctx, q, tail, func(r *observerpb.GetFlowsResponse, isFlow bool) error {
+			if isFlow {
+				counts[r.GetNodeName()]++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if whole || s.enough(counts, q.limit, tail.Since) {
+			return s.sendTail(ctx, q, tail, counts, out)
+		}
+		span *= 4
+	}
+}
+
+// enough says whether a tail starting at since holds the last n flows of
+// every node: n of them, or all the node's flows.
+func (s *Server) enough(counts map[string]uint64, n uint64, since time.Time) bool {
+	for _, node := range s.cat.Nodes {
+		if counts[node.Name] < n && node.First.Before(since) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) sendTail(ctx context.Context, q *query, tail schema.Window, counts map[string]uint64, out *sender) error {
+	skip := map[string]uint64{}
+	for node, c := range counts {
+		if c > q.limit {
+			skip[node] = c - q.limit
+		}
+	}
+	started := false
+	return s.scan(ctx, q, tail, func(r *observerpb.GetFlowsResponse, isFlow bool) error {
+		if !isFlow {
+			if started {
+				return out.send(r)
+			}
+			return nil
+		}
+		node := r.GetNodeName()
+		if skip[node] > 0 {
+			skip[node]--
+			return nil
+		}
+		started = true
+		return out.send(r)
+	})
+}
+
+// follow sends every matching flow from the window's start on, paced.
+func (s *Server) follow(ctx context.Context, q *query, out *sender) error {
+	from := s.cat.First
+	if q.w.Since.After(from) {
+		from = q.w.Since
+	}
+	p := newPacer(s.opts.Clock, s.opts.Speed, from)
+	return s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, _ bool) error {
+		if err := p.wait(ctx, r.GetTime().AsTime()); err != nil {
+			return err
+		}
+		if s.opts.ShiftToNow {
+			now := timestamppb.New(s.opts.Clock.Now())
+			r.Time = now
+			if f := r.GetFlow(); f != nil {
+				f.Time = now
+			}
+		}
+		return out.send(r)
+	})
+}
+
+// sender sends responses, with only the masked fields of flows.
+type sender struct {
+	fn     func(*observerpb.GetFlowsResponse) error
+	mask   fieldmask.FieldMask
+	masked *flowpb.Flow // reused: a response is marshalled when sent
+}
+
+func (o *sender) send(r *observerpb.GetFlowsResponse) error {
+	if f := r.GetFlow(); f != nil && o.masked != nil {
+		o.mask.Copy(o.masked.ProtoReflect(), f.ProtoReflect())
+		// As a Hubble agent does: the response carries the masked flow's
+		// time and node.
+		r = &observerpb.GetFlowsResponse{Time: o.masked.GetTime(), NodeName: o.masked.GetNodeName(),
+			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: o.masked}}
+	}
+	return o.fn(r)
+}
