@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/benchdata"
 	"github.com/flowtape/flowtape/printer"

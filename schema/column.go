@@ -28,8 +28,11 @@ type Column[M proto.Message] struct {
 	// appendTo appends the value of m (or NULL) and reports whether a value
 	// was stored.
 	appendTo func(b array.Builder, m M) bool
-	// setFrom writes row i of a (known to be non-NULL) into m.
-	setFrom func(a arrow.Array, i int, m M) error
+	// decoder binds an array of the column, once per batch, and returns
+	// what writes its row i (known to be non-NULL) into m; false when the
+	// array is not of the column's type. Binding once keeps type assertions
+	// and dictionary lookups out of the per-row work.
+	decoder func(a arrow.Array) (func(m M, i int) error, bool)
 }
 
 // at declares the proto fields a mapped column holds.
@@ -43,7 +46,9 @@ type codec[T any] struct {
 	arrowType arrow.DataType
 	sqlType   string
 	app       func(b array.Builder, v T)
-	at        func(a arrow.Array, i int) T
+	// values binds an array of the codec's type, plain or, for strings and
+	// binary, dictionary-encoded (as Parquet stores them), to its values.
+	values func(a arrow.Array) (func(i int) T, bool)
 }
 
 // col builds a mapped column: get returns the value and whether the message
@@ -51,9 +56,15 @@ type codec[T any] struct {
 func col[M proto.Message, T any](c codec[T], name, doc string, get func(M) (T, bool), set func(M, T)) Column[M] {
 	return Column[M]{
 		Name: name, SQLType: c.sqlType, Doc: doc, arrowType: c.arrowType, appendTo: appender(c, get),
-		setFrom: func(a arrow.Array, i int, m M) error {
-			set(m, c.at(a, i))
-			return nil
+		decoder: func(a arrow.Array) (func(M, int) error, bool) {
+			get, ok := c.values(a)
+			if !ok {
+				return nil, false
+			}
+			return func(m M, i int) error {
+				set(m, get(i))
+				return nil
+			}, true
 		},
 	}
 }
@@ -82,40 +93,61 @@ var (
 	cUUID = codec[[16]byte]{
 		arrowType: extensions.NewUUIDType(), sqlType: "UUID",
 		app: func(b array.Builder, v [16]byte) { b.(*extensions.UUIDBuilder).AppendBytes(v) },
-		at:  func(a arrow.Array, i int) [16]byte { return a.(*extensions.UUIDArray).Value(i) },
+		values: func(a arrow.Array) (func(int) [16]byte, bool) {
+			u, ok := a.(*extensions.UUIDArray)
+			if !ok {
+				return nil, false
+			}
+			// The storage directly: UUIDArray.Value parses and checks each value.
+			fb, ok := u.Storage().(*array.FixedSizeBinary)
+			if !ok {
+				return nil, false
+			}
+			return func(i int) [16]byte { return [16]byte(fb.Value(i)) }, true
+		},
 	}
 	cString = codec[string]{
 		arrowType: arrow.BinaryTypes.String, sqlType: "VARCHAR",
-		app: func(b array.Builder, v string) { b.(*array.StringBuilder).Append(v) },
-		at:  func(a arrow.Array, i int) string { return a.(*array.String).Value(i) },
+		app:    func(b array.Builder, v string) { b.(*array.StringBuilder).Append(v) },
+		values: stringValues,
 	}
 	cBinary = codec[[]byte]{
 		arrowType: arrow.BinaryTypes.Binary, sqlType: "BLOB",
 		app: func(b array.Builder, v []byte) { b.(*array.BinaryBuilder).Append(v) },
-		at: func(a arrow.Array, i int) []byte {
-			// Copy: the Arrow buffer is released with the record batch.
-			return append([]byte(nil), a.(*array.Binary).Value(i)...)
+		values: func(a arrow.Array) (func(int) []byte, bool) {
+			get, ok := binaryValues(a)
+			if !ok {
+				return nil, false
+			}
+			// Copy: the value would otherwise pin the batch's whole buffer.
+			return func(i int) []byte { return append([]byte(nil), get(i)...) }, true
 		},
 	}
 	cBool = codec[bool]{
 		arrowType: arrow.FixedWidthTypes.Boolean, sqlType: "BOOLEAN",
 		app: func(b array.Builder, v bool) { b.(*array.BooleanBuilder).Append(v) },
-		at:  func(a arrow.Array, i int) bool { return a.(*array.Boolean).Value(i) },
+		values: func(a arrow.Array) (func(int) bool, bool) {
+			b, ok := a.(*array.Boolean)
+			if !ok {
+				return nil, false
+			}
+			return b.Value, true
+		},
 	}
 	cInt32 = codec[int32]{
 		arrowType: arrow.PrimitiveTypes.Int32, sqlType: "INTEGER",
-		app: func(b array.Builder, v int32) { b.(*array.Int32Builder).Append(v) },
-		at:  func(a arrow.Array, i int) int32 { return a.(*array.Int32).Value(i) },
+		app:    func(b array.Builder, v int32) { b.(*array.Int32Builder).Append(v) },
+		values: fixedValues[int32, *array.Int32],
 	}
 	cUint32 = codec[uint32]{
 		arrowType: arrow.PrimitiveTypes.Uint32, sqlType: "UINTEGER",
-		app: func(b array.Builder, v uint32) { b.(*array.Uint32Builder).Append(v) },
-		at:  func(a arrow.Array, i int) uint32 { return a.(*array.Uint32).Value(i) },
+		app:    func(b array.Builder, v uint32) { b.(*array.Uint32Builder).Append(v) },
+		values: fixedValues[uint32, *array.Uint32],
 	}
 	cUint64 = codec[uint64]{
 		arrowType: arrow.PrimitiveTypes.Uint64, sqlType: "UBIGINT",
-		app: func(b array.Builder, v uint64) { b.(*array.Uint64Builder).Append(v) },
-		at:  func(a arrow.Array, i int) uint64 { return a.(*array.Uint64).Value(i) },
+		app:    func(b array.Builder, v uint64) { b.(*array.Uint64Builder).Append(v) },
+		values: fixedValues[uint64, *array.Uint64],
 	}
 	// Timestamps are nanoseconds since the Unix epoch, UTC. They are written
 	// without the isAdjustedToUTC flag so that DuckDB reads them as
@@ -123,7 +155,14 @@ var (
 	cTime = codec[int64]{
 		arrowType: &arrow.TimestampType{Unit: arrow.Nanosecond}, sqlType: "TIMESTAMP_NS",
 		app: func(b array.Builder, v int64) { b.(*array.TimestampBuilder).Append(arrow.Timestamp(v)) },
-		at:  func(a arrow.Array, i int) int64 { return int64(a.(*array.Timestamp).Value(i)) },
+		values: func(a arrow.Array) (func(int) int64, bool) {
+			ts, ok := a.(*array.Timestamp)
+			if !ok {
+				return nil, false
+			}
+			vs := ts.TimestampValues()
+			return func(i int) int64 { return int64(vs[i]) }, true
+		},
 	}
 	cStrings = codec[[]string]{
 		arrowType: arrow.ListOf(arrow.BinaryTypes.String), sqlType: "VARCHAR[]",
@@ -135,18 +174,26 @@ var (
 				vb.Append(s)
 			}
 		},
-		at: func(a arrow.Array, i int) []string {
-			l := a.(*array.List)
-			start, end := l.ValueOffsets(i)
-			if start == end {
-				return nil
+		values: func(a arrow.Array) (func(int) []string, bool) {
+			l, ok := a.(*array.List)
+			if !ok {
+				return nil, false
 			}
-			vals := l.ListValues().(*array.String)
-			out := make([]string, 0, end-start)
-			for j := start; j < end; j++ {
-				out = append(out, vals.Value(int(j)))
+			vals, ok := stringValues(l.ListValues())
+			if !ok {
+				return nil, false
 			}
-			return out
+			return func(i int) []string {
+				start, end := l.ValueOffsets(i)
+				if start == end {
+					return nil
+				}
+				out := make([]string, 0, end-start)
+				for j := start; j < end; j++ {
+					out = append(out, vals(int(j)))
+				}
+				return out
+			}, true
 		},
 	}
 	cKeyValues = codec[[]KeyValue]{
@@ -167,23 +214,89 @@ var (
 				vb.Append(kv.Value)
 			}
 		},
-		at: func(a arrow.Array, i int) []KeyValue {
-			l := a.(*array.List)
-			start, end := l.ValueOffsets(i)
-			if start == end {
-				return nil
+		values: func(a arrow.Array) (func(int) []KeyValue, bool) {
+			l, ok := a.(*array.List)
+			if !ok {
+				return nil, false
 			}
-			st := l.ListValues().(*array.Struct)
-			ks := st.Field(0).(*array.String)
-			vs := st.Field(1).(*array.String)
-			out := make([]KeyValue, 0, end-start)
-			for j := int(start); j < int(end); j++ {
-				out = append(out, KeyValue{Key: ks.Value(j), Value: vs.Value(j)})
+			st, ok := l.ListValues().(*array.Struct)
+			if !ok || st.NumField() != 2 {
+				return nil, false
 			}
-			return out
+			ks, ok1 := stringValues(st.Field(0))
+			vs, ok2 := stringValues(st.Field(1))
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			return func(i int) []KeyValue {
+				start, end := l.ValueOffsets(i)
+				if start == end {
+					return nil
+				}
+				out := make([]KeyValue, 0, end-start)
+				for j := int(start); j < int(end); j++ {
+					out = append(out, KeyValue{Key: ks(j), Value: vs(j)})
+				}
+				return out
+			}, true
 		},
 	}
 )
 
 // KeyValue is one HTTP header as stored in http_headers.
 type KeyValue struct{ Key, Value string }
+
+// fixedValues binds a primitive array to its values.
+func fixedValues[T int32 | uint32 | uint64, A interface {
+	arrow.Array
+	Values() []T
+}](a arrow.Array) (func(int) T, bool) {
+	p, ok := a.(A)
+	if !ok {
+		return nil, false
+	}
+	vs := p.Values()
+	return func(i int) T { return vs[i] }, true
+}
+
+// stringValues binds a string array, plain or dictionary-encoded. The
+// strings share the array's memory (arrays are Go-allocated, see readMem):
+// a dictionary's values are shared by all the rows that hold them, which
+// is why string columns are read as dictionaries.
+func stringValues(a arrow.Array) (func(int) string, bool) {
+	switch a := a.(type) {
+	case *array.String:
+		return a.Value, true
+	case *array.Dictionary:
+		d, ok := a.Dictionary().(*array.String)
+		if !ok {
+			return nil, false
+		}
+		if ix, ok := a.Indices().(*array.Int32); ok {
+			idx := ix.Int32Values()
+			return func(i int) string { return d.Value(int(idx[i])) }, true
+		}
+		return func(i int) string { return d.Value(a.GetValueIndex(i)) }, true
+	}
+	return nil, false
+}
+
+// binaryValues binds a binary array, plain or dictionary-encoded; the
+// values share the array's memory.
+func binaryValues(a arrow.Array) (func(int) []byte, bool) {
+	switch a := a.(type) {
+	case *array.Binary:
+		return a.Value, true
+	case *array.Dictionary:
+		d, ok := a.Dictionary().(*array.Binary)
+		if !ok {
+			return nil, false
+		}
+		if ix, ok := a.Indices().(*array.Int32); ok {
+			idx := ix.Int32Values()
+			return func(i int) []byte { return d.Value(int(idx[i])) }, true
+		}
+		return func(i int) []byte { return d.Value(a.GetValueIndex(i)) }, true
+	}
+	return nil, false
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -35,17 +36,47 @@ func enumCol[M proto.Message, E enumValue](name, doc string, values map[string]i
 		v := get(m)
 		return v.String(), v != 0
 	}
+	unknown := func(s string) error {
+		// A name from a newer Cilium: dropping it silently would lose data.
+		return fmt.Errorf("column %s: value %q is unknown to this flowtape (written by a newer one): upgrade flowtape to read it", name, s)
+	}
 	return Column[M]{Name: name, SQLType: cString.sqlType, Doc: doc, arrowType: cString.arrowType,
 		appendTo: appender(cString, name2str),
-		setFrom: func(a arrow.Array, i int, m M) error {
-			s := cString.at(a, i)
-			v, ok := parseEnum(values, s)
-			if !ok {
-				// A name from a newer Cilium: dropping it silently would lose data.
-				return fmt.Errorf("column %s: value %q is unknown to this flowtape (written by a newer one): upgrade flowtape to read it", name, s)
+		decoder: func(a arrow.Array) (func(M, int) error, bool) {
+			if d, ok := a.(*array.Dictionary); ok {
+				// Parse each name once per batch, not once per row.
+				dict, ok1 := d.Dictionary().(*array.String)
+				ix, ok2 := d.Indices().(*array.Int32)
+				if ok1 && ok2 {
+					idx := ix.Int32Values()
+					vals := make([]int32, dict.Len())
+					known := make([]bool, dict.Len())
+					for k := range vals {
+						vals[k], known[k] = parseEnum(values, dict.Value(k))
+					}
+					return func(m M, i int) error {
+						k := idx[i]
+						if !known[k] {
+							return unknown(dict.Value(int(k)))
+						}
+						set(m, E(vals[k]))
+						return nil
+					}, true
+				}
 			}
-			set(m, E(v))
-			return nil
+			get, ok := stringValues(a)
+			if !ok {
+				return nil, false
+			}
+			return func(m M, i int) error {
+				s := get(i)
+				v, ok := parseEnum(values, s)
+				if !ok {
+					return unknown(s)
+				}
+				set(m, E(v))
+				return nil
+			}, true
 		}}
 }
 

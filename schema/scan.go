@@ -6,18 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"iter"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
@@ -67,21 +64,31 @@ func Scan(ctx context.Context, files Files, w Window, fn func(*observerpb.GetFlo
 	}
 	// Stable: equal start times keep file order (flows first).
 	slices.SortStableFunc(runs, func(a, b *run) int { return cmp.Compare(a.lo, b.lo) })
+	slots := newDecodeSlots()
 	m := &merger{}
-	defer m.stop()
-	next := 0
+	defer func() {
+		for _, r := range runs {
+			r.stop()
+		}
+	}()
+	next, started := 0, 0
 	for {
-		// Open every run that starts before the earliest row at hand.
-		for next < len(runs) && (m.Len() == 0 || runs[next].lo <= m.h[0].at) {
+		// Start reading the run after the ones at hand, so that it is read
+		// and decoded while they are consumed, not when they end.
+		for started < len(runs) && started <= next {
+			runs[started].start(ctx, slots)
+			started++
+		}
+		// Merge every run that starts before the earliest row at hand.
+		if next < len(runs) && (m.Len() == 0 || runs[next].lo <= m.h[0].at) {
 			r := runs[next]
 			next++
-			r.open(ctx)
-			m.stopFns = append(m.stopFns, r.stop)
 			if r.advance() {
 				heap.Push(m, r)
 			} else if r.err != nil {
 				return r.err
 			}
+			continue
 		}
 		if m.Len() == 0 {
 			return nil
@@ -103,35 +110,41 @@ func Scan(ctx context.Context, files Files, w Window, fn func(*observerpb.GetFlo
 	}
 }
 
-// A run is one file's rows in the window, read lazily.
+// A run is the rows of one row group in the window, read ahead.
 type run struct {
-	path  string
 	lo    int64 // earliest time in the run, from statistics
 	order int
-	read  func(ctx context.Context, yield func(*observerpb.GetFlowsResponse) bool) error
+	read  func(ctx context.Context, slots decodeSlots) (next func() (*observerpb.GetFlowsResponse, bool), err func() error, stop func())
 	next  func() (*observerpb.GetFlowsResponse, bool)
-	stop  func()
+	rerr  func() error
+	halt  func()
 	err   error
 	cur   *observerpb.GetFlowsResponse
 	at    int64
 }
 
-func (r *run) open(ctx context.Context) {
-	seq := func(yield func(*observerpb.GetFlowsResponse) bool) {
-		if err := r.read(ctx, yield); err != nil {
-			r.err = err
-		}
-	}
-	r.next, r.stop = iter.Pull(iter.Seq[*observerpb.GetFlowsResponse](seq))
+func (r *run) start(ctx context.Context, slots decodeSlots) {
+	r.next, r.rerr, r.halt = r.read(ctx, slots)
 }
 
 func (r *run) advance() bool {
 	m, ok := r.next()
 	if !ok {
+		// Done with the run: let its rows and batch go.
+		r.err = r.rerr()
+		r.stop()
+		r.cur, r.next, r.rerr = nil, nil, nil
 		return false
 	}
 	r.cur, r.at = m, timeNS(m)
 	return true
+}
+
+func (r *run) stop() {
+	if r.halt != nil {
+		r.halt()
+		r.halt = nil
+	}
 }
 
 // FlowResponse wraps a flow as the GetFlows response Hubble sends for it
@@ -158,24 +171,66 @@ func planRuns[M proto.Message](path string, t *Table[M], w Window, wrap func(M) 
 	}
 	defer rdr.Close()
 	var runs []*run
+	ft := &footer{path: path}
 	timeCol := rdr.MetaData().Schema.ColumnIndexByName("time")
 	for g := 0; g < rdr.NumRowGroups(); g++ {
 		lo, hi, known := groupTimes(rdr.MetaData().RowGroup(g), timeCol)
 		if known && !w.overlaps(lo, hi) {
 			continue
 		}
-		r := &run{path: path, lo: lo}
-		r.read = func(ctx context.Context, yield func(*observerpb.GetFlowsResponse) bool) error {
-			rdr, _, err := openFile(t, path)
-			if err != nil {
-				return err
+		r := &run{lo: lo}
+		r.read = func(ctx context.Context, slots decodeSlots) (func() (*observerpb.GetFlowsResponse, bool), func() error, func()) {
+			s := streamRows(ctx, t, path, func() (*file.Reader, func() error, error) {
+				rdr, err := ft.open(t.Kind)
+				if err != nil {
+					return nil, nil, err
+				}
+				return rdr, rdr.Close, nil
+			}, []int{g}, true, slots)
+			next := func() (*observerpb.GetFlowsResponse, bool) {
+				m, ok := s.next()
+				if !ok {
+					return nil, false
+				}
+				return wrap(m), true
 			}
-			defer rdr.Close()
-			return ignoreStop(readRows(ctx, t, rdr, path, []int{g}, true, func(m M) bool { return yield(wrap(m)) }))
+			return next, s.Err, s.stop
 		}
 		runs = append(runs, r)
+		ft.left++
 	}
 	return runs, nil
+}
+
+// footer shares a file's parsed footer between the runs of its row groups:
+// parsing it takes about as long as reading a row group. It is parsed again
+// when the first run opens the file rather than kept from planRuns, and
+// dropped when the last one has, so that only the footers of the files
+// being read are held, not those of a whole recording.
+type footer struct {
+	path string
+	mu   sync.Mutex
+	md   *metadata.FileMetaData
+	left int // runs yet to open the file
+}
+
+func (f *footer) open(kind string) (*file.Reader, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var opts []file.ReadOption
+	if f.md != nil {
+		opts = append(opts, file.WithMetadata(f.md))
+	}
+	rdr, _, err := openFileKind(kind, f.path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if f.left--; f.left > 0 {
+		f.md = rdr.MetaData()
+	} else {
+		f.md = nil
+	}
+	return rdr, nil
 }
 
 // timeOrder returns the row indices of a time column in stable time order
@@ -224,14 +279,18 @@ func groupTimes(rg *metadata.RowGroupMetaData, col int) (lo, hi int64, ok bool) 
 }
 
 // openFile opens a recording file of t's kind, checking its version.
-func openFile[M proto.Message](t *Table[M], path string) (*file.Reader, FileInfo, error) {
-	rdr, err := file.OpenParquetFile(path, false)
+func openFile[M proto.Message](t *Table[M], path string, opts ...file.ReadOption) (*file.Reader, FileInfo, error) {
+	return openFileKind(t.Kind, path, opts...)
+}
+
+func openFileKind(kind, path string, opts ...file.ReadOption) (*file.Reader, FileInfo, error) {
+	rdr, err := file.OpenParquetFile(path, false, opts...)
 	if err != nil {
 		return nil, FileInfo{}, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
 	}
 	info, err := fileInfo(rdr)
-	if err == nil && info.Kind != t.Kind {
-		err = fmt.Errorf("holds %s rows, not %s", info.Kind, t.Kind)
+	if err == nil && info.Kind != kind {
+		err = fmt.Errorf("holds %s rows, not %s", info.Kind, kind)
 	}
 	if err != nil {
 		rdr.Close()
@@ -241,70 +300,26 @@ func openFile[M proto.Message](t *Table[M], path string) (*file.Reader, FileInfo
 }
 
 // readRows decodes the given row groups of a file (nil: all) until yield
-// returns false: in file order, or with sorted, each row group in time
-// order (stable), read as one batch for that.
+// returns false (then it returns errStop): in file order, or with sorted,
+// each row group in time order (stable).
 func readRows[M proto.Message](ctx context.Context, t *Table[M], rdr *file.Reader, path string, groups []int, sorted bool, yield func(M) bool) error {
-	batch := int64(8192)
-	if sorted {
-		for _, g := range groups {
-			batch = max(batch, rdr.MetaData().RowGroup(g).NumRows())
-		}
-	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: batch}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, groups)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		rec, err := t.ColumnsFor(rr.RecordBatch(), nil)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		err = yieldRows(ctx, t, rec, path, sorted, yield)
-		rec.Release()
-		if err != nil {
-			return err
-		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// errStop ends a read early without an error.
-var errStop = errors.New("stop")
-
-func yieldRows[M proto.Message](ctx context.Context, t *Table[M], rec arrow.RecordBatch, path string, sorted bool, yield func(M) bool) error {
-	n := int(rec.NumRows())
-	var order []int
-	if sorted {
-		order = timeOrder(rec.Column(t.ColumnIndex("time")))
-	}
-	for k := 0; k < n; k++ {
-		if k%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		i := k
-		if order != nil {
-			i = order[k]
-		}
-		m, err := t.Decode(rec, i)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+	s := streamRows(ctx, t, path, func() (*file.Reader, func() error, error) {
+		return rdr, func() error { return nil }, nil
+	}, groups, sorted, newDecodeSlots())
+	defer s.stop()
+	for {
+		m, ok := s.next()
+		if !ok {
+			return s.Err()
 		}
 		if !yield(m) {
 			return errStop
 		}
 	}
-	return nil
 }
+
+// errStop ends a read early without an error.
+var errStop = errors.New("stop")
 
 func ignoreStop(err error) error {
 	if errors.Is(err, errStop) {
@@ -314,14 +329,7 @@ func ignoreStop(err error) error {
 }
 
 type merger struct {
-	h       []*run
-	stopFns []func()
-}
-
-func (m *merger) stop() {
-	for _, f := range m.stopFns {
-		f()
-	}
+	h []*run
 }
 
 func (m *merger) Len() int { return len(m.h) }

@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -123,34 +124,203 @@ func (e *Encoder[M]) NewRecord() arrow.RecordBatch { return e.rb.NewRecordBatch(
 // Release frees the encoder's buffers.
 func (e *Encoder[M]) Release() { e.rb.Release() }
 
-// Decode converts row i of rec back into a message.
+// Decode converts row i of rec back into a message. To decode many rows of
+// a batch, the readers bind the batch once (newRowDecoder) instead.
 func (t *Table[M]) Decode(rec arrow.RecordBatch, i int) (M, error) {
-	m := t.newMsg()
+	var zero M
 	cols := rec.Columns()
 	if len(cols) != len(t.Columns) {
-		return m, fmt.Errorf("record has %d columns, schema %s has %d", len(cols), t.Kind, len(t.Columns))
+		return zero, fmt.Errorf("record has %d columns, schema %s has %d", len(cols), t.Kind, len(t.Columns))
 	}
+	d, err := t.newRowDecoder(cols, false)
+	if err != nil {
+		return zero, err
+	}
+	return d.decode(i)
+}
+
+// rowDecoder decodes the rows of one record batch. What does not depend on
+// the row (type assertions, dictionaries, which columns are all NULL) is
+// worked out once, when it is made; after that it only reads, so that
+// goroutines can decode rows of the same batch at once.
+type rowDecoder[M proto.Message] struct {
+	newMsg func() M
+	first  int // the number of row 0 in errors: its position in the file
+	// The residual: per row (extra), or as the templates of a dictionary's
+	// values (templates, at index extraIdx[i]); both nil when no row has one.
+	extra     func(i int) []byte
+	templates []extraTemplate
+	extraIdx  []int32
+	nulls     nullMask // of extra
+	cols      []boundColumn[M]
+}
+
+type boundColumn[M proto.Message] struct {
+	set   func(m M, i int) error
+	nulls nullMask
+}
+
+// extraTemplate is one distinct residual of a batch, decoded once if
+// enough rows share it.
+type extraTemplate struct {
+	tmpl *template // nil: decode raw for each row
+	raw  []byte
+	err  error // decoding raw failed (when tried once for all rows)
+}
+
+// minTemplateUses is how many rows of a batch must share a residual for it
+// to be decoded once as a template.
+const minTemplateUses = 32
+
+// nullMask is an array's validity bitmap, or none when it has no NULLs.
+type nullMask struct {
+	bits   []byte
+	offset int
+}
+
+func nullMaskOf(a arrow.Array) nullMask {
+	if a.NullN() == 0 {
+		return nullMask{}
+	}
+	return nullMask{bits: a.NullBitmapBytes(), offset: a.Data().Offset()}
+}
+
+func (n nullMask) valid(i int) bool {
+	if n.bits == nil {
+		return true
+	}
+	i += n.offset
+	return n.bits[i>>3]&(1<<(i&7)) != 0
+}
+
+// newRowDecoder binds a batch's columns, in t's order; a nil column is all
+// NULL. With templates, a dictionary-encoded residual whose values repeat
+// is decoded once per value, not once per row.
+func (t *Table[M]) newRowDecoder(cols []arrow.Array, templates bool) (*rowDecoder[M], error) {
+	d := &rowDecoder[M]{newMsg: t.newMsg}
 	last := len(t.Columns) - 1
-	if extra := cols[last]; extra.IsValid(i) {
-		if err := proto.Unmarshal(extra.(*array.Binary).Value(i), m); err != nil {
-			return m, fmt.Errorf("row %d: decode %s column: %w", i, ExtraColumn, err)
-		}
-	}
-	for j := 0; j < last; j++ {
-		c := &t.Columns[j]
-		if c.Derived || !cols[j].IsValid(i) {
+	for j, a := range cols {
+		// Columns with no value in this batch cost nothing per row.
+		if a == nil || (j != last && t.Columns[j].Derived) || a.NullN() == a.Len() {
 			continue
 		}
-		if err := c.setFrom(cols[j], i, m); err != nil {
-			return m, fmt.Errorf("row %d: %w", i, err)
+		if j == last {
+			if err := d.bindExtra(a, templates); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c := &t.Columns[j]
+		set, ok := c.decoder(a)
+		if !ok {
+			return nil, fmt.Errorf("column %s has type %s, want %s", c.Name, a.DataType(), c.arrowType)
+		}
+		d.cols = append(d.cols, boundColumn[M]{set: set, nulls: nullMaskOf(a)})
+	}
+	return d, nil
+}
+
+func (d *rowDecoder[M]) bindExtra(a arrow.Array, templates bool) error {
+	d.nulls = nullMaskOf(a)
+	if da, ok := a.(*array.Dictionary); ok && templates {
+		dict, ok1 := da.Dictionary().(*array.Binary)
+		ix, ok2 := da.Indices().(*array.Int32)
+		if ok1 && ok2 && dict.Len() <= a.Len() {
+			idx := ix.Int32Values()
+			uses := make([]int32, dict.Len())
+			for i, k := range idx {
+				if d.nulls.valid(i) {
+					uses[k]++
+				}
+			}
+			d.extraIdx = idx
+			d.templates = make([]extraTemplate, dict.Len())
+			for k := range d.templates {
+				e := &d.templates[k]
+				e.raw = dict.Value(k)
+				// A template costs some copies' worth to make: a residual
+				// that few rows share is decoded for each of them.
+				if uses[k] < minTemplateUses {
+					continue
+				}
+				m := d.newMsg()
+				if e.err = proto.Unmarshal(e.raw, m); e.err == nil {
+					e.tmpl = newTemplate(m)
+				}
+			}
+			return nil
+		}
+	}
+	get, ok := binaryValues(a)
+	if !ok {
+		return fmt.Errorf("column %s has type %s, want %s", ExtraColumn, a.DataType(), cBinary.arrowType)
+	}
+	d.extra = get
+	return nil
+}
+
+// decode converts row i back into a message: the residual first, then the
+// columns' values on top of it (into the messages the residual created).
+func (d *rowDecoder[M]) decode(i int) (M, error) {
+	m, err := d.residual(i)
+	if err != nil {
+		return m, fmt.Errorf("row %d: decode %s column: %w", d.first+i, ExtraColumn, err)
+	}
+	for j := range d.cols {
+		c := &d.cols[j]
+		if !c.nulls.valid(i) {
+			continue
+		}
+		if err := c.set(m, i); err != nil {
+			return m, fmt.Errorf("row %d: %w", d.first+i, err)
 		}
 	}
 	return m, nil
 }
 
+func (d *rowDecoder[M]) residual(i int) (M, error) {
+	switch {
+	case d.extraIdx != nil && d.nulls.valid(i):
+		e := &d.templates[d.extraIdx[i]]
+		if e.tmpl != nil {
+			return e.tmpl.build().Interface().(M), nil
+		}
+		m := d.newMsg()
+		if e.err != nil {
+			return m, e.err
+		}
+		return m, proto.Unmarshal(e.raw, m)
+	case d.extra != nil && d.nulls.valid(i):
+		m := d.newMsg()
+		return m, proto.Unmarshal(d.extra(i), m)
+	}
+	return d.newMsg(), nil
+}
+
+// columnsOf returns the columns of rec in t's order, nil for those rec
+// lacks (an older minor version, or not read); they are rec's, not retained.
+func (t *Table[M]) columnsOf(rec arrow.RecordBatch) ([]arrow.Array, error) {
+	sch := rec.Schema()
+	cols := make([]arrow.Array, len(t.Columns))
+	for i, c := range t.Columns {
+		idx := sch.FieldIndices(c.Name)
+		if len(idx) == 0 {
+			continue
+		}
+		a := rec.Column(idx[0])
+		if !sameValues(a.DataType(), c.arrowType) {
+			return nil, fmt.Errorf("column %s has type %s, want %s", c.Name, a.DataType(), c.arrowType)
+		}
+		cols[i] = a
+	}
+	return cols, nil
+}
+
 // ColumnsFor projects rec (which may come from a file with more or fewer
 // columns, e.g. a newer minor version) onto this table's column order.
-// Columns missing from rec become all-NULL.
+// Columns missing from rec become all-NULL. String and binary values may be
+// dictionary-encoded, at any depth (as readRows reads them); the result's
+// schema then has those columns' types as they come.
 func (t *Table[M]) ColumnsFor(rec arrow.RecordBatch, mem memory.Allocator) (arrow.RecordBatch, error) {
 	if rec.Schema().Equal(t.schema) {
 		rec.Retain()
@@ -159,26 +329,47 @@ func (t *Table[M]) ColumnsFor(rec arrow.RecordBatch, mem memory.Allocator) (arro
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	cols := make([]arrow.Array, len(t.Columns))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+	cols, err := t.columnsOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	fields := slices.Clone(t.schema.Fields())
 	for i, c := range t.Columns {
-		idx := rec.Schema().FieldIndices(c.Name)
-		if len(idx) == 0 {
+		if cols[i] == nil {
 			cols[i] = array.MakeArrayOfNull(mem, c.arrowType, int(rec.NumRows()))
+			defer cols[i].Release()
 			continue
 		}
-		a := rec.Column(idx[0])
-		if !arrow.TypeEqual(a.DataType(), c.arrowType) {
-			return nil, fmt.Errorf("column %s has type %s, want %s", c.Name, a.DataType(), c.arrowType)
-		}
-		a.Retain()
-		cols[i] = a
+		fields[i].Type = cols[i].DataType()
 	}
-	return array.NewRecordBatch(t.schema, cols, rec.NumRows()), nil
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
+}
+
+// sameValues reports whether arrays of type got hold values of type want:
+// the same type, but for strings and binary that may be dictionary-encoded.
+func sameValues(got, want arrow.DataType) bool {
+	if d, ok := got.(*arrow.DictionaryType); ok {
+		switch want.ID() {
+		case arrow.STRING, arrow.BINARY:
+			return arrow.TypeEqual(d.ValueType, want)
+		}
+		return false
+	}
+	switch w := want.(type) {
+	case *arrow.ListType:
+		g, ok := got.(*arrow.ListType)
+		return ok && sameValues(g.Elem(), w.Elem())
+	case *arrow.StructType:
+		g, ok := got.(*arrow.StructType)
+		if !ok || g.NumFields() != w.NumFields() {
+			return false
+		}
+		for k := range w.Fields() {
+			if g.Field(k).Name != w.Field(k).Name || !sameValues(g.Field(k).Type, w.Field(k).Type) {
+				return false
+			}
+		}
+		return true
+	}
+	return arrow.TypeEqual(got, want)
 }

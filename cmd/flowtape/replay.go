@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 	"github.com/flowtape/flowtape/replay"
 )
 
+// defaultReplayMemoryLimit keeps one stream's server well under 200MB.
+const defaultReplayMemoryLimit = "150MB"
+
 type replayFlags struct {
 	listen        string
 	speed         string
@@ -25,6 +29,7 @@ type replayFlags struct {
 	keyFile       string
 	clientCAFiles []string
 	disableTLS    bool
+	memoryLimit   string
 }
 
 func newReplayCmd() *cobra.Command {
@@ -73,6 +78,7 @@ serve plaintext on another address.`,
 	fl.StringVar(&f.keyFile, "tls-relay-server-key-file", "", "key of --tls-relay-server-cert-file (PEM)")
 	fl.StringSliceVar(&f.clientCAFiles, "tls-relay-client-ca-files", nil, "require client certificates signed by these CAs (mutual TLS)")
 	fl.BoolVar(&f.disableTLS, "disable-server-tls", false, "allow plaintext on an address that is not loopback")
+	fl.StringVar(&f.memoryLimit, "memory-limit", defaultReplayMemoryLimit, "soft limit of the server's memory (Go's GOMEMLIMIT, which takes precedence when set); each stream needs about 100MB")
 	return cmd
 }
 
@@ -80,6 +86,16 @@ func runReplay(cmd *cobra.Command, f replayFlags, args []string) error {
 	speed, err := parseSpeed(f.speed)
 	if err != nil {
 		return err
+	}
+	limit, err := parseSize(f.memoryLimit)
+	if err != nil {
+		return usagef("--memory-limit: %v", err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A stream holds ~100MB of batches and decoded rows at a time; by
+		// default Go lets the heap grow to twice what is live before it
+		// collects, which would put a single stream near 300MB.
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
 	}
 	var opts []grpc.ServerOption
 	withTLS := f.certFile != "" || f.keyFile != ""

@@ -266,3 +266,39 @@ func ProcessStatusMB(pid, field string) (float64, error) {
 	}
 	return 0, fmt.Errorf("%s has no %s", name, field)
 }
+
+// PeakSampler polls a kB field of /proc/PID/status (such as RssAnon, which
+// has no high-water mark of its own) until Stop, which returns the largest
+// value seen, in MB.
+type PeakSampler struct {
+	stop chan struct{}
+	done chan float64
+}
+
+// SamplePeak starts polling field of process pid every period.
+func SamplePeak(pid, field string, period time.Duration) *PeakSampler {
+	s := &PeakSampler{stop: make(chan struct{}), done: make(chan float64, 1)}
+	go func() {
+		peak := 0.0
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			if v, err := ProcessStatusMB(pid, field); err == nil {
+				peak = max(peak, v)
+			}
+			select {
+			case <-s.stop:
+				s.done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// Stop ends the polling and returns the peak.
+func (s *PeakSampler) Stop() float64 {
+	close(s.stop)
+	return <-s.done
+}

@@ -73,6 +73,12 @@ func main() {
 		fmt.Printf("analyze services over %.0fM flows: recording %.2f s; read_json over jsonpb %.1f s as a view, %.1f s loaded into a table; %.1fx faster (target >= 20)\n",
 			m["flows"]/1e6, m["recording-s"], m["json-view-s"], m["json-table-s"], m["x-faster-than-json"])
 	}
+	if m, ok := metrics["BenchmarkReplay"]; ok {
+		fmt.Printf("replay --speed max over %.1fM flows: %.0f flows/s to a client that drains the stream (target >= 100k), %.0f flows/s to one that decodes each response\n",
+			m["flows"]/1e6, m["drain-flows/s"], m["decode-flows/s"])
+		fmt.Printf("replay peak memory of its own (RssAnon): %.0f MB for a tenth of the recording, %.0f MB for all of it (target: flat, <= 200 MB); RSS with the executable's pages %.0f / %.0f MB\n",
+			m["tenth-peak-anon-MB"], m["all-peak-anon-MB"], m["tenth-peak-RSS-MB"], m["all-peak-RSS-MB"])
+	}
 	if a, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
 		if p, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok && p > 0 {
 			fmt.Printf("pqarrow / parquet-go encode rate: %.2fx\n", a/p)
