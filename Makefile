@@ -8,7 +8,7 @@ LDFLAGS  := -X github.com/flowtape/flowtape/internal/buildinfo.Version=$(VERSION
 BENCHTIME ?= 1x
 BENCH_OUT ?= out/bench.txt
 
-.PHONY: all build test bench soak fuzz lint docs demo tools clean
+.PHONY: all build test bench soak fuzz lint docs demo tools browser clean
 
 all: lint build test
 
@@ -21,8 +21,15 @@ tools:
 	cd tools/hubble && GOWORK=off $(GO) build -o ../../bin/hubble github.com/cilium/cilium/hubble
 	cd tools/hubble && GOWORK=off $(GO) build -o ../../bin/hubble-relay github.com/cilium/cilium/hubble-relay
 
-test: tools
-	$(GO) test -count=1 -timeout 20m ./...
+# Debian's Chromium, for the tests that open HTML reports in a real browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ echo "installing chromium (apt-get)"; sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
+
+# Files tests leave to look at (report screenshots) go under out/test.
+test: tools browser
+	$(GO) test -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/out/test ./...
 
 # Benchmarks with a summary of the numbers the issues ask for. Numbers are
 # only comparable within one run: the machines are shared.

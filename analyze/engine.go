@@ -45,6 +45,8 @@ type Engine struct {
 	files    schema.Files
 	versions map[string]string // schema version by file
 	spill    string            // default spill directory, removed on Close
+	// materialized: the shared views are temporary tables (Materialize).
+	materialized bool
 }
 
 // Open checks the recordings' files (kind and schema version of each) and

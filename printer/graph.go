@@ -22,11 +22,13 @@ type Node struct {
 	Namespace string `json:"namespace"`
 }
 
-// edge is one row of a graph table, by the columns a drawing needs.
-type edge struct {
-	src, dst Node
-	label    string
-	health   string
+// Edge is one row of a graph table, by the columns a drawing needs.
+type Edge struct {
+	Src, Dst Node
+	// Label says what matters about the edge in a few words.
+	Label string
+	// Health is healthy, degraded, failure or unknown.
+	Health string
 }
 
 // PrintGraph writes a graph table (the graph analysis: source,
@@ -39,7 +41,7 @@ func PrintGraph(w io.Writer, format string, t Table) error {
 	case "mermaid":
 		return printMermaid(w, t)
 	case "json":
-		nodes, _ := graphOf(t)
+		nodes, _ := GraphOf(t)
 		rows := t.Records()
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -54,7 +56,8 @@ func PrintGraph(w io.Writer, format string, t Table) error {
 	return Print(w, format, t)
 }
 
-func graphOf(t Table) ([]Node, []edge) {
+// GraphOf reads a graph table's nodes (in order of appearance) and edges.
+func GraphOf(t Table) ([]Node, []Edge) {
 	col := map[string]int{}
 	for i, c := range t.Columns {
 		col[c] = i
@@ -75,11 +78,11 @@ func graphOf(t Table) ([]Node, []edge) {
 	}
 	seen := map[string]bool{}
 	nodes := []Node{}
-	var edges []edge
+	var edges []Edge
 	for _, r := range t.Rows {
-		e := edge{src: node(str(r, "source"), str(r, "source_namespace")), dst: node(str(r, "destination"), str(r, "destination_namespace")),
-			label: edgeLabel(get, r), health: str(r, "health")}
-		for _, n := range []Node{e.src, e.dst} {
+		e := Edge{Src: node(str(r, "source"), str(r, "source_namespace")), Dst: node(str(r, "destination"), str(r, "destination_namespace")),
+			Label: edgeLabel(get, r), Health: str(r, "health")}
+		for _, n := range []Node{e.Src, e.Dst} {
 			if !seen[n.ID] {
 				seen[n.ID] = true
 				nodes = append(nodes, n)
@@ -117,8 +120,8 @@ func edgeLabel(get func([]any, string) any, r []any) string {
 	return strings.Join(parts, ", ")
 }
 
-// edgeStyle is an edge's colour and line width: failing edges stand out.
-func edgeStyle(health string) (string, int) {
+// EdgeStyle is an edge's colour and line width: failing edges stand out.
+func EdgeStyle(health string) (string, int) {
 	color, ok := healthColors[health]
 	if !ok {
 		color = healthColors["unknown"]
@@ -134,7 +137,7 @@ func dotQuote(s string) string {
 }
 
 func printDot(w io.Writer, t Table) error {
-	nodes, edges := graphOf(t)
+	nodes, edges := GraphOf(t)
 	var b strings.Builder
 	b.WriteString("digraph flowtape {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n")
 	for _, n := range nodes {
@@ -145,23 +148,24 @@ func printDot(w io.Writer, t Table) error {
 		fmt.Fprintf(&b, "  %s [label=%s];\n", dotQuote(n.ID), dotQuote(label))
 	}
 	for _, e := range edges {
-		color, width := edgeStyle(e.health)
+		color, width := EdgeStyle(e.Health)
 		fmt.Fprintf(&b, "  %s -> %s [label=%s, color=%s, fontcolor=%s, penwidth=%d];\n",
-			dotQuote(e.src.ID), dotQuote(e.dst.ID), dotQuote(e.label), dotQuote(color), dotQuote(color), width)
+			dotQuote(e.Src.ID), dotQuote(e.Dst.ID), dotQuote(e.Label), dotQuote(color), dotQuote(color), width)
 	}
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// mermaidText keeps a string inside a quoted Mermaid label: Mermaid reads
-// entity codes there, and nothing else escapes a quote.
+// mermaidText keeps a string inside a quoted Mermaid label, as text:
+// Mermaid reads entity codes there, and nothing else escapes a quote; a
+// backtick would start a Markdown string, brackets a link.
 func mermaidText(s string) string {
-	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ").Replace(s)
+	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "`", "#96;", "[", "#91;", "]", "#93;", "\n", " ").Replace(s)
 }
 
 func printMermaid(w io.Writer, t Table) error {
-	nodes, edges := graphOf(t)
+	nodes, edges := GraphOf(t)
 	ids := map[string]string{}
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
@@ -174,10 +178,10 @@ func printMermaid(w io.Writer, t Table) error {
 		fmt.Fprintf(&b, "  %s[\"%s\"]\n", ids[n.ID], label)
 	}
 	for _, e := range edges {
-		fmt.Fprintf(&b, "  %s -->|\"%s\"| %s\n", ids[e.src.ID], mermaidText(e.label), ids[e.dst.ID])
+		fmt.Fprintf(&b, "  %s -->|\"%s\"| %s\n", ids[e.Src.ID], mermaidText(e.Label), ids[e.Dst.ID])
 	}
 	for i, e := range edges {
-		color, width := edgeStyle(e.health)
+		color, width := EdgeStyle(e.Health)
 		fmt.Fprintf(&b, "  linkStyle %d stroke:%s,stroke-width:%dpx\n", i, color, width)
 	}
 	_, err := io.WriteString(w, b.String())

@@ -131,11 +131,11 @@ func printCSV(w io.Writer, t Table) error {
 	return cw.Error()
 }
 
-// mdEscape keeps a cell inside its Markdown table column.
-func mdEscape(s string) string {
-	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.ReplaceAll(s, "\n", " ")
-}
+// MarkdownText keeps text (from flows: anyone can put anything in a URL or
+// a pod name) as plain text in Markdown: inside its table cell, and never
+// read as HTML, a link, emphasis or code where the Markdown is rendered.
+var MarkdownText = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "&", "&amp;", "<", "&lt;", ">", "&gt;",
+	"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "\\", `\\`).Replace
 
 func printMarkdown(w io.Writer, t Table) error {
 	var b strings.Builder
@@ -144,7 +144,7 @@ func printMarkdown(w io.Writer, t Table) error {
 	for _, r := range t.Rows {
 		cells := make([]string, len(r))
 		for i, v := range r {
-			cells[i] = mdEscape(cell(v))
+			cells[i] = MarkdownText(cell(v))
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}

@@ -25,6 +25,17 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), code
 }
 
+// wantOneLineError runs flowtape with args and checks that it fails as a
+// user at 3 a.m. needs: the exit code, and one line on stderr saying want.
+func wantOneLineError(t *testing.T, args []string, code int, want string) {
+	t.Helper()
+	_, errOut, got := runCmd(t, args...)
+	msg := strings.TrimSpace(errOut)
+	if got != code || !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
+		t.Errorf("flowtape %s: exit %d, stderr %q; want exit %d and one line with %q", strings.Join(args, " "), got, msg, code, want)
+	}
+}
+
 // docs/schema.md is generated from the schema table; it must not go stale.
 func TestSchemaDocIsCurrent(t *testing.T) {
 	out, _, code := runCmd(t, "schema", "--format", "markdown")

@@ -110,8 +110,8 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, dir string, cfg sim.
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "\nThe recording is in %s. Next:\n  flowtape analyze timeline %s --bucket 10s\n  flowtape analyze errors %s\n  flowtape analyze graph %s --format mermaid\n  flowtape query %s \"SELECT server, status, count(*) FROM requests GROUP BY ALL ORDER BY 3 DESC\"\n",
-		dir, dir, dir, dir, dir)
+	fmt.Fprintf(stdout, "\nThe recording is in %s. Next:\n  flowtape report %s -o incident-demo.html\n  flowtape analyze timeline %s --bucket 10s\n  flowtape analyze errors %s\n  flowtape analyze graph %s --format mermaid\n  flowtape query %s \"SELECT server, status, count(*) FROM requests GROUP BY ALL ORDER BY 3 DESC\"\n",
+		dir, dir, dir, dir, dir, dir)
 	return nil
 }
 

@@ -3,9 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	hubtime "github.com/cilium/cilium/hubble/pkg/time"
@@ -168,24 +167,12 @@ changes are kept whatever the filters, as a Hubble server sends them.`,
 			if w.Since, w.Until, err = parseWindow(since, until); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			var tmp *os.File
-			if output != "" && output != "-" {
-				// Written beside the target and renamed when complete,
-				// so a failed export leaves no half file behind.
-				if tmp, err = os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*.tmp"); err != nil {
-					return fmt.Errorf("-o %s: %w", output, err)
-				}
-				defer os.Remove(tmp.Name())
-				out = tmp
-			}
-			st, err := importer.Export(cmd.Context(), importer.ExportOptions{Paths: args, Allow: allow, Deny: deny, Window: w}, out)
-			if tmp != nil {
-				err = errors.Join(err, tmp.Close())
-				if err == nil {
-					err = os.Rename(tmp.Name(), output)
-				}
-			}
+			var st importer.ExportStats
+			err = writeOutput(cmd.OutOrStdout(), output, func(out io.Writer) error {
+				var err error
+				st, err = importer.Export(cmd.Context(), importer.ExportOptions{Paths: args, Allow: allow, Deny: deny, Window: w}, out)
+				return err
+			})
 			if err != nil {
 				return err
 			}

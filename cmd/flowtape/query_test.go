@@ -55,11 +55,7 @@ func TestQueryCommand(t *testing.T) {
 		{[]string{"query", dir, "SELECT 1", "--format", "xml"}, 2, "unknown --format"},
 		{[]string{"query", t.TempDir(), "SELECT 1"}, 1, "not a flowtape recording"},
 	} {
-		_, errOut, code := runCmd(t, tc.args...)
-		msg := strings.TrimSpace(errOut)
-		if code != tc.code || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
-			t.Errorf("flowtape %s: exit %d, %q; want exit %d and one line with %q", strings.Join(tc.args, " "), code, msg, tc.code, tc.want)
-		}
+		wantOneLineError(t, tc.args, tc.code, tc.want)
 	}
 }
 

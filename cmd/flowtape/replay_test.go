@@ -356,12 +356,7 @@ func TestReplayBadInput(t *testing.T) {
 		{"no directory", []string{"replay"}, exitUsage, "requires at least 1 arg"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr strings.Builder
-			code := run(context.Background(), tc.args, io.Discard, &stderr)
-			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-			if code != tc.code || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
-				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and one line with %q", code, stderr.String(), tc.code, tc.want)
-			}
+			wantOneLineError(t, tc.args, tc.code, tc.want)
 		})
 	}
 }

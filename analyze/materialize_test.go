@@ -1,0 +1,78 @@
+package analyze_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+
+	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
+)
+
+// Materialized views change how long analyses take, never what they say:
+// every analysis, in and out of a window, gives the same rows.
+func TestMaterializeKeepsEveryAnswer(t *testing.T) {
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	scen := sim.Scenarios["incident"]
+	scen.IncidentAt = 20 * time.Second
+	src := sim.NewSource(scen, 9, 300, start)
+	var resps []*observerpb.GetFlowsResponse
+	for {
+		f := src.Next()
+		if f.GetTime().AsTime().After(start.Add(40 * time.Second)) {
+			break
+		}
+		resps = append(resps, schema.FlowResponse(f))
+	}
+	for _, s := range allSamples {
+		resps = append(resps, testutil.LoadResponses(t, testutil.Testdata("samples", s))...)
+	}
+	dir := t.TempDir()
+	testutil.WriteRecording(t, dir, "mat", resps)
+
+	ctx := context.Background()
+	plain, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	mat, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mat.Close()
+	if err := mat.Materialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []analyze.Params{
+		{Bucket: 24 * time.Hour},
+		{Since: start.Add(15 * time.Second), Until: start.Add(30 * time.Second), Bucket: 5 * time.Second},
+		{Namespace: "default", Level: "pod", Bucket: 24 * time.Hour},
+	} {
+		for _, name := range analyze.Analyses() {
+			want, err := plain.Run(ctx, name, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := mat.Run(ctx, name, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want.Rows) == 0 {
+				t.Errorf("%s %+v: no rows, the comparison proves nothing", name, p)
+			}
+			if !reflect.DeepEqual(want, got) {
+				t.Errorf("%s %+v differs once the views are materialized", name, p)
+			}
+		}
+	}
+	if _, err := mat.Run(ctx, "services", analyze.Params{Reporter: "client"}); err == nil || !strings.Contains(err.Error(), "--reporter client") {
+		t.Errorf("another reporter rule over materialized requests: %v, want a refusal", err)
+	}
+}

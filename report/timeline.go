@@ -1,0 +1,273 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/flowtape/flowtape/printer"
+)
+
+// Point is one bucket of the timeline analysis.
+type Point struct {
+	Start              time.Time
+	Flows              int64
+	Requests           int64
+	Errors             int64
+	ErrorRate          float64 // NaN without requests
+	P99ms              float64 // NaN without requests
+	Drops              int64
+	PolicyDenies       int64
+	ConnectionFailures int64
+	LostEvents         int64
+}
+
+func points(t printer.Table) ([]Point, error) {
+	var out []Point
+	for _, row := range t.Records() {
+		at, err := parseTime(row["bucket"])
+		if err != nil {
+			return nil, fmt.Errorf("timeline: %w", err)
+		}
+		out = append(out, Point{
+			Start: at, Flows: toInt(row["flows"]), Requests: toInt(row["requests"]), Errors: toInt(row["errors"]),
+			ErrorRate: toFloat(row["error_rate"]), P99ms: toFloat(row["p99_ms"]), Drops: toInt(row["drops"]),
+			PolicyDenies: toInt(row["policy_denies"]), ConnectionFailures: toInt(row["connection_failures"]),
+			LostEvents: toInt(row["lost_events"]),
+		})
+	}
+	return out, nil
+}
+
+// Incident is where the timeline departs from its baseline.
+type Incident struct {
+	Start  time.Time
+	Bucket int    // index in the timeline of the first bucket that departed
+	End    int    // of the last one
+	Why    string // what departed, in words
+}
+
+// findIncident returns the first bucket whose error rate, or whose share
+// of dropped flows, departs from the baseline: the baseline window's
+// buckets when given, else the buckets before the largest lasting shift
+// in the timeline (a change point), if there is one. A departure is more
+// than four standard deviations above the baseline's mean and a margin
+// that keeps a quiet baseline's noise from counting (one percentage point
+// of errors, half a point of drops).
+func findIncident(tl, baseline []Point, bucket time.Duration) *Incident {
+	errRate := func(p Point) float64 {
+		if p.Requests+p.Errors == 0 || math.IsNaN(p.ErrorRate) {
+			return math.NaN()
+		}
+		return p.ErrorRate
+	}
+	dropShare := func(p Point) float64 {
+		if p.Flows == 0 {
+			return math.NaN()
+		}
+		return float64(p.Drops) / float64(p.Flows)
+	}
+	type signal struct {
+		name   string
+		of     func(Point) float64
+		margin float64
+	}
+	signals := []signal{{"error rate", errRate, 0.01}, {"dropped flows", dropShare, 0.005}}
+
+	from := 0
+	if baseline == nil {
+		// Without a baseline, the earliest change point of either signal
+		// splits the timeline into before (the baseline) and after.
+		cut := -1
+		for _, s := range signals {
+			if k := changePoint(series(tl, s.of), s.margin); k > 0 && (cut < 0 || k < cut) {
+				cut = k
+			}
+		}
+		if cut < 0 {
+			return nil
+		}
+		baseline = tl[:cut]
+		// The shift may have begun a bucket or two before the split.
+		from = max(0, cut-2)
+	} else if len(baseline) > 0 {
+		// Only what comes after the baseline can depart from it.
+		last := baseline[len(baseline)-1].Start
+		for from < len(tl) && !tl[from].Start.After(last) {
+			from++
+		}
+	}
+	best, end := -1, -1
+	var why string
+	for _, s := range signals {
+		mean, sd, n := stats(series(baseline, s.of))
+		if n < 2 {
+			continue
+		}
+		limit := mean + math.Max(4*sd, s.margin)
+		for i := from; i < len(tl); i++ {
+			v := s.of(tl[i])
+			if math.IsNaN(v) || v <= limit {
+				continue
+			}
+			// One bucket over the limit is noise unless the next is too
+			// (or it is the last).
+			if i+1 < len(tl) {
+				if n := s.of(tl[i+1]); !math.IsNaN(n) && n <= limit {
+					continue
+				}
+			}
+			if best < 0 || i < best {
+				best = i
+				why = fmt.Sprintf("%s %s, baseline %s", s.name, pct(v), pct(mean))
+			}
+			for j := i; j < len(tl); j++ {
+				if v := s.of(tl[j]); !math.IsNaN(v) && v > limit {
+					end = max(end, j)
+				}
+			}
+			break
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	return &Incident{Start: tl[best].Start, Bucket: best, End: end, Why: why}
+}
+
+func series(tl []Point, of func(Point) float64) []float64 {
+	out := make([]float64, len(tl))
+	for i, p := range tl {
+		out[i] = of(p)
+	}
+	return out
+}
+
+// changePoint returns the split k (1 <= k < len) that best separates the
+// series into a lower mean before and a higher one after (a single-change
+// likelihood ratio on the means), or -1 when the best shift is smaller
+// than margin or not significant. NaNs (buckets without traffic) are
+// skipped.
+func changePoint(xs []float64, margin float64) int {
+	var idx []int
+	var vals []float64
+	for i, x := range xs {
+		if !math.IsNaN(x) {
+			idx, vals = append(idx, i), append(vals, x)
+		}
+	}
+	n := len(vals)
+	if n < 6 {
+		return -1
+	}
+	total := 0.0
+	for _, v := range vals {
+		total += v
+	}
+	best, bestScore := -1, 0.0
+	left := 0.0
+	for k := 1; k < n; k++ {
+		left += vals[k-1]
+		if k < 3 || n-k < 3 {
+			continue
+		}
+		mb, ma := left/float64(k), (total-left)/float64(n-k)
+		if ma-mb < margin {
+			continue
+		}
+		score := (ma - mb) * math.Sqrt(float64(k*(n-k))/float64(n))
+		if score > bestScore {
+			best, bestScore = k, score
+		}
+	}
+	if best < 0 {
+		return -1
+	}
+	// Significant: the shift is large against the noise within the parts.
+	_, sdb, _ := stats(vals[:best])
+	_, sda, _ := stats(vals[best:])
+	noise := math.Max(math.Max(sdb, sda), margin/4)
+	if bestScore/noise < 4 {
+		return -1
+	}
+	return idx[best]
+}
+
+// stats are the mean and standard deviation of the values that are not NaN.
+func stats(xs []float64) (mean, sd float64, n int) {
+	for _, x := range xs {
+		if !math.IsNaN(x) {
+			mean += x
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN(), math.NaN(), 0
+	}
+	mean /= float64(n)
+	for _, x := range xs {
+		if !math.IsNaN(x) {
+			sd += (x - mean) * (x - mean)
+		}
+	}
+	return mean, math.Sqrt(sd / float64(n)), n
+}
+
+func pct(f float64) string {
+	if math.IsNaN(f) {
+		return "-"
+	}
+	return strconv.FormatFloat(f*100, 'f', 2, 64) + "%"
+}
+
+func toInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case uint64:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case float64:
+		return int64(x)
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case float32:
+		return float64(x)
+	case nil:
+		return math.NaN()
+	}
+	return float64(toInt(v))
+}
+
+func toString(v any) string {
+	if v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+func parseTime(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return time.Time{}, fmt.Errorf("no time in %v", v)
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
