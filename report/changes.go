@@ -85,7 +85,10 @@ func changes(before, after printer.Table, key func(map[string]any) string, top i
 		}
 		ch := Change{Name: key(r)}
 		for i, row := range []map[string]any{b, r} {
-			ch.ErrorRate[i] = toFloat(row["error_rate"])
+			ch.ErrorRate[i] = math.NaN()
+			if toInt(row["requests"]) >= minSample {
+				ch.ErrorRate[i] = toFloat(row["error_rate"])
+			}
 			ch.P99ms[i] = toFloat(row["p99_ms"])
 			ch.RPS[i] = toFloat(row["rps"])
 			ch.FailShare[i] = share(row["connection_failures"], row["connections"])
@@ -110,7 +113,7 @@ func changes(before, after printer.Table, key func(map[string]any) string, top i
 
 func share(part, whole any) float64 {
 	w := toInt(whole)
-	if w == 0 {
+	if w < minSample {
 		return math.NaN()
 	}
 	return float64(toInt(part)) / float64(w)
@@ -197,3 +200,8 @@ func num(f float64) string {
 	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	return s
 }
+
+// minSample is how many requests, connections or flows a share needs in
+// both windows to count as a change: 1 of 2 connections failing is not a
+// 50% failure rate anyone should chase.
+const minSample = 20

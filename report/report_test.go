@@ -139,6 +139,38 @@ func TestReportOfASteadyRecordingMarksNoIncident(t *testing.T) {
 	}
 }
 
+// Events lost while recording make the report say loudly that its counts
+// are lower bounds.
+func TestReportWarnsOfAnIncompleteRecording(t *testing.T) {
+	resps := testutil.LoadResponses(t, testutil.Testdata("samples", "basic-sample-400-tcp-flows.json"))
+	lostAt := resps[len(resps)/2].GetTime()
+	resps = append(resps, &observerpb.GetFlowsResponse{Time: lostAt, NodeName: "kind-control-plane",
+		ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: 120}}})
+	dir := t.TempDir()
+	testutil.WriteRecording(t, dir, "lossy", resps)
+	r := build(t, dir, report.Options{})
+	if r.Summary.Complete || r.Summary.LostEvents != 120 {
+		t.Fatalf("summary = %+v, want incomplete with 120 lost", r.Summary)
+	}
+	var html, md bytes.Buffer
+	if err := report.WriteHTML(&html, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteMarkdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	for name, doc := range map[string]string{"HTML": html.String(), "Markdown": md.String()} {
+		for _, want := range []string{"Incomplete recording", "120 events were lost (HUBBLE\\_RING\\_BUFFER=120)", "lower bounds"} {
+			if name == "HTML" {
+				want = strings.ReplaceAll(want, `\_`, "_")
+			}
+			if !strings.Contains(doc, want) {
+				t.Errorf("the %s report lacks %q", name, want)
+			}
+		}
+	}
+}
+
 // The Markdown report over the real captures, as a golden file.
 func TestMarkdownGolden(t *testing.T) {
 	var resps []*observerpb.GetFlowsResponse

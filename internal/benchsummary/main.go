@@ -79,6 +79,9 @@ func main() {
 		fmt.Printf("replay peak memory of its own (RssAnon): %.0f MB for a tenth of the recording, %.0f MB for all of it (target: flat, <= 200 MB); RSS with the executable's pages %.0f / %.0f MB\n",
 			m["tenth-peak-anon-MB"], m["all-peak-anon-MB"], m["tenth-peak-RSS-MB"], m["all-peak-RSS-MB"])
 	}
+	if m, ok := metrics["BenchmarkReport10M"]; ok {
+		fmt.Printf("report (HTML) over %.0fM flows: %.1f s (target <= 10 s)\n", m["flows"]/1e6, m["report-s"])
+	}
 	if a, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
 		if p, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok && p > 0 {
 			fmt.Printf("pqarrow / parquet-go encode rate: %.2fx\n", a/p)
