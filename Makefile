@@ -29,6 +29,7 @@ browser:
 
 # Files tests leave to look at (report screenshots) go under out/test.
 test: tools browser
+	@mkdir -p out/test
 	$(GO) test -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/out/test ./...
 
 # Benchmarks with a summary of the numbers the issues ask for. Numbers are

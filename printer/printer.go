@@ -132,10 +132,11 @@ func printCSV(w io.Writer, t Table) error {
 }
 
 // MarkdownText keeps text (from flows: anyone can put anything in a URL or
-// a pod name) as plain text in Markdown: inside its table cell, and never
-// read as HTML, a link, emphasis or code where the Markdown is rendered.
-var MarkdownText = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "&", "&amp;", "<", "&lt;", ">", "&gt;",
-	"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "\\", `\\`).Replace
+// a pod name) inside its table cell and from being read as HTML or as a
+// link where the Markdown is rendered. Emphasis and code spans would only
+// change how text looks, and escaping them would garble names such as
+// drop_reason_desc, so they are left alone.
+var MarkdownText = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "&", "&amp;", "<", "&lt;", ">", "&gt;", "](", `]\(`).Replace
 
 func printMarkdown(w io.Writer, t Table) error {
 	var b strings.Builder
