@@ -159,10 +159,10 @@ func printDot(w io.Writer, t Table) error {
 
 // mermaidText keeps a string inside a quoted Mermaid label, as text:
 // Mermaid reads entity codes there, and nothing else escapes a quote; a
-// backtick would start a Markdown string, brackets a link.
-func mermaidText(s string) string {
-	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "`", "#96;", "[", "#91;", "]", "#93;", "\n", " ").Replace(s)
-}
+// backtick would start a Markdown string, brackets a link, braces a
+// %%{init}%% directive, and a # of the string's own an entity code.
+var mermaidText = strings.NewReplacer("#", "#35;", `"`, "#quot;", "<", "#lt;", ">", "#gt;", "`", "#96;", "[", "#91;", "]", "#93;",
+	"{", "#123;", "}", "#125;", "\n", " ").Replace
 
 func printMermaid(w io.Writer, t Table) error {
 	nodes, edges := GraphOf(t)

@@ -89,7 +89,10 @@ func changes(before, after printer.Table, key func(map[string]any) string, top i
 			if toInt(row["requests"]) >= minSample {
 				ch.ErrorRate[i] = toFloat(row["error_rate"])
 			}
-			ch.P99ms[i] = toFloat(row["p99_ms"])
+			ch.P99ms[i] = math.NaN()
+			if toInt(row["requests"]) >= minSample {
+				ch.P99ms[i] = toFloat(row["p99_ms"])
+			}
 			ch.RPS[i] = toFloat(row["rps"])
 			ch.FailShare[i] = share(row["connection_failures"], row["connections"])
 			ch.DropShare[i] = share(row["drops"], row["flows"])
@@ -121,8 +124,9 @@ func share(part, whole any) float64 {
 
 // score weighs the moves so that they compare: a percentage point of error
 // rate, dropped flows or failed connections counts 1; a doubling of p99
-// latency 10; a doubling or halving of requests/s 5. A few requests/s
-// either way are not a change in traffic.
+// latency 10; a doubling or halving of requests/s 5, damped so that a few
+// requests/s either way are not a change in traffic (1 -> 3 req/s counts
+// 1.3, 20 -> 40 req/s 4).
 func score(c Change) (float64, string) {
 	type move struct {
 		s    float64
@@ -142,7 +146,7 @@ func score(c Change) (float64, string) {
 		moves = append(moves, move{math.Abs(math.Log2(a/b)) * 10, fmt.Sprintf("p99 %s ms → %s ms", num(b), num(a))})
 	}
 	if b, a := c.RPS[0], c.RPS[1]; !math.IsNaN(b) && !math.IsNaN(a) && math.Max(a, b) >= 1 {
-		moves = append(moves, move{math.Abs(math.Log2((a+0.1)/(b+0.1))) * 5, fmt.Sprintf("%s → %s req/s", num(b), num(a))})
+		moves = append(moves, move{math.Abs(math.Log2((a+5)/(b+5))) * 5, fmt.Sprintf("%s → %s req/s", num(b), num(a))})
 	}
 	slices.SortStableFunc(moves, func(x, y move) int { return -cmpFloat(x.s, y.s) })
 	total := 0.0

@@ -51,7 +51,8 @@ func chartSVG(m measure, tl []Point, inc *Incident) string {
 			top = max(top, v)
 		}
 	}
-	if top == 0 {
+	empty := top == 0
+	if empty {
 		top = 1
 	}
 	bw := plotW / float64(max(n, 1))
@@ -70,7 +71,9 @@ func chartSVG(m measure, tl []Point, inc *Incident) string {
 	}
 	// Axes: the top value and zero; first, middle and last bucket times.
 	fmt.Fprintf(&b, `<line class="axis" x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartLeft+plotW, chartTop+plotH, chartTop+plotH)
-	fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.1f" text-anchor="end">%s</text>`, chartLeft-4, chartTop+8, esc(m.unit(top)))
+	if !empty {
+		fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.1f" text-anchor="end">%s</text>`, chartLeft-4, chartTop+8, esc(m.unit(top)))
+	}
 	fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.1f" text-anchor="end">0</text>`, chartLeft-4, chartTop+plotH)
 	if n > 0 {
 		layout := "15:04:05"
@@ -113,13 +116,14 @@ func chartSVG(m measure, tl []Point, inc *Incident) string {
 		if path.Len() > 0 {
 			fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.8"/>`, strings.TrimSpace(path.String()), m.color)
 		}
-		// Points to hover, where buckets are wide enough to aim at.
-		if bw >= 4 {
-			for i, p := range tl {
-				if v := m.of(p); !math.IsNaN(v) {
-					fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2" fill="%s"><title>%s: %s</title></circle>`,
-						xAt(i)+bw/2, yAt(v), m.color, p.Start.UTC().Format(time.RFC3339), esc(m.unit(v)))
-				}
+		// Points to hover where buckets are wide enough to aim at, and
+		// always those with no neighbour to draw a line to.
+		for i, p := range tl {
+			v := m.of(p)
+			lone := (i == 0 || math.IsNaN(m.of(tl[i-1]))) && (i == len(tl)-1 || math.IsNaN(m.of(tl[i+1])))
+			if !math.IsNaN(v) && (bw >= 4 || lone) {
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2" fill="%s"><title>%s: %s</title></circle>`,
+					xAt(i)+bw/2, yAt(v), m.color, p.Start.UTC().Format(time.RFC3339), esc(m.unit(v)))
 			}
 		}
 	}

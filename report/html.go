@@ -20,8 +20,9 @@ var templates embed.FS
 
 var page = template.Must(template.ParseFS(templates, "templates/report.html"))
 
-// sortScript sorts a table by the column whose header is clicked: by
-// data-v where cells have it (numbers), else by text.
+// sortScript sorts a table by the column whose header is clicked (by
+// data-v where cells have it, numbers, else by text), and opens the
+// appendix for printing.
 const sortScript = `document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("th").forEach(function (th, col) {
     th.addEventListener("click", function () {
@@ -43,6 +44,10 @@ const sortScript = `document.querySelectorAll("table.sortable").forEach(function
       rows.forEach(function (r) { body.appendChild(r); });
     });
   });
+});
+// Printed, the SQL appendix is open.
+window.addEventListener("beforeprint", function () {
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
 });`
 
 // csp lets the page run only its own script and fetch nothing: even text

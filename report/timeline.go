@@ -48,22 +48,25 @@ type Incident struct {
 	Why    string // what departed, in words
 }
 
-// findIncident returns the first bucket whose error rate, or whose share
-// of dropped flows, departs from the baseline: the baseline window's
-// buckets when given, else the buckets before the largest lasting shift
-// in the timeline (a change point), if there is one. A departure is more
+// findIncident returns the first buckets whose error rate, or whose share
+// of dropped flows, depart from the baseline: the baseline window's
+// buckets when given (the buckets outside it are searched), else the
+// buckets before the largest lasting shift in the timeline (a change
+// point), if there is one. Buckets with fewer than minSample requests
+// (flows, for drops) have no rate to depart with. A departure is more
 // than four standard deviations above the baseline's mean and a margin
 // that keeps a quiet baseline's noise from counting (one percentage point
 // of errors, half a point of drops).
 func findIncident(tl, baseline []Point, bucket time.Duration) *Incident {
+	// A share of a few requests or flows is noise, not a departure.
 	errRate := func(p Point) float64 {
-		if p.Requests+p.Errors == 0 || math.IsNaN(p.ErrorRate) {
+		if p.Requests < minSample || math.IsNaN(p.ErrorRate) {
 			return math.NaN()
 		}
 		return p.ErrorRate
 	}
 	dropShare := func(p Point) float64 {
-		if p.Flows == 0 {
+		if p.Flows < minSample {
 			return math.NaN()
 		}
 		return float64(p.Drops) / float64(p.Flows)
@@ -75,7 +78,8 @@ func findIncident(tl, baseline []Point, bucket time.Duration) *Incident {
 	}
 	signals := []signal{{"error rate", errRate, 0.01}, {"dropped flows", dropShare, 0.005}}
 
-	from := 0
+	// candidate says which buckets may depart: not the baseline's own.
+	candidate := func(int) bool { return true }
 	if baseline == nil {
 		// Without a baseline, the earliest change point of either signal
 		// splits the timeline into before (the baseline) and after.
@@ -88,15 +92,12 @@ func findIncident(tl, baseline []Point, bucket time.Duration) *Incident {
 		if cut < 0 {
 			return nil
 		}
-		baseline = tl[:cut]
-		// The shift may have begun a bucket or two before the split.
-		from = max(0, cut-2)
+		// The shift may have begun a bucket or two before the split:
+		// those are searched, and left out of the baseline.
+		baseline = tl[:max(cut-2, 1)]
 	} else if len(baseline) > 0 {
-		// Only what comes after the baseline can depart from it.
-		last := baseline[len(baseline)-1].Start
-		for from < len(tl) && !tl[from].Start.After(last) {
-			from++
-		}
+		first, last := baseline[0].Start, baseline[len(baseline)-1].Start
+		candidate = func(i int) bool { return tl[i].Start.Before(first) || tl[i].Start.After(last) }
 	}
 	best, end := -1, -1
 	var why string
@@ -106,27 +107,42 @@ func findIncident(tl, baseline []Point, bucket time.Duration) *Incident {
 			continue
 		}
 		limit := mean + math.Max(4*sd, s.margin)
-		for i := from; i < len(tl); i++ {
+		over := func(i int) (bool, bool) { // over the limit; known at all
 			v := s.of(tl[i])
-			if math.IsNaN(v) || v <= limit {
+			return !math.IsNaN(v) && v > limit, !math.IsNaN(v)
+		}
+		for i := 0; i < len(tl); i++ {
+			if o, _ := over(i); !o || !candidate(i) {
 				continue
 			}
-			// One bucket over the limit is noise unless the next is too
-			// (or it is the last).
-			if i+1 < len(tl) {
-				if n := s.of(tl[i+1]); !math.IsNaN(n) && n <= limit {
-					continue
+			// One bucket over the limit is noise unless the next one
+			// with a value is too (or there is none).
+			next := true
+			for j := i + 1; j < len(tl); j++ {
+				if o, known := over(j); known {
+					next = o
+					break
 				}
+			}
+			if !next {
+				continue
 			}
 			if best < 0 || i < best {
 				best = i
-				why = fmt.Sprintf("%s %s, baseline %s", s.name, pct(v), pct(mean))
+				why = fmt.Sprintf("%s %s, baseline %s", s.name, pct(s.of(tl[i])), pct(mean))
 			}
-			for j := i; j < len(tl); j++ {
-				if v := s.of(tl[j]); !math.IsNaN(v) && v > limit {
-					end = max(end, j)
+			// It lasts until two buckets with values in a row are back
+			// under the limit.
+			last, under := i, 0
+			for j := i + 1; j < len(tl) && under < 2; j++ {
+				switch o, known := over(j); {
+				case o:
+					last, under = j, 0
+				case known:
+					under++
 				}
 			}
+			end = max(end, last)
 			break
 		}
 	}

@@ -1,0 +1,51 @@
+package report
+
+import (
+	"testing"
+	"time"
+)
+
+func steadyPoints(start time.Time, n int, requests int64, errRate float64) []Point {
+	var out []Point
+	for i := range n {
+		out = append(out, Point{Start: start.Add(time.Duration(i) * 10 * time.Second), Flows: requests * 4, Requests: requests,
+			Errors: int64(float64(requests) * errRate), ErrorRate: errRate})
+	}
+	return out
+}
+
+func TestFindIncident(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	steady := steadyPoints(t0, 30, 1000, 0.001)
+	withTail := func(tail ...Point) []Point { return append(append([]Point{}, steady...), tail...) }
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 10 * time.Second) }
+	bad := func(i int, rate float64) Point {
+		return Point{Start: at(i), Flows: 4000, Requests: 1000, Errors: int64(1000 * rate), ErrorRate: rate}
+	}
+	for _, tc := range []struct {
+		name     string
+		tl       []Point
+		baseline []Point
+		want     int // bucket, -1: none
+		end      int
+	}{
+		{"steady", steady, nil, -1, 0},
+		{"a short last bucket is not an incident", withTail(Point{Start: at(30), Flows: 8, Requests: 3, Errors: 1, ErrorRate: 0.33}), steady[:20], -1, 0},
+		{"one noisy bucket is not an incident", withTail(bad(30, 0.2), bad(31, 0.001), bad(32, 0.001), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], -1, 0},
+		{"errors from bucket 30, found from the data", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.3), bad(34, 0.2), bad(35, 0.2)), nil, 30, 35},
+		{"errors from bucket 30, against a baseline", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], 30, 32},
+		{"a baseline after the incident", append([]Point{bad(-3, 0.3), bad(-2, 0.3), bad(-1, 0.3)}, steady...), steady[10:], 0, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inc := findIncident(tc.tl, tc.baseline, 10*time.Second)
+			switch {
+			case tc.want < 0 && inc != nil:
+				t.Errorf("incident at bucket %d (%s), want none", inc.Bucket, inc.Why)
+			case tc.want >= 0 && inc == nil:
+				t.Errorf("no incident, want one from bucket %d", tc.want)
+			case tc.want >= 0 && (inc.Bucket != tc.want || inc.End != tc.end):
+				t.Errorf("incident in buckets %d-%d, want %d-%d", inc.Bucket, inc.End, tc.want, tc.end)
+			}
+		})
+	}
+}
