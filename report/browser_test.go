@@ -13,6 +13,7 @@ import (
 
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -41,6 +42,8 @@ type pageResult struct {
 	Sizes    map[string][2]float64
 	Pwned    string // window.pwned, which hostile strings try to set
 	Sorts    bool   // a click on the services table's requests header sorts it
+	PDF      []byte // the page printed
+	Opened   bool   // printing opened every <details> (the SQL appendix)
 	PNG      []byte
 }
 
@@ -69,7 +72,7 @@ func openPage(t *testing.T, path string) pageResult {
 
 	var mu sync.Mutex
 	res := pageResult{Sizes: map[string][2]float64{}}
-	page := "file://" + abs
+	pageURL := "file://" + abs
 	if err := chromedp.Listen(bctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -94,7 +97,7 @@ func openPage(t *testing.T, path string) pageResult {
 				res.Problems = append(res.Problems, fmt.Sprintf("browser %s (%s): %s %s", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL))
 			}
 		case *network.EventRequestWillBeSent:
-			if u := e.Request.URL; u != page {
+			if u := e.Request.URL; u != pageURL {
 				res.Requests = append(res.Requests, u)
 			}
 		}
@@ -107,7 +110,7 @@ func openPage(t *testing.T, path string) pageResult {
 	for _, step := range []func() error{
 		func() error { _, err := chromedp.Call(bctx, cdplog.Enable, struct{}{}); return err },
 		func() error { _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); return err },
-		func() error { return chromedp.Do(bctx, chromedp.Navigate(page)) },
+		func() error { return chromedp.Do(bctx, chromedp.Navigate(pageURL)) },
 		func() error { return chromedp.Do(bctx, chromedp.WaitReady("body")) },
 		// Let anything a hostile string might have scheduled run.
 		func() error { time.Sleep(500 * time.Millisecond); return nil },
@@ -149,6 +152,17 @@ func openPage(t *testing.T, path string) pageResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pdf, err := chromedp.Call(bctx, page.PrintToPDF, page.PrintToPDFParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => {
+		const all = Array.from(document.querySelectorAll("details"));
+		return all.length > 0 && all.every(d => d.open);
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for k, v := range sizes {
@@ -156,7 +170,7 @@ func openPage(t *testing.T, path string) pageResult {
 			res.Sizes[k] = [2]float64{v[0], v[1]}
 		}
 	}
-	res.Pwned, res.PNG, res.Sorts = pwned, png, sorts
+	res.Pwned, res.PNG, res.Sorts, res.PDF, res.Opened = pwned, png, sorts, pdf.Data, opened
 	return res
 }
 
@@ -195,6 +209,12 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	}
 	if !res.Sorts {
 		t.Error("a click on the services table's requests header did not sort it")
+	}
+	if !res.Opened || len(res.PDF) == 0 {
+		t.Errorf("printed (%d bytes of PDF), the SQL appendix was not opened", len(res.PDF))
+	}
+	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "report.pdf"), res.PDF, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	shot := filepath.Join(t.ArtifactDir(), "report.png")
 	if err := os.WriteFile(shot, res.PNG, 0o644); err != nil {
