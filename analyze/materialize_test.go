@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	observerpb "github.com/cilium/cilium/api/v1/observer"
-
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/testutil"
-	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
 )
 
@@ -21,15 +18,7 @@ func TestMaterializeKeepsEveryAnswer(t *testing.T) {
 	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	scen := sim.Scenarios["incident"]
 	scen.IncidentAt = 20 * time.Second
-	src := sim.NewSource(scen, 9, 300, start)
-	var resps []*observerpb.GetFlowsResponse
-	for {
-		f := src.Next()
-		if f.GetTime().AsTime().After(start.Add(40 * time.Second)) {
-			break
-		}
-		resps = append(resps, schema.FlowResponse(f))
-	}
+	resps := testutil.SimResponses(scen, 9, 300, start, start.Add(40*time.Second))
 	for _, s := range allSamples {
 		resps = append(resps, testutil.LoadResponses(t, testutil.Testdata("samples", s))...)
 	}

@@ -32,16 +32,7 @@ var simStart = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 func simRecording(t *testing.T) (dir string, incidentStart time.Time) {
 	t.Helper()
 	scen := sim.Scenarios["incident"]
-	src := sim.NewSource(scen, 7, 300, simStart)
-	end := simStart.Add(4 * time.Minute)
-	var resps []*observerpb.GetFlowsResponse
-	for {
-		f := src.Next()
-		if f.GetTime().AsTime().After(end) {
-			break
-		}
-		resps = append(resps, schema.FlowResponse(f))
-	}
+	resps := testutil.SimResponses(scen, 7, 300, simStart, simStart.Add(4*time.Minute))
 	dir = t.TempDir()
 	testutil.WriteRecording(t, dir, "simincident", resps)
 	return dir, simStart.Add(scen.IncidentAt)
@@ -115,15 +106,7 @@ func TestReportFindsTheSimulatedIncident(t *testing.T) {
 // A steady recording has no incident, and the report says so rather than
 // marking noise.
 func TestReportOfASteadyRecordingMarksNoIncident(t *testing.T) {
-	src := sim.NewSource(sim.Scenarios["steady"], 3, 300, simStart)
-	var resps []*observerpb.GetFlowsResponse
-	for {
-		f := src.Next()
-		if f.GetTime().AsTime().After(simStart.Add(3 * time.Minute)) {
-			break
-		}
-		resps = append(resps, schema.FlowResponse(f))
-	}
+	resps := testutil.SimResponses(sim.Scenarios["steady"], 3, 300, simStart, simStart.Add(3*time.Minute))
 	dir := t.TempDir()
 	testutil.WriteRecording(t, dir, "steady", resps)
 	r := build(t, dir, report.Options{})

@@ -12,31 +12,9 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 )
-
-func writeFlows(t *testing.T, path string, flows []*flowpb.Flow, rowGroupRows int) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := schema.NewFileWriter(schema.Flows, f, schema.WriterOptions{Writer: "test", RowGroupRows: rowGroupRows})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fl := range flows {
-		if err := w.Write(fl); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // A read with since/until opens only the files of the hours it overlaps
 // and reads only the row groups whose times it overlaps: what lies outside
@@ -53,10 +31,10 @@ func TestScanReadsOnlyWhatTheWindowOverlaps(t *testing.T) {
 	}
 	// Hour 13: two row groups, 13:00:00-13:00:09 and 13:00:10-13:00:19.
 	early := filepath.Join(dir, "flows", schema.Partition(start), "20261125T130000Z-rec1-000001.parquet")
-	writeFlows(t, early, flowsAt(start, 20), 10)
+	testutil.WriteParquet(t, early, schema.Flows, flowsAt(start, 20), schema.WriterOptions{RowGroupRows: 10})
 	// Hour 14: a file that is not Parquet at all.
 	late := filepath.Join(dir, "flows", schema.Partition(start.Add(time.Hour)), "20261125T140000Z-rec1-000002.parquet")
-	writeFlows(t, late, flowsAt(start.Add(time.Hour), 5), 10)
+	testutil.WriteParquet(t, late, schema.Flows, flowsAt(start.Add(time.Hour), 5), schema.WriterOptions{RowGroupRows: 10})
 	if err := os.WriteFile(late, []byte("not parquet"), 0o600); err != nil {
 		t.Fatal(err)
 	}
