@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,23 +30,7 @@ func golden(t *testing.T, name string, res printer.Table) {
 	if err := printer.Print(&buf, "table", res); err != nil {
 		t.Fatal(err)
 	}
-	path := testutil.Testdata("golden", name+".txt")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./analyze -run Golden -update to write it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("%s differs from %s (go test ./analyze -run Golden -update rewrites it):\n%s", name, path, buf.String())
-	}
+	testutil.Golden(t, testutil.Testdata("golden", name+".txt"), buf.Bytes(), *update, "go test ./analyze -run Golden -update")
 }
 
 // sum adds up a column over the rows that pass keep.

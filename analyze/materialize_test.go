@@ -19,9 +19,7 @@ func TestMaterializeKeepsEveryAnswer(t *testing.T) {
 	scen := sim.Scenarios["incident"]
 	scen.IncidentAt = 20 * time.Second
 	resps := testutil.SimResponses(scen, 9, 300, start, start.Add(40*time.Second))
-	for _, s := range allSamples {
-		resps = append(resps, testutil.LoadResponses(t, testutil.Testdata("samples", s))...)
-	}
+	resps = append(resps, testutil.SampleResponses(t)...)
 	dir := t.TempDir()
 	testutil.WriteRecording(t, dir, "mat", resps)
 

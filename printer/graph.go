@@ -68,7 +68,7 @@ func GraphOf(t Table) ([]Node, []Edge) {
 		}
 		return nil
 	}
-	str := func(r []any, name string) string { return cell(get(r, name)) }
+	str := func(r []any, name string) string { return Cell(get(r, name)) }
 	node := func(name, ns string) Node {
 		id := name
 		if ns != "" {
@@ -99,12 +99,12 @@ func GraphOf(t Table) ([]Node, []Edge) {
 func edgeLabel(get func([]any, string) any, r []any) string {
 	var parts []string
 	if rps, ok := get(r, "rps").(float64); ok {
-		parts = append(parts, fmt.Sprintf("%s req/s", cell(rps)))
+		parts = append(parts, fmt.Sprintf("%s req/s", Cell(rps)))
 		if er, ok := get(r, "error_rate").(float64); ok {
-			parts = append(parts, fmt.Sprintf("%s%% err", cell(er*100)))
+			parts = append(parts, fmt.Sprintf("%s%% err", Cell(er*100)))
 		}
 		if p99, ok := get(r, "p99_ms").(float64); ok {
-			parts = append(parts, fmt.Sprintf("p99 %s ms", cell(p99)))
+			parts = append(parts, fmt.Sprintf("p99 %s ms", Cell(p99)))
 		}
 	} else if c, ok := get(r, "connections").(int64); ok && c > 0 {
 		parts = append(parts, fmt.Sprintf("%d conn", c))

@@ -48,7 +48,9 @@ func Print(w io.Writer, format string, t Table) error {
 	return CheckFormat(format)
 }
 
-func cell(v any) string {
+// Cell prints a value as every format prints it: floats with at most three
+// decimals, lists of strings joined with commas, NULL as nothing.
+func Cell(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -74,7 +76,7 @@ func printTable(w io.Writer, t Table) error {
 	for _, r := range t.Rows {
 		cells := make([]string, len(r))
 		for i, v := range r {
-			cells[i] = strings.ReplaceAll(cell(v), "\t", " ")
+			cells[i] = strings.ReplaceAll(Cell(v), "\t", " ")
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
@@ -121,7 +123,7 @@ func printCSV(w io.Writer, t Table) error {
 	for _, r := range t.Rows {
 		cells := make([]string, len(r))
 		for i, v := range r {
-			cells[i] = cell(v)
+			cells[i] = Cell(v)
 		}
 		if err := cw.Write(cells); err != nil {
 			return err
@@ -145,7 +147,7 @@ func printMarkdown(w io.Writer, t Table) error {
 	for _, r := range t.Rows {
 		cells := make([]string, len(r))
 		for i, v := range r {
-			cells[i] = MarkdownText(cell(v))
+			cells[i] = MarkdownText(Cell(v))
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}

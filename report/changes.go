@@ -44,9 +44,6 @@ func compare(ctx context.Context, eng *analyze.Engine, before, after Window, giv
 		for j, name := range []string{"services", "graph", "drops"} {
 			t, err := eng.Run(ctx, name, p)
 			if err != nil {
-				if strings.Contains(err.Error(), "holds no flows") {
-					continue
-				}
 				return nil, fmt.Errorf("baseline comparison: %w", err)
 			}
 			tables[i][j] = t
@@ -195,14 +192,12 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// num prints a number as the analyses' tables do.
+// num prints a number as the analyses' tables do; a missing one as "-".
 func num(f float64) string {
 	if math.IsNaN(f) {
 		return "-"
 	}
-	s := fmt.Sprintf("%.3f", f)
-	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	return s
+	return printer.Cell(f)
 }
 
 // minSample is how many requests, connections or flows a share needs in

@@ -27,8 +27,8 @@ const (
 
 type placedNode struct {
 	printer.Node
-	layer, pos int
-	x, y, w    float64
+	layer   int
+	x, y, w float64
 }
 
 type placedLabel struct {
@@ -70,8 +70,8 @@ func graphSVG(t printer.Table) string {
 
 	placed := make([]*placedNode, len(nodes))
 	for l, ids := range byLayer {
-		for p, i := range ids {
-			placed[i] = &placedNode{Node: nodes[i], layer: l, pos: p}
+		for _, i := range ids {
+			placed[i] = &placedNode{Node: nodes[i], layer: l}
 			placed[i].w = max(float64(max(len(nodes[i].Name), len(nodes[i].Namespace)))*nodeCharW+20, 90)
 		}
 	}
@@ -86,14 +86,12 @@ func graphSVG(t printer.Table) string {
 	}
 	// Column widths and x positions.
 	x := margin
-	layerX := make([]float64, nl)
 	gapX := make([]float64, nl)
 	for l := 0; l < nl; l++ {
 		lw := 0.0
 		for _, i := range byLayer[l] {
 			lw = max(lw, placed[i].w)
 		}
-		layerX[l] = x
 		for _, i := range byLayer[l] {
 			placed[i].x = x + (lw-placed[i].w)/2
 		}

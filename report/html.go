@@ -123,19 +123,14 @@ func toHTMLTable(t printer.Table) htmlTable {
 }
 
 func htmlCellOf(v any) htmlCell {
+	c := htmlCell{Text: printer.Cell(v)}
 	switch x := v.(type) {
-	case nil:
-		return htmlCell{}
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return htmlCell{Text: num(x)}
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			c.Num, c.Sort = true, strconv.FormatFloat(x, 'g', -1, 64)
 		}
-		return htmlCell{Text: num(x), Num: true, Sort: strconv.FormatFloat(x, 'g', -1, 64)}
 	case int64, int32, int, uint64, uint32:
-		s := fmt.Sprint(x)
-		return htmlCell{Text: s, Num: true, Sort: s}
-	case []string:
-		return htmlCell{Text: strings.Join(x, ",")}
+		c.Num, c.Sort = true, c.Text
 	}
-	return htmlCell{Text: toString(v)}
+	return c
 }

@@ -6,6 +6,7 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -80,7 +81,9 @@ type Section struct {
 	SQL      string
 }
 
-// Build runs the analyses a report needs over the recordings eng has open.
+// Build runs the analyses a report needs over the recordings eng has open;
+// paths name them in the report. It materializes eng's shared views (see
+// analyze.Engine.Materialize) for the dozen analyses it runs.
 func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) (*Report, error) {
 	if o.Top <= 0 {
 		o.Top = 15
@@ -109,10 +112,11 @@ func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.summarize(cov); err != nil {
-		if !o.Since.IsZero() || !o.Until.IsZero() {
-			return nil, fmt.Errorf("%s: no flows in the window %s: %w", strings.Join(paths, " "), flagsOf(p), err)
-		}
+	if err := r.summarize(cov); errors.Is(err, errNoFlows) && (!o.Since.IsZero() || !o.Until.IsZero()) {
+		return nil, fmt.Errorf("%s: no flows in the window %s: nothing to report", strings.Join(paths, " "), flagsOf(p))
+	} else if errors.Is(err, errNoFlows) {
+		return nil, fmt.Errorf("%s: the recording holds no flows, only events: nothing to report (flowtape analyze coverage shows what was lost)", strings.Join(paths, " "))
+	} else if err != nil {
 		return nil, err
 	}
 	if o.Since.IsZero() {
@@ -162,7 +166,7 @@ func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) 
 			return nil, err
 		}
 	}
-	r.Incident = findIncident(r.Timeline, baselineTL, r.Bucket)
+	r.Incident = findIncident(r.Timeline, baselineTL)
 
 	base := o.Baseline
 	if base == nil && r.Incident != nil && r.Incident.Start.After(r.Window.Since) {
@@ -196,6 +200,9 @@ func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) 
 	return r, nil
 }
 
+// errNoFlows: the window holds events at most.
+var errNoFlows = errors.New("no flows")
+
 // summarize reads the coverage analysis: its first row is the recording.
 func (r *Report) summarize(cov printer.Table) error {
 	rows := cov.Records()
@@ -204,7 +211,7 @@ func (r *Report) summarize(cov printer.Table) error {
 	}
 	all := rows[0]
 	if toInt(all["flows"]) == 0 {
-		return fmt.Errorf("%s: the recording holds no flows, only events: nothing to report (flowtape analyze coverage shows what was lost)", strings.Join(r.Recordings, " "))
+		return errNoFlows
 	}
 	s := &r.Summary
 	s.Nodes = len(rows) - 1

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -153,33 +151,14 @@ func TestReportWarnsOfAnIncompleteRecording(t *testing.T) {
 
 // The Markdown report over the real captures, as a golden file.
 func TestMarkdownGolden(t *testing.T) {
-	var resps []*observerpb.GetFlowsResponse
-	for _, s := range testutil.SampleFiles {
-		resps = append(resps, testutil.LoadResponses(t, testutil.Testdata("samples", s))...)
-	}
 	dir := t.TempDir()
-	testutil.WriteRecording(t, dir, "samples", resps)
+	testutil.WriteRecording(t, dir, "samples", testutil.SampleResponses(t))
 	r := build(t, dir, report.Options{Title: "Postmortem: the real samples"})
 	var buf bytes.Buffer
 	if err := report.WriteMarkdown(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	path := testutil.Testdata("golden", "report.md")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./report -run Golden -update writes it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		out := filepath.Join(t.TempDir(), "report.md")
-		_ = os.WriteFile(out, buf.Bytes(), 0o644)
-		t.Errorf("the report differs from %s (written to %s; go test ./report -run Golden -update rewrites it)", path, out)
-	}
+	testutil.Golden(t, testutil.Testdata("golden", "report.md"), buf.Bytes(), *update, "go test ./report -run Golden -update")
 }
 
 // hostile are strings an attacker controls in flows: URLs, pod names,

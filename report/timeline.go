@@ -57,7 +57,7 @@ type Incident struct {
 // than four standard deviations above the baseline's mean and a margin
 // that keeps a quiet baseline's noise from counting (one percentage point
 // of errors, half a point of drops).
-func findIncident(tl, baseline []Point, bucket time.Duration) *Incident {
+func findIncident(tl, baseline []Point) *Incident {
 	// A share of a few requests or flows is noise, not a departure.
 	errRate := func(p Point) float64 {
 		if p.Requests < minSample || math.IsNaN(p.ErrorRate) {

@@ -37,7 +37,7 @@ func TestFindIncident(t *testing.T) {
 		{"a baseline after the incident", append([]Point{bad(-3, 0.3), bad(-2, 0.3), bad(-1, 0.3)}, steady...), steady[10:], 0, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inc := findIncident(tc.tl, tc.baseline, 10*time.Second)
+			inc := findIncident(tc.tl, tc.baseline)
 			switch {
 			case tc.want < 0 && inc != nil:
 				t.Errorf("incident at bucket %d (%s), want none", inc.Bucket, inc.Why)

@@ -263,40 +263,30 @@ func fixedValues[T int32 | uint32 | uint64, A interface {
 // strings share the array's memory (arrays are Go-allocated, see readMem):
 // a dictionary's values are shared by all the rows that hold them, which
 // is why string columns are read as dictionaries.
-func stringValues(a arrow.Array) (func(int) string, bool) {
-	switch a := a.(type) {
-	case *array.String:
-		return a.Value, true
-	case *array.Dictionary:
-		d, ok := a.Dictionary().(*array.String)
-		if !ok {
-			return nil, false
-		}
-		if ix, ok := a.Indices().(*array.Int32); ok {
-			idx := ix.Int32Values()
-			return func(i int) string { return d.Value(int(idx[i])) }, true
-		}
-		return func(i int) string { return d.Value(a.GetValueIndex(i)) }, true
-	}
-	return nil, false
-}
+var stringValues = plainOrDictValues[string, *array.String]
 
 // binaryValues binds a binary array, plain or dictionary-encoded; the
 // values share the array's memory.
-func binaryValues(a arrow.Array) (func(int) []byte, bool) {
+var binaryValues = plainOrDictValues[[]byte, *array.Binary]
+
+// plainOrDictValues binds an array of type A, or a dictionary of A values.
+func plainOrDictValues[T any, A interface {
+	arrow.Array
+	Value(int) T
+}](a arrow.Array) (func(int) T, bool) {
 	switch a := a.(type) {
-	case *array.Binary:
+	case A:
 		return a.Value, true
 	case *array.Dictionary:
-		d, ok := a.Dictionary().(*array.Binary)
+		d, ok := a.Dictionary().(A)
 		if !ok {
 			return nil, false
 		}
 		if ix, ok := a.Indices().(*array.Int32); ok {
 			idx := ix.Int32Values()
-			return func(i int) []byte { return d.Value(int(idx[i])) }, true
+			return func(i int) T { return d.Value(int(idx[i])) }, true
 		}
-		return func(i int) []byte { return d.Value(a.GetValueIndex(i)) }, true
+		return func(i int) T { return d.Value(a.GetValueIndex(i)) }, true
 	}
 	return nil, false
 }

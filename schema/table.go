@@ -3,7 +3,6 @@ package schema
 import (
 	"fmt"
 	"reflect"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -314,35 +313,6 @@ func (t *Table[M]) columnsOf(rec arrow.RecordBatch) ([]arrow.Array, error) {
 		cols[i] = a
 	}
 	return cols, nil
-}
-
-// ColumnsFor projects rec (which may come from a file with more or fewer
-// columns, e.g. a newer minor version) onto this table's column order.
-// Columns missing from rec become all-NULL. String and binary values may be
-// dictionary-encoded, at any depth (as readRows reads them); the result's
-// schema then has those columns' types as they come.
-func (t *Table[M]) ColumnsFor(rec arrow.RecordBatch, mem memory.Allocator) (arrow.RecordBatch, error) {
-	if rec.Schema().Equal(t.schema) {
-		rec.Retain()
-		return rec, nil
-	}
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
-	cols, err := t.columnsOf(rec)
-	if err != nil {
-		return nil, err
-	}
-	fields := slices.Clone(t.schema.Fields())
-	for i, c := range t.Columns {
-		if cols[i] == nil {
-			cols[i] = array.MakeArrayOfNull(mem, c.arrowType, int(rec.NumRows()))
-			defer cols[i].Release()
-			continue
-		}
-		fields[i].Type = cols[i].DataType()
-	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
 }
 
 // sameValues reports whether arrays of type got hold values of type want:

@@ -42,19 +42,7 @@ func TestSchemaDocIsCurrent(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	path := filepath.Join(testutil.Root(), "docs", "schema.md")
-	if *update {
-		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(want) != out {
-		t.Fatal("docs/schema.md is stale: run `make docs` (go test ./cmd/flowtape -run SchemaDoc -update)")
-	}
+	testutil.Golden(t, filepath.Join(testutil.Root(), "docs", "schema.md"), []byte(out), *update, "make docs")
 }
 
 func TestSchemaCommandListsEveryColumn(t *testing.T) {

@@ -80,8 +80,10 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 				}
 				o.Baseline = &report.Window{Since: b, Until: e}
 			}
-			if cmd.Flags().Changed("bucket") && (bucket <= 0 || bucket%time.Second != 0) {
-				return usagef("--bucket %s: use whole seconds, e.g. 10s, 1m or 5m", bucket)
+			// 0 is the default (a bucket fitting the window); the rest as
+			// for flowtape analyze.
+			if err := (analyze.Params{Since: o.Since, Until: o.Until, Bucket: bucket}).Validate(); err != nil {
+				return usageError{err}
 			}
 			o.Bucket, o.Title = bucket, title
 			e, err := analyze.Open(cmd.Context(), args, eng.options())

@@ -4,6 +4,7 @@ package testutil
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,4 +60,39 @@ func LoadResponses(t testing.TB, path string) []*observerpb.GetFlowsResponse {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// SampleResponses are all the real captures' responses, file after file.
+func SampleResponses(t testing.TB) []*observerpb.GetFlowsResponse {
+	t.Helper()
+	var out []*observerpb.GetFlowsResponse
+	for _, name := range SampleFiles {
+		out = append(out, LoadResponses(t, Testdata("samples", name))...)
+	}
+	return out
+}
+
+// Golden compares got with the golden file at path, or with update
+// rewrites the file. rerun is the command that rewrites it, for the
+// message.
+func Golden(t testing.TB, path string, got []byte, update bool, rerun string) {
+	t.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (%s writes it)", err, rerun)
+	}
+	if !bytes.Equal(got, want) {
+		out := filepath.Join(t.TempDir(), filepath.Base(path))
+		_ = os.WriteFile(out, got, 0o644)
+		t.Errorf("%s differs from what the test got, written to %s (%s rewrites it)", path, out, rerun)
+	}
 }
