@@ -18,6 +18,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
 
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // SQL holds the views and analyses, for users to read and reuse
@@ -42,7 +43,7 @@ type Options struct {
 type Engine struct {
 	db       *sql.DB
 	paths    []string // as given, for messages
-	files    schema.Files
+	files    tape.Files
 	versions map[string]string // schema version by file
 	spill    string            // default spill directory, removed on Close
 	// materialized: the shared views are temporary tables (Materialize).
@@ -52,13 +53,13 @@ type Engine struct {
 // Open checks the recordings' files (kind and schema version of each) and
 // defines the views over them.
 func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
-	files, err := schema.FindFiles(paths...)
+	files, err := tape.FindFiles(paths...)
 	if err != nil {
 		return nil, err
 	}
 	versions := map[string]string{}
 	for _, p := range slices.Concat(files.Flows, files.Events) {
-		info, err := schema.Stat(p)
+		info, err := tape.Stat(p)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +89,7 @@ func (e *Engine) Close() error {
 }
 
 // Files are the recording files the views read.
-func (e *Engine) Files() schema.Files { return e.files }
+func (e *Engine) Files() tape.Files { return e.files }
 
 func (e *Engine) setup(ctx context.Context, o Options) error {
 	var stmts []string
@@ -229,26 +230,11 @@ func flowsAllView(files []string, versions map[string]string) string {
 // uuid; files of several sessions (overlapping imports, recordings of the
 // same cluster) may, and only then is the costly dedupe done.
 func flowsView(files []string) string {
-	if sessions(files) <= 1 {
+	if tape.Sessions(files) <= 1 {
 		return "CREATE OR REPLACE VIEW flows AS SELECT * FROM flows_all"
 	}
 	return `CREATE OR REPLACE VIEW flows AS SELECT * FROM flows_all
 QUALIFY uuid IS NULL OR row_number() OVER (PARTITION BY uuid ORDER BY time) = 1`
-}
-
-// sessions counts the recording sessions (recording ids, from the file
-// names) files come from; a file not named by flowtape counts as its own.
-func sessions(files []string) int {
-	ids := map[string]bool{}
-	for _, f := range files {
-		parts := strings.Split(strings.TrimSuffix(filepath.Base(f), ".parquet"), "-")
-		if len(parts) == 3 {
-			ids[parts[1]] = true
-		} else {
-			ids[f] = true
-		}
-	}
-	return len(ids)
 }
 
 func quote(s string) string      { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 )
@@ -281,7 +282,7 @@ func httpFlow(at time.Time, node string, dir flowpb.TrafficDirection, typ flowpb
 	if typ == flowpb.L7FlowType_RESPONSE {
 		f.L7.LatencyNs = 1e6
 	}
-	return schema.FlowResponse(f)
+	return observer.FlowResponse(f)
 }
 
 // Applications pass X-Request-Id on to the calls they make: one ID names

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // The types the schema reference documents are the ones DuckDB reads from
@@ -21,7 +22,7 @@ func TestDuckDBReadsDocumentedTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := schema.NewFileWriter(schema.Flows, f, schema.WriterOptions{})
+	w, err := tape.NewFileWriter(schema.Flows, f, tape.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/flowtape/flowtape/internal/testutil"
-	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/tape"
 )
 
 func sampleLines(t *testing.T, name string) []string {
@@ -43,7 +43,7 @@ func TestBadLines(t *testing.T) {
 
 	var logs bytes.Buffer
 	dir, res := importFiles(t, Options{Log: slogTo(&logs)}, path)
-	sf := res.Session.Source.Files[0]
+	sf := res.Source.Files[0]
 	if sf.BadLines != 3 || sf.Flows != 10 || res.Session.Totals.Flows != 10 {
 		t.Fatalf("bad %d, flows %d; want 3 bad lines and 10 flows", sf.BadLines, sf.Flows)
 	}
@@ -60,7 +60,7 @@ func TestBadLines(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "strict")
-	_, err := Import(context.Background(), Options{Inputs: []string{path}, Strict: true, Sink: record.SinkOptions{Dir: out}})
+	_, err := Import(context.Background(), Options{Inputs: []string{path}, Strict: true, Sink: tape.SinkOptions{Dir: out}})
 	var le *LineError
 	if !errors.As(err, &le) || le.Line != 4 || le.File != path {
 		t.Fatalf("strict import: %v; want the error of line 4", err)
@@ -87,7 +87,7 @@ func TestUnusableInputs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.name, []byte(tc.content))
 			out := filepath.Join(t.TempDir(), "rec")
-			_, err := Import(context.Background(), Options{Inputs: []string{path}, Sink: record.SinkOptions{Dir: out}})
+			_, err := Import(context.Background(), Options{Inputs: []string{path}, Sink: tape.SinkOptions{Dir: out}})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %q; want one line naming %s with %q", err, path, tc.want)
 			}
@@ -101,7 +101,7 @@ func TestUnusableInputs(t *testing.T) {
 		{t.TempDir(), "is a directory"},
 		{parquet, "is a Parquet file"},
 	} {
-		_, err := Import(context.Background(), Options{Inputs: []string{tc.path}, Sink: record.SinkOptions{Dir: filepath.Join(t.TempDir(), "rec")}})
+		_, err := Import(context.Background(), Options{Inputs: []string{tc.path}, Sink: tape.SinkOptions{Dir: filepath.Join(t.TempDir(), "rec")}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
 			t.Errorf("import %s: %v; want %q", tc.path, err, tc.want)
 		}
@@ -114,7 +114,7 @@ func TestFailedImportLeavesRecording(t *testing.T) {
 	dir, _ := importFiles(t, Options{}, good)
 	before := listTree(t, dir)
 	bad := writeFile(t, "bad.json", []byte(strings.Join(sampleLines(t, "basic-sample-5-http-flows.json"), "\n")+"\nnot json\n"))
-	if _, err := Import(context.Background(), Options{Inputs: []string{good, bad}, Strict: true, Sink: record.SinkOptions{Dir: dir}}); err == nil {
+	if _, err := Import(context.Background(), Options{Inputs: []string{good, bad}, Strict: true, Sink: tape.SinkOptions{Dir: dir}}); err == nil {
 		t.Fatal("strict import of a bad line succeeded")
 	}
 	if after := listTree(t, dir); after != before {
@@ -163,8 +163,8 @@ func TestLongUnknownAndLegacyLines(t *testing.T) {
 	path := writeFile(t, "odd.json", []byte(strings.Join([]string{long, unknown, legacy}, "\n")))
 
 	dir, res := importFiles(t, Options{Strict: true}, path)
-	if res.Unknown != 4 || res.Session.Source.Files[0].Format != "mixed" {
-		t.Errorf("unknown %d, format %q; want 4 kept members and mixed", res.Unknown, res.Session.Source.Files[0].Format)
+	if res.Unknown != 4 || res.Source.Files[0].Format != "mixed" {
+		t.Errorf("unknown %d, format %q; want 4 kept members and mixed", res.Unknown, res.Source.Files[0].Format)
 	}
 	var out bytes.Buffer
 	if _, err := Export(context.Background(), ExportOptions{Paths: []string{dir}}, &out); err != nil {
@@ -201,14 +201,14 @@ func TestFailedPublishMovesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := listTree(t, dir)
-	_, err := Import(context.Background(), Options{Inputs: []string{a, b}, Sink: record.SinkOptions{Dir: dir}})
-	if err == nil || errors.Is(err, record.ErrPartial) {
+	_, err := Import(context.Background(), Options{Inputs: []string{a, b}, Sink: tape.SinkOptions{Dir: dir}})
+	if err == nil || errors.Is(err, tape.ErrPartial) {
 		t.Fatalf("import: %v; want a failure that left nothing behind", err)
 	}
 	if after := listTree(t, dir); after != before {
 		t.Errorf("recording changed:\nbefore %s\nafter  %s", before, after)
 	}
-	m, err := record.ReadManifest(dir)
+	m, err := tape.ReadManifest(dir)
 	if err != nil || len(m.Sessions) != 1 || m.Totals.Flows != 10 {
 		t.Errorf("manifest after the failed import: %+v, %v", m, err)
 	}

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/internal/testutil"
-
-	"github.com/flowtape/flowtape/schema"
 )
 
 // BenchmarkImport compares, in one run and on the same large jsonpb file,
@@ -70,7 +69,7 @@ func writeJSONPB(b *testing.B, path string, n int) {
 	w := bufio.NewWriterSize(f, 1<<20)
 	enc := json.NewEncoder(w)
 	for _, fl := range incidentFlows(n) {
-		if err := enc.Encode(schema.FlowResponse(fl)); err != nil {
+		if err := enc.Encode(observer.FlowResponse(fl)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/internal/observer"
 )
 
 // flowKeys are a Flow's members, by proto and JSON name, except those an
@@ -67,7 +67,7 @@ func DecodeLine(line []byte) (Decoded, error) {
 		if f.GetTime() == nil {
 			return d, errNoTime
 		}
-		d.Response = schema.FlowResponse(f)
+		d.Response = observer.FlowResponse(f)
 		return d, nil
 	}
 	ev := &observerpb.ExportEvent{}

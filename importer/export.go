@@ -7,15 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
-	"github.com/cilium/cilium/pkg/hubble/filters"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // ExportOptions select what Export writes.
@@ -27,7 +26,7 @@ type ExportOptions struct {
 	// not flows and pass, as a Hubble server sends them whatever the
 	// filters.
 	Allow, Deny []*flowpb.FlowFilter
-	Window      schema.Window
+	Window      tape.Window
 	// Progress, when set, is called every 64k lines.
 	Progress func(ExportStats)
 }
@@ -49,24 +48,19 @@ var jsonpb = protojson.MarshalOptions{UseProtoNames: true}
 // prints them; `hubble observe --input-file` reads the result.
 func Export(ctx context.Context, o ExportOptions, w io.Writer) (ExportStats, error) {
 	var st ExportStats
-	files, err := schema.FindFiles(o.Paths...)
+	files, err := tape.FindFiles(o.Paths...)
 	if err != nil {
 		return st, err
 	}
-	log := slog.Default()
-	allow, err := filters.BuildFilterList(ctx, o.Allow, filters.DefaultFilters(log))
+	match, err := observer.NewFilters(ctx, o.Allow, o.Deny, nil)
 	if err != nil {
-		return st, fmt.Errorf("allowlist: %w", err)
-	}
-	deny, err := filters.BuildFilterList(ctx, o.Deny, filters.DefaultFilters(log))
-	if err != nil {
-		return st, fmt.Errorf("denylist: %w", err)
+		return st, err
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	var buf bytes.Buffer
-	err = schema.Scan(ctx, files, o.Window, func(r *observerpb.GetFlowsResponse) error {
+	err = tape.Scan(ctx, files, o.Window, func(r *observerpb.GetFlowsResponse) error {
 		if f := r.GetFlow(); f != nil {
-			if !filters.Apply(allow, deny, &v1.Event{Timestamp: r.GetTime(), Event: f}) {
+			if !match.Match(f) {
 				return nil
 			}
 			st.Flows++

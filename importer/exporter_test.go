@@ -18,9 +18,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/sim"
-
-	"github.com/flowtape/flowtape/schema"
 )
 
 // incidentFlows are simulated flows of the incident scenario from its
@@ -47,7 +46,7 @@ func writeExporterFiles(t *testing.T, dir string, flows []*flowpb.Flow) ([]strin
 		if err := ex.Export(ctx, &v1.Event{Timestamp: f.GetTime(), Event: f}); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, schema.FlowResponse(f))
+		want = append(want, observer.FlowResponse(f))
 		if i%500 == 250 {
 			// The agent's perf ring overflowed here.
 			lost := &flowpb.LostEvent{Source: flowpb.LostEventSource_PERF_EVENT_RING_BUFFER, NumEventsLost: uint64(i), Cpu: nil}
@@ -151,7 +150,7 @@ func TestExporterFiles(t *testing.T) {
 	if err != nil || st.Skipped != 1 {
 		t.Errorf("export skipped %d events (%v), want the 1 agent event", st.Skipped, err)
 	}
-	for _, sf := range res.Session.Source.Files {
+	for _, sf := range res.Source.Files {
 		if strings.HasSuffix(sf.Path, ".gz") != (sf.Compression == "gzip") || sf.Format != string(FormatJSONPB) {
 			t.Errorf("source file %+v", sf)
 		}
@@ -174,7 +173,7 @@ func TestNodeStatusLines(t *testing.T) {
 	add(&observerpb.GetFlowsResponse{Time: timestamppb.New(flows[0].GetTime().AsTime().Add(-time.Millisecond)), ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{
 		NodeStatus: &relaypb.NodeStatusEvent{StateChange: relaypb.NodeState_NODE_CONNECTED, NodeNames: []string{"node-a", "node-b"}}}})
 	for _, f := range flows {
-		add(schema.FlowResponse(f))
+		add(observer.FlowResponse(f))
 	}
 	add(&observerpb.GetFlowsResponse{Time: timestamppb.New(flows[19].GetTime().AsTime().Add(time.Millisecond)), ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{
 		NodeStatus: &relaypb.NodeStatusEvent{StateChange: relaypb.NodeState_NODE_UNAVAILABLE, NodeNames: []string{"node-b"}, Message: "connection refused"}}})

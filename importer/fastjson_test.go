@@ -10,9 +10,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/internal/testutil"
-
-	"github.com/flowtape/flowtape/schema"
 )
 
 // The fast decoder takes the lines Hubble writes (else it would not be
@@ -24,7 +23,7 @@ func TestFastDecoderTakesHubbleLines(t *testing.T) {
 	}
 	var buf strings.Builder
 	for _, f := range incidentFlows(2000) {
-		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(schema.FlowResponse(f))
+		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(observer.FlowResponse(f))
 		if err != nil {
 			t.Fatal(err)
 		}

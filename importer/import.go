@@ -3,6 +3,7 @@ package importer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // Options configure an import.
@@ -22,7 +23,7 @@ type Options struct {
 	Stdin  io.Reader
 	// Sink is the recording to write; a new directory, or an existing
 	// recording the import is added to.
-	Sink record.SinkOptions
+	Sink tape.SinkOptions
 	// Strict stops at the first bad line; otherwise bad lines are reported
 	// (MaxReports of them per file) and skipped.
 	Strict     bool
@@ -48,7 +49,9 @@ type Progress struct {
 
 // Result is what an import did.
 type Result struct {
-	Session record.Session
+	Session tape.Session
+	// Source is what it read, as the manifest keeps it.
+	Source Source
 	// Mismatches count envelopes whose time or node differed from their
 	// flow's (the flow's were kept).
 	Mismatches int64
@@ -85,7 +88,7 @@ type decoded struct {
 }
 
 // Import reads Hubble JSON lines into a recording. Nothing of it is visible
-// in the recording unless it completes (see record.Stage).
+// in the recording unless it completes (see tape.Stage).
 func Import(ctx context.Context, o Options) (Result, error) {
 	var res Result
 	if o.Workers <= 0 {
@@ -125,12 +128,12 @@ func Import(ctx context.Context, o Options) (Result, error) {
 	}()
 
 	started := time.Now()
-	st, err := record.Stage(o.Sink, record.Session{Status: "importing", Start: started.UTC()})
+	st, err := tape.Stage(o.Sink, tape.Session{Status: "importing", Start: started.UTC()})
 	if err != nil {
 		return res, err
 	}
 	imp := &importer{o: o, ins: ins, st: st, started: started, total: total,
-		totals: record.Totals{LostEvents: map[string]uint64{}}, files: make([]record.SourceFile, len(ins))}
+		totals: tape.Totals{LostEvents: map[string]uint64{}}, files: make([]SourceFile, len(ins))}
 	if err := imp.run(ctx); err != nil {
 		st.Abort()
 		return res, err
@@ -141,7 +144,13 @@ func Import(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("%w in %s: the input is empty", ErrNoFlows, inputNames(ins))
 	}
 	imp.totals.FirstFlow, imp.totals.LastFlow = imp.firstLast()
-	st.SetSource(&record.Source{Files: imp.files})
+	res.Source = Source{Files: imp.files}
+	src, err := json.Marshal(res.Source)
+	if err != nil {
+		st.Abort()
+		return res, fmt.Errorf("describe the import's source: %w", err)
+	}
+	st.SetSource(src)
 	res.Session, err = st.Commit(imp.totals)
 	return res, err
 }
@@ -149,13 +158,13 @@ func Import(ctx context.Context, o Options) (Result, error) {
 type importer struct {
 	o       Options
 	ins     []*input
-	st      *record.Staged
+	st      *tape.Staged
 	started time.Time
 	total   int64
 
-	totals     record.Totals
+	totals     tape.Totals
 	events     int64
-	files      []record.SourceFile
+	files      []SourceFile
 	states     []fileState
 	bad        int64
 	mismatches int64
@@ -329,7 +338,7 @@ func (imp *importer) writeAll(ctx context.Context, ordered <-chan *batch) error 
 // badLine counts and reports a bad line. Reports wait until the file has
 // shown a good line: a file with none is one error, not a screen of them.
 // A file whose first line is not even a JSON object is the wrong file.
-func (imp *importer) badLine(fs *fileState, sf *record.SourceFile, lerr *LineError, line []byte) error {
+func (imp *importer) badLine(fs *fileState, sf *SourceFile, lerr *LineError, line []byte) error {
 	if imp.o.Strict {
 		return fmt.Errorf("%w (--strict stops at the first bad line)", lerr)
 	}
@@ -392,7 +401,7 @@ func preview(b []byte) string {
 	return string(b)
 }
 
-func (imp *importer) write(d Decoded, sf *record.SourceFile) error {
+func (imp *importer) write(d Decoded, sf *SourceFile) error {
 	r := d.Response
 	switch {
 	case sf.Format == "":

@@ -14,15 +14,15 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowtape/flowtape/internal/testutil"
-	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // importFiles imports inputs into a new recording under t's temp dir.
 func importFiles(t *testing.T, o Options, inputs ...string) (string, Result) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "rec")
-	o.Inputs, o.Sink = inputs, record.SinkOptions{Dir: dir, Writer: "flowtape test"}
+	o.Inputs, o.Sink = inputs, tape.SinkOptions{Dir: dir, Writer: "flowtape test"}
 	res, err := Import(context.Background(), o)
 	if err != nil {
 		t.Fatalf("import %v: %v", inputs, err)
@@ -95,11 +95,11 @@ func TestSamplesRoundTrip(t *testing.T) {
 			if k := kinds(got); k["flow"] != len(want) {
 				t.Errorf("kinds %v, want %d flows", k, len(want))
 			}
-			sf := res.Session.Source.Files[0]
+			sf := res.Source.Files[0]
 			if sf.Format != string(FormatJSONPB) || sf.Lines != int64(len(want)) || sf.BadLines != 0 || len(sf.SHA256) != 64 {
 				t.Errorf("source file %+v", sf)
 			}
-			m, err := record.ReadManifest(dir)
+			m, err := tape.ReadManifest(dir)
 			if err != nil || len(m.Sessions) != 1 || m.Sessions[0].Status != "complete" || m.Totals.Flows != uint64(len(want)) {
 				t.Fatalf("manifest %+v, %v", m, err)
 			}
@@ -122,7 +122,7 @@ func TestSamplesTogetherFromStdin(t *testing.T) {
 		raw = append(raw, b...)
 	}
 	dir, res := importFiles(t, Options{Stdin: bytes.NewReader(gzipBytes(t, raw)), Strict: true}, "-")
-	if sf := res.Session.Source.Files[0]; sf.Path != "-" || sf.Compression != "gzip" || sf.Flows != int64(len(all)) {
+	if sf := res.Source.Files[0]; sf.Path != "-" || sf.Compression != "gzip" || sf.Flows != int64(len(all)) {
 		t.Errorf("source %+v", sf)
 	}
 	assertSame(t, byTime(all), exportLines(t, ExportOptions{Paths: []string{dir}}))
@@ -133,10 +133,10 @@ func TestImportAddsToRecording(t *testing.T) {
 	a := testutil.Testdata("samples", "basic-sample-10-flows.json")
 	b := testutil.Testdata("samples", "basic-sample-5-http-flows.json")
 	dir, _ := importFiles(t, Options{}, a)
-	if _, err := Import(context.Background(), Options{Inputs: []string{b}, Sink: record.SinkOptions{Dir: dir}}); err != nil {
+	if _, err := Import(context.Background(), Options{Inputs: []string{b}, Sink: tape.SinkOptions{Dir: dir}}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := record.ReadManifest(dir)
+	m, err := tape.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

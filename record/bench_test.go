@@ -20,9 +20,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/internal/hubblecli"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // benchSim is the simulator at its maximum rate for a fixed run.
@@ -70,12 +73,12 @@ func BenchmarkRecord(b *testing.B) {
 		addr = testutil.FreeAddr(b)
 		srv = serveSimB(b, addr, benchSim)
 		dir := b.TempDir()
-		fs := record.ConnFlags()
+		fs := hubblecli.ConnFlags()
 		fs.Parse([]string{"--server", addr}) //nolint:errcheck
-		d, _ := record.NewDialer(fs)
+		d, _ := hubblecli.NewDialer(fs)
 		start = time.Now()
 		res, err := record.Run(context.Background(), record.Options{Dialer: d, Since: t0, MaxFlows: n,
-			Sink: record.SinkOptions{Dir: dir, Writer: "bench"}})
+			Sink: tape.SinkOptions{Dir: dir, Writer: "bench"}})
 		if err != nil || res.Session.Totals.Flows != n {
 			b.Fatalf("record: %d flows, %v", res.Session.Totals.Flows, err)
 		}
@@ -135,7 +138,7 @@ func BenchmarkRecord(b *testing.B) {
 		return nil
 	})
 	var raw bytes.Buffer
-	src := sim.NewSource(benchSim.Scenario, benchSim.Seed, sim.DefaultRate, t0)
+	src := sim.NewSource(benchSim.Scenario, benchSim.Seed, defaults.SimRate, t0)
 	for i := uint64(0); i < n; i++ {
 		f := src.Next()
 		line, _ := protojson.Marshal(&observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // The server is unreachable while its ring buffers wrap: the flows
@@ -47,7 +49,7 @@ func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := record.Run(recCtx, record.Options{Dialer: dialer(t, "--server", addr), MinBackoff: 50 * time.Millisecond,
-			Sink: record.SinkOptions{Dir: dir, Writer: "test"}})
+			Sink: tape.SinkOptions{Dir: dir, Writer: "test"}})
 		done <- err
 	}()
 	time.Sleep(1500 * time.Millisecond)
@@ -98,7 +100,7 @@ func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 			last = at
 		}
 	}
-	src := sim.NewSource(cfg.Scenario, cfg.Seed, sim.DefaultRate, start)
+	src := sim.NewSource(cfg.Scenario, cfg.Seed, defaults.SimRate, start)
 	var missing, outside uint64
 	for {
 		f := src.Next()

@@ -95,7 +95,7 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 			ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{
 				Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: lost,
 				First: timestamppb.New(time.Unix(0, tr.last)), Last: timestamppb.New(oldest)}}}
-		if err := r.sink.WriteEvent(ev); err != nil {
+		if err := r.out.WriteEvent(ev); err != nil {
 			r.log.Error("cannot record the gap", "error", err)
 		}
 		r.totals.LostEvents[flowpb.LostEventSource_HUBBLE_RING_BUFFER.String()] += lost

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/sim"
 )
@@ -83,7 +84,7 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 		first, last := flows[0].GetTime().AsTime(), flows[len(flows)-1].GetTime().AsTime()
 		// No gap: the recovered flows are all the simulation's flows between
 		// the first and the last one.
-		src := sim.NewSource(sim.Scenario{Name: "steady"}, cfg.Seed, sim.DefaultRate, start)
+		src := sim.NewSource(sim.Scenario{Name: "steady"}, cfg.Seed, defaults.SimRate, start)
 		got := map[string]bool{}
 		for _, f := range flows {
 			got[f.GetUuid()] = true

@@ -14,10 +14,13 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/internal/hubblecli"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 var t0 = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
@@ -61,13 +64,13 @@ func (s *simServer) stop() {
 	<-s.done
 }
 
-func dialer(t *testing.T, args ...string) *record.Dialer {
+func dialer(t *testing.T, args ...string) *hubblecli.Dialer {
 	t.Helper()
-	fs := record.ConnFlags()
+	fs := hubblecli.ConnFlags()
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	d, err := record.NewDialer(fs)
+	d, err := hubblecli.NewDialer(fs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,12 +85,12 @@ func readRecording(t *testing.T, dir string) (flows []*flowpb.Flow, events []*ob
 			return err
 		}
 		if strings.Contains(p, string(filepath.Separator)+"flows"+string(filepath.Separator)) {
-			_, err = schema.ReadFile(context.Background(), schema.Flows, p, func(f *flowpb.Flow) error {
+			_, err = tape.ReadFile(context.Background(), schema.Flows, p, func(f *flowpb.Flow) error {
 				flows = append(flows, f)
 				return nil
 			})
 		} else {
-			_, err = schema.ReadFile(context.Background(), schema.Events, p, func(r *observerpb.GetFlowsResponse) error {
+			_, err = tape.ReadFile(context.Background(), schema.Events, p, func(r *observerpb.GetFlowsResponse) error {
 				events = append(events, r)
 				return nil
 			})
@@ -119,7 +122,7 @@ func TestRecordMatchesSimulator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	res, err := record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Since: t0.Add(-time.Hour),
-		Sink: record.SinkOptions{Dir: dir, Writer: "test"}, Progress: stopWhenComplete(srv.c, cancel)})
+		Sink: tape.SinkOptions{Dir: dir, Writer: "test"}, Progress: stopWhenComplete(srv.c, cancel)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +131,7 @@ func TestRecordMatchesSimulator(t *testing.T) {
 	if uint64(len(flows)) != truth.Flows || res.Session.Totals.Flows != truth.Flows {
 		t.Fatalf("recorded %d flows (manifest %d), the simulation produced %d", len(flows), res.Session.Totals.Flows, truth.Flows)
 	}
-	src := sim.NewSource(cfg.Scenario, cfg.Seed, sim.DefaultRate, t0)
+	src := sim.NewSource(cfg.Scenario, cfg.Seed, defaults.SimRate, t0)
 	want := map[string]*flowpb.Flow{}
 	for range flows {
 		f := src.Next()
@@ -139,7 +142,7 @@ func TestRecordMatchesSimulator(t *testing.T) {
 			t.Fatalf("recorded flow differs from the simulator's:\n%v\n%v", f, want[f.GetUuid()])
 		}
 	}
-	m, err := record.ReadManifest(dir)
+	m, err := tape.ReadManifest(dir)
 	if err != nil || len(m.Sessions) != 1 || m.Sessions[0].Status != "complete" || m.Totals.Flows != truth.Flows ||
 		m.Sessions[0].Server.RelayVersion == "" || len(m.Sessions[0].StatusAtStart) == 0 {
 		t.Fatalf("manifest = %+v, %v", m, err)
@@ -168,7 +171,7 @@ func TestRecordResumesAfterServerRestart(t *testing.T) {
 	go func() {
 		var err error
 		res, err = record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Since: t0,
-			MinBackoff: 50 * time.Millisecond, Sink: record.SinkOptions{Dir: dir, Writer: "test"},
+			MinBackoff: 50 * time.Millisecond, Sink: tape.SinkOptions{Dir: dir, Writer: "test"},
 			Progress: func(p record.Progress) {
 				if srv2 := current.Load(); srv2 != nil {
 					stopWhenComplete(srv2.c, cancel)(p)
@@ -203,7 +206,7 @@ func TestRecordResumesAfterServerRestart(t *testing.T) {
 	}
 	var unavailable, connected int
 	for _, e := range events {
-		if e.GetNodeName() == record.RecorderNode {
+		if e.GetNodeName() == schema.RecorderNode {
 			switch e.GetNodeStatus().GetStateChange().String() {
 			case "NODE_UNAVAILABLE":
 				unavailable++
@@ -225,19 +228,19 @@ func TestRecordingDirectoryIsLocked(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Sink: record.SinkOptions{Dir: dir}})
+		_, err := record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir}})
 		done <- err
 	}()
 	for i := 0; i < 200; i++ {
-		if _, err := record.ReadManifest(dir); err == nil {
+		if _, err := tape.ReadManifest(dir); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := record.Recover(dir, "test"); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := tape.Recover(dir, "test"); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("recover on a live recording: %v, want a refusal", err)
 	}
-	_, err := record.Run(context.Background(), record.Options{Dialer: dialer(t, "--server", addr), Sink: record.SinkOptions{Dir: dir}})
+	_, err := record.Run(context.Background(), record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir}})
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("a second recorder: %v, want a refusal", err)
 	}
@@ -255,7 +258,7 @@ func readRecordingQuiet(dir string) (int, error) {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") || strings.HasPrefix(d.Name(), ".") {
 			return err
 		}
-		info, err := schema.Stat(p)
+		info, err := tape.Stat(p)
 		n += int(info.Rows)
 		return err
 	})

@@ -2,14 +2,12 @@ package record
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -20,15 +18,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
-
-// RecorderNode is the node_name of the events the recorder itself writes
-// (the server becoming unavailable and reachable again).
-const RecorderNode = "flowtape/recorder"
 
 // Options configure a recording.
 type Options struct {
@@ -46,7 +43,7 @@ type Options struct {
 	// recording cleanly.
 	Until    time.Time
 	MaxFlows uint64
-	Sink     SinkOptions
+	Sink     tape.SinkOptions
 	// FlushInterval bounds what a killed recorder loses.
 	FlushInterval time.Duration
 	Redact        Redaction
@@ -74,7 +71,7 @@ type Progress struct {
 
 // Result is what a recording did.
 type Result struct {
-	Session Session
+	Session tape.Session
 }
 
 // ErrNoServer wraps failures to reach the server when the recording starts.
@@ -83,9 +80,10 @@ var ErrNoServer = errors.New("cannot reach the Hubble server")
 type recorder struct {
 	o        Options
 	log      *slog.Logger
-	sink     *Sink
-	session  Session
-	totals   Totals
+	sink     *tape.Sink
+	out      tape.Writer // sink, as the loop writes it
+	session  tape.Session
+	totals   tape.Totals
 	seen     map[string]int64 // dedupe: flow key -> time (ns)
 	nodes    map[string]*nodeTrack
 	prunedAt int   // size of seen after the last pruning
@@ -99,37 +97,34 @@ type recorder struct {
 // server unreachable at start, the disk).
 func Run(ctx context.Context, o Options) (Result, error) {
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = DefaultFlushInterval
+		o.FlushInterval = defaults.FlushInterval
 	}
 	if o.MinBackoff <= 0 {
-		o.MinBackoff = 100 * time.Millisecond
+		o.MinBackoff = defaults.MinBackoff
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
+		o.MaxBackoff = defaults.MaxBackoff
 	}
 	if o.ResumeOverlap <= 0 {
-		o.ResumeOverlap = 10 * time.Second
+		o.ResumeOverlap = defaults.ResumeOverlap
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Sink.RecordingID == "" {
-		o.Sink.RecordingID = newID()
+		o.Sink.RecordingID = tape.NewRecordingID()
 	}
 	r := &recorder{o: o, log: o.Log, seen: map[string]int64{}, nodes: map[string]*nodeTrack{}, started: time.Now(),
-		totals: Totals{LostEvents: map[string]uint64{}}}
+		totals: tape.Totals{LostEvents: map[string]uint64{}}}
 	var res Result
 
-	if err := os.MkdirAll(o.Sink.Dir, dirMode); err != nil {
-		return res, fmt.Errorf("create recording directory: %w", err)
-	}
-	unlock, err := lockDir(o.Sink.Dir)
+	dir, err := tape.OpenDir(o.Sink.Dir)
 	if err != nil {
 		return res, err
 	}
-	defer unlock()
+	defer dir.Close()
 	// What a killed recorder left here becomes valid files first.
-	st0, err := recoverLocked(o.Sink.Dir, o.Sink.Writer)
+	st0, err := dir.Recover(o.Sink.Writer)
 	if err != nil {
 		r.log.Error("could not recover everything an interrupted recording left; run flowtape recover", "dir", o.Sink.Dir, "error", err)
 	} else if st0.Files > 0 {
@@ -149,12 +144,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	nodes, _ := client.GetNodes(ctx, &observerpb.GetNodesRequest{})
 
-	if r.sink, err = NewSink(o.Sink); err != nil {
+	if r.sink, err = tape.NewSink(o.Sink); err != nil {
 		return res, err
 	}
-	r.session = Session{RecordingID: o.Sink.RecordingID, Tool: o.Sink.Writer, SchemaVersion: schema.Version,
-		Status: "recording", Server: ServerInfo{Address: o.Dialer.Server(), TLS: o.Dialer.TLS()},
-		Filters: Filters{Raw: o.RawFilters}, Start: r.started.UTC(),
+	r.out = r.sink
+	r.session = tape.Session{RecordingID: o.Sink.RecordingID, Tool: o.Sink.Writer, SchemaVersion: schema.Version,
+		Status: "recording", Server: tape.ServerInfo{Address: o.Dialer.Server(), TLS: o.Dialer.TLS()},
+		Filters: tape.Filters{Raw: o.RawFilters}, Start: r.started.UTC(),
 		StatusAtStart: protoJSON(st), NodesAtStart: protoJSON(nodes)}
 	if !o.Since.IsZero() {
 		s := o.Since.UTC()
@@ -164,7 +160,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		u := o.Until.UTC()
 		r.session.Filters.Until = &u
 	}
-	if err := putSession(o.Sink.Dir, r.session); err != nil {
+	if err := dir.PutSession(r.session); err != nil {
 		return res, err
 	}
 
@@ -192,7 +188,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := errors.Join(runErr, closeErr); err != nil {
 		r.session.Status, r.session.Error = "failed", err.Error()
 	}
-	merr := putSession(o.Sink.Dir, r.session)
+	merr := dir.PutSession(r.session)
 	res.Session = r.session
 	// One error: the first thing that went wrong. What failed after it
 	// (closing files, the manifest on a full disk) follows from it.
@@ -202,12 +198,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	return res, nil
-}
-
-func newID() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // streamEvent is what the receiving goroutine hands to the writing loop.
@@ -260,7 +250,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 				case <-untilTimer:
 					return true, r.drain(events)
 				case <-tick.C:
-					if err := r.sink.Sync(); err != nil {
+					if err := r.out.Sync(); err != nil {
 						return true, err
 					}
 				case <-progress.C:
@@ -319,7 +309,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		}
 		// What was received before the break is synced on schedule while
 		// we wait, so a crash now loses no more than the flush interval.
-		if err := r.sink.Sync(); err != nil {
+		if err := r.out.Sync(); err != nil {
 			return err
 		}
 		wait := time.NewTimer(backoff)
@@ -330,7 +320,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 				wait.Stop()
 				return nil
 			case <-tick.C:
-				if err := r.sink.Sync(); err != nil {
+				if err := r.out.Sync(); err != nil {
 					wait.Stop()
 					return err
 				}
@@ -430,7 +420,7 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 			return false, nil
 		}
 		r.o.Redact.apply(f)
-		if err := r.sink.WriteFlow(f); err != nil {
+		if err := r.out.WriteFlow(f); err != nil {
 			return true, err
 		}
 		r.totals.Flows++
@@ -461,7 +451,7 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 	if resp.GetTime() == nil {
 		resp.Time = timestamppb.Now()
 	}
-	return false, r.sink.WriteEvent(resp)
+	return false, r.out.WriteEvent(resp)
 }
 
 // duplicate reports whether a flow was recorded already (a resumed stream
@@ -493,10 +483,10 @@ func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
 }
 
 func (r *recorder) recorderEvent(state relaypb.NodeState, msg string) {
-	ev := &observerpb.GetFlowsResponse{Time: timestamppb.Now(), NodeName: RecorderNode,
+	ev := &observerpb.GetFlowsResponse{Time: timestamppb.Now(), NodeName: schema.RecorderNode,
 		ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{NodeStatus: &relaypb.NodeStatusEvent{
 			StateChange: state, NodeNames: []string{r.o.Dialer.Server()}, Message: msg}}}
-	if err := r.sink.WriteEvent(ev); err != nil {
+	if err := r.out.WriteEvent(ev); err != nil {
 		r.log.Error("cannot record event", "error", err)
 	}
 }
@@ -514,11 +504,21 @@ func (r *recorder) report(connected bool) {
 	if r.o.Progress == nil {
 		return
 	}
-	ss := r.sink.Stats()
+	ss := r.out.Stats()
 	var lost uint64
 	for _, n := range r.totals.LostEvents {
 		lost += n
 	}
 	r.o.Progress(Progress{Elapsed: time.Since(r.started), Flows: r.totals.Flows, Lost: lost, Files: ss.Files,
-		Bytes: r.sink.OnDisk(), Reconnects: r.totals.Reconnects, Connected: connected})
+		Bytes: r.out.OnDisk(), Reconnects: r.totals.Reconnects, Connected: connected})
+}
+
+// protoJSON renders a server response (ServerStatus, GetNodes) for the
+// manifest; a nil response (the call failed) is left out.
+func protoJSON(m proto.Message) json.RawMessage {
+	if m == nil || !m.ProtoReflect().IsValid() {
+		return nil
+	}
+	b, _ := protojson.Marshal(m)
+	return b
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 const gkeRelayName = "relay.gke-managed-dpv2-observability.svc.cluster.local"
@@ -35,7 +36,7 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 	for attempt := 0; attempt < 20; attempt++ { // the relay needs a moment to find its peers
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		res, err = record.Run(rctx, record.Options{Dialer: dialer(t, withCert...), Since: t0, MaxFlows: 3000,
-			Sink: record.SinkOptions{Dir: dir, Writer: "test"}})
+			Sink: tape.SinkOptions{Dir: dir, Writer: "test"}})
 		rcancel()
 		if err == nil && res.Session.Totals.Flows == 3000 {
 			break
@@ -59,7 +60,7 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 
 	// The relay, ready as shown above, refuses us without the client certificate.
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	_, err = record.Run(rctx, record.Options{Dialer: dialer(t, tlsArgs...), Sink: record.SinkOptions{Dir: t.TempDir()}})
+	_, err = record.Run(rctx, record.Options{Dialer: dialer(t, tlsArgs...), Sink: tape.SinkOptions{Dir: t.TempDir()}})
 	rcancel()
 	if !errors.Is(err, record.ErrNoServer) {
 		t.Fatalf("without a client certificate: %v, want a refusal", err)
@@ -73,7 +74,7 @@ func TestRecordFromOneAgent(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer rcancel()
 	res, err := record.Run(rctx, record.Options{Dialer: dialer(t, "--server", lis[2].Addr().String()), Since: t0, MaxFlows: 500,
-		Sink: record.SinkOptions{Dir: t.TempDir(), Writer: "test"}})
+		Sink: tape.SinkOptions{Dir: t.TempDir(), Writer: "test"}})
 	if err != nil || res.Session.Totals.Flows != 500 || res.Session.Server.ServerVersion == "" {
 		t.Fatalf("record from an agent: %+v, %v", res.Session, err)
 	}

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/flowtape/flowtape/internal/testutil"
-	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // A real `flowtape sim` process is stopped and started again while a real
@@ -88,11 +89,11 @@ func TestRecordAcrossSimProcessRestart(t *testing.T) {
 	}
 	var outage bool
 	for _, e := range events {
-		if e.GetNodeName() == record.RecorderNode && e.GetNodeStatus().GetStateChange().String() == "NODE_UNAVAILABLE" {
+		if e.GetNodeName() == schema.RecorderNode && e.GetNodeStatus().GetStateChange().String() == "NODE_UNAVAILABLE" {
 			outage = true
 		}
 	}
-	m, err := record.ReadManifest(dir)
+	m, err := tape.ReadManifest(dir)
 	if err != nil || !outage || m.Totals.Reconnects == 0 {
 		t.Fatalf("the restart is not recorded: outage event %v, manifest %+v, %v", outage, m, err)
 	}

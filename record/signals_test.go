@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/flowtape/flowtape/internal/testutil"
-	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // SIGINT and SIGTERM end a recording cleanly: files finished, manifest
@@ -38,7 +38,7 @@ func TestSignalsStopCleanly(t *testing.T) {
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("%v: record exited with %v", sig, err)
 		}
-		m, err := record.ReadManifest(dir)
+		m, err := tape.ReadManifest(dir)
 		if err != nil || m.Sessions[0].Status != "complete" || m.Totals.Flows == 0 || m.Sessions[0].Server.Address != addr {
 			t.Fatalf("%v: manifest %+v, %v", sig, m, err)
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/flowtape/flowtape/internal/benchdata"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/replay"
-	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // drainCodec receives responses without decoding them: a client that only
@@ -48,7 +48,7 @@ var _ encoding.Codec = drainCodec{}
 func BenchmarkReplay(b *testing.B) {
 	n := benchdata.FlowCount(b, "FLOWTAPE_BENCH_REPLAY_FLOWS", 2_000_000)
 	rec, _ := benchdata.Recording(b, n, false)
-	files, err := schema.FindFiles(rec)
+	files, err := tape.FindFiles(rec)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // Catalog is what a set of recordings holds, from one read of a few
@@ -48,7 +49,7 @@ var catalogColumns = []string{"time", "node_name",
 	"source_namespace", "source_cluster_name", "destination_namespace", "destination_cluster_name"}
 
 // Describe builds the catalog of a recording's files.
-func Describe(ctx context.Context, files schema.Files) (*Catalog, error) {
+func Describe(ctx context.Context, files tape.Files) (*Catalog, error) {
 	c := &Catalog{}
 	nodes := map[string]*Node{}
 	namespaces := map[Namespace]bool{}
@@ -61,7 +62,7 @@ func Describe(ctx context.Context, files schema.Files) (*Catalog, error) {
 		}
 	}
 	for _, p := range files.Flows {
-		err := schema.ReadColumns(ctx, p, catalogColumns, func(rec arrow.RecordBatch) error {
+		err := tape.ReadColumns(ctx, p, catalogColumns, func(rec arrow.RecordBatch) error {
 			times, ok := rec.Column(0).(*array.Timestamp)
 			if !ok {
 				return fmt.Errorf("%s: column time has type %s", p, rec.Column(0).DataType())
@@ -98,7 +99,7 @@ func Describe(ctx context.Context, files schema.Files) (*Catalog, error) {
 		}
 	}
 	for _, p := range files.Events {
-		_, err := schema.ReadFile(ctx, schema.Events, p, func(r *observerpb.GetFlowsResponse) error {
+		_, err := tape.ReadFile(ctx, schema.Events, p, func(r *observerpb.GetFlowsResponse) error {
 			if l := r.GetLostEvents(); l != nil {
 				c.Lost += l.GetNumEventsLost()
 			}

@@ -8,15 +8,14 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
-	"github.com/cilium/cilium/pkg/hubble/filters"
 	"github.com/cilium/cilium/pkg/hubble/parser/fieldmask"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/internal/observer"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // GetFlows answers as hubble-relay does for the recorded nodes, each node
@@ -69,10 +68,10 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 
 // query is a GetFlows request, checked and compiled.
 type query struct {
-	w           schema.Window
-	allow, deny filters.FilterFuncs
-	limit       uint64 // flows per node; 0: no limit
-	mask        fieldmask.FieldMask
+	w       tape.Window
+	filters observer.Filters
+	limit   uint64 // flows per node; 0: no limit
+	mask    fieldmask.FieldMask
 }
 
 func (s *Server) newQuery(ctx context.Context, req *observerpb.GetFlowsRequest) (*query, error) {
@@ -84,11 +83,8 @@ func (s *Server) newQuery(ctx context.Context, req *observerpb.GetFlowsRequest) 
 		q.limit = 0
 	}
 	var err error
-	if q.allow, err = filters.BuildFilterList(ctx, req.GetWhitelist(), filters.DefaultFilters(s.opts.Log)); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "allowlist: %v", err)
-	}
-	if q.deny, err = filters.BuildFilterList(ctx, req.GetBlacklist(), filters.DefaultFilters(s.opts.Log)); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "denylist: %v", err)
+	if q.filters, err = observer.NewFilters(ctx, req.GetWhitelist(), req.GetBlacklist(), s.opts.Log); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if q.mask, err = fieldmask.New(req.GetFieldMask()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "field mask: %v", err)
@@ -115,11 +111,11 @@ var errDone = errors.New("done")
 // server passes whatever the filters (lost events, node status changes), in
 // time order. Agent and debug events from exporter files are not GetFlows
 // responses and are left out.
-func (s *Server) scan(ctx context.Context, q *query, w schema.Window, fn func(r *observerpb.GetFlowsResponse, isFlow bool) error) error {
-	return schema.Scan(ctx, s.files, w, func(r *observerpb.GetFlowsResponse) error {
+func (s *Server) scan(ctx context.Context, q *query, w tape.Window, fn func(r *observerpb.GetFlowsResponse, isFlow bool) error) error {
+	return tape.Scan(ctx, s.files, w, func(r *observerpb.GetFlowsResponse) error {
 		switch r.GetResponseTypes().(type) {
 		case *observerpb.GetFlowsResponse_Flow:
-			if !filters.Apply(q.allow, q.deny, &v1.Event{Timestamp: r.GetTime(), Event: r.GetFlow()}) {
+			if !q.filters.Match(r.GetFlow()) {
 				return nil
 			}
 			return fn(r, true)
@@ -174,7 +170,7 @@ func (s *Server) last(ctx context.Context, q *query, out *sender) error {
 	span := time.Duration(float64(s.cat.Last.Sub(s.cat.First)) * min(1, want/float64(max(1, s.cat.Flows))))
 	span = max(span, time.Second)
 	for {
-		tail := schema.Window{Since: end.Add(-span), Until: q.w.Until}
+		tail := tape.Window{Since: end.Add(-span), Until: q.w.Until}
 		whole := !tail.Since.After(begin)
 		if whole {
 			tail.Since = q.w.Since
@@ -207,7 +203,7 @@ func (s *Server) enough(counts map[string]uint64, n uint64, since time.Time) boo
 	return true
 }
 
-func (s *Server) sendTail(ctx context.Context, q *query, tail schema.Window, counts map[string]uint64, out *sender) error {
+func (s *Server) sendTail(ctx context.Context, q *query, tail tape.Window, counts map[string]uint64, out *sender) error {
 	skip := map[string]uint64{}
 	for node, c := range counts {
 		if c > q.limit {

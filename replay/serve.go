@@ -4,36 +4,22 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/flowtape/flowtape/internal/observer"
 )
 
 // Serve serves the Observer API and the gRPC health checks `hubble status`
 // makes on lis until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.ServerOption) error {
-	srv := grpc.NewServer(opts...)
+	srv := observer.NewServer(opts...)
 	observerpb.RegisterObserverServer(srv, s)
-	h := health.NewServer()
-	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	h.SetServingStatus(v1.ObserverServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(srv, h)
-	go func() {
-		<-ctx.Done()
-		// Following streams end only with their clients: don't wait.
-		srv.Stop()
-	}()
-	if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) && ctx.Err() == nil {
-		return fmt.Errorf("serve %s: %w", lis.Addr(), err)
-	}
-	return nil
+	return observer.Serve(ctx, srv, lis)
 }
 
 // ServerTLS is the TLS configuration of a server with the certificate and

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // Options say how a Server plays recordings.
@@ -32,7 +32,7 @@ type Options struct {
 // hubble-relay does for a cluster whose nodes are the recorded ones.
 type Server struct {
 	observerpb.UnimplementedObserverServer
-	files schema.Files
+	files tape.Files
 	cat   *Catalog
 	opts  Options
 }
@@ -40,7 +40,7 @@ type Server struct {
 // New reads the catalog of the recordings at paths (directories, globs or
 // Parquet files) and returns a server for them.
 func New(ctx context.Context, paths []string, opts Options) (*Server, error) {
-	files, err := schema.FindFiles(paths...)
+	files, err := tape.FindFiles(paths...)
 	if err != nil {
 		return nil, err
 	}

@@ -23,9 +23,9 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/replay"
-	"github.com/flowtape/flowtape/schema"
 )
 
 var t0 = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
@@ -33,7 +33,7 @@ var t0 = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
 func flow(when time.Time, node, ns string, verdict flowpb.Verdict) *observerpb.GetFlowsResponse {
-	return schema.FlowResponse(&flowpb.Flow{Time: timestamppb.New(when), NodeName: node, Verdict: verdict,
+	return observer.FlowResponse(&flowpb.Flow{Time: timestamppb.New(when), NodeName: node, Verdict: verdict,
 		Type:   flowpb.FlowType_L3_L4,
 		Source: &flowpb.Endpoint{Namespace: ns, PodName: "client-" + node}, Destination: &flowpb.Endpoint{Namespace: "db", PodName: "server"},
 		IP: &flowpb.IP{Source: "10.0.0.1", Destination: "10.0.0.2"}})

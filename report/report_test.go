@@ -15,9 +15,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/report"
-	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
 )
 
@@ -203,10 +203,10 @@ func injectionRecording(t *testing.T) string {
 				d.Rcode = 3
 			}
 		}
-		resps = append(resps, schema.FlowResponse(f))
+		resps = append(resps, observer.FlowResponse(f))
 	}
 	// A drop whose policy and endpoints are hostile too.
-	resps = append(resps, schema.FlowResponse(&flowpb.Flow{
+	resps = append(resps, observer.FlowResponse(&flowpb.Flow{
 		Time: timestamppb.New(simStart.Add(150 * time.Second)), NodeName: hostile[1], Verdict: flowpb.Verdict_DROPPED,
 		DropReasonDesc: flowpb.DropReason_POLICY_DENIED,
 		Source:         &flowpb.Endpoint{Namespace: hostile[0], PodName: hostile[3]},

@@ -124,7 +124,7 @@ func (e *Encoder[M]) NewRecord() arrow.RecordBatch { return e.rb.NewRecordBatch(
 func (e *Encoder[M]) Release() { e.rb.Release() }
 
 // Decode converts row i of rec back into a message. To decode many rows of
-// a batch, the readers bind the batch once (newRowDecoder) instead.
+// a batch, bind the batch once (NewRowDecoder) instead.
 func (t *Table[M]) Decode(rec arrow.RecordBatch, i int) (M, error) {
 	var zero M
 	cols := rec.Columns()
@@ -135,14 +135,14 @@ func (t *Table[M]) Decode(rec arrow.RecordBatch, i int) (M, error) {
 	if err != nil {
 		return zero, err
 	}
-	return d.decode(i)
+	return d.Decode(i)
 }
 
-// rowDecoder decodes the rows of one record batch. What does not depend on
+// RowDecoder decodes the rows of one record batch. What does not depend on
 // the row (type assertions, dictionaries, which columns are all NULL) is
 // worked out once, when it is made; after that it only reads, so that
 // goroutines can decode rows of the same batch at once.
-type rowDecoder[M proto.Message] struct {
+type RowDecoder[M proto.Message] struct {
 	newMsg func() M
 	first  int // the number of row 0 in errors: its position in the file
 	// The residual: per row (extra), or as the templates of a dictionary's
@@ -192,11 +192,30 @@ func (n nullMask) valid(i int) bool {
 	return n.bits[i>>3]&(1<<(i&7)) != 0
 }
 
+// NewRowDecoder binds the columns of a batch read from a recording file: of
+// any minor version (columns it lacks are NULL), strings and binary values
+// plain or dictionary-encoded, as Parquet stores them. first is the
+// position of the batch's row 0 in its file, for errors. A
+// dictionary-encoded residual whose values repeat is decoded once per
+// value, not once per row.
+func (t *Table[M]) NewRowDecoder(rec arrow.RecordBatch, first int64) (*RowDecoder[M], error) {
+	cols, err := t.columnsOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	d, err := t.newRowDecoder(cols, true)
+	if err != nil {
+		return nil, err
+	}
+	d.first = int(first)
+	return d, nil
+}
+
 // newRowDecoder binds a batch's columns, in t's order; a nil column is all
 // NULL. With templates, a dictionary-encoded residual whose values repeat
 // is decoded once per value, not once per row.
-func (t *Table[M]) newRowDecoder(cols []arrow.Array, templates bool) (*rowDecoder[M], error) {
-	d := &rowDecoder[M]{newMsg: t.newMsg}
+func (t *Table[M]) newRowDecoder(cols []arrow.Array, templates bool) (*RowDecoder[M], error) {
+	d := &RowDecoder[M]{newMsg: t.newMsg}
 	last := len(t.Columns) - 1
 	for j, a := range cols {
 		// Columns with no value in this batch cost nothing per row.
@@ -219,7 +238,7 @@ func (t *Table[M]) newRowDecoder(cols []arrow.Array, templates bool) (*rowDecode
 	return d, nil
 }
 
-func (d *rowDecoder[M]) bindExtra(a arrow.Array, templates bool) error {
+func (d *RowDecoder[M]) bindExtra(a arrow.Array, templates bool) error {
 	d.nulls = nullMaskOf(a)
 	if da, ok := a.(*array.Dictionary); ok && templates {
 		dict, ok1 := da.Dictionary().(*array.Binary)
@@ -258,9 +277,9 @@ func (d *rowDecoder[M]) bindExtra(a arrow.Array, templates bool) error {
 	return nil
 }
 
-// decode converts row i back into a message: the residual first, then the
+// Decode converts row i back into a message: the residual first, then the
 // columns' values on top of it (into the messages the residual created).
-func (d *rowDecoder[M]) decode(i int) (M, error) {
+func (d *RowDecoder[M]) Decode(i int) (M, error) {
 	m, err := d.residual(i)
 	if err != nil {
 		return m, fmt.Errorf("row %d: decode %s column: %w", d.first+i, ExtraColumn, err)
@@ -277,7 +296,7 @@ func (d *rowDecoder[M]) decode(i int) (M, error) {
 	return m, nil
 }
 
-func (d *rowDecoder[M]) residual(i int) (M, error) {
+func (d *RowDecoder[M]) residual(i int) (M, error) {
 	switch {
 	case d.extraIdx != nil && d.nulls.valid(i):
 		e := &d.templates[d.extraIdx[i]]

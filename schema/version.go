@@ -2,10 +2,10 @@
 // flow rows and event rows, their versions, and the lossless conversion between
 // Hubble's protobuf messages and rows.
 //
-// One table per row type (FlowColumns, EventColumns) drives everything else:
-// the Arrow/Parquet schema, the converters in both directions and the column
-// reference in docs/schema.md. Nothing here knows about gRPC, files on disk or
-// DuckDB; the packages above build on it.
+// One table per row type (Flows, Events) drives everything else: the Arrow
+// schema, the converters in both directions (Encoder, RowDecoder) and the
+// column reference in docs/schema.md. Nothing here knows about gRPC, files
+// on disk or DuckDB: package tape stores the rows in Parquet files.
 package schema
 
 import (
@@ -36,6 +36,11 @@ const (
 	KindFlows  = "flows"
 	KindEvents = "events"
 )
+
+// RecorderNode is the node_name of the events a recorder writes about
+// itself (its stream from the server broke, and came back): they concern
+// the whole recording, not one node.
+const RecorderNode = "flowtape/recorder"
 
 // CheckVersion returns an error when a file written with schema version v
 // cannot be read by this build.

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/flowtape/flowtape/internal/defaults"
 )
 
 // Config configures a simulated cluster. The zero value of each field means
-// its default (see Defaults).
+// its default (package defaults: SimRate, SimNodes, SimRingCapacity).
 type Config struct {
 	Scenario Scenario
 	Seed     uint64
@@ -37,13 +39,6 @@ type Config struct {
 	// does not wait for readers that will never come.
 	NoReaders bool
 }
-
-// Defaults of the simulated cluster, also the flag defaults of `flowtape sim`.
-const (
-	DefaultRate         = 2000
-	DefaultNodes        = 3
-	DefaultRingCapacity = 4095 // Hubble's default --hubble-event-buffer-capacity
-)
 
 // Cluster is a running simulated cluster.
 type Cluster struct {
@@ -71,16 +66,16 @@ type Cluster struct {
 // New builds a cluster; Run makes it produce flows.
 func New(cfg Config) (*Cluster, error) {
 	if cfg.Rate == 0 {
-		cfg.Rate = DefaultRate
+		cfg.Rate = defaults.SimRate
 	}
 	if cfg.Rate < 0 || cfg.Speed < 0 {
 		return nil, errors.New("rate and speed must not be negative")
 	}
 	if cfg.Nodes == 0 {
-		cfg.Nodes = DefaultNodes
+		cfg.Nodes = defaults.SimNodes
 	}
 	if cfg.RingCapacity == 0 {
-		cfg.RingCapacity = DefaultRingCapacity
+		cfg.RingCapacity = defaults.SimRingCapacity
 	}
 	if cfg.RingCapacity < 1 || cfg.Nodes < 1 {
 		return nil, fmt.Errorf("ring capacity and nodes must be at least 1")

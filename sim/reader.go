@@ -2,15 +2,14 @@ package sim
 
 import (
 	"context"
-	"log/slog"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
-	"github.com/cilium/cilium/pkg/hubble/filters"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/internal/observer"
 )
 
 // cursorSet is one reader's position in each node's ring.
@@ -31,22 +30,17 @@ func (cs *cursorSet) serves(n int) bool {
 // matcher applies a GetFlows request's filters the way Hubble does: with
 // Cilium's own filter implementation.
 type matcher struct {
-	allow, deny  filters.FilterFuncs
+	filters      observer.Filters
 	since, until int64 // 0: unset
 	hasUntil     bool
 }
 
 func newMatcher(ctx context.Context, req *observerpb.GetFlowsRequest) (*matcher, error) {
-	log := slog.Default()
-	allow, err := filters.BuildFilterList(ctx, req.GetWhitelist(), filters.DefaultFilters(log))
+	f, err := observer.NewFilters(ctx, req.GetWhitelist(), req.GetBlacklist(), nil)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "allowlist: %v", err)
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	deny, err := filters.BuildFilterList(ctx, req.GetBlacklist(), filters.DefaultFilters(log))
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "denylist: %v", err)
-	}
-	m := &matcher{allow: allow, deny: deny}
+	m := &matcher{filters: f}
 	if s := req.GetSince(); s != nil {
 		m.since = s.AsTime().UnixNano()
 	}
@@ -60,7 +54,7 @@ func (m *matcher) match(e entry) bool {
 	if e.at < m.since {
 		return false
 	}
-	return filters.Apply(m.allow, m.deny, &v1.Event{Timestamp: e.flow.GetTime(), Event: e.flow})
+	return m.filters.Match(e.flow)
 }
 
 // streamFlows answers a GetFlows request from the rings of the given nodes,
@@ -222,7 +216,7 @@ func (c *Cluster) nextLocked(cs *cursorSet, stop []uint64, m *matcher) (*observe
 	if !m.match(e) {
 		return nil, true, false
 	}
-	return flowResponse(e.flow), true, false
+	return observer.FlowResponse(e.flow), true, false
 }
 
 // lastLocked returns the last n matching flows currently in the rings.
@@ -246,9 +240,4 @@ func (c *Cluster) lastLocked(cs *cursorSet, m *matcher, n uint64) []*observerpb.
 		all = all[uint64(len(all))-n:]
 	}
 	return all
-}
-
-func flowResponse(f *flowpb.Flow) *observerpb.GetFlowsResponse {
-	return &observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),
-		ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}}
 }

@@ -10,12 +10,11 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	peerpb "github.com/cilium/cilium/api/v1/peer"
 	relaypb "github.com/cilium/cilium/api/v1/relay"
-	v1 "github.com/cilium/cilium/pkg/hubble/api/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/flowtape/flowtape/internal/observer"
 )
 
 // Version is what the simulated Hubble servers report as their version.
@@ -134,10 +133,9 @@ func (p *peerServer) Notify(_ *peerpb.NotifyRequest, stream grpc.ServerStreaming
 // Serve serves the cluster-wide Observer API (as hubble-relay) on lis until
 // ctx ends.
 func (c *Cluster) Serve(ctx context.Context, lis net.Listener, opts ...grpc.ServerOption) error {
-	srv := grpc.NewServer(opts...)
+	srv := observer.NewServer(opts...)
 	observerpb.RegisterObserverServer(srv, c.ObserverServer())
-	registerHealth(srv)
-	return serveUntil(ctx, srv, lis)
+	return observer.Serve(ctx, srv, lis)
 }
 
 // ServeAgents serves each node as a Cilium agent (Observer and Peer) on its
@@ -154,11 +152,10 @@ func (c *Cluster) ServeAgents(ctx context.Context, lis []net.Listener, opts ...g
 	c.mu.Unlock()
 	errc := make(chan error, len(lis))
 	for i, l := range lis {
-		srv := grpc.NewServer(opts...)
+		srv := observer.NewServer(opts...)
 		observerpb.RegisterObserverServer(srv, c.AgentServer(i))
 		peerpb.RegisterPeerServer(srv, &peerServer{c: c})
-		registerHealth(srv)
-		go func() { errc <- serveUntil(ctx, srv, l) }()
+		go func() { errc <- observer.Serve(ctx, srv, l) }()
 	}
 	var first error
 	for range lis {
@@ -167,26 +164,6 @@ func (c *Cluster) ServeAgents(ctx context.Context, lis []net.Listener, opts ...g
 		}
 	}
 	return first
-}
-
-// registerHealth answers the gRPC health checks `hubble status` makes.
-func registerHealth(srv *grpc.Server) {
-	h := health.NewServer()
-	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	h.SetServingStatus(v1.ObserverServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(srv, h)
-}
-
-func serveUntil(ctx context.Context, srv *grpc.Server, lis net.Listener) error {
-	go func() {
-		<-ctx.Done()
-		// Streams that follow never end by themselves: don't wait for them.
-		srv.Stop()
-	}()
-	if err := srv.Serve(lis); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("serve %s: %w", lis.Addr(), err)
-	}
-	return nil
 }
 
 // ListenAgents opens one listener per node on HOST:PORT+i (port 0: free

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/flowtape/flowtape/internal/defaults"
 )
 
 // Source produces the simulated cluster's flows directly, in time order,
@@ -14,10 +16,10 @@ type Source struct{ g *generator }
 // NewSource returns a flow source for a scenario, seed, rate and start.
 func NewSource(scen Scenario, seed uint64, rate float64, start time.Time) *Source {
 	if rate <= 0 {
-		rate = DefaultRate
+		rate = defaults.SimRate
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	topo := NewTopology(DefaultNodes, rng)
+	topo := NewTopology(defaults.SimNodes, rng)
 	return &Source{g: newGenerator(topo, scen, start.UnixNano(), rate, rng)}
 }
 

@@ -3,20 +3,21 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/printer"
 )
 
 func newAnalyzeCmd() *cobra.Command {
 	var (
-		format, since, until string
-		p                    analyze.Params
-		showSQL              bool
-		eng                  engineFlags
+		format  string
+		win     windowFlags
+		p       analyze.Params
+		showSQL bool
+		eng     engineFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "analyze NAME DIR...",
@@ -73,7 +74,7 @@ analysed window (--since/--until, else the recording's).`,
 			if len(args) < 2 {
 				return usagef("give the recordings to analyze: flowtape analyze %s DIR...", args[0])
 			}
-			if p.Since, p.Until, err = parseWindow(since, until); err != nil {
+			if p.Since, p.Until, err = win.parse(); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("bucket") && p.Bucket <= 0 {
@@ -102,12 +103,11 @@ analysed window (--since/--until, else the recording's).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", ")+"; for graph also dot, mermaid")
-	fl.StringVar(&since, "since", "", "analyse from this time (RFC 3339 or relative, e.g. 5m)")
-	fl.StringVar(&until, "until", "", "analyse until this time (RFC 3339 or relative)")
+	win.add(fl, "analyse what happened")
 	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")
-	fl.StringVar(&p.Level, "level", "workload", "graph: what a node is: workload, service or pod")
-	fl.DurationVar(&p.Bucket, "bucket", time.Minute, "timeline: bucket length, e.g. 10s, 1m or 5m")
-	fl.StringVar(&p.Reporter, "reporter", "server", "whose view of a request counts: server (client where no server saw it), client, or both")
+	fl.StringVar(&p.Level, "level", defaults.Level, "graph: what a node is: workload, service or pod")
+	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m")
+	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
 	eng.add(cmd)
 	return cmd

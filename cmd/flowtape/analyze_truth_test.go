@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/simrecord"
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/sim"
 )
@@ -22,7 +23,7 @@ func recordSim(t *testing.T, cfg sim.Config) (string, sim.Truth) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	truth, err := recordSimulation(ctx, cfg, dir, nil, slog.Default())
+	truth, err := simrecord.Run(ctx, cfg, dir, nil, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,23 +5,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/analyze"
-	"github.com/flowtape/flowtape/internal/buildinfo"
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/internal/simrecord"
 	"github.com/flowtape/flowtape/printer"
-	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/sim"
 )
 
 func newDemoCmd() *cobra.Command {
 	var (
 		output   string
+		start    string
 		duration time.Duration
 		rate     float64
 		seed     uint64
@@ -49,6 +48,13 @@ temporary directory by default) for flowtape query and analyze.`,
 			if rate <= 0 {
 				return usagef("--rate %v: must be positive", rate)
 			}
+			t0 := time.Now().Add(-duration).Truncate(time.Minute)
+			if start != "" {
+				var err error
+				if t0, err = time.Parse(time.RFC3339Nano, start); err != nil {
+					return usagef("invalid --start %q: use RFC 3339, e.g. 2026-11-25T13:00:00Z", start)
+				}
+			}
 			if output == "" {
 				dir, err := os.MkdirTemp("", "flowtape-demo-")
 				if err != nil {
@@ -58,14 +64,15 @@ temporary directory by default) for flowtape query and analyze.`,
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), output,
 				sim.Config{Scenario: sim.Scenarios["incident"], Seed: seed, Rate: rate, Duration: duration,
-					Start: time.Now().Add(-duration).Truncate(time.Minute), Truth: true})
+					Start: t0, Truth: true})
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&output, "output", "o", "", "recording directory (default: a new temporary directory)")
-	fl.DurationVar(&duration, "duration", 4*time.Minute, "simulated time to record")
-	fl.Float64Var(&rate, "rate", 600, "flows per simulated second")
-	fl.Uint64Var(&seed, "seed", 1, "random seed; the same seed gives the same flows")
+	fl.DurationVar(&duration, "duration", defaults.DemoDuration, "simulated time to record")
+	fl.Float64Var(&rate, "rate", defaults.DemoRate, "flows per simulated second")
+	fl.Uint64Var(&seed, "seed", defaults.SimSeed, "random seed; the same seed and --start give the same flows")
+	fl.StringVar(&start, "start", "", "simulated start time, RFC 3339 (default: --duration before now)")
 	return cmd
 }
 
@@ -77,7 +84,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, dir string, cfg sim.
 	// The simulator ends its streams when it is done, and the recorder
 	// would warn about that: only errors matter here.
 	log := status.line.logger(slog.LevelError)
-	t, err := recordSimulation(ctx, cfg, dir, status.progress, log)
+	t, err := simrecord.Run(ctx, cfg, dir, status.progress, log)
 	status.done()
 	if err != nil {
 		return err
@@ -113,79 +120,4 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, dir string, cfg sim.
 	fmt.Fprintf(stdout, "\nThe recording is in %s. Next:\n  flowtape report %s -o incident-demo.html\n  flowtape analyze timeline %s --bucket 10s\n  flowtape analyze errors %s\n  flowtape analyze graph %s --format mermaid\n  flowtape query %s \"SELECT server, status, count(*) FROM requests GROUP BY ALL ORDER BY 3 DESC\"\n",
 		dir, dir, dir, dir, dir, dir)
 	return nil
-}
-
-// recordSimulation runs the simulator cfg describes behind a loopback
-// Observer API and records it into dir with the real recorder, until
-// every flow the simulation produced is recorded.
-func recordSimulation(ctx context.Context, cfg sim.Config, dir string, progress func(record.Progress), log *slog.Logger) (sim.Truth, error) {
-	cfg.Truth = true // the stop condition counts its flows
-	c, err := sim.New(cfg)
-	if err != nil {
-		return sim.Truth{}, err
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return sim.Truth{}, fmt.Errorf("listen for the simulator: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go c.Run(ctx)        //nolint:errcheck // ends with ctx
-	go c.Serve(ctx, lis) //nolint:errcheck // ends with ctx
-
-	fl := record.ConnFlags()
-	if err := fl.Parse([]string{"--server", lis.Addr().String()}); err != nil {
-		return sim.Truth{}, err
-	}
-	d, err := record.NewDialer(fl)
-	if err != nil {
-		return sim.Truth{}, err
-	}
-	recCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var recorded atomic.Uint64
-	stalled := make(chan uint64, 1)
-	go func() {
-		// Once the simulation is over, the recorder has everything within
-		// moments; if flows went missing it would wait for them forever.
-		last, since := uint64(0), time.Now()
-		for recCtx.Err() == nil {
-			select {
-			case <-recCtx.Done():
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
-			if n := recorded.Load(); n != last {
-				last, since = n, time.Now()
-			}
-			if c.Finished() && time.Since(since) > 15*time.Second {
-				stalled <- last
-				stop()
-				return
-			}
-		}
-	}()
-	_, err = record.Run(recCtx, record.Options{Dialer: d, Since: cfg.Start.Add(-time.Hour),
-		Sink: record.SinkOptions{Dir: dir, Writer: buildinfo.Writer()}, Log: log,
-		Progress: func(p record.Progress) {
-			recorded.Store(p.Flows)
-			if progress != nil {
-				progress(p)
-			}
-			if c.Finished() && p.Flows >= c.Truth().Flows {
-				stop()
-			}
-		}})
-	if err != nil {
-		return sim.Truth{}, fmt.Errorf("record the simulation: %w", err)
-	}
-	if ctx.Err() != nil {
-		return sim.Truth{}, ctx.Err()
-	}
-	select {
-	case n := <-stalled:
-		return sim.Truth{}, fmt.Errorf("record the simulation: %d of its %d flows arrived, then nothing for 15 s", n, c.Truth().Flows)
-	default:
-	}
-	return c.Truth(), nil
 }

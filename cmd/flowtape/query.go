@@ -10,19 +10,6 @@ import (
 	"github.com/flowtape/flowtape/printer"
 )
 
-type engineFlags struct {
-	memoryLimit, tempDir string
-}
-
-func (f *engineFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit (e.g. 2GB); beyond it, work spills to --temp-dir")
-	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "where DuckDB spills when over --memory-limit (default: a new directory in the system temp directory, removed at exit)")
-}
-
-func (f *engineFlags) options() analyze.Options {
-	return analyze.Options{MemoryLimit: f.memoryLimit, TempDir: f.tempDir}
-}
-
 func newQueryCmd() *cobra.Command {
 	var (
 		format string

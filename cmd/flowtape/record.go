@@ -8,14 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/internal/buildinfo"
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/internal/hubblecli"
 	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/tape"
 )
 
 type recordFlags struct {
@@ -34,8 +35,8 @@ type recordFlags struct {
 
 func newRecordCmd() *cobra.Command {
 	var f recordFlags
-	filters := record.NewFilterFlags()
-	conn := record.ConnFlags()
+	filters := hubblecli.NewFilterFlags()
+	conn := hubblecli.ConnFlags()
 	cmd := &cobra.Command{
 		Use:   "record -o DIR [filters]",
 		Short: "Record a live Hubble flow stream to Parquet",
@@ -72,9 +73,9 @@ reconnects are recorded, never a silent gap.`,
 	fl.StringVar(&f.until, "until", "", "stop at this time (RFC 3339 or relative)")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after recording this long")
 	fl.Uint64Var(&f.maxFlows, "max-flows", 0, "stop after this many flows")
-	fl.DurationVar(&f.rotateInterval, "rotate-interval", record.DefaultRotateInterval, "start a new file after this long")
-	fl.StringVar(&f.rotateSize, "rotate-size", "256MB", "start a new file once one reaches this size")
-	fl.DurationVar(&f.flushInterval, "flush-interval", record.DefaultFlushInterval, "sync received flows to disk this often: the most a killed recorder loses (at most 5s)")
+	fl.DurationVar(&f.rotateInterval, "rotate-interval", defaults.RotateInterval, "start a new file after this long")
+	fl.StringVar(&f.rotateSize, "rotate-size", humanSize(defaults.RotateBytes), "start a new file once one reaches this size")
+	fl.DurationVar(&f.flushInterval, "flush-interval", defaults.FlushInterval, fmt.Sprintf("sync received flows to disk this often: the most a killed recorder loses (at most %s)", defaults.MaxFlushInterval))
 	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
 	fl.BoolVar(&f.redactQuery, "redact-http-query", false, "drop query strings from HTTP URLs")
 	fl.BoolVar(&f.redactUserInfo, "redact-http-userinfo", false, "drop user:password@ from HTTP URLs")
@@ -84,26 +85,7 @@ reconnects are recorded, never a silent gap.`,
 	return cmd
 }
 
-func parseSize(s string) (int64, error) {
-	u := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, x := range []struct {
-		suffix string
-		m      int64
-	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(u, x.suffix) {
-			u, mult = strings.TrimSuffix(u, x.suffix), x.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid size %q: use e.g. 256MB", s)
-	}
-	return n * mult, nil
-}
-
-func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags) error {
+func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags) error {
 	raw, err := filters.RawFilters()
 	if err != nil {
 		return usageError{err}
@@ -112,15 +94,15 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags) e
 		_, err := fmt.Fprint(cmd.OutOrStdout(), raw)
 		return err
 	}
-	allow, deny, err := record.ParseRawFilters(raw)
+	allow, deny, err := hubblecli.ParseRawFilters(raw)
 	if err != nil {
 		return usageError{err}
 	}
 	if f.output == "" {
 		return usagef("missing -o/--output: the recording directory to write")
 	}
-	if f.flushInterval <= 0 || f.flushInterval > 5*time.Second {
-		return usagef("invalid --flush-interval %s: use a duration up to 5s", f.flushInterval)
+	if f.flushInterval <= 0 || f.flushInterval > defaults.MaxFlushInterval {
+		return usagef("invalid --flush-interval %s: use a duration up to %s", f.flushInterval, defaults.MaxFlushInterval)
 	}
 	rotateBytes, err := parseSize(f.rotateSize)
 	if err != nil {
@@ -132,10 +114,10 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags) e
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A recorder may run for days next to a cluster's tools: keep the
-		// heap near what it uses (~50 MB) instead of letting it double.
-		debug.SetMemoryLimit(128 << 20)
+		// heap near what it uses instead of letting it double.
+		debug.SetMemoryLimit(defaults.RecorderMemoryLimit)
 	}
-	dialer, err := record.NewDialer(cmd.Flags())
+	dialer, err := hubblecli.NewDialer(cmd.Flags())
 	if err != nil {
 		return usageError{err}
 	}
@@ -149,7 +131,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags) e
 	status := newStatusPrinter(stderr)
 	res, err := record.Run(ctx, record.Options{
 		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
-		Sink:          record.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes},
+		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes},
 		FlushInterval: f.flushInterval,
 		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
 		Progress:      status.progress,
@@ -175,18 +157,6 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *record.FilterFlags) e
 		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", f.output, err, f.output)
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // statusPrinter shows a recording's progress.
@@ -215,23 +185,3 @@ func (s *statusPrinter) progress(p record.Progress) {
 }
 
 func (s *statusPrinter) done() { s.line.done() }
-
-func newRecoverCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "recover DIR",
-		Short: "Finish the files a killed recorder left in a recording directory",
-		Long: `Turn what an interrupted flowtape record left in DIR (hidden .wal and .tmp files)
-into complete Parquet files. Record does this itself when it starts in a directory.`,
-		Example: `  flowtape recover incident-42`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := record.Recover(args[0], buildinfo.Writer())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "recovered %d files (%d rows) in %s; %d leftovers removed; %d bytes of a torn last write dropped\n",
-				st.Files, st.Rows, args[0], st.Removed, st.TornBytes)
-			return nil
-		},
-	}
-}

@@ -8,18 +8,15 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/replay"
 )
-
-// defaultReplayMemoryLimit keeps one stream's server well under 200MB.
-const defaultReplayMemoryLimit = "150MB"
 
 type replayFlags struct {
 	listen        string
@@ -69,8 +66,8 @@ serve plaintext on another address.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runReplay(cmd, f, args) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.listen, "listen", "localhost:4245", "address to serve the Observer API on")
-	fl.StringVar(&f.listen, "listen-address", "localhost:4245", "same as --listen (hubble-relay's name)")
+	fl.StringVar(&f.listen, "listen", defaults.ListenAddress, "address to serve the Observer API on")
+	fl.StringVar(&f.listen, "listen-address", defaults.ListenAddress, "same as --listen (hubble-relay's name)")
 	_ = fl.MarkHidden("listen-address")
 	fl.StringVar(&f.speed, "speed", "1", "for requests that follow: recorded seconds per second, or max (as fast as the client reads)")
 	fl.BoolVar(&f.shiftToNow, "shift-to-now", false, "for requests that follow: stamp each flow with the time it is sent")
@@ -78,7 +75,7 @@ serve plaintext on another address.`,
 	fl.StringVar(&f.keyFile, "tls-relay-server-key-file", "", "key of --tls-relay-server-cert-file (PEM)")
 	fl.StringSliceVar(&f.clientCAFiles, "tls-relay-client-ca-files", nil, "require client certificates signed by these CAs (mutual TLS)")
 	fl.BoolVar(&f.disableTLS, "disable-server-tls", false, "allow plaintext on an address that is not loopback")
-	fl.StringVar(&f.memoryLimit, "memory-limit", defaultReplayMemoryLimit, "soft limit of the server's memory (Go's GOMEMLIMIT, which takes precedence when set); each stream needs about 100MB")
+	fl.StringVar(&f.memoryLimit, "memory-limit", defaults.ReplayMemoryLimit, "soft limit of the server's memory (Go's GOMEMLIMIT, which takes precedence when set); each stream needs about 100MB")
 	return cmd
 }
 
@@ -187,17 +184,4 @@ func certName(path string) string {
 		return ""
 	}
 	return c.DNSNames[0]
-}
-
-// thousands writes n with thousands separators.
-func thousands(n uint64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

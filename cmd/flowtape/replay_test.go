@@ -22,10 +22,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowtape/flowtape/internal/buildinfo"
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/internal/hubblecli"
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // startReplay runs `flowtape replay` in-process and returns the address it
@@ -67,14 +71,14 @@ func startReplay(t *testing.T, args ...string) (string, string) {
 // time order) and orders them by time, keeping ties in file order.
 func recordedFlows(t *testing.T, dir string) []*observerpb.GetFlowsResponse {
 	t.Helper()
-	files, err := schema.FindFiles(dir)
+	files, err := tape.FindFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []*observerpb.GetFlowsResponse
 	for _, p := range files.Flows {
-		if _, err := schema.ReadFile(context.Background(), schema.Flows, p, func(f *flowpb.Flow) error {
-			out = append(out, schema.FlowResponse(f))
+		if _, err := tape.ReadFile(context.Background(), schema.Flows, p, func(f *flowpb.Flow) error {
+			out = append(out, observer.FlowResponse(f))
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -210,7 +214,7 @@ func TestReplayAnswersAsTheRelayItReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := sim.ListenAgents("127.0.0.1:0", sim.DefaultNodes)
+	lis, err := sim.ListenAgents("127.0.0.1:0", defaults.SimNodes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,18 +225,18 @@ func TestReplayAnswersAsTheRelayItReplays(t *testing.T) {
 	relay := testutil.StartRelay(t, lis[0].Addr().String(), "--disable-server-tls", "--disable-client-tls")
 
 	dir := t.TempDir()
-	fl := record.ConnFlags()
+	fl := hubblecli.ConnFlags()
 	if err := fl.Parse([]string{"--server", relay}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := record.NewDialer(fl)
+	d, err := hubblecli.NewDialer(fl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recCtx, stop := context.WithTimeout(ctx, 3*time.Minute)
 	defer stop()
 	_, err = record.Run(recCtx, record.Options{Dialer: d, Since: cfg.Start.Add(-time.Hour),
-		Sink: record.SinkOptions{Dir: dir, Writer: buildinfo.Writer()}, Log: slog.Default(),
+		Sink: tape.SinkOptions{Dir: dir, Writer: buildinfo.Writer()}, Log: slog.Default(),
 		Progress: func(p record.Progress) {
 			if c.Finished() && p.Flows >= c.Truth().Flows {
 				stop()

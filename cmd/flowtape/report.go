@@ -16,9 +16,10 @@ import (
 
 func newReportCmd() *cobra.Command {
 	var (
-		output, format, since, until, baseline, title string
-		bucket                                        time.Duration
-		eng                                           engineFlags
+		output, format, baseline, title string
+		win                             windowFlags
+		bucket                          time.Duration
+		eng                             engineFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "report DIR... -o report.html|report.md",
@@ -63,7 +64,7 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 			}
 			var o report.Options
 			var err error
-			if o.Since, o.Until, err = parseWindow(since, until); err != nil {
+			if o.Since, o.Until, err = win.parse(); err != nil {
 				return err
 			}
 			if baseline != "" {
@@ -118,8 +119,7 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 	fl := cmd.Flags()
 	fl.StringVarP(&output, "output", "o", "", "the report to write: .html or .md (- for standard output, with --format)")
 	fl.StringVar(&format, "format", "", "html or markdown (default: from the -o file's extension)")
-	fl.StringVar(&since, "since", "", "report from this time (RFC 3339 or relative, e.g. 5m)")
-	fl.StringVar(&until, "until", "", "report until this time (RFC 3339 or relative)")
+	win.add(fl, "report what happened")
 	fl.StringVar(&baseline, "baseline", "", "compare with this window, SINCE..UNTIL (default: the window before the incident found)")
 	fl.DurationVar(&bucket, "bucket", 0, "timeline bucket, e.g. 10s or 1m (default: 60 to 150 buckets over the window)")
 	fl.StringVar(&title, "title", "", "the report's title (default: Postmortem: and the recordings)")

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/sim"
 )
@@ -67,33 +67,22 @@ a following reader, each node's ring buffer fills once and then waits. With
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.listen, "listen", "localhost:4245", "address of the cluster-wide Observer API (as hubble-relay); empty to disable")
+	fl.StringVar(&f.listen, "listen", defaults.ListenAddress, "address of the cluster-wide Observer API (as hubble-relay); empty to disable")
 	fl.StringVar(&f.agentsListen, "agents-listen", "", "serve node i as a Cilium agent (Observer + Peer) on HOST:PORT+i; port 0 picks free ports")
 	fl.StringVar(&f.scenario, "scenario", "steady", "what happens: steady or incident")
-	fl.Float64Var(&f.rate, "rate", sim.DefaultRate, "flows per simulated second")
-	fl.Uint64Var(&f.seed, "seed", 1, "random seed; the same seed gives the same flows")
+	fl.Float64Var(&f.rate, "rate", defaults.SimRate, "flows per simulated second")
+	fl.Uint64Var(&f.seed, "seed", defaults.SimSeed, "random seed; the same seed gives the same flows")
 	fl.StringVar(&f.speed, "speed", "1", "simulated seconds per wall-clock second, or max (as fast as readers take it)")
 	fl.DurationVar(&f.duration, "duration", 0, "end the simulation after this much simulated time (0: run until interrupted)")
-	fl.DurationVar(&f.history, "history", time.Minute, "with a numeric --speed, start this long before now so the ring buffers are full at once")
+	fl.DurationVar(&f.history, "history", defaults.SimHistory, "with a numeric --speed, start this long before now so the ring buffers are full at once")
 	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: now minus --history)")
-	fl.IntVar(&f.nodes, "nodes", sim.DefaultNodes, "number of nodes")
-	fl.IntVar(&f.ringCapacity, "ring-capacity", sim.DefaultRingCapacity, "flows each node's Hubble ring buffer keeps")
+	fl.IntVar(&f.nodes, "nodes", defaults.SimNodes, "number of nodes")
+	fl.IntVar(&f.ringCapacity, "ring-capacity", defaults.SimRingCapacity, "flows each node's Hubble ring buffer keeps")
 	fl.DurationVar(&f.incidentAt, "incident-at", sim.Scenarios["incident"].IncidentAt, "with --scenario incident, when the incident begins after the start")
 	fl.BoolVar(&f.printTruth, "print-truth", false, "with --duration: print the truth per service when the simulation ends, and exit")
 	fl.StringVarP(&f.format, "format", "f", "table", "format of --print-truth: table, json, csv, markdown")
 	fl.StringVar(&f.truth, "truth", "", "write what the scenario produced (per service, edge and minute) as JSON to this file when the simulation ends")
 	return cmd
-}
-
-func parseSpeed(s string) (float64, error) {
-	if s == "max" {
-		return 0, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v <= 0 {
-		return 0, usagef("invalid --speed %q: use a positive number or max", s)
-	}
-	return v, nil
 }
 
 func runSim(cmd *cobra.Command, f simFlags) error {

@@ -24,9 +24,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowtape/flowtape/importer"
-	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // The benchmark recordings: the incident scenario at the simulator's
@@ -177,21 +178,24 @@ func generate(ctx context.Context, n int, rec, jsonFile string) error {
 
 func writeSink(flows <-chan []*flowpb.Flow, dir string) error {
 	// One recording id: analyze then sees one session and skips the
-	// uuid dedupe, as it does for a real single-recorder capture.
-	sink, err := record.NewSink(record.SinkOptions{Dir: dir, RecordingID: "bench0001", Writer: "flowtape bench",
-		RotateRows: benchFileRows, NoWAL: true})
+	// uuid dedupe, as it does for a real single-recorder capture. Staged,
+	// as an import writes: without write-ahead logs.
+	st, err := tape.Stage(tape.SinkOptions{Dir: dir, RecordingID: "bench0001", Writer: "flowtape bench",
+		RotateRows: benchFileRows}, tape.Session{Status: "importing", Start: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
+	var n uint64
 	for c := range flows {
 		for _, f := range c {
-			if err := sink.WriteFlow(f); err != nil {
-				sink.Close()
+			if err := st.WriteFlow(f); err != nil {
+				st.Abort()
 				return fmt.Errorf("write recording: %w", err)
 			}
+			n++
 		}
 	}
-	if err := sink.Close(); err != nil {
+	if _, err := st.Commit(tape.Totals{Flows: n}); err != nil {
 		return fmt.Errorf("write recording: %w", err)
 	}
 	return nil
@@ -207,7 +211,7 @@ func writeJSONPB(flows <-chan []*flowpb.Flow, name string) error {
 	var scratch bytes.Buffer
 	for c := range flows {
 		for _, fl := range c {
-			line, err := importer.MarshalLine(schema.FlowResponse(fl), &scratch)
+			line, err := importer.MarshalLine(observer.FlowResponse(fl), &scratch)
 			if err != nil {
 				return err
 			}

@@ -10,8 +10,10 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // WriteRecording writes responses as a recording directory laid out as the
@@ -28,18 +30,18 @@ func WriteRecording(t testing.TB, dir, id string, resps []*observerpb.GetFlowsRe
 			events = append(events, r)
 		}
 	}
-	name := "20260101T000000Z-" + id + "-000001.parquet"
+	name := tape.FileName(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), id, 1)
 	if len(flows) > 0 {
-		WriteParquet(t, filepath.Join(dir, "flows", schema.Partition(flows[0].GetTime().AsTime()), name), schema.Flows, flows, schema.WriterOptions{})
+		WriteParquet(t, filepath.Join(dir, "flows", tape.Partition(flows[0].GetTime().AsTime()), name), schema.Flows, flows, tape.WriterOptions{})
 	}
 	if len(events) > 0 {
-		WriteParquet(t, filepath.Join(dir, "events", schema.Partition(events[0].GetTime().AsTime()), name), schema.Events, events, schema.WriterOptions{})
+		WriteParquet(t, filepath.Join(dir, "events", tape.Partition(events[0].GetTime().AsTime()), name), schema.Events, events, tape.WriterOptions{})
 	}
 }
 
 // WriteParquet writes rows of a table to a Parquet file, making its
 // directory.
-func WriteParquet[M proto.Message](t testing.TB, p string, tab *schema.Table[M], ms []M, o schema.WriterOptions) {
+func WriteParquet[M proto.Message](t testing.TB, p string, tab *schema.Table[M], ms []M, o tape.WriterOptions) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		t.Fatal(err)
@@ -48,7 +50,7 @@ func WriteParquet[M proto.Message](t testing.TB, p string, tab *schema.Table[M],
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := schema.NewFileWriter(tab, f, o)
+	w, err := tape.NewFileWriter(tab, f, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +74,6 @@ func SimResponses(scen sim.Scenario, seed uint64, rate float64, start, end time.
 		if f.GetTime().AsTime().After(end) {
 			return out
 		}
-		out = append(out, schema.FlowResponse(f))
+		out = append(out, observer.FlowResponse(f))
 	}
 }

@@ -1,4 +1,4 @@
-package record
+package tape
 
 import (
 	"errors"
@@ -14,10 +14,12 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/schema"
 )
 
-// SinkOptions configure a recording directory.
+// SinkOptions configure a writer of a recording directory. Zero values
+// are the defaults of package defaults.
 type SinkOptions struct {
 	Dir string
 	// RecordingID names this recorder's files; it must be unique per run.
@@ -33,45 +35,38 @@ type SinkOptions struct {
 	RotateBytes int64
 	// RowGroupRows is the Parquet row group size.
 	RowGroupRows int
-	// NoWAL writes no write-ahead log: for writers that can start again
-	// from their input after a crash (import), it halves the work per row.
-	NoWAL bool
 }
 
-// Defaults of the recording directory, also the flag defaults of record.
-const (
-	DefaultRotateInterval = 5 * time.Minute
-	DefaultRotateRows     = 4_000_000
-	DefaultRotateBytes    = 256 << 20
-	DefaultFlushInterval  = 2 * time.Second
-	// Row groups of 16k rows keep the Arrow buffers of an open file near
-	// 20 MB; bigger ones compress only a little better.
-	DefaultRowGroupRows = 16 * 1024
-)
-
-// Sink writes a recording directory:
-//
-//	DIR/manifest.json
-//	DIR/flows/date=2026-11-25/hour=13/20261125T130102Z-<id>-000001.parquet
-//	DIR/events/date=2026-11-25/hour=13/...parquet
+// Sink writes the files of one session into a recording directory (see
+// the layout in layout.go), each file through a segment: crash-safe, with
+// a write-ahead log, unless the sink is a staged session's (see Staged).
 type Sink struct {
 	flows  *partitioned[*flowpb.Flow]
 	events *partitioned[*observerpb.GetFlowsResponse]
 }
 
-// NewSink prepares DIR for writing.
-func NewSink(o SinkOptions) (*Sink, error) {
+var _ Writer = (*Sink)(nil)
+
+// NewSink prepares DIR for writing a live session, whose every row is in a
+// write-ahead log until its file is complete. The caller holds the
+// directory (OpenDir).
+func NewSink(o SinkOptions) (*Sink, error) { return newSink(o, true) }
+
+// newSink is NewSink, with or without write-ahead logs: a writer that can
+// start again from its input after a crash (a staged session) needs none,
+// which halves the work per row.
+func newSink(o SinkOptions, wal bool) (*Sink, error) {
 	if o.RotateInterval <= 0 {
-		o.RotateInterval = DefaultRotateInterval
+		o.RotateInterval = defaults.RotateInterval
 	}
 	if o.RotateRows <= 0 {
-		o.RotateRows = DefaultRotateRows
+		o.RotateRows = defaults.RotateRows
 	}
 	if o.RotateBytes <= 0 {
-		o.RotateBytes = DefaultRotateBytes
+		o.RotateBytes = defaults.RotateBytes
 	}
 	if o.RowGroupRows <= 0 {
-		o.RowGroupRows = DefaultRowGroupRows
+		o.RowGroupRows = defaults.RowGroupRows
 	}
 	if err := os.MkdirAll(o.Dir, dirMode); err != nil {
 		return nil, fmt.Errorf("create recording directory: %w", err)
@@ -79,12 +74,12 @@ func NewSink(o SinkOptions) (*Sink, error) {
 	if err := os.Chmod(o.Dir, dirMode); err != nil {
 		return nil, fmt.Errorf("recording directory: %w", err)
 	}
-	wo := schema.WriterOptions{Writer: o.Writer, RowGroupRows: o.RowGroupRows,
-		Metadata: map[string]string{"flowtape.recording_id": o.RecordingID}}
+	wo := WriterOptions{Writer: o.Writer, RowGroupRows: o.RowGroupRows,
+		Metadata: map[string]string{MetaRecordingID: o.RecordingID}}
 	return &Sink{
-		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, schema.KindFlows), o: o, wo: wo,
+		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, schema.KindFlows), o: o, wo: wo, wal: wal,
 			timeOf: func(f *flowpb.Flow) time.Time { return f.GetTime().AsTime() }, open: map[string]*segment[*flowpb.Flow]{}},
-		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, schema.KindEvents), o: o, wo: wo,
+		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, schema.KindEvents), o: o, wo: wo, wal: wal,
 			timeOf: func(r *observerpb.GetFlowsResponse) time.Time { return r.GetTime().AsTime() },
 			open:   map[string]*segment[*observerpb.GetFlowsResponse]{}},
 	}, nil
@@ -114,7 +109,7 @@ func (s *Sink) discard() {
 	}
 }
 
-// Stats are the files and bytes the sink has published.
+// Stats are the files and bytes a writer has published.
 type Stats struct {
 	Files int64 `json:"files"`
 	Bytes int64 `json:"bytes"`
@@ -137,7 +132,8 @@ type partitioned[M proto.Message] struct {
 	t      *schema.Table[M]
 	base   string
 	o      SinkOptions
-	wo     schema.WriterOptions
+	wo     WriterOptions
+	wal    bool
 	timeOf func(M) time.Time
 	open   map[string]*segment[M]
 	newest string
@@ -149,13 +145,12 @@ type partitioned[M proto.Message] struct {
 
 func (p *partitioned[M]) write(m M) error {
 	at := p.timeOf(m)
-	key := schema.Partition(at)
+	key := Partition(at)
 	seg := p.open[key]
 	if seg == nil {
 		p.seq++
-		name := fmt.Sprintf("%s-%s-%06d.parquet", at.UTC().Format("20060102T150405Z"), p.o.RecordingID, p.seq)
 		var err error
-		if seg, err = openSegment(p.t, filepath.Join(p.base, key, name), p.wo, p.o.NoWAL); err != nil {
+		if seg, err = openSegment(p.t, filepath.Join(p.base, key, FileName(at, p.o.RecordingID, p.seq)), p.wo, p.wal); err != nil {
 			return err
 		}
 		p.open[key] = seg

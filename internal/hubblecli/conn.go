@@ -1,15 +1,15 @@
-// Package record is flowtape's Hubble client: it connects to hubble-relay or
-// an agent like the hubble CLI does (same flags, TLS and filters), follows
-// GetFlows across reconnects without gaps or duplicates, and writes a
-// crash-safe recording directory of Parquet files.
-package record
+// Package hubblecli gives flowtape the hubble CLI's own connection and
+// filter flags and its dialer: the same names, help, parsing, TLS and
+// semantics as `hubble observe`, taken from the hubble CLI's packages.
+// Where that needs the CLI's internals (which of its gRPC options are TLS,
+// which of its flags are filters), it is done in internals.go, and
+// internals_test.go fails, naming the Cilium version, when they change.
+package hubblecli
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"reflect"
-	"runtime"
 	"strings"
 	"time"
 
@@ -88,12 +88,7 @@ func (d *Dialer) Timeout() time.Duration { return d.vp.GetDuration(config.KeyTim
 // client certificates, request timeout, version checks).
 func (d *Dialer) Dial(context.Context) (*grpc.ClientConn, error) {
 	var opts []grpc.DialOption
-	for _, fn := range conn.GRPCOptionFuncs {
-		// Only the hubble CLI's TLS options: its other interceptors compare
-		// the server's version with the CLI's own, which flowtape is not.
-		if !strings.Contains(runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name(), "TLS") {
-			continue
-		}
+	for _, fn := range tlsOptionFuncs() {
 		o, err := fn(d.vp)
 		if err != nil {
 			return nil, fmt.Errorf("--server %s: %w", d.Server(), err)

@@ -1,4 +1,4 @@
-package record
+package hubblecli
 
 import (
 	"bytes"
@@ -36,10 +36,6 @@ func NewFilterFlags() *FilterFlags {
 	return ff
 }
 
-func isFilterFlag(f *pflag.Flag) bool {
-	return fmt.Sprintf("%T", f.Value) == "*observe.filterDispatch" || f.Name == "allowlist" || f.Name == "denylist"
-}
-
 // FlagSet is the set of filter flags, shared with the hubble observe command.
 func (ff *FilterFlags) FlagSet() *pflag.FlagSet { return ff.flags }
 
@@ -49,12 +45,8 @@ func (ff *FilterFlags) RawFilters() (string, error) {
 	var out bytes.Buffer
 	ff.observe.SetOut(&out)
 	ff.observe.SetErr(&out)
-	// The hubble CLI keeps output options in package variables that a run
-	// changes (default field masks); turn them off so every run starts alike.
-	if fm, ok := ff.observe.Flags().Lookup("field-mask").Value.(pflag.SliceValue); ok {
-		if err := fm.Replace(nil); err != nil {
-			return "", err
-		}
+	if err := resetOutputOptions(ff.observe); err != nil {
+		return "", err
 	}
 	ff.observe.SetArgs([]string{"--print-raw-filters", "--use-default-field-masks=false"})
 	if err := ff.observe.Execute(); err != nil {

@@ -1,4 +1,4 @@
-package schema
+package tape
 
 import (
 	"cmp"
@@ -15,9 +15,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
-	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/internal/observer"
+	"github.com/flowtape/flowtape/schema"
 )
 
 // Window selects rows by time, both ends inclusive as in Hubble's GetFlows;
@@ -46,14 +48,14 @@ func (w Window) contains(ns int64) bool { return w.overlaps(ns, ns) }
 func Scan(ctx context.Context, files Files, w Window, fn func(*observerpb.GetFlowsResponse) error) error {
 	var runs []*run
 	for _, p := range files.Flows {
-		r, err := planRuns(p, Flows, w, FlowResponse)
+		r, err := planRuns(p, schema.Flows, w, observer.FlowResponse)
 		if err != nil {
 			return err
 		}
 		runs = append(runs, r...)
 	}
 	for _, p := range files.Events {
-		r, err := planRuns(p, Events, w, func(e *observerpb.GetFlowsResponse) *observerpb.GetFlowsResponse { return e })
+		r, err := planRuns(p, schema.Events, w, func(e *observerpb.GetFlowsResponse) *observerpb.GetFlowsResponse { return e })
 		if err != nil {
 			return err
 		}
@@ -147,13 +149,6 @@ func (r *run) stop() {
 	}
 }
 
-// FlowResponse wraps a flow as the GetFlows response Hubble sends for it
-// (the response's time and node are the flow's).
-func FlowResponse(f *flowpb.Flow) *observerpb.GetFlowsResponse {
-	return &observerpb.GetFlowsResponse{Time: f.GetTime(), NodeName: f.GetNodeName(),
-		ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}}
-}
-
 func timeNS(m *observerpb.GetFlowsResponse) int64 {
 	t := m.GetTime()
 	return t.GetSeconds()*1e9 + int64(t.GetNanos())
@@ -161,7 +156,7 @@ func timeNS(m *observerpb.GetFlowsResponse) int64 {
 
 // planRuns reads a file's footer and returns a run for each of its row
 // groups that overlap the window.
-func planRuns[M proto.Message](path string, t *Table[M], w Window, wrap func(M) *observerpb.GetFlowsResponse) ([]*run, error) {
+func planRuns[M proto.Message](path string, t *schema.Table[M], w Window, wrap func(M) *observerpb.GetFlowsResponse) ([]*run, error) {
 	if start, ok := partitionWindow(path); ok && !w.overlaps(start.UnixNano(), start.Add(time.Hour).UnixNano()-1) {
 		return nil, nil
 	}
@@ -279,7 +274,7 @@ func groupTimes(rg *metadata.RowGroupMetaData, col int) (lo, hi int64, ok bool) 
 }
 
 // openFile opens a recording file of t's kind, checking its version.
-func openFile[M proto.Message](t *Table[M], path string, opts ...file.ReadOption) (*file.Reader, FileInfo, error) {
+func openFile[M proto.Message](t *schema.Table[M], path string, opts ...file.ReadOption) (*file.Reader, FileInfo, error) {
 	return openFileKind(t.Kind, path, opts...)
 }
 
@@ -302,7 +297,7 @@ func openFileKind(kind, path string, opts ...file.ReadOption) (*file.Reader, Fil
 // readRows decodes the given row groups of a file (nil: all) until yield
 // returns false (then it returns errStop): in file order, or with sorted,
 // each row group in time order (stable).
-func readRows[M proto.Message](ctx context.Context, t *Table[M], rdr *file.Reader, path string, groups []int, sorted bool, yield func(M) bool) error {
+func readRows[M proto.Message](ctx context.Context, t *schema.Table[M], rdr *file.Reader, path string, groups []int, sorted bool, yield func(M) bool) error {
 	s := streamRows(ctx, t, path, func() (*file.Reader, func() error, error) {
 		return rdr, func() error { return nil }, nil
 	}, groups, sorted, newDecodeSlots())

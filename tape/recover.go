@@ -1,4 +1,4 @@
-package record
+package tape
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
@@ -47,7 +46,7 @@ func recoverLocked(dir, writer string) (RecoveryStats, error) {
 	if err := removeStaging(dir); err != nil {
 		errs = append(errs, err)
 	}
-	for _, sub := range []string{schema.KindFlows, schema.KindEvents} {
+	for _, sub := range kinds {
 		wals, tmps, err := listHidden(filepath.Join(dir, sub))
 		if err != nil {
 			return st, err
@@ -76,23 +75,6 @@ func recoverLocked(dir, writer string) (RecoveryStats, error) {
 	return st, errors.Join(errs...)
 }
 
-// lockDir takes DIR/.lock exclusively: one recorder (or recovery) at a
-// time, so that recovery never touches the files of a live recorder.
-func lockDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, fileMode)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s is in use by another flowtape record or recover (lock %s)", dir, f.Name())
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
-		f.Close()
-	}, nil
-}
-
 func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, writer string, st *RecoveryStats) error {
 	final := finalFromHidden(wal, walSuffix)
 	tmp := hiddenPath(final, tmpSuffix)
@@ -106,12 +88,11 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 	if err != nil {
 		return fmt.Errorf("recover %s: %w", final, err)
 	}
-	// The recording id is the third part of the file name.
 	meta := map[string]string{}
-	if parts := strings.Split(filepath.Base(final), "-"); len(parts) >= 3 {
-		meta["flowtape.recording_id"] = parts[1]
+	if id, ok := ParseFileName(final); ok {
+		meta[MetaRecordingID] = id
 	}
-	pw, err := schema.NewFileWriter(t, struct{ io.Writer }{f}, schema.WriterOptions{Writer: writer, Metadata: meta})
+	pw, err := NewFileWriter(t, struct{ io.Writer }{f}, WriterOptions{Writer: writer, Metadata: meta})
 	if err != nil {
 		f.Close()
 		return err

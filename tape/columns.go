@@ -1,4 +1,4 @@
-package schema
+package tape
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package record
+package tape
 
 import (
 	"bufio"
@@ -18,13 +18,6 @@ import (
 	"github.com/flowtape/flowtape/schema"
 )
 
-// File and directory modes: flows carry IPs, URLs and headers, so nothing a
-// recording holds is readable by other users.
-const (
-	dirMode  = 0o700
-	fileMode = 0o600
-)
-
 // A segment is one Parquet file being written. Until it is complete it
 // exists as two hidden files next to where it will be:
 //
@@ -40,7 +33,7 @@ type segment[M proto.Message] struct {
 	opened              time.Time
 	rows                int64
 	file                *os.File
-	pw                  *schema.FileWriter[M]
+	pw                  *FileWriter[M]
 	wal                 *os.File
 	walZ                *zstd.Encoder
 	walBuf              *bufio.Writer
@@ -48,24 +41,15 @@ type segment[M proto.Message] struct {
 	scratch             []byte
 }
 
-const (
-	tmpSuffix = ".tmp"
-	walSuffix = ".wal"
-)
-
-func hiddenPath(final, suffix string) string {
-	return filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+suffix)
-}
-
-// openSegment starts a segment; without a WAL (noWAL) a crash loses the
-// segment, which suits writers that can start again from their input.
-func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.WriterOptions, noWAL bool) (*segment[M], error) {
+// openSegment starts a segment; without a WAL a crash loses the segment,
+// which suits writers that can start again from their input.
+func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOptions, wal bool) (*segment[M], error) {
 	if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(final), err)
 	}
 	s := &segment[M]{final: final, tmp: hiddenPath(final, tmpSuffix), walPath: hiddenPath(final, walSuffix), opened: time.Now()}
 	var err error
-	if !noWAL {
+	if wal {
 		if err := s.openWAL(); err != nil {
 			return nil, err
 		}
@@ -76,7 +60,7 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o schema.Wri
 	}
 	// Hidden behind a plain io.Writer, the file is not closed by the
 	// Parquet writer: it must be synced before it is published.
-	if s.pw, err = schema.NewFileWriter(t, struct{ io.Writer }{s.file}, o); err != nil {
+	if s.pw, err = NewFileWriter(t, struct{ io.Writer }{s.file}, o); err != nil {
 		s.closeWAL()
 		s.file.Close()
 		return nil, err
@@ -299,7 +283,7 @@ func listHidden(dir string) (wals, tmps []string, err error) {
 			return err
 		}
 		name := d.Name()
-		if d.IsDir() || !strings.HasPrefix(name, ".") {
+		if d.IsDir() || !hidden(name) {
 			return nil
 		}
 		switch {
@@ -313,9 +297,4 @@ func listHidden(dir string) (wals, tmps []string, err error) {
 	sort.Strings(wals)
 	sort.Strings(tmps)
 	return wals, tmps, err
-}
-
-// finalFromHidden is the published name of a hidden .wal or .tmp file.
-func finalFromHidden(p, suffix string) string {
-	return filepath.Join(filepath.Dir(p), strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "."), suffix))
 }

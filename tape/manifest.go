@@ -1,4 +1,4 @@
-package record
+package tape
 
 import (
 	"encoding/json"
@@ -8,13 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
-
-// ManifestFile is the name of a recording's manifest.
-const ManifestFile = "manifest.json"
 
 // Manifest describes a recording directory: every recorder run (session)
 // that wrote to it, and the totals.
@@ -25,15 +19,17 @@ type Manifest struct {
 	Totals        Totals    `json:"totals"`
 }
 
-// Session is one run of `flowtape record` (or `flowtape import`).
+// Session is one writer's run: one `flowtape record` or `flowtape import`.
 type Session struct {
-	RecordingID   string          `json:"recording_id"`
-	Tool          string          `json:"tool"`
-	SchemaVersion string          `json:"schema_version"`
-	Status        string          `json:"status"` // recording, complete, failed
-	Error         string          `json:"error,omitempty"`
-	Server        ServerInfo      `json:"server"`
-	Source        *Source         `json:"source,omitempty"` // import only
+	RecordingID   string     `json:"recording_id"`
+	Tool          string     `json:"tool"`
+	SchemaVersion string     `json:"schema_version"`
+	Status        string     `json:"status"` // recording, complete, failed
+	Error         string     `json:"error,omitempty"`
+	Server        ServerInfo `json:"server"`
+	// Source is what the writer read, in its own terms (an import: its
+	// input files); absent for a live recording.
+	Source        json.RawMessage `json:"source,omitempty"`
 	Filters       Filters         `json:"filters"`
 	Start         time.Time       `json:"start"`
 	End           *time.Time      `json:"end,omitempty"`
@@ -50,27 +46,6 @@ type ServerInfo struct {
 	TLS           bool   `json:"tls"`
 	ServerVersion string `json:"hubble_server_version,omitempty"`
 	RelayVersion  string `json:"hubble_relay_version,omitempty"`
-}
-
-// Source is what an import read.
-type Source struct {
-	Files []SourceFile `json:"files"`
-}
-
-// SourceFile is one input of an import, and what came of it.
-type SourceFile struct {
-	Path   string `json:"path"` // "-" for standard input
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-	// Format is what the lines were: jsonpb (GetFlowsResponse or
-	// ExportEvent: hubble observe -o jsonpb, sysdump, Cilium's exporter),
-	// json (bare flows: hubble observe -o json), or mixed.
-	Format      string `json:"format"`
-	Compression string `json:"compression,omitempty"` // gzip, zstd
-	Lines       int64  `json:"lines"`
-	Flows       int64  `json:"flows"`
-	Events      int64  `json:"events"`
-	BadLines    int64  `json:"bad_lines"`
 }
 
 // Filters are the GetFlows filters, as hubble observe --print-raw-filters shows them.
@@ -127,7 +102,10 @@ func ReadManifest(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// putSession adds or replaces a session in DIR/manifest.json, atomically.
+// PutSession adds or replaces (by recording id) a session in
+// DIR/manifest.json, atomically, and recomputes the totals.
+func (d *Dir) PutSession(s Session) error { return putSession(d.path, s) }
+
 func putSession(dir string, s Session) error {
 	return updateManifest(dir, func(m *Manifest) {
 		for i := range m.Sessions {
@@ -175,14 +153,4 @@ func updateManifest(dir string, change func(*Manifest)) error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	return publish(tmp, filepath.Join(dir, ManifestFile))
-}
-
-// protoJSON renders a server response (ServerStatus, GetNodes) for the
-// manifest; a nil response (the call failed) is left out.
-func protoJSON(m proto.Message) json.RawMessage {
-	if m == nil || !m.ProtoReflect().IsValid() {
-		return nil
-	}
-	b, _ := protojson.Marshal(m)
-	return b
 }

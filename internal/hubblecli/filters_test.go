@@ -1,12 +1,12 @@
-package record_test
+package hubblecli_test
 
 import (
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/flowtape/flowtape/internal/hubblecli"
 	"github.com/flowtape/flowtape/internal/testutil"
-	"github.com/flowtape/flowtape/record"
 )
 
 // flowtape's filter flags print the same raw filters as hubble observe's.
@@ -45,7 +45,7 @@ func TestPrintRawFiltersMatchesHubble(t *testing.T) {
 		if _, err := exec.Command(hubble, append([]string{"observe", "--print-raw-filters"}, args...)...).CombinedOutput(); err == nil {
 			t.Fatalf("hubble accepted %v", args)
 		}
-		if err := record.NewFilterFlags().FlagSet().Parse(args); err == nil || !strings.Contains(err.Error(), "cannot be combined") {
+		if err := hubblecli.NewFilterFlags().FlagSet().Parse(args); err == nil || !strings.Contains(err.Error(), "cannot be combined") {
 			t.Errorf("flowtape accepted %v: %v", args, err)
 		}
 	}
@@ -55,7 +55,7 @@ func TestPrintRawFiltersMatchesHubble(t *testing.T) {
 			if err != nil {
 				t.Fatalf("hubble: %v\n%s", err, out)
 			}
-			ff := record.NewFilterFlags()
+			ff := hubblecli.NewFilterFlags()
 			if err := ff.FlagSet().Parse(args); err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func TestPrintRawFiltersMatchesHubble(t *testing.T) {
 			if strings.TrimSpace(got) == "{}" && len(args) > 0 {
 				t.Fatal("flags made no filter")
 			}
-			if _, _, err := record.ParseRawFilters(got); err != nil {
+			if _, _, err := hubblecli.ParseRawFilters(got); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -1,4 +1,4 @@
-package schema_test
+package tape_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // A read with since/until opens only the files of the hours it overlaps
@@ -30,11 +31,11 @@ func TestScanReadsOnlyWhatTheWindowOverlaps(t *testing.T) {
 		return out
 	}
 	// Hour 13: two row groups, 13:00:00-13:00:09 and 13:00:10-13:00:19.
-	early := filepath.Join(dir, "flows", schema.Partition(start), "20261125T130000Z-rec1-000001.parquet")
-	testutil.WriteParquet(t, early, schema.Flows, flowsAt(start, 20), schema.WriterOptions{RowGroupRows: 10})
+	early := filepath.Join(dir, "flows", tape.Partition(start), "20261125T130000Z-rec1-000001.parquet")
+	testutil.WriteParquet(t, early, schema.Flows, flowsAt(start, 20), tape.WriterOptions{RowGroupRows: 10})
 	// Hour 14: a file that is not Parquet at all.
-	late := filepath.Join(dir, "flows", schema.Partition(start.Add(time.Hour)), "20261125T140000Z-rec1-000002.parquet")
-	testutil.WriteParquet(t, late, schema.Flows, flowsAt(start.Add(time.Hour), 5), schema.WriterOptions{RowGroupRows: 10})
+	late := filepath.Join(dir, "flows", tape.Partition(start.Add(time.Hour)), "20261125T140000Z-rec1-000002.parquet")
+	testutil.WriteParquet(t, late, schema.Flows, flowsAt(start.Add(time.Hour), 5), tape.WriterOptions{RowGroupRows: 10})
 	if err := os.WriteFile(late, []byte("not parquet"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -67,26 +68,26 @@ func TestScanReadsOnlyWhatTheWindowOverlaps(t *testing.T) {
 	}
 	f.Close()
 
-	files, err := schema.FindFiles(dir)
+	files, err := tape.FindFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scan := func(w schema.Window) (int, error) {
+	scan := func(w tape.Window) (int, error) {
 		n := 0
-		err := schema.Scan(context.Background(), files, w, func(*observerpb.GetFlowsResponse) error {
+		err := tape.Scan(context.Background(), files, w, func(*observerpb.GetFlowsResponse) error {
 			n++
 			return nil
 		})
 		return n, err
 	}
-	n, err := scan(schema.Window{Since: start.Add(2 * time.Second), Until: start.Add(5 * time.Second)})
+	n, err := scan(tape.Window{Since: start.Add(2 * time.Second), Until: start.Add(5 * time.Second)})
 	if err != nil || n != 4 {
 		t.Errorf("window inside the first row group: %d flows, error %v; want 4 and no error (nothing else read)", n, err)
 	}
-	if _, err := scan(schema.Window{Since: start.Add(2 * time.Second), Until: start.Add(12 * time.Second)}); err == nil {
+	if _, err := scan(tape.Window{Since: start.Add(2 * time.Second), Until: start.Add(12 * time.Second)}); err == nil {
 		t.Error("a window into the damaged row group read no damage: the test proves nothing")
 	}
-	if _, err := scan(schema.Window{Since: start.Add(time.Hour)}); err == nil {
+	if _, err := scan(tape.Window{Since: start.Add(time.Hour)}); err == nil {
 		t.Error("a window into the damaged hour read no damage: the test proves nothing")
 	}
 }

@@ -1,4 +1,4 @@
-package schema
+package tape
 
 import (
 	"errors"
@@ -8,46 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
+
+	"github.com/flowtape/flowtape/schema"
 )
-
-// A recording directory holds one subdirectory per row kind, named after
-// the kind, Hive-partitioned by the UTC hour of its rows, so that DuckDB
-// (hive_partitioning) and flowtape's own readers skip hours a query does
-// not need:
-//
-//	DIR/manifest.json
-//	DIR/flows/date=2026-11-25/hour=13/20261125T130102Z-<recording id>-000001.parquet
-//	DIR/events/date=2026-11-25/hour=13/...parquet
-//
-// Names starting with "." are files being written, or staged; readers
-// ignore them.
-
-// Partition is the partition directory of rows at t, relative to the kind's
-// directory.
-func Partition(t time.Time) string {
-	t = t.UTC()
-	return fmt.Sprintf("date=%s/hour=%02d", t.Format("2006-01-02"), t.Hour())
-}
-
-// partitionWindow returns the hour a partition path (any path containing
-// date=YYYY-MM-DD/hour=HH) covers.
-func partitionWindow(path string) (start time.Time, ok bool) {
-	var date, hour string
-	for _, part := range strings.Split(filepath.ToSlash(path), "/") {
-		if v, found := strings.CutPrefix(part, "date="); found {
-			date = v
-		}
-		if v, found := strings.CutPrefix(part, "hour="); found {
-			hour = v
-		}
-	}
-	if date == "" || hour == "" {
-		return time.Time{}, false
-	}
-	t, err := time.Parse("2006-01-02 15", date+" "+hour)
-	return t, err == nil
-}
 
 // Files are the Parquet files of a set of recordings, by kind.
 type Files struct {
@@ -65,7 +28,7 @@ func FindFiles(paths ...string) (Files, error) {
 			return
 		}
 		seen[p] = true
-		if kind == KindFlows {
+		if kind == schema.KindFlows {
 			out.Flows = append(out.Flows, p)
 		} else {
 			out.Events = append(out.Events, p)
@@ -114,7 +77,7 @@ func findIn(p string, add func(kind, path string)) error {
 		return nil
 	}
 	found := false
-	for _, kind := range []string{KindFlows, KindEvents} {
+	for _, kind := range kinds {
 		sub := filepath.Join(p, kind)
 		if _, err := os.Stat(sub); err != nil {
 			continue
@@ -124,13 +87,13 @@ func findIn(p string, add func(kind, path string)) error {
 			if err != nil {
 				return err
 			}
-			if strings.HasPrefix(d.Name(), ".") {
+			if hidden(d.Name()) {
 				if d.IsDir() {
 					return filepath.SkipDir
 				}
 				return nil
 			}
-			if !d.IsDir() && strings.HasSuffix(d.Name(), ".parquet") {
+			if !d.IsDir() && strings.HasSuffix(d.Name(), parquetSuffix) {
 				add(kind, q)
 			}
 			return nil
@@ -141,12 +104,12 @@ func findIn(p string, add func(kind, path string)) error {
 	}
 	if !found {
 		// A partition directory, or a kind directory, of a recording.
-		if k := filepath.Base(p); k == KindFlows || k == KindEvents || strings.Contains(p, "date=") {
+		if k := filepath.Base(p); slices.Contains(kinds, k) || strings.Contains(p, "date=") {
 			return filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
-				if !d.IsDir() && !strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".parquet") {
+				if !d.IsDir() && !hidden(d.Name()) && strings.HasSuffix(d.Name(), parquetSuffix) {
 					info, err := Stat(q)
 					if err != nil {
 						return err

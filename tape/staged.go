@@ -1,13 +1,13 @@
-package record
+package tape
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -16,48 +16,45 @@ import (
 	"github.com/flowtape/flowtape/schema"
 )
 
-// stagingPrefix names the hidden directory a staged session writes to.
-const stagingPrefix = ".staging-"
-
 // Staged writes a session that becomes part of the recording only when it
-// is complete (import): its files go to a hidden staging directory inside
-// the recording and move into place at Commit. Abort, an error or a crash
-// leaves the recording as it was; the next writer of the directory removes
-// what a crash left.
+// is complete (an import, which can start again from its input): its files
+// go to a hidden staging directory inside the recording, without
+// write-ahead logs, and move into place at Commit. Abort, an error or a
+// crash leaves the recording as it was; the next writer of the directory
+// removes what a crash left.
 type Staged struct {
 	dir, stage string
 	created    bool // the recording directory did not exist before
-	unlock     func()
+	held       *Dir
 	sink       *Sink
 	session    Session
 }
+
+var _ Writer = (*Staged)(nil)
 
 // Stage starts a staged session in o.Dir, which may be new or an existing
 // recording (the session is added to it).
 func Stage(o SinkOptions, s Session) (*Staged, error) {
 	if o.RecordingID == "" {
-		o.RecordingID = newID()
+		o.RecordingID = NewRecordingID()
 	}
 	created := false
 	if _, err := os.Stat(o.Dir); errors.Is(err, fs.ErrNotExist) {
 		created = true
 	}
-	if err := os.MkdirAll(o.Dir, dirMode); err != nil {
-		return nil, fmt.Errorf("create recording directory: %w", err)
-	}
-	unlock, err := lockDir(o.Dir)
+	held, err := OpenDir(o.Dir)
 	if err != nil {
 		return nil, err
 	}
-	st := &Staged{dir: o.Dir, created: created, unlock: sync.OnceFunc(unlock), session: s}
-	if _, err := recoverLocked(o.Dir, o.Writer); err != nil {
+	st := &Staged{dir: o.Dir, created: created, held: held, session: s}
+	if _, err := held.Recover(o.Writer); err != nil {
 		st.Abort()
 		return nil, err
 	}
 	st.stage = filepath.Join(o.Dir, stagingPrefix+o.RecordingID)
 	so := o
-	so.Dir, so.NoWAL = st.stage, true
-	if st.sink, err = NewSink(so); err != nil {
+	so.Dir = st.stage
+	if st.sink, err = newSink(so, false); err != nil {
 		st.Abort()
 		return nil, err
 	}
@@ -90,7 +87,7 @@ var ErrPartial = errors.New("part of the session is in the recording")
 // session, with its totals, to the manifest. If that fails, what was moved
 // is moved back: the recording is as before (else the error is ErrPartial).
 func (s *Staged) Commit(t Totals) (Session, error) {
-	defer s.unlock()
+	defer s.held.Close()
 	if err := s.sink.Close(); err != nil {
 		s.discard()
 		return s.session, err
@@ -176,7 +173,7 @@ func (s *Staged) Abort() {
 		s.sink.discard()
 	}
 	s.discard()
-	s.unlock()
+	s.held.Close()
 }
 
 func (s *Staged) discard() {
@@ -187,7 +184,7 @@ func (s *Staged) discard() {
 		// Only what this session made: the lock file and manifest, and
 		// the directory if nothing else is in it.
 		os.Remove(filepath.Join(s.dir, ManifestFile))
-		os.Remove(filepath.Join(s.dir, ".lock"))
+		os.Remove(filepath.Join(s.dir, lockFile))
 		os.Remove(s.dir)
 	}
 }
@@ -208,5 +205,10 @@ func removeStaging(dir string) error {
 	return nil
 }
 
-// SetSource records what the session read (import).
-func (s *Staged) SetSource(src *Source) { s.session.Source = src }
+// Stats returns what the session has written so far (it is published at
+// Commit).
+func (s *Staged) Stats() Stats { return s.sink.Stats() }
+
+// SetSource records what the session read, in the writer's terms, for the
+// manifest.
+func (s *Staged) SetSource(src json.RawMessage) { s.session.Source = src }

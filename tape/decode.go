@@ -1,4 +1,4 @@
-package schema
+package tape
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/schema"
 )
 
 // Rows are read from a file by one goroutine and decoded into messages by
@@ -77,7 +79,7 @@ type rowChunk[M proto.Message] struct {
 // streamRows starts reading the given row groups (nil: all) of the file
 // open returns. Rows come in file order, or with sorted each row group in
 // time order (stable). The caller must call stop.
-func streamRows[M proto.Message](ctx context.Context, t *Table[M], path string, open opener, groups []int, sorted bool, slots decodeSlots) *rowStream[M] {
+func streamRows[M proto.Message](ctx context.Context, t *schema.Table[M], path string, open opener, groups []int, sorted bool, slots decodeSlots) *rowStream[M] {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &rowStream[M]{ctx: ctx, cancel: cancel, chunks: make(chan *rowChunk[M], chunksAhead), done: make(chan struct{})}
 	r := &rowReader[M]{t: t, path: path, out: s.chunks, slots: slots}
@@ -142,7 +144,7 @@ func (s *rowStream[M]) stop() {
 
 // rowReader is the reading side of a stream.
 type rowReader[M proto.Message] struct {
-	t        *Table[M]
+	t        *schema.Table[M]
 	path     string
 	out      chan<- *rowChunk[M]
 	slots    decodeSlots
@@ -193,7 +195,7 @@ func (r *rowReader[M]) read(ctx context.Context, open opener, groups []int, sort
 // derived columns, nor those this build does not know), and asks for their
 // strings as dictionaries, as Parquet stores them: decoding then shares
 // each distinct value instead of copying every row's into a new buffer.
-func readLeaves[M proto.Message](t *Table[M], rdr *file.Reader, props *pqarrow.ArrowReadProperties) []int {
+func readLeaves[M proto.Message](t *schema.Table[M], rdr *file.Reader, props *pqarrow.ArrowReadProperties) []int {
 	sch := rdr.MetaData().Schema
 	var leaves []int
 	for i := 0; i < sch.NumColumns(); i++ {
@@ -275,19 +277,14 @@ func (r *rowReader[M]) readBatches(ctx context.Context, groups []int, first int6
 // queueBatch hands the rows of rec out to decoders, a chunk each, and
 // queues the chunks in order. Rows are numbered from first in errors.
 func (r *rowReader[M]) queueBatch(ctx context.Context, rec arrow.RecordBatch, first int64, sort bool) error {
-	cols, err := r.t.columnsOf(rec)
+	dec, err := r.t.NewRowDecoder(rec, first)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.path, err)
 	}
 	var order []int
-	if tc := cols[r.t.ColumnIndex("time")]; sort && tc != nil {
-		order = timeOrder(tc)
+	if tc := rec.Schema().FieldIndices("time"); sort && len(tc) > 0 {
+		order = timeOrder(rec.Column(tc[0]))
 	}
-	dec, err := r.t.newRowDecoder(cols, true)
-	if err != nil {
-		return fmt.Errorf("%s: %w", r.path, err)
-	}
-	dec.first = int(first)
 	n := int(rec.NumRows())
 	for lo := 0; lo < n; lo += chunkRows {
 		if err := ctx.Err(); err != nil {
@@ -321,14 +318,14 @@ func (r *rowReader[M]) queueBatch(ctx context.Context, rec arrow.RecordBatch, fi
 }
 
 // decodeRange decodes rows lo to hi (of order, when given) until one fails.
-func decodeRange[M proto.Message](dec *rowDecoder[M], order []int, lo, hi int) ([]M, error) {
+func decodeRange[M proto.Message](dec *schema.RowDecoder[M], order []int, lo, hi int) ([]M, error) {
 	rows := make([]M, 0, hi-lo)
 	for k := lo; k < hi; k++ {
 		i := k
 		if order != nil {
 			i = order[k]
 		}
-		m, err := dec.decode(i)
+		m, err := dec.Decode(i)
 		if err != nil {
 			return rows, err
 		}

@@ -1,4 +1,4 @@
-package schema_test
+package tape_test
 
 import (
 	"reflect"

@@ -1,4 +1,4 @@
-package schema_test
+package tape_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
 )
 
 const benchFlowCount = 100_000
@@ -57,7 +58,7 @@ func BenchmarkEncode(b *testing.B) {
 		var size int
 		for i := 0; i < b.N; i++ {
 			var buf bytes.Buffer
-			w, err := schema.NewFileWriter(schema.Flows, &buf, schema.WriterOptions{})
+			w, err := tape.NewFileWriter(schema.Flows, &buf, tape.WriterOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

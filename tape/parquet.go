@@ -1,4 +1,4 @@
-package schema
+package tape
 
 import (
 	"context"
@@ -13,38 +13,43 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/schema"
 )
+
+// MetaRecordingID is the Parquet key-value metadata key of the recording
+// id of the session that wrote a file (also part of its name).
+const MetaRecordingID = "flowtape.recording_id"
 
 // WriterOptions tune a Parquet file writer. The zero value is usable.
 type WriterOptions struct {
 	// Writer names the program, e.g. "flowtape 0.1.0"; stored as metadata.
 	Writer string
 	// RowGroupRows is the number of rows buffered before a row group is
-	// written (default 65536). Smaller groups flush sooner and prune finer;
-	// larger ones compress better.
+	// written (default defaults.RowGroupRows). Smaller groups flush sooner
+	// and prune finer; larger ones compress better.
 	RowGroupRows int
 	// Metadata is extra key-value metadata for the file footer.
 	Metadata map[string]string
 }
 
-const defaultRowGroupRows = 64 * 1024
-
 // FileWriter writes rows of one table to a Parquet stream (zstd, dictionary
 // encoding, statistics on, so that readers prune by time).
 type FileWriter[M proto.Message] struct {
-	enc          *Encoder[M]
+	enc          *schema.Encoder[M]
 	fw           *pqarrow.FileWriter
 	rowGroupRows int
 	rows         int64
 }
 
 // NewFileWriter starts a Parquet stream of t's rows on w.
-func NewFileWriter[M proto.Message](t *Table[M], w io.Writer, o WriterOptions) (*FileWriter[M], error) {
+func NewFileWriter[M proto.Message](t *schema.Table[M], w io.Writer, o WriterOptions) (*FileWriter[M], error) {
 	if o.Writer == "" {
 		o.Writer = "flowtape"
 	}
 	if o.RowGroupRows <= 0 {
-		o.RowGroupRows = defaultRowGroupRows
+		o.RowGroupRows = defaults.RowGroupRows
 	}
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(compress.Codecs.Zstd),
@@ -63,7 +68,7 @@ func NewFileWriter[M proto.Message](t *Table[M], w io.Writer, o WriterOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("start parquet file: %w", err)
 	}
-	meta := map[string]string{MetaSchemaVersion: Version, MetaWriter: o.Writer, MetaKind: t.Kind}
+	meta := map[string]string{schema.MetaSchemaVersion: schema.Version, schema.MetaWriter: o.Writer, schema.MetaKind: t.Kind}
 	for k, v := range o.Metadata {
 		meta[k] = v
 	}
@@ -126,7 +131,7 @@ type FileInfo struct {
 
 // ReadFile calls fn for every row of the Parquet file at path, in file order.
 // It refuses files of another row kind or an unsupported schema version.
-func ReadFile[M proto.Message](ctx context.Context, t *Table[M], path string, fn func(M) error) (FileInfo, error) {
+func ReadFile[M proto.Message](ctx context.Context, t *schema.Table[M], path string, fn func(M) error) (FileInfo, error) {
 	rdr, info, err := openFile(t, path)
 	if err != nil {
 		return info, err
@@ -161,10 +166,10 @@ func fileInfo(rdr *file.Reader) (FileInfo, error) {
 	for i, k := range kv.Keys() {
 		info.Metadata[k] = kv.Values()[i]
 	}
-	info.Kind = info.Metadata[MetaKind]
-	info.SchemaVersion = info.Metadata[MetaSchemaVersion]
-	info.Writer = info.Metadata[MetaWriter]
-	if err := CheckVersion(info.SchemaVersion); err != nil {
+	info.Kind = info.Metadata[schema.MetaKind]
+	info.SchemaVersion = info.Metadata[schema.MetaSchemaVersion]
+	info.Writer = info.Metadata[schema.MetaWriter]
+	if err := schema.CheckVersion(info.SchemaVersion); err != nil {
 		return info, err
 	}
 	return info, nil

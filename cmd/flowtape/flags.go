@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	hubtime "github.com/cilium/cilium/hubble/pkg/time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/flowtape/flowtape/analyze"
+)
+
+// Flag parsers and flag sets that several commands share.
+
+// windowFlags are --since and --until, parsed as hubble observe parses
+// them (RFC 3339 or relative to now).
+type windowFlags struct{ since, until string }
+
+// add declares the flags; what says what they select, e.g. "analyse what
+// happened".
+func (w *windowFlags) add(fl *pflag.FlagSet, what string) {
+	fl.StringVar(&w.since, "since", "", what+" since this time (RFC 3339 or relative, e.g. 5m)")
+	fl.StringVar(&w.until, "until", "", what+" until this time (RFC 3339 or relative)")
+}
+
+// parse returns the window; a zero end is unset.
+func (w windowFlags) parse() (since, until time.Time, err error) {
+	return parseWindow(w.since, w.until)
+}
+
+// parseWindow parses --since and --until as hubble observe does (RFC 3339
+// or relative to now); empty is unset.
+func parseWindow(since, until string) (from, to time.Time, err error) {
+	if since != "" {
+		if from, err = hubtime.FromString(since); err != nil {
+			return from, to, usagef("invalid --since %q: %v", since, err)
+		}
+	}
+	if until != "" {
+		if to, err = hubtime.FromString(until); err != nil {
+			return from, to, usagef("invalid --until %q: %v", until, err)
+		}
+	}
+	return from, to, nil
+}
+
+func parseSize(s string) (int64, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, x := range []struct {
+		suffix string
+		m      int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(u, x.suffix) {
+			u, mult = strings.TrimSuffix(u, x.suffix), x.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid size %q: use e.g. 256MB", s)
+	}
+	return n * mult, nil
+}
+
+// humanSize writes a byte count as parseSize reads it, e.g. 256MB.
+func humanSize(n int64) string {
+	for _, x := range []struct {
+		suffix string
+		m      int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
+		if n >= x.m && n%x.m == 0 {
+			return fmt.Sprintf("%d%s", n/x.m, x.suffix)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+func parseSpeed(s string) (float64, error) {
+	if s == "max" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 {
+		return 0, usagef("invalid --speed %q: use a positive number or max", s)
+	}
+	return v, nil
+}
+
+type engineFlags struct {
+	memoryLimit, tempDir string
+}
+
+func (f *engineFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit (e.g. 2GB); beyond it, work spills to --temp-dir")
+	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "where DuckDB spills when over --memory-limit (default: a new directory in the system temp directory, removed at exit)")
+}
+
+func (f *engineFlags) options() analyze.Options {
+	return analyze.Options{MemoryLimit: f.memoryLimit, TempDir: f.tempDir}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// thousands writes n with thousands separators.
+func thousands(n uint64) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,79 @@
+// Package defaults holds every default of flowtape once: the flag defaults
+// of the commands and the defaults of the packages behind them, which use
+// these when an option is left zero. The analyses' SQL reads the analysis
+// defaults from here too (analyze sets them as DuckDB variables), so a
+// default changed here changes everywhere.
+package defaults
+
+import (
+	"time"
+
+	hubbledefaults "github.com/cilium/cilium/hubble/pkg/defaults"
+)
+
+// The recording directory (tape) and the recorder (record).
+const (
+	// RotateInterval, RotateRows and RotateBytes end a file after that
+	// much wall-clock time, that many rows or that much Parquet data.
+	RotateInterval = 5 * time.Minute
+	RotateRows     = 4_000_000
+	RotateBytes    = 256 << 20
+	// RowGroupRows is the Parquet row group size of every file flowtape
+	// writes: 16k rows keep the Arrow buffers of an open file near 20 MB;
+	// bigger groups compress only a little better.
+	RowGroupRows = 16 * 1024
+	// FlushInterval is how often a recorder syncs its write-ahead logs:
+	// the most a killed recorder loses. MaxFlushInterval bounds the flag.
+	FlushInterval    = 2 * time.Second
+	MaxFlushInterval = 5 * time.Second
+	// MinBackoff and MaxBackoff bound the wait between reconnects.
+	MinBackoff = 100 * time.Millisecond
+	MaxBackoff = 30 * time.Second
+	// ResumeOverlap is how far before the last recorded flow a resumed
+	// stream starts (what comes twice is dropped by uuid).
+	ResumeOverlap = 10 * time.Second
+	// RecorderMemoryLimit is the Go heap limit of a recorder (unless
+	// GOMEMLIMIT is set): a recorder may run for days next to a cluster's
+	// tools, so the heap stays near what it uses (~50 MB).
+	RecorderMemoryLimit = 128 << 20
+)
+
+// The Observer API servers (replay, sim).
+const (
+	// ListenAddress is where replay and sim serve the Observer API:
+	// where the hubble CLI looks by default.
+	ListenAddress = hubbledefaults.ServerAddress
+	// ReplayMemoryLimit keeps one stream's replay server well under 200MB.
+	ReplayMemoryLimit = "150MB"
+)
+
+// The analyses (analyze, report). analyze hands them to the SQL as DuckDB
+// variables (ft_default_*), so the SQL files hold no copy of them.
+const (
+	// Reporter is whose view of a request counts: the server proxy's (the
+	// client's where no server proxy saw it).
+	Reporter = "server"
+	// Level is what a node of the dependency graph is.
+	Level = "workload"
+	// Bucket is the timeline's bucket.
+	Bucket = time.Minute
+	// HealthDegraded and HealthFailure are Kiali's default thresholds on
+	// an error share.
+	HealthDegraded = 0.001
+	HealthFailure  = 0.10
+)
+
+// The simulator (sim, demo).
+const (
+	SimRate         = 2000 // flows per simulated second
+	SimNodes        = 3
+	SimRingCapacity = 4095 // Hubble's default --hubble-event-buffer-capacity
+	SimSeed         = 1
+	// SimHistory is how long before now a simulation at a numeric speed
+	// starts, so that the ring buffers are full at once.
+	SimHistory = time.Minute
+	// DemoDuration and DemoRate are what flowtape demo records: the
+	// incident and a couple of minutes around it, in seconds.
+	DemoDuration = 4 * time.Minute
+	DemoRate     = 600
+)

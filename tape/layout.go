@@ -1,0 +1,143 @@
+// Package tape is the recording on disk: the directory layout and its file
+// names, the lock and the manifest, Parquet file writing and reading,
+// finding a recording's files and reading them in time order (Scan), the
+// crash-safe writer of a live recorder (segment + write-ahead log), the
+// staged writer of an import, and recovery after a crash.
+//
+// The row format itself (columns, versions, the flow <-> row codec) is
+// package schema's; tape only stores rows. Record and import write through
+// the Writer interface; analyze and replay read through FindFiles, Stat,
+// ReadColumns and Scan.
+package tape
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// A recording directory holds one subdirectory per row kind, named after
+// the kind, Hive-partitioned by the UTC hour of its rows, so that DuckDB
+// (hive_partitioning) and flowtape's own readers skip hours a query does
+// not need:
+//
+//	DIR/manifest.json    every session (recorder run, import) that wrote here
+//	DIR/.lock            held by the one writer at a time
+//	DIR/flows/date=2026-11-25/hour=13/20261125T130102Z-<recording id>-000001.parquet
+//	DIR/events/date=2026-11-25/hour=13/...parquet
+//
+// A file is named after the time of its first row, the recording id of the
+// session that wrote it and the session's count of files. Names starting
+// with "." are being written (.NAME.parquet.tmp and .NAME.parquet.wal, see
+// segment), or staged (.staging-<id>/, see Staged); readers ignore them.
+
+// Names in a recording directory.
+const (
+	// ManifestFile is the name of a recording's manifest.
+	ManifestFile = "manifest.json"
+	lockFile     = ".lock"
+	// stagingPrefix names the hidden directory a staged session writes to.
+	stagingPrefix = ".staging-"
+	parquetSuffix = ".parquet"
+	tmpSuffix     = ".tmp"
+	walSuffix     = ".wal"
+)
+
+// File and directory modes: flows carry IPs, URLs and headers, so nothing a
+// recording holds is readable by other users.
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
+
+// kinds are the row kinds, each a subdirectory of the recording.
+var kinds = []string{schema.KindFlows, schema.KindEvents}
+
+// Partition is the partition directory of rows at t, relative to the kind's
+// directory.
+func Partition(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("date=%s/hour=%02d", t.Format("2006-01-02"), t.Hour())
+}
+
+// partitionWindow returns the hour a partition path (any path containing
+// date=YYYY-MM-DD/hour=HH) covers.
+func partitionWindow(path string) (start time.Time, ok bool) {
+	var date, hour string
+	for _, part := range strings.Split(filepath.ToSlash(path), "/") {
+		if v, found := strings.CutPrefix(part, "date="); found {
+			date = v
+		}
+		if v, found := strings.CutPrefix(part, "hour="); found {
+			hour = v
+		}
+	}
+	if date == "" || hour == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("2006-01-02 15", date+" "+hour)
+	return t, err == nil
+}
+
+// FileName is the name of a session's seq-th file, whose first row is at t.
+func FileName(t time.Time, recordingID string, seq int) string {
+	return fmt.Sprintf("%s-%s-%06d%s", t.UTC().Format("20060102T150405Z"), recordingID, seq, parquetSuffix)
+}
+
+// NewRecordingID returns a random recording id: what tells the files of
+// one session from those of another in one directory.
+func NewRecordingID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ParseFileName returns the recording id in a file name FileName made
+// (the directories of path do not matter); ok is false for other names.
+func ParseFileName(path string) (recordingID string, ok bool) {
+	parts := strings.Split(strings.TrimSuffix(filepath.Base(path), parquetSuffix), "-")
+	if len(parts) != 3 || parts[1] == "" {
+		return "", false
+	}
+	if _, err := time.Parse("20060102T150405Z", parts[0]); err != nil {
+		return "", false
+	}
+	if _, err := strconv.Atoi(parts[2]); err != nil {
+		return "", false
+	}
+	return parts[1], true
+}
+
+// Sessions counts the sessions (recording ids) files come from; a file not
+// named by FileName counts as a session of its own.
+func Sessions(files []string) int {
+	ids := map[string]bool{}
+	for _, f := range files {
+		if id, ok := ParseFileName(f); ok {
+			ids[id] = true
+		} else {
+			ids[f] = true
+		}
+	}
+	return len(ids)
+}
+
+// hiddenPath is where the file to be published as final is written: a
+// hidden name beside it, with suffix.
+func hiddenPath(final, suffix string) string {
+	return filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+suffix)
+}
+
+// finalFromHidden is the published name of a hidden .wal or .tmp file.
+func finalFromHidden(p, suffix string) string {
+	return filepath.Join(filepath.Dir(p), strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "."), suffix))
+}
+
+// hidden reports whether a name is one readers skip.
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
