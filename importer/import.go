@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/tape"
 )
 
@@ -91,12 +92,8 @@ type decoded struct {
 // in the recording unless it completes (see tape.Stage).
 func Import(ctx context.Context, o Options) (Result, error) {
 	var res Result
-	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
-	}
-	if o.MaxReports <= 0 {
-		o.MaxReports = 10
-	}
+	o.Workers = defaults.Positive(o.Workers, runtime.GOMAXPROCS(0))
+	o.MaxReports = defaults.Positive(o.MaxReports, defaults.MaxBadLineReports)
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

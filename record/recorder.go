@@ -96,18 +96,10 @@ type recorder struct {
 // resumed; the error returned is for what cannot be recovered from (the
 // server unreachable at start, the disk).
 func Run(ctx context.Context, o Options) (Result, error) {
-	if o.FlushInterval <= 0 {
-		o.FlushInterval = defaults.FlushInterval
-	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = defaults.MinBackoff
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = defaults.MaxBackoff
-	}
-	if o.ResumeOverlap <= 0 {
-		o.ResumeOverlap = defaults.ResumeOverlap
-	}
+	o.FlushInterval = defaults.Positive(o.FlushInterval, defaults.FlushInterval)
+	o.MinBackoff = defaults.Positive(o.MinBackoff, defaults.MinBackoff)
+	o.MaxBackoff = defaults.Positive(o.MaxBackoff, defaults.MaxBackoff)
+	o.ResumeOverlap = defaults.Positive(o.ResumeOverlap, defaults.ResumeOverlap)
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -17,6 +17,7 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
 	"github.com/flowtape/flowtape/tape"
@@ -58,18 +59,7 @@ func BenchmarkEncode(b *testing.B) {
 		var size int
 		for i := 0; i < b.N; i++ {
 			var buf bytes.Buffer
-			w, err := tape.NewFileWriter(schema.Flows, &buf, tape.WriterOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, f := range flows {
-				if err := w.Write(f); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				b.Fatal(err)
-			}
+			testutil.WriteRows(b, &buf, schema.Flows, flows, tape.WriterOptions{})
 			size = buf.Len()
 		}
 		reportFlows(b, len(flows), size)

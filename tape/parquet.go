@@ -48,9 +48,7 @@ func NewFileWriter[M proto.Message](t *schema.Table[M], w io.Writer, o WriterOpt
 	if o.Writer == "" {
 		o.Writer = "flowtape"
 	}
-	if o.RowGroupRows <= 0 {
-		o.RowGroupRows = defaults.RowGroupRows
-	}
+	o.RowGroupRows = defaults.Positive(o.RowGroupRows, defaults.RowGroupRows)
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(3),

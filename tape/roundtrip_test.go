@@ -3,7 +3,6 @@ package tape_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,22 +31,7 @@ func roundTrip[M proto.Message](t *testing.T, tbl *schema.Table[M], msgs []M) []
 func roundTripGroups[M proto.Message](t *testing.T, tbl *schema.Table[M], msgs []M, rowGroupRows int) []M {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rows.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := tape.NewFileWriter(tbl, f, tape.WriterOptions{Writer: "test", RowGroupRows: rowGroupRows})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if err := w.Write(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteParquet(t, path, tbl, msgs, tape.WriterOptions{Writer: "test", RowGroupRows: rowGroupRows})
 	var got []M
 	info, err := tape.ReadFile(context.Background(), tbl, path, func(m M) error {
 		got = append(got, m)
@@ -180,21 +164,9 @@ func TestRoundTripEvents(t *testing.T) {
 
 func TestReaderRefusesNewerMajorVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "future.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := tape.NewFileWriter(schema.Flows, f, tape.WriterOptions{Metadata: map[string]string{schema.MetaSchemaVersion: "2.0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(&flowpb.Flow{Uuid: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = tape.ReadFile(context.Background(), schema.Flows, path, func(*flowpb.Flow) error { return nil })
+	testutil.WriteParquet(t, path, schema.Flows, []*flowpb.Flow{{Uuid: "x"}},
+		tape.WriterOptions{Metadata: map[string]string{schema.MetaSchemaVersion: "2.0"}})
+	_, err := tape.ReadFile(context.Background(), schema.Flows, path, func(*flowpb.Flow) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "schema version 2.0 is not supported") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("got %v, want a one-line refusal naming the file and version", err)
 	}

@@ -56,18 +56,10 @@ func NewSink(o SinkOptions) (*Sink, error) { return newSink(o, true) }
 // start again from its input after a crash (a staged session) needs none,
 // which halves the work per row.
 func newSink(o SinkOptions, wal bool) (*Sink, error) {
-	if o.RotateInterval <= 0 {
-		o.RotateInterval = defaults.RotateInterval
-	}
-	if o.RotateRows <= 0 {
-		o.RotateRows = defaults.RotateRows
-	}
-	if o.RotateBytes <= 0 {
-		o.RotateBytes = defaults.RotateBytes
-	}
-	if o.RowGroupRows <= 0 {
-		o.RowGroupRows = defaults.RowGroupRows
-	}
+	o.RotateInterval = defaults.Positive(o.RotateInterval, defaults.RotateInterval)
+	o.RotateRows = defaults.Positive(o.RotateRows, defaults.RotateRows)
+	o.RotateBytes = defaults.Positive(o.RotateBytes, defaults.RotateBytes)
+	o.RowGroupRows = defaults.Positive(o.RowGroupRows, defaults.RowGroupRows)
 	if err := os.MkdirAll(o.Dir, dirMode); err != nil {
 		return nil, fmt.Errorf("create recording directory: %w", err)
 	}

@@ -38,6 +38,13 @@ const (
 	RecorderMemoryLimit = 128 << 20
 )
 
+// Import.
+const (
+	// MaxBadLineReports is how many bad lines of a file an import reports
+	// (it counts them all).
+	MaxBadLineReports = 10
+)
+
 // The Observer API servers (replay, sim).
 const (
 	// ListenAddress is where replay and sim serve the Observer API:
@@ -77,3 +84,12 @@ const (
 	DemoDuration = 4 * time.Minute
 	DemoRate     = 600
 )
+
+// Positive returns v, or d when v is not positive: how an option left zero
+// takes its default.
+func Positive[T ~int | ~int64 | ~float64](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
+}

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,16 +51,23 @@ func WriteParquet[M proto.Message](t testing.TB, p string, tab *schema.Table[M],
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := tape.NewFileWriter(tab, f, o)
+	WriteRows(t, f, tab, ms, o)
+}
+
+// WriteRows writes rows of a table as a Parquet stream to w, and closes w
+// if it is a closer.
+func WriteRows[M proto.Message](t testing.TB, w io.Writer, tab *schema.Table[M], ms []M, o tape.WriterOptions) {
+	t.Helper()
+	fw, err := tape.NewFileWriter(tab, w, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if err := w.Write(m); err != nil {
+		if err := fw.Write(m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
+	if err := fw.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
