@@ -1,3 +1,8 @@
+// Package importer turns Hubble JSON lines that are already on disk
+// (hubble observe -o jsonpb or -o json, Cilium's exporter files, sysdump
+// flow files; plain, gzip'd or zstd) into a recording, written as one
+// staged session of package tape, and exports recordings back to Hubble
+// jsonpb (export.go).
 package importer
 
 import (

@@ -1,3 +1,8 @@
+// Package record is flowtape's live Hubble client: it follows GetFlows
+// from hubble-relay or an agent (dialed as the hubble CLI dials, see
+// internal/hubblecli) across reconnects without gaps or duplicates, records
+// what it misses as lost events (gaps.go), redacts what it is told to
+// (redact.go), and writes the recording through tape's crash-safe Sink.
 package record
 
 import (
