@@ -38,6 +38,7 @@ package schema
 
 import (
 	"bytes"
+	"math"
 	"reflect"
 	"unsafe"
 
@@ -122,9 +123,18 @@ type fieldCopy struct {
 
 var protoMessage = reflect.TypeFor[proto.Message]()
 
-// newTemplate compiles a deep copy of m. It returns nil for a message it
-// cannot copy exactly (a map, a field it does not know how to treat): rows
-// then decode the residual as before.
+// internalFields are the unexported fields of a generated message, with
+// their types (assumptions 1 to 4).
+var internalFields = map[string]reflect.Type{
+	"state":         reflect.TypeFor[protoimpl.MessageState](),
+	"sizeCache":     reflect.TypeFor[protoimpl.SizeCache](),
+	"unknownFields": reflect.TypeFor[protoimpl.UnknownFields](),
+}
+
+// newTemplate compiles a deep copy of m, decoded by proto.Unmarshal. It
+// returns nil for a message it cannot copy exactly (a map that is set, a
+// field or a struct it does not know how to treat): rows then decode the
+// residual as before.
 func newTemplate(m proto.Message) *template {
 	tp, ok := compileTemplate(reflect.ValueOf(m))
 	if !ok {
@@ -145,21 +155,27 @@ func compileTemplate(p reflect.Value) (*template, bool) {
 	e := p.Elem()
 	t := e.Type()
 	tp := &template{typ: t, src: e}
-	if u := p.Interface().(proto.Message).ProtoReflect().GetUnknown(); len(u) > 0 {
+	// Non-nil, even empty: the shallow copy must not share its array.
+	if u := p.Interface().(proto.Message).ProtoReflect().GetUnknown(); u != nil {
 		tp.unknown = u
 	}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
+		f := e.Field(i)
 		if !sf.IsExported() {
-			switch sf.Name {
-			case "state", "sizeCache", "unknownFields":
-				// Per-type state, a size only Marshal sets (a decoded
-				// message has none), and unknown fields, copied in build.
-				continue
+			if internalFields[sf.Name] != sf.Type {
+				return nil, false
 			}
+			// Per-type state, a size only Marshal sets (none in a decoded
+			// message), and unknown fields, copied in build.
+			if sf.Name == "sizeCache" && f.Int() != 0 {
+				return nil, false
+			}
+			continue
+		}
+		if sf.Tag.Get("protobuf") == "" && sf.Tag.Get("protobuf_oneof") == "" {
 			return nil, false
 		}
-		f := e.Field(i)
 		var cp func(reflect.Value)
 		switch f.Kind() {
 		case reflect.Pointer:
@@ -243,11 +259,17 @@ func compileTemplate(p reflect.Value) (*template, bool) {
 				return nil, false
 			}
 			cp = c
-		case reflect.Map, reflect.Struct, reflect.Array, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		case reflect.Map:
+			// The copy would share it; an unset one is nil in the copy too.
+			if !f.IsNil() {
+				return nil, false
+			}
+			continue
+		case reflect.Struct, reflect.Array, reflect.Chan, reflect.Func, reflect.UnsafePointer:
 			return nil, false
 		default:
 			// Scalars: the shallow copy has them.
-			tp.scalars = tp.scalars || !f.IsZero()
+			tp.scalars = tp.scalars || !zeroBits(f)
 			continue
 		}
 		tp.fixes = append(tp.fixes, fieldCopy{field: i, copy: cp})
@@ -279,6 +301,16 @@ func sliceCopy(f reflect.Value) (func(reflect.Value), bool) {
 		}, true
 	}
 	return nil, false
+}
+
+// zeroBits reports whether scalar v is all zero bits, as in a zero struct:
+// a -0.0 is not (reflect.Value.IsZero says it is), and protobuf keeps it.
+func zeroBits(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return math.Float64bits(v.Float()) == 0
+	}
+	return v.IsZero()
 }
 
 func cloneBytes(b reflect.Value) reflect.Value {
