@@ -1,4 +1,4 @@
-package main
+package analyze_test
 
 import (
 	"context"
@@ -14,21 +14,6 @@ import (
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/sim"
 )
-
-// recordSim records the simulator's scenario through the real gRPC and
-// record path (as flowtape demo does), and returns the recording and the
-// simulator's truth.
-func recordSim(t *testing.T, cfg sim.Config) (string, sim.Truth) {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	truth, err := simrecord.Run(ctx, cfg, dir, nil, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, truth
-}
 
 // rowsBy indexes a result's rows by the values of key columns joined with "->".
 func rowsBy(t *testing.T, res printer.Table, keys ...string) map[string]map[string]any {
@@ -59,13 +44,13 @@ func num(v any) uint64 {
 // percentiles within the simulator's latency resolution.
 func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	dir, truth := recordSim(t, sim.Config{Seed: 31, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true})
-	ctx := context.Background()
-	e, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
+	dir := t.TempDir()
+	truth, err := simrecord.Run(t.Context(), sim.Config{Seed: 31, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"]}, dir, nil, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	ctx := context.Background()
+	e := open(t, dir)
 	run := func(t *testing.T, name string, p analyze.Params) printer.Table {
 		t.Helper()
 		res, err := e.Run(ctx, name, p)
