@@ -33,16 +33,39 @@ func golden(t *testing.T, name string, res printer.Table) {
 	testutil.Golden(t, testutil.Testdata("golden", name+".txt"), buf.Bytes(), *update, "go test ./analyze -run Golden -update")
 }
 
-// sum adds up a column over the rows that pass keep.
-func sum(res printer.Table, col string, keep func(map[string]any) bool) int64 {
+// integer is an integer cell of an analysis's row (BIGINT columns come
+// back as int64), or fails the test: a column that turned into a string, a
+// float or NULL, or a name that is no column, must not count as 0. ok is
+// false for a NULL the caller allows (nullable).
+func integer(t testing.TB, m map[string]any, col string, nullable bool) (n int64, ok bool) {
+	t.Helper()
+	v, present := m[col]
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case nil:
+		if !present {
+			t.Fatalf("no column %s in %v", col, m)
+		}
+		if nullable {
+			return 0, false
+		}
+		t.Fatalf("%s is NULL in %v: want an integer", col, m)
+	}
+	t.Fatalf("%s is %T %v in %v: want an integer", col, v, v, m)
+	return 0, false
+}
+
+// sum adds up an integer column over the rows that pass keep.
+func sum(t testing.TB, res printer.Table, col string, keep func(map[string]any) bool) int64 {
+	t.Helper()
 	var n int64
 	for _, m := range res.Records() {
 		if keep != nil && !keep(m) {
 			continue
 		}
-		if v, ok := m[col].(int64); ok {
-			n += v
-		}
+		v, _ := integer(t, m, col, false)
+		n += v
 	}
 	return n
 }
@@ -95,32 +118,32 @@ func TestGoldenAnalysesOnSamples(t *testing.T) {
 		return res
 	}
 	l7 := func(m map[string]any) bool { return m["visibility"] == "L7" }
-	if res := run("services", analyze.Params{}); sum(res, "requests", l7) != httpResponses || sum(res, "errors", l7) != http5xx {
+	if res := run("services", analyze.Params{}); sum(t, res, "requests", l7) != httpResponses || sum(t, res, "errors", l7) != http5xx {
 		t.Errorf("services: %d requests, %d errors; the flows hold %d HTTP responses, %d of them 5xx",
-			sum(res, "requests", l7), sum(res, "errors", l7), httpResponses, http5xx)
+			sum(t, res, "requests", l7), sum(t, res, "errors", l7), httpResponses, http5xx)
 	}
-	if res := run("graph", analyze.Params{}); sum(res, "flows", nil) != flows {
-		t.Errorf("graph: %d flows on its edges; the samples hold %d", sum(res, "flows", nil), flows)
+	if res := run("graph", analyze.Params{}); sum(t, res, "flows", nil) != flows {
+		t.Errorf("graph: %d flows on its edges; the samples hold %d", sum(t, res, "flows", nil), flows)
 	}
 	run("graph", analyze.Params{Level: "pod"}, "-pod")
 	isL7 := func(m map[string]any) bool { return m["protocol"] == "http" || m["protocol"] == "grpc" }
-	if res := run("errors", analyze.Params{}); sum(res, "errors", isL7) != http5xx {
-		t.Errorf("errors: %d L7 errors; the flows hold %d 5xx", sum(res, "errors", isL7), http5xx)
+	if res := run("errors", analyze.Params{}); sum(t, res, "errors", isL7) != http5xx {
+		t.Errorf("errors: %d L7 errors; the flows hold %d 5xx", sum(t, res, "errors", isL7), http5xx)
 	}
-	if res := run("drops", analyze.Params{}); sum(res, "drops", nil) != dropped {
-		t.Errorf("drops: %d; the flows hold %d DROPPED", sum(res, "drops", nil), dropped)
+	if res := run("drops", analyze.Params{}); sum(t, res, "drops", nil) != dropped {
+		t.Errorf("drops: %d; the flows hold %d DROPPED", sum(t, res, "drops", nil), dropped)
 	}
-	if res := run("dns", analyze.Params{}); sum(res, "answers", nil) != dnsAnswers || sum(res, "errors", nil) != dnsErrors {
+	if res := run("dns", analyze.Params{}); sum(t, res, "answers", nil) != dnsAnswers || sum(t, res, "errors", nil) != dnsErrors {
 		t.Errorf("dns: %d answers, %d errors; the flows hold %d DNS responses, %d not NOERROR",
-			sum(res, "answers", nil), sum(res, "errors", nil), dnsAnswers, dnsErrors)
+			sum(t, res, "answers", nil), sum(t, res, "errors", nil), dnsAnswers, dnsErrors)
 	}
 	res := run("coverage", analyze.Params{})
 	for node, n := range byNode {
-		if got := sum(res, "flows", func(m map[string]any) bool { return m["node"] == node }); got != n {
+		if got := sum(t, res, "flows", func(m map[string]any) bool { return m["node"] == node }); got != n {
 			t.Errorf("coverage: %s has %d flows; the samples %d", node, got, n)
 		}
 	}
-	if got := sum(res, "flows", func(m map[string]any) bool { return m["node"] == "(all)" }); got != flows {
+	if got := sum(t, res, "flows", func(m map[string]any) bool { return m["node"] == "(all)" }); got != flows {
 		t.Errorf("coverage: (all) has %d flows; the samples %d", got, flows)
 	}
 	// The kind cluster's capture spans four minutes: a readable timeline.
@@ -132,7 +155,7 @@ func TestGoldenAnalysesOnSamples(t *testing.T) {
 			inWindow++
 		}
 	}
-	if sum(res, "flows", nil) != inWindow || inWindow == 0 {
-		t.Errorf("timeline: %d flows in its buckets; the samples hold %d in the window", sum(res, "flows", nil), inWindow)
+	if sum(t, res, "flows", nil) != inWindow || inWindow == 0 {
+		t.Errorf("timeline: %d flows in its buckets; the samples hold %d in the window", sum(t, res, "flows", nil), inWindow)
 	}
 }
