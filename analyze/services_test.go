@@ -32,9 +32,9 @@ func TestServicesOnSamples(t *testing.T) {
 		}
 	}
 	l7 := func(m map[string]any) bool { return m["visibility"] == "L7" }
-	requests, errs := sum(res, "requests", l7), sum(res, "errors", l7)
+	requests, errs := sum(t, res, "requests", l7), sum(t, res, "errors", l7)
 	for _, m := range res.Records() {
-		if e, _ := m["errors"].(int64); e > 0 && m["health"] != "failure" {
+		if e, _ := integer(t, m, "errors", true); e > 0 && m["health"] != "failure" {
 			t.Errorf("%v: all-5xx service not marked failure", m)
 		}
 	}

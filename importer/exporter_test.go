@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/internal/observer"
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/sim"
 )
 
@@ -67,20 +68,15 @@ func writeExporterFiles(t *testing.T, dir string, flows []*flowpb.Flow) ([]strin
 	}
 	// lumberjack compresses rotated files in the background.
 	var files []string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, "the exporter compresses its rotated files", func() bool {
 		files, _ = filepath.Glob(filepath.Join(dir, "events*"))
-		plain := 0
 		for _, f := range files {
 			if !strings.HasSuffix(f, ".gz") && filepath.Base(f) != "events.log" {
-				plain++
+				return false
 			}
 		}
-		if plain == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return true
+	})
 	return files, want
 }
 

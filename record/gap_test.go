@@ -2,7 +2,6 @@ package record_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -28,16 +27,7 @@ func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 	go c.Run(runCtx) //nolint:errcheck
 	addr := testutil.FreeAddr(t)
 	serve := func() func() {
-		var lis net.Listener
-		for i := 0; i < 50; i++ {
-			if lis, err = net.Listen("tcp", addr); err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		lis := testutil.Listen(t, addr)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { _ = c.Serve(ctx, lis); close(done) }()

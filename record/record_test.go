@@ -2,7 +2,6 @@ package record_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,16 +37,7 @@ func serveSim(t testing.TB, addr string, cfg sim.Config) *simServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lis net.Listener
-	for i := 0; i < 50; i++ { // the address may still be held by a stopped server
-		if lis, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testutil.Listen(t, addr) // the address may still be held by a stopped server
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &simServer{c: c, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -168,23 +158,24 @@ func TestRecordResumesAfterServerRestart(t *testing.T) {
 	done := make(chan error, 1)
 	var res record.Result
 	var current atomic.Pointer[simServer]
+	var reconnects atomic.Uint64
 	go func() {
 		var err error
 		res, err = record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Since: t0,
 			MinBackoff: 50 * time.Millisecond, Sink: tape.SinkOptions{Dir: dir, Writer: "test"},
 			Progress: func(p record.Progress) {
+				reconnects.Store(p.Reconnects)
 				if srv2 := current.Load(); srv2 != nil {
 					stopWhenComplete(srv2.c, cancel)(p)
 				}
 			}})
 		done <- err
 	}()
-	// Stop the server once part of the run is recorded, then start it again.
-	for srv.c.Truth().Flows < 30000 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	// Stop the server once part of the run is recorded, and start it again
+	// once the recorder has seen it go.
+	testutil.Eventually(t, time.Minute, "the simulation produced 30000 flows", func() bool { return srv.c.Truth().Flows >= 30000 })
 	srv.stop()
-	time.Sleep(300 * time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, "the recorder noticed the server went away", func() bool { return reconnects.Load() > 0 })
 	srv2 := serveSim(t, addr, cfg)
 	current.Store(srv2)
 	if err := <-done; err != nil {
@@ -231,12 +222,10 @@ func TestRecordingDirectoryIsLocked(t *testing.T) {
 		_, err := record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir}})
 		done <- err
 	}()
-	for i := 0; i < 200; i++ {
-		if _, err := tape.ReadManifest(dir); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the recorder wrote its manifest", func() bool {
+		_, err := tape.ReadManifest(dir)
+		return err == nil
+	})
 	if _, err := tape.Recover(dir, "test"); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("recover on a live recording: %v, want a refusal", err)
 	}

@@ -32,20 +32,19 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 
 	dir := t.TempDir()
 	var res record.Result
-	var err error
-	for attempt := 0; attempt < 20; attempt++ { // the relay needs a moment to find its peers
+	// The relay needs a moment to find its peers.
+	testutil.Eventually(t, 2*time.Minute, "record 3000 flows through the TLS relay", func() bool {
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer rcancel()
+		var err error
 		res, err = record.Run(rctx, record.Options{Dialer: dialer(t, withCert...), Since: t0, MaxFlows: 3000,
 			Sink: tape.SinkOptions{Dir: dir, Writer: "test"}})
-		rcancel()
-		if err == nil && res.Session.Totals.Flows == 3000 {
-			break
+		if err != nil || res.Session.Totals.Flows != 3000 {
+			t.Logf("record through the TLS relay: %d flows, %v", res.Session.Totals.Flows, err)
+			return false
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if err != nil || res.Session.Totals.Flows != 3000 {
-		t.Fatalf("record through the TLS relay: %d flows, %v", res.Session.Totals.Flows, err)
-	}
+		return true
+	})
 	flows, _ := readRecording(t, dir)
 	nodes := map[string]bool{}
 	for _, f := range flows {
@@ -60,7 +59,7 @@ func TestRecordThroughTLSRelay(t *testing.T) {
 
 	// The relay, ready as shown above, refuses us without the client certificate.
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	_, err = record.Run(rctx, record.Options{Dialer: dialer(t, tlsArgs...), Sink: tape.SinkOptions{Dir: t.TempDir()}})
+	_, err := record.Run(rctx, record.Options{Dialer: dialer(t, tlsArgs...), Sink: tape.SinkOptions{Dir: t.TempDir()}})
 	rcancel()
 	if !errors.Is(err, record.ErrNoServer) {
 		t.Fatalf("without a client certificate: %v, want a refusal", err)

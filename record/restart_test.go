@@ -1,11 +1,12 @@
 package record_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,17 +39,25 @@ func TestRecordAcrossSimProcessRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "rec")
 	rec := exec.Command(bin, "record", "--server", addr, "-o", dir, "--since", t0.Format(time.RFC3339), "--flush-interval", "500ms",
 		"--rotate-interval", "1s") // files are published as the test goes
+	var stderr lockedBuffer
+	rec.Stderr = &stderr
 	if err := rec.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer rec.Process.Kill() //nolint:errcheck
 
-	// Let part of the run be recorded, then restart the simulator.
-	time.Sleep(2 * time.Second)
+	// Let part of the run be recorded, then restart the simulator once the
+	// recorder has seen it go.
+	testutil.Eventually(t, time.Minute, "record publishes flows", func() bool {
+		n, _ := readRecordingQuiet(dir)
+		return n > 0
+	})
 	simProc.Process.Signal(syscall.SIGTERM) //nolint:errcheck
 	simProc.Wait()                          //nolint:errcheck
 	os.Remove(truthFile)                    // the interrupted run's partial truth
-	time.Sleep(500 * time.Millisecond)
+	testutil.Eventually(t, 30*time.Second, "record notices the simulator went away", func() bool {
+		return strings.Contains(stderr.String(), "reconnecting")
+	})
 	simProc = startSim()
 	defer func() {
 		simProc.Process.Signal(syscall.SIGTERM) //nolint:errcheck
@@ -57,21 +66,15 @@ func TestRecordAcrossSimProcessRestart(t *testing.T) {
 
 	// The second simulator writes the truth when its run is over; the
 	// recorder is stopped once it holds that many flows.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	var truth sim.Truth
-	for ctx.Err() == nil {
-		if b, err := os.ReadFile(truthFile); err == nil && json.Unmarshal(b, &truth) == nil && truth.Flows > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for ctx.Err() == nil {
-		if n, _ := readRecordingQuiet(dir); uint64(n) >= truth.Flows {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	testutil.Eventually(t, 3*time.Minute, "the simulator writes its truth", func() bool {
+		b, err := os.ReadFile(truthFile)
+		return err == nil && json.Unmarshal(b, &truth) == nil && truth.Flows > 0
+	})
+	testutil.Eventually(t, 3*time.Minute, "record publishes every flow", func() bool {
+		n, _ := readRecordingQuiet(dir)
+		return uint64(n) >= truth.Flows
+	})
 	rec.Process.Signal(syscall.SIGTERM) //nolint:errcheck
 	if err := rec.Wait(); err != nil {
 		t.Fatalf("record: %v", err)
@@ -97,4 +100,22 @@ func TestRecordAcrossSimProcessRestart(t *testing.T) {
 	if err != nil || !outage || m.Totals.Reconnects == 0 {
 		t.Fatalf("the restart is not recorded: outage event %v, manifest %+v, %v", outage, m, err)
 	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

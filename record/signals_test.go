@@ -31,7 +31,17 @@ func TestSignalsStopCleanly(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Second)
+		// Signalled once flows are being written (its write-ahead log is
+		// synced every --flush-interval, 2s).
+		testutil.Eventually(t, 30*time.Second, "record writes flows", func() bool {
+			wals, _ := filepath.Glob(filepath.Join(dir, "flows", "*", "*", ".*.wal"))
+			for _, w := range wals {
+				if fi, err := os.Stat(w); err == nil && fi.Size() > 0 {
+					return true
+				}
+			}
+			return false
+		})
 		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}

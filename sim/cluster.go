@@ -131,6 +131,13 @@ func (c *Cluster) Finished() bool {
 	return c.done
 }
 
+// Followers is how many GetFlows streams follow the cluster now.
+func (c *Cluster) Followers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.followers)
+}
+
 // Run produces flows until ctx ends or the duration is reached.
 func (c *Cluster) Run(ctx context.Context) error {
 	c.mu.Lock()

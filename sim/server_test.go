@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/sim"
 )
 
@@ -45,7 +46,11 @@ func startClusterHeld(t *testing.T, cfg sim.Config) (*sim.Cluster, observerpb.Ob
 		t.Fatal(err)
 	}
 	done := make(chan struct{}, 2)
-	run := func() { go func() { _ = c.Run(ctx); done <- struct{}{} }() }
+	running := 1 // Serve; Run once run is called
+	run := func() {
+		running++
+		go func() { _ = c.Run(ctx); done <- struct{}{} }()
+	}
 	go func() { _ = c.Serve(ctx, lis); done <- struct{}{} }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -54,8 +59,9 @@ func startClusterHeld(t *testing.T, cfg sim.Config) (*sim.Cluster, observerpb.Ob
 	t.Cleanup(func() {
 		conn.Close()
 		cancel()
-		<-done
-		<-done
+		for range running {
+			<-done
+		}
 	})
 	return c, observerpb.NewObserverClient(conn), lis.Addr().String(), run
 }
@@ -88,22 +94,22 @@ func collect(t *testing.T, client observerpb.ObserverClient, req *observerpb.Get
 	}
 }
 
-// waitFull waits until the (speed max) cluster has filled its rings.
+// waitFull waits until the (speed max) cluster has filled its rings and
+// stopped: without a follower it waits once a node's ring is full.
 func waitFull(t *testing.T, client observerpb.ObserverClient) *observerpb.ServerStatusResponse {
 	t.Helper()
-	for i := 0; i < 500; i++ {
-		st, err := client.ServerStatus(context.Background(), &observerpb.ServerStatusRequest{})
-		if err != nil {
+	var st, prev *observerpb.ServerStatusResponse
+	testutil.Eventually(t, 10*time.Second, "the ring buffers fill", func() bool {
+		var err error
+		if st, err = client.ServerStatus(context.Background(), &observerpb.ServerStatusRequest{}); err != nil {
 			t.Fatal(err)
 		}
-		if st.GetSeenFlows() > 0 && st.GetNumFlows() >= st.GetMaxFlows()-st.GetMaxFlows()/3 {
-			time.Sleep(20 * time.Millisecond)
-			return st
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("ring buffers did not fill")
-	return nil
+		full := st.GetSeenFlows() > 0 && st.GetNumFlows() >= st.GetMaxFlows()-st.GetMaxFlows()/3
+		stopped := prev != nil && st.GetSeenFlows() == prev.GetSeenFlows()
+		prev = st
+		return full && stopped
+	})
+	return st
 }
 
 func TestGetFlowsRequests(t *testing.T) {
@@ -201,7 +207,7 @@ func TestSlowReaderGetsLostEvents(t *testing.T) {
 	if _, err := stream.Header(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, "the reader follows", func() bool { return c.Followers() == 1 })
 	run()
 	var got, lost uint64
 	for {

@@ -125,12 +125,10 @@ func TestSimWritesTruth(t *testing.T) {
 			"--start", "2026-11-25T13:00:00Z", "--duration", "3m", "--rate", "500", "--truth", truth}, &bytes.Buffer{}, &bytes.Buffer{})
 	}()
 	var tr sim.Truth
-	for ctx.Err() == nil {
-		if b, err := os.ReadFile(truth); err == nil && json.Unmarshal(b, &tr) == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, time.Minute, "flowtape sim writes its truth", func() bool {
+		b, err := os.ReadFile(truth)
+		return err == nil && json.Unmarshal(b, &tr) == nil
+	})
 	cancel()
 	<-done
 	if tr.Scenario != "incident" || tr.Flows == 0 || tr.IncidentStart == nil || len(tr.Buckets) != 3 {

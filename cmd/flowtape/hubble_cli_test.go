@@ -90,18 +90,16 @@ func TestHubbleObserveAgainstSim(t *testing.T) {
 	// ring buffer is full, then waits; wait for that.
 	var status map[string]any
 	prev := ""
-	for i := 0; i < 100; i++ {
+	testutil.Eventually(t, 30*time.Second, "the simulation fills a ring and waits", func() bool {
 		out := hubble(t, "status", "--server", addr, "-o", "json")
 		if err := json.Unmarshal(out, &status); err != nil {
 			t.Fatalf("hubble status -o json: %v\n%s", err, out)
 		}
 		n, _ := status["num_flows"].(string)
-		if n == prev && n != "" {
-			break
-		}
+		stable := n == prev && n != ""
 		prev = n
-		time.Sleep(100 * time.Millisecond)
-	}
+		return stable
+	})
 	numFlows, _ := strconv.Atoi(prev)
 	if numFlows < 4095 || status["max_flows"] != "12285" || status["num_connected_nodes"] != float64(3) {
 		t.Fatalf("hubble status: %v, want 3 nodes with rings of 4095, one of them full", status)

@@ -131,7 +131,12 @@ func TestImportInterruptedOnQuietPipe(t *testing.T) {
 	if _, err := stdin.Write(sample); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	// Interrupted once it has read the start of its input and made the
+	// recording directory to import into.
+	testutil.Eventually(t, 20*time.Second, "import starts", func() bool {
+		_, err := os.Stat(dir)
+		return err == nil
+	})
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

@@ -44,17 +44,11 @@ func TestHubbleRelayAggregatesSimAgents(t *testing.T) {
 	}
 	relayAddr := testutil.StartRelay(t, agents[0], "--disable-server-tls", "--disable-client-tls")
 	var nodes string
-	for i := 0; i < 100; i++ {
+	testutil.Eventually(t, 30*time.Second, "hubble-relay sees the 3 simulated nodes", func() bool {
 		out, _ := exec.Command(testutil.Tool(t, "hubble"), "list", "nodes", "--server", relayAddr).Output()
 		nodes = string(out)
-		if strings.Count(nodes, "Connected") == 3 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if strings.Count(nodes, "Connected") != 3 {
-		t.Fatalf("hubble-relay does not see the 3 simulated nodes:\n%s", nodes)
-	}
+		return strings.Count(nodes, "Connected") == 3
+	})
 	seen := map[string]bool{}
 	for _, r := range jsonpbFlows(t, hubble(t, "observe", "--server", relayAddr, "--last", "300", "-o", "jsonpb")) {
 		if f := r.GetFlow(); f != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/hubblecli"
 	"github.com/flowtape/flowtape/internal/observer"
+	"github.com/flowtape/flowtape/internal/simrecord"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
 	"github.com/flowtape/flowtape/schema"
@@ -127,7 +128,11 @@ func TestHubbleObserveAgainstReplay(t *testing.T) {
 		t.Skip("builds the hubble CLI")
 	}
 	hubble(t, "version")
-	dir, truth := recordSim(t, replayScenario)
+	dir := t.TempDir()
+	truth, err := simrecord.Run(t.Context(), replayScenario, dir, nil, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr, banner := startReplay(t, dir)
 	for _, want := range []string{"serving " + thousands(truth.Flows) + " flows", "from 3 nodes", "window: 2026-11-25T13:00:00", "hubble observe --server " + addr} {
 		if !strings.Contains(banner, want) {

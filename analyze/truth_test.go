@@ -1,4 +1,4 @@
-package main
+package analyze_test
 
 import (
 	"context"
@@ -15,21 +15,6 @@ import (
 	"github.com/flowtape/flowtape/sim"
 )
 
-// recordSim records the simulator's scenario through the real gRPC and
-// record path (as flowtape demo does), and returns the recording and the
-// simulator's truth.
-func recordSim(t *testing.T, cfg sim.Config) (string, sim.Truth) {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	truth, err := simrecord.Run(ctx, cfg, dir, nil, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, truth
-}
-
 // rowsBy indexes a result's rows by the values of key columns joined with "->".
 func rowsBy(t *testing.T, res printer.Table, keys ...string) map[string]map[string]any {
 	t.Helper()
@@ -44,14 +29,11 @@ func rowsBy(t *testing.T, res printer.Table, keys ...string) map[string]map[stri
 	return out
 }
 
-func num(v any) uint64 {
-	switch x := v.(type) {
-	case int64:
-		return uint64(x)
-	case int32:
-		return uint64(x)
-	}
-	return 0
+// num is a count of an analysis's row: an integer, not NULL.
+func num(t testing.TB, r map[string]any, col string) uint64 {
+	t.Helper()
+	n, _ := integer(t, r, col, false)
+	return uint64(n)
 }
 
 // The analyses of the simulator's incident, recorded through the real
@@ -59,13 +41,13 @@ func num(v any) uint64 {
 // percentiles within the simulator's latency resolution.
 func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	dir, truth := recordSim(t, sim.Config{Seed: 31, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true})
-	ctx := context.Background()
-	e, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
+	dir := t.TempDir()
+	truth, err := simrecord.Run(t.Context(), sim.Config{Seed: 31, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"]}, dir, nil, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	ctx := context.Background()
+	e := open(t, dir)
 	run := func(t *testing.T, name string, p analyze.Params) printer.Table {
 		t.Helper()
 		res, err := e.Run(ctx, name, p)
@@ -81,7 +63,7 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 			name string
 			want uint64
 		}{{"requests", st.Requests - st.NoResponse}, {"errors", st.Errors}, {"no_response", st.NoResponse}} {
-			if v := num(r[c.name]); v != c.want {
+			if v := num(t, r, c.name); v != c.want {
 				t.Errorf("%s: %s %d, truth %d", what, c.name, v, c.want)
 			}
 		}
@@ -89,13 +71,15 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 		for _, n := range st.Drops {
 			drops += n
 		}
-		if v := num(r["drops"]); v != drops {
+		if v := num(t, r, "drops"); v != drops {
 			t.Errorf("%s: drops %d, truth %v", what, v, st.Drops)
 		}
 		want := map[string]float64{"p50_ms": st.P50Ms, "p90_ms": st.P90Ms, "p95_ms": st.P95Ms, "p99_ms": st.P99Ms, "max_ms": st.MaxMs}
 		for _, q := range quantiles {
-			v, _ := r[q].(float64)
-			if math.Abs(v-want[q]) > resolution {
+			v, ok := r[q].(float64)
+			if !ok {
+				t.Errorf("%s: %s is %T %v, want milliseconds", what, q, r[q], r[q])
+			} else if math.Abs(v-want[q]) > resolution {
 				t.Errorf("%s: %s %.4f, truth %.4f", what, q, v, want[q])
 			}
 		}
@@ -111,12 +95,18 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 			}
 			if st.Requests == 0 {
 				// redis-cart: plain TCP, no L7 proxy
-				if r["visibility"] != "L4" || num(r["connections"]) != st.Connections {
+				if r["visibility"] != "L4" || num(t, r, "connections") != st.Connections {
 					t.Errorf("%s: visibility %v, connections %v; truth: L4, %d connections", st.Service, r["visibility"], r["connections"], st.Connections)
+				}
+				// Without L7 data there are no request counts, not zero ones.
+				for _, col := range []string{"requests", "errors", "client_errors", "no_response"} {
+					if _, ok := integer(t, r, col, true); ok {
+						t.Errorf("%s: %s %v without L7 data, want NULL", st.Service, col, r[col])
+					}
 				}
 				continue
 			}
-			if num(r["client_errors"]) != st.ClientErrors {
+			if num(t, r, "client_errors") != st.ClientErrors {
 				t.Errorf("%s: client_errors %v, truth %d", st.Service, r["client_errors"], st.ClientErrors)
 			}
 			checkStats(t, st.Service, r, st.Stats, "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
@@ -126,7 +116,7 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 					denies += n
 				}
 			}
-			if v := num(r["policy_denies"]); v != denies {
+			if v := num(t, r, "policy_denies"); v != denies {
 				t.Errorf("%s: policy_denies %d, truth %d", st.Service, v, denies)
 			}
 		}
@@ -150,7 +140,7 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 			}
 			// A connection the deny policy dropped never opened: the
 			// truth counts handshakes, the graph every SYN.
-			if len(et.Drops) == 0 && num(r["connections"]) != et.Connections {
+			if len(et.Drops) == 0 && num(t, r, "connections") != et.Connections {
 				t.Errorf("%s: connections %v, truth %d", key, r["connections"], et.Connections)
 			}
 		}
@@ -170,8 +160,8 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 				t.Errorf("bucket %s missing", b.Start)
 				continue
 			}
-			if num(r["flows"]) != b.Flows || num(r["requests"])+num(r["no_response"]) != b.Requests ||
-				num(r["errors"]) != b.Errors || num(r["drops"]) != b.Drops {
+			if num(t, r, "flows") != b.Flows || num(t, r, "requests")+num(t, r, "no_response") != b.Requests ||
+				num(t, r, "errors") != b.Errors || num(t, r, "drops") != b.Drops {
 				t.Errorf("bucket %s: flows %v requests %v+%v errors %v drops %v; truth %+v", b.Start, r["flows"], r["requests"], r["no_response"], r["errors"], r["drops"], b)
 			}
 		}
@@ -181,8 +171,8 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 		res := run(t, "dns", analyze.Params{})
 		answers, errs := map[string]uint64{}, map[string]uint64{}
 		for _, r := range rowsBy(t, res, "client", "query") {
-			answers[r["client"].(string)] += num(r["answers"])
-			errs[r["client"].(string)] += num(r["errors"])
+			answers[r["client"].(string)] += num(t, r, "answers")
+			errs[r["client"].(string)] += num(t, r, "errors")
 		}
 		for _, d := range truth.DNS {
 			if answers[d.Client] != d.Queries || errs[d.Client] != d.Queries-d.Rcodes["0"] {
@@ -193,11 +183,11 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 
 	t.Run("coverage", func(t *testing.T) {
 		got := rowsBy(t, run(t, "coverage", analyze.Params{}), "node")
-		if r := got["(all)"]; r == nil || num(r["flows"]) != truth.Flows || r["complete"] != true {
+		if r := got["(all)"]; r == nil || num(t, r, "flows") != truth.Flows || r["complete"] != true {
 			t.Errorf("(all): %v; truth %d flows, nothing lost", r, truth.Flows)
 		}
 		for node, n := range truth.FlowsByNode {
-			if r := got[node]; r == nil || num(r["flows"]) != n {
+			if r := got[node]; r == nil || num(t, r, "flows") != n {
 				t.Errorf("%s: %v; truth %d flows", node, r, n)
 			}
 		}
@@ -209,7 +199,7 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 		pay := truth.Edge
 		et, _ := pay("checkoutservice", "paymentservice")
 		r := got["checkoutservice->paymentservice->hipstershop.PaymentService/Charge"]
-		if r == nil || num(r["errors"]) != et.Errors || !strings.Contains(fmt.Sprint(r["statuses"]), "503=") {
+		if r == nil || num(t, r, "errors") != et.Errors || !strings.Contains(fmt.Sprint(r["statuses"]), "503=") {
 			t.Errorf("Charge errors: %v; truth %d errors", r, et.Errors)
 		}
 	})
@@ -218,7 +208,7 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 		res := run(t, "drops", analyze.Params{})
 		byReason := map[string]uint64{}
 		for _, r := range rowsBy(t, res, "reason", "source", "destination", "port") {
-			byReason[r["reason"].(string)] += num(r["drops"])
+			byReason[r["reason"].(string)] += num(t, r, "drops")
 			if r["reason"] == "POLICY_DENY" && r["denied_by"] != "default/deny-recommendation-to-catalog" {
 				t.Errorf("deny policy not named: %v", r)
 			}
