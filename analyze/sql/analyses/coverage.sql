@@ -27,7 +27,7 @@ lost_by_node AS (
 -- (its stream broke) name the server and count for the recording as a whole
 unavailable AS (
     SELECT node, count(*) AS unavailable
-    FROM (SELECT unnest(CASE WHEN node_name = 'flowtape/recorder' THEN ['(all)'] ELSE node_names END) AS node
+    FROM (SELECT unnest(CASE WHEN node_name = ft_recorder_node() THEN ['(all)'] ELSE node_names END) AS node
           FROM events, win
           WHERE event = 'node_status' AND node_state IN ('NODE_UNAVAILABLE', 'NODE_GONE', 'NODE_ERROR')
             AND time BETWEEN win.t0 AND win.t1)

@@ -1,10 +1,10 @@
--- timeline: the recording in time buckets of SET VARIABLE bucket seconds
--- (default 60): flows, requests (counted once, as in services), errors,
--- error rate, p99 latency, requests never answered, drops, policy denies,
--- failed TCP connections and events lost. Every bucket of the window is
+-- timeline: the recording in time buckets of ft_bucket_seconds() (SET
+-- VARIABLE bucket, in seconds; default a minute): flows, requests (counted
+-- once, as in services), errors, error rate, p99 latency, requests never
+-- answered, drops, policy denies, failed TCP connections and events lost. Every bucket of the window is
 -- listed, empty ones too. Requests fall in the bucket of their response.
 WITH win AS (FROM ft_window(with_losses := true)),
-b AS (SELECT coalesce(getvariable('bucket')::BIGINT, 60) * 1000000000 AS ns),
+b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
 buckets AS (
     SELECT make_timestamp_ns(t) AS bucket
     FROM win, b, range(epoch_ns(win.t0) // b.ns * b.ns, epoch_ns(win.t1) + 1, b.ns) r(t)
