@@ -167,6 +167,23 @@ CREATE OR REPLACE MACRO ft_node(level, name, pod, service) AS
 
 -- Counting.
 
+-- ft_requests, ft_errors, ft_client_errors and ft_no_response count rows
+-- of requests_counted (an aggregate; pass the row's no_response, error or
+-- client_error): requests answered (what rates and error shares divide),
+-- failed (5xx and failed gRPC calls), answered 4xx, and never answered.
+CREATE OR REPLACE MACRO ft_requests(no_response) AS count(*) FILTER (NOT no_response);
+CREATE OR REPLACE MACRO ft_errors(error) AS count(*) FILTER (error);
+CREATE OR REPLACE MACRO ft_client_errors(client_error) AS count(*) FILTER (client_error);
+CREATE OR REPLACE MACRO ft_no_response(no_response) AS count(*) FILTER (no_response);
+
+-- ft_connections_lost counts the connections of a group of rows of
+-- connections (an aggregate) that were dropped or never answered: what
+-- health grades for L4 traffic.
+CREATE OR REPLACE MACRO ft_connections_lost(dropped, unanswered) AS count(*) FILTER (dropped OR unanswered);
+
+-- ft_error_rate is an error share, NULL without requests.
+CREATE OR REPLACE MACRO ft_error_rate(errors, requests) AS round(errors / nullif(requests, 0), 6);
+
 -- ft_health grades an error share by Kiali's default thresholds: >= 0.1%
 -- degraded, >= 10% failure.
 CREATE OR REPLACE MACRO ft_health(errors, total) AS
@@ -175,8 +192,20 @@ CREATE OR REPLACE MACRO ft_health(errors, total) AS
          WHEN errors / total >= getvariable('ft_default_health_degraded')::DOUBLE THEN 'degraded'
          ELSE 'healthy' END;
 
+-- ft_traffic_health is the health of a service or edge: of its requests'
+-- errors where an L7 proxy saw it (l7), else of its connections dropped
+-- or never answered (resets are not failures: many clients close
+-- connections so).
+CREATE OR REPLACE MACRO ft_traffic_health(l7, errors, requests, connections_lost, connections) AS
+    CASE WHEN l7 THEN ft_health(errors, requests) ELSE ft_health(connections_lost, connections) END;
+
 -- ft_counts renders a list of names as "name=count,..." by count, then name.
 CREATE OR REPLACE MACRO ft_counts(names) AS
     list_aggr(list_transform(
         list_sort(list_transform(map_entries(list_histogram(names)), e -> {n: -e.value, k: e.key})),
         e -> e.k || '=' || (-e.n)), 'string_agg', ',');
+
+-- ft_counts_of is ft_counts of names already counted (an aggregate over
+-- rows of a name and its count n).
+CREATE OR REPLACE MACRO ft_counts_of(name, n) AS
+    string_agg(name || '=' || n, ',' ORDER BY n DESC, name);

@@ -78,7 +78,7 @@ func TestAnalyzeServicesCommand(t *testing.T) {
 			t.Errorf("services JSON lacks %q", f)
 		}
 	}
-	if out, _, code := runCmd(t, "analyze", "services", "--sql"); code != 0 || !strings.Contains(out, "FROM requests") {
+	if out, _, code := runCmd(t, "analyze", "services", "--sql"); code != 0 || !strings.Contains(out, "requests_counted") {
 		t.Errorf("--sql: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{"analyze", "nope", dir}, {"analyze", "services", dir, "--reporter", "proxy"}, {"analyze", "services"}} {
