@@ -21,7 +21,7 @@ type setupStep struct {
 
 // setupSteps are what Open runs to define the views over the engine's
 // files, in order: a view is bound when created, so what it reads must
-// exist already.
+// exist already. SetupSQL prints the same steps.
 func (e *Engine) setupSteps() ([]setupStep, error) {
 	steps := []setupStep{
 		// Every view reads the footers again when it is created and when
@@ -57,6 +57,29 @@ func (e *Engine) setupSteps() ([]setupStep, error) {
 		return nil, err
 	}
 	return steps, nil
+}
+
+// SetupSQL is the SQL that Open runs to define the views over the
+// engine's files, as one script for the duckdb CLI (duckdb -init
+// setup.sql): the analyses' SQL files then run in it as they are.
+func (e *Engine) SetupSQL() (string, error) {
+	steps, err := e.setupSteps()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "-- The views of flowtape query over %d flow and %d event files. The analyses'\n", len(e.files.Flows), len(e.files.Events))
+	b.WriteString("-- parameters are variables: SET VARIABLE since = TIMESTAMP_NS '2026-11-25 13:00:00',\n")
+	b.WriteString("-- until, namespace, reporter, level, bucket (seconds); flowtape analyze NAME --sql\n")
+	b.WriteString("-- prints an analysis.\n")
+	for _, s := range steps {
+		q := strings.TrimSpace(s.sql)
+		if !strings.HasSuffix(q, ";") {
+			q += ";"
+		}
+		fmt.Fprintf(&b, "\n-- %s\n%s\n", s.title, q)
+	}
+	return b.String(), nil
 }
 
 // variablesSQL sets the DuckDB variables the macros read: the analysis
