@@ -11,8 +11,6 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/flowtape/flowtape/analyze"
-	"github.com/flowtape/flowtape/internal/testutil"
-	"github.com/flowtape/flowtape/sim"
 )
 
 // The SQL that flowtape query --print-setup prints sets up, on its own in
@@ -20,13 +18,7 @@ import (
 // Engine.Run gives, with the parameters set as variables by hand.
 func TestSetupSQLRunsAlone(t *testing.T) {
 	ctx := context.Background()
-	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	scen := sim.Scenarios["incident"]
-	scen.IncidentAt = 20 * time.Second
-	resps := testutil.SimResponses(scen, 4, 300, start, start.Add(40*time.Second))
-	resps = append(resps, testutil.SampleResponses(t)...)
-	dir := t.TempDir()
-	testutil.WriteRecording(t, dir, "setup", resps)
+	dir, start := incidentAndSamples(t)
 	e := open(t, dir)
 	setup, err := e.SetupSQL()
 	if err != nil {
