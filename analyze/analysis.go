@@ -11,7 +11,9 @@ import (
 )
 
 // Params are the parameters every analysis takes, set as DuckDB variables
-// (getvariable in the SQL files) so that the files run as they are.
+// (since, until, namespace, reporter, level, bucket; the SQL reads them
+// through the macros ft_since() ... ft_bucket_seconds()) so that the files
+// run as they are.
 type Params struct {
 	Since, Until time.Time
 	Namespace    string

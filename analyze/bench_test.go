@@ -308,7 +308,7 @@ func openJSON(ctx context.Context, file string, materialize bool, queries ...str
 	if materialize {
 		source = "CREATE TABLE flows_json AS " + read
 	}
-	stmts := slices.Concat([]string{jsonMacros, macros, source,
+	stmts := slices.Concat([]string{jsonMacros, analyze.VariablesSQL(), macros, source,
 		"CREATE VIEW flows_all AS SELECT " + strings.Join(flowCols, ", ") + " FROM flows_json",
 		"CREATE VIEW flows AS SELECT * FROM flows_all",
 		"CREATE VIEW events AS SELECT " + strings.Join(eventCols, ", ") + " WHERE false"}, views)

@@ -101,52 +101,23 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 		e.spill = filepath.Join(os.TempDir(), fmt.Sprintf("flowtape-spill-%d-%p", os.Getpid(), e))
 		o.TempDir = e.spill
 	}
-	stmts = append(stmts, fmt.Sprintf("SET temp_directory = %s", quote(o.TempDir)),
-		// Every view reads the footers again when it is created and when
-		// a query binds it: cached, opening 10 million flows takes a
-		// fraction of a second instead of seconds.
-		"SET parquet_metadata_cache = true")
+	stmts = append(stmts, fmt.Sprintf("SET temp_directory = %s", quote(o.TempDir)))
 	for _, s := range stmts {
 		if _, err := e.db.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("set up: %w", firstLine(err))
 		}
 	}
-	if err := e.execFile(ctx, "sql/macros.sql"); err != nil {
-		return err
-	}
-	for _, s := range []string{
-		flowsAllView(e.files.Flows, e.versions),
-		flowsView(e.files.Flows),
-		baseView("events", schema.KindEvents, e.files.Events),
-	} {
-		if _, err := e.db.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("set up: %w", firstLine(err))
-		}
-	}
-	var files []string
-	// In ViewNames' order: a view is bound when created, so the views it
-	// reads must exist already.
-	for _, v := range ViewNames {
-		if f := "sql/views/" + v + ".sql"; fileExists(f) {
-			files = append(files, f)
-		}
-	}
-	files = append(files, "sql/window.sql")
-	for _, f := range files {
-		if err := e.execFile(ctx, f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (e *Engine) execFile(ctx context.Context, name string) error {
-	b, err := SQL.ReadFile(name)
+	steps, err := e.setupSteps()
 	if err != nil {
 		return err
 	}
-	if _, err := e.db.ExecContext(ctx, string(b)); err != nil {
-		return fmt.Errorf("%s: %w", name, firstLine(err))
+	for _, s := range steps {
+		if _, err := e.db.ExecContext(ctx, s.sql); err != nil {
+			if s.file != "" {
+				return fmt.Errorf("%s: %w", s.file, firstLine(err))
+			}
+			return fmt.Errorf("set up: %w", firstLine(err))
+		}
 	}
 	return nil
 }
@@ -180,15 +151,16 @@ func quoteList(files []string) string {
 }
 
 // addedColumns are the derived columns each minor version added, with the
-// SQL that computes them, as the writer does, for files written before.
+// SQL that computes them for files written before: macros of macros.sql
+// that read the declarations of package schema (as variables), and so
+// compute what schema/flow_columns.go stores.
 var addedColumns = []struct {
 	minor int
 	exprs []string
 }{
 	{1, []string{
-		"nullif(ft_header(http_headers, 'x-request-id'), '') AS http_request_id",
-		`CASE WHEN http_method IS NOT NULL THEN CASE WHEN ft_is_grpc(http_protocol, http_method, http_url, http_headers) THEN 'grpc' ELSE 'http' END
-         WHEN dns_rcode IS NOT NULL THEN 'dns' END AS l7_protocol`,
+		"ft_request_id(http_headers) AS http_request_id",
+		"ft_l7_protocol(http_code, http_protocol, http_method, http_url, http_headers, dns_rcode, l7_latency_ns, extra) AS l7_protocol",
 	}},
 	{2, []string{
 		"ft_name(source_workload, source_app, source_pod_name, source_identity, source_names, ip_source) AS source_endpoint",

@@ -12,17 +12,24 @@ import (
 	"github.com/flowtape/flowtape/sim"
 )
 
-// Materialized views change how long analyses take, never what they say:
-// every analysis, in and out of a window, gives the same rows.
-func TestMaterializeKeepsEveryAnswer(t *testing.T) {
-	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+// incidentAndSamples records 40 s of the simulator's incident (from
+// start) and the real samples: every analysis has rows over it.
+func incidentAndSamples(t *testing.T) (dir string, start time.Time) {
+	t.Helper()
+	start = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	scen := sim.Scenarios["incident"]
 	scen.IncidentAt = 20 * time.Second
 	resps := testutil.SimResponses(scen, 9, 300, start, start.Add(40*time.Second))
 	resps = append(resps, testutil.SampleResponses(t)...)
-	dir := t.TempDir()
-	testutil.WriteRecording(t, dir, "mat", resps)
+	dir = t.TempDir()
+	testutil.WriteRecording(t, dir, "incident", resps)
+	return dir, start
+}
 
+// Materialized views change how long analyses take, never what they say:
+// every analysis, in and out of a window, gives the same rows.
+func TestMaterializeKeepsEveryAnswer(t *testing.T) {
+	dir, start := incidentAndSamples(t)
 	ctx := context.Background()
 	plain, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
 	if err != nil {

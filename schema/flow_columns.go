@@ -3,6 +3,7 @@ package schema
 import (
 	"regexp"
 	"strings"
+	"unicode"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -135,7 +136,6 @@ func setICMP(f F, v uint32, isType bool) {
 	}
 }
 
-// l4Protocol names the transport as hubble observe prints it.
 // httpHeader is the first value of an HTTP header, by case-insensitive name.
 func httpHeader(f F, name string) string {
 	for _, h := range f.GetL7().GetHttp().GetHeaders() {
@@ -146,6 +146,42 @@ func httpHeader(f F, name string) string {
 	return ""
 }
 
+// HeaderFold is how httpHeader's strings.EqualFold matches an ASCII
+// header name: from lists every rune that folds to an ASCII letter but is
+// not that lowercase letter (A-Z, the Kelvin sign, the long s), to the
+// letter it folds to, rune for rune. The analyses' SQL maps one onto the
+// other (translate) to compare header names as Go does.
+func HeaderFold() (from, to string) {
+	var f, t []rune
+	for c := 'a'; c <= 'z'; c++ {
+		for r := unicode.SimpleFold(c); r != c; r = unicode.SimpleFold(r) {
+			f, t = append(f, r), append(t, c)
+		}
+	}
+	return string(f), string(t)
+}
+
+// What the derivation of http_request_id and l7_protocol looks at. The
+// analyses' SQL computes the same columns for files written before they
+// existed (analyze hands these to DuckDB as variables), so that the two
+// cannot drift apart.
+const (
+	// HeaderRequestID is Envoy's request ID header (http_request_id).
+	HeaderRequestID = "x-request-id"
+	// HeaderContentType, GRPCContentType: a gRPC call's content-type
+	// starts with application/grpc (application/grpc+proto, ...).
+	HeaderContentType = "content-type"
+	GRPCContentType   = "application/grpc"
+	// GRPCProtocol, GRPCMethod and GRPCURLPattern tell a gRPC call whose
+	// headers Hubble left out: an HTTP/2 POST to /package.Service/Method.
+	// The pattern is RE2 syntax, which Go and DuckDB share.
+	GRPCProtocol   = "HTTP/2"
+	GRPCMethod     = "POST"
+	GRPCURLPattern = `^[a-z]+://[^/]+/[A-Za-z0-9_.]+\.[A-Za-z0-9_]+/[A-Za-z0-9_]+$`
+)
+
+var grpcURL = regexp.MustCompile(GRPCURLPattern)
+
 // l7Protocol tells gRPC from other HTTP the way gRPC defines itself: a
 // content-type of application/grpc, or, where Hubble left the headers out,
 // an HTTP/2 POST to /package.Service/Method.
@@ -154,8 +190,8 @@ func l7Protocol(f F) string {
 	switch {
 	case l7.GetHttp() != nil:
 		h := l7.GetHttp()
-		if strings.HasPrefix(httpHeader(f, "content-type"), "application/grpc") ||
-			h.GetProtocol() == "HTTP/2" && h.GetMethod() == "POST" && grpcURL.MatchString(h.GetUrl()) {
+		if strings.HasPrefix(httpHeader(f, HeaderContentType), GRPCContentType) ||
+			h.GetProtocol() == GRPCProtocol && h.GetMethod() == GRPCMethod && grpcURL.MatchString(h.GetUrl()) {
 			return "grpc"
 		}
 		return "http"
@@ -167,8 +203,7 @@ func l7Protocol(f F) string {
 	return ""
 }
 
-var grpcURL = regexp.MustCompile(`^[a-z]+://[^/]+/[A-Za-z0-9_.]+\.[A-Za-z0-9_]+/[A-Za-z0-9_]+$`)
-
+// l4Protocol names the transport as hubble observe prints it.
 func l4Protocol(f F) string {
 	switch f.GetL4().GetProtocol().(type) {
 	case *flowpb.Layer4_TCP:
@@ -294,13 +329,14 @@ func endpointColumns(side string, get func(F) *flowpb.Endpoint, ensure func(F) *
 	}
 }
 
-// reservedIdentities are Cilium's fixed numeric identities by name
-// (pkg/identity); the analyses' SQL (ft_name) names them the same way.
-var reservedIdentities = map[uint32]string{1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init",
+// ReservedIdentities are Cilium's fixed numeric identities by name
+// (pkg/identity); the analyses' SQL (ft_name) reads this map, handed to it
+// as a variable, for files written before source_endpoint existed.
+var ReservedIdentities = map[uint32]string{1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init",
 	6: "remote-node", 7: "kube-apiserver", 8: "ingress", 9: "world-ipv4", 10: "world-ipv6"}
 
-// endpointName is ft_name of analyze/sql/macros.sql, computed once when a
-// row is written: reading the six columns it needs costs a query more
+// endpointName is ft_name of analyze/sql/macros.sql (which reads the
+// stored source_app for the app label), computed once when a row is written: reading the six columns it needs costs a query more
 // than the rest of its work.
 func endpointName(ep *flowpb.Endpoint, names []string, ip string) string {
 	if w := ep.GetWorkloads(); len(w) > 0 && w[0].GetName() != "" {
@@ -313,7 +349,7 @@ func endpointName(ep *flowpb.Endpoint, names []string, ip string) string {
 		return ep.GetPodName()
 	}
 	if ep != nil {
-		if r, ok := reservedIdentities[ep.GetIdentity()]; ok {
+		if r, ok := ReservedIdentities[ep.GetIdentity()]; ok {
 			return r
 		}
 	}
@@ -464,7 +500,7 @@ func flowColumns() []Column[F] {
 				ensureHTTP(f).Headers = hs
 			}).at("l7.http.headers"),
 		derived(cString, "http_request_id", "X-Request-Id header of an HTTP flow (Envoy's request ID): pairs a request with its response and the client proxy's view with the server proxy's.",
-			func(f F) (string, bool) { id := httpHeader(f, "x-request-id"); return id, id != "" }),
+			func(f F) (string, bool) { id := httpHeader(f, HeaderRequestID); return id, id != "" }),
 		derived(cString, "l7_protocol", "Application protocol of an L7 flow: grpc, http, dns or kafka.",
 			func(f F) (string, bool) { p := l7Protocol(f); return p, p != "" }),
 		strCol("dns_query", "Queried DNS name, fully qualified with a trailing dot.",

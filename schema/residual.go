@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -192,3 +193,74 @@ func (p *plan) residual(src reflect.Value, held []bool) reflect.Value {
 }
 
 var marshalOpts = proto.MarshalOptions{}
+
+// KafkaInResidual is how a flow's kafka record is told from its residual
+// alone, the only column that holds it: what the analyses' SQL reads to
+// compute l7_protocol for files written before that column existed.
+//
+// Go's protobuf encoder writes a message's known fields by number (unknown
+// ones last), and the columns hold every field of Layer7 numbered below
+// its kafka record but the other records (http, dns): in the residual of a
+// flow with neither HTTP nor DNS, the payload of the l7 field starts with
+// kafka's tag exactly when the flow has a kafka record. Flow's fields
+// numbered below l7 come before it, once each at most (the repeated ones
+// are held whole by their columns).
+type KafkaInResidual struct {
+	// L7Tag is the tag of Flow.l7 (length-delimited), one byte: l7 is
+	// numbered below 16, and so are the fields before it.
+	L7Tag byte
+	// KafkaTag is the tag of Layer7.kafka (length-delimited).
+	KafkaTag []byte
+	// FieldsBeforeL7 is how many Flow fields are numbered below l7: the
+	// most fields a residual has before it.
+	FieldsBeforeL7 int
+}
+
+// ResidualKafka returns how a kafka record sits in a flow's residual. It panics
+// where the table breaks what the SQL relies on: a programming error that
+// any test catches.
+func ResidualKafka() KafkaInResidual {
+	flow := Flows.newMsg().ProtoReflect().Descriptor()
+	l7 := flow.Fields().ByName("l7")
+	kafka := l7.Message().Fields().ByName("kafka")
+	tag := protowire.AppendTag(nil, l7.Number(), protowire.BytesType)
+	if len(tag) != 1 {
+		panic("schema: Flow.l7's tag is not one byte")
+	}
+	held := func(n *maskNode, fd protoreflect.FieldDescriptor) bool {
+		for _, c := range n.children {
+			if c.fd.Number() == fd.Number() {
+				return c.node.col >= 0
+			}
+		}
+		return false
+	}
+	before := 0
+	for i := 0; i < flow.Fields().Len(); i++ {
+		fd := flow.Fields().Get(i)
+		if fd.Number() >= l7.Number() {
+			continue
+		}
+		if fd.IsList() && !held(Flows.mask, fd) {
+			panic("schema: repeated field " + string(fd.Name()) + " before Flow.l7 is not held by a column")
+		}
+		before++
+	}
+	var l7Node *maskNode
+	for _, c := range Flows.mask.children {
+		if c.fd.Number() == l7.Number() {
+			l7Node = c.node
+		}
+	}
+	for i := 0; i < l7.Message().Fields().Len(); i++ {
+		fd := l7.Message().Fields().Get(i)
+		if fd.Number() < kafka.Number() && fd.ContainingOneof() != kafka.ContainingOneof() && (l7Node == nil || !held(l7Node, fd)) {
+			panic("schema: Layer7." + string(fd.Name()) + " is not held by a column: it may come before kafka in a residual")
+		}
+	}
+	return KafkaInResidual{
+		L7Tag:          tag[0],
+		KafkaTag:       protowire.AppendTag(nil, kafka.Number(), protowire.BytesType),
+		FieldsBeforeL7: before,
+	}
+}

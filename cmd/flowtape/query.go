@@ -12,12 +12,13 @@ import (
 
 func newQueryCmd() *cobra.Command {
 	var (
-		format string
-		views  bool
-		eng    engineFlags
+		format     string
+		views      bool
+		printSetup bool
+		eng        engineFlags
 	)
 	cmd := &cobra.Command{
-		Use:   `query DIR... "SQL" | query DIR... --views`,
+		Use:   `query DIR... "SQL" | query DIR... --views | query DIR... --print-setup`,
 		Short: "Run SQL over recordings in embedded DuckDB",
 		Long: `Run any SQL over recordings (directories, globs or Parquet files) in embedded
 DuckDB. The recordings are views:
@@ -31,18 +32,27 @@ DuckDB. The recordings are views:
   edges     every flow in its connection's direction (replies swapped back)
 
 --views lists their columns; their SQL is in analyze/sql/ (and flowtape query
---views --format json). DuckDB's own functions and read_parquet work as usual.`,
+--views --format json). DuckDB's own functions and read_parquet work as usual.
+
+--print-setup prints the SQL that defines the views over the given files
+(flowtape's defaults as variables, the macros, the views), to run in the
+duckdb CLI: the analyses' SQL (flowtape analyze NAME --sql) then runs there as
+it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 		Example: `  flowtape query incident-42 --views
   flowtape query incident-42 "SELECT verdict, count(*) FROM flows GROUP BY ALL ORDER BY 2 DESC"
   flowtape query incident-42 "SELECT server, count(*) FILTER (error) AS errors FROM requests GROUP BY ALL" --format markdown
-  flowtape query 'recordings/*' "SELECT reason, count(*) FROM drops GROUP BY ALL" --format csv`,
+  flowtape query 'recordings/*' "SELECT reason, count(*) FROM drops GROUP BY ALL" --format csv
+  flowtape query incident-42 --print-setup > setup.sql && duckdb -init setup.sql`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := printer.CheckFormat(format); err != nil {
 				return usageError{err}
 			}
 			paths, q := args, ""
-			if !views {
+			if views && printSetup {
+				return usagef("give --views or --print-setup, not both")
+			}
+			if !views && !printSetup {
 				if len(args) < 2 {
 					return usagef(`give the recordings and then the SQL, e.g. flowtape query DIR "SELECT count(*) FROM flows" (or --views)`)
 				}
@@ -56,6 +66,14 @@ DuckDB. The recordings are views:
 			if views {
 				return printViews(cmd, e, format)
 			}
+			if printSetup {
+				setup, err := e.SetupSQL()
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprint(cmd.OutOrStdout(), setup)
+				return err
+			}
 			t, err := e.Query(cmd.Context(), q)
 			if err != nil {
 				return err
@@ -65,6 +83,7 @@ DuckDB. The recordings are views:
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", "))
 	cmd.Flags().BoolVar(&views, "views", false, "list the views and their columns")
+	cmd.Flags().BoolVar(&printSetup, "print-setup", false, "print the SQL that sets up the views over the recordings, for the duckdb CLI")
 	eng.add(cmd)
 	return cmd
 }

@@ -41,6 +41,11 @@ func TestQueryCommand(t *testing.T) {
 			t.Errorf("--views lacks %s:\n%s", v, out)
 		}
 	}
+	// what runs in the duckdb CLI is tested in analyze (TestSetupSQLRunsAlone)
+	out, _, code = runCmd(t, "query", dir, "--print-setup")
+	if code != 0 || !strings.Contains(out, "SET VARIABLE ft_default_reporter = 'server';") || !strings.Contains(out, "CREATE OR REPLACE VIEW flows_all AS") {
+		t.Errorf("--print-setup: exit %d\n%s", code, out)
+	}
 	out, _, code = runCmd(t, "query", dir, "SELECT count(*) AS n FROM requests WHERE error", "--format", "csv")
 	if code != 0 || !strings.HasPrefix(out, "n\n") {
 		t.Errorf("csv: exit %d\n%s", code, out)
@@ -53,6 +58,7 @@ func TestQueryCommand(t *testing.T) {
 		{[]string{"query", dir, "SELEC 1"}, 1, `query: Parser Error: syntax error at or near "SELEC"`},
 		{[]string{"query", dir}, 2, "give the recordings and then the SQL"},
 		{[]string{"query", dir, "SELECT 1", "--format", "xml"}, 2, "unknown --format"},
+		{[]string{"query", dir, "--views", "--print-setup"}, 2, "give --views or --print-setup, not both"},
 		{[]string{"query", t.TempDir(), "SELECT 1"}, 1, "not a flowtape recording"},
 	} {
 		wantOneLineError(t, tc.args, tc.code, tc.want)
@@ -78,7 +84,7 @@ func TestAnalyzeServicesCommand(t *testing.T) {
 			t.Errorf("services JSON lacks %q", f)
 		}
 	}
-	if out, _, code := runCmd(t, "analyze", "services", "--sql"); code != 0 || !strings.Contains(out, "FROM requests") {
+	if out, _, code := runCmd(t, "analyze", "services", "--sql"); code != 0 || !strings.Contains(out, "requests_counted") {
 		t.Errorf("--sql: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{"analyze", "nope", dir}, {"analyze", "services", dir, "--reporter", "proxy"}, {"analyze", "services"}} {

@@ -7,19 +7,19 @@
 WITH win AS (FROM ft_window(with_losses := true)),
 f AS (
     SELECT node_name AS node, min(time) AS first_flow, max(time) AS last_flow, count(*) AS flows
-    FROM flows, win WHERE time BETWEEN win.t0 AND win.t1
+    FROM ft_in_window('flows', 'win')
     GROUP BY node_name
 ),
 lost AS (
     SELECT node_name AS node, lost_events_source AS source, sum(num_events_lost) AS n,
         min(coalesce(lost_events_first, time)) AS first_lost, max(coalesce(lost_events_last, time)) AS last_lost
-    FROM events, win
-    WHERE event = 'lost_events' AND time BETWEEN win.t0 AND win.t1
+    FROM ft_in_window('events', 'win')
+    WHERE event = 'lost_events'
     GROUP BY ALL
 ),
 lost_by_node AS (
     SELECT node, sum(n)::BIGINT AS lost_events,
-        string_agg(source || '=' || n, ',' ORDER BY n DESC, source) AS lost_by_source,
+        ft_counts_of(source, n) AS lost_by_source,
         min(first_lost) AS first_lost, max(last_lost) AS last_lost
     FROM lost GROUP BY node
 ),
@@ -27,10 +27,9 @@ lost_by_node AS (
 -- (its stream broke) name the server and count for the recording as a whole
 unavailable AS (
     SELECT node, count(*) AS unavailable
-    FROM (SELECT unnest(CASE WHEN node_name = 'flowtape/recorder' THEN ['(all)'] ELSE node_names END) AS node
-          FROM events, win
-          WHERE event = 'node_status' AND node_state IN ('NODE_UNAVAILABLE', 'NODE_GONE', 'NODE_ERROR')
-            AND time BETWEEN win.t0 AND win.t1)
+    FROM (SELECT unnest(CASE WHEN node_name = ft_recorder_node() THEN ['(all)'] ELSE node_names END) AS node
+          FROM ft_in_window('events', 'win')
+          WHERE event = 'node_status' AND node_state IN ('NODE_UNAVAILABLE', 'NODE_GONE', 'NODE_ERROR'))
     GROUP BY node
 ),
 nodes AS (
@@ -45,7 +44,7 @@ per_node AS (
 total AS (
     SELECT '(all)' AS node, min(first_flow) AS first_flow, max(last_flow) AS last_flow, sum(flows)::BIGINT AS flows,
         sum(lost_events)::BIGINT AS lost_events,
-        (SELECT coalesce(string_agg(source || '=' || n, ',' ORDER BY n DESC, source), '')
+        (SELECT coalesce(ft_counts_of(source, n), '')
          FROM (SELECT source, sum(n)::BIGINT AS n FROM lost GROUP BY source)) AS lost_by_source,
         min(first_lost) AS first_lost, max(last_lost) AS last_lost,
         sum(unavailable)::BIGINT + coalesce((SELECT unavailable FROM unavailable WHERE node = '(all)'), 0) AS unavailable

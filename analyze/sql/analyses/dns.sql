@@ -7,14 +7,13 @@ SELECT
     client, client_namespace, query,
     array_to_string(list_sort(list_distinct(flatten(list(qtypes)))), ',') AS qtypes,
     count(*) AS answers,
-    count(*) FILTER (error) AS errors,
-    round(count(*) FILTER (error) / count(*), 6) AS error_rate,
+    ft_errors(error) AS errors,
+    ft_error_rate(ft_errors(error), count(*)) AS error_rate,
     ft_counts(list(rcode_name)) AS rcodes,
     string_agg(DISTINCT server, ',' ORDER BY server) AS servers,
     min(time) FILTER (error) AS first_error,
     max(time) FILTER (error) AS last_error
-FROM dns d, win
-WHERE d.time BETWEEN win.t0 AND win.t1
-  AND ft_in_namespace(client_namespace, NULL)
+FROM ft_in_window('dns', 'win')
+WHERE ft_in_namespace(client_namespace, NULL)
 GROUP BY client, client_namespace, query
 ORDER BY errors DESC, answers DESC, client, query;

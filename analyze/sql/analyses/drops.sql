@@ -9,8 +9,7 @@ SELECT
     count(*) AS drops,
     min(time) AS first, max(time) AS last,
     string_agg(DISTINCT node_name, ',' ORDER BY node_name) AS nodes
-FROM drops d, win
-WHERE d.time BETWEEN win.t0 AND win.t1
-  AND ft_in_namespace(source_namespace, destination_namespace)
+FROM ft_in_window('drops', 'win')
+WHERE ft_in_namespace(source_namespace, destination_namespace)
 GROUP BY ALL
 ORDER BY drops DESC, reason, source, destination, port;

@@ -8,18 +8,16 @@
 -- ones, and statuses say how they failed (reset, dropped, unanswered).
 -- Only rows with at least one failure are listed.
 WITH win AS (FROM ft_window()),
-req AS (
-    SELECT r.* FROM requests_counted r, win WHERE r.time BETWEEN win.t0 AND win.t1
-),
+req AS (FROM ft_in_window('requests_counted', 'win')),
 l7 AS (
     SELECT
         client AS source, client_namespace AS source_namespace,
         server AS destination, server_namespace AS destination_namespace,
         protocol, server_port AS port, method, path,
-        count(*) FILTER (NOT no_response) AS requests,
-        count(*) FILTER (error) AS errors,
-        count(*) FILTER (client_error) AS client_errors,
-        count(*) FILTER (no_response) AS no_response,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_client_errors(client_error) AS client_errors,
+        ft_no_response(no_response) AS no_response,
         ft_counts(list(coalesce(status::VARCHAR, 'no_response')) FILTER (error OR client_error OR no_response)) AS statuses,
         min(time) FILTER (error OR client_error OR no_response) AS first_failure,
         max(time) FILTER (error OR client_error OR no_response) AS last_failure
@@ -32,17 +30,16 @@ l4 AS (
         c.source, c.source_namespace, c.destination, c.destination_namespace,
         'TCP' AS protocol, c.destination_port AS port, NULL AS method, NULL AS path,
         count(*) AS requests,
-        count(*) FILTER (failed) AS errors,
+        ft_errors(failed) AS errors,
         0 AS client_errors, 0 AS no_response,
         ft_counts(list(CASE WHEN reset THEN 'reset' WHEN dropped THEN 'dropped:' || coalesce(drop_reasons, '') WHEN unanswered THEN 'unanswered' END)) AS statuses,
         min(time) FILTER (failed) AS first_failure,
         max(time) FILTER (failed) AS last_failure
-    FROM connections c, win
-    WHERE c.time BETWEEN win.t0 AND win.t1
-      AND NOT EXISTS (SELECT 1 FROM l7_edges e WHERE e.client = c.source AND e.server = c.destination)
+    FROM ft_in_window('connections', 'win') c
+    WHERE NOT EXISTS (SELECT 1 FROM l7_edges e WHERE e.client = c.source AND e.server = c.destination)
     GROUP BY ALL
 )
-SELECT *, round(errors / nullif(requests, 0), 6) AS error_rate
+SELECT *, ft_error_rate(errors, requests) AS error_rate
 FROM (SELECT * FROM l7 UNION ALL BY NAME SELECT * FROM l4)
 WHERE errors + client_errors + no_response > 0
   AND ft_in_namespace(source_namespace, destination_namespace)

@@ -9,9 +9,9 @@
 -- edge's part of its source's requests (0 for its edges without), or of
 -- its flows where the source made no L7 requests. health: Kiali's thresholds on the L7 error share, else
 -- on the share of connections dropped or never answered.
+-- Nodes are named by ft_graph_nodes, their namespaces '' rather than NULL
+-- until the end.
 WITH win AS (FROM ft_window()),
--- namespaces are '' rather than NULL until the end, so that edges of
--- endpoints without one (world, host) join with themselves
 -- the Kubernetes service each workload serves, learned from the flows
 -- addressed to it
 svc AS (
@@ -19,38 +19,27 @@ svc AS (
     FROM edges WHERE destination_service IS NOT NULL
     GROUP BY ALL
 ),
+-- requests, their endpoints by the names of edges' columns
 req AS (
-    SELECT
-        ft_node(ft_level(), r.client, r.client_pod, cs.service) AS source,
-        coalesce(r.client_namespace, '') AS source_namespace,
-        ft_node(ft_level(), r.server, r.server_pod, ss.service) AS destination,
-        coalesce(r.server_namespace, '') AS destination_namespace,
-        r.protocol, r.error, r.no_response, r.latency_ns
-    FROM requests_counted r CROSS JOIN win
-    LEFT JOIN svc cs ON ft_level() = 'service' AND cs.name = r.client AND cs.namespace IS NOT DISTINCT FROM r.client_namespace
-    LEFT JOIN svc ss ON ft_level() = 'service' AND ss.name = r.server AND ss.namespace IS NOT DISTINCT FROM r.server_namespace
-    WHERE r.time BETWEEN win.t0 AND win.t1
+    SELECT time, client AS source, client_namespace AS source_namespace, client_pod AS source_pod,
+        server AS destination, server_namespace AS destination_namespace, server_pod AS destination_pod,
+        NULL::VARCHAR AS destination_service,
+        protocol, error, no_response, latency_ns
+    FROM requests_counted
 ),
 l7 AS (
     SELECT source, source_namespace, destination, destination_namespace,
-        count(*) FILTER (NOT no_response) AS requests,
-        count(*) FILTER (error) AS errors,
-        count(*) FILTER (no_response) AS no_response,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_no_response(no_response) AS no_response,
         quantile_disc(latency_ns, [0.5, 0.95, 0.99]) AS q,
         list(DISTINCT protocol) AS protocols
-    FROM req GROUP BY ALL
+    FROM ft_graph_nodes('req', 'win', 'svc') GROUP BY ALL
 ),
 fl AS (
-    SELECT
-        ft_node(ft_level(), e.source, e.source_pod, cs.service) AS source,
-        coalesce(e.source_namespace, '') AS source_namespace,
-        ft_node(ft_level(), e.destination, e.destination_pod, coalesce(e.destination_service, ss.service)) AS destination,
-        coalesce(e.destination_namespace, '') AS destination_namespace,
-        e.verdict, e.l4_protocol, e.destination_port, e.is_reply, e.tcp_rst
-    FROM edges e CROSS JOIN win
-    LEFT JOIN svc cs ON ft_level() = 'service' AND cs.name = e.source AND cs.namespace IS NOT DISTINCT FROM e.source_namespace
-    LEFT JOIN svc ss ON ft_level() = 'service' AND ss.name = e.destination AND ss.namespace IS NOT DISTINCT FROM e.destination_namespace
-    WHERE e.time BETWEEN win.t0 AND win.t1
+    SELECT source, source_namespace, destination, destination_namespace,
+        verdict, l4_protocol, destination_port, is_reply, tcp_rst
+    FROM ft_graph_nodes('edges', 'win', 'svc')
 ),
 -- per edge and kind of flow first: the lists below then gather a few rows
 -- per edge, not every flow
@@ -62,7 +51,7 @@ fl_kinds AS (
 ),
 verdicts AS (
     SELECT source, source_namespace, destination, destination_namespace,
-        string_agg(verdict || '=' || n, ',' ORDER BY n DESC, verdict) AS verdicts
+        ft_counts_of(verdict, n) AS verdicts
     FROM (SELECT source, source_namespace, destination, destination_namespace, verdict, sum(flows)::BIGINT AS n
           FROM fl_kinds GROUP BY ALL)
     GROUP BY ALL
@@ -77,18 +66,11 @@ l4 AS (
     FROM fl_kinds GROUP BY ALL
 ),
 conns AS (
-    SELECT
-        ft_node(ft_level(), c.source, c.source_pod, cs.service) AS source,
-        coalesce(c.source_namespace, '') AS source_namespace,
-        ft_node(ft_level(), c.destination, c.destination_pod, coalesce(c.destination_service, ss.service)) AS destination,
-        coalesce(c.destination_namespace, '') AS destination_namespace,
+    SELECT source, source_namespace, destination, destination_namespace,
         count(*) AS connections,
-        count(*) FILTER (failed) AS connection_failures,
-        count(*) FILTER (dropped OR unanswered) AS connections_lost
-    FROM connections c CROSS JOIN win
-    LEFT JOIN svc cs ON ft_level() = 'service' AND cs.name = c.source AND cs.namespace IS NOT DISTINCT FROM c.source_namespace
-    LEFT JOIN svc ss ON ft_level() = 'service' AND ss.name = c.destination AND ss.namespace IS NOT DISTINCT FROM c.destination_namespace
-    WHERE c.time BETWEEN win.t0 AND win.t1
+        ft_errors(failed) AS connection_failures,
+        ft_connections_lost(dropped, unanswered) AS connections_lost
+    FROM ft_graph_nodes('connections', 'win', 'svc')
     GROUP BY ALL
 ),
 g AS (
@@ -105,7 +87,7 @@ SELECT
     requests,
     round(requests / win.seconds, 3) AS rps,
     errors,
-    round(errors / nullif(requests, 0), 6) AS error_rate,
+    ft_error_rate(errors, requests) AS error_rate,
     no_response,
     q[1] / 1e6 AS p50_ms,
     q[2] / 1e6 AS p95_ms,
@@ -119,8 +101,7 @@ SELECT
     coalesce(drops, 0) AS drops,
     coalesce(tcp_resets, 0) AS tcp_resets,
     coalesce(verdicts, '') AS verdicts,
-    CASE WHEN requests IS NOT NULL THEN ft_health(errors, requests)
-         ELSE ft_health(connections_lost, connections) END AS health
+    ft_traffic_health(requests IS NOT NULL, errors, requests, connections_lost, connections) AS health
 FROM g CROSS JOIN win
 -- share is of all the source's traffic: the namespace filter comes after
 QUALIFY ft_in_namespace(source_namespace, destination_namespace)

@@ -21,24 +21,24 @@ WITH win AS (FROM ft_window()),
 -- namespaces are '' rather than NULL until the end, so that services of
 -- endpoints without one (world, host) join with themselves
 req AS (
-    SELECT r.* REPLACE (coalesce(r.client_namespace, '') AS client_namespace, coalesce(r.server_namespace, '') AS server_namespace)
-    FROM requests_counted r, win WHERE r.time BETWEEN win.t0 AND win.t1
+    SELECT * REPLACE (coalesce(client_namespace, '') AS client_namespace, coalesce(server_namespace, '') AS server_namespace)
+    FROM ft_in_window('requests_counted', 'win')
 ),
 inbound AS (
     SELECT
         server AS service, server_namespace AS namespace,
         string_agg(DISTINCT protocol, ',' ORDER BY protocol) AS protocols,
-        count(*) FILTER (NOT no_response) AS requests,
-        count(*) FILTER (error) AS errors,
-        count(*) FILTER (client_error) AS client_errors,
-        count(*) FILTER (no_response) AS no_response,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_client_errors(client_error) AS client_errors,
+        ft_no_response(no_response) AS no_response,
         quantile_disc(latency_ns, [0.5, 0.9, 0.95, 0.99, 1.0]) AS q
     FROM req
     GROUP BY ALL
 ),
 outbound AS (
-    SELECT client AS service, client_namespace AS namespace, count(*) FILTER (NOT no_response) AS outbound_requests,
-        count(*) FILTER (error) AS outbound_errors
+    SELECT client AS service, client_namespace AS namespace, ft_requests(no_response) AS outbound_requests,
+        ft_errors(error) AS outbound_errors
     FROM req GROUP BY ALL
 ),
 -- per destination and kind of flow first: the aggregates below then see a
@@ -46,7 +46,7 @@ outbound AS (
 flow_kinds AS (
     SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, l4_protocol, l7_protocol, verdict, drop_reason_desc,
         count(*) AS flows, count(*) FILTER (tcp_rst) AS tcp_resets
-    FROM edges e, win WHERE e.time BETWEEN win.t0 AND win.t1
+    FROM ft_in_window('edges', 'win')
     GROUP BY ALL
 ),
 flows_in AS (
@@ -62,21 +62,21 @@ flows_in AS (
     GROUP BY ALL
 ),
 reasons AS (
-    SELECT service, namespace, string_agg(reason || '=' || n, ',' ORDER BY n DESC, reason) AS drops_by_reason
-    FROM (SELECT d.destination AS service, coalesce(d.destination_namespace, '') AS namespace, d.reason, count(*) AS n
-          FROM drops d, win WHERE d.time BETWEEN win.t0 AND win.t1 GROUP BY ALL)
+    SELECT service, namespace, ft_counts_of(reason, n) AS drops_by_reason
+    FROM (SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, reason, count(*) AS n
+          FROM ft_in_window('drops', 'win') GROUP BY ALL)
     GROUP BY ALL
 ),
 conns AS (
     SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, count(*) AS connections,
-        count(*) FILTER (failed) AS connection_failures,
-        count(*) FILTER (dropped OR unanswered) AS connections_lost
-    FROM connections c, win WHERE c.time BETWEEN win.t0 AND win.t1
+        ft_errors(failed) AS connection_failures,
+        ft_connections_lost(dropped, unanswered) AS connections_lost
+    FROM ft_in_window('connections', 'win')
     GROUP BY ALL
 ),
 dns_errors AS (
-    SELECT client AS service, coalesce(client_namespace, '') AS namespace, count(*) FILTER (error) AS dns_errors
-    FROM dns d, win WHERE d.time BETWEEN win.t0 AND win.t1
+    SELECT client AS service, coalesce(client_namespace, '') AS namespace, ft_errors(error) AS dns_errors
+    FROM ft_in_window('dns', 'win')
     GROUP BY ALL
 ),
 services AS (
@@ -100,7 +100,7 @@ SELECT
     CASE WHEN l7 THEN coalesce(requests, 0) END AS requests,
     CASE WHEN l7 THEN round(coalesce(requests, 0) / win.seconds, 3) END AS rps,
     CASE WHEN l7 THEN coalesce(errors, 0) END AS errors,
-    round(errors / nullif(requests, 0), 6) AS error_rate,
+    ft_error_rate(errors, requests) AS error_rate,
     CASE WHEN l7 THEN coalesce(client_errors, 0) END AS client_errors,
     CASE WHEN l7 THEN coalesce(no_response, 0) END AS no_response,
     q[1] / 1e6 AS p50_ms,
@@ -118,8 +118,7 @@ SELECT
     coalesce(policy_denies, 0) AS policy_denies,
     coalesce(tcp_resets, 0) AS tcp_resets,
     coalesce(dns_errors, 0) AS dns_errors,
-    CASE WHEN l7 THEN ft_health(errors, requests)
-         ELSE ft_health(connections_lost, connections) END AS health
+    ft_traffic_health(l7, errors, requests, connections_lost, connections) AS health
 FROM joined CROSS JOIN win
 WHERE ft_in_namespace(nullif(namespace, ''), NULL)
 ORDER BY NOT l7, coalesce(errors, connections_lost) DESC, coalesce(requests, connections) DESC, service, namespace;

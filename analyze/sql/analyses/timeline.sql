@@ -1,10 +1,10 @@
--- timeline: the recording in time buckets of SET VARIABLE bucket seconds
--- (default 60): flows, requests (counted once, as in services), errors,
--- error rate, p99 latency, requests never answered, drops, policy denies,
--- failed TCP connections and events lost. Every bucket of the window is
+-- timeline: the recording in time buckets of ft_bucket_seconds() (SET
+-- VARIABLE bucket, in seconds; default a minute): flows, requests (counted
+-- once, as in services), errors, error rate, p99 latency, requests never
+-- answered, drops, policy denies, failed TCP connections and events lost. Every bucket of the window is
 -- listed, empty ones too. Requests fall in the bucket of their response.
 WITH win AS (FROM ft_window(with_losses := true)),
-b AS (SELECT coalesce(getvariable('bucket')::BIGINT, 60) * 1000000000 AS ns),
+b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
 buckets AS (
     SELECT make_timestamp_ns(t) AS bucket
     FROM win, b, range(epoch_ns(win.t0) // b.ns * b.ns, epoch_ns(win.t1) + 1, b.ns) r(t)
@@ -17,32 +17,32 @@ f AS (
         count(*) AS flows,
         count(*) FILTER (verdict = 'DROPPED') AS drops,
         count(*) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')) AS policy_denies
-    FROM flows, win, b
-    WHERE time BETWEEN win.t0 AND win.t1 AND ft_in_namespace(source_namespace, destination_namespace)
+    FROM ft_in_window('flows', 'win'), b
+    WHERE ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY ALL
 ),
 r AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
-        count(*) FILTER (NOT no_response) AS requests,
-        count(*) FILTER (error) AS errors,
-        count(*) FILTER (no_response) AS no_response,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_no_response(no_response) AS no_response,
         quantile_disc(latency_ns, 0.99) AS p99
-    FROM requests_counted, win, b
-    WHERE time BETWEEN win.t0 AND win.t1 AND ft_in_namespace(client_namespace, server_namespace)
+    FROM ft_in_window('requests_counted', 'win'), b
+    WHERE ft_in_namespace(client_namespace, server_namespace)
     GROUP BY ALL
 ),
 c AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
-        count(*) FILTER (failed) AS connection_failures
-    FROM connections, win, b
-    WHERE time BETWEEN win.t0 AND win.t1 AND ft_in_namespace(source_namespace, destination_namespace)
+        ft_errors(failed) AS connection_failures
+    FROM ft_in_window('connections', 'win'), b
+    WHERE ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY ALL
 ),
 l AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
         sum(num_events_lost)::BIGINT AS lost_events
-    FROM events, win, b
-    WHERE event = 'lost_events' AND time BETWEEN win.t0 AND win.t1
+    FROM ft_in_window('events', 'win'), b
+    WHERE event = 'lost_events'
     GROUP BY ALL
 )
 SELECT
@@ -50,7 +50,7 @@ SELECT
     coalesce(f.flows, 0) AS flows,
     coalesce(r.requests, 0) AS requests,
     coalesce(r.errors, 0) AS errors,
-    round(r.errors / nullif(r.requests, 0), 6) AS error_rate,
+    ft_error_rate(r.errors, r.requests) AS error_rate,
     r.p99 / 1e6 AS p99_ms,
     coalesce(r.no_response, 0) AS no_response,
     coalesce(f.drops, 0) AS drops,

@@ -6,7 +6,7 @@
 --   both:   every row of requests (a request seen by both proxies twice).
 CREATE OR REPLACE VIEW requests_counted AS
 SELECT * EXCLUDE (seen_by_server) FROM requests
-WHERE CASE coalesce(getvariable('reporter')::VARCHAR, 'server')
+WHERE CASE ft_reporter()
     WHEN 'server' THEN reporter = 'server' OR NOT seen_by_server
     WHEN 'client' THEN reporter = 'client'
     ELSE true END;
