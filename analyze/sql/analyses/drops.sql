@@ -12,4 +12,4 @@ SELECT
 FROM ft_in_window('drops', 'win')
 WHERE ft_in_namespace(source_namespace, destination_namespace)
 GROUP BY ALL
-ORDER BY drops DESC, reason, source, destination, port;
+ORDER BY drops DESC, reason, source, destination, port, protocol, direction, denied_by, source_namespace, destination_namespace;
