@@ -107,7 +107,7 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 			return fmt.Errorf("set up: %w", firstLine(err))
 		}
 	}
-	steps, err := e.setupSteps()
+	steps, err := setupSteps(e.files, e.versions)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // setupStep is one statement (or embedded file of statements) of the
@@ -22,7 +24,7 @@ type setupStep struct {
 // setupSteps are what Open runs to define the views over the engine's
 // files, in order: a view is bound when created, so what it reads must
 // exist already. SetupSQL prints the same steps.
-func (e *Engine) setupSteps() ([]setupStep, error) {
+func setupSteps(files tape.Files, versions map[string]string) ([]setupStep, error) {
 	steps := []setupStep{
 		// Every view reads the footers again when it is created and when
 		// a query binds it: cached, opening 10 million flows takes a
@@ -42,9 +44,9 @@ func (e *Engine) setupSteps() ([]setupStep, error) {
 		return nil, err
 	}
 	steps = append(steps,
-		setupStep{title: "flows_all: the flow files", sql: flowsAllView(e.files.Flows, e.versions)},
-		setupStep{title: "flows: flows_all, each uuid once", sql: flowsView(e.files.Flows)},
-		setupStep{title: "events: the event files", sql: baseView("events", schema.KindEvents, e.files.Events)})
+		setupStep{title: "flows_all: the flow files", sql: flowsAllView(files.Flows, versions)},
+		setupStep{title: "flows: flows_all, each uuid once", sql: flowsView(files.Flows)},
+		setupStep{title: "events: the event files", sql: baseView("events", schema.KindEvents, files.Events)})
 	// In ViewNames' order: a view reads the views before it.
 	for _, v := range ViewNames {
 		if f := "sql/views/" + v + ".sql"; fileExists(f) {
@@ -63,7 +65,30 @@ func (e *Engine) setupSteps() ([]setupStep, error) {
 // engine's files, as one script for the duckdb CLI (duckdb -init
 // setup.sql): the analyses' SQL files then run in it as they are.
 func (e *Engine) SetupSQL() (string, error) {
-	steps, err := e.setupSteps()
+	// Absolute paths: the script runs wherever the user starts duckdb.
+	files, versions := tape.Files{}, map[string]string{}
+	abs := func(paths []string) ([]string, error) {
+		out := make([]string, len(paths))
+		for i, p := range paths {
+			a, err := filepath.Abs(p)
+			if err != nil {
+				return nil, fmt.Errorf("set up: %w", err)
+			}
+			out[i] = a
+			if v, ok := e.versions[p]; ok {
+				versions[a] = v
+			}
+		}
+		return out, nil
+	}
+	var err error
+	if files.Flows, err = abs(e.files.Flows); err != nil {
+		return "", err
+	}
+	if files.Events, err = abs(e.files.Events); err != nil {
+		return "", err
+	}
+	steps, err := setupSteps(files, versions)
 	if err != nil {
 		return "", err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +55,8 @@ func TestSetupSQLRunsAlone(t *testing.T) {
 		{"timeline", analyze.Params{Bucket: 5 * time.Second, Since: since, Until: until}, map[string]string{"bucket": "5", "since": ts(since), "until": ts(until)}},
 		{"errors", analyze.Params{}, nil},
 		{"errors", analyze.Params{Since: since}, map[string]string{"since": ts(since)}},
+		{"drops", analyze.Params{}, nil},
+		{"dns", analyze.Params{}, nil},
 	} {
 		name := fmt.Sprintf("%s %v", c.analysis, c.vars)
 		want, err := e.Run(ctx, c.analysis, c.params)
@@ -87,5 +91,34 @@ func TestSetupSQLRunsAlone(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: over the printed setup\n%v\nwant (Engine.Run)\n%v", name, got, want)
 		}
+	}
+}
+
+// The printed setup names the files by absolute path: it runs in the
+// duckdb CLI wherever that starts, not only where flowtape ran.
+func TestSetupSQLNamesFilesByAbsolutePath(t *testing.T) {
+	dir, _ := incidentAndSamples(t)
+	t.Chdir(filepath.Dir(dir))
+	e := open(t, filepath.Base(dir))
+	setup, err := e.SetupSQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(setup, "'"+dir+string(filepath.Separator)) {
+		t.Errorf("the setup does not name the files under %s:\n%s", dir, setup)
+	}
+	t.Chdir(t.TempDir())
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(setup); err != nil {
+		t.Fatalf("the printed setup does not run elsewhere: %v", err)
+	}
+	var n int64
+	if err := db.QueryRow("SELECT count(*) FROM flows").Scan(&n); err != nil || n == 0 {
+		t.Fatalf("flows over the printed setup: %d, %v", n, err)
 	}
 }

@@ -52,7 +52,7 @@ func Export(ctx context.Context, o ExportOptions, w io.Writer) (ExportStats, err
 	if err != nil {
 		return st, err
 	}
-	match, err := observer.NewFilters(ctx, o.Allow, o.Deny, nil)
+	match, err := observer.NewFilters(ctx, o.Allow, o.Deny)
 	if err != nil {
 		return st, err
 	}

@@ -134,7 +134,7 @@ func Import(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	imp := &importer{o: o, ins: ins, st: st, started: started, total: total,
+	imp := &importer{o: o, ins: ins, out: st, started: started, total: total,
 		totals: tape.Totals{LostEvents: map[string]uint64{}}, files: make([]SourceFile, len(ins))}
 	if err := imp.run(ctx); err != nil {
 		st.Abort()
@@ -160,7 +160,7 @@ func Import(ctx context.Context, o Options) (Result, error) {
 type importer struct {
 	o       Options
 	ins     []*input
-	st      *tape.Staged
+	out     tape.Writer // the staged session
 	started time.Time
 	total   int64
 
@@ -328,7 +328,7 @@ func (imp *importer) writeAll(ctx context.Context, ordered <-chan *batch) error 
 		b.lines, b.out = nil, nil
 		select {
 		case <-tick.C:
-			if err := imp.st.Sync(); err != nil {
+			if err := imp.out.Sync(); err != nil {
 				return err
 			}
 			imp.report(imp.ins[b.file].name)
@@ -416,7 +416,7 @@ func (imp *importer) write(d Decoded, sf *SourceFile) error {
 	}
 	imp.unknown += int64(d.Unknown)
 	if f := r.GetFlow(); f != nil {
-		if err := imp.st.WriteFlow(f); err != nil {
+		if err := imp.out.WriteFlow(f); err != nil {
 			return err
 		}
 		imp.totals.Flows++
@@ -438,7 +438,7 @@ func (imp *importer) write(d Decoded, sf *SourceFile) error {
 	}
 	imp.events++
 	sf.Events++
-	return imp.st.WriteEvent(r)
+	return imp.out.WriteEvent(r)
 }
 
 func (imp *importer) firstLast() (*time.Time, *time.Time) {

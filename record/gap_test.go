@@ -2,6 +2,8 @@ package record_test
 
 import (
 	"context"
+	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 // gap's bounds and about the right count; nothing else is missing.
 func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 	start := time.Now().Truncate(time.Millisecond)
-	cfg := sim.Config{Seed: 9, Start: start, Speed: 3, RingCapacity: 1000}
+	cfg := sim.Config{Seed: 9, Start: start, Speed: 3, RingCapacity: 1000, Truth: true}
 	c, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -37,16 +39,37 @@ func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 	dir := t.TempDir()
 	recCtx, stopRec := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	var progress atomic.Pointer[record.Progress]
 	go func() {
 		_, err := record.Run(recCtx, record.Options{Dialer: dialer(t, "--server", addr), MinBackoff: 50 * time.Millisecond,
-			Sink: tape.SinkOptions{Dir: dir, Writer: "test"}})
+			Sink: tape.SinkOptions{Dir: dir, Writer: "test"}, Progress: func(p record.Progress) { progress.Store(&p) }})
 		done <- err
 	}()
-	time.Sleep(1500 * time.Millisecond)
-	stop() // the rings wrap many times while the recorder is away
-	time.Sleep(1500 * time.Millisecond)
+	recorded := func() uint64 {
+		if p := progress.Load(); p != nil {
+			return p.Flows
+		}
+		return 0
+	}
+	testutil.Eventually(t, 30*time.Second, "the recorder receives flows", func() bool { return recorded() > 0 })
+	stop()
+	// Away while every node's ring wraps more than once (in the
+	// simulation's own flows, not wall time).
+	atStop := maps.Clone(c.Truth().FlowsByNode)
+	testutil.Eventually(t, 60*time.Second, "the rings wrap", func() bool {
+		for node, n := range c.Truth().FlowsByNode {
+			if n < atStop[node]+2*uint64(cfg.RingCapacity) {
+				return false
+			}
+		}
+		return true
+	})
+	before := recorded()
 	stop = serve()
-	time.Sleep(3 * time.Second)
+	testutil.Eventually(t, 30*time.Second, "the recorder is back and receives flows", func() bool {
+		p := progress.Load()
+		return p != nil && p.Reconnects > 0 && p.Connected && p.Flows > before+uint64(cfg.RingCapacity)
+	})
 	stopRec()
 	if err := <-done; err != nil {
 		t.Fatal(err)

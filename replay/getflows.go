@@ -83,7 +83,7 @@ func (s *Server) newQuery(ctx context.Context, req *observerpb.GetFlowsRequest) 
 		q.limit = 0
 	}
 	var err error
-	if q.filters, err = observer.NewFilters(ctx, req.GetWhitelist(), req.GetBlacklist(), s.opts.Log); err != nil {
+	if q.filters, err = observer.NewFilters(ctx, req.GetWhitelist(), req.GetBlacklist()); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if q.mask, err = fieldmask.New(req.GetFieldMask()); err != nil {

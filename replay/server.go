@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"log/slog"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -25,7 +24,6 @@ type Options struct {
 	ShiftToNow bool
 	// Clock paces following requests; nil is the wall clock.
 	Clock Clock
-	Log   *slog.Logger
 }
 
 // Server is the Observer API over a set of recordings, answering as
@@ -50,9 +48,6 @@ func New(ctx context.Context, paths []string, opts Options) (*Server, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = wallClock{}
-	}
-	if opts.Log == nil {
-		opts.Log = slog.Default()
 	}
 	return &Server{files: files, cat: cat, opts: opts}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/printer"
 )
 
@@ -27,7 +28,7 @@ type Options struct {
 	// Bucket is the timeline's bucket; 0 picks one that gives the window
 	// 60 to 150 buckets.
 	Bucket time.Duration
-	// Top is how many rows the top-N tables keep (default 15).
+	// Top is how many rows the top-N tables keep (0: defaults.ReportTop).
 	Top int
 }
 
@@ -86,7 +87,7 @@ type Section struct {
 // analyze.Engine.Materialize) for the dozen analyses it runs.
 func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) (*Report, error) {
 	if o.Top <= 0 {
-		o.Top = 15
+		o.Top = defaults.ReportTop
 	}
 	r := &Report{Title: o.Title, Recordings: paths}
 	if r.Title == "" {

@@ -81,7 +81,7 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("ring capacity and nodes must be at least 1")
 	}
 	if cfg.Scenario.Name == "" {
-		cfg.Scenario = Scenarios["steady"]
+		cfg.Scenario = Scenarios[defaults.SimScenario]
 	}
 	if cfg.Start.IsZero() {
 		cfg.Start = time.Now()

@@ -36,7 +36,7 @@ type matcher struct {
 }
 
 func newMatcher(ctx context.Context, req *observerpb.GetFlowsRequest) (*matcher, error) {
-	f, err := observer.NewFilters(ctx, req.GetWhitelist(), req.GetBlacklist(), nil)
+	f, err := observer.NewFilters(ctx, req.GetWhitelist(), req.GetBlacklist())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

@@ -17,6 +17,7 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
@@ -126,7 +127,7 @@ func writeParquetGo(b *testing.B, w io.Writer, flows []*flowpb.Flow) int {
 		leaf[i] = []int{l.ColumnIndex}
 	}
 	cw := &countingWriter{w: w}
-	pw := pq.NewWriter(cw, sch, pq.Compression(&pq.Zstd), pq.MaxRowsPerRowGroup(64*1024))
+	pw := pq.NewWriter(cw, sch, pq.Compression(&pq.Zstd), pq.MaxRowsPerRowGroup(int64(defaults.RowGroupRows)))
 	enc := schema.Flows.NewEncoder(nil)
 	defer enc.Release()
 	flush := func() {
@@ -141,7 +142,7 @@ func writeParquetGo(b *testing.B, w io.Writer, flows []*flowpb.Flow) int {
 		if err := enc.Append(f); err != nil {
 			b.Fatal(err)
 		}
-		if enc.Len() == 64*1024 {
+		if enc.Len() == defaults.RowGroupRows {
 			flush()
 		}
 	}

@@ -7,7 +7,7 @@
 // The row format itself (columns, versions, the flow <-> row codec) is
 // package schema's; tape only stores rows. Record and import write through
 // the Writer interface; analyze and replay read through FindFiles, Stat,
-// ReadColumns and Scan.
+// ReadFile, ReadColumns and Scan.
 package tape
 
 import (
@@ -98,9 +98,9 @@ func NewRecordingID() string {
 	return hex.EncodeToString(b)
 }
 
-// ParseFileName returns the recording id in a file name FileName made
+// parseFileName returns the recording id in a file name FileName made
 // (the directories of path do not matter); ok is false for other names.
-func ParseFileName(path string) (recordingID string, ok bool) {
+func parseFileName(path string) (recordingID string, ok bool) {
 	parts := strings.Split(strings.TrimSuffix(filepath.Base(path), parquetSuffix), "-")
 	if len(parts) != 3 || parts[1] == "" {
 		return "", false
@@ -119,7 +119,7 @@ func ParseFileName(path string) (recordingID string, ok bool) {
 func Sessions(files []string) int {
 	ids := map[string]bool{}
 	for _, f := range files {
-		if id, ok := ParseFileName(f); ok {
+		if id, ok := parseFileName(f); ok {
 			ids[id] = true
 		} else {
 			ids[f] = true

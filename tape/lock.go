@@ -30,9 +30,6 @@ func OpenDir(path string) (*Dir, error) {
 // Close releases the lock; it is safe to call more than once.
 func (d *Dir) Close() { d.unlock() }
 
-// Path is the directory's path.
-func (d *Dir) Path() string { return d.path }
-
 // Recover turns what a killed writer left in the directory into valid
 // files (see Recover).
 func (d *Dir) Recover(writer string) (RecoveryStats, error) { return recoverLocked(d.path, writer) }

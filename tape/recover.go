@@ -89,7 +89,7 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 		return fmt.Errorf("recover %s: %w", final, err)
 	}
 	meta := map[string]string{}
-	if id, ok := ParseFileName(final); ok {
+	if id, ok := parseFileName(final); ok {
 		meta[MetaRecordingID] = id
 	}
 	pw, err := NewFileWriter(t, struct{ io.Writer }{f}, WriterOptions{Writer: writer, Metadata: meta})

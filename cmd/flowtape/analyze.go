@@ -103,7 +103,7 @@ analysed window (--since/--until, else the recording's).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", ")+"; for graph also dot, mermaid")
-	win.add(fl, "analyse what happened")
+	win.add(fl, "analyse from", "analyse until")
 	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")
 	fl.StringVar(&p.Level, "level", defaults.Level, "graph: what a node is: workload, service or pod")
 	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m")

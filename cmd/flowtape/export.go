@@ -62,7 +62,7 @@ changes are kept whatever the filters, as a Hubble server sends them.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&output, "output", "o", "-", "file to write, readable by you only like the recording (- for standard output)")
 	fl.StringVar(&format, "format", "jsonpb", "output format: jsonpb (hubble observe -o jsonpb)")
-	win.add(fl, "only what happened")
+	win.add(fl, "only what happened since", "only what happened until")
 	fl.AddFlagSet(filters.FlagSet())
 	return cmd
 }

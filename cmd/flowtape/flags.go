@@ -20,11 +20,11 @@ import (
 // them (RFC 3339 or relative to now).
 type windowFlags struct{ since, until string }
 
-// add declares the flags; what says what they select, e.g. "analyse what
-// happened".
-func (w *windowFlags) add(fl *pflag.FlagSet, what string) {
-	fl.StringVar(&w.since, "since", "", what+" since this time (RFC 3339 or relative, e.g. 5m)")
-	fl.StringVar(&w.until, "until", "", what+" until this time (RFC 3339 or relative)")
+// add declares the flags; from and until start their help, e.g. "analyse
+// from" and "analyse until".
+func (w *windowFlags) add(fl *pflag.FlagSet, from, until string) {
+	fl.StringVar(&w.since, "since", "", from+" this time (RFC 3339 or relative, e.g. 5m)")
+	fl.StringVar(&w.until, "until", "", until+" this time (RFC 3339 or relative)")
 }
 
 // parse returns the window; a zero end is unset.

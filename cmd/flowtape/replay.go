@@ -69,7 +69,7 @@ serve plaintext on another address.`,
 	fl.StringVar(&f.listen, "listen", defaults.ListenAddress, "address to serve the Observer API on")
 	fl.StringVar(&f.listen, "listen-address", defaults.ListenAddress, "same as --listen (hubble-relay's name)")
 	_ = fl.MarkHidden("listen-address")
-	fl.StringVar(&f.speed, "speed", "1", "for requests that follow: recorded seconds per second, or max (as fast as the client reads)")
+	fl.StringVar(&f.speed, "speed", defaults.Speed, "for requests that follow: recorded seconds per second, or max (as fast as the client reads)")
 	fl.BoolVar(&f.shiftToNow, "shift-to-now", false, "for requests that follow: stamp each flow with the time it is sent")
 	fl.StringVar(&f.certFile, "tls-relay-server-cert-file", "", "serve TLS with this certificate (PEM)")
 	fl.StringVar(&f.keyFile, "tls-relay-server-key-file", "", "key of --tls-relay-server-cert-file (PEM)")

@@ -119,7 +119,7 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 	fl := cmd.Flags()
 	fl.StringVarP(&output, "output", "o", "", "the report to write: .html or .md (- for standard output, with --format)")
 	fl.StringVar(&format, "format", "", "html or markdown (default: from the -o file's extension)")
-	win.add(fl, "report what happened")
+	win.add(fl, "report from", "report until")
 	fl.StringVar(&baseline, "baseline", "", "compare with this window, SINCE..UNTIL (default: the window before the incident found)")
 	fl.DurationVar(&bucket, "bucket", 0, "timeline bucket, e.g. 10s or 1m (default: 60 to 150 buckets over the window)")
 	fl.StringVar(&title, "title", "", "the report's title (default: Postmortem: and the recordings)")

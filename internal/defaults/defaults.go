@@ -29,6 +29,9 @@ const (
 	// MinBackoff and MaxBackoff bound the wait between reconnects.
 	MinBackoff = 100 * time.Millisecond
 	MaxBackoff = 30 * time.Second
+	// DialMaxBackoff bounds gRPC's own reconnect backoff under a
+	// connection (its default grows to two minutes).
+	DialMaxBackoff = 5 * time.Second
 	// ResumeOverlap is how far before the last recorded flow a resumed
 	// stream starts (what comes twice is dropped by uuid).
 	ResumeOverlap = 10 * time.Second
@@ -52,6 +55,9 @@ const (
 	ListenAddress = hubbledefaults.ServerAddress
 	// ReplayMemoryLimit keeps one stream's replay server well under 200MB.
 	ReplayMemoryLimit = "150MB"
+	// Speed is how fast replay and sim serve streams that follow:
+	// recorded (simulated) seconds per wall-clock second.
+	Speed = "1"
 )
 
 // The analyses (analyze, report). analyze hands them to the SQL as DuckDB
@@ -68,6 +74,9 @@ const (
 	// an error share.
 	HealthDegraded = 0.001
 	HealthFailure  = 0.10
+	// ReportTop is how many rows a report's tables of services, changes,
+	// errors and drops show at most.
+	ReportTop = 15
 )
 
 // The simulator (sim, demo).
@@ -76,6 +85,7 @@ const (
 	SimNodes        = 3
 	SimRingCapacity = 4095 // Hubble's default --hubble-event-buffer-capacity
 	SimSeed         = 1
+	SimScenario     = "steady"
 	// SimHistory is how long before now a simulation at a numeric speed
 	// starts, so that the ring buffers are full at once.
 	SimHistory = time.Minute

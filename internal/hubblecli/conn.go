@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/viper"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+
+	"github.com/flowtape/flowtape/internal/defaults"
 )
 
 // ConnFlags are the hubble CLI's connection flags (--server, --tls,
@@ -85,7 +87,7 @@ func (d *Dialer) TLS() bool {
 func (d *Dialer) Timeout() time.Duration { return d.vp.GetDuration(config.KeyTimeout) }
 
 // Dial creates the client connection with the hubble CLI's options (TLS,
-// client certificates, request timeout, version checks).
+// client certificates, basic auth, request timeout).
 func (d *Dialer) Dial(context.Context) (*grpc.ClientConn, error) {
 	var opts []grpc.DialOption
 	for _, fn := range tlsOptionFuncs() {
@@ -100,8 +102,10 @@ func (d *Dialer) Dial(context.Context) (*grpc.ClientConn, error) {
 	}
 	// Reconnect quickly after a relay restart: gRPC's default backoff
 	// grows to two minutes.
+	bo := backoff.DefaultConfig
+	bo.BaseDelay, bo.MaxDelay = defaults.MinBackoff, defaults.DialMaxBackoff
 	opts = append(opts, grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+		Backoff:           bo,
 		MinConnectTimeout: d.Timeout(),
 	}))
 	c, err := grpc.NewClient(strings.TrimPrefix(d.Server(), "tls://"), opts...)

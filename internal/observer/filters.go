@@ -18,11 +18,9 @@ type Filters struct {
 }
 
 // NewFilters compiles allow and deny; an error names the list at fault.
-// Cilium's filters log through log (nil: slog's default).
-func NewFilters(ctx context.Context, allow, deny []*flowpb.FlowFilter, log *slog.Logger) (Filters, error) {
-	if log == nil {
-		log = slog.Default()
-	}
+// Cilium's filters log through slog's default logger.
+func NewFilters(ctx context.Context, allow, deny []*flowpb.FlowFilter) (Filters, error) {
+	log := slog.Default()
 	var f Filters
 	var err error
 	if f.allow, err = filters.BuildFilterList(ctx, allow, filters.DefaultFilters(log)); err != nil {

@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg sim.Config, dir string, progress func(record.P
 	}
 	select {
 	case n := <-stalled:
-		return sim.Truth{}, fmt.Errorf("record the simulation: %d of its %d flows arrived, then nothing for %s", n, c.Truth().Flows, stallTimeout)
+		return sim.Truth{}, fmt.Errorf("record the simulation: %d of its %d flows arrived, then nothing for %d s", n, c.Truth().Flows, int(stallTimeout.Seconds()))
 	default:
 	}
 	return c.Truth(), nil
