@@ -41,7 +41,7 @@ bench:
 
 # Long fault runs: many SIGKILLs of a real recorder.
 soak: tools
-	FLOWTAPE_KILL_ITERATIONS=$${FLOWTAPE_KILL_ITERATIONS:-60} $(GO) test -count=1 -timeout 60m -run 'SIGKILL' -v ./record
+	FLOWTAPE_KILL_ITERATIONS=$${FLOWTAPE_KILL_ITERATIONS:-60} $(GO) test -count=1 -timeout 60m -run 'SIGKILL' -v ./record ./tape
 
 # Fuzz the import line decoders (the seed corpora run in make test).
 # Minimizing is capped: with Cilium's packages instrumented, each run is slow.

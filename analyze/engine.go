@@ -53,16 +53,12 @@ type Engine struct {
 // Open checks the recordings' files (kind and schema version of each) and
 // defines the views over them.
 func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
-	files, err := tape.FindFiles(paths...)
+	files, infos, err := tape.FindAndStat(paths...)
 	if err != nil {
 		return nil, err
 	}
 	versions := map[string]string{}
-	for _, p := range slices.Concat(files.Flows, files.Events) {
-		info, err := tape.Stat(p)
-		if err != nil {
-			return nil, err
-		}
+	for p, info := range infos {
 		versions[p] = info.SchemaVersion
 	}
 	db, err := sql.Open("duckdb", "")

@@ -70,25 +70,27 @@ func dialer(t *testing.T, args ...string) *hubblecli.Dialer {
 // readRecording returns every flow and event of a recording directory.
 func readRecording(t *testing.T, dir string) (flows []*flowpb.Flow, events []*observerpb.GetFlowsResponse) {
 	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
-			return err
-		}
-		if strings.Contains(p, string(filepath.Separator)+"flows"+string(filepath.Separator)) {
-			_, err = tape.ReadFile(context.Background(), schema.Flows, p, func(f *flowpb.Flow) error {
-				flows = append(flows, f)
-				return nil
-			})
-		} else {
-			_, err = tape.ReadFile(context.Background(), schema.Events, p, func(r *observerpb.GetFlowsResponse) error {
-				events = append(events, r)
-				return nil
-			})
-		}
-		return err
-	})
+	// What a reader finds (tape.FindFiles): a live segment's pieces only
+	// until its file is published.
+	files, err := tape.FindFiles(dir)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil
+	}
+	for _, p := range files.Flows {
+		if _, err := tape.ReadFile(context.Background(), schema.Flows, p, func(f *flowpb.Flow) error {
+			flows = append(flows, f)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range files.Events {
+		if _, err := tape.ReadFile(context.Background(), schema.Events, p, func(r *observerpb.GetFlowsResponse) error {
+			events = append(events, r)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return flows, events
 }
@@ -242,14 +244,13 @@ func TestRecordingDirectoryIsLocked(t *testing.T) {
 // readRecordingQuiet counts the flows in the finished files of a recording
 // that is still being written (files appear whole or not at all).
 func readRecordingQuiet(dir string) (int, error) {
+	files, infos, err := tape.FindAndStat(dir)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := filepath.WalkDir(filepath.Join(dir, "flows"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") || strings.HasPrefix(d.Name(), ".") {
-			return err
-		}
-		info, err := tape.Stat(p)
-		n += int(info.Rows)
-		return err
-	})
-	return n, err
+	for _, p := range files.Flows {
+		n += int(infos[p].Rows)
+	}
+	return n, nil
 }

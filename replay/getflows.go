@@ -112,7 +112,13 @@ var errDone = errors.New("done")
 // time order. Agent and debug events from exporter files are not GetFlows
 // responses and are left out.
 func (s *Server) scan(ctx context.Context, q *query, w tape.Window, fn func(r *observerpb.GetFlowsResponse, isFlow bool) error) error {
-	return tape.Scan(ctx, s.files, w, func(r *observerpb.GetFlowsResponse) error {
+	// Listed for each request: a recording being made grows, and the
+	// pieces of its live files give way to the files (tape/live.go).
+	files, err := tape.FindFiles(s.paths...)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "%v", err)
+	}
+	return tape.Scan(ctx, files, w, func(r *observerpb.GetFlowsResponse) error {
 		switch r.GetResponseTypes().(type) {
 		case *observerpb.GetFlowsResponse_Flow:
 			if !q.filters.Match(r.GetFlow()) {

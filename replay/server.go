@@ -30,8 +30,8 @@ type Options struct {
 // hubble-relay does for a cluster whose nodes are the recorded ones.
 type Server struct {
 	observerpb.UnimplementedObserverServer
-	files tape.Files
-	cat   *Catalog
+	paths []string
+	cat   *Catalog // of the files at start
 	opts  Options
 }
 
@@ -49,7 +49,7 @@ func New(ctx context.Context, paths []string, opts Options) (*Server, error) {
 	if opts.Clock == nil {
 		opts.Clock = wallClock{}
 	}
-	return &Server{files: files, cat: cat, opts: opts}, nil
+	return &Server{paths: paths, cat: cat, opts: opts}, nil
 }
 
 // Catalog is what the server serves.

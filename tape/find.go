@@ -55,6 +55,10 @@ func FindFiles(paths ...string) (Files, error) {
 	if len(out.Flows)+len(out.Events) == 0 {
 		return out, fmt.Errorf("%s: no recording files (expected DIR/flows/**/*.parquet from flowtape record or import)", strings.Join(paths, ", "))
 	}
+	// A live segment's pieces count until its file is published; files
+	// compacted into another until that one is (see Compact).
+	out.Flows = superseded(skipReplaced(out.Flows))
+	out.Events = superseded(skipReplaced(out.Events))
 	slices.Sort(out.Flows)
 	slices.Sort(out.Events)
 	return out, nil
@@ -122,4 +126,33 @@ func findIn(p string, add func(kind, path string)) error {
 		return fmt.Errorf("%s: not a flowtape recording (no flows/ or events/ directory)", p)
 	}
 	return nil
+}
+
+// FindAndStat is FindFiles, with each file's footer read. A live
+// recording changes under a reader: a file listed a moment ago may be gone
+// (pieces of a segment that has ended, see live.go), so a listing whose
+// file vanished before its footer was read is taken again.
+func FindAndStat(paths ...string) (Files, map[string]FileInfo, error) {
+	for attempt := 0; ; attempt++ {
+		files, err := FindFiles(paths...)
+		if err != nil {
+			return files, nil, err
+		}
+		infos := make(map[string]FileInfo, len(files.Flows)+len(files.Events))
+		vanished := false
+		for _, p := range slices.Concat(files.Flows, files.Events) {
+			info, err := Stat(p)
+			if err != nil {
+				if _, serr := os.Stat(p); errors.Is(serr, fs.ErrNotExist) && attempt < 3 {
+					vanished = true
+					break
+				}
+				return files, nil, err
+			}
+			infos[p] = info
+		}
+		if !vanished {
+			return files, infos, nil
+		}
+	}
 }

@@ -98,18 +98,36 @@ func NewRecordingID() string {
 	return hex.EncodeToString(b)
 }
 
-// parseFileName returns the recording id in a file name FileName made
-// (the directories of path do not matter); ok is false for other names.
+// compactedName is the name of the file that holds the rows of a
+// session's files first to last of one partition (see Compact).
+func compactedName(t time.Time, recordingID string, first, last int) string {
+	return fmt.Sprintf("%s-%s-%06d-%06d%s", t.UTC().Format("20060102T150405Z"), recordingID, first, last, parquetSuffix)
+}
+
+// parseFileName returns the recording id in a file name FileName,
+// compactedName or pieceName made (the directories of path do not
+// matter); ok is false for other names.
 func parseFileName(path string) (recordingID string, ok bool) {
+	if final, isPiece := pieceOf(path); isPiece {
+		path = final
+	}
+	return parseSegmentName(path)
+}
+
+// parseSegmentName is parseFileName for the names of files that are not
+// pieces.
+func parseSegmentName(path string) (recordingID string, ok bool) {
 	parts := strings.Split(strings.TrimSuffix(filepath.Base(path), parquetSuffix), "-")
-	if len(parts) != 3 || parts[1] == "" {
+	if (len(parts) != 3 && len(parts) != 4) || parts[1] == "" {
 		return "", false
 	}
 	if _, err := time.Parse("20060102T150405Z", parts[0]); err != nil {
 		return "", false
 	}
-	if _, err := strconv.Atoi(parts[2]); err != nil {
-		return "", false
+	for _, seq := range parts[2:] {
+		if _, err := strconv.Atoi(seq); err != nil {
+			return "", false
+		}
 	}
 	return parts[1], true
 }

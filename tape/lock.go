@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+
+	"github.com/flowtape/flowtape/internal/defaults"
 )
 
 // Dir is a recording directory held by one writer: its lock is taken, so
@@ -32,7 +34,9 @@ func (d *Dir) Close() { d.unlock() }
 
 // Recover turns what a killed writer left in the directory into valid
 // files (see Recover).
-func (d *Dir) Recover(writer string) (RecoveryStats, error) { return recoverLocked(d.path, writer) }
+func (d *Dir) Recover(writer string) (RecoveryStats, error) {
+	return recoverLocked(d.path, writer, defaults.LiveGrace)
+}
 
 // lockDir takes DIR/.lock exclusively: one recorder (or recovery) at a
 // time, so that recovery never touches the files of a live recorder.

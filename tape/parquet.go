@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -41,6 +42,12 @@ type FileWriter[M proto.Message] struct {
 	fw           *pqarrow.FileWriter
 	rowGroupRows int
 	rows         int64
+	// tap, when set, gets every batch of rows the writer encodes; the
+	// file then fills its row groups from batches of any size (a live
+	// segment hands each flush's batch to its piece, see live.go, so that
+	// rows are encoded from protobuf once).
+	tap     func(arrow.RecordBatch) error
+	pending int // rows in the open row group (with tap)
 }
 
 // NewFileWriter starts a Parquet stream of t's rows on w.
@@ -94,18 +101,37 @@ func (w *FileWriter[M]) Write(m M) error {
 func (w *FileWriter[M]) Rows() int64 { return w.rows }
 
 // Buffered is the number of rows not yet written as a row group.
-func (w *FileWriter[M]) Buffered() int { return w.enc.Len() }
+func (w *FileWriter[M]) Buffered() int { return w.enc.Len() + w.pending }
 
-// Flush writes the buffered rows as a row group.
+// Flush writes the buffered rows as a row group; with a tap, it hands them
+// to the tap and adds them to the open row group, which ends when full.
 func (w *FileWriter[M]) Flush() error {
 	if w.enc.Len() == 0 {
 		return nil
 	}
 	rec := w.enc.NewRecord()
 	defer rec.Release()
+	if w.tap == nil {
+		if err := w.fw.Write(rec); err != nil {
+			return fmt.Errorf("write row group: %w", err)
+		}
+		return nil
+	}
+	if err := w.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("write row group: %w", err)
+	}
+	if w.pending += int(rec.NumRows()); w.pending >= w.rowGroupRows {
+		w.pending %= w.rowGroupRows
+	}
+	return w.tap(rec)
+}
+
+// writeRecord writes a batch another writer encoded as a row group.
+func (w *FileWriter[M]) writeRecord(rec arrow.RecordBatch) error {
 	if err := w.fw.Write(rec); err != nil {
 		return fmt.Errorf("write row group: %w", err)
 	}
+	w.rows += rec.NumRows()
 	return nil
 }
 

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/schema"
 )
 
@@ -35,12 +37,14 @@ func Recover(dir, writer string) (RecoveryStats, error) {
 		return RecoveryStats{}, err
 	}
 	defer unlock()
-	return recoverLocked(dir, writer)
+	return recoverLocked(dir, writer, defaults.LiveGrace)
 }
 
 // recoverLocked recovers dir, whose lock the caller holds. A segment that
 // cannot be recovered does not stop the others.
-func recoverLocked(dir, writer string) (RecoveryStats, error) {
+// Files a compaction replaced go once they have been replaced for grace
+// (a negative grace leaves them to the caller).
+func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, error) {
 	var st RecoveryStats
 	var errs []error
 	if err := removeStaging(dir); err != nil {
@@ -62,6 +66,22 @@ func recoverLocked(dir, writer string) (RecoveryStats, error) {
 				errs = append(errs, err)
 			}
 		}
+		// Pieces of files published before a crash cut the cleanup short.
+		if err := removeSuperseded(filepath.Join(dir, sub), &st); err != nil {
+			errs = append(errs, err)
+		}
+		parts, err := partitionDirs(filepath.Join(dir, sub))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, part := range parts {
+			if grace < 0 {
+				break
+			}
+			var cs CompactStats
+			errs = append(errs, removeReplaced(part, CompactOptions{Grace: grace, Now: time.Now}, &cs))
+			st.Removed += cs.Removed
+		}
 		for _, tmp := range tmps {
 			// A .tmp without its WAL was never complete and holds nothing
 			// the WAL did not (the WAL is removed only after publishing).
@@ -82,7 +102,7 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 		// Published before the crash; only the cleanup was missed.
 		st.Removed++
 		os.Remove(tmp)
-		return os.Remove(wal)
+		return errors.Join(removePieces(final, st), os.Remove(wal))
 	}
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
 	if err != nil {
@@ -128,5 +148,40 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 	}
 	st.Files++
 	st.Rows += rows
-	return os.Remove(wal)
+	return errors.Join(removePieces(final, st), os.Remove(wal))
+}
+
+// removeSuperseded removes the pieces under dir whose segment file is
+// published.
+func removeSuperseded(dir string, st *RecoveryStats) error {
+	var errs []error
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		final, ok := pieceOf(p)
+		if d.IsDir() || !ok {
+			return nil
+		}
+		if _, err := os.Stat(final); err == nil {
+			if err := os.Remove(p); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+			} else {
+				st.Removed++
+			}
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+// removePieces removes the pieces a live segment published before the
+// crash: its file, now published, holds their rows (see live.go).
+func removePieces(final string, st *RecoveryStats) error {
+	n, err := removePiecesOf(final)
+	st.Removed += n
+	return err
 }

@@ -27,7 +27,9 @@ import (
 //	                   flush interval; `flowtape recover` rebuilds from it
 //
 // Finishing writes the footer, syncs, renames the .tmp to NAME.parquet and
-// removes the WAL. Readers never see a half-written file under a .parquet name.
+// removes the WAL. Readers never see a half-written file under a .parquet
+// name. A live segment also publishes its rows at each flush, as pieces
+// (see live.go), so that readers see them before the segment ends.
 type segment[M proto.Message] struct {
 	final, tmp, walPath string
 	opened              time.Time
@@ -39,11 +41,13 @@ type segment[M proto.Message] struct {
 	walBuf              *bufio.Writer
 	walBytes            int64 // uncompressed
 	scratch             []byte
+	live                *pieces[M] // nil: not readable before it ends
 }
 
 // openSegment starts a segment; without a WAL a crash loses the segment,
-// which suits writers that can start again from their input.
-func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOptions, wal bool) (*segment[M], error) {
+// which suits writers that can start again from their input. A live
+// segment (it needs a WAL) publishes pieces at each sync.
+func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOptions, wal, live bool) (*segment[M], error) {
 	if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(final), err)
 	}
@@ -54,6 +58,7 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 			return nil, err
 		}
 	}
+
 	if s.file, err = os.OpenFile(s.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode); err != nil {
 		s.closeWAL()
 		return nil, fmt.Errorf("create %s: %w", s.tmp, err)
@@ -64,6 +69,10 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 		s.closeWAL()
 		s.file.Close()
 		return nil, err
+	}
+	if wal && live {
+		s.live = &pieces[M]{t: t, final: final, o: o}
+		s.pw.tap = s.live.write
 	}
 	return s, nil
 }
@@ -160,12 +169,22 @@ func (s *segment[M]) sync() error {
 	if err := s.wal.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", s.walPath, err)
 	}
-	return nil
+	if s.live == nil {
+		return nil
+	}
+	// After the WAL: a piece holds no row a crash could take from the WAL.
+	if err := s.pw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", s.tmp, err)
+	}
+	return s.live.publish()
 }
 
 // finish completes the Parquet file and publishes it under its final name.
 // If that fails, the WAL is flushed and kept, for `flowtape recover`.
 func (s *segment[M]) finish() (int64, error) {
+	if s.live != nil {
+		s.live.end()
+	}
 	size, err := s.publishParquet()
 	if err != nil {
 		_ = s.sync()

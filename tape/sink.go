@@ -35,6 +35,9 @@ type SinkOptions struct {
 	RotateBytes int64
 	// RowGroupRows is the Parquet row group size.
 	RowGroupRows int
+	// NotLive leaves out the pieces (see live.go): rows become readable
+	// only when their file ends, for a second Parquet encoding less.
+	NotLive bool
 }
 
 // Sink writes the files of one session into a recording directory (see
@@ -69,9 +72,9 @@ func newSink(o SinkOptions, wal bool) (*Sink, error) {
 	wo := WriterOptions{Writer: o.Writer, RowGroupRows: o.RowGroupRows,
 		Metadata: map[string]string{MetaRecordingID: o.RecordingID}}
 	return &Sink{
-		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, schema.KindFlows), o: o, wo: wo, wal: wal,
+		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, schema.KindFlows), o: o, wo: wo, wal: wal, live: wal && !o.NotLive,
 			timeOf: func(f *flowpb.Flow) time.Time { return f.GetTime().AsTime() }, open: map[string]*segment[*flowpb.Flow]{}},
-		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, schema.KindEvents), o: o, wo: wo, wal: wal,
+		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, schema.KindEvents), o: o, wo: wo, wal: wal, live: wal && !o.NotLive,
 			timeOf: func(r *observerpb.GetFlowsResponse) time.Time { return r.GetTime().AsTime() },
 			open:   map[string]*segment[*observerpb.GetFlowsResponse]{}},
 	}, nil
@@ -126,10 +129,14 @@ type partitioned[M proto.Message] struct {
 	o      SinkOptions
 	wo     WriterOptions
 	wal    bool
+	live   bool
 	timeOf func(M) time.Time
 	open   map[string]*segment[M]
 	newest string
 	seq    int
+	// retired are the pieces of ended segments, kept a while for readers
+	// (see live.go).
+	retired []retired
 
 	mu  sync.Mutex
 	pub Stats
@@ -142,7 +149,7 @@ func (p *partitioned[M]) write(m M) error {
 	if seg == nil {
 		p.seq++
 		var err error
-		if seg, err = openSegment(p.t, filepath.Join(p.base, key, FileName(at, p.o.RecordingID, p.seq)), p.wo, p.wal); err != nil {
+		if seg, err = openSegment(p.t, filepath.Join(p.base, key, FileName(at, p.o.RecordingID, p.seq)), p.wo, p.wal, p.live); err != nil {
 			return err
 		}
 		p.open[key] = seg
@@ -166,6 +173,9 @@ func (p *partitioned[M]) finish(key string) error {
 	if err != nil {
 		return err
 	}
+	if seg.live != nil && len(seg.live.paths) > 0 {
+		p.retired = append(p.retired, retired{paths: seg.live.paths, bytes: seg.live.bytes, at: time.Now()})
+	}
 	p.mu.Lock()
 	p.pub.Files++
 	p.pub.Bytes += size
@@ -187,7 +197,9 @@ func (p *partitioned[M]) sync() error {
 		}
 		errs = append(errs, seg.sync())
 	}
-	return errors.Join(errs...)
+	var err error
+	p.retired, err = removeRetired(p.retired, time.Now().Add(-defaults.LiveGrace))
+	return errors.Join(append(errs, err)...)
 }
 
 func (p *partitioned[M]) closeAll() error {
@@ -195,20 +207,34 @@ func (p *partitioned[M]) closeAll() error {
 	for _, key := range slices.Sorted(maps.Keys(p.open)) {
 		errs = append(errs, p.finish(key))
 	}
-	return errors.Join(errs...)
+	// No reader can tell the pieces apart from the published files any
+	// more; a reader that listed them a moment ago finds them gone and
+	// lists again (see FindFiles).
+	var err error
+	p.retired, err = removeRetired(p.retired, time.Time{})
+	return errors.Join(append(errs, err)...)
 }
 
 func (p *partitioned[M]) discard() {
 	for key, seg := range p.open {
 		seg.file.Close()
 		seg.closeWAL()
+		if seg.live != nil {
+			seg.live.discard()
+		}
 		delete(p.open, key)
 	}
 }
 
 func (p *partitioned[M]) openBytes() int64 {
 	var n int64
+	for _, r := range p.retired {
+		n += r.bytes
+	}
 	for _, seg := range p.open {
+		if seg.live != nil {
+			n += seg.live.openBytes()
+		}
 		for _, f := range []*os.File{seg.file, seg.wal} {
 			if f == nil {
 				continue

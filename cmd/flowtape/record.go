@@ -27,6 +27,7 @@ type recordFlags struct {
 	rotateInterval  time.Duration
 	rotateSize      string
 	flushInterval   time.Duration
+	live            bool
 	printRawFilters bool
 	redactQuery     bool
 	redactUserInfo  bool
@@ -48,6 +49,9 @@ hubble observe. It follows the stream live until interrupted (Ctrl-C), --until,
 The recording is crash-safe: a file appears under its .parquet name only once
 complete, and a killed recorder loses at most --flush-interval of flows; run record
 again into the same directory, or flowtape recover DIR, to finish what it left.
+While it records, what it received is readable at every flush: analyze, query,
+report and export see it within --flush-interval (--live=false turns that off
+and saves the second Parquet encoding it costs).
 A broken stream is resumed where it stopped, without duplicates; lost events and
 reconnects are recorded, never a silent gap.`,
 		Example: `  # from a cluster: cilium hubble port-forward & (or kubectl -n kube-system port-forward svc/hubble-relay 4245:80)
@@ -76,6 +80,7 @@ reconnects are recorded, never a silent gap.`,
 	fl.DurationVar(&f.rotateInterval, "rotate-interval", defaults.RotateInterval, "start a new file after this long")
 	fl.StringVar(&f.rotateSize, "rotate-size", humanSize(defaults.RotateBytes), "start a new file once one reaches this size")
 	fl.DurationVar(&f.flushInterval, "flush-interval", defaults.FlushInterval, fmt.Sprintf("sync received flows to disk this often: the most a killed recorder loses (at most %s)", defaults.MaxFlushInterval))
+	fl.BoolVar(&f.live, "live", true, "publish what was received at every flush, so that it can be analysed while recording")
 	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
 	fl.BoolVar(&f.redactQuery, "redact-http-query", false, "drop query strings from HTTP URLs")
 	fl.BoolVar(&f.redactUserInfo, "redact-http-userinfo", false, "drop user:password@ from HTTP URLs")
@@ -131,7 +136,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	status := newStatusPrinter(stderr)
 	res, err := record.Run(ctx, record.Options{
 		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
-		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes},
+		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live},
 		FlushInterval: f.flushInterval,
 		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
 		Progress:      status.progress,

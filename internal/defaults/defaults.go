@@ -26,6 +26,11 @@ const (
 	// the most a killed recorder loses. MaxFlushInterval bounds the flag.
 	FlushInterval    = 2 * time.Second
 	MaxFlushInterval = 5 * time.Second
+	// LiveGrace is how long files that others replaced stay on disk for
+	// readers that listed them just before: the pieces a live recorder
+	// published at each flush once their file is published, and (when a
+	// recorder or recover cleans up) files merged by a compaction.
+	LiveGrace = 2 * time.Minute
 	// MinBackoff and MaxBackoff bound the wait between reconnects.
 	MinBackoff = 100 * time.Millisecond
 	MaxBackoff = 30 * time.Second

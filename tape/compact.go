@@ -1,0 +1,404 @@
+package tape
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// Compaction merges the files a session wrote into one partition (an hour)
+// into one file, in time order: many small files (short rotations,
+// restarts, live pieces) read slowly. Files of different sessions are not
+// merged: a reader tells sessions apart by file name, and drops the flows
+// two sessions both recorded (see Sessions).
+//
+// The switch is atomic for readers. Compacting files A..K of a session
+// into M:
+//
+//  1. M is written as a hidden .M.parquet.tmp and synced;
+//  2. the note .M.parquet.replaces, naming A..K, is written and synced
+//     (a note without M is ignored);
+//  3. M is renamed in: from now on FindFiles takes M and skips A..K;
+//  4. A..K are removed once the note is older than the grace a reader may
+//     still be reading them for (CompactOptions.Grace), then the note.
+//
+// A reader listing before 3 reads A..K, after 3 reads M: each row once. A
+// crash before 3 leaves hidden files only, which Recover removes; after
+// 3, A..K are skipped and removed by the next compaction.
+
+const replacesSuffix = ".replaces"
+
+// CompactOptions tune Compact.
+type CompactOptions struct {
+	// Writer names the program in the new files' metadata.
+	Writer string
+	// Grace is how long the replaced files stay for readers that listed
+	// them before the switch; 0 removes them at once (a reader then
+	// reading them fails, and runs again).
+	Grace time.Duration
+	// Now is the clock the grace is measured on; nil is the wall clock.
+	Now func() time.Time
+}
+
+// CompactStats say what Compact did.
+type CompactStats struct {
+	Partitions int   `json:"partitions"` // partitions (and row kinds) compacted
+	Files      int   `json:"files"`      // files merged
+	Written    int   `json:"written"`    // files written
+	Rows       int64 `json:"rows"`       // rows in them
+	Removed    int   `json:"removed"`    // replaced files removed
+	Kept       int   `json:"kept"`       // replaced files kept for readers
+}
+
+// Compact merges, in every partition of the recording at dir, the files of
+// each session into one. It holds the directory (no recorder may write to
+// it meanwhile) and recovers it first.
+func Compact(ctx context.Context, dir string, o CompactOptions) (CompactStats, error) {
+	var st CompactStats
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return st, fmt.Errorf("%s: not a recording directory", dir)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	d, err := OpenDir(dir)
+	if err != nil {
+		return st, err
+	}
+	defer d.Close()
+	// Replaced files are Compact's own to count (removeReplaced below).
+	if _, err := recoverLocked(dir, o.Writer, -1); err != nil {
+		return st, err
+	}
+	for _, kind := range kinds {
+		parts, err := partitionDirs(filepath.Join(dir, kind))
+		if err != nil {
+			return st, err
+		}
+		for _, p := range parts {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			if kind == schema.KindFlows {
+				err = compactPartition(ctx, p, schema.Flows, func(r *observerpb.GetFlowsResponse) *flowpb.Flow { return r.GetFlow() }, kindFiles(kind), o, &st)
+			} else {
+				err = compactPartition(ctx, p, schema.Events, func(r *observerpb.GetFlowsResponse) *observerpb.GetFlowsResponse { return r }, kindFiles(kind), o, &st)
+			}
+			if err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, nil
+}
+
+func kindFiles(kind string) func([]string) Files {
+	return func(paths []string) Files {
+		if kind == schema.KindFlows {
+			return Files{Flows: paths}
+		}
+		return Files{Events: paths}
+	}
+}
+
+// partitionDirs lists the directories under base that hold Parquet files.
+func partitionDirs(base string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() && hidden(d.Name()) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), parquetSuffix) && !slices.Contains(out, filepath.Dir(p)) {
+			out = append(out, filepath.Dir(p))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// sessionFile is a published file of a session in a partition.
+type sessionFile struct {
+	path        string
+	first, last int // sequence numbers it holds
+}
+
+func compactPartition[M proto.Message](ctx context.Context, part string, t *schema.Table[M], unwrap func(*observerpb.GetFlowsResponse) M,
+	files func([]string) Files, o CompactOptions, st *CompactStats) error {
+	entries, err := os.ReadDir(part)
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", part, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && !hidden(e.Name()) && strings.HasSuffix(e.Name(), parquetSuffix) {
+			names = append(names, filepath.Join(part, e.Name()))
+		}
+	}
+	bySession := map[string][]sessionFile{}
+	for _, p := range skipReplaced(names) {
+		if _, isPiece := pieceOf(p); isPiece {
+			continue // of a segment whose WAL Recover did not find: left as it is
+		}
+		id, ok := parseSegmentName(p)
+		if !ok {
+			continue // not flowtape's: left as it is
+		}
+		first, last := seqRange(p)
+		bySession[id] = append(bySession[id], sessionFile{path: p, first: first, last: last})
+	}
+	compacted := false
+	for _, id := range slices.Sorted(maps.Keys(bySession)) {
+		sf := bySession[id]
+		if len(sf) < 2 {
+			continue
+		}
+		slices.SortFunc(sf, func(a, b sessionFile) int { return a.first - b.first })
+		if err := compactSession(ctx, part, id, sf, t, unwrap, files, o, st); err != nil {
+			return err
+		}
+		compacted = true
+	}
+	if compacted {
+		st.Partitions++
+	}
+	return removeReplaced(part, o, st)
+}
+
+// seqRange returns the sequence numbers a file of FileName or
+// compactedName holds.
+func seqRange(p string) (first, last int) {
+	parts := strings.Split(strings.TrimSuffix(filepath.Base(p), parquetSuffix), "-")
+	first, _ = strconv.Atoi(parts[2])
+	last = first
+	if len(parts) == 4 {
+		last, _ = strconv.Atoi(parts[3])
+	}
+	return first, last
+}
+
+func compactSession[M proto.Message](ctx context.Context, part, id string, sf []sessionFile, t *schema.Table[M],
+	unwrap func(*observerpb.GetFlowsResponse) M, files func([]string) Files, o CompactOptions, st *CompactStats) error {
+	paths := make([]string, len(sf))
+	for i, f := range sf {
+		paths[i] = f.path
+	}
+	// The first row's time names the file, as the recorder names its own.
+	var firstAt time.Time
+	minFirst, maxLast := sf[0].first, sf[0].last
+	for _, f := range sf {
+		minFirst, maxLast = min(minFirst, f.first), max(maxLast, f.last)
+	}
+	tmp, err := os.CreateTemp(part, ".compact-*"+parquetSuffix+tmpSuffix)
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", part, err)
+	}
+	defer os.Remove(tmp.Name()) // once renamed, a no-op
+	pw, err := NewFileWriter(t, struct{ io.Writer }{tmp}, WriterOptions{Writer: o.Writer, Metadata: map[string]string{MetaRecordingID: id}})
+	if err != nil {
+		tmp.Close()
+		return err
+	}
+	var rows int64
+	err = Scan(ctx, files(paths), Window{}, func(r *observerpb.GetFlowsResponse) error {
+		if rows == 0 {
+			firstAt = r.GetTime().AsTime()
+		}
+		rows++
+		return pw.Write(unwrap(r))
+	})
+	if err == nil {
+		err = pw.Close()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", part, err)
+	}
+	if firstAt.IsZero() {
+		firstAt = partitionStart(part)
+	}
+	final := filepath.Join(part, compactedName(firstAt, id, minFirst, maxLast))
+	if slices.Contains(paths, final) {
+		return fmt.Errorf("compact %s: %s would replace itself", part, final)
+	}
+	if err := writeNote(final, paths); err != nil {
+		return err
+	}
+	if err := publish(tmp.Name(), final); err != nil {
+		return err
+	}
+	st.Files += len(paths)
+	st.Written++
+	st.Rows += rows
+	return nil
+}
+
+func partitionStart(part string) time.Time {
+	t, _ := partitionWindow(part)
+	return t
+}
+
+// writeNote writes the note naming what final replaces, durably, before
+// final exists.
+func writeNote(final string, replaced []string) error {
+	note := hiddenPath(final, replacesSuffix)
+	tmp := note + tmpSuffix
+	var b strings.Builder
+	for _, p := range replaced {
+		b.WriteString(filepath.Base(p) + "\n")
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	_, err = f.WriteString(b.String())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact: write %s: %w", tmp, err)
+	}
+	return publish(tmp, note)
+}
+
+// readNote returns the files (full paths) a compacted file replaces, or
+// none where it has no note.
+func readNote(final string) ([]string, error) {
+	f, err := os.Open(hiddenPath(final, replacesSuffix))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if name := strings.TrimSpace(sc.Text()); name != "" {
+			out = append(out, filepath.Join(filepath.Dir(final), name))
+		}
+	}
+	return out, sc.Err()
+}
+
+// skipReplaced drops the files that a compacted file among files replaces
+// (see the protocol above).
+func skipReplaced(files []string) []string {
+	var replaced map[string]bool
+	for _, f := range files {
+		if _, ok := parseSegmentName(f); !ok || !isCompacted(f) {
+			continue
+		}
+		names, err := readNote(f)
+		if err != nil {
+			continue // unreadable note: every file counts, as before the switch
+		}
+		for _, n := range names {
+			if replaced == nil {
+				replaced = map[string]bool{}
+			}
+			replaced[n] = true
+		}
+	}
+	if replaced == nil {
+		return files
+	}
+	out := files[:0:0]
+	for _, f := range files {
+		if !replaced[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func isCompacted(p string) bool {
+	return strings.Count(strings.TrimSuffix(filepath.Base(p), parquetSuffix), "-") == 3
+}
+
+// removeReplaced removes, in a partition, the files that compacted files
+// replace once their note is older than the grace, then the notes; and
+// notes without their file (a crash before the switch).
+func removeReplaced(part string, o CompactOptions, st *CompactStats) error {
+	notes, err := filepath.Glob(filepath.Join(part, ".*"+parquetSuffix+replacesSuffix))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, note := range notes {
+		final := finalFromHidden(note, replacesSuffix)
+		if _, err := os.Stat(final); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Remove(note); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", note, err))
+			}
+			continue
+		}
+		fi, err := os.Stat(note)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		replaced, err := readNote(final)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if o.Grace > 0 && o.Now().Sub(fi.ModTime()) < o.Grace {
+			for _, p := range replaced {
+				if _, err := os.Stat(p); err == nil {
+					st.Kept++
+				}
+			}
+			continue
+		}
+		failed := false
+		for _, p := range replaced {
+			if err := os.Remove(p); err == nil {
+				st.Removed++
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+				failed = true
+			}
+		}
+		// The note goes last, once what it names is gone for good.
+		if !failed {
+			if err := syncDir(part); err != nil {
+				errs = append(errs, err)
+			} else if err := os.Remove(note); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", note, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

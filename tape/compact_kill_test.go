@@ -1,0 +1,109 @@
+package tape_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// flowtape compact killed (SIGKILL) at any moment leaves a recording whose
+// every file is readable and whose every flow is read once; the next
+// compaction finishes the job. FLOWTAPE_KILL_ITERATIONS (make soak) runs
+// more.
+func TestCompactSIGKILL(t *testing.T) {
+	bin := testutil.FlowtapeBinary(t)
+	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	const n = 3000
+	src := t.TempDir()
+	writeSession(t, src, "aaaaaaaa", flowsOver(start, 6, n, "a"), 50)
+	readOnce := func(t *testing.T, dir, when string) {
+		t.Helper()
+		files, err := tape.FindFiles(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		seen := map[string]bool{}
+		if err := tape.Scan(context.Background(), files, tape.Window{}, func(r *observerpb.GetFlowsResponse) error {
+			if f := r.GetFlow(); f != nil {
+				if seen[f.GetUuid()] {
+					t.Fatalf("%s: flow %s read twice", when, f.GetUuid())
+				}
+				seen[f.GetUuid()] = true
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: a file is unreadable: %v", when, err)
+		}
+		if len(seen) != n {
+			t.Fatalf("%s: %d flows read, want %d", when, len(seen), n)
+		}
+	}
+	// How long a whole compaction takes here, to kill within it.
+	full := copyDir(t, src)
+	began := time.Now()
+	if out, err := exec.Command(bin, "compact", full).CombinedOutput(); err != nil {
+		t.Fatalf("compact: %v\n%s", err, out)
+	}
+	took := time.Since(began)
+	rng := rand.New(rand.NewPCG(3, 4))
+	iterations := 5
+	if s := os.Getenv("FLOWTAPE_KILL_ITERATIONS"); s != "" {
+		var err error
+		if iterations, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("FLOWTAPE_KILL_ITERATIONS: %v", err)
+		}
+	}
+	for i := 0; i < iterations; i++ {
+		dir := copyDir(t, src)
+		cmd := exec.Command(bin, "compact", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(took))))
+		cmd.Process.Kill() //nolint:errcheck
+		cmd.Wait()         //nolint:errcheck
+		readOnce(t, dir, "after the kill")
+		if out, err := exec.Command(bin, "compact", dir).CombinedOutput(); err != nil {
+			t.Fatalf("compact after the kill: %v\n%s", err, out)
+		}
+		readOnce(t, dir, "after compacting again")
+		if hidden, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", ".*")); len(hidden) > 0 {
+			t.Errorf("after compacting again, hidden files are left: %v", hidden)
+		}
+	}
+	t.Logf("a compaction takes %s; %d kills within it", took.Round(time.Millisecond), iterations)
+}
+
+// copyDir copies a recording to a new directory.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "rec")
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}

@@ -1,0 +1,283 @@
+package tape_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/tape"
+)
+
+// liveFlows are n flows of one hour with uuids from "f<first>" on.
+func liveFlows(start time.Time, first, n int) []*flowpb.Flow {
+	out := make([]*flowpb.Flow, n)
+	for i := range out {
+		k := first + i
+		out[i] = &flowpb.Flow{Uuid: fmt.Sprintf("f%07d", k), Time: timestamppb.New(start.Add(time.Duration(k) * time.Millisecond)),
+			NodeName: "n1", Verdict: flowpb.Verdict_FORWARDED}
+	}
+	return out
+}
+
+func openLiveSink(t *testing.T, dir string, o tape.SinkOptions) (*tape.Sink, *tape.Dir) {
+	t.Helper()
+	d, err := tape.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Dir, o.RecordingID, o.Writer = dir, "0123abcd", "test"
+	s, err := tape.NewSink(o)
+	if err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	return s, d
+}
+
+// uuidsIn reads every flow of a recording as a reader would.
+func uuidsIn(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	files, err := tape.FindFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	if err := tape.Scan(context.Background(), files, tape.Window{}, func(r *observerpb.GetFlowsResponse) error {
+		seen[r.GetFlow().GetUuid()]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}
+
+func parquetFiles(t *testing.T, dir string) (pieces, files int) {
+	t.Helper()
+	err := filepath.WalkDir(filepath.Join(dir, "flows"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") || strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		if strings.Contains(d.Name(), ".p0") {
+			pieces++
+		} else {
+			files++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pieces, files
+}
+
+// What a live recorder has flushed is readable at once, each flow once:
+// in pieces before its file ends, in the file after; the pieces go when
+// the recorder closes.
+func TestLiveRecordingIsReadableAfterEachFlush(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	s, d := openLiveSink(t, dir, tape.SinkOptions{RotateRows: 250})
+	defer d.Close()
+	write := func(fs []*flowpb.Flow) {
+		for _, f := range fs {
+			if err := s.WriteFlow(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(when string, want int, wantPieces, wantFiles int) {
+		t.Helper()
+		seen := uuidsIn(t, dir)
+		if len(seen) != want {
+			t.Errorf("%s: a reader sees %d flows, want %d", when, len(seen), want)
+		}
+		for u, n := range seen {
+			if n != 1 {
+				t.Errorf("%s: %s read %d times", when, u, n)
+			}
+		}
+		if p, f := parquetFiles(t, dir); p != wantPieces || f != wantFiles {
+			t.Errorf("%s: %d pieces and %d files on disk, want %d and %d", when, p, f, wantPieces, wantFiles)
+		}
+	}
+	write(liveFlows(start, 0, 100))
+	if _, err := tape.FindFiles(dir); err == nil {
+		t.Error("flows are visible before a flush")
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the first flush", 100, 1, 0)
+	write(liveFlows(start, 100, 100))
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the second flush", 200, 2, 0)
+	// The 250th row ends the file: it holds the pieces' rows and the 50
+	// rows never flushed as a piece; the pieces stay for readers that
+	// listed them, but no reader counts them.
+	write(liveFlows(start, 200, 60))
+	check("after the file ended", 250, 2, 1)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the next flush", 260, 3, 1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("after close", 260, 0, 2)
+	if hidden, _ := filepath.Glob(filepath.Join(dir, "flows", "*", "*", ".*")); len(hidden) > 0 {
+		t.Errorf("after close, unfinished files are left: %v", hidden)
+	}
+}
+
+// A reader looping while the recorder writes, flushes and ends files never
+// counts a flow twice, nor misses one flushed before it listed the files.
+func TestReaderDuringRotationCountsEachFlowOnce(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	s, d := openLiveSink(t, dir, tape.SinkOptions{RotateRows: 700})
+	defer d.Close()
+	var flushed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads, errs atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			atLeast := flushed.Load()
+			files, err := tape.FindFiles(dir)
+			if err != nil {
+				continue // nothing flushed yet
+			}
+			seen := map[string]int{}
+			err = tape.Scan(context.Background(), files, tape.Window{}, func(r *observerpb.GetFlowsResponse) error {
+				seen[r.GetFlow().GetUuid()]++
+				return nil
+			})
+			if err != nil {
+				// A piece listed just before the writer closed; the
+				// writer keeps them while it runs, so only at close.
+				errs.Add(1)
+				continue
+			}
+			reads.Add(1)
+			mu.Lock()
+			if int64(len(seen)) < atLeast {
+				failures = append(failures, fmt.Sprintf("saw %d flows, %d were flushed before the listing", len(seen), atLeast))
+			}
+			for u, n := range seen {
+				if n != 1 {
+					failures = append(failures, fmt.Sprintf("%s read %d times", u, n))
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	const batches, batch = 60, 97
+	for i := 0; i < batches; i++ {
+		for _, f := range liveFlows(start, i*batch, batch) {
+			if err := s.WriteFlow(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		flushed.Store(int64((i + 1) * batch))
+		time.Sleep(2 * time.Millisecond) // let the reader take turns
+	}
+	close(stop)
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range failures[:min(len(failures), 10)] {
+		t.Error(f)
+	}
+	if reads.Load() < 5 {
+		t.Fatalf("the reader read only %d times: the test proves nothing", reads.Load())
+	}
+	if errs.Load() > 0 {
+		t.Errorf("%d reads failed while the writer ran", errs.Load())
+	}
+	if seen := uuidsIn(t, dir); len(seen) != batches*batch {
+		t.Errorf("after close: %d flows, want %d", len(seen), batches*batch)
+	}
+	t.Logf("%d reads", reads.Load())
+}
+
+// After a crash, recovery publishes each segment's file from its WAL and
+// removes the segment's pieces: the rows are there once.
+func TestRecoverReplacesPiecesWithTheirFile(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	s, d := openLiveSink(t, dir, tape.SinkOptions{})
+	for _, f := range liveFlows(start, 0, 300) {
+		if err := s.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+		if f.GetUuid() == "f0000149" {
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies here: nothing is closed.
+	d.Close()
+	if p, f := parquetFiles(t, dir); p != 2 || f != 0 {
+		t.Fatalf("before recovery: %d pieces and %d files, want 2 and 0", p, f)
+	}
+	st, err := tape.Recover(dir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != 1 || st.Rows != 300 || st.Removed != 2 {
+		t.Errorf("recovery: %+v, want 1 file of 300 rows, 2 pieces removed", st)
+	}
+	if p, f := parquetFiles(t, dir); p != 0 || f != 1 {
+		t.Errorf("after recovery: %d pieces and %d files, want 0 and 1", p, f)
+	}
+	if seen := uuidsIn(t, dir); len(seen) != 300 {
+		t.Errorf("after recovery: %d flows, want 300", len(seen))
+	}
+}
+
+func TestFileNamesOfOneSession(t *testing.T) {
+	at := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	seg := tape.FileName(at, "0123abcd", 7)
+	for _, c := range []struct {
+		files []string
+		want  int
+	}{
+		{[]string{seg, strings.TrimSuffix(seg, ".parquet") + ".p000001.parquet"}, 1},
+		{[]string{seg, "20261125T130000Z-0123abcd-000001-000006.parquet"}, 1},
+		{[]string{seg, "20261125T130000Z-99999999-000001.parquet"}, 2},
+		{[]string{"flows.p000001.parquet", "flows.parquet"}, 2}, // not flowtape's names
+	} {
+		if got := tape.Sessions(c.files); got != c.want {
+			t.Errorf("Sessions(%v) = %d, want %d", c.files, got, c.want)
+		}
+	}
+}
