@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,20 +137,56 @@ func strOrNil(s string) any {
 // Notes are what a reader of an analysis's result must know to read it
 // right, e.g. that the recording had no L7 visibility.
 func Notes(name string, t printer.Table) []string {
-	vis := -1
+	col := map[string]int{}
 	for i, c := range t.Columns {
-		if c == "visibility" {
-			vis = i
-		}
+		col[c] = i
 	}
-	if name != "services" || vis < 0 || len(t.Rows) == 0 {
+	vis, hasVis := col["visibility"]
+	if name != "services" || !hasVis || len(t.Rows) == 0 {
 		return nil
 	}
+	var notes []string
+	l7 := false
+	unjudged := 0
 	for _, r := range t.Rows {
 		if r[vis] == "L7" {
-			return nil
+			l7 = true
+		} else if r[col["health"]] == "unknown" && IntCell(r[col["connections"]]) > 0 {
+			unjudged++
 		}
 	}
-	return []string{"no service listed had L7 (HTTP/gRPC) visibility: requests, errors and latency need Cilium's L7 proxy " +
-		"(an L7 network policy; GKE Dataplane V2 has none). Shown instead: connections, connection failures, flows and drops."}
+	if !l7 {
+		notes = append(notes, "no service listed had L7 (HTTP/gRPC) visibility: requests, errors and latency need Cilium's L7 proxy "+
+			"(an L7 network policy; GKE Dataplane V2 has none). Shown instead: connections, connection failures, flows and drops.")
+	}
+	if unjudged > 0 {
+		notes = append(notes, fmt.Sprintf("health unknown for %d services: the recording holds no packet of the other direction of their "+
+			"connections (a capture filtered by verdict, TCP flags or --from-pod, or policy verdicts only), so an unanswered SYN cannot be "+
+			"told from an answer that was not recorded; record both directions to judge them.", unjudged))
+	}
+	return notes
+}
+
+// IntCell reads a cell of a result table as an integer (0 when it is
+// none): DuckDB gives integers of several widths, and CSV-like callers
+// strings.
+func IntCell(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case uint64:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case float64:
+		return int64(x)
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
 }

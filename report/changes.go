@@ -83,11 +83,11 @@ func changes(before, after printer.Table, key func(map[string]any) string, top i
 		ch := Change{Name: key(r)}
 		for i, row := range []map[string]any{b, r} {
 			ch.ErrorRate[i] = math.NaN()
-			if toInt(row["requests"]) >= minSample {
+			if analyze.IntCell(row["requests"]) >= minSample {
 				ch.ErrorRate[i] = toFloat(row["error_rate"])
 			}
 			ch.P99ms[i] = math.NaN()
-			if toInt(row["requests"]) >= minSample {
+			if analyze.IntCell(row["requests"]) >= minSample {
 				ch.P99ms[i] = toFloat(row["p99_ms"])
 			}
 			ch.RPS[i] = toFloat(row["rps"])
@@ -112,11 +112,11 @@ func changes(before, after printer.Table, key func(map[string]any) string, top i
 }
 
 func share(part, whole any) float64 {
-	w := toInt(whole)
+	w := analyze.IntCell(whole)
 	if w < minSample {
 		return math.NaN()
 	}
-	return float64(toInt(part)) / float64(w)
+	return float64(analyze.IntCell(part)) / float64(w)
 }
 
 // score weighs the moves so that they compare: a percentage point of error

@@ -149,7 +149,7 @@ func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) 
 		return nil, err
 	}
 	for _, row := range r.Services.Records() {
-		r.Summary.Requests += toInt(row["requests"])
+		r.Summary.Requests += analyze.IntCell(row["requests"])
 		if row["visibility"] == "L7" {
 			r.Summary.L7 = true
 		}
@@ -211,13 +211,13 @@ func (r *Report) summarize(cov printer.Table) error {
 		return fmt.Errorf("coverage: no summary row")
 	}
 	all := rows[0]
-	if toInt(all["flows"]) == 0 {
+	if analyze.IntCell(all["flows"]) == 0 {
 		return errNoFlows
 	}
 	s := &r.Summary
 	s.Nodes = len(rows) - 1
-	s.Flows = toInt(all["flows"])
-	s.LostEvents = toInt(all["lost_events"])
+	s.Flows = analyze.IntCell(all["flows"])
+	s.LostEvents = analyze.IntCell(all["lost_events"])
 	s.LostBySource = toString(all["lost_by_source"])
 	s.FirstLost, s.LastLost = toString(all["first_lost"]), toString(all["last_lost"])
 	s.Complete = all["complete"] == true
@@ -234,7 +234,7 @@ func (r *Report) summarize(cov printer.Table) error {
 		if s.LostEvents > 0 {
 			msg += fmt.Sprintf(": %d events were lost (%s) between %s and %s", s.LostEvents, s.LostBySource, s.FirstLost, s.LastLost)
 		}
-		if u := toInt(all["unavailable"]); u > 0 {
+		if u := analyze.IntCell(all["unavailable"]); u > 0 {
 			msg += fmt.Sprintf("; node streams were unavailable %d times", u)
 		}
 		s.Notes = append(s.Notes, msg+": counts below are lower bounds.")
@@ -280,7 +280,7 @@ func head(t printer.Table, n int) printer.Table {
 func failing(t printer.Table) printer.Table {
 	out := printer.Table{Columns: t.Columns}
 	for i, row := range t.Records() {
-		if toInt(row["errors"]) > 0 {
+		if analyze.IntCell(row["errors"]) > 0 {
 			out.Rows = append(out.Rows, t.Rows[i])
 		}
 	}

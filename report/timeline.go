@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/printer"
 )
 
@@ -31,10 +32,10 @@ func points(t printer.Table) ([]Point, error) {
 			return nil, fmt.Errorf("timeline: %w", err)
 		}
 		out = append(out, Point{
-			Start: at, Flows: toInt(row["flows"]), Requests: toInt(row["requests"]), Errors: toInt(row["errors"]),
-			ErrorRate: toFloat(row["error_rate"]), P99ms: toFloat(row["p99_ms"]), Drops: toInt(row["drops"]),
-			PolicyDenies: toInt(row["policy_denies"]), ConnectionFailures: toInt(row["connection_failures"]),
-			LostEvents: toInt(row["lost_events"]),
+			Start: at, Flows: analyze.IntCell(row["flows"]), Requests: analyze.IntCell(row["requests"]), Errors: analyze.IntCell(row["errors"]),
+			ErrorRate: toFloat(row["error_rate"]), P99ms: toFloat(row["p99_ms"]), Drops: analyze.IntCell(row["drops"]),
+			PolicyDenies: analyze.IntCell(row["policy_denies"]), ConnectionFailures: analyze.IntCell(row["connection_failures"]),
+			LostEvents: analyze.IntCell(row["lost_events"]),
 		})
 	}
 	return out, nil
@@ -237,27 +238,6 @@ func pct(f float64) string {
 	return strconv.FormatFloat(f*100, 'f', 2, 64) + "%"
 }
 
-func toInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case int32:
-		return int64(x)
-	case int:
-		return int64(x)
-	case uint64:
-		return int64(x)
-	case uint32:
-		return int64(x)
-	case float64:
-		return int64(x)
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
-
 func toFloat(v any) float64 {
 	switch x := v.(type) {
 	case float64:
@@ -267,7 +247,7 @@ func toFloat(v any) float64 {
 	case nil:
 		return math.NaN()
 	}
-	return float64(toInt(v))
+	return float64(analyze.IntCell(v))
 }
 
 func toString(v any) string {

@@ -195,9 +195,10 @@ CREATE OR REPLACE MACRO ft_health(errors, total) AS
 -- ft_traffic_health is the health of a service or edge: of its requests'
 -- errors where an L7 proxy saw it (l7), else of its connections dropped
 -- or never answered (resets are not failures: many clients close
--- connections so).
-CREATE OR REPLACE MACRO ft_traffic_health(l7, errors, requests, connections_lost, connections) AS
-    CASE WHEN l7 THEN ft_health(errors, requests) ELSE ft_health(connections_lost, connections) END;
+-- connections so), of those the recording can judge (see connections):
+-- unknown where it can judge none.
+CREATE OR REPLACE MACRO ft_traffic_health(l7, errors, requests, connections_lost, judged_connections) AS
+    CASE WHEN l7 THEN ft_health(errors, requests) ELSE ft_health(connections_lost, judged_connections) END;
 
 -- ft_counts renders a list of names as "name=count,..." by count, then name.
 CREATE OR REPLACE MACRO ft_counts(names) AS

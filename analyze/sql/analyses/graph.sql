@@ -69,7 +69,8 @@ conns AS (
     SELECT source, source_namespace, destination, destination_namespace,
         count(*) AS connections,
         ft_errors(failed) AS connection_failures,
-        ft_connections_lost(dropped, unanswered) AS connections_lost
+        ft_connections_lost(dropped, unanswered) AS connections_lost,
+        count(*) FILTER (judged) AS judged_connections
     FROM ft_graph_nodes('connections', 'win', 'svc')
     GROUP BY ALL
 ),
@@ -101,7 +102,7 @@ SELECT
     coalesce(drops, 0) AS drops,
     coalesce(tcp_resets, 0) AS tcp_resets,
     coalesce(verdicts, '') AS verdicts,
-    ft_traffic_health(requests IS NOT NULL, errors, requests, connections_lost, connections) AS health
+    ft_traffic_health(requests IS NOT NULL, errors, requests, connections_lost, judged_connections) AS health
 FROM g CROSS JOIN win
 -- share is of all the source's traffic: the namespace filter comes after
 QUALIFY ft_in_namespace(source_namespace, destination_namespace)

@@ -16,7 +16,9 @@
 -- smallest latency with at least p of the requests at or below it), exact.
 -- health follows Kiali's defaults: error share >= 0.1% degraded, >= 10%
 -- failure; for L4 services the share of connections dropped or never
--- answered (resets are counted, but many clients close connections so).
+-- answered (resets are counted, but many clients close connections so), of
+-- the connections the recording can judge (unknown where none: see
+-- connections).
 WITH win AS (FROM ft_window()),
 -- namespaces are '' rather than NULL until the end, so that services of
 -- endpoints without one (world, host) join with themselves
@@ -70,7 +72,8 @@ reasons AS (
 conns AS (
     SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, count(*) AS connections,
         ft_errors(failed) AS connection_failures,
-        ft_connections_lost(dropped, unanswered) AS connections_lost
+        ft_connections_lost(dropped, unanswered) AS connections_lost,
+        count(*) FILTER (judged) AS judged_connections
     FROM ft_in_window('connections', 'win')
     GROUP BY ALL
 ),
@@ -118,7 +121,7 @@ SELECT
     coalesce(policy_denies, 0) AS policy_denies,
     coalesce(tcp_resets, 0) AS tcp_resets,
     coalesce(dns_errors, 0) AS dns_errors,
-    ft_traffic_health(l7, errors, requests, connections_lost, connections) AS health
+    ft_traffic_health(l7, errors, requests, connections_lost, judged_connections) AS health
 FROM joined CROSS JOIN win
 WHERE ft_in_namespace(nullif(namespace, ''), NULL)
 ORDER BY NOT l7, coalesce(errors, connections_lost) DESC, coalesce(requests, connections) DESC, service, namespace;
