@@ -64,6 +64,9 @@ type CompactStats struct {
 	Rows       int64 `json:"rows"`       // rows in them
 	Removed    int   `json:"removed"`    // replaced files removed
 	Kept       int   `json:"kept"`       // replaced files kept for readers
+	// Waiting are files not compacted this time: their session's last
+	// compaction still keeps the files it replaced (CompactOptions.Grace).
+	Waiting int `json:"waiting"`
 }
 
 // Compact merges, in every partition of the recording at dir, the files of
@@ -156,14 +159,28 @@ func compactPartition[M proto.Message](ctx context.Context, part string, t *sche
 			names = append(names, filepath.Join(part, e.Name()))
 		}
 	}
+	live, err := skipReplaced(names)
+	if err != nil {
+		return err
+	}
 	bySession := map[string][]sessionFile{}
-	for _, p := range skipReplaced(names) {
+	// A session whose earlier compaction still keeps the files it replaced
+	// (the grace) waits: a note must name every file its file replaces
+	// that is still on disk, and removing the older one first would bring
+	// back what it named.
+	waiting := map[string]bool{}
+	for _, p := range live {
 		if _, isPiece := pieceOf(p); isPiece {
 			continue // of a segment whose WAL Recover did not find: left as it is
 		}
 		id, ok := parseSegmentName(p)
 		if !ok {
 			continue // not flowtape's: left as it is
+		}
+		if isCompacted(p) {
+			if _, err := os.Stat(hiddenPath(p, replacesSuffix)); err == nil {
+				waiting[id] = true
+			}
 		}
 		first, last := seqRange(p)
 		bySession[id] = append(bySession[id], sessionFile{path: p, first: first, last: last})
@@ -172,6 +189,10 @@ func compactPartition[M proto.Message](ctx context.Context, part string, t *sche
 	for _, id := range slices.Sorted(maps.Keys(bySession)) {
 		sf := bySession[id]
 		if len(sf) < 2 {
+			continue
+		}
+		if waiting[id] {
+			st.Waiting += len(sf)
 			continue
 		}
 		slices.SortFunc(sf, func(a, b sessionFile) int { return a.first - b.first })
@@ -244,8 +265,8 @@ func compactSession[M proto.Message](ctx context.Context, part, id string, sf []
 		firstAt = partitionStart(part)
 	}
 	final := filepath.Join(part, compactedName(firstAt, id, minFirst, maxLast))
-	if slices.Contains(paths, final) {
-		return fmt.Errorf("compact %s: %s would replace itself", part, final)
+	if _, err := os.Stat(final); err == nil {
+		return fmt.Errorf("compact %s: %s exists already; leave it to flowtape compact or recover", part, final)
 	}
 	if err := writeNote(final, paths); err != nil {
 		return err
@@ -313,8 +334,9 @@ func readNote(final string) ([]string, error) {
 }
 
 // skipReplaced drops the files that a compacted file among files replaces
-// (see the protocol above).
-func skipReplaced(files []string) []string {
+// (see the protocol above). A note that cannot be read is an error: its
+// file is there, so the files it names must not count too.
+func skipReplaced(files []string) ([]string, error) {
 	var replaced map[string]bool
 	for _, f := range files {
 		if _, ok := parseSegmentName(f); !ok || !isCompacted(f) {
@@ -322,25 +344,25 @@ func skipReplaced(files []string) []string {
 		}
 		names, err := readNote(f)
 		if err != nil {
-			continue // unreadable note: every file counts, as before the switch
+			return nil, fmt.Errorf("%s: its note of the files it replaces is unreadable (%w): run flowtape compact or recover on the recording", f, err)
 		}
 		for _, n := range names {
 			if replaced == nil {
 				replaced = map[string]bool{}
 			}
-			replaced[n] = true
+			replaced[filepath.Clean(n)] = true
 		}
 	}
 	if replaced == nil {
-		return files
+		return files, nil
 	}
 	out := files[:0:0]
 	for _, f := range files {
-		if !replaced[f] {
+		if !replaced[filepath.Clean(f)] {
 			out = append(out, f)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func isCompacted(p string) bool {

@@ -259,3 +259,67 @@ func TestCompactionCrashStates(t *testing.T) {
 		count(t, dir, "after the next compaction")
 	})
 }
+
+// A session compacted again while its last compaction still keeps the
+// files it replaced waits for them to go: otherwise removing the older
+// note's file first would bring back the files it named. A note that
+// cannot be read stops readers rather than letting them count both.
+func TestCompactionOverCompactedFiles(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	writeSession(t, dir, "aaaaaaaa", flowsOver(start.Add(10*time.Minute), 1, 200, "a")[:100], 25)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	compact := func(when string) tape.CompactStats {
+		t.Helper()
+		st, err := tape.Compact(context.Background(), dir, tape.CompactOptions{Writer: "test", Grace: time.Minute, Now: clock})
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		return st
+	}
+	compact("first")
+	// More files of the session arrive (a late flow among them, earlier
+	// than the compacted file's first), while the first compaction's
+	// replaced files are kept.
+	d, _ := tape.OpenDir(dir)
+	s, _ := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: "aaaaaaaa", Writer: "test", RotateRows: 25})
+	for _, f := range append(flowsOver(start, 1, 200, "b")[:1], flowsOver(start.Add(30*time.Minute), 1, 200, "c")[:50]...) {
+		if err := s.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if st := compact("while the first keeps its files"); st.Waiting == 0 || st.Written != 0 {
+		t.Errorf("compacted again within the grace: %+v, want the session to wait", st)
+	}
+	now = now.Add(2 * time.Minute)
+	compact("after the grace")
+	now = now.Add(2 * time.Minute)
+	compact("after the next grace")
+	rows, files := readAll(t, dir)
+	flows := 0
+	for _, r := range rows {
+		if r.GetFlow() != nil {
+			flows++
+		}
+	}
+	if flows != 151 {
+		t.Errorf("%d flows read, want 151", flows)
+	}
+	if len(files.Flows) != 1 {
+		t.Errorf("flow files %v, want one", files.Flows)
+	}
+	// An unreadable note of a present file: readers refuse, naming it.
+	notes, _ := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "*.parquet"))
+	note := filepath.Join(filepath.Dir(notes[0]), "."+filepath.Base(notes[0])+".replaces")
+	if err := os.Mkdir(note, 0o700); err != nil { // a directory: reading it fails
+		t.Fatal(err)
+	}
+	if _, err := tape.FindFiles(dir); err == nil || !strings.Contains(err.Error(), "unreadable") {
+		t.Errorf("FindFiles with an unreadable note: %v", err)
+	}
+}

@@ -57,8 +57,13 @@ func FindFiles(paths ...string) (Files, error) {
 	}
 	// A live segment's pieces count until its file is published; files
 	// compacted into another until that one is (see Compact).
-	out.Flows = superseded(skipReplaced(out.Flows))
-	out.Events = superseded(skipReplaced(out.Events))
+	var err error
+	if out.Flows, err = skipReplaced(superseded(out.Flows)); err != nil {
+		return out, err
+	}
+	if out.Events, err = skipReplaced(superseded(out.Events)); err != nil {
+		return out, err
+	}
 	slices.Sort(out.Flows)
 	slices.Sort(out.Events)
 	return out, nil

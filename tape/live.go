@@ -74,11 +74,11 @@ func pieceOf(path string) (final string, ok bool) {
 func superseded(files []string) []string {
 	have := make(map[string]bool, len(files))
 	for _, f := range files {
-		have[f] = true
+		have[filepath.Clean(f)] = true
 	}
 	out := files[:0:0]
 	for _, f := range files {
-		if final, ok := pieceOf(f); ok && have[final] {
+		if final, ok := pieceOf(f); ok && have[filepath.Clean(final)] {
 			continue
 		}
 		out = append(out, f)
@@ -153,6 +153,7 @@ func (p *pieces[M]) publish() error {
 	}
 	name := pieceName(p.final, p.n)
 	if err := os.Rename(p.tmp, name); err != nil {
+		os.Remove(p.tmp)
 		return fmt.Errorf("publish %s: %w", name, err)
 	}
 	p.paths = append(p.paths, name)

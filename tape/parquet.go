@@ -120,8 +120,10 @@ func (w *FileWriter[M]) Flush() error {
 	if err := w.fw.WriteBuffered(rec); err != nil {
 		return fmt.Errorf("write row group: %w", err)
 	}
-	if w.pending += int(rec.NumRows()); w.pending >= w.rowGroupRows {
-		w.pending %= w.rowGroupRows
+	// pqarrow ends the open row group when a batch no longer fits, not when
+	// it is full: a full group is still open (buffered) until the next.
+	if w.pending += int(rec.NumRows()); w.pending > w.rowGroupRows {
+		w.pending = (w.pending-1)%w.rowGroupRows + 1
 	}
 	return w.tap(rec)
 }

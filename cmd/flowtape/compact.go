@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/internal/buildinfo"
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/tape"
 )
 
@@ -15,16 +16,18 @@ func newCompactCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compact DIR",
 		Short: "Merge the small files of a recording into one file per session and hour",
-		Long: `Merge, in every hour partition of the recording in DIR, the files each session
+		Long: fmt.Sprintf(`Merge, in every hour partition of the recording in DIR, the files each session
 (recorder run, import) wrote into one file, in time order: short rotations,
 restarts and many imports leave many small files, which read slowly. No row
 changes; files of different sessions stay apart.
 
 Readers never count a flow twice or not at all: they switch from the old files
 to the new one at once. A reader that listed the old files just before may still
-be reading them: --grace keeps them that long (the next compact, record or
-recover removes them); with --grace 0 they go at once, and such a reader fails
-and must run again. Like record, compact holds DIR while it runs.`,
+be reading them: --grace keeps them that long (removed by the next compact after
+that, or by a record or recover in DIR after %s); with --grace 0 they go
+at once, and such a reader fails and must run again. A session whose last
+compaction still keeps its old files waits for them. Like record, compact holds
+DIR while it runs.`, defaults.LiveGrace),
 		Example: `  flowtape compact incident-42
   # while analyses are reading it
   flowtape compact incident-42 --grace 2m`,
@@ -37,8 +40,12 @@ and must run again. Like record, compact holds DIR while it runs.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "compacted %d files into %d (%d rows) in %d partitions of %s; %d replaced files removed, %d kept for --grace %s\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "compacted %d files into %d (%d rows) in %d partitions of %s; %d replaced files removed, %d kept for --grace %s",
 				st.Files, st.Written, st.Rows, st.Partitions, args[0], st.Removed, st.Kept, grace)
+			if st.Waiting > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "; %d files wait for their session's kept files to go", st.Waiting)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
 			return nil
 		},
 	}

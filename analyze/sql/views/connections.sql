@@ -63,6 +63,7 @@ c AS (
 SELECT *, reset OR dropped OR unanswered AS failed
 FROM (SELECT *, NOT answered AND NOT dropped AND judged AND time < (SELECT max(time) - INTERVAL 1 SECOND FROM flows) AS unanswered
       FROM (SELECT c.*,
-                answered OR reset OR dropped OR node_name IN (SELECT node_name FROM reverse_nodes)
-                    OR (source, destination) IN (SELECT (source, destination) FROM reverse_pairs) AS judged
+                answered OR reset OR dropped
+                    OR coalesce(node_name IN (SELECT node_name FROM reverse_nodes WHERE node_name IS NOT NULL), false)
+                    OR coalesce((source, destination) IN (SELECT (source, destination) FROM reverse_pairs), false) AS judged
             FROM c));
