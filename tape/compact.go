@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -236,28 +235,16 @@ func compactSession[M proto.Message](ctx context.Context, part, id string, sf []
 		return fmt.Errorf("compact %s: %w", part, err)
 	}
 	defer os.Remove(tmp.Name()) // once renamed, a no-op
-	pw, err := NewFileWriter(t, struct{ io.Writer }{tmp}, WriterOptions{Writer: o.Writer, Metadata: map[string]string{MetaRecordingID: id}})
-	if err != nil {
-		tmp.Close()
-		return err
-	}
 	var rows int64
-	err = Scan(ctx, files(paths), Window{}, func(r *observerpb.GetFlowsResponse) error {
-		if rows == 0 {
-			firstAt = r.GetTime().AsTime()
-		}
-		rows++
-		return pw.Write(unwrap(r))
+	err = writeFile(t, tmp, WriterOptions{Writer: o.Writer, Metadata: map[string]string{MetaRecordingID: id}}, func(write func(M) error) error {
+		return Scan(ctx, files(paths), Window{}, func(r *observerpb.GetFlowsResponse) error {
+			if rows == 0 {
+				firstAt = r.GetTime().AsTime()
+			}
+			rows++
+			return write(unwrap(r))
+		})
 	})
-	if err == nil {
-		err = pw.Close()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return fmt.Errorf("compact %s: %w", part, err)
 	}

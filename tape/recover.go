@@ -3,7 +3,6 @@ package tape
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,27 +111,18 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 	if id, ok := parseFileName(final); ok {
 		meta[MetaRecordingID] = id
 	}
-	pw, err := NewFileWriter(t, struct{ io.Writer }{f}, WriterOptions{Writer: writer, Metadata: meta})
-	if err != nil {
-		f.Close()
+	var rows, torn int64
+	err = writeFile(t, f, WriterOptions{Writer: writer, Metadata: meta}, func(write func(M) error) error {
+		var err error
+		rows, torn, err = readWAL(wal, func(b []byte) error {
+			m := newMsg()
+			if err := proto.Unmarshal(b, m); err != nil {
+				return fmt.Errorf("recover %s: corrupt record: %w", wal, err)
+			}
+			return write(m)
+		})
 		return err
-	}
-	rows, torn, err := readWAL(wal, func(b []byte) error {
-		m := newMsg()
-		if err := proto.Unmarshal(b, m); err != nil {
-			return fmt.Errorf("recover %s: corrupt record: %w", wal, err)
-		}
-		return pw.Write(m)
 	})
-	if err == nil {
-		err = pw.Close()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("recover %s: %w", final, err)

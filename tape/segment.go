@@ -220,6 +220,28 @@ func (s *segment[M]) publishParquet() (int64, error) {
 	return st.Size(), publish(s.tmp, s.final)
 }
 
+// writeFile writes a whole Parquet file of t's rows to f, which it syncs
+// and closes: fill gives the rows to write. The caller removes f on error
+// and publishes it otherwise (recovery, compaction).
+func writeFile[M proto.Message](t *schema.Table[M], f *os.File, o WriterOptions, fill func(write func(M) error) error) error {
+	pw, err := NewFileWriter(t, struct{ io.Writer }{f}, o)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	err = fill(pw.Write)
+	if err == nil {
+		err = pw.Close()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // publish renames tmp to final and syncs the directory, so the new name
 // survives a crash.
 func publish(tmp, final string) error {
