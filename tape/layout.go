@@ -36,6 +36,12 @@ import (
 // session that wrote it and the session's count of files. Names starting
 // with "." are being written (.NAME.parquet.tmp and .NAME.parquet.wal, see
 // segment), or staged (.staging-<id>/, see Staged); readers ignore them.
+// Two kinds of name stand for rows another file holds too, and readers
+// (FindFiles) take them by rule: NAME.p000001.parquet, a live segment's
+// piece, until NAME.parquet exists (see live.go); and the files that a
+// compacted TIME-<id>-000001-000012.parquet names in its hidden note
+// .TIME-<id>-000001-000012.parquet.replaces, once that file exists (see
+// Compact).
 
 // Names in a recording directory.
 const (
