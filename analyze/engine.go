@@ -39,13 +39,37 @@ type Options struct {
 	TempDir string
 }
 
+// filteredCapture reports whether a session of the recording directories
+// among paths was recorded with filters (record's hubble observe filters,
+// in its manifest): then the recording may hold one direction of a
+// connection and not the other, even on a node whose other replies it
+// holds, and connections judge an unanswered SYN by the replies of its
+// own client and server only (see the connections view).
+func filteredCapture(paths []string) bool {
+	for _, p := range paths {
+		m, err := tape.ReadManifest(p)
+		if err != nil {
+			continue // not a directory, or no manifest (files, an import elsewhere)
+		}
+		for _, s := range m.Sessions {
+			if s.Filters.Raw != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Engine is an in-memory DuckDB database with views over recordings.
 type Engine struct {
 	db       *sql.DB
 	paths    []string // as given, for messages
 	files    tape.Files
 	versions map[string]string // schema version by file
-	spill    string            // default spill directory, removed on Close
+	// filtered: a session of a recording was recorded with filters (see
+	// filteredCapture).
+	filtered bool
+	spill    string // default spill directory, removed on Close
 	// materialized: the shared views are temporary tables (Materialize).
 	materialized bool
 }
@@ -67,7 +91,7 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	}
 	// One connection: settings and views belong to it.
 	db.SetMaxOpenConns(1)
-	e := &Engine{db: db, paths: paths, files: files, versions: versions}
+	e := &Engine{db: db, paths: paths, files: files, versions: versions, filtered: filteredCapture(paths)}
 	if err := e.setup(ctx, o); err != nil {
 		db.Close()
 		return nil, err
@@ -103,7 +127,7 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 			return fmt.Errorf("set up: %w", firstLine(err))
 		}
 	}
-	steps, err := setupSteps(e.files, e.versions)
+	steps, err := setupSteps(e.files, e.versions, e.filtered)
 	if err != nil {
 		return err
 	}

@@ -24,13 +24,14 @@ type setupStep struct {
 // setupSteps are what Open runs to define the views over the engine's
 // files, in order: a view is bound when created, so what it reads must
 // exist already. SetupSQL prints the same steps.
-func setupSteps(files tape.Files, versions map[string]string) ([]setupStep, error) {
+func setupSteps(files tape.Files, versions map[string]string, filtered bool) ([]setupStep, error) {
 	steps := []setupStep{
 		// Every view reads the footers again when it is created and when
 		// a query binds it: cached, opening 10 million flows takes a
 		// fraction of a second instead of seconds.
 		{title: "settings", sql: "SET parquet_metadata_cache = true"},
 		{title: "defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", sql: variablesSQL()},
+		{title: "facts of these recordings: recorded with filters (their manifests)", sql: fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", filtered)},
 	}
 	file := func(name string) error {
 		b, err := SQL.ReadFile(name)
@@ -88,7 +89,7 @@ func (e *Engine) SetupSQL() (string, error) {
 	if files.Events, err = abs(e.files.Events); err != nil {
 		return "", err
 	}
-	steps, err := setupSteps(files, versions)
+	steps, err := setupSteps(files, versions, e.filtered)
 	if err != nil {
 		return "", err
 	}

@@ -15,7 +15,10 @@
 -- and server nor on the node that saw the SYN (a capture filtered by
 -- verdict or --from-pod, policy-verdict events only): there an unanswered
 -- SYN cannot be told from an answer that was not recorded, and the
--- connection is neither answered nor failed (health unknown).
+-- connection is neither answered nor failed (health unknown). A recording
+-- made with filters (ft_filtered_capture, from its manifest: --from-pod
+-- keeps a pod's replies to its clients and drops its servers' replies to
+-- it) is judged by the replies of the same client and server only.
 CREATE OR REPLACE VIEW connections AS
 WITH reverse_nodes AS (
     SELECT DISTINCT node_name FROM edges WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
@@ -64,6 +67,7 @@ SELECT *, reset OR dropped OR unanswered AS failed
 FROM (SELECT *, NOT answered AND NOT dropped AND judged AND time < (SELECT max(time) - INTERVAL 1 SECOND FROM flows) AS unanswered
       FROM (SELECT c.*,
                 answered OR reset OR dropped
-                    OR coalesce(node_name IN (SELECT node_name FROM reverse_nodes WHERE node_name IS NOT NULL), false)
+                    OR (NOT getvariable('ft_filtered_capture')
+                        AND coalesce(node_name IN (SELECT node_name FROM reverse_nodes WHERE node_name IS NOT NULL), false))
                     OR coalesce((source, destination) IN (SELECT (source, destination) FROM reverse_pairs), false) AS judged
             FROM c));
