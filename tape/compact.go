@@ -23,14 +23,15 @@ import (
 
 // Compaction merges the files a session wrote into one partition (an hour)
 // into one file, in time order: many small files (short rotations,
-// restarts, live pieces) read slowly. Files of different sessions are not
+// restarts) read slowly. Pieces of live segments are left to their segment
+// (see live.go). Files of different sessions are not
 // merged: a reader tells sessions apart by file name, and drops the flows
 // two sessions both recorded (see Sessions).
 //
 // The switch is atomic for readers. Compacting files A..K of a session
 // into M:
 //
-//  1. M is written as a hidden .M.parquet.tmp and synced;
+//  1. M is written as a hidden .compact-*.parquet.tmp and synced;
 //  2. the note .M.parquet.replaces, naming A..K, is written and synced
 //     (a note without M is ignored);
 //  3. M is renamed in: from now on FindFiles takes M and skips A..K;
@@ -39,7 +40,10 @@ import (
 //
 // A reader listing before 3 reads A..K, after 3 reads M: each row once. A
 // crash before 3 leaves hidden files only, which Recover removes; after
-// 3, A..K are skipped and removed by the next compaction.
+// 3, A..K are skipped and removed by the next compaction. While A..K are
+// kept, M's session is not compacted again: a note names every file its
+// file replaces that is still on disk, and removing M (merged into M2)
+// before A..K would bring them back.
 
 const replacesSuffix = ".replaces"
 
