@@ -58,7 +58,6 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 			return nil, err
 		}
 	}
-
 	if s.file, err = os.OpenFile(s.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode); err != nil {
 		s.closeWAL()
 		return nil, fmt.Errorf("create %s: %w", s.tmp, err)
@@ -169,7 +168,9 @@ func (s *segment[M]) sync() error {
 	if err := s.wal.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", s.walPath, err)
 	}
-	if s.live == nil {
+	if s.live == nil || s.live.ended {
+		// Ended: the file holds the rows (and its writer may be closed,
+		// when publishing it failed and the WAL is kept for recover).
 		return nil
 	}
 	// After the WAL: a piece holds no row a crash could take from the WAL.
