@@ -93,11 +93,11 @@ func Compact(ctx context.Context, dir string, o CompactOptions) (CompactStats, e
 		return st, err
 	}
 	for _, kind := range kinds {
-		parts, err := partitionDirs(filepath.Join(dir, kind))
+		ks, err := scanKind(filepath.Join(dir, kind))
 		if err != nil {
 			return st, err
 		}
-		for _, p := range parts {
+		for _, p := range ks.parts {
 			if err := ctx.Err(); err != nil {
 				return st, err
 			}
@@ -121,27 +121,6 @@ func kindFiles(kind string) func([]string) Files {
 		}
 		return Files{Events: paths}
 	}
-}
-
-// partitionDirs lists the directories under base that hold Parquet files.
-func partitionDirs(base string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() && hidden(d.Name()) {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(d.Name(), parquetSuffix) && !slices.Contains(out, filepath.Dir(p)) {
-			out = append(out, filepath.Dir(p))
-		}
-		return nil
-	})
-	return out, err
 }
 
 // sessionFile is a published file of a session in a partition.
@@ -285,22 +264,10 @@ func writeNote(final string, replaced []string) error {
 	for _, p := range replaced {
 		b.WriteString(filepath.Base(p) + "\n")
 	}
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
-	if err != nil {
-		return fmt.Errorf("compact: %w", err)
+	if err := writeSmall(tmp, note, []byte(b.String())); err != nil {
+		return fmt.Errorf("compact: write %s: %w", note, err)
 	}
-	_, err = f.WriteString(b.String())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("compact: write %s: %w", tmp, err)
-	}
-	return publish(tmp, note)
+	return nil
 }
 
 // readNote returns the files (full paths) a compacted file replaces, or

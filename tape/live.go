@@ -215,28 +215,3 @@ func removeRetired(rs []retired, cutoff time.Time) ([]retired, error) {
 	}
 	return keep, errors.Join(errs...)
 }
-
-// removePiecesOf removes every piece of a published segment file (what
-// Recover does: no reader of a directory being recovered is listing it
-// while a writer runs, since there is none).
-func removePiecesOf(final string) (int, error) {
-	dir := filepath.Dir(final)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("list %s: %w", dir, err)
-	}
-	var n int
-	var errs []error
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		if of, ok := pieceOf(p); !ok || of != final {
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
-			continue
-		}
-		n++
-	}
-	return n, errors.Join(errs...)
-}

@@ -148,9 +148,8 @@ func updateManifest(dir string, change func(*Manifest)) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+ManifestFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), fileMode); err != nil {
+	if err := writeSmall(filepath.Join(dir, "."+ManifestFile+tmpSuffix), filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
-	return publish(tmp, filepath.Join(dir, ManifestFile))
+	return nil
 }

@@ -50,11 +50,11 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 		errs = append(errs, err)
 	}
 	for _, sub := range kinds {
-		wals, tmps, err := listHidden(filepath.Join(dir, sub))
+		ks, err := scanKind(filepath.Join(dir, sub))
 		if err != nil {
 			return st, err
 		}
-		for _, wal := range wals {
+		for _, wal := range ks.wals {
 			var err error
 			if sub == schema.KindFlows {
 				err = recoverSegment(schema.Flows, func() *flowpb.Flow { return &flowpb.Flow{} }, wal, writer, &st)
@@ -65,15 +65,21 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 				errs = append(errs, err)
 			}
 		}
-		// Pieces of files published before a crash cut the cleanup short.
-		if err := removeSuperseded(filepath.Join(dir, sub), &st); err != nil {
-			errs = append(errs, err)
+		// The pieces of published files (see live.go): of those just
+		// recovered, and of those published before a crash cut the
+		// cleanup short. Their file holds their rows.
+		for _, p := range ks.pieces {
+			final, _ := pieceOf(p)
+			if _, err := os.Stat(final); err != nil {
+				continue
+			}
+			if err := os.Remove(p); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+			} else {
+				st.Removed++
+			}
 		}
-		parts, err := partitionDirs(filepath.Join(dir, sub))
-		if err != nil {
-			errs = append(errs, err)
-		}
-		for _, part := range parts {
+		for _, part := range ks.parts {
 			if grace < 0 {
 				break
 			}
@@ -81,7 +87,7 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 			errs = append(errs, removeReplaced(part, CompactOptions{Grace: grace, Now: time.Now}, &cs))
 			st.Removed += cs.Removed
 		}
-		for _, tmp := range tmps {
+		for _, tmp := range ks.tmps {
 			// A .tmp without its WAL was never complete and holds nothing
 			// the WAL did not (the WAL is removed only after publishing).
 			if _, err := os.Stat(strings.TrimSuffix(tmp, tmpSuffix) + walSuffix); errors.Is(err, os.ErrNotExist) {
@@ -101,7 +107,7 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 		// Published before the crash; only the cleanup was missed.
 		st.Removed++
 		os.Remove(tmp)
-		return errors.Join(removePieces(final, st), os.Remove(wal))
+		return os.Remove(wal)
 	}
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
 	if err != nil {
@@ -138,13 +144,21 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 	}
 	st.Files++
 	st.Rows += rows
-	return errors.Join(removePieces(final, st), os.Remove(wal))
+	return os.Remove(wal)
 }
 
-// removeSuperseded removes the pieces under dir whose segment file is
-// published.
-func removeSuperseded(dir string, st *RecoveryStats) error {
-	var errs []error
+// kindScan is what one walk of a kind's directory finds: what recovery
+// finishes or removes, and the partitions it and compaction visit.
+type kindScan struct {
+	wals, tmps []string // hidden: segments' WALs, files being written
+	pieces     []string // live segments' pieces (see live.go)
+	parts      []string // partition directories holding Parquet files
+}
+
+// scanKind walks a kind's directory (e.g. DIR/flows) once; hidden
+// directories (staging) are not entered.
+func scanKind(dir string) (kindScan, error) {
+	var ks kindScan
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -152,26 +166,26 @@ func removeSuperseded(dir string, st *RecoveryStats) error {
 			}
 			return err
 		}
-		final, ok := pieceOf(p)
-		if d.IsDir() || !ok {
-			return nil
-		}
-		if _, err := os.Stat(final); err == nil {
-			if err := os.Remove(p); err != nil {
-				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
-			} else {
-				st.Removed++
+		name := d.Name()
+		switch {
+		case d.IsDir():
+			if p != dir && hidden(name) {
+				return filepath.SkipDir
+			}
+		case hidden(name) && strings.HasSuffix(name, walSuffix):
+			ks.wals = append(ks.wals, p)
+		case hidden(name) && strings.HasSuffix(name, tmpSuffix):
+			ks.tmps = append(ks.tmps, p)
+		case !hidden(name) && strings.HasSuffix(name, parquetSuffix):
+			if _, ok := pieceOf(p); ok {
+				ks.pieces = append(ks.pieces, p)
+			}
+			// A directory's files come one after another in the walk.
+			if part := filepath.Dir(p); len(ks.parts) == 0 || ks.parts[len(ks.parts)-1] != part {
+				ks.parts = append(ks.parts, part)
 			}
 		}
 		return nil
 	})
-	return errors.Join(append(errs, err)...)
-}
-
-// removePieces removes the pieces a live segment published before the
-// crash: its file, now published, holds their rows (see live.go).
-func removePieces(final string, st *RecoveryStats) error {
-	n, err := removePiecesOf(final)
-	st.Removed += n
-	return err
+	return ks, err
 }

@@ -3,13 +3,10 @@ package tape
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -243,6 +240,27 @@ func writeFile[M proto.Message](t *schema.Table[M], f *os.File, o WriterOptions,
 	return err
 }
 
+// writeSmall writes b as final, whole or not at all, durably: to tmp,
+// synced, then published (the manifest, compaction notes).
+func writeSmall(tmp, final string, b []byte) error {
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return publish(tmp, final)
+}
+
 // publish renames tmp to final and syncs the directory, so the new name
 // survives a crash.
 func publish(tmp, final string) error {
@@ -313,30 +331,4 @@ func readWAL(path string, fn func([]byte) error) (records int64, tornBytes int64
 		}
 		records++
 	}
-}
-
-// listHidden returns the WAL files (and orphan .tmp files) under dir.
-func listHidden(dir string) (wals, tmps []string, err error) {
-	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() || !hidden(name) {
-			return nil
-		}
-		switch {
-		case strings.HasSuffix(name, walSuffix):
-			wals = append(wals, p)
-		case strings.HasSuffix(name, tmpSuffix):
-			tmps = append(tmps, p)
-		}
-		return nil
-	})
-	sort.Strings(wals)
-	sort.Strings(tmps)
-	return wals, tmps, err
 }
