@@ -317,7 +317,7 @@ func endpointColumns(side string, get func(F) *flowpb.Endpoint, ensure func(F) *
 			func(f F) string { return getSvc(f).GetNamespace() }, func(f F, v string) { ensureSvc(f).Namespace = v }).at(side + "_service.namespace"),
 		listCol(p+"names", "DNS names the "+side+" IP was resolved from (FQDN policy cache).",
 			getNames, setNames).at(side + "_names"),
-		derived(cString, p+"endpoint", "Name the analyses group the "+side+" endpoint by: its workload, else app label, else pod, else reserved identity (world, host, kube-apiserver, ...), else the DNS name its IP was resolved from, else the IP.",
+		derived(cString, p+"endpoint", "Name of the "+side+" endpoint as this flow alone tells it: its workload, else app label, else pod, else reserved identity (world, host, kube-apiserver, ...), else the DNS name its IP was resolved from, else the IP. The analyses name a pod by the best name any of its flows gives it (the pods view).",
 			func(f F) (string, bool) {
 				ip := f.GetIP().GetDestination()
 				if side == "source" {

@@ -15,10 +15,11 @@ import (
 )
 
 // The recording format version. A reader accepts any minor version of its
-// major version (minor versions only add columns) and refuses other majors.
+// major version (minor versions only add columns, or derived tables: 1.3)
+// and refuses other majors.
 const (
 	MajorVersion = 1
-	MinorVersion = 2
+	MinorVersion = 3
 )
 
 // Version is the recording format version as written to Parquet metadata.

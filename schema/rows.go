@@ -1,0 +1,146 @@
+package schema
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// RowTable is a table of plain Go rows R: the tables flowtape derives from
+// flows (see derived.go), which no protobuf message backs. Its columns are
+// written only; engines read them back.
+type RowTable[R any] struct {
+	Kind    string
+	Doc     string
+	Columns []RowColumn[R]
+	schema  *arrow.Schema
+}
+
+// RowColumn is one column of a RowTable.
+type RowColumn[R any] struct {
+	Name    string
+	SQLType string // as DuckDB shows it
+	Doc     string
+
+	arrowType arrow.DataType
+	appendTo  func(b array.Builder, r *R)
+}
+
+// field builds a column from a getter; ok false stores NULL.
+func field[R, T any](c codec[T], name, doc string, get func(*R) (T, bool)) RowColumn[R] {
+	return RowColumn[R]{Name: name, SQLType: c.sqlType, Doc: doc, arrowType: c.arrowType,
+		appendTo: func(b array.Builder, r *R) {
+			if v, ok := get(r); ok {
+				c.app(b, v)
+			} else {
+				b.AppendNull()
+			}
+		}}
+}
+
+// strField stores a string; the empty string is NULL, as in flows' string
+// columns, which derived strings come from.
+func strField[R any](name, doc string, get func(*R) string) RowColumn[R] {
+	return field(cString, name, doc, func(r *R) (string, bool) { v := get(r); return v, v != "" })
+}
+
+// triField stores a Tri: NULL, false or true.
+func triField[R any](name, doc string, get func(*R) Tri) RowColumn[R] {
+	return field(cBool, name, doc, func(r *R) (bool, bool) { v := get(r); return v == True, v != Null })
+}
+
+func newRowTable[R any](kind, doc string, cols []RowColumn[R]) *RowTable[R] {
+	fields := make([]arrow.Field, len(cols))
+	seen := map[string]bool{}
+	for i, c := range cols {
+		if seen[c.Name] {
+			panic("schema: duplicate column " + c.Name + " in " + kind)
+		}
+		seen[c.Name] = true
+		fields[i] = arrow.Field{Name: c.Name, Type: c.arrowType, Nullable: true}
+	}
+	return &RowTable[R]{Kind: kind, Doc: doc, Columns: cols, schema: arrow.NewSchema(fields, nil)}
+}
+
+// ArrowSchema is the Arrow schema of the table's record batches.
+func (t *RowTable[R]) ArrowSchema() *arrow.Schema { return t.schema }
+
+// Encode returns rows as one record batch; the caller releases it.
+func (t *RowTable[R]) Encode(rows []R) arrow.RecordBatch {
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, t.schema)
+	defer rb.Release()
+	bs := rb.Fields()
+	for _, b := range bs {
+		b.Reserve(len(rows))
+	}
+	for i := range rows {
+		for j := range t.Columns {
+			t.Columns[j].appendTo(bs[j], &rows[i])
+		}
+	}
+	return rb.NewRecordBatch()
+}
+
+// Tri is a boolean that may be NULL, as SQL's.
+type Tri uint8
+
+// The values of a Tri.
+const (
+	Null Tri = iota
+	False
+	True
+)
+
+// TriOf is the Tri of a known boolean.
+func TriOf(b bool) Tri {
+	if b {
+		return True
+	}
+	return False
+}
+
+// or is SQL's OR: true if either is true, NULL if either is NULL and
+// neither true.
+func (a Tri) or(b Tri) Tri {
+	switch {
+	case a == True || b == True:
+		return True
+	case a == Null || b == Null:
+		return Null
+	}
+	return False
+}
+
+// not is SQL's NOT.
+func (a Tri) not() Tri {
+	switch a {
+	case True:
+		return False
+	case False:
+		return True
+	}
+	return Null
+}
+
+// and is SQL's AND.
+func (a Tri) and(b Tri) Tri {
+	switch {
+	case a == False || b == False:
+		return False
+	case a == Null || b == Null:
+		return Null
+	}
+	return True
+}
+
+// anyOf is SQL's bool_or as an aggregate step: NULLs are skipped, and the
+// result is NULL only when every value was.
+func (a Tri) anyOf(b Tri) Tri {
+	switch {
+	case a == Null:
+		return b
+	case b == Null:
+		return a
+	}
+	return a.or(b)
+}
