@@ -218,8 +218,20 @@ func compactSession[M proto.Message](ctx context.Context, part, id string, sf []
 		return fmt.Errorf("compact %s: %w", part, err)
 	}
 	defer os.Remove(tmp.Name()) // once renamed, a no-op
+	wo := WriterOptions{Writer: o.Writer, Metadata: map[string]string{MetaRecordingID: id}}
+	var d *derivation
+	if t.Kind == schema.KindFlows {
+		// Named when the file is: after its first row.
+		if d, err = newDerivation(part, wo, false, func(kind string) string {
+			dir, _ := derivedDir(part, kind)
+			return filepath.Join(dir, "."+strings.TrimSuffix(filepath.Base(tmp.Name()), parquetSuffix+tmpSuffix)+parquetSuffix+tmpSuffix)
+		}); err != nil {
+			tmp.Close()
+			return fmt.Errorf("compact %s: %w", part, err)
+		}
+	}
 	var rows int64
-	err = writeFile(t, tmp, WriterOptions{Writer: o.Writer, Metadata: map[string]string{MetaRecordingID: id}}, func(write func(M) error) error {
+	err = writeFile(t, tmp, wo, d, func(write func(M) error) error {
 		return Scan(ctx, files(paths), Window{}, func(r *observerpb.GetFlowsResponse) error {
 			if rows == 0 {
 				firstAt = r.GetTime().AsTime()
@@ -229,6 +241,7 @@ func compactSession[M proto.Message](ctx context.Context, part, id string, sf []
 		})
 	})
 	if err != nil {
+		d.discard()
 		return fmt.Errorf("compact %s: %w", part, err)
 	}
 	if firstAt.IsZero() {
@@ -236,9 +249,17 @@ func compactSession[M proto.Message](ctx context.Context, part, id string, sf []
 	}
 	final := filepath.Join(part, compactedName(firstAt, id, minFirst, maxLast))
 	if _, err := os.Stat(final); err == nil {
+		d.discard()
 		return fmt.Errorf("compact %s: %s exists already; leave it to flowtape compact or recover", part, final)
 	}
 	if err := writeNote(final, paths); err != nil {
+		d.discard()
+		return err
+	}
+	// The new file's derived files before it: a reader that takes it finds
+	// them. A crash before it is published leaves them without their flow
+	// file, and the note without its file: both are removed (Recover).
+	if err := d.publish(final); err != nil {
 		return err
 	}
 	if err := publish(tmp.Name(), final); err != nil {
@@ -364,11 +385,24 @@ func removeReplaced(part string, o CompactOptions, st *CompactStats) error {
 		}
 		failed := false
 		for _, p := range replaced {
+			// A flow file's derived files after it: a reader never takes
+			// a flow file without them.
 			if err := os.Remove(p); err == nil {
 				st.Removed++
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
 				failed = true
+				continue
+			}
+			for _, kind := range schema.DerivedKinds {
+				d, ok := derivedOf(p, kind)
+				if !ok {
+					break
+				}
+				if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, fmt.Errorf("remove %s: %w", d, err))
+					failed = true
+				}
 			}
 		}
 		// The note goes last, once what it names is gone for good.

@@ -82,6 +82,9 @@ func findIn(p string, add func(kind, path string)) error {
 		if err != nil {
 			return err
 		}
+		if !slices.Contains(kinds, info.Kind) {
+			return fmt.Errorf("%s: a file of the derived table %s; give its recording directory, or the flow file it is derived from", p, info.Kind)
+		}
 		add(info.Kind, p)
 		return nil
 	}
@@ -122,6 +125,9 @@ func findIn(p string, add func(kind, path string)) error {
 					info, err := Stat(q)
 					if err != nil {
 						return err
+					}
+					if !slices.Contains(kinds, info.Kind) {
+						return fmt.Errorf("%s: a directory of the derived table %s; give its recording directory", p, info.Kind)
 					}
 					add(info.Kind, q)
 				}

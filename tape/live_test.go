@@ -15,6 +15,7 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/tape"
 )
 
@@ -63,7 +64,13 @@ func uuidsIn(t *testing.T, dir string) map[string]int {
 
 func parquetFiles(t *testing.T, dir string) (pieces, files int) {
 	t.Helper()
-	err := filepath.WalkDir(filepath.Join(dir, "flows"), func(p string, d os.DirEntry, err error) error {
+	return kindFiles(t, dir, "flows")
+}
+
+// kindFiles counts the pieces and other files of one kind of a recording.
+func kindFiles(t *testing.T, dir, kind string) (pieces, files int) {
+	t.Helper()
+	err := filepath.WalkDir(filepath.Join(dir, kind), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") || strings.HasPrefix(d.Name(), ".") {
 			return err
 		}
@@ -253,11 +260,14 @@ func TestRecoverReplacesPiecesWithTheirFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Files != 1 || st.Rows != 300 || st.Removed != 2 {
-		t.Errorf("recovery: %+v, want 1 file of 300 rows, 2 pieces removed", st)
+	// Each flow piece had its derived pieces, which go too.
+	if want := 2 * (1 + len(schema.DerivedKinds)); st.Files != 1 || st.Rows != 300 || st.Removed != want {
+		t.Errorf("recovery: %+v, want 1 file of 300 rows, %d pieces removed", st, want)
 	}
-	if p, f := parquetFiles(t, dir); p != 0 || f != 1 {
-		t.Errorf("after recovery: %d pieces and %d files, want 0 and 1", p, f)
+	for _, kind := range append([]string{"flows"}, schema.DerivedKinds...) {
+		if p, f := kindFiles(t, dir, kind); p != 0 || f != 1 {
+			t.Errorf("after recovery: %d pieces and %d files of %s, want 0 and 1", p, f, kind)
+		}
 	}
 	if seen := uuidsIn(t, dir); len(seen) != 300 {
 		t.Errorf("after recovery: %d flows, want 300", len(seen))

@@ -39,7 +39,7 @@ type WriterOptions struct {
 // encoding, statistics on, so that readers prune by time).
 type FileWriter[M proto.Message] struct {
 	enc          *schema.Encoder[M]
-	fw           *pqarrow.FileWriter
+	fw           *batchFile
 	rowGroupRows int
 	rows         int64
 	// tap, when set, gets every batch of rows the writer encodes; the
@@ -48,39 +48,17 @@ type FileWriter[M proto.Message] struct {
 	// rows are encoded from protobuf once).
 	tap     func(arrow.RecordBatch) error
 	pending int // rows in the open row group (with tap)
+	// derive, when set, gets every batch of rows too, after the file (the
+	// derived files of a flow file, see derived.go).
+	derive func(arrow.RecordBatch) error
 }
 
 // NewFileWriter starts a Parquet stream of t's rows on w.
 func NewFileWriter[M proto.Message](t *schema.Table[M], w io.Writer, o WriterOptions) (*FileWriter[M], error) {
-	if o.Writer == "" {
-		o.Writer = "flowtape"
-	}
 	o.RowGroupRows = defaults.Positive(o.RowGroupRows, defaults.RowGroupRows)
-	props := parquet.NewWriterProperties(
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithCompressionLevel(3),
-		parquet.WithDictionaryDefault(true),
-		parquet.WithStats(true),
-		parquet.WithCreatedBy(o.Writer),
-		parquet.WithMaxRowGroupLength(int64(o.RowGroupRows)),
-		// Times are nearly sorted: deltas beat a dictionary. UUIDs are
-		// unique: a dictionary only costs.
-		parquet.WithDictionaryFor("time", false),
-		parquet.WithEncodingFor("time", parquet.Encodings.DeltaBinaryPacked),
-		parquet.WithDictionaryFor("uuid", false),
-	)
-	fw, err := pqarrow.NewFileWriter(t.ArrowSchema(), w, props, pqarrow.NewArrowWriterProperties())
+	fw, err := newBatchFile(t.ArrowSchema(), t.Kind, w, o)
 	if err != nil {
-		return nil, fmt.Errorf("start parquet file: %w", err)
-	}
-	meta := map[string]string{schema.MetaSchemaVersion: schema.Version, schema.MetaWriter: o.Writer, schema.MetaKind: t.Kind}
-	for k, v := range o.Metadata {
-		meta[k] = v
-	}
-	for _, k := range slices.Sorted(maps.Keys(meta)) {
-		if err := fw.AppendKeyValueMetadata(k, meta[k]); err != nil {
-			return nil, fmt.Errorf("parquet metadata %s: %w", k, err)
-		}
+		return nil, err
 	}
 	return &FileWriter[M]{enc: t.NewEncoder(nil), fw: fw, rowGroupRows: o.RowGroupRows}, nil
 }
@@ -112,26 +90,32 @@ func (w *FileWriter[M]) Flush() error {
 	rec := w.enc.NewRecord()
 	defer rec.Release()
 	if w.tap == nil {
-		if err := w.fw.Write(rec); err != nil {
-			return fmt.Errorf("write row group: %w", err)
+		if err := w.fw.write(rec); err != nil {
+			return err
 		}
-		return nil
+	} else {
+		if err := w.fw.writeBuffered(rec); err != nil {
+			return err
+		}
+		// pqarrow ends the open row group when a batch no longer fits, not when
+		// it is full: a full group is still open (buffered) until the next.
+		if w.pending += int(rec.NumRows()); w.pending > w.rowGroupRows {
+			w.pending = (w.pending-1)%w.rowGroupRows + 1
+		}
+		if err := w.tap(rec); err != nil {
+			return err
+		}
 	}
-	if err := w.fw.WriteBuffered(rec); err != nil {
-		return fmt.Errorf("write row group: %w", err)
+	if w.derive != nil {
+		return w.derive(rec)
 	}
-	// pqarrow ends the open row group when a batch no longer fits, not when
-	// it is full: a full group is still open (buffered) until the next.
-	if w.pending += int(rec.NumRows()); w.pending > w.rowGroupRows {
-		w.pending = (w.pending-1)%w.rowGroupRows + 1
-	}
-	return w.tap(rec)
+	return nil
 }
 
 // writeRecord writes a batch another writer encoded as a row group.
 func (w *FileWriter[M]) writeRecord(rec arrow.RecordBatch) error {
-	if err := w.fw.Write(rec); err != nil {
-		return fmt.Errorf("write row group: %w", err)
+	if err := w.fw.write(rec); err != nil {
+		return err
 	}
 	w.rows += rec.NumRows()
 	return nil
@@ -141,9 +125,69 @@ func (w *FileWriter[M]) writeRecord(rec arrow.RecordBatch) error {
 func (w *FileWriter[M]) Close() error {
 	defer w.enc.Release()
 	ferr := w.Flush()
-	cerr := w.fw.Close()
+	cerr := w.fw.close()
 	return errors.Join(ferr, cerr)
 }
+
+// batchFile writes record batches of one Arrow schema as a Parquet stream
+// with flowtape's properties and footer metadata: the file writer of every
+// kind, flows and events (FileWriter) and the derived kinds.
+type batchFile struct {
+	fw *pqarrow.FileWriter
+}
+
+func newBatchFile(sch *arrow.Schema, kind string, w io.Writer, o WriterOptions) (*batchFile, error) {
+	if o.Writer == "" {
+		o.Writer = "flowtape"
+	}
+	o.RowGroupRows = defaults.Positive(o.RowGroupRows, defaults.RowGroupRows)
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(3),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithStats(true),
+		parquet.WithCreatedBy(o.Writer),
+		parquet.WithMaxRowGroupLength(int64(o.RowGroupRows)),
+		// Times are nearly sorted: deltas beat a dictionary. UUIDs are
+		// unique: a dictionary only costs.
+		parquet.WithDictionaryFor("time", false),
+		parquet.WithEncodingFor("time", parquet.Encodings.DeltaBinaryPacked),
+		parquet.WithDictionaryFor("uuid", false),
+	)
+	fw, err := pqarrow.NewFileWriter(sch, w, props, pqarrow.NewArrowWriterProperties())
+	if err != nil {
+		return nil, fmt.Errorf("start parquet file: %w", err)
+	}
+	meta := map[string]string{schema.MetaSchemaVersion: schema.Version, schema.MetaWriter: o.Writer, schema.MetaKind: kind}
+	for k, v := range o.Metadata {
+		meta[k] = v
+	}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		if err := fw.AppendKeyValueMetadata(k, meta[k]); err != nil {
+			return nil, fmt.Errorf("parquet metadata %s: %w", k, err)
+		}
+	}
+	return &batchFile{fw: fw}, nil
+}
+
+// write writes a batch as row groups of its own.
+func (f *batchFile) write(rec arrow.RecordBatch) error {
+	if err := f.fw.Write(rec); err != nil {
+		return fmt.Errorf("write row group: %w", err)
+	}
+	return nil
+}
+
+// writeBuffered adds a batch to the open row group.
+func (f *batchFile) writeBuffered(rec arrow.RecordBatch) error {
+	if err := f.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("write row group: %w", err)
+	}
+	return nil
+}
+
+// close writes the footer and closes the underlying writer.
+func (f *batchFile) close() error { return f.fw.Close() }
 
 // FileInfo is what a Parquet file's footer says about a recording file.
 type FileInfo struct {

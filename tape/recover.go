@@ -97,6 +97,38 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 			}
 		}
 	}
+	// The derived files (see derived.go): those a crash left being
+	// written, and those whose flow file is not there (a crash between
+	// publishing them and their flow file, or removed with it) or whose
+	// own file holds their rows (pieces).
+	for _, kind := range schema.DerivedKinds {
+		ks, err := scanKind(filepath.Join(dir, kind))
+		if err != nil {
+			return st, err
+		}
+		for _, tmp := range ks.tmps {
+			if err := os.Remove(tmp); err == nil {
+				st.Removed++
+			}
+		}
+		for _, p := range ks.files {
+			rel, err := filepath.Rel(filepath.Join(dir, kind), p)
+			if err != nil {
+				continue
+			}
+			_, flowErr := os.Stat(filepath.Join(dir, schema.KindFlows, rel))
+			final, isPiece := pieceOf(p)
+			_, finalErr := os.Stat(final)
+			if flowErr == nil && !(isPiece && finalErr == nil) {
+				continue
+			}
+			if err := os.Remove(p); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+			} else {
+				st.Removed++
+			}
+		}
+	}
 	return st, errors.Join(errs...)
 }
 
@@ -118,7 +150,14 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 		meta[MetaRecordingID] = id
 	}
 	var rows, torn int64
-	err = writeFile(t, f, WriterOptions{Writer: writer, Metadata: meta}, func(write func(M) error) error {
+	wo := WriterOptions{Writer: writer, Metadata: meta}
+	d, err := derivationOf(t, final, wo)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("recover %s: %w", final, err)
+	}
+	err = writeFile(t, f, wo, d, func(write func(M) error) error {
 		var err error
 		rows, torn, err = readWAL(wal, func(b []byte) error {
 			m := newMsg()
@@ -131,13 +170,18 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 	})
 	if err != nil {
 		os.Remove(tmp)
+		d.discard()
 		return fmt.Errorf("recover %s: %w", final, err)
 	}
 	st.TornBytes += torn
 	if rows == 0 {
 		st.Removed++
 		os.Remove(tmp)
+		d.discard()
 		return os.Remove(wal)
+	}
+	if err := d.publish(final); err != nil {
+		return err
 	}
 	if err := publish(tmp, final); err != nil {
 		return err
@@ -152,6 +196,7 @@ func recoverSegment[M proto.Message](t *schema.Table[M], newMsg func() M, wal, w
 type kindScan struct {
 	wals, tmps []string // hidden: segments' WALs, files being written
 	pieces     []string // live segments' pieces (see live.go)
+	files      []string // every published file, pieces included
 	parts      []string // partition directories holding Parquet files
 }
 
@@ -177,6 +222,7 @@ func scanKind(dir string) (kindScan, error) {
 		case hidden(name) && strings.HasSuffix(name, tmpSuffix):
 			ks.tmps = append(ks.tmps, p)
 		case !hidden(name) && strings.HasSuffix(name, parquetSuffix):
+			ks.files = append(ks.files, p)
 			if _, ok := pieceOf(p); ok {
 				ks.pieces = append(ks.pieces, p)
 			}

@@ -39,6 +39,9 @@ type segment[M proto.Message] struct {
 	walBytes            int64 // uncompressed
 	scratch             []byte
 	live                *pieces[M] // nil: not readable before it ends
+	// derived writes the derived files of a flow file (see derived.go);
+	// nil for events, and for flow files outside a recording's layout.
+	derived *derivation
 }
 
 // openSegment starts a segment; without a WAL a crash loses the segment,
@@ -69,6 +72,17 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 	if wal && live {
 		s.live = &pieces[M]{t: t, final: final, o: o}
 		s.pw.tap = s.live.write
+	}
+	if t.Kind == schema.KindFlows {
+		if s.derived, err = derivedFor(final, o, s.live != nil); err != nil {
+			s.closeWAL()
+			s.file.Close()
+			os.Remove(s.tmp)
+			return nil, err
+		}
+		if s.derived != nil {
+			s.pw.derive = s.derived.add
+		}
 	}
 	return s, nil
 }
@@ -174,6 +188,13 @@ func (s *segment[M]) sync() error {
 	if err := s.pw.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", s.tmp, err)
 	}
+	// A flow piece's derived pieces first: a reader that finds the flow
+	// piece finds them.
+	if s.derived != nil && s.live.pw != nil {
+		if err := s.derived.publishPieces(pieceName(s.final, s.live.n)); err != nil {
+			return err
+		}
+	}
 	return s.live.publish()
 }
 
@@ -182,6 +203,9 @@ func (s *segment[M]) sync() error {
 func (s *segment[M]) finish() (int64, error) {
 	if s.live != nil {
 		s.live.end()
+	}
+	if s.derived != nil {
+		s.derived.end()
 	}
 	size, err := s.publishParquet()
 	if err != nil {
@@ -199,11 +223,23 @@ func (s *segment[M]) finish() (int64, error) {
 	return size, nil
 }
 
-// publishParquet writes the footer, syncs, closes and renames the file.
+// publishParquet writes the footer, syncs, closes and renames the file,
+// its derived files first.
 func (s *segment[M]) publishParquet() (int64, error) {
 	defer s.file.Close() // a second Close after the one below is harmless
 	if err := s.pw.Close(); err != nil {
+		if s.derived != nil {
+			s.derived.discard()
+		}
 		return 0, fmt.Errorf("finish %s: %w", s.tmp, err)
+	}
+	if s.derived != nil {
+		if err := s.derived.finish(); err != nil {
+			return 0, err
+		}
+		if err := s.derived.publish(s.final); err != nil {
+			return 0, err
+		}
 	}
 	if err := s.file.Sync(); err != nil {
 		return 0, fmt.Errorf("sync %s: %w", s.tmp, err)
@@ -215,21 +251,33 @@ func (s *segment[M]) publishParquet() (int64, error) {
 	if err := s.file.Close(); err != nil {
 		return 0, fmt.Errorf("close %s: %w", s.tmp, err)
 	}
-	return st.Size(), publish(s.tmp, s.final)
+	size := st.Size()
+	if s.derived != nil {
+		size += s.derived.bytes
+	}
+	return size, publish(s.tmp, s.final)
 }
 
 // writeFile writes a whole Parquet file of t's rows to f, which it syncs
-// and closes: fill gives the rows to write. The caller removes f on error
-// and publishes it otherwise (recovery, compaction).
-func writeFile[M proto.Message](t *schema.Table[M], f *os.File, o WriterOptions, fill func(write func(M) error) error) error {
+// and closes: fill gives the rows to write. d, when not nil, derives the
+// derived files of a flow file from the rows, and is finished but not
+// published. The caller removes f and discards d on error, and publishes
+// them otherwise, d first (recovery, compaction).
+func writeFile[M proto.Message](t *schema.Table[M], f *os.File, o WriterOptions, d *derivation, fill func(write func(M) error) error) error {
 	pw, err := NewFileWriter(t, struct{ io.Writer }{f}, o)
 	if err != nil {
 		f.Close()
 		return err
 	}
+	if d != nil {
+		pw.derive = d.add
+	}
 	err = fill(pw.Write)
 	if err == nil {
 		err = pw.Close()
+	}
+	if err == nil && d != nil {
+		err = d.finish()
 	}
 	if err == nil {
 		err = f.Sync()
@@ -331,4 +379,42 @@ func readWAL(path string, fn func([]byte) error) (records int64, tornBytes int64
 		}
 		records++
 	}
+}
+
+// WriteFile writes rows of t as a complete file at path, under a hidden
+// name first, with a flow file's derived files when path is in a
+// recording's layout (see derived.go): for tools and tests that make
+// recording files without a recorder.
+func WriteFile[M proto.Message](t *schema.Table[M], path string, rows []M, o WriterOptions) error {
+	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	tmp := hiddenPath(path, tmpSuffix)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	d, err := derivationOf(t, path, o)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	err = writeFile(t, f, o, d, func(write func(M) error) error {
+		for _, m := range rows {
+			if err := write(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = d.publish(path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		d.discard()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return publish(tmp, path)
 }

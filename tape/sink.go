@@ -174,7 +174,14 @@ func (p *partitioned[M]) finish(key string) error {
 		return err
 	}
 	if seg.live != nil && len(seg.live.paths) > 0 {
-		p.retired = append(p.retired, retired{paths: seg.live.paths, bytes: seg.live.bytes, at: time.Now()})
+		r := retired{paths: seg.live.paths, bytes: seg.live.bytes, at: time.Now()}
+		if seg.derived != nil {
+			// Flow pieces first: a reader never takes a flow piece
+			// without its derived pieces.
+			r.paths = append(slices.Clone(r.paths), seg.derived.piecePaths...)
+			r.bytes += seg.derived.pieceBytes
+		}
+		p.retired = append(p.retired, r)
 	}
 	p.mu.Lock()
 	p.pub.Files++
@@ -222,6 +229,7 @@ func (p *partitioned[M]) discard() {
 		if seg.live != nil {
 			seg.live.discard()
 		}
+		seg.derived.discard()
 		delete(p.open, key)
 	}
 }
@@ -234,6 +242,9 @@ func (p *partitioned[M]) openBytes() int64 {
 	for _, seg := range p.open {
 		if seg.live != nil {
 			n += seg.live.openBytes()
+		}
+		if seg.derived != nil {
+			n += seg.derived.openBytes()
 		}
 		for _, f := range []*os.File{seg.file, seg.wal} {
 			if f == nil {

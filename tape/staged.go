@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type Staged struct {
 	held       *Dir
 	sink       *Sink
 	session    Session
+	made       []string // directories publish made
 }
 
 var _ Writer = (*Staged)(nil)
@@ -125,23 +127,27 @@ func (s *Staged) Commit(t Totals) (Session, error) {
 // returns where they went.
 func (s *Staged) publish() ([]string, error) {
 	var moved []string
-	err := filepath.WalkDir(s.stage, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(s.stage, p)
-		final := filepath.Join(s.dir, rel)
-		if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
-			return fmt.Errorf("create %s: %w", filepath.Dir(final), err)
-		}
-		if err := os.Rename(p, final); err != nil {
-			return fmt.Errorf("publish %s: %w", final, err)
-		}
-		moved = append(moved, final)
-		return nil
-	})
+	// Derived files before the flow files they belong to: a reader that
+	// takes a flow file finds them (see derived.go).
+	var tops []string
+	for _, kind := range schema.DerivedKinds {
+		tops = append(tops, filepath.Join(s.stage, kind))
+	}
+	entries, err := os.ReadDir(s.stage)
 	if err != nil {
-		return moved, err
+		return nil, fmt.Errorf("publish %s: %w", s.stage, err)
+	}
+	for _, e := range entries {
+		if p := filepath.Join(s.stage, e.Name()); !slices.Contains(tops, p) {
+			tops = append(tops, p)
+		}
+	}
+	for _, top := range tops {
+		m, err := s.publishTree(top)
+		moved = append(moved, m...)
+		if err != nil {
+			return moved, err
+		}
 	}
 	dirs := map[string]bool{}
 	for _, p := range moved {
@@ -155,6 +161,38 @@ func (s *Staged) publish() ([]string, error) {
 	return moved, nil
 }
 
+// publishTree moves the staged files under top to the same place in the
+// recording.
+func (s *Staged) publishTree(top string) ([]string, error) {
+	var moved []string
+	if _, err := os.Stat(top); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(s.stage, p)
+		final := filepath.Join(s.dir, rel)
+		// The directories made here go again if the files move back.
+		for d := filepath.Dir(final); d != s.dir && len(d) > len(s.dir); d = filepath.Dir(d) {
+			if _, err := os.Stat(d); err == nil {
+				break
+			}
+			s.made = append(s.made, d)
+		}
+		if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(final), err)
+		}
+		if err := os.Rename(p, final); err != nil {
+			return fmt.Errorf("publish %s: %w", final, err)
+		}
+		moved = append(moved, final)
+		return nil
+	})
+	return moved, err
+}
+
 // unpublish moves files back into the staging directory.
 func (s *Staged) unpublish(moved []string) error {
 	var errs []error
@@ -163,6 +201,12 @@ func (s *Staged) unpublish(moved []string) error {
 		if err := os.Rename(final, filepath.Join(s.stage, rel)); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Deepest first: a directory made here is empty once its files and
+	// the directories made in it are gone.
+	slices.SortFunc(s.made, func(a, b string) int { return len(b) - len(a) })
+	for _, d := range s.made {
+		os.Remove(d)
 	}
 	return errors.Join(errs...)
 }

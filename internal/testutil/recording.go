@@ -18,8 +18,9 @@ import (
 )
 
 // WriteRecording writes responses as a recording directory laid out as the
-// recorder lays it out (one flows file and one events file, named after id,
-// in the partition of their first row), without going through record.
+// recorder lays it out (one flows file, with its derived files, and one
+// events file, named after id, in the partition of their first row),
+// without going through record.
 func WriteRecording(t testing.TB, dir, id string, resps []*observerpb.GetFlowsResponse) {
 	t.Helper()
 	var flows []*flowpb.Flow
@@ -33,10 +34,16 @@ func WriteRecording(t testing.TB, dir, id string, resps []*observerpb.GetFlowsRe
 	}
 	name := tape.FileName(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), id, 1)
 	if len(flows) > 0 {
-		WriteParquet(t, filepath.Join(dir, "flows", tape.Partition(flows[0].GetTime().AsTime()), name), schema.Flows, flows, tape.WriterOptions{})
+		p := filepath.Join(dir, "flows", tape.Partition(flows[0].GetTime().AsTime()), name)
+		if err := tape.WriteFile(schema.Flows, p, flows, tape.WriterOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(events) > 0 {
-		WriteParquet(t, filepath.Join(dir, "events", tape.Partition(events[0].GetTime().AsTime()), name), schema.Events, events, tape.WriterOptions{})
+		p := filepath.Join(dir, "events", tape.Partition(events[0].GetTime().AsTime()), name)
+		if err := tape.WriteFile(schema.Events, p, events, tape.WriterOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -1,0 +1,375 @@
+package tape
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// Every flow file has its derived files (schema/derived.go): one per
+// derived kind, under the same name in the kind's directory of the same
+// partition, its rows derived from that flow file's rows alone:
+//
+//	DIR/flows/date=2026-11-25/hour=13/NAME.parquet
+//	DIR/requests/date=2026-11-25/hour=13/NAME.parquet   (and connections/, traffic/, pods/)
+//
+// They are written with the flow file, from the batches its writer encodes
+// (so rows are derived once, from Arrow columns, not from protobuf again),
+// and published before it: a reader that sees a flow file finds its
+// derived files. A live segment's pieces have theirs too (NAME.p000001.parquet
+// in each kind), published before the flow piece. Recovery and compaction
+// derive them anew from the flow file they write; `flowtape reindex`
+// (Reindex) for recordings written before them.
+
+// derivedOf returns where the derived file of a kind of a recording file
+// (a flow file, a piece, or the hidden name of one) is, and ok false for a
+// file outside a recording's layout (DIR/flows/date=.../hour=.../NAME).
+func derivedOf(flowPath, kind string) (string, bool) {
+	dir, ok := derivedDir(filepath.Dir(flowPath), kind)
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(dir, filepath.Base(flowPath)), true
+}
+
+// derivedDir is the partition directory of a derived kind beside a flow
+// partition directory.
+func derivedDir(flowPart, kind string) (string, bool) {
+	hour, date := filepath.Base(flowPart), filepath.Base(filepath.Dir(flowPart))
+	kindDir := filepath.Dir(filepath.Dir(flowPart))
+	if filepath.Base(kindDir) != schema.KindFlows || !strings.HasPrefix(hour, "hour=") || !strings.HasPrefix(date, "date=") {
+		return "", false
+	}
+	return filepath.Join(filepath.Dir(kindDir), kind, date, hour), true
+}
+
+// Derived lists the derived files of kind that belong to the flow files,
+// in their order; flow files outside a recording's layout have none.
+func (f Files) Derived(kind string) []string {
+	var out []string
+	for _, p := range f.Flows {
+		if d, ok := derivedOf(p, kind); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// derivedMeta is the footer metadata of derived files.
+func derivedMeta(o WriterOptions) WriterOptions {
+	meta := map[string]string{schema.MetaDerivedVersion: strconv.Itoa(schema.DerivedVersion)}
+	for k, v := range o.Metadata {
+		meta[k] = v
+	}
+	o.Metadata = meta
+	return o
+}
+
+// derivedFile is one derived file being written, under a hidden name.
+type derivedFile struct {
+	tmp string
+	f   *os.File
+	bf  *batchFile
+}
+
+func createDerived(tmp, kind string, sch *arrow.Schema, o WriterOptions) (*derivedFile, error) {
+	if err := os.MkdirAll(filepath.Dir(tmp), dirMode); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(tmp), err)
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	bf, err := newBatchFile(sch, kind, struct{ io.Writer }{f}, o)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return &derivedFile{tmp: tmp, f: f, bf: bf}, nil
+}
+
+// finish writes the footer and closes the file, synced when durable.
+func (d *derivedFile) finish(durable bool) error {
+	err := d.bf.close()
+	if err == nil && durable {
+		err = d.f.Sync()
+	}
+	if cerr := d.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(d.tmp)
+		return fmt.Errorf("finish %s: %w", d.tmp, err)
+	}
+	return nil
+}
+
+func (d *derivedFile) discard() {
+	d.f.Close()
+	os.Remove(d.tmp)
+}
+
+func (d *derivedFile) size() int64 {
+	if st, err := d.f.Stat(); err == nil {
+		return st.Size()
+	}
+	return 0
+}
+
+// derivation writes the derived files of one flow file from the batches
+// of its rows (add): requests and connections as they come, traffic and
+// pods, added up over the file, at the end (finish). With pieces, each
+// flow piece gets derived pieces of the rows of its batches (addPiece...
+// publishPieces); a piece's traffic and pods are its own, not added up.
+type derivation struct {
+	flowPart string // the flow file's partition directory
+	o        WriterOptions
+	// tmp names the hidden file of a kind (in its directory).
+	tmp     func(kind string) string
+	files   map[string]*derivedFile
+	traffic schema.TrafficSet
+	pods    schema.PodSet
+
+	live   bool
+	pieces map[string]*derivedFile // of the flow piece being written
+	// published pieces, and what they take on disk
+	piecePaths []string
+	pieceBytes int64
+	// bytes the finished files take
+	bytes int64
+}
+
+// newDerivation starts the derived files of a flow file in the partition
+// directory flowPart; tmp names each kind's hidden file. It returns nil
+// for a partition outside a recording's layout.
+func newDerivation(flowPart string, o WriterOptions, live bool, tmp func(kind string) string) (*derivation, error) {
+	if _, ok := derivedDir(flowPart, schema.KindRequests); !ok {
+		return nil, nil
+	}
+	d := &derivation{flowPart: flowPart, o: derivedMeta(o), tmp: tmp, files: map[string]*derivedFile{}, live: live}
+	for _, kind := range schema.DerivedKinds {
+		f, err := createDerived(tmp(kind), kind, derivedSchema(kind), d.o)
+		if err != nil {
+			d.discard()
+			return nil, err
+		}
+		d.files[kind] = f
+	}
+	return d, nil
+}
+
+// derivedFor is newDerivation for a flow file whose final name is known:
+// each derived file is written under the hidden .tmp name of its own.
+func derivedFor(final string, o WriterOptions, live bool) (*derivation, error) {
+	return newDerivation(filepath.Dir(final), o, live, func(kind string) string {
+		p, _ := derivedOf(final, kind)
+		return hiddenPath(p, tmpSuffix)
+	})
+}
+
+// derivationOf is derivedFor for a file of table t: nil but for flows.
+func derivationOf[M proto.Message](t *schema.Table[M], final string, o WriterOptions) (*derivation, error) {
+	if t.Kind != schema.KindFlows {
+		return nil, nil
+	}
+	return derivedFor(final, o, false)
+}
+
+func derivedSchema(kind string) *arrow.Schema {
+	switch kind {
+	case schema.KindRequests:
+		return schema.Requests.ArrowSchema()
+	case schema.KindConnections:
+		return schema.Connections.ArrowSchema()
+	case schema.KindTraffic:
+		return schema.Traffic.ArrowSchema()
+	}
+	return schema.Pods.ArrowSchema()
+}
+
+// add derives the rows of a batch of the flow file's rows.
+func (d *derivation) add(rec arrow.RecordBatch) error {
+	dr, err := schema.Derive(rec)
+	if err != nil {
+		return fmt.Errorf("derive %s: %w", d.files[schema.KindRequests].tmp, err)
+	}
+	batches := map[string]arrow.RecordBatch{
+		schema.KindRequests:    schema.Requests.Encode(dr.Requests),
+		schema.KindConnections: schema.Connections.Encode(dr.Connections),
+	}
+	if d.live {
+		batches[schema.KindTraffic] = schema.Traffic.Encode(dr.Traffic)
+		batches[schema.KindPods] = schema.Pods.Encode(dr.Pods)
+	}
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	for _, kind := range []string{schema.KindRequests, schema.KindConnections} {
+		f := d.files[kind]
+		if err := f.bf.writeBuffered(batches[kind]); err != nil {
+			return fmt.Errorf("write %s: %w", f.tmp, err)
+		}
+	}
+	d.traffic.Add(dr.Traffic)
+	d.pods.Add(dr.Pods)
+	if !d.live {
+		return nil
+	}
+	if d.pieces == nil {
+		d.pieces = map[string]*derivedFile{}
+	}
+	for _, kind := range schema.DerivedKinds {
+		p := d.pieces[kind]
+		if p == nil {
+			dir, _ := derivedDir(d.flowPart, kind)
+			f, err := os.CreateTemp(dir, ".piece-*"+parquetSuffix+tmpSuffix)
+			if err != nil {
+				return fmt.Errorf("create piece in %s: %w", dir, err)
+			}
+			f.Close()
+			if p, err = createDerived(f.Name(), kind, derivedSchema(kind), d.o); err != nil {
+				return err
+			}
+			d.pieces[kind] = p
+		}
+		if err := p.bf.write(batches[kind]); err != nil {
+			return fmt.Errorf("write %s: %w", p.tmp, err)
+		}
+	}
+	return nil
+}
+
+// publishPieces publishes the derived pieces of the rows added since the
+// last time, as the pieces of flowPiece (the flow piece about to be
+// published). Like flow pieces they are not synced (see live.go).
+func (d *derivation) publishPieces(flowPiece string) error {
+	if d.pieces == nil {
+		return nil
+	}
+	pieces := d.pieces
+	d.pieces = nil
+	var errs []error
+	for _, kind := range schema.DerivedKinds {
+		errs = append(errs, pieces[kind].finish(false))
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, p := range pieces {
+			os.Remove(p.tmp)
+		}
+		return err
+	}
+	for _, kind := range schema.DerivedKinds {
+		p := pieces[kind]
+		name, _ := derivedOf(flowPiece, kind)
+		if st, err := os.Stat(p.tmp); err == nil {
+			d.pieceBytes += st.Size()
+		}
+		if err := os.Rename(p.tmp, name); err != nil {
+			os.Remove(p.tmp)
+			return fmt.Errorf("publish %s: %w", name, err)
+		}
+		d.piecePaths = append(d.piecePaths, name)
+	}
+	return nil
+}
+
+// end stops the pieces: the flow file, about to be published, holds the
+// rows of the one being written and of those still to come.
+func (d *derivation) end() {
+	d.live = false
+	for _, p := range d.pieces {
+		p.discard()
+	}
+	d.pieces = nil
+}
+
+// finish completes the derived files, synced, still under their hidden
+// names; publish renames them.
+func (d *derivation) finish() error {
+	d.end()
+	for kind, rows := range map[string]arrow.RecordBatch{
+		schema.KindTraffic: schema.Traffic.Encode(d.traffic.Rows()),
+		schema.KindPods:    schema.Pods.Encode(d.pods.Rows()),
+	} {
+		err := d.files[kind].bf.write(rows)
+		rows.Release()
+		if err != nil {
+			d.discard()
+			return fmt.Errorf("write %s: %w", d.files[kind].tmp, err)
+		}
+	}
+	var errs []error
+	for _, kind := range schema.DerivedKinds {
+		f := d.files[kind]
+		errs = append(errs, f.finish(true))
+		if st, err := os.Stat(f.tmp); err == nil {
+			d.bytes += st.Size()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		d.discard()
+		return err
+	}
+	return nil
+}
+
+// publish renames the finished derived files to those of the flow file
+// final, and makes the names durable: before the flow file is published.
+func (d *derivation) publish(final string) error {
+	if d == nil {
+		return nil
+	}
+	dirs := map[string]bool{}
+	for _, kind := range schema.DerivedKinds {
+		name, ok := derivedOf(final, kind)
+		if !ok {
+			return fmt.Errorf("publish derived files of %s: not in a recording's layout", final)
+		}
+		if err := os.Rename(d.files[kind].tmp, name); err != nil {
+			return fmt.Errorf("publish %s: %w", name, err)
+		}
+		dirs[filepath.Dir(name)] = true
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// discard drops every derived file and piece being written.
+func (d *derivation) discard() {
+	if d == nil {
+		return
+	}
+	for _, f := range d.files {
+		f.discard()
+	}
+	d.end()
+}
+
+// openBytes is what the derived files take on disk, published pieces and
+// files being written.
+func (d *derivation) openBytes() int64 {
+	n := d.pieceBytes
+	for _, f := range d.files {
+		n += f.size()
+	}
+	for _, p := range d.pieces {
+		n += p.size()
+	}
+	return n
+}
