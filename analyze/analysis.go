@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,6 +112,11 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 		}
 		if _, err := e.db.ExecContext(ctx, stmt); err != nil {
 			return printer.Table{}, fmt.Errorf("%s: %w", name, firstLine(err))
+		}
+	}
+	if slices.Contains(e.refs(q), "ft_traffic_in") {
+		if err := e.trafficIn(ctx, p); err != nil {
+			return printer.Table{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	t, err := e.Query(ctx, q)

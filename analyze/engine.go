@@ -62,28 +62,39 @@ func filteredCapture(paths []string) bool {
 
 // Engine is an in-memory DuckDB database with views over recordings.
 type Engine struct {
-	db       *sql.DB
-	paths    []string // as given, for messages
-	files    tape.Files
-	versions map[string]string // schema version by file
+	db    *sql.DB
+	paths []string // as given, for messages
+	files tape.Files
+	// derived are the derived files of the flow files, by kind (see
+	// tape/derived.go); derivedErr says why they cannot be read (missing,
+	// damaged, of another version), which the views over them say.
+	derived    map[string][]string
+	derivedErr error
+	// versions are the flow files' schema versions, read when a view
+	// first needs the flow files.
+	versions map[string]string
 	// filtered: a session of a recording was recorded with filters (see
 	// filteredCapture).
 	filtered bool
 	spill    string // default spill directory, removed on Close
 	// materialized: the shared views are temporary tables (Materialize).
 	materialized bool
+
+	// The setup (setup.go): every step, the step that provides each
+	// object, and which steps ran.
+	all           []setupStep
+	provider      map[string]int
+	done, running []bool
+	// trafficInFile is the variant of ft_traffic_in defined now.
+	trafficInFile string
 }
 
-// Open checks the recordings' files (kind and schema version of each) and
-// defines the views over them.
+// Open finds the recordings' files, checks their derived files and sets
+// up the engine; the views are defined when a query first reads them.
 func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
-	files, infos, err := tape.FindAndStat(paths...)
+	files, derived, derivedErr, err := findFiles(paths)
 	if err != nil {
 		return nil, err
-	}
-	versions := map[string]string{}
-	for p, info := range infos {
-		versions[p] = info.SchemaVersion
 	}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
@@ -91,7 +102,15 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	}
 	// One connection: settings and views belong to it.
 	db.SetMaxOpenConns(1)
-	e := &Engine{db: db, paths: paths, files: files, versions: versions, filtered: filteredCapture(paths)}
+	e := &Engine{db: db, paths: paths, files: files, derived: derived, derivedErr: derivedErr, filtered: filteredCapture(paths)}
+	e.all = e.steps()
+	e.provider = map[string]int{}
+	for i, s := range e.all {
+		for _, name := range s.provides {
+			e.provider[name] = i
+		}
+	}
+	e.done, e.running = make([]bool, len(e.all)), make([]bool, len(e.all))
 	if err := e.setup(ctx, o); err != nil {
 		db.Close()
 		return nil, err
@@ -127,17 +146,19 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 			return fmt.Errorf("set up: %w", firstLine(err))
 		}
 	}
-	steps, err := setupSteps(e.files, e.versions, e.filtered)
-	if err != nil {
-		return err
-	}
-	for _, s := range steps {
-		if _, err := e.db.ExecContext(ctx, s.sql); err != nil {
-			if s.file != "" {
-				return fmt.Errorf("%s: %w", s.file, firstLine(err))
-			}
-			return fmt.Errorf("set up: %w", firstLine(err))
+	for i := range eager {
+		s := e.all[i]
+		q, err := s.sql(ctx)
+		if err == nil {
+			err = e.exec(ctx, s, q)
 		}
+		if err != nil {
+			return err
+		}
+		e.done[i] = true
+	}
+	if e.derivedErr == nil {
+		e.derivedErr = e.checkDerived(ctx)
 	}
 	return nil
 }
@@ -147,20 +168,31 @@ func fileExists(name string) bool {
 	return err == nil
 }
 
-// baseView reads the files of one kind; with none, an empty relation of
-// the documented columns, so that every query works on any recording.
-func baseView(name, kind string, files []string) string {
+// baseView reads files; with none, an empty relation of the given columns
+// (name and SQL type), so that every query works on any recording.
+func baseView(name string, cols [][2]string, files []string) string {
 	if len(files) == 0 {
-		var cols []string
-		for _, c := range schema.Reference() {
-			if c.Table == kind {
-				cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, quoteIdent(c.Name)))
-			}
+		nulls := make([]string, len(cols))
+		for i, c := range cols {
+			nulls[i] = fmt.Sprintf("CAST(NULL AS %s) AS %s", c[1], quoteIdent(c[0]))
 		}
-		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", name, strings.Join(cols, ", "))
+		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", name, strings.Join(nulls, ", "))
 	}
 	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", name, quoteList(files))
 }
+
+// tableColumns are the columns of a row kind of the recording format.
+func tableColumns(kind string) [][2]string {
+	var cols [][2]string
+	for _, c := range schema.Reference() {
+		if c.Table == kind {
+			cols = append(cols, [2]string{c.Name, c.Type})
+		}
+	}
+	return cols
+}
+
+func eventColumns() [][2]string { return tableColumns(schema.KindEvents) }
 
 func quoteList(files []string) string {
 	quoted := make([]string, len(files))
@@ -191,9 +223,12 @@ var addedColumns = []struct {
 // flowsAllView reads the flow files, each group of files of an older minor
 // version with the columns it lacks computed.
 func flowsAllView(files []string, versions map[string]string) string {
+	// The minor version that added the last flow columns: files of it or
+	// later have every column.
+	current := addedColumns[len(addedColumns)-1].minor
 	byMinor := map[int][]string{}
 	for _, f := range files {
-		minor := schema.MinorVersion
+		minor := current
 		if _, m, ok := strings.Cut(versions[f], "."); ok {
 			if v, err := strconv.Atoi(m); err == nil && v < minor {
 				minor = v
@@ -201,8 +236,8 @@ func flowsAllView(files []string, versions map[string]string) string {
 		}
 		byMinor[minor] = append(byMinor[minor], f)
 	}
-	if len(byMinor[schema.MinorVersion]) == len(files) {
-		return baseView("flows_all", schema.KindFlows, files)
+	if len(byMinor[current]) == len(files) {
+		return baseView("flows_all", tableColumns(schema.KindFlows), files)
 	}
 	var parts []string
 	for _, minor := range slices.Sorted(maps.Keys(byMinor)) {

@@ -122,13 +122,15 @@ func TestRequestsView(t *testing.T) {
 		t.Errorf("unanswered requests %d, want %d", got, unanswered)
 	}
 	// The responses came back 503, to prometheus (its app label), from
-	// node-local-dns pods (no workload or app label: the pod names them).
+	// node-local-dns pods (no workload or app label: the DaemonSet their
+	// names imply, node-local-dns-6jnx9 and node-local-dns-r99x7, names
+	// them).
 	res, err := e.Query(context.Background(), "SELECT DISTINCT client, server, status, error, reporter FROM requests WHERE NOT no_response")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range res.Rows {
-		if r[0] != "prometheus" || !strings.HasPrefix(r[1].(string), "node-local-dns-") || r[2] != uint32(503) || r[3] != true || r[4] != "client" {
+		if r[0] != "prometheus" || r[1] != "node-local-dns" || r[2] != uint32(503) || r[3] != true || r[4] != "client" {
 			t.Errorf("request row %v; want prometheus -> node-local-dns 503, an error, seen by the client", r)
 		}
 	}

@@ -27,6 +27,9 @@ func (e *Engine) Materialize(ctx context.Context) error {
 		return nil
 	}
 	for _, v := range shared {
+		if err := e.ensure(ctx, v.view); err != nil {
+			return err
+		}
 		// A temporary table is found before the view of the same name.
 		q := fmt.Sprintf("SET VARIABLE reporter = NULL; CREATE OR REPLACE TEMP TABLE %s AS SELECT * %s FROM main.%s", v.view, v.omit, v.view)
 		if _, err := e.db.ExecContext(ctx, q); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/big"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -14,13 +15,38 @@ import (
 	"github.com/flowtape/flowtape/printer"
 )
 
-// Query runs any SQL over the views and returns its result.
+// Query runs any SQL over the views and returns its result; the views it
+// reads are set up first.
 func (e *Engine) Query(ctx context.Context, q string, args ...any) (printer.Table, error) {
-	t, err := e.query(ctx, q, args...)
-	if err != nil {
-		err = e.blame(ctx, err)
+	if err := e.ensure(ctx, e.refs(q)...); err != nil {
+		return printer.Table{}, err
 	}
-	return t, err
+	for {
+		t, err := e.query(ctx, q, args...)
+		// A view read in a way refs does not see (DESCRIBE requests).
+		if m := missingObject.FindStringSubmatch(errString(err)); m != nil {
+			if i, ok := e.provider[strings.ToLower(m[1])]; ok && !e.done[i] {
+				if err := e.ensure(ctx, strings.ToLower(m[1])); err != nil {
+					return printer.Table{}, err
+				}
+				continue
+			}
+		}
+		if err != nil {
+			err = e.blame(ctx, err)
+		}
+		return t, err
+	}
+}
+
+// missingObject is DuckDB's error for a view or macro that is not set up.
+var missingObject = regexp.MustCompile(`Catalog Error: Table(?: Function)? with name (\w+) does not exist`)
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // blame names the file behind a read error that does not name one: DuckDB
@@ -132,10 +158,13 @@ type Column struct {
 // ViewNames are the views users query, in the order --views lists them
 // and they are created (flows and events read the files; the others are
 // sql/views/NAME.sql and may read the views before them).
-var ViewNames = []string{"flows", "events", "requests", "requests_counted", "edges", "connections", "drops", "dns"}
+var ViewNames = []string{"flows", "events", "pods", "pod_renames", "edges", "traffic", "requests", "requests_counted", "connections", "drops", "dns"}
 
 // Views describes every view.
 func (e *Engine) Views(ctx context.Context) ([]View, error) {
+	if err := e.ensure(ctx, ViewNames...); err != nil {
+		return nil, err
+	}
 	var out []View
 	for _, name := range ViewNames {
 		rows, err := e.db.QueryContext(ctx, "SELECT column_name, column_type FROM (DESCRIBE "+name+")")

@@ -1,9 +1,11 @@
 package analyze
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,98 +16,304 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
-// setupStep is one statement (or embedded file of statements) of the
-// setup: file names the embedded file, for errors; it is empty for SQL
-// made here.
+// The views are set up on demand: a query or analysis gets the views,
+// macros and files it reads, and no others. Reading the footers of the
+// flow files alone takes longer than a whole analysis of the derived
+// tables (the 11 files of 10 million flows hold 600 row groups of 95
+// columns), so an analysis that reads only derived tables never opens a
+// flow file.
+
+// setupStep is a statement (or embedded file of statements) of the setup,
+// which defines the objects (views and table macros) named in provides.
+// sql builds its text when the step runs: the flow views need the files'
+// versions, read then.
 type setupStep struct {
-	title, file, sql string
+	title, file string
+	provides    []string
+	sql         func(context.Context) (string, error)
 }
 
-// setupSteps are what Open runs to define the views over the engine's
-// files, in order: a view is bound when created, so what it reads must
-// exist already. SetupSQL prints the same steps.
-func setupSteps(files tape.Files, versions map[string]string, filtered bool) ([]setupStep, error) {
+// objectRef finds the relations a text reads: names after FROM or JOIN,
+// and quoted names (relations passed to macros by name).
+var objectRef = regexp.MustCompile(`(?i)\b(?:from|join)\s+([a-z_][a-z0-9_]*)|'([a-z_][a-z0-9_]*)'`)
+
+// sqlComment strips comments, so that a view named in a comment is not
+// set up.
+var sqlComment = regexp.MustCompile(`--[^\n]*`)
+
+// refs lists the objects of the setup that q reads.
+func (e *Engine) refs(q string) []string {
+	var out []string
+	for _, m := range objectRef.FindAllStringSubmatch(sqlComment.ReplaceAllString(q, ""), -1) {
+		name := strings.ToLower(m[1] + m[2])
+		if _, ok := e.provider[name]; ok && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// steps are every step of the setup, in an order that runs: a view is
+// bound when it is created, so what it reads must exist already.
+func (e *Engine) steps() []setupStep {
+	file := func(name string, provides ...string) setupStep {
+		return setupStep{title: "analyze/" + name, file: name, provides: provides,
+			sql: func(context.Context) (string, error) {
+				b, err := SQL.ReadFile(name)
+				return string(b), err
+			}}
+	}
+	constant := func(title, sql string, provides ...string) setupStep {
+		return setupStep{title: title, provides: provides, sql: func(context.Context) (string, error) { return sql, nil }}
+	}
 	steps := []setupStep{
 		// Every view reads the footers again when it is created and when
 		// a query binds it: cached, opening 10 million flows takes a
 		// fraction of a second instead of seconds.
-		{title: "settings", sql: "SET parquet_metadata_cache = true"},
-		{title: "defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", sql: variablesSQL()},
-		{title: "facts of these recordings: recorded with filters (their manifests)", sql: fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", filtered)},
+		constant("settings", "SET parquet_metadata_cache = true"),
+		constant("defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", variablesSQL()),
+		constant("facts of these recordings: recorded with filters (their manifests)", fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", e.filtered)),
+		file("sql/macros.sql"),
+		{title: "flows_all: the flow files", provides: []string{"flows_all"}, sql: e.flowsAllSQL},
+		constant("flows: flows_all, each uuid once", flowsView(e.files.Flows), "flows"),
+		constant("events: the event files", baseView("events", eventColumns(), e.files.Events), "events"),
 	}
-	file := func(name string) error {
-		b, err := SQL.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("set up: %w", err)
-		}
-		steps = append(steps, setupStep{title: "analyze/" + name, file: name, sql: string(b)})
-		return nil
+	for _, kind := range schema.DerivedKinds {
+		steps = append(steps, setupStep{title: "derived_" + kind + ": the derived " + kind + " files", provides: []string{"derived_" + kind},
+			sql: func(context.Context) (string, error) { return e.derivedView(kind) }})
 	}
-	if err := file("sql/macros.sql"); err != nil {
-		return nil, err
-	}
-	steps = append(steps,
-		setupStep{title: "flows_all: the flow files", sql: flowsAllView(files.Flows, versions)},
-		setupStep{title: "flows: flows_all, each uuid once", sql: flowsView(files.Flows)},
-		setupStep{title: "events: the event files", sql: baseView("events", schema.KindEvents, files.Events)})
-	// In ViewNames' order: a view reads the views before it.
 	for _, v := range ViewNames {
 		if f := "sql/views/" + v + ".sql"; fileExists(f) {
-			if err := file(f); err != nil {
-				return nil, err
-			}
+			steps = append(steps, file(f, v))
+		}
+		if v == "pod_renames" {
+			// What the views' joins with pod_renames are planned by.
+			steps = append(steps, constant("ft_pods_renamed: whether a pod is renamed",
+				"SET VARIABLE ft_pods_renamed = (SELECT count(*) > 0 FROM pod_renames)", "ft_pods_renamed"))
 		}
 	}
-	if err := file("sql/window.sql"); err != nil {
-		return nil, err
-	}
-	return steps, nil
+	steps = append(steps, file("sql/window.sql", "ft_window", "ft_in_window", "ft_graph_nodes", "ft_quantiles"))
+	// The variant of ft_traffic_in that is right whatever the window; an
+	// analysis gets the faster one where it is right too (trafficIn).
+	steps = append(steps, file(trafficInCut, "ft_traffic_in"))
+	return steps
 }
 
-// SetupSQL is the SQL that Open runs to define the views over the
-// engine's files, as one script for the duckdb CLI (duckdb -init
-// setup.sql): the analyses' SQL files then run in it as they are.
-func (e *Engine) SetupSQL() (string, error) {
-	// Absolute paths: the script runs wherever the user starts duckdb.
-	files, versions := tape.Files{}, map[string]string{}
-	abs := func(paths []string) ([]string, error) {
-		out := make([]string, len(paths))
-		for i, p := range paths {
-			a, err := filepath.Abs(p)
-			if err != nil {
-				return nil, fmt.Errorf("set up: %w", err)
-			}
-			out[i] = a
-			if v, ok := e.versions[p]; ok {
-				versions[a] = v
-			}
+const (
+	trafficInWhole = "sql/traffic_in.sql"
+	trafficInCut   = "sql/traffic_in_cut.sql"
+)
+
+// eager are the steps every connection gets at once: settings, variables
+// and the scalar macros, which read no file.
+const eager = 4
+
+// ensure runs the steps that define names, and the steps those read,
+// once.
+func (e *Engine) ensure(ctx context.Context, names ...string) error {
+	for _, name := range names {
+		i, ok := e.provider[name]
+		if !ok || e.done[i] {
+			continue
 		}
-		return out, nil
+		if e.running[i] {
+			return fmt.Errorf("set up: %s reads itself", name)
+		}
+		e.running[i] = true
+		s := e.all[i]
+		q, err := s.sql(ctx)
+		if err == nil {
+			err = e.ensure(ctx, e.refs(q)...)
+		}
+		if err == nil {
+			err = e.exec(ctx, s, q)
+		}
+		e.running[i] = false
+		if err != nil {
+			return err
+		}
+		e.done[i] = true
 	}
+	return nil
+}
+
+func (e *Engine) exec(ctx context.Context, s setupStep, q string) error {
+	if _, err := e.db.ExecContext(ctx, q); err != nil {
+		if s.file != "" {
+			return fmt.Errorf("%s: %w", s.file, firstLine(err))
+		}
+		return fmt.Errorf("set up %s: %w", s.provides, firstLine(err))
+	}
+	return nil
+}
+
+// trafficIn defines ft_traffic_in for an analysis with the window of p:
+// without reading flow files when the window cuts no minute of traffic
+// (no --since or --until, or ones between minutes with flows), else
+// reading the flows of the minutes it cuts.
+func (e *Engine) trafficIn(ctx context.Context, p Params) error {
+	name := trafficInWhole
+	if !p.Since.IsZero() || !p.Until.IsZero() {
+		if err := e.ensure(ctx, "traffic"); err != nil {
+			return err
+		}
+		var cut bool
+		err := e.db.QueryRowContext(ctx, `SELECT count(*) > 0 FROM traffic
+			WHERE (first_time < ft_since() AND last_time >= ft_since()) OR (first_time <= ft_until() AND last_time > ft_until())`).Scan(&cut)
+		if err != nil {
+			return fmt.Errorf("set up ft_traffic_in: %w", firstLine(err))
+		}
+		if cut {
+			name = trafficInCut
+		}
+	}
+	if e.trafficInFile == name {
+		return nil
+	}
+	b, err := SQL.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if err := e.ensure(ctx, e.refs(string(b))...); err != nil {
+		return err
+	}
+	if err := e.exec(ctx, setupStep{file: name}, string(b)); err != nil {
+		return err
+	}
+	e.trafficInFile = name
+	e.done[e.provider["ft_traffic_in"]] = true
+	return nil
+}
+
+// SetupSQL is the SQL that sets up every view over the engine's files, as
+// one script for the duckdb CLI (duckdb -init setup.sql): the analyses'
+// SQL files then run in it as they are.
+func (e *Engine) SetupSQL(ctx context.Context) (string, error) {
+	// Absolute paths: the script runs wherever the user starts duckdb.
+	abs := *e
+	abs.files = tape.Files{}
 	var err error
-	if files.Flows, err = abs(e.files.Flows); err != nil {
+	if abs.files.Flows, err = absPaths(e.files.Flows); err != nil {
 		return "", err
 	}
-	if files.Events, err = abs(e.files.Events); err != nil {
+	if abs.files.Events, err = absPaths(e.files.Events); err != nil {
 		return "", err
 	}
-	steps, err := setupSteps(files, versions, e.filtered)
+	abs.versions = map[string]string{}
+	versions, err := e.flowVersions(ctx)
 	if err != nil {
 		return "", err
 	}
+	for i, p := range e.files.Flows {
+		abs.versions[abs.files.Flows[i]] = versions[p]
+	}
+	if e.derivedErr != nil {
+		return "", e.derivedErr
+	}
+	abs.derived = map[string][]string{}
+	for kind, paths := range e.derived {
+		if abs.derived[kind], err = absPaths(paths); err != nil {
+			return "", err
+		}
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "-- The views of flowtape query over %d flow and %d event files. The analyses'\n", len(e.files.Flows), len(e.files.Events))
-	b.WriteString("-- parameters are variables: SET VARIABLE since = TIMESTAMP_NS '2026-11-25 13:00:00',\n")
-	b.WriteString("-- until, namespace, reporter, level, bucket (seconds); flowtape analyze NAME --sql\n")
-	b.WriteString("-- prints an analysis.\n")
-	for _, s := range steps {
-		q := strings.TrimSpace(s.sql)
+	fmt.Fprintf(&b, "-- The views of flowtape query over %d flow and %d event files and their derived\n", len(e.files.Flows), len(e.files.Events))
+	b.WriteString("-- tables. The analyses' parameters are variables: SET VARIABLE since =\n")
+	b.WriteString("-- TIMESTAMP_NS '2026-11-25 13:00:00', until, namespace, reporter, level, bucket\n")
+	b.WriteString("-- (seconds); flowtape analyze NAME --sql prints an analysis.\n")
+	for _, s := range abs.steps() {
+		q, err := s.sql(ctx)
+		if err != nil {
+			return "", err
+		}
+		q = strings.TrimSpace(q)
 		if !strings.HasSuffix(q, ";") {
 			q += ";"
 		}
 		fmt.Fprintf(&b, "\n-- %s\n%s\n", s.title, q)
 	}
 	return b.String(), nil
+}
+
+func absPaths(paths []string) ([]string, error) {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("set up: %w", err)
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+// flowsAllSQL reads the flow files, each group of files of an older minor
+// version with the columns it lacks computed.
+func (e *Engine) flowsAllSQL(ctx context.Context) (string, error) {
+	versions, err := e.flowVersions(ctx)
+	if err != nil {
+		return "", err
+	}
+	return flowsAllView(e.files.Flows, versions), nil
+}
+
+// flowVersions are the schema versions of the flow files, read from their
+// footers once: by DuckDB, whose metadata cache then serves the views.
+func (e *Engine) flowVersions(ctx context.Context) (map[string]string, error) {
+	if e.versions != nil {
+		return e.versions, nil
+	}
+	meta, err := e.footers(ctx, e.files.Flows)
+	if err != nil {
+		return nil, err
+	}
+	versions := map[string]string{}
+	for _, p := range e.files.Flows {
+		m := meta[p]
+		if m[schema.MetaKind] != schema.KindFlows {
+			return nil, fmt.Errorf("%s: a file of kind %q, not flows", p, m[schema.MetaKind])
+		}
+		if err := schema.CheckVersion(m[schema.MetaSchemaVersion]); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		versions[p] = m[schema.MetaSchemaVersion]
+	}
+	e.versions = versions
+	return versions, nil
+}
+
+// footers reads the key-value metadata of files with DuckDB (which keeps
+// the footers for the views that read the files). A file that cannot be
+// read is named by tape.Stat.
+func (e *Engine) footers(ctx context.Context, files []string) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	if len(files) == 0 {
+		return out, nil
+	}
+	if err := e.ensure(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := e.db.QueryContext(ctx, "SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata("+quoteList(files)+")")
+	if err != nil {
+		for _, p := range files {
+			if _, serr := tape.Stat(p); serr != nil {
+				return nil, serr
+			}
+		}
+		return nil, fmt.Errorf("read the footers of %d files: %w", len(files), firstLine(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var f, k, v string
+		if err := rows.Scan(&f, &k, &v); err != nil {
+			return nil, err
+		}
+		if out[f] == nil {
+			out[f] = map[string]string{}
+		}
+		out[f][k] = v
+	}
+	return out, rows.Err()
 }
 
 // variablesSQL sets the DuckDB variables the macros read: the analysis

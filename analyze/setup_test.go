@@ -22,7 +22,7 @@ func TestSetupSQLRunsAlone(t *testing.T) {
 	ctx := context.Background()
 	dir, start := incidentAndSamples(t)
 	e := open(t, dir)
-	setup, err := e.SetupSQL()
+	setup, err := e.SetupSQL(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestSetupSQLNamesFilesByAbsolutePath(t *testing.T) {
 	dir, _ := incidentAndSamples(t)
 	t.Chdir(filepath.Dir(dir))
 	e := open(t, filepath.Base(dir))
-	setup, err := e.SetupSQL()
+	setup, err := e.SetupSQL(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

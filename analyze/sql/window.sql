@@ -15,7 +15,9 @@ CREATE OR REPLACE MACRO ft_window(with_losses := false) AS TABLE
              ELSE greatest(epoch_ns(t1) - epoch_ns(t0), 1) / 1e9 END AS seconds
     FROM (SELECT coalesce(ft_since(), min(time)) AS t0,
                  coalesce(ft_until(), max(time)) AS t1
-          FROM (SELECT time FROM flows
+          -- the first and last flow, from the derived traffic table
+          FROM (SELECT min(first_time) AS time FROM derived_traffic
+                UNION ALL SELECT max(last_time) FROM derived_traffic
                 UNION ALL SELECT time FROM events WHERE with_losses AND event = 'lost_events'));
 
 -- ft_in_window is the rows of a view, table or CTE (rel, by name) in the
@@ -25,20 +27,55 @@ CREATE OR REPLACE MACRO ft_in_window(rel, win) AS TABLE
     SELECT r.* FROM query_table(rel) r, query_table(win) w
     WHERE r.time BETWEEN w.t0 AND w.t1;
 
--- ft_graph_nodes is ft_in_window of rows of edges' endpoint columns
--- (source, source_namespace, source_pod, destination, ...,
--- destination_service) with the endpoints named as nodes of the graph at
--- ft_level(), and namespaces '' rather than NULL, so that nodes without
--- one (world, host) join with themselves. svc (by name) is the Kubernetes
--- service each workload serves (name, namespace, service): a node at
--- level service, for callers, and for callees where destination_service
--- is NULL. Other levels plan the joins away.
-CREATE OR REPLACE MACRO ft_graph_nodes(rel, win, svc) AS TABLE
+-- ft_graph_nodes is rows of rel (by name: a view, table or CTE with
+-- edges' endpoint columns source, source_namespace, source_pod,
+-- destination, ..., destination_service) with the endpoints named as nodes
+-- of the graph at ft_level(), and namespaces '' rather than NULL, so that
+-- nodes without one (world, host) join with themselves. svc (by name) is
+-- the Kubernetes service each workload serves (name, namespace, service):
+-- a node at level service, for callers, and for callees where
+-- destination_service is NULL. Other levels plan the joins away.
+CREATE OR REPLACE MACRO ft_graph_nodes(rel, svc) AS TABLE
     SELECT e.* REPLACE (
         ft_node(ft_level(), e.source, e.source_pod, cs.service) AS source,
         coalesce(e.source_namespace, '') AS source_namespace,
         ft_node(ft_level(), e.destination, e.destination_pod, coalesce(e.destination_service, ss.service)) AS destination,
         coalesce(e.destination_namespace, '') AS destination_namespace)
-    FROM ft_in_window(rel, win) e
+    FROM query_table(rel) e
     LEFT JOIN query_table(svc) cs ON ft_level() = 'service' AND cs.name = e.source AND cs.namespace IS NOT DISTINCT FROM e.source_namespace
     LEFT JOIN query_table(svc) ss ON ft_level() = 'service' AND ss.name = e.destination AND ss.namespace IS NOT DISTINCT FROM e.destination_namespace;
+
+-- ft_quantiles is quantile_disc(latency_ns, qs) of each group g of rows of
+-- rel (by name: a view, table or CTE with columns g, latency_ns and
+-- latency_bucket), as a list: the same values, found without sorting every
+-- latency. The counts per latency_bucket (an order-preserving bucket, see
+-- docs/schema.md) tell in which bucket the nearest-rank position of each
+-- quantile falls (quantile_disc's: the smallest value with at least q of
+-- the values at or below it); only the values of those buckets are sorted.
+CREATE OR REPLACE MACRO ft_quantiles(rel, qs) AS TABLE
+    WITH v AS NOT MATERIALIZED (
+        SELECT g, latency_ns, latency_bucket FROM query_table(rel) WHERE latency_ns IS NOT NULL
+    ),
+    h AS (
+        SELECT g, latency_bucket AS b, count(*) AS c FROM v GROUP BY ALL
+    ),
+    cum AS (
+        SELECT g, b, c, sum(c) OVER (PARTITION BY g ORDER BY b ROWS UNBOUNDED PRECEDING) - c AS before,
+            sum(c) OVER (PARTITION BY g) AS n
+        FROM h
+    ),
+    -- the 1-based position of each quantile, and the bucket it falls in
+    pos AS (
+        SELECT t.g, t.i, (t.k - cum.before)::BIGINT AS k, cum.b
+        FROM (SELECT g, i, greatest(ceil(qs[i] * n), 1)::BIGINT AS k
+              FROM (SELECT DISTINCT g, n FROM cum), range(1, len(qs) + 1) r(i)) t
+        JOIN cum ON cum.g IS NOT DISTINCT FROM t.g AND t.k > cum.before AND t.k <= cum.before + cum.c
+    ),
+    sorted AS (
+        SELECT v.g, v.latency_bucket AS b, list_sort(list(v.latency_ns)) AS l
+        FROM v SEMI JOIN (SELECT DISTINCT g, b FROM pos) p ON v.g IS NOT DISTINCT FROM p.g AND v.latency_bucket = p.b
+        GROUP BY ALL
+    )
+    SELECT pos.g, list(sorted.l[pos.k] ORDER BY pos.i) AS q
+    FROM pos JOIN sorted ON sorted.g IS NOT DISTINCT FROM pos.g AND sorted.b = pos.b
+    GROUP BY pos.g;

@@ -54,7 +54,8 @@ func TestSchemaCommandListsEveryColumn(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != len(schema.Flows.Columns)+len(schema.Events.Columns) {
+	derived := len(schema.Requests.Columns) + len(schema.Connections.Columns) + len(schema.Traffic.Columns) + len(schema.Pods.Columns)
+	if len(rows) != len(schema.Flows.Columns)+len(schema.Events.Columns)+derived {
 		t.Fatalf("%d rows, want one per column", len(rows))
 	}
 	required := []string{"time", "uuid", "node_name", "verdict", "drop_reason_desc", "type", "event_type", "event_subtype",

@@ -67,7 +67,7 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 				return printViews(cmd, e, format)
 			}
 			if printSetup {
-				setup, err := e.SetupSQL()
+				setup, err := e.SetupSQL(cmd.Context())
 				if err != nil {
 					return err
 				}

@@ -15,8 +15,9 @@ func newSchemaCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema",
 		Short: "List the columns of flowtape recordings",
-		Long: `List every column of the two row types of a recording, flows and events, with
-its DuckDB type and a description. docs/schema.md is this command's markdown output.`,
+		Long: `List every column of the two row types of a recording, flows and events, and of
+the tables derived from the flows (requests, connections, traffic, pods), with its
+DuckDB type and a description. docs/schema.md is this command's markdown output.`,
 		Example: `  flowtape schema
   flowtape schema --format json | jq '.[] | select(.table=="flows") | .column'
   flowtape schema --format markdown > docs/schema.md`,
@@ -61,7 +62,7 @@ func writeSchemaMarkdown(w io.Writer) error {
 
 A recording holds two kinds of Parquet files: **flows** (one row per Hubble flow)
 and **events** (lost events, node status changes and other non-flow responses of
-GetFlows). Every file carries %s, %s and %s in its key-value metadata; a reader
+GetFlows), and the tables derived from the flows (below). Every file carries %s, %s and %s in its key-value metadata; a reader
 refuses a file whose major schema version it does not know.
 
 Rows are lossless: each mapped column holds part of the protobuf message, and the
@@ -78,5 +79,30 @@ string or an unset (zero) enum is NULL. Parquet dictionary-encodes every column.
 		return err
 	}
 	fmt.Fprint(w, "\n## events\n\n")
-	return printer.Print(w, "markdown", schemaTable(schema.KindEvents))
+	if err := printer.Print(w, "markdown", schemaTable(schema.KindEvents)); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, `
+## Derived tables
+
+Beside each flow file, under the same name in a directory of their own
+(`+"`DIR/requests/date=.../hour=.../NAME.parquet`"+`, and connections/, traffic/, pods/), a
+recording holds tables derived from that file's flows when it is written (record,
+import; `+"`flowtape reindex`"+` for recordings written before them): what the analyses read,
+so that they do not pair requests with responses or gather connections over every
+flow at every run. Each derived file comes from its flow file alone; what spans
+files (a request answered in the next file, a connection closed an hour later) is
+joined by the views of analyze/sql/views when the tables are read. A live
+recording's pieces have derived pieces alike. Derived files carry %s (now
+%d) in their metadata; a reader refuses another version, and `+"`flowtape reindex`"+`
+derives them again. All their columns are derived: none is needed to convert a flow
+back.
+`, "`"+schema.MetaDerivedVersion+"`", schema.DerivedVersion)
+	for _, kind := range schema.DerivedKinds {
+		fmt.Fprintf(w, "\n### %s\n\n%s\n\n", kind, schema.DerivedDoc(kind))
+		if err := printer.Print(w, "markdown", schemaTable(kind)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,8 +6,8 @@
 -- complete is false where anything was lost or unavailable.
 WITH win AS (FROM ft_window(with_losses := true)),
 f AS (
-    SELECT node_name AS node, min(time) AS first_flow, max(time) AS last_flow, count(*) AS flows
-    FROM ft_in_window('flows', 'win')
+    SELECT node_name AS node, min(first_time) AS first_flow, max(last_time) AS last_flow, sum(flows)::BIGINT AS flows
+    FROM ft_traffic_in('win')
     GROUP BY node_name
 ),
 lost AS (

@@ -5,7 +5,8 @@
 --
 -- L7 columns (requests ... p99_ms) come from requests_counted, NULL where
 -- no L7 proxy saw the edge; flows, connections, drops, verdicts, protocols
--- and ports from every flow of the edge (the edges view). share is the
+-- and ports from every flow of the edge (the edges view, counted in the
+-- traffic view). share is the
 -- edge's part of its source's requests (0 for its edges without), or of
 -- its flows where the source made no L7 requests. health: Kiali's thresholds on the L7 error share, else
 -- on the share of connections dropped or never answered.
@@ -13,10 +14,12 @@
 -- until the end.
 WITH win AS (FROM ft_window()),
 -- the Kubernetes service each workload serves, learned from the flows
--- addressed to it
+-- addressed to it (the one most of them named)
 svc AS (
-    SELECT destination AS name, destination_namespace AS namespace, mode(destination_service) AS service
-    FROM edges WHERE destination_service IS NOT NULL
+    SELECT name, namespace, arg_max(service, n) AS service
+    FROM (SELECT destination AS name, destination_namespace AS namespace, destination_service AS service, sum(flows) AS n
+          FROM traffic WHERE destination_service IS NOT NULL
+          GROUP BY ALL)
     GROUP BY ALL
 ),
 -- requests, their endpoints by the names of edges' columns
@@ -24,29 +27,38 @@ req AS (
     SELECT time, client AS source, client_namespace AS source_namespace, client_pod AS source_pod,
         server AS destination, server_namespace AS destination_namespace, server_pod AS destination_pod,
         NULL::VARCHAR AS destination_service,
-        protocol, error, no_response, latency_ns
-    FROM requests_counted
+        protocol, error, no_response, latency_ns, latency_bucket
+    FROM ft_in_window('requests_counted', 'win')
 ),
+req_nodes AS (FROM ft_graph_nodes('req', 'svc')),
 l7 AS (
     SELECT source, source_namespace, destination, destination_namespace,
         ft_requests(no_response) AS requests,
         ft_errors(error) AS errors,
         ft_no_response(no_response) AS no_response,
-        quantile_disc(latency_ns, [0.5, 0.95, 0.99]) AS q,
         list(DISTINCT protocol) AS protocols
-    FROM ft_graph_nodes('req', 'win', 'svc') GROUP BY ALL
+    FROM req_nodes GROUP BY ALL
 ),
+latencies AS (
+    SELECT {s: source, sn: source_namespace, d: destination, dn: destination_namespace} AS g, latency_ns, latency_bucket
+    FROM req_nodes
+),
+quantiles AS (
+    SELECT g.s AS source, g.sn AS source_namespace, g.d AS destination, g.dn AS destination_namespace, q
+    FROM ft_quantiles('latencies', [0.5, 0.95, 0.99])
+),
+tr AS (FROM ft_traffic_in('win')),
 fl AS (
     SELECT source, source_namespace, destination, destination_namespace,
-        verdict, l4_protocol, destination_port, is_reply, tcp_rst
-    FROM ft_graph_nodes('edges', 'win', 'svc')
+        verdict, l4_protocol, destination_port, is_reply, flows, tcp_resets
+    FROM ft_graph_nodes('tr', 'svc')
 ),
 -- per edge and kind of flow first: the lists below then gather a few rows
 -- per edge, not every flow
 fl_kinds AS (
     SELECT source, source_namespace, destination, destination_namespace, verdict, l4_protocol,
         CASE WHEN NOT is_reply THEN destination_port END AS port,
-        count(*) AS flows, count(*) FILTER (tcp_rst) AS tcp_resets
+        sum(flows) AS flows, sum(tcp_resets) AS tcp_resets
     FROM fl GROUP BY ALL
 ),
 verdicts AS (
@@ -65,13 +77,14 @@ l4 AS (
         list(DISTINCT port ORDER BY port) FILTER (port IS NOT NULL) AS ports
     FROM fl_kinds GROUP BY ALL
 ),
+conns_in AS (FROM ft_in_window('connections', 'win')),
 conns AS (
     SELECT source, source_namespace, destination, destination_namespace,
         count(*) AS connections,
         ft_errors(failed) AS connection_failures,
         ft_connections_lost(dropped, unanswered) AS connections_lost,
         count(*) FILTER (judged) AS judged_connections
-    FROM ft_graph_nodes('connections', 'win', 'svc')
+    FROM ft_graph_nodes('conns_in', 'svc')
     GROUP BY ALL
 ),
 g AS (
@@ -80,6 +93,7 @@ g AS (
     JOIN verdicts USING (source, source_namespace, destination, destination_namespace)
     FULL JOIN l7 USING (source, source_namespace, destination, destination_namespace)
     LEFT JOIN conns USING (source, source_namespace, destination, destination_namespace)
+    LEFT JOIN quantiles USING (source, source_namespace, destination, destination_namespace)
 )
 SELECT
     source, nullif(source_namespace, '') AS source_namespace, destination, nullif(destination_namespace, '') AS destination_namespace,
@@ -106,4 +120,5 @@ SELECT
 FROM g CROSS JOIN win
 -- share is of all the source's traffic: the namespace filter comes after
 QUALIFY ft_in_namespace(source_namespace, destination_namespace)
-ORDER BY coalesce(requests, 0) + coalesce(no_response, 0) DESC, flows DESC, source, destination;
+ORDER BY coalesce(requests, 0) + coalesce(no_response, 0) DESC, flows DESC, source, destination,
+    source_namespace NULLS FIRST, destination_namespace NULLS FIRST;

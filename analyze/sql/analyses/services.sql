@@ -33,22 +33,27 @@ inbound AS (
         ft_requests(no_response) AS requests,
         ft_errors(error) AS errors,
         ft_client_errors(client_error) AS client_errors,
-        ft_no_response(no_response) AS no_response,
-        quantile_disc(latency_ns, [0.5, 0.9, 0.95, 0.99, 1.0]) AS q
+        ft_no_response(no_response) AS no_response
     FROM req
     GROUP BY ALL
+),
+latencies AS (SELECT {s: server, n: server_namespace} AS g, latency_ns, latency_bucket FROM req),
+quantiles AS (
+    SELECT g.s AS service, g.n AS namespace, q FROM ft_quantiles('latencies', [0.5, 0.9, 0.95, 0.99, 1.0])
 ),
 outbound AS (
     SELECT client AS service, client_namespace AS namespace, ft_requests(no_response) AS outbound_requests,
         ft_errors(error) AS outbound_errors
     FROM req GROUP BY ALL
 ),
+-- the flows of the window, counted by minute and kind (the traffic view)
+tr AS (FROM ft_traffic_in('win')),
 -- per destination and kind of flow first: the aggregates below then see a
--- few rows per service, not every flow
+-- few rows per service
 flow_kinds AS (
     SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, l4_protocol, l7_protocol, verdict, drop_reason_desc,
-        count(*) AS flows, count(*) FILTER (tcp_rst) AS tcp_resets
-    FROM ft_in_window('edges', 'win')
+        sum(flows) AS flows, sum(tcp_resets) AS tcp_resets
+    FROM tr
     GROUP BY ALL
 ),
 flows_in AS (
@@ -63,10 +68,13 @@ flows_in AS (
     FROM flow_kinds
     GROUP BY ALL
 ),
+-- dropped packets by their own destination (not swapped), as the drops
+-- view lists them
 reasons AS (
     SELECT service, namespace, ft_counts_of(reason, n) AS drops_by_reason
-    FROM (SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, reason, count(*) AS n
-          FROM ft_in_window('drops', 'win') GROUP BY ALL)
+    FROM (SELECT flow_destination AS service, coalesce(flow_destination_namespace, '') AS namespace,
+              coalesce(drop_reason_desc, 'DROP_REASON_' || drop_reason) AS reason, sum(flows)::BIGINT AS n
+          FROM tr WHERE verdict = 'DROPPED' GROUP BY ALL)
     GROUP BY ALL
 ),
 conns AS (
@@ -77,9 +85,11 @@ conns AS (
     FROM ft_in_window('connections', 'win')
     GROUP BY ALL
 ),
+-- DNS answers other than NOERROR, by the client that asked (the answer's
+-- destination), as the dns view lists them
 dns_errors AS (
-    SELECT client AS service, coalesce(client_namespace, '') AS namespace, ft_errors(error) AS dns_errors
-    FROM ft_in_window('dns', 'win')
+    SELECT flow_destination AS service, coalesce(flow_destination_namespace, '') AS namespace, sum(dns_errors)::BIGINT AS dns_errors
+    FROM tr
     GROUP BY ALL
 ),
 services AS (
@@ -94,6 +104,7 @@ joined AS (
     LEFT JOIN reasons dr USING (service, namespace)
     LEFT JOIN conns c USING (service, namespace)
     LEFT JOIN dns_errors n USING (service, namespace)
+    LEFT JOIN quantiles USING (service, namespace)
 )
 SELECT
     service,

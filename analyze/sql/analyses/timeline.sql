@@ -21,16 +21,21 @@ f AS (
     WHERE ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY ALL
 ),
-r AS (
-    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
-        ft_requests(no_response) AS requests,
-        ft_errors(error) AS errors,
-        ft_no_response(no_response) AS no_response,
-        quantile_disc(latency_ns, 0.99) AS p99
+req AS (
+    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket, no_response, error, latency_ns, latency_bucket
     FROM ft_in_window('requests_counted', 'win'), b
     WHERE ft_in_namespace(client_namespace, server_namespace)
+),
+r AS (
+    SELECT bucket,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_no_response(no_response) AS no_response
+    FROM req
     GROUP BY ALL
 ),
+latencies AS (SELECT bucket AS g, latency_ns, latency_bucket FROM req),
+p AS (SELECT g AS bucket, q[1] AS p99 FROM ft_quantiles('latencies', [0.99])),
 c AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
         ft_errors(failed) AS connection_failures
@@ -51,7 +56,7 @@ SELECT
     coalesce(r.requests, 0) AS requests,
     coalesce(r.errors, 0) AS errors,
     ft_error_rate(r.errors, r.requests) AS error_rate,
-    r.p99 / 1e6 AS p99_ms,
+    p.p99 / 1e6 AS p99_ms,
     coalesce(r.no_response, 0) AS no_response,
     coalesce(f.drops, 0) AS drops,
     coalesce(f.policy_denies, 0) AS policy_denies,
@@ -60,6 +65,7 @@ SELECT
 FROM buckets
 LEFT JOIN f USING (bucket)
 LEFT JOIN r USING (bucket)
+LEFT JOIN p USING (bucket)
 LEFT JOIN c USING (bucket)
 LEFT JOIN l USING (bucket)
 ORDER BY bucket;

@@ -8,7 +8,14 @@
 -- an ICMP echo reply is a reply, and so is a packet from a port below the
 -- ephemeral range (32768) to one in it; anything else counts as sent.
 -- destination_service is the Kubernetes service the client addressed, where
--- Cilium knew it. An endpoint without a name (no IP either) is (unknown).
+-- Cilium knew it. Pods are named as the pods view names them; an endpoint
+-- without a name (no IP either) is (unknown). flow_source and
+-- flow_destination are the flow's own endpoints (not swapped, NULL when
+-- unnamed).
+--
+-- The derived traffic table counts these rows by minute (schema/derive.go
+-- writes it; the analyses' tests hold the two equal): the analyses read
+-- it, and read edges only for the minutes a --since or --until cuts.
 CREATE OR REPLACE VIEW edges AS
 WITH f AS (
     SELECT *,
@@ -19,9 +26,15 @@ WITH f AS (
              WHEN l4_protocol IN ('ICMPv4', 'ICMPv6') THEN icmp_type IN (0, 129)
              ELSE coalesce(source_port < 32768 AND destination_port >= 32768, false) END AS swap
     FROM flows
+),
+n AS (
+    SELECT f.* REPLACE (coalesce(rs.name, f.source_endpoint) AS source_endpoint, coalesce(rd.name, f.destination_endpoint) AS destination_endpoint)
+    FROM f
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = f.source_namespace AND rs.pod = f.source_pod_name
+    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = f.destination_namespace AND rd.pod = f.destination_pod_name
 )
 SELECT
-    time, node_name, type, l7_protocol, verdict, drop_reason_desc, l4_protocol, traffic_direction,
+    time, node_name, type, l7_protocol, l7_type, verdict, drop_reason_desc, drop_reason, l4_protocol, traffic_direction,
     coalesce(CASE WHEN swap THEN destination_endpoint ELSE source_endpoint END, '(unknown)') AS source,
     CASE WHEN swap THEN destination_namespace ELSE source_namespace END AS source_namespace,
     CASE WHEN swap THEN destination_pod_name ELSE source_pod_name END AS source_pod,
@@ -37,5 +50,8 @@ SELECT
     coalesce(tcp_syn AND NOT coalesce(tcp_ack, false), false) AS tcp_syn_only,
     coalesce(tcp_syn AND tcp_ack, false) AS tcp_syn_ack,
     coalesce(tcp_rst, false) AS tcp_rst,
+    coalesce(type = 'L7' AND l7_type = 'RESPONSE' AND dns_rcode <> 0, false) AS dns_error,
+    source_endpoint AS flow_source, source_namespace AS flow_source_namespace,
+    destination_endpoint AS flow_destination, destination_namespace AS flow_destination_namespace,
     uuid
-FROM f;
+FROM n;

@@ -1,0 +1,143 @@
+package analyze
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// The analyses read the derived tables a recording holds beside its flows
+// (tape/derived.go, docs/schema.md): requests paired with responses,
+// connections, traffic counted by minute, pod names. A flow file whose
+// derived files are missing, damaged or of another derived version is a
+// one-line error naming the file and the command that writes them
+// (flowtape reindex), when a view over them is first read: queries of the
+// flows alone still work, and no analysis gives a number of fewer files.
+
+// findFiles lists the recordings' files and their derived files. derived
+// holds the derived files by kind; derivedErr says why they cannot be
+// read, the first missing one.
+func findFiles(paths []string) (tape.Files, map[string][]string, error, error) {
+	files, err := tape.FindFiles(paths...)
+	if err != nil {
+		return files, nil, nil, err
+	}
+	derived := map[string][]string{}
+	var missing []string
+	for _, kind := range schema.DerivedKinds {
+		derived[kind] = files.Derived(kind)
+		for _, p := range derived[kind] {
+			if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+				missing = append(missing, p)
+			}
+		}
+	}
+	for _, p := range files.Flows {
+		if _, ok := recordingOf(p); !ok {
+			return files, derived, fmt.Errorf("%s: not in a recording directory (DIR/flows/date=.../hour=.../NAME.parquet), so it has no derived tables: "+
+				"analyse the recording directory it comes from", p), nil
+		}
+	}
+	if len(missing) == 0 {
+		return files, derived, nil, nil
+	}
+	// A flow file that cannot be read is the first thing to mend: say
+	// that, not that its derived files are missing (reindex would fail on
+	// it).
+	for _, p := range files.Flows {
+		if _, err := tape.Stat(p); err != nil {
+			return files, derived, nil, err
+		}
+	}
+	// A recording written before derived tables existed lacks them all.
+	dirs := recordingsOf(files.Flows)
+	if len(missing) == len(files.Flows)*len(schema.DerivedKinds) {
+		return files, derived, fmt.Errorf("%s: no derived tables (requests, connections, traffic, pods: recordings of schema 1.2 and older, and "+
+			"imports by such flowtapes, lack them): run flowtape reindex %s (one pass over the flows)",
+			strings.Join(dirs, ", "), strings.Join(dirs, " ")), nil
+	}
+	slices.Sort(missing)
+	return files, derived, fmt.Errorf("%s is missing (%d derived files are): run flowtape reindex %s",
+		missing[0], len(missing), strings.Join(dirs, " ")), nil
+}
+
+// recordingOf is the recording directory of a file in its layout
+// (DIR/KIND/date=.../hour=.../NAME.parquet).
+func recordingOf(p string) (string, bool) {
+	part := filepath.Dir(p)
+	if !strings.HasPrefix(filepath.Base(part), "hour=") || !strings.HasPrefix(filepath.Base(filepath.Dir(part)), "date=") {
+		return "", false
+	}
+	return filepath.Dir(filepath.Dir(filepath.Dir(part))), true
+}
+
+// recordingsOf are the recording directories of files, each once.
+func recordingsOf(files []string) []string {
+	var out []string
+	for _, p := range files {
+		if d, ok := recordingOf(p); ok && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// checkDerived reads the footers of the derived files: each must be of
+// its kind and of this flowtape's derived version.
+func (e *Engine) checkDerived(ctx context.Context) error {
+	var all []string
+	for _, kind := range schema.DerivedKinds {
+		all = append(all, e.derived[kind]...)
+	}
+	meta, err := e.footers(ctx, all)
+	if err != nil {
+		return e.reindexError(err)
+	}
+	for _, kind := range schema.DerivedKinds {
+		for _, p := range e.derived[kind] {
+			m := meta[p]
+			if m[schema.MetaKind] != kind {
+				return e.reindexError(fmt.Errorf("%s: a file of kind %q in the directory of %s", p, m[schema.MetaKind], kind))
+			}
+			if err := schema.CheckDerivedVersion(m[schema.MetaDerivedVersion]); err != nil {
+				err = fmt.Errorf("%s: %w", p, err)
+				if strings.Contains(err.Error(), "newer") {
+					return fmt.Errorf("%w: use that flowtape, or run flowtape reindex %s to derive the tables again with this one",
+						err, strings.Join(recordingsOf(e.files.Flows), " "))
+				}
+				return e.reindexError(err)
+			}
+		}
+	}
+	return nil
+}
+
+// reindexError adds what to run to an error about derived files.
+func (e *Engine) reindexError(err error) error {
+	return fmt.Errorf("%w: run flowtape reindex %s", err, strings.Join(recordingsOf(e.files.Flows), " "))
+}
+
+// derivedView defines derived_KIND over the derived files of a kind. A
+// request a recorder received twice is dropped by uuid (recordings of
+// several sessions may hold the same flows, see flowsView).
+func (e *Engine) derivedView(kind string) (string, error) {
+	if e.derivedErr != nil {
+		return "", e.derivedErr
+	}
+	v := baseView("derived_"+kind, derivedColumns(kind), e.derived[kind])
+	if kind == schema.KindRequests && tape.Sessions(e.files.Flows) > 1 {
+		v += "\nQUALIFY uuid IS NULL OR row_number() OVER (PARTITION BY uuid ORDER BY time) = 1"
+	}
+	return v, nil
+}
+
+// derivedColumns are the columns of a derived table.
+func derivedColumns(kind string) [][2]string { return tableColumns(kind) }

@@ -1,0 +1,21 @@
+-- pods: one row per pod, with the name the analyses give it: the best the
+-- recording knows, its workload (source_workload, destination_workload),
+-- else its app label, seen on any of its flows, else the workload its name
+-- implies by Kubernetes' naming (the derived pods table's inferred
+-- column: Deployment name-<pod-template-hash>-<5>, DaemonSet or Job
+-- name-<5>, StatefulSet name-<n>). So a pod whose labels are missing from
+-- some of its flows is one endpoint, never named by its pod name when it
+-- has a workload. renamed: some flows of the pod name it otherwise (the
+-- flow columns source_endpoint and destination_endpoint name each flow's
+-- endpoints by that flow alone); the views name it by name throughout.
+CREATE OR REPLACE VIEW pods AS
+WITH p AS (
+    SELECT namespace, pod,
+        coalesce(arg_min(workload, first_time), arg_min(app, first_time), min(inferred)) AS name,
+        list(DISTINCT coalesce(workload, app, pod)) AS flow_names,
+        min(first_time) AS first_time, max(last_time) AS last_time
+    FROM derived_pods
+    GROUP BY namespace, pod
+)
+SELECT namespace, pod, name, list_filter(flow_names, n -> n <> name) <> [] AS renamed, first_time, last_time
+FROM p;

@@ -1,0 +1,58 @@
+-- coverage: did we see everything? One row per node, and a first row
+-- "(all)" for the whole recording: the window of its flows, flows and
+-- flows per second, events lost (Hubble's and the kernel's, and flows a
+-- recorder estimated it missed while away) by source, when losses
+-- happened, and how often the node's stream was unavailable.
+-- complete is false where anything was lost or unavailable.
+WITH win AS (FROM ft_window(with_losses := true)),
+f AS (
+    SELECT node_name AS node, min(time) AS first_flow, max(time) AS last_flow, count(*) AS flows
+    FROM ft_in_window('flows', 'win')
+    GROUP BY node_name
+),
+lost AS (
+    SELECT node_name AS node, lost_events_source AS source, sum(num_events_lost) AS n,
+        min(coalesce(lost_events_first, time)) AS first_lost, max(coalesce(lost_events_last, time)) AS last_lost
+    FROM ft_in_window('events', 'win')
+    WHERE event = 'lost_events'
+    GROUP BY ALL
+),
+lost_by_node AS (
+    SELECT node, sum(n)::BIGINT AS lost_events,
+        ft_counts_of(source, n) AS lost_by_source,
+        min(first_lost) AS first_lost, max(last_lost) AS last_lost
+    FROM lost GROUP BY node
+),
+-- relay reports name the nodes they concern; a recorder's own reports
+-- (its stream broke) name the server and count for the recording as a whole
+unavailable AS (
+    SELECT node, count(*) AS unavailable
+    FROM (SELECT unnest(CASE WHEN node_name = ft_recorder_node() THEN ['(all)'] ELSE node_names END) AS node
+          FROM ft_in_window('events', 'win')
+          WHERE event = 'node_status' AND node_state IN ('NODE_UNAVAILABLE', 'NODE_GONE', 'NODE_ERROR'))
+    GROUP BY node
+),
+nodes AS (
+    SELECT node FROM f UNION SELECT node FROM lost_by_node UNION SELECT node FROM unavailable WHERE node <> '(all)'
+),
+per_node AS (
+    SELECT n.node, f.first_flow, f.last_flow, coalesce(f.flows, 0) AS flows,
+        coalesce(l.lost_events, 0) AS lost_events, coalesce(l.lost_by_source, '') AS lost_by_source,
+        l.first_lost, l.last_lost, coalesce(u.unavailable, 0) AS unavailable
+    FROM nodes n LEFT JOIN f USING (node) LEFT JOIN lost_by_node l USING (node) LEFT JOIN unavailable u USING (node)
+),
+total AS (
+    SELECT '(all)' AS node, min(first_flow) AS first_flow, max(last_flow) AS last_flow, sum(flows)::BIGINT AS flows,
+        sum(lost_events)::BIGINT AS lost_events,
+        (SELECT coalesce(ft_counts_of(source, n), '')
+         FROM (SELECT source, sum(n)::BIGINT AS n FROM lost GROUP BY source)) AS lost_by_source,
+        min(first_lost) AS first_lost, max(last_lost) AS last_lost,
+        sum(unavailable)::BIGINT + coalesce((SELECT unavailable FROM unavailable WHERE node = '(all)'), 0) AS unavailable
+    FROM per_node
+)
+SELECT node, first_flow, last_flow, flows,
+    round(flows / win.seconds, 3) AS flows_per_s,
+    lost_events, lost_by_source, first_lost, last_lost, unavailable,
+    lost_events = 0 AND unavailable = 0 AS complete
+FROM (SELECT *, 0 AS o FROM total UNION ALL SELECT *, 1 FROM per_node) CROSS JOIN win
+ORDER BY o, node;

@@ -1,0 +1,109 @@
+-- graph: the dependency graph, one row per edge (caller -> callee) at
+-- the level of SET VARIABLE level: workload (default; as services names
+-- them), service (the Kubernetes service the callee was addressed by,
+-- callers by the service their pods serve) or pod.
+--
+-- L7 columns (requests ... p99_ms) come from requests_counted, NULL where
+-- no L7 proxy saw the edge; flows, connections, drops, verdicts, protocols
+-- and ports from every flow of the edge (the edges view). share is the
+-- edge's part of its source's requests (0 for its edges without), or of
+-- its flows where the source made no L7 requests. health: Kiali's thresholds on the L7 error share, else
+-- on the share of connections dropped or never answered.
+-- Nodes are named by ft_graph_nodes, their namespaces '' rather than NULL
+-- until the end.
+WITH win AS (FROM ft_window()),
+-- the Kubernetes service each workload serves, learned from the flows
+-- addressed to it
+svc AS (
+    SELECT destination AS name, destination_namespace AS namespace, mode(destination_service) AS service
+    FROM edges WHERE destination_service IS NOT NULL
+    GROUP BY ALL
+),
+-- requests, their endpoints by the names of edges' columns
+req AS (
+    SELECT time, client AS source, client_namespace AS source_namespace, client_pod AS source_pod,
+        server AS destination, server_namespace AS destination_namespace, server_pod AS destination_pod,
+        NULL::VARCHAR AS destination_service,
+        protocol, error, no_response, latency_ns
+    FROM requests_counted
+),
+l7 AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_no_response(no_response) AS no_response,
+        quantile_disc(latency_ns, [0.5, 0.95, 0.99]) AS q,
+        list(DISTINCT protocol) AS protocols
+    FROM ft_graph_nodes('req', 'win', 'svc') GROUP BY ALL
+),
+fl AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        verdict, l4_protocol, destination_port, is_reply, tcp_rst
+    FROM ft_graph_nodes('edges', 'win', 'svc')
+),
+-- per edge and kind of flow first: the lists below then gather a few rows
+-- per edge, not every flow
+fl_kinds AS (
+    SELECT source, source_namespace, destination, destination_namespace, verdict, l4_protocol,
+        CASE WHEN NOT is_reply THEN destination_port END AS port,
+        count(*) AS flows, count(*) FILTER (tcp_rst) AS tcp_resets
+    FROM fl GROUP BY ALL
+),
+verdicts AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        ft_counts_of(verdict, n) AS verdicts
+    FROM (SELECT source, source_namespace, destination, destination_namespace, verdict, sum(flows)::BIGINT AS n
+          FROM fl_kinds GROUP BY ALL)
+    GROUP BY ALL
+),
+l4 AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        sum(flows)::BIGINT AS flows,
+        coalesce(sum(flows) FILTER (verdict = 'DROPPED'), 0)::BIGINT AS drops,
+        sum(tcp_resets)::BIGINT AS tcp_resets,
+        list(DISTINCT l4_protocol) FILTER (l4_protocol IS NOT NULL) AS l4_protocols,
+        list(DISTINCT port ORDER BY port) FILTER (port IS NOT NULL) AS ports
+    FROM fl_kinds GROUP BY ALL
+),
+conns AS (
+    SELECT source, source_namespace, destination, destination_namespace,
+        count(*) AS connections,
+        ft_errors(failed) AS connection_failures,
+        ft_connections_lost(dropped, unanswered) AS connections_lost,
+        count(*) FILTER (judged) AS judged_connections
+    FROM ft_graph_nodes('connections', 'win', 'svc')
+    GROUP BY ALL
+),
+g AS (
+    SELECT *
+    FROM l4
+    JOIN verdicts USING (source, source_namespace, destination, destination_namespace)
+    FULL JOIN l7 USING (source, source_namespace, destination, destination_namespace)
+    LEFT JOIN conns USING (source, source_namespace, destination, destination_namespace)
+)
+SELECT
+    source, nullif(source_namespace, '') AS source_namespace, destination, nullif(destination_namespace, '') AS destination_namespace,
+    array_to_string(list_sort(list_concat(coalesce(l4_protocols, []), coalesce(protocols, []))), ',') AS protocols,
+    array_to_string(ports, ',') AS ports,
+    requests,
+    round(requests / win.seconds, 3) AS rps,
+    errors,
+    ft_error_rate(errors, requests) AS error_rate,
+    no_response,
+    q[1] / 1e6 AS p50_ms,
+    q[2] / 1e6 AS p95_ms,
+    q[3] / 1e6 AS p99_ms,
+    round(CASE WHEN sum(requests) OVER (PARTITION BY source, source_namespace) > 0
+        THEN coalesce(requests, 0) / sum(requests) OVER (PARTITION BY source, source_namespace)
+        ELSE flows / nullif(sum(flows) OVER (PARTITION BY source, source_namespace), 0) END, 6) AS share,
+    coalesce(flows, 0) AS flows,
+    coalesce(connections, 0) AS connections,
+    coalesce(connection_failures, 0) AS connection_failures,
+    coalesce(drops, 0) AS drops,
+    coalesce(tcp_resets, 0) AS tcp_resets,
+    coalesce(verdicts, '') AS verdicts,
+    ft_traffic_health(requests IS NOT NULL, errors, requests, connections_lost, judged_connections) AS health
+FROM g CROSS JOIN win
+-- share is of all the source's traffic: the namespace filter comes after
+QUALIFY ft_in_namespace(source_namespace, destination_namespace)
+ORDER BY coalesce(requests, 0) + coalesce(no_response, 0) DESC, flows DESC, source, destination;

@@ -1,0 +1,127 @@
+-- services: the service list of a service mesh (requests/s, error rate,
+-- latency percentiles), one row per service (the destination of flows) and
+-- namespace,
+-- with its outbound calls, connections, drops, policy denies, TCP resets
+-- and DNS errors.
+--
+-- Parameters (SET VARIABLE; NULL when unset): since, until (TIMESTAMP),
+-- namespace, reporter (see requests_counted).
+-- visibility is L7 where an L7 proxy reported the service's HTTP or gRPC
+-- traffic, DNS
+-- where only the DNS proxy saw its traffic (a DNS server), L4 where only
+-- L3/L4 flows reached it (no L7 policy; GKE Dataplane V2): the L7 columns
+-- are then NULL and connections, connection_failures and health come from
+-- TCP handshakes (see the connections view).
+-- Rates divide by the analysed window; percentiles are nearest-rank (the
+-- smallest latency with at least p of the requests at or below it), exact.
+-- health follows Kiali's defaults: error share >= 0.1% degraded, >= 10%
+-- failure; for L4 services the share of connections dropped or never
+-- answered (resets are counted, but many clients close connections so), of
+-- the connections the recording can judge (unknown where none: see
+-- connections).
+WITH win AS (FROM ft_window()),
+-- namespaces are '' rather than NULL until the end, so that services of
+-- endpoints without one (world, host) join with themselves
+req AS (
+    SELECT * REPLACE (coalesce(client_namespace, '') AS client_namespace, coalesce(server_namespace, '') AS server_namespace)
+    FROM ft_in_window('requests_counted', 'win')
+),
+inbound AS (
+    SELECT
+        server AS service, server_namespace AS namespace,
+        string_agg(DISTINCT protocol, ',' ORDER BY protocol) AS protocols,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_client_errors(client_error) AS client_errors,
+        ft_no_response(no_response) AS no_response,
+        quantile_disc(latency_ns, [0.5, 0.9, 0.95, 0.99, 1.0]) AS q
+    FROM req
+    GROUP BY ALL
+),
+outbound AS (
+    SELECT client AS service, client_namespace AS namespace, ft_requests(no_response) AS outbound_requests,
+        ft_errors(error) AS outbound_errors
+    FROM req GROUP BY ALL
+),
+-- per destination and kind of flow first: the aggregates below then see a
+-- few rows per service, not every flow
+flow_kinds AS (
+    SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, l4_protocol, l7_protocol, verdict, drop_reason_desc,
+        count(*) AS flows, count(*) FILTER (tcp_rst) AS tcp_resets
+    FROM ft_in_window('edges', 'win')
+    GROUP BY ALL
+),
+flows_in AS (
+    SELECT service, namespace,
+        string_agg(DISTINCT l4_protocol, ',' ORDER BY l4_protocol) AS l4_protocols,
+        sum(flows)::BIGINT AS flows,
+        coalesce(sum(flows) FILTER (l7_protocol IN ('http', 'grpc')), 0) AS http_flows,
+        coalesce(sum(flows) FILTER (l7_protocol = 'dns'), 0) AS dns_flows,
+        coalesce(sum(flows) FILTER (verdict = 'DROPPED'), 0)::BIGINT AS drops,
+        coalesce(sum(flows) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')), 0)::BIGINT AS policy_denies,
+        sum(tcp_resets)::BIGINT AS tcp_resets
+    FROM flow_kinds
+    GROUP BY ALL
+),
+reasons AS (
+    SELECT service, namespace, ft_counts_of(reason, n) AS drops_by_reason
+    FROM (SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, reason, count(*) AS n
+          FROM ft_in_window('drops', 'win') GROUP BY ALL)
+    GROUP BY ALL
+),
+conns AS (
+    SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, count(*) AS connections,
+        ft_errors(failed) AS connection_failures,
+        ft_connections_lost(dropped, unanswered) AS connections_lost,
+        count(*) FILTER (judged) AS judged_connections
+    FROM ft_in_window('connections', 'win')
+    GROUP BY ALL
+),
+dns_errors AS (
+    SELECT client AS service, coalesce(client_namespace, '') AS namespace, ft_errors(error) AS dns_errors
+    FROM ft_in_window('dns', 'win')
+    GROUP BY ALL
+),
+services AS (
+    SELECT service, namespace FROM inbound UNION SELECT service, namespace FROM flows_in
+),
+joined AS (
+    SELECT *, i.service IS NOT NULL OR coalesce(f.http_flows, 0) > 0 AS l7
+    FROM services s
+    LEFT JOIN inbound i USING (service, namespace)
+    LEFT JOIN flows_in f USING (service, namespace)
+    LEFT JOIN outbound o USING (service, namespace)
+    LEFT JOIN reasons dr USING (service, namespace)
+    LEFT JOIN conns c USING (service, namespace)
+    LEFT JOIN dns_errors n USING (service, namespace)
+)
+SELECT
+    service,
+    nullif(namespace, '') AS namespace,
+    CASE WHEN l7 THEN 'L7' WHEN dns_flows > 0 THEN 'DNS' ELSE 'L4' END AS visibility,
+    coalesce(protocols, l4_protocols) AS protocols,
+    CASE WHEN l7 THEN coalesce(requests, 0) END AS requests,
+    CASE WHEN l7 THEN round(coalesce(requests, 0) / win.seconds, 3) END AS rps,
+    CASE WHEN l7 THEN coalesce(errors, 0) END AS errors,
+    ft_error_rate(errors, requests) AS error_rate,
+    CASE WHEN l7 THEN coalesce(client_errors, 0) END AS client_errors,
+    CASE WHEN l7 THEN coalesce(no_response, 0) END AS no_response,
+    q[1] / 1e6 AS p50_ms,
+    q[2] / 1e6 AS p90_ms,
+    q[3] / 1e6 AS p95_ms,
+    q[4] / 1e6 AS p99_ms,
+    q[5] / 1e6 AS max_ms,
+    coalesce(outbound_requests, 0) AS outbound_requests,
+    coalesce(outbound_errors, 0) AS outbound_errors,
+    coalesce(flows, 0) AS flows,
+    coalesce(connections, 0) AS connections,
+    coalesce(connection_failures, 0) AS connection_failures,
+    coalesce(drops, 0) AS drops,
+    coalesce(drops_by_reason, '') AS drops_by_reason,
+    coalesce(policy_denies, 0) AS policy_denies,
+    coalesce(tcp_resets, 0) AS tcp_resets,
+    coalesce(dns_errors, 0) AS dns_errors,
+    ft_traffic_health(l7, errors, requests, connections_lost, judged_connections) AS health
+FROM joined CROSS JOIN win
+WHERE ft_in_namespace(nullif(namespace, ''), NULL)
+ORDER BY NOT l7, coalesce(errors, connections_lost) DESC, coalesce(requests, connections) DESC, service, namespace;

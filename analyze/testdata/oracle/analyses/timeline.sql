@@ -1,0 +1,65 @@
+-- timeline: the recording in time buckets of ft_bucket_seconds() (SET
+-- VARIABLE bucket, in seconds; default a minute): flows, requests (counted
+-- once, as in services), errors, error rate, p99 latency, requests never
+-- answered, drops, policy denies, failed TCP connections and events lost. Every bucket of the window is
+-- listed, empty ones too. Requests fall in the bucket of their response.
+WITH win AS (FROM ft_window(with_losses := true)),
+b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
+buckets AS (
+    SELECT make_timestamp_ns(t) AS bucket
+    FROM win, b, range(epoch_ns(win.t0) // b.ns * b.ns, epoch_ns(win.t1) + 1, b.ns) r(t)
+    -- a months-long window in 1-minute buckets is a mistake, not a chart
+    WHERE CASE WHEN (epoch_ns(win.t1) - epoch_ns(win.t0)) // b.ns > 100000
+        THEN error('the window spans more than 100000 buckets: use a larger --bucket, or --since and --until') ELSE true END
+),
+f AS (
+    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
+        count(*) AS flows,
+        count(*) FILTER (verdict = 'DROPPED') AS drops,
+        count(*) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')) AS policy_denies
+    FROM ft_in_window('flows', 'win'), b
+    WHERE ft_in_namespace(source_namespace, destination_namespace)
+    GROUP BY ALL
+),
+r AS (
+    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_no_response(no_response) AS no_response,
+        quantile_disc(latency_ns, 0.99) AS p99
+    FROM ft_in_window('requests_counted', 'win'), b
+    WHERE ft_in_namespace(client_namespace, server_namespace)
+    GROUP BY ALL
+),
+c AS (
+    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
+        ft_errors(failed) AS connection_failures
+    FROM ft_in_window('connections', 'win'), b
+    WHERE ft_in_namespace(source_namespace, destination_namespace)
+    GROUP BY ALL
+),
+l AS (
+    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
+        sum(num_events_lost)::BIGINT AS lost_events
+    FROM ft_in_window('events', 'win'), b
+    WHERE event = 'lost_events'
+    GROUP BY ALL
+)
+SELECT
+    bucket,
+    coalesce(f.flows, 0) AS flows,
+    coalesce(r.requests, 0) AS requests,
+    coalesce(r.errors, 0) AS errors,
+    ft_error_rate(r.errors, r.requests) AS error_rate,
+    r.p99 / 1e6 AS p99_ms,
+    coalesce(r.no_response, 0) AS no_response,
+    coalesce(f.drops, 0) AS drops,
+    coalesce(f.policy_denies, 0) AS policy_denies,
+    coalesce(c.connection_failures, 0) AS connection_failures,
+    coalesce(l.lost_events, 0) AS lost_events
+FROM buckets
+LEFT JOIN f USING (bucket)
+LEFT JOIN r USING (bucket)
+LEFT JOIN c USING (bucket)
+LEFT JOIN l USING (bucket)
+ORDER BY bucket;

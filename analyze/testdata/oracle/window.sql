@@ -1,0 +1,44 @@
+-- Macros over the views, created after them.
+
+-- ft_window is the analysed window: --since/--until (ft_since(),
+-- ft_until()), else the recording's first and last flow; seconds is its
+-- length, what rates divide by. A window that ends before it starts is an
+-- error, not an empty result.
+--
+-- with_losses stretches it over lost events too: what coverage and the
+-- timeline look at, so that losses after the last flow (a recorder cut off
+-- for good) are not left out. Node status changes do not stretch it: a
+-- recorder reports its own on its clock, which a simulation does not share.
+CREATE OR REPLACE MACRO ft_window(with_losses := false) AS TABLE
+    SELECT t0, t1,
+        CASE WHEN t0 > t1 THEN error('the window is empty: --since ' || t0 || ' is after its end ' || t1 || ' (--until, or the last flow)')
+             ELSE greatest(epoch_ns(t1) - epoch_ns(t0), 1) / 1e9 END AS seconds
+    FROM (SELECT coalesce(ft_since(), min(time)) AS t0,
+                 coalesce(ft_until(), max(time)) AS t1
+          FROM (SELECT time FROM flows
+                UNION ALL SELECT time FROM events WHERE with_losses AND event = 'lost_events'));
+
+-- ft_in_window is the rows of a view, table or CTE (rel, by name) in the
+-- analysed window (win, by name: a CTE of ft_window()). An analysis
+-- computes its window once and passes it to every use.
+CREATE OR REPLACE MACRO ft_in_window(rel, win) AS TABLE
+    SELECT r.* FROM query_table(rel) r, query_table(win) w
+    WHERE r.time BETWEEN w.t0 AND w.t1;
+
+-- ft_graph_nodes is ft_in_window of rows of edges' endpoint columns
+-- (source, source_namespace, source_pod, destination, ...,
+-- destination_service) with the endpoints named as nodes of the graph at
+-- ft_level(), and namespaces '' rather than NULL, so that nodes without
+-- one (world, host) join with themselves. svc (by name) is the Kubernetes
+-- service each workload serves (name, namespace, service): a node at
+-- level service, for callers, and for callees where destination_service
+-- is NULL. Other levels plan the joins away.
+CREATE OR REPLACE MACRO ft_graph_nodes(rel, win, svc) AS TABLE
+    SELECT e.* REPLACE (
+        ft_node(ft_level(), e.source, e.source_pod, cs.service) AS source,
+        coalesce(e.source_namespace, '') AS source_namespace,
+        ft_node(ft_level(), e.destination, e.destination_pod, coalesce(e.destination_service, ss.service)) AS destination,
+        coalesce(e.destination_namespace, '') AS destination_namespace)
+    FROM ft_in_window(rel, win) e
+    LEFT JOIN query_table(svc) cs ON ft_level() = 'service' AND cs.name = e.source AND cs.namespace IS NOT DISTINCT FROM e.source_namespace
+    LEFT JOIN query_table(svc) ss ON ft_level() = 'service' AND ss.name = e.destination AND ss.namespace IS NOT DISTINCT FROM e.destination_namespace;
