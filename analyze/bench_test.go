@@ -5,7 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,20 +69,26 @@ func BenchmarkAnalyze10M(b *testing.B) {
 	}
 }
 
-// BenchmarkAnalyzeVsJSON1M answers the services question over the same 1
-// million flows (FLOWTAPE_BENCH_JSON_FLOWS overrides the count) from the
-// recording and, with DuckDB's read_json, from the Hubble jsonpb file the
-// flows would otherwise be kept in. Both answers must be equal row for row.
+// BenchmarkAnalyzeVsJSON1M answers the question of a service list over the
+// same 1 million flows (FLOWTAPE_BENCH_JSON_FLOWS overrides the count) in
+// three ways, in one run:
 //
-// The JSON path gets every advantage: it extracts only the fields the SQL
-// uses, and it is timed twice, as a view over the file (the same SQL as
-// the recording's, each reference to flows parsing the file again) and
-// loading the file into a table first; the ratio is against the faster.
+//   - flowtape: analyze services from the recording (open, run), as the
+//     command does;
+//   - plain: a plain DuckDB scan-and-group of the recording's flow files,
+//     flows by destination and verdict: the least any engine does to read
+//     them (open a fresh DuckDB, one query);
+//   - json: DuckDB's read_json answering requests, errors and p99 per
+//     service from the Hubble jsonpb file the flows would otherwise be
+//     kept in, with the query-time SQL of testdata/oracle (pairing
+//     requests with responses and proxies over every flow), once as a
+//     view over the file and once loading it into a table first; the
+//     ratio is against the faster. Its answers must equal flowtape's.
 func BenchmarkAnalyzeVsJSON1M(b *testing.B) {
 	n := benchdata.FlowCount(b, "FLOWTAPE_BENCH_JSON_FLOWS", 1_000_000)
 	rec, jsonFile := benchdata.Recording(b, n, true)
 	ctx := b.Context()
-	var recSec, viewSec, tableSec float64
+	var recSec, plainSec, viewSec, tableSec float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -90,6 +97,11 @@ func BenchmarkAnalyzeVsJSON1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		recSec += time.Since(start).Seconds()
+		start = time.Now()
+		if _, err := plainScan(ctx, rec); err != nil {
+			b.Fatal(err)
+		}
+		plainSec += time.Since(start).Seconds()
 		for _, materialize := range []bool{false, true} {
 			start := time.Now()
 			got, err := jsonServices(ctx, jsonFile, materialize)
@@ -102,20 +114,35 @@ func BenchmarkAnalyzeVsJSON1M(b *testing.B) {
 			} else {
 				viewSec += sec
 			}
-			if err := sameTable(want, got); err != nil {
-				b.Fatalf("services from jsonpb (materialized: %v) differs from services from the recording: %v", materialize, err)
+			if err := sameServiceNumbers(want, got); err != nil {
+				b.Fatalf("services from jsonpb (materialized: %v) differ from services from the recording: %v", materialize, err)
 			}
 		}
 		if i == 0 {
-			b.Logf("services over %d flows: %d services, the same from the recording and from jsonpb", n, len(want.Rows))
+			b.Logf("services over %d flows: %d services, the same requests, errors and p99 from the recording and from jsonpb", n, len(want.Rows))
 		}
 	}
-	recSec, viewSec, tableSec = recSec/float64(b.N), viewSec/float64(b.N), tableSec/float64(b.N)
+	recSec, plainSec = recSec/float64(b.N), plainSec/float64(b.N)
+	viewSec, tableSec = viewSec/float64(b.N), tableSec/float64(b.N)
 	b.ReportMetric(float64(n), "flows")
 	b.ReportMetric(recSec, "recording-s")
+	b.ReportMetric(plainSec, "plain-scan-s")
+	b.ReportMetric(recSec/plainSec, "x-plain-scan")
 	b.ReportMetric(viewSec, "json-view-s")
 	b.ReportMetric(tableSec, "json-table-s")
 	b.ReportMetric(min(viewSec, tableSec)/recSec, "x-faster-than-json")
+}
+
+// plainScan is a plain DuckDB scan-and-group of a recording's flow files:
+// a fresh DuckDB, flows by destination and verdict.
+func plainScan(ctx context.Context, rec string) (printer.Table, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return printer.Table{}, err
+	}
+	defer db.Close()
+	glob := strings.ReplaceAll(filepath.Join(rec, "flows", "*", "*", "*.parquet"), "'", "''")
+	return queryTable(ctx, db, "SELECT destination_endpoint, verdict, count(*) FROM read_parquet('"+glob+"') GROUP BY ALL")
 }
 
 func runAnalysis(ctx context.Context, rec, name string) (printer.Table, error) {
@@ -251,26 +278,59 @@ var jsonColumns = slices.Concat([][2]string{
 	{"ingress_denied_by", "ftj_policies(f.ingress_denied_by)"},
 })
 
-// jsonServices answers `analyze services` from a jsonpb file.
+// jsonServiceSQL is requests, errors and p99 per service, counted as
+// analyze services counts them (requests_counted, the server proxy's
+// view), over the oracle's query-time views.
+const jsonServiceSQL = `
+SELECT server AS service, server_namespace AS namespace,
+    ft_requests(no_response) AS requests, ft_errors(error) AS errors,
+    quantile_disc(latency_ns, 0.99) / 1e6 AS p99_ms
+FROM requests_counted
+GROUP BY ALL
+ORDER BY service, namespace`
+
+// jsonServices answers jsonServiceSQL from a jsonpb file.
 func jsonServices(ctx context.Context, file string, materialize bool) (printer.Table, error) {
-	query, err := analyze.AnalysisSQL("services")
-	if err != nil {
-		return printer.Table{}, err
-	}
-	db, err := openJSON(ctx, file, materialize, query)
+	db, err := openJSON(ctx, file, materialize, jsonServiceSQL)
 	if err != nil {
 		return printer.Table{}, err
 	}
 	defer db.Close()
-	return queryTable(ctx, db, query)
+	return queryTable(ctx, db, jsonServiceSQL)
 }
 
-// openJSON sets up a DuckDB as the engine sets itself up, with the embedded
-// macros and views, over a flows view that reads a jsonpb file
-// (materialize: over a table loaded from it), for queries to run. Only the
-// columns the SQL names are read from the file; the others are NULL.
+// sameServiceNumbers compares requests, errors and p99 of each L7 service
+// of an analyze services table with jsonServiceSQL's rows.
+func sameServiceNumbers(services, json printer.Table) error {
+	key := func(s, ns any) string { return fmt.Sprint(s, "/", ns) }
+	have := map[string][]any{}
+	for _, r := range json.Records() {
+		have[key(r["service"], r["namespace"])] = []any{r["requests"], r["errors"], r["p99_ms"]}
+	}
+	compared := 0
+	for _, r := range services.Records() {
+		if r["visibility"] != "L7" {
+			continue
+		}
+		want := []any{r["requests"], r["errors"], r["p99_ms"]}
+		got, ok := have[key(r["service"], r["namespace"])]
+		if !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("%s: jsonpb %v, recording %v", key(r["service"], r["namespace"]), got, want)
+		}
+		compared++
+	}
+	if compared == 0 {
+		return errors.New("no L7 services: nothing was compared")
+	}
+	return nil
+}
+
+// openJSON sets up a DuckDB with the oracle's query-time views over a flows
+// view that reads a jsonpb file (materialize: over a table loaded from
+// it), for queries to run. Only the columns the SQL names are read from
+// the file; the others are NULL.
 func openJSON(ctx context.Context, file string, materialize bool, queries ...string) (*sql.DB, error) {
-	macros, views, err := embeddedSQL()
+	macros, views, err := oracleSQL()
 	if err != nil {
 		return nil, err
 	}
@@ -293,8 +353,9 @@ func openJSON(ctx context.Context, file string, materialize bool, queries ...str
 	for _, c := range schema.Reference() {
 		null := fmt.Sprintf("CAST(NULL AS %s) AS %q", c.Type, c.Name)
 		switch {
-		case c.Table != schema.KindFlows:
+		case c.Table == schema.KindEvents:
 			eventCols = append(eventCols, null)
+		case c.Table != schema.KindFlows:
 		case slices.Contains(used, c.Name):
 			readCols = append(readCols, fmt.Sprintf("CAST(%s AS %s) AS %q", extracted[c.Name], c.Type, c.Name))
 			flowCols = append(flowCols, fmt.Sprintf("%q", c.Name))
@@ -308,7 +369,7 @@ func openJSON(ctx context.Context, file string, materialize bool, queries ...str
 	if materialize {
 		source = "CREATE TABLE flows_json AS " + read
 	}
-	stmts := slices.Concat([]string{jsonMacros, analyze.VariablesSQL(), macros, source,
+	stmts := slices.Concat([]string{jsonMacros, analyze.VariablesSQL(), "SET VARIABLE ft_filtered_capture = false", macros, source,
 		"CREATE VIEW flows_all AS SELECT " + strings.Join(flowCols, ", ") + " FROM flows_json",
 		"CREATE VIEW flows AS SELECT * FROM flows_all",
 		"CREATE VIEW events AS SELECT " + strings.Join(eventCols, ", ") + " WHERE false"}, views)
@@ -331,40 +392,25 @@ func openJSON(ctx context.Context, file string, materialize bool, queries ...str
 	return db, nil
 }
 
-// embeddedSQL is the SQL the engine runs when it opens recordings: the
-// macros, run before the flows views are defined; then the views, in the
-// order they are created (a view is bound when created, so the views it
-// reads must exist already); then the other top-level files (macros over
-// the views).
-func embeddedSQL() (macros string, views []string, err error) {
-	b, err := fs.ReadFile(analyze.SQL, "sql/macros.sql")
-	if err != nil {
+// oracleSQL is the oracle's SQL (testdata/oracle): the macros, run before
+// the flows views are defined; then the views, in the order they are
+// created, and the window macros.
+func oracleSQL() (macros string, views []string, err error) {
+	read := func(name string) (string, error) {
+		b, err := os.ReadFile(filepath.Join("testdata", "oracle", name))
+		return string(b), err
+	}
+	if macros, err = read("macros.sql"); err != nil {
 		return "", nil, err
 	}
-	var files []string
-	for _, v := range analyze.ViewNames {
-		f := "sql/views/" + v + ".sql"
-		if _, err := fs.Stat(analyze.SQL, f); err == nil {
-			files = append(files, f)
-		}
-	}
-	top, err := fs.Glob(analyze.SQL, "sql/*.sql")
-	if err != nil {
-		return "", nil, err
-	}
-	for _, f := range top {
-		if f != "sql/macros.sql" {
-			files = append(files, f)
-		}
-	}
-	for _, f := range files {
-		v, err := fs.ReadFile(analyze.SQL, f)
+	for _, v := range []string{"requests", "requests_counted", "edges", "connections", "drops", "dns", "window"} {
+		q, err := read(v + ".sql")
 		if err != nil {
 			return "", nil, err
 		}
-		views = append(views, string(v))
+		views = append(views, q)
 	}
-	return string(b), views, nil
+	return macros, views, nil
 }
 
 var sqlComment = regexp.MustCompile(`--[^\n]*`)
@@ -390,21 +436,3 @@ func queryTable(ctx context.Context, db *sql.DB, q string) (printer.Table, error
 	return analyze.ScanTable(rows)
 }
 
-// sameTable compares two results as printed.
-func sameTable(want, got printer.Table) error {
-	if !slices.Equal(want.Columns, got.Columns) {
-		return fmt.Errorf("columns %v, want %v", got.Columns, want.Columns)
-	}
-	if len(want.Rows) == 0 {
-		return errors.New("no services: nothing was compared")
-	}
-	if len(got.Rows) != len(want.Rows) {
-		return fmt.Errorf("%d rows, want %d", len(got.Rows), len(want.Rows))
-	}
-	for i := range want.Rows {
-		if w, g := fmt.Sprint(want.Rows[i]), fmt.Sprint(got.Rows[i]); w != g {
-			return fmt.Errorf("row %d:\n got %s\nwant %s", i, g, w)
-		}
-	}
-	return nil
-}

@@ -41,6 +41,9 @@ var objectRef = regexp.MustCompile(`(?i)\b(?:from|join)\s+([a-z_][a-z0-9_]*)|'([
 // set up.
 var sqlComment = regexp.MustCompile(`--[^\n]*`)
 
+// creates finds the views and macros a text creates.
+var creates = regexp.MustCompile(`(?i)\bcreate\s+or\s+replace\s+(?:view|macro)\s+([a-z_][a-z0-9_]*)`)
+
 // refs lists the objects of the setup that q reads.
 func (e *Engine) refs(q string) []string {
 	var out []string
@@ -56,7 +59,13 @@ func (e *Engine) refs(q string) []string {
 // steps are every step of the setup, in an order that runs: a view is
 // bound when it is created, so what it reads must exist already.
 func (e *Engine) steps() []setupStep {
-	file := func(name string, provides ...string) setupStep {
+	// A file provides the views and macros it creates.
+	file := func(name string) setupStep {
+		b, _ := SQL.ReadFile(name)
+		var provides []string
+		for _, m := range creates.FindAllStringSubmatch(sqlComment.ReplaceAllString(string(b), ""), -1) {
+			provides = append(provides, strings.ToLower(m[1]))
+		}
 		return setupStep{title: "analyze/" + name, file: name, provides: provides,
 			sql: func(context.Context) (string, error) {
 				b, err := SQL.ReadFile(name)
@@ -84,7 +93,7 @@ func (e *Engine) steps() []setupStep {
 	}
 	for _, v := range ViewNames {
 		if f := "sql/views/" + v + ".sql"; fileExists(f) {
-			steps = append(steps, file(f, v))
+			steps = append(steps, file(f))
 		}
 		if v == "pod_renames" {
 			// What the views' joins with pod_renames are planned by.
@@ -92,10 +101,10 @@ func (e *Engine) steps() []setupStep {
 				"SET VARIABLE ft_pods_renamed = (SELECT count(*) > 0 FROM pod_renames)", "ft_pods_renamed"))
 		}
 	}
-	steps = append(steps, file("sql/window.sql", "ft_window", "ft_in_window", "ft_graph_nodes", "ft_quantiles"))
+	steps = append(steps, file("sql/window.sql"))
 	// The variant of ft_traffic_in that is right whatever the window; an
 	// analysis gets the faster one where it is right too (trafficIn).
-	steps = append(steps, file(trafficInCut, "ft_traffic_in"))
+	steps = append(steps, file(trafficInCut))
 	return steps
 }
 
@@ -123,7 +132,14 @@ func (e *Engine) ensure(ctx context.Context, names ...string) error {
 		s := e.all[i]
 		q, err := s.sql(ctx)
 		if err == nil {
-			err = e.ensure(ctx, e.refs(q)...)
+			// What the step reads, but for what it makes itself.
+			var deps []string
+			for _, r := range e.refs(q) {
+				if !slices.Contains(s.provides, r) {
+					deps = append(deps, r)
+				}
+			}
+			err = e.ensure(ctx, deps...)
 		}
 		if err == nil {
 			err = e.exec(ctx, s, q)

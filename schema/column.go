@@ -139,6 +139,11 @@ var (
 		app:    func(b array.Builder, v int32) { b.(*array.Int32Builder).Append(v) },
 		values: fixedValues[int32, *array.Int32],
 	}
+	cInt64 = codec[int64]{
+		arrowType: arrow.PrimitiveTypes.Int64, sqlType: "BIGINT",
+		app:    func(b array.Builder, v int64) { b.(*array.Int64Builder).Append(v) },
+		values: fixedValues[int64, *array.Int64],
+	}
 	cUint32 = codec[uint32]{
 		arrowType: arrow.PrimitiveTypes.Uint32, sqlType: "UINTEGER",
 		app:    func(b array.Builder, v uint32) { b.(*array.Uint32Builder).Append(v) },
@@ -247,7 +252,7 @@ var (
 type KeyValue struct{ Key, Value string }
 
 // fixedValues binds a primitive array to its values.
-func fixedValues[T int32 | uint32 | uint64, A interface {
+func fixedValues[T int32 | int64 | uint32 | uint64, A interface {
 	arrow.Array
 	Values() []T
 }](a arrow.Array) (func(int) T, bool) {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -8,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// Derived are the derived rows of a batch of flows.
+// Derived are the derived rows of a batch of flows, or of a file.
 type Derived struct {
 	Requests    []Request
 	Connections []Connection
@@ -16,25 +17,137 @@ type Derived struct {
 	Pods        []Pod
 }
 
-// Derive computes the derived rows of a batch of flow rows (a record batch
-// with the columns DeriveColumns names, as the writer encodes them or a
-// reader reads them, strings plain or dictionary-encoded). The rows may
-// come in any order. Strings of the result share the batch's memory.
+// Derive computes the derived rows of one batch of flow rows as a file of
+// its own (Deriver with one batch).
 func Derive(rec arrow.RecordBatch) (Derived, error) {
-	b, err := bindFlows(rec)
+	var d Deriver
+	b, err := d.Add(rec, false)
 	if err != nil {
 		return Derived{}, err
 	}
-	var d Derived
+	f := d.Finish()
+	f.Requests = append(b.Requests, f.Requests...)
+	return f, nil
+}
+
+// Deriver derives the rows of one file from the batches of its flow rows
+// (record batches with the columns DeriveColumns names, as the writer
+// encodes them or a reader reads them, strings plain or dictionary-
+// encoded; rows in any order). What the file holds is paired within it:
+// a request with its response in a later batch, a client proxy's row
+// with the server proxy's, the flows of a connection across batches; what
+// it cannot pair is left for the views (open requests, seen_by_server
+// NULL, one row per connection attempt and file). State lives for one
+// file: recovery, compaction and reindex derive a file from its flows
+// alone.
+//
+// Memory: the file's open requests (answered ones go), hashes of its
+// answered calls and of its server proxies' requests, its connections,
+// and its traffic and pods added up. The open requests are bounded by
+// MaxOpenRequests: past it the oldest are written as open rows at once,
+// which changes no answer (the views pair them with responses anywhere).
+type Deriver struct {
+	// Conns, when set, carries the connections of a session from one of
+	// its files to the next (see ConnState); each file's own Deriver
+	// shares it.
+	Conns *ConnState
+
+	answered map[int64]bool // call keys of the file's responses
+	server   map[int64]bool // proxy keys of its server proxies' rows
+	open     map[int64][]Request
+	nOpen    int
+	spilled  int64
+	conns    map[tuple]int // each connection's last row in connRows
+	connRows []Connection
+	traffic  TrafficSet
+	pods     PodSet
+}
+
+// MaxOpenRequests bounds the requests a Deriver holds open (see Deriver).
+const MaxOpenRequests = 200_000
+
+// Batch is what Add derives from a batch of a file's flows.
+type Batch struct {
+	// Requests are rows final for the file, in the file's order: the
+	// batch's responses (and open requests past MaxOpenRequests).
+	Requests []Request
+	// Piece is the batch's rows on their own, for a live file's piece
+	// (with piece set): its responses, the requests the file holds no
+	// response for yet, its connections, traffic and pods.
+	Piece Derived
+}
+
+// Add derives a batch of the file's flows.
+func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
+	b, err := bindFlows(rec)
+	if err != nil {
+		return Batch{}, err
+	}
+	if d.answered == nil {
+		d.answered, d.server, d.open, d.conns = map[int64]bool{}, map[int64]bool{}, map[int64][]Request{}, map[tuple]int{}
+	}
 	edges := make([]edge, b.n)
 	for i := range edges {
 		edges[i] = b.edge(i)
 	}
-	d.Requests = deriveRequests(b)
-	d.Connections = deriveConnections(b, edges)
-	d.Traffic = deriveTraffic(b, edges)
-	d.Pods = derivePods(b)
-	return d, nil
+	var out Batch
+	var open []Request
+	out.Requests, open = d.requests(b)
+	conns := deriveConnections(b, edges)
+	for i := range conns {
+		d.addConnection(&conns[i])
+	}
+	traffic := deriveTraffic(b, edges)
+	d.traffic.Add(traffic)
+	pods := derivePods(b)
+	d.pods.Add(pods)
+	if piece {
+		out.Piece = Derived{Requests: append(slices.Clip(out.Requests), open...), Connections: conns, Traffic: traffic, Pods: pods}
+	}
+	if d.nOpen > MaxOpenRequests {
+		out.Requests = append(out.Requests, d.spill(d.nOpen-MaxOpenRequests)...)
+	}
+	return out, nil
+}
+
+// Finish returns the file's rows not yet returned: the requests it holds
+// no response for, its connections, traffic and pods.
+func (d *Deriver) Finish() Derived {
+	var f Derived
+	for _, rs := range d.open {
+		f.Requests = append(f.Requests, rs...)
+	}
+	sortRequests(f.Requests)
+	f.Connections = d.connRows
+	f.Traffic = d.traffic.Rows()
+	f.Pods = d.pods.Rows()
+	return f
+}
+
+// Spilled counts the open requests written before the end of the file
+// (MaxOpenRequests).
+func (d *Deriver) Spilled() int64 { return d.spilled }
+
+// spill removes the n oldest open requests and returns them.
+func (d *Deriver) spill(n int) []Request {
+	var all []Request
+	for _, rs := range d.open {
+		all = append(all, rs...)
+	}
+	sortRequests(all)
+	out := all[:n]
+	d.open = map[int64][]Request{}
+	d.nOpen = 0
+	for _, r := range all[n:] {
+		d.open[r.CallKey] = append(d.open[r.CallKey], r)
+		d.nOpen++
+	}
+	d.spilled += int64(n)
+	return out
+}
+
+func sortRequests(rs []Request) {
+	slices.SortStableFunc(rs, func(a, b Request) int { return cmp.Compare(a.Time, b.Time) })
 }
 
 // LatencyBucket is the latency_bucket of a latency: 16 buckets per
@@ -91,11 +204,11 @@ func reporterOf(direction string) string {
 	return ""
 }
 
-func deriveRequests(b *flowBatch) []Request {
-	var out []Request
+// requests derives the request rows of a batch: the responses, final,
+// and the requests of the batch that the file holds no response for (for
+// a piece; the Deriver keeps them open).
+func (d *Deriver) requests(b *flowBatch) (responses, open []Request) {
 	var requests []int
-	answered := map[callKey]bool{}
-	server := map[proxyKey]bool{}
 	for i := 0; i < b.n; i++ {
 		if p := b.l7Proto(i); p != "http" && p != "grpc" {
 			continue
@@ -115,16 +228,13 @@ func deriveRequests(b *flowBatch) []Request {
 			client, srv = srv, client
 		}
 		if id != "" && reporter == "server" {
-			server[proxyKey{id, client, srv}] = true
+			d.server[proxyKey{id, client, srv}.hash()] = true
 		}
 		if !response {
 			if id != "" {
 				requests = append(requests, i)
 			}
 			continue
-		}
-		if id != "" {
-			answered[callKey{id, b.node(i), reporter, client, srv}] = true
 		}
 		r := b.request(i, true)
 		r.Status, r.HasStatus = b.httpCode(i)
@@ -134,27 +244,113 @@ func deriveRequests(b *flowBatch) []Request {
 		grpc := r.Protocol == "grpc"
 		r.Error = r.HasStatus && (r.Status >= 500 || grpc && r.Status != 200)
 		r.ClientError = r.HasStatus && r.Status >= 400 && r.Status <= 499
-		out = append(out, r)
+		if id != "" {
+			r.CallKey = callKey{id, r.NodeName, reporter, client, srv}.hash()
+			r.ProxyKey = proxyKey{id, client, srv}.hash()
+			d.answered[r.CallKey] = true
+			if rs := d.open[r.CallKey]; rs != nil {
+				d.nOpen -= len(rs)
+				delete(d.open, r.CallKey)
+			}
+		}
+		responses = append(responses, r)
 	}
 	for _, i := range requests {
-		client, srv := keyOf(b.srcNs(i), b.srcPod(i), b.srcEp(i)), keyOf(b.dstNs(i), b.dstPod(i), b.dstEp(i))
-		if answered[callKey{b.reqID(i), b.node(i), reporterOf(b.dir(i)), client, srv}] {
+		r := b.request(i, false)
+		client, srv := keyOf(r.ClientNamespace, r.ClientPod, r.Client), keyOf(r.ServerNamespace, r.ServerPod, r.Server)
+		r.CallKey = callKey{r.RequestID, r.NodeName, r.Reporter, client, srv}.hash()
+		r.ProxyKey = proxyKey{r.RequestID, client, srv}.hash()
+		if d.answered[r.CallKey] {
 			continue
 		}
-		r := b.request(i, false)
 		r.Open = true
-		out = append(out, r)
+		open = append(open, r)
+		kept := r
+		kept.cloneStrings()
+		d.open[r.CallKey] = append(d.open[r.CallKey], kept)
+		d.nOpen++
 	}
-	for k := range out {
-		r := &out[k]
-		switch {
-		case r.Reporter == "server":
-			r.SeenByServer = True
-		case r.RequestID != "" && server[proxyKey{r.RequestID, keyOf(r.ClientNamespace, r.ClientPod, r.Client), keyOf(r.ServerNamespace, r.ServerPod, r.Server)}]:
-			r.SeenByServer = True
+	// Whether a server proxy saw a request: the server's own rows, and the
+	// client's where the file holds the server's so far.
+	for _, rows := range [][]Request{responses, open} {
+		for k := range rows {
+			r := &rows[k]
+			if r.Reporter == "server" || r.RequestID != "" && d.server[r.ProxyKey] {
+				r.SeenByServer = True
+			}
 		}
 	}
-	return out
+	for _, rs := range d.open {
+		for k := range rs {
+			if rs[k].SeenByServer == Null && d.server[rs[k].ProxyKey] {
+				rs[k].SeenByServer = True
+			}
+		}
+	}
+	return responses, open
+}
+
+func (r *Request) cloneStrings() {
+	for _, p := range []*string{&r.NodeName, &r.Reporter, &r.RequestID, &r.Client, &r.ClientNamespace, &r.ClientPod, &r.ClientIP,
+		&r.Server, &r.ServerNamespace, &r.ServerPod, &r.ServerIP, &r.Protocol, &r.Method, &r.URL, &r.Path} {
+		*p = strings.Clone(*p)
+	}
+}
+
+// The keys are hashed into the rows so that the views pair rows of
+// different files by one integer: joining every response by its
+// X-Request-Id and endpoints takes seconds at 10 million flows. A false
+// pair needs a collision of 64-bit hashes.
+
+func (k callKey) hash() int64 {
+	h := newKeyHash()
+	h.str(k.id)
+	h.str(k.node)
+	h.str(k.reporter)
+	h.endpoint(k.client)
+	h.endpoint(k.server)
+	return int64(h.sum)
+}
+
+func (k proxyKey) hash() int64 {
+	h := newKeyHash()
+	h.str(k.id)
+	h.endpoint(k.client)
+	h.endpoint(k.server)
+	return int64(h.sum)
+}
+
+// keyHash is FNV-1a (64 bits) over length-prefixed fields.
+type keyHash struct{ sum uint64 }
+
+func newKeyHash() *keyHash { return &keyHash{sum: 14695981039346656037} }
+
+func (h *keyHash) byte(b byte) {
+	h.sum ^= uint64(b)
+	h.sum *= 1099511628211
+}
+
+func (h *keyHash) str(s string) {
+	for n := len(s); ; n >>= 7 {
+		if n < 0x80 {
+			h.byte(byte(n))
+			break
+		}
+		h.byte(byte(n) | 0x80)
+	}
+	for i := 0; i < len(s); i++ {
+		h.byte(s[i])
+	}
+}
+
+func (h *keyHash) endpoint(e endpointKey) {
+	if e.pod {
+		h.byte(1)
+		h.str(e.ns)
+	} else {
+		h.byte(0)
+	}
+	h.str(e.name)
 }
 
 // request is the row of flow i, a response (endpoints swapped back) or a
@@ -292,6 +488,176 @@ func (b *flowBatch) connection(t tuple, rows []int, edges []edge) Connection {
 		}
 	}
 	return c
+}
+
+// addConnection adds a connection row of a batch to the file's rows:
+// into the row before it of the same connection, when it continues that
+// attempt (it does not start with a SYN after a row that did not end with
+// one, nor after it in time), else as a row of its own, of the attempt it
+// opens or continues (Attempt; unknown where neither the file nor Conns
+// says). The views join the rows of an attempt alike (connections.sql).
+func (d *Deriver) addConnection(c *Connection) {
+	t := tuple{c.SourceIP, c.DestinationIP, c.SourcePort, c.DestinationPort, c.HasSourcePort, c.HasDestinationPort}
+	if i, ok := d.conns[t]; ok {
+		p := &d.connRows[i]
+		opens := c.FirstSynOnly && !p.LastSynOnly && c.FirstTime >= p.LastTime
+		if c.FirstTime >= p.FirstTime && !opens {
+			if c.LastTime >= p.LastTime {
+				p.LastTime, p.LastSynOnly = c.LastTime, c.LastSynOnly
+			}
+			if c.HasSyn && (!p.HasSyn || c.SynTime < p.SynTime) {
+				p.SynTime, p.HasSyn = c.SynTime, true
+			}
+			for _, f := range []struct {
+				dst *string
+				v   string
+			}{{&p.NodeName, c.NodeName}, {&p.SourceNamespace, c.SourceNamespace},
+				{&p.SourcePod, c.SourcePod}, {&p.DestinationNamespace, c.DestinationNamespace}, {&p.DestinationPod, c.DestinationPod},
+				{&p.DestinationService, c.DestinationService}} {
+				if *f.dst == "" {
+					*f.dst = strings.Clone(f.v)
+				}
+			}
+			p.Answered = p.Answered.anyOf(c.Answered)
+			p.Dropped = p.Dropped.anyOf(c.Dropped)
+			p.Reset = p.Reset || c.Reset
+			for _, r := range c.DropReasons {
+				p.DropReasons = append(p.DropReasons, strings.Clone(r))
+			}
+			p.Flows += c.Flows
+			d.Conns.note(t, p)
+			return
+		}
+		// A new attempt in the file.
+		c.Attempt, c.HasAttempt = attemptID(t, c.FirstTime), true
+	} else {
+		c.Attempt, c.HasAttempt = d.Conns.attemptOf(t, c)
+	}
+	kept := *c
+	for _, p := range []*string{&kept.SourceIP, &kept.DestinationIP, &kept.NodeName, &kept.Source, &kept.SourceNamespace, &kept.SourcePod,
+		&kept.Destination, &kept.DestinationNamespace, &kept.DestinationPod, &kept.DestinationService} {
+		*p = strings.Clone(*p)
+	}
+	kept.DropReasons = nil
+	for _, r := range c.DropReasons {
+		kept.DropReasons = append(kept.DropReasons, strings.Clone(r))
+	}
+	t = tuple{kept.SourceIP, kept.DestinationIP, t.srcPort, t.dstPort, t.hasSrcPort, t.hasDstPort}
+	d.conns[t] = len(d.connRows)
+	d.connRows = append(d.connRows, kept)
+	d.Conns.note(t, &d.connRows[len(d.connRows)-1])
+}
+
+// attemptID names a connection attempt: its addresses and ports and the
+// time of its opening SYN. The same flows recorded twice name it alike.
+func attemptID(t tuple, synAt int64) int64 {
+	h := newKeyHash()
+	h.str(t.srcIP)
+	h.str(t.dstIP)
+	for _, v := range []uint64{uint64(t.srcPort), uint64(t.dstPort), uint64(synAt)} {
+		for k := 0; k < 8; k++ {
+			h.byte(byte(v >> (8 * k)))
+		}
+	}
+	if t.hasSrcPort {
+		h.byte(1)
+	}
+	if t.hasDstPort {
+		h.byte(1)
+	}
+	return int64(h.sum)
+}
+
+// ConnState is where the connections of a session are, carried from one
+// of its files to the next: each connection's attempt and how its last
+// row ended. A file's first row of a connection then belongs to a known
+// attempt (Connection.Attempt), and the views group rows by it instead of
+// ordering every connection's rows in time. Memory is bounded: a
+// connection idle for ConnIdle, or the oldest past MaxConns, is
+// forgotten; its next rows are of an unknown attempt, which the views
+// order in time (the same answer, found slower). Evicted counts them.
+type ConnState struct {
+	m       map[tuple]connState
+	last    int64 // newest flow time seen
+	pruned  int64 // when the state was last pruned (flow time)
+	Evicted int64
+}
+
+type connState struct {
+	attempt         int64
+	known, synEnded bool
+	lastTime        int64
+}
+
+// ConnIdle and MaxConns bound a ConnState.
+const (
+	ConnIdle = int64(30 * 60e9) // 30 minutes of flow time
+	MaxConns = 1_000_000
+)
+
+// NewConnState returns an empty state.
+func NewConnState() *ConnState { return &ConnState{m: map[tuple]connState{}} }
+
+// attemptOf is the attempt of a file's first row of a connection: the one
+// it opens, the one the session's state says it continues, or unknown.
+// Without state (a file derived on its own), unknown.
+func (s *ConnState) attemptOf(t tuple, c *Connection) (int64, bool) {
+	if s == nil {
+		return 0, false
+	}
+	st, ok := s.m[t]
+	switch {
+	case !ok && c.FirstSynOnly:
+		// The session's first row of it: a SYN opens.
+		return attemptID(t, c.FirstTime), true
+	case !ok:
+		return 0, false
+	case c.FirstSynOnly && !st.synEnded && c.FirstTime >= st.lastTime:
+		return attemptID(t, c.FirstTime), true
+	}
+	return st.attempt, st.known
+}
+
+// note records where a connection is after row r (the file's row of it
+// that ended last).
+func (s *ConnState) note(t tuple, r *Connection) {
+	if s == nil {
+		return
+	}
+	if st, ok := s.m[t]; ok && st.lastTime > r.LastTime {
+		return
+	}
+	s.m[t] = connState{attempt: r.Attempt, known: r.HasAttempt, synEnded: r.LastSynOnly, lastTime: r.LastTime}
+	s.last = max(s.last, r.LastTime)
+	if s.last-s.pruned > ConnIdle/4 || len(s.m) > MaxConns {
+		s.prune()
+	}
+}
+
+func (s *ConnState) prune() {
+	s.pruned = s.last
+	for t, st := range s.m {
+		if s.last-st.lastTime > ConnIdle {
+			delete(s.m, t)
+			s.Evicted++
+		}
+	}
+	if len(s.m) <= MaxConns {
+		return
+	}
+	// Past the bound: the oldest go.
+	times := make([]int64, 0, len(s.m))
+	for _, st := range s.m {
+		times = append(times, st.lastTime)
+	}
+	slices.Sort(times)
+	cut := times[len(times)-MaxConns]
+	for t, st := range s.m {
+		if st.lastTime < cut {
+			delete(s.m, t)
+			s.Evicted++
+		}
+	}
 }
 
 func firstOf(dst *string, v string) {

@@ -69,7 +69,15 @@ type Request struct {
 	Error, ClientError                           bool
 	SeenByServer                                 Tri
 	Open                                         bool
+	// CallKey and ProxyKey hash what pairs a request with its response
+	// and one proxy's row with the other's (callKey, proxyKey); 0 without
+	// an X-Request-Id.
+	CallKey, ProxyKey int64
 }
+
+// CountedByServer reports whether the row is a client proxy's whose
+// request a server proxy's row of the same file counts.
+func (r *Request) CountedByServer() bool { return r.Reporter == "client" && r.SeenByServer == True }
 
 // Requests is the requests table.
 var Requests = newRowTable(KindRequests,
@@ -110,6 +118,15 @@ var Requests = newRowTable(KindRequests,
 			"in the other files).", func(r *Request) Tri { return r.SeenByServer }),
 		field(cBool, "open", "A request its file holds no response for (same node, proxy, X-Request-Id, client and server).",
 			func(r *Request) (bool, bool) { return r.Open, true }),
+		field(cBool, "counted_by_server", "A client proxy's row of a request whose server proxy's row its file holds: the server "+
+			"rule of requests_counted counts that one instead, and skips this unread (a file keeps such rows in row groups of their own).",
+			func(r *Request) (bool, bool) { return r.CountedByServer(), true }),
+		field(cInt64, "call_key", "What pairs a request with its response: a 64-bit hash (FNV-1a) of the node, proxy, X-Request-Id, "+
+			"client and server (a pod, where the flow names one, else the name); NULL without an X-Request-Id.",
+			func(r *Request) (int64, bool) { return r.CallKey, r.RequestID != "" }),
+		field(cInt64, "proxy_key", "What pairs a client proxy's row with the server proxy's: a 64-bit hash (FNV-1a) of the "+
+			"X-Request-Id, client and server; NULL without an X-Request-Id.",
+			func(r *Request) (int64, bool) { return r.ProxyKey, r.RequestID != "" }),
 	})
 
 // Connection is a row of connections: the TCP flows of one client and
@@ -130,6 +147,10 @@ type Connection struct {
 	Reset                                             bool
 	DropReasons                                       []string
 	Flows                                             int64
+	// Attempt names the connection attempt of the row (attemptID); not
+	// HasAttempt where its writer could not tell (see ConnState).
+	Attempt    int64
+	HasAttempt bool
 }
 
 // Connections is the connections table.
@@ -163,6 +184,10 @@ var Connections = newRowTable(KindConnections,
 		field(cStrings, "drop_reasons", "drop_reason_desc of each dropped packet.",
 			func(r *Connection) ([]string, bool) { return r.DropReasons, len(r.DropReasons) > 0 }),
 		field(cUint64, "flows", "Flows.", func(r *Connection) (uint64, bool) { return uint64(r.Flows), true }),
+		field(cInt64, "attempt", "The connection attempt the row belongs to: a 64-bit hash (FNV-1a) of the addresses, ports and "+
+			"time of its opening SYN, carried by the writer from file to file; NULL where the writer could not tell (a file derived "+
+			"on its own: recovery, compaction, reindex), whose connection the view orders in time instead.",
+			func(r *Connection) (int64, bool) { return r.Attempt, r.HasAttempt }),
 	})
 
 // TrafficCount is a row of traffic: flows of one kind between two endpoints in

@@ -67,19 +67,43 @@ func (t *RowTable[R]) ArrowSchema() *arrow.Schema { return t.schema }
 
 // Encode returns rows as one record batch; the caller releases it.
 func (t *RowTable[R]) Encode(rows []R) arrow.RecordBatch {
-	rb := array.NewRecordBuilder(memory.DefaultAllocator, t.schema)
-	defer rb.Release()
-	bs := rb.Fields()
-	for _, b := range bs {
-		b.Reserve(len(rows))
-	}
+	b := t.NewBuilder()
+	defer b.Release()
+	b.Append(rows...)
+	return b.NewRecord()
+}
+
+// RowBuilder accumulates rows of a RowTable as Arrow columns (which copy
+// the rows' strings).
+type RowBuilder[R any] struct {
+	t  *RowTable[R]
+	rb *array.RecordBuilder
+}
+
+// NewBuilder returns a builder of t's rows.
+func (t *RowTable[R]) NewBuilder() *RowBuilder[R] {
+	return &RowBuilder[R]{t: t, rb: array.NewRecordBuilder(memory.DefaultAllocator, t.schema)}
+}
+
+// Append adds rows.
+func (b *RowBuilder[R]) Append(rows ...R) {
+	bs := b.rb.Fields()
 	for i := range rows {
-		for j := range t.Columns {
-			t.Columns[j].appendTo(bs[j], &rows[i])
+		for j := range b.t.Columns {
+			b.t.Columns[j].appendTo(bs[j], &rows[i])
 		}
 	}
-	return rb.NewRecordBatch()
 }
+
+// Len is the number of rows appended since the last NewRecord.
+func (b *RowBuilder[R]) Len() int { return b.rb.Field(0).Len() }
+
+// NewRecord returns the rows appended so far and resets the builder; the
+// caller releases the record.
+func (b *RowBuilder[R]) NewRecord() arrow.RecordBatch { return b.rb.NewRecordBatch() }
+
+// Release frees the builder's buffers.
+func (b *RowBuilder[R]) Release() { b.rb.Release() }
 
 // Tri is a boolean that may be NULL, as SQL's.
 type Tri uint8

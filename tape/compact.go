@@ -222,7 +222,7 @@ func compactSession[M proto.Message](ctx context.Context, part, id string, sf []
 	var d *derivation
 	if t.Kind == schema.KindFlows {
 		// Named when the file is: after its first row.
-		if d, err = newDerivation(part, wo, false, func(kind string) string {
+		if d, err = newDerivation(part, wo, false, nil, func(kind string) string {
 			dir, _ := derivedDir(part, kind)
 			return filepath.Join(dir, "."+strings.TrimSuffix(filepath.Base(tmp.Name()), parquetSuffix+tmpSuffix)+parquetSuffix+tmpSuffix)
 		}); err != nil {

@@ -10,14 +10,17 @@ import (
 	"testing"
 	"time"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 
 	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/sim"
 	"github.com/flowtape/flowtape/tape"
 )
 
 // flowtape compact killed (SIGKILL) at any moment leaves a recording whose
-// every file is readable and whose every flow is read once; the next
+// every file is readable, whose every flow is read once and whose derived
+// tables say what they said before (no request counted twice); the next
 // compaction finishes the job. FLOWTAPE_KILL_ITERATIONS (make soak) runs
 // more.
 func TestCompactSIGKILL(t *testing.T) {
@@ -25,7 +28,19 @@ func TestCompactSIGKILL(t *testing.T) {
 	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	const n = 3000
 	src := t.TempDir()
-	writeSession(t, src, "aaaaaaaa", flowsOver(start, 6, n, "a"), 50)
+	// Simulated traffic (requests, connections, DNS, drops) over six hour
+	// partitions, in files of 50 flows: requests and connections cross
+	// files.
+	var flows []*flowpb.Flow
+	for _, r := range testutil.SimResponses(sim.Scenarios["incident"], 3, n/(6*3600.0), start, start.Add(6*time.Hour)) {
+		if len(flows) < n {
+			flows = append(flows, r.GetFlow())
+		}
+	}
+	if len(flows) < n {
+		t.Fatalf("the simulation gave %d flows, want %d", len(flows), n)
+	}
+	writeSession(t, src, "aaaaaaaa", flows, 50)
 	readOnce := func(t *testing.T, dir, when string) {
 		t.Helper()
 		files, err := tape.FindFiles(dir)
@@ -48,6 +63,8 @@ func TestCompactSIGKILL(t *testing.T) {
 			t.Fatalf("%s: %d flows read, want %d", when, len(seen), n)
 		}
 	}
+	// What the derived tables say before: compaction must not change it.
+	derived := testutil.DerivedViews(t, bin, src)
 	// How long a whole compaction takes here, to kill within it.
 	full := copyDir(t, src)
 	began := time.Now()
@@ -73,10 +90,16 @@ func TestCompactSIGKILL(t *testing.T) {
 		cmd.Process.Kill() //nolint:errcheck
 		cmd.Wait()         //nolint:errcheck
 		readOnce(t, dir, "after the kill")
+		if got := testutil.DerivedViews(t, bin, dir); got != derived {
+			t.Fatalf("after the kill, the derived tables say otherwise than before the compaction")
+		}
 		if out, err := exec.Command(bin, "compact", dir).CombinedOutput(); err != nil {
 			t.Fatalf("compact after the kill: %v\n%s", err, out)
 		}
 		readOnce(t, dir, "after compacting again")
+		if got := testutil.DerivedViews(t, bin, dir); got != derived {
+			t.Fatalf("after compacting again, the derived tables say otherwise than before")
+		}
 		if hidden, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", ".*")); len(hidden) > 0 {
 			t.Errorf("after compacting again, hidden files are left: %v", hidden)
 		}

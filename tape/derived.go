@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/schema"
 )
 
@@ -127,18 +128,21 @@ func (d *derivedFile) size() int64 {
 }
 
 // derivation writes the derived files of one flow file from the batches
-// of its rows (add): requests and connections as they come, traffic and
-// pods, added up over the file, at the end (finish). With pieces, each
-// flow piece gets derived pieces of the rows of its batches (addPiece...
-// publishPieces); a piece's traffic and pods are its own, not added up.
+// of its rows (add; schema.Deriver pairs what the file holds): responses
+// as they come, in row groups of two kinds (client rows a server row of
+// the file counts, apart, so that readers of the server's view skip
+// them), and the rest at the end (finish). With pieces, each flow piece
+// gets derived pieces of the rows of its batches (publishPieces): their
+// own responses, open requests, connections, traffic and pods.
 type derivation struct {
 	flowPart string // the flow file's partition directory
 	o        WriterOptions
 	// tmp names the hidden file of a kind (in its directory).
 	tmp     func(kind string) string
 	files   map[string]*derivedFile
-	traffic schema.TrafficSet
-	pods    schema.PodSet
+	deriver schema.Deriver
+	// requests not yet written, by kind of row group
+	counted, others *schema.RowBuilder[schema.Request]
 
 	live   bool
 	pieces map[string]*derivedFile // of the flow piece being written
@@ -152,11 +156,14 @@ type derivation struct {
 // newDerivation starts the derived files of a flow file in the partition
 // directory flowPart; tmp names each kind's hidden file. It returns nil
 // for a partition outside a recording's layout.
-func newDerivation(flowPart string, o WriterOptions, live bool, tmp func(kind string) string) (*derivation, error) {
+func newDerivation(flowPart string, o WriterOptions, live bool, conns *schema.ConnState, tmp func(kind string) string) (*derivation, error) {
 	if _, ok := derivedDir(flowPart, schema.KindRequests); !ok {
 		return nil, nil
 	}
-	d := &derivation{flowPart: flowPart, o: derivedMeta(o), tmp: tmp, files: map[string]*derivedFile{}, live: live}
+	d := &derivation{flowPart: flowPart, o: derivedMeta(o), tmp: tmp, files: map[string]*derivedFile{}, live: live,
+		counted: schema.Requests.NewBuilder(), others: schema.Requests.NewBuilder()}
+	d.deriver.Conns = conns
+	d.o.RowGroupRows = defaults.Positive(d.o.RowGroupRows, defaults.RowGroupRows)
 	for _, kind := range schema.DerivedKinds {
 		f, err := createDerived(tmp(kind), kind, derivedSchema(kind), d.o)
 		if err != nil {
@@ -170,8 +177,8 @@ func newDerivation(flowPart string, o WriterOptions, live bool, tmp func(kind st
 
 // derivedFor is newDerivation for a flow file whose final name is known:
 // each derived file is written under the hidden .tmp name of its own.
-func derivedFor(final string, o WriterOptions, live bool) (*derivation, error) {
-	return newDerivation(filepath.Dir(final), o, live, func(kind string) string {
+func derivedFor(final string, o WriterOptions, live bool, conns *schema.ConnState) (*derivation, error) {
+	return newDerivation(filepath.Dir(final), o, live, conns, func(kind string) string {
 		p, _ := derivedOf(final, kind)
 		return hiddenPath(p, tmpSuffix)
 	})
@@ -182,7 +189,7 @@ func derivationOf[M proto.Message](t *schema.Table[M], final string, o WriterOpt
 	if t.Kind != schema.KindFlows {
 		return nil, nil
 	}
-	return derivedFor(final, o, false)
+	return derivedFor(final, o, false, nil)
 }
 
 func derivedSchema(kind string) *arrow.Schema {
@@ -199,34 +206,27 @@ func derivedSchema(kind string) *arrow.Schema {
 
 // add derives the rows of a batch of the flow file's rows.
 func (d *derivation) add(rec arrow.RecordBatch) error {
-	dr, err := schema.Derive(rec)
+	b, err := d.deriver.Add(rec, d.live)
 	if err != nil {
 		return fmt.Errorf("derive %s: %w", d.files[schema.KindRequests].tmp, err)
 	}
-	batches := map[string]arrow.RecordBatch{
-		schema.KindRequests:    schema.Requests.Encode(dr.Requests),
-		schema.KindConnections: schema.Connections.Encode(dr.Connections),
+	if err := d.addRequests(b.Requests, false); err != nil {
+		return err
 	}
-	if d.live {
-		batches[schema.KindTraffic] = schema.Traffic.Encode(dr.Traffic)
-		batches[schema.KindPods] = schema.Pods.Encode(dr.Pods)
+	if !d.live {
+		return nil
+	}
+	batches := map[string]arrow.RecordBatch{
+		schema.KindRequests:    schema.Requests.Encode(b.Piece.Requests),
+		schema.KindConnections: schema.Connections.Encode(b.Piece.Connections),
+		schema.KindTraffic:     schema.Traffic.Encode(b.Piece.Traffic),
+		schema.KindPods:        schema.Pods.Encode(b.Piece.Pods),
 	}
 	defer func() {
 		for _, b := range batches {
 			b.Release()
 		}
 	}()
-	for _, kind := range []string{schema.KindRequests, schema.KindConnections} {
-		f := d.files[kind]
-		if err := f.bf.writeBuffered(batches[kind]); err != nil {
-			return fmt.Errorf("write %s: %w", f.tmp, err)
-		}
-	}
-	d.traffic.Add(dr.Traffic)
-	d.pods.Add(dr.Pods)
-	if !d.live {
-		return nil
-	}
 	if d.pieces == nil {
 		d.pieces = map[string]*derivedFile{}
 	}
@@ -246,6 +246,31 @@ func (d *derivation) add(rec arrow.RecordBatch) error {
 		}
 		if err := p.bf.write(batches[kind]); err != nil {
 			return fmt.Errorf("write %s: %w", p.tmp, err)
+		}
+	}
+	return nil
+}
+
+// addRequests writes request rows to the requests file, in full row
+// groups of one kind (all, at the end).
+func (d *derivation) addRequests(rows []schema.Request, all bool) error {
+	for _, r := range rows {
+		if r.CountedByServer() {
+			d.counted.Append(r)
+		} else {
+			d.others.Append(r)
+		}
+	}
+	f := d.files[schema.KindRequests]
+	for _, b := range []*schema.RowBuilder[schema.Request]{d.others, d.counted} {
+		if b.Len() == 0 || b.Len() < d.o.RowGroupRows && !all {
+			continue
+		}
+		rec := b.NewRecord()
+		err := f.bf.write(rec)
+		rec.Release()
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.tmp, err)
 		}
 	}
 	return nil
@@ -299,9 +324,15 @@ func (d *derivation) end() {
 // names; publish renames them.
 func (d *derivation) finish() error {
 	d.end()
+	f := d.deriver.Finish()
+	if err := d.addRequests(f.Requests, true); err != nil {
+		d.discard()
+		return err
+	}
 	for kind, rows := range map[string]arrow.RecordBatch{
-		schema.KindTraffic: schema.Traffic.Encode(d.traffic.Rows()),
-		schema.KindPods:    schema.Pods.Encode(d.pods.Rows()),
+		schema.KindConnections: schema.Connections.Encode(f.Connections),
+		schema.KindTraffic:     schema.Traffic.Encode(f.Traffic),
+		schema.KindPods:        schema.Pods.Encode(f.Pods),
 	} {
 		err := d.files[kind].bf.write(rows)
 		rows.Release()
@@ -310,6 +341,7 @@ func (d *derivation) finish() error {
 			return fmt.Errorf("write %s: %w", d.files[kind].tmp, err)
 		}
 	}
+	d.releaseRequests()
 	var errs []error
 	for _, kind := range schema.DerivedKinds {
 		f := d.files[kind]
@@ -359,6 +391,15 @@ func (d *derivation) discard() {
 		f.discard()
 	}
 	d.end()
+	d.releaseRequests()
+}
+
+func (d *derivation) releaseRequests() {
+	if d.counted != nil {
+		d.counted.Release()
+		d.others.Release()
+		d.counted, d.others = nil, nil
+	}
 }
 
 // openBytes is what the derived files take on disk, published pieces and

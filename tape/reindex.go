@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,49 +66,80 @@ func Reindex(ctx context.Context, dir string, o ReindexOptions) (ReindexStats, e
 	if err != nil {
 		return st, err
 	}
-	var todo []string
-	for _, p := range files.Flows {
-		if !o.Force && derivedCurrent(p) {
-			st.Skipped++
-			continue
-		}
-		todo = append(todo, p)
+	// A session's files in time order, one after another, so that its
+	// connections are carried from file to file (schema.ConnState); a
+	// file that is current breaks the chain, and the next starts afresh.
+	type file struct {
+		path    string
+		current bool // its derived files are current: not written again
 	}
-	// Files are independent: as many at once as there are cores.
+	var sessions [][]file
+	bySession := map[string]int{}
+	total := 0
+	for _, p := range files.Flows {
+		id, ok := parseFileName(p)
+		if !ok {
+			id = p
+		}
+		i, seen := bySession[id]
+		if !seen {
+			i = len(sessions)
+			bySession[id] = i
+			sessions = append(sessions, nil)
+		}
+		current := !o.Force && derivedCurrent(p)
+		sessions[i] = append(sessions[i], file{p, current})
+		if current {
+			st.Skipped++
+		} else {
+			total++
+		}
+	}
+	for _, fs := range sessions {
+		slices.SortFunc(fs, func(a, b file) int { return strings.Compare(filepath.Base(a.path), filepath.Base(b.path)) })
+	}
+	// Sessions are independent: as many at once as there are cores.
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		errs  []error
-		done  atomic.Int64
-		ok    atomic.Int64
-		rows  atomic.Int64
-		next  = make(chan string)
-		total = len(todo)
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		done atomic.Int64
+		ok   atomic.Int64
+		rows atomic.Int64
+		next = make(chan []file)
 	)
-	for range min(runtime.GOMAXPROCS(0), max(total, 1)) {
+	for range min(runtime.GOMAXPROCS(0), max(len(sessions), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range next {
-				n, err := reindexFile(ctx, p, o.Writer)
-				rows.Add(n)
-				if err == nil {
-					ok.Add(1)
-				} else {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-				if o.Progress != nil {
-					o.Progress(int(done.Add(1)), total)
+			for fs := range next {
+				conns := schema.NewConnState()
+				for _, f := range fs {
+					if f.current || ctx.Err() != nil {
+						conns = schema.NewConnState()
+						continue
+					}
+					n, err := reindexFile(ctx, f.path, o.Writer, conns)
+					rows.Add(n)
+					if err == nil {
+						ok.Add(1)
+					} else {
+						conns = schema.NewConnState()
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+					if o.Progress != nil {
+						o.Progress(int(done.Add(1)), total)
+					}
 				}
 			}
 		}()
 	}
 feed:
-	for _, p := range todo {
+	for _, fs := range sessions {
 		select {
-		case next <- p:
+		case next <- fs:
 		case <-ctx.Done():
 			break feed
 		}
@@ -138,7 +171,7 @@ func derivedCurrent(flowPath string) bool {
 
 // reindexFile writes the derived files of one flow file and returns the
 // flows it read.
-func reindexFile(ctx context.Context, path, writer string) (int64, error) {
+func reindexFile(ctx context.Context, path, writer string, conns *schema.ConnState) (int64, error) {
 	info, err := Stat(path)
 	if err != nil {
 		return 0, err
@@ -147,7 +180,7 @@ func reindexFile(ctx context.Context, path, writer string) (int64, error) {
 	if id, ok := parseFileName(path); ok {
 		meta[MetaRecordingID] = id
 	}
-	d, err := derivedFor(path, WriterOptions{Writer: writer, Metadata: meta}, false)
+	d, err := derivedFor(path, WriterOptions{Writer: writer, Metadata: meta}, false, conns)
 	if err != nil {
 		return 0, err
 	}

@@ -46,8 +46,10 @@ type segment[M proto.Message] struct {
 
 // openSegment starts a segment; without a WAL a crash loses the segment,
 // which suits writers that can start again from their input. A live
-// segment (it needs a WAL) publishes pieces at each sync.
-func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOptions, wal, live bool) (*segment[M], error) {
+// segment (it needs a WAL) publishes pieces at each sync. A segment of
+// flows writes its derived files, with its session's connections (conns),
+// unless conns is nil.
+func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOptions, wal, live bool, conns *schema.ConnState) (*segment[M], error) {
 	if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(final), err)
 	}
@@ -73,8 +75,8 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 		s.live = &pieces[M]{t: t, final: final, o: o}
 		s.pw.tap = s.live.write
 	}
-	if t.Kind == schema.KindFlows {
-		if s.derived, err = derivedFor(final, o, s.live != nil); err != nil {
+	if t.Kind == schema.KindFlows && conns != nil {
+		if s.derived, err = derivedFor(final, o, s.live != nil, conns); err != nil {
 			s.closeWAL()
 			s.file.Close()
 			os.Remove(s.tmp)

@@ -38,6 +38,9 @@ type SinkOptions struct {
 	// NotLive leaves out the pieces (see live.go): rows become readable
 	// only when their file ends, for a second Parquet encoding less.
 	NotLive bool
+	// NoDerived leaves out the derived files (see derived.go): the
+	// analyses then need flowtape reindex first.
+	NoDerived bool
 }
 
 // Sink writes the files of one session into a recording directory (see
@@ -71,8 +74,12 @@ func newSink(o SinkOptions, wal bool) (*Sink, error) {
 	}
 	wo := WriterOptions{Writer: o.Writer, RowGroupRows: o.RowGroupRows,
 		Metadata: map[string]string{MetaRecordingID: o.RecordingID}}
+	var conns *schema.ConnState
+	if !o.NoDerived {
+		conns = schema.NewConnState()
+	}
 	return &Sink{
-		flows: &partitioned[*flowpb.Flow]{t: schema.Flows, base: filepath.Join(o.Dir, schema.KindFlows), o: o, wo: wo, wal: wal, live: wal && !o.NotLive,
+		flows: &partitioned[*flowpb.Flow]{conns: conns, t: schema.Flows, base: filepath.Join(o.Dir, schema.KindFlows), o: o, wo: wo, wal: wal, live: wal && !o.NotLive,
 			timeOf: func(f *flowpb.Flow) time.Time { return f.GetTime().AsTime() }, open: map[string]*segment[*flowpb.Flow]{}},
 		events: &partitioned[*observerpb.GetFlowsResponse]{t: schema.Events, base: filepath.Join(o.Dir, schema.KindEvents), o: o, wo: wo, wal: wal, live: wal && !o.NotLive,
 			timeOf: func(r *observerpb.GetFlowsResponse) time.Time { return r.GetTime().AsTime() },
@@ -134,6 +141,9 @@ type partitioned[M proto.Message] struct {
 	open   map[string]*segment[M]
 	newest string
 	seq    int
+	// conns carries the session's connections from file to file (flows
+	// with derived files only; see schema.ConnState).
+	conns *schema.ConnState
 	// retired are the pieces of ended segments, kept a while for readers
 	// (see live.go).
 	retired []retired
@@ -149,7 +159,7 @@ func (p *partitioned[M]) write(m M) error {
 	if seg == nil {
 		p.seq++
 		var err error
-		if seg, err = openSegment(p.t, filepath.Join(p.base, key, FileName(at, p.o.RecordingID, p.seq)), p.wo, p.wal, p.live); err != nil {
+		if seg, err = openSegment(p.t, filepath.Join(p.base, key, FileName(at, p.o.RecordingID, p.seq)), p.wo, p.wal, p.live, p.conns); err != nil {
 			return err
 		}
 		p.open[key] = seg

@@ -144,13 +144,6 @@ CREATE OR REPLACE MACRO ft_name(workload, app, pod, identity, names, ip) AS coal
     nullif(rtrim(names[1], '.'), ''),
     ip);
 
--- ft_endpoint_key is who a side of a request is, for pairing a request
--- with its response and one proxy's view with the other's: its pod where
--- the flows name one (a pod's flows may name it otherwise, see the pods
--- view), else its name. schema/derive.go keys the rows of a file alike.
-CREATE OR REPLACE MACRO ft_endpoint_key(ns, pod, name) AS
-    CASE WHEN pod IS NOT NULL THEN 'pod:' || coalesce(ns, '') || '/' || pod ELSE name END;
-
 -- URLs.
 
 -- ft_url_rest is a URL after its scheme (host, port and path), or the URL

@@ -14,8 +14,9 @@ import (
 
 func newImportCmd() *cobra.Command {
 	var (
-		output string
-		strict bool
+		output  string
+		strict  bool
+		derived bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import FILE... -o DIR",
@@ -51,7 +52,7 @@ once complete; DIR may be new or an existing recording to add to.`,
 			status := newStatusLine(cmd.ErrOrStderr(), "importing")
 			res, err := importer.Import(cmd.Context(), importer.Options{
 				Inputs: args, Stdin: cmd.InOrStdin(), Strict: strict, Log: status.logger(logLevel(cmd)),
-				Sink: tape.SinkOptions{Dir: output, Writer: buildinfo.Writer()},
+				Sink: tape.SinkOptions{Dir: output, Writer: buildinfo.Writer(), NoDerived: !derived},
 				Progress: func(p importer.Progress) {
 					rate := float64(p.Lines) / max(p.Elapsed.Seconds(), 1e-3)
 					line := fmt.Sprintf("%s  %s read", p.Elapsed.Round(time.Second), humanBytes(p.Read))
@@ -78,6 +79,7 @@ once complete; DIR may be new or an existing recording to add to.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "recording directory to write (created if needed; an existing recording is added to)")
 	cmd.Flags().BoolVar(&strict, "strict", false, "stop at the first bad line instead of skipping it")
+	cmd.Flags().BoolVar(&derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
 	return cmd
 }
 

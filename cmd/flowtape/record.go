@@ -28,6 +28,7 @@ type recordFlags struct {
 	rotateSize      string
 	flushInterval   time.Duration
 	live            bool
+	derived         bool
 	printRawFilters bool
 	redactQuery     bool
 	redactUserInfo  bool
@@ -81,6 +82,7 @@ reconnects are recorded, never a silent gap.`,
 	fl.StringVar(&f.rotateSize, "rotate-size", humanSize(defaults.RotateBytes), "start a new file once one reaches this size")
 	fl.DurationVar(&f.flushInterval, "flush-interval", defaults.FlushInterval, fmt.Sprintf("sync received flows to disk this often: the most a killed recorder loses (at most %s)", defaults.MaxFlushInterval))
 	fl.BoolVar(&f.live, "live", true, "publish what was received at every flush, so that it can be analysed while recording")
+	fl.BoolVar(&f.derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
 	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
 	fl.BoolVar(&f.redactQuery, "redact-http-query", false, "drop query strings from HTTP URLs")
 	fl.BoolVar(&f.redactUserInfo, "redact-http-userinfo", false, "drop user:password@ from HTTP URLs")
@@ -136,7 +138,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	status := newStatusPrinter(stderr)
 	res, err := record.Run(ctx, record.Options{
 		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
-		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live},
+		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live, NoDerived: !f.derived},
 		FlushInterval: f.flushInterval,
 		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
 		Progress:      status.progress,

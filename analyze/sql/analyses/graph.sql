@@ -39,7 +39,7 @@ l7 AS (
         list(DISTINCT protocol) AS protocols
     FROM req_nodes GROUP BY ALL
 ),
-latencies AS (
+latencies AS NOT MATERIALIZED (
     SELECT {s: source, sn: source_namespace, d: destination, dn: destination_namespace} AS g, latency_ns, latency_bucket
     FROM req_nodes
 ),

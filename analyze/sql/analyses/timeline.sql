@@ -34,7 +34,7 @@ r AS (
     FROM req
     GROUP BY ALL
 ),
-latencies AS (SELECT bucket AS g, latency_ns, latency_bucket FROM req),
+latencies AS NOT MATERIALIZED (SELECT bucket AS g, latency_ns, latency_bucket FROM req),
 p AS (SELECT g AS bucket, q[1] AS p99 FROM ft_quantiles('latencies', [0.99])),
 c AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,

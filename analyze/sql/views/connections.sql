@@ -29,68 +29,80 @@ CREATE OR REPLACE VIEW connections AS
 WITH reverse AS (
     SELECT DISTINCT node_name, source, destination FROM traffic WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
 ),
--- Rows of one connection from different files may overlap in time (flows
--- that arrived late, or two sessions that recorded the same flows): an
--- island is a run of rows each of which starts before the ones before it
--- have all ended; its flows are interleaved, so only its first row can
--- open an attempt, when its first flow is a SYN and the island before
--- did not end with one.
-frag AS (
-    SELECT *,
-        coalesce(first_time >= max(last_time) OVER (PARTITION BY source_ip, source_port, destination_ip, destination_port
-            ORDER BY first_time, last_time ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true) AS starts
+-- The writer names each row's attempt (attempt: carried from file to
+-- file within a session), so most connections' rows are grouped by it.
+-- Where it could not tell (a file derived on its own, a connection it had
+-- forgotten), the connection's rows are put in time order: a row that
+-- starts after every row before it has ended opens an attempt when its
+-- first flow is a SYN and the row before it that ended last did not end
+-- with one. Rows that overlap in time (flows that came late, two sessions
+-- that recorded the same flows) hold interleaved flows, and open none.
+-- Rows are keyed by a hash of their addresses and ports (two, against
+-- collisions): cheaper to sort and group by than the four columns.
+keyed AS NOT MATERIALIZED (
+    SELECT *, hash(source_ip, source_port, destination_ip, destination_port) AS k1,
+        hash(destination_port, destination_ip, source_port, source_ip) AS k2
     FROM derived_connections
 ),
-islands AS (
-    SELECT *, sum(starts::INTEGER) OVER (PARTITION BY source_ip, source_port, destination_ip, destination_port
-        ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING) AS island
-    FROM frag
+unsure AS (
+    SELECT DISTINCT k1, k2 FROM keyed WHERE attempt IS NULL
 ),
-ends AS (
-    SELECT source_ip, source_port, destination_ip, destination_port, island,
-        arg_min(first_syn_only, (first_time, last_time)) AS first_syn_only,
-        arg_max(last_syn_only, (last_time, first_time)) AS last_syn_only,
-        min(first_time) AS first_time, max(last_time) AS last_time
-    FROM islands
-    GROUP BY ALL
+-- The windows sort only the columns they need (sorting whole rows costs
+-- more than joining them with their attempt after), and run (not framed)
+-- windows, which DuckDB computes in one pass.
+ran AS (
+    SELECT k1, k2, first_time, last_time, first_syn_only,
+        max(last_time) OVER w AS ended, arg_max(last_syn_only, last_time) OVER w AS ended_syn_only
+    FROM keyed SEMI JOIN unsure USING (k1, k2)
+    WINDOW w AS (PARTITION BY k1, k2 ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING)
 ),
+opening AS (
+    SELECT k1, k2, first_time, last_time,
+        coalesce(first_time >= lag(ended) OVER w, true) AND first_syn_only AND NOT coalesce(lag(ended_syn_only) OVER w, false) AS opens
+    FROM ran
+    WINDOW w AS (PARTITION BY k1, k2 ORDER BY first_time, last_time)
+),
+-- rows of the same times are in one attempt (the later of them opens
+-- none): one attempt per key and times
 numbered AS (
-    SELECT source_ip, source_port, destination_ip, destination_port, island,
-        sum(opens::INTEGER) OVER (PARTITION BY source_ip, source_port, destination_ip, destination_port ORDER BY first_time, last_time
-            ROWS UNBOUNDED PRECEDING) AS attempt
-    FROM (SELECT *, first_syn_only AND lag(last_syn_only, 1, false) OVER (PARTITION BY source_ip, source_port, destination_ip, destination_port
-              ORDER BY first_time, last_time) IS DISTINCT FROM true AS opens
-          FROM ends)
+    SELECT DISTINCT k1, k2, first_time, last_time,
+        sum(opens::INTEGER) OVER (PARTITION BY k1, k2 ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING)::BIGINT AS n
+    FROM opening
+),
+attempts AS (
+    SELECT k.* EXCLUDE (k1, k2, attempt), true AS sure, k.attempt AS grp FROM keyed k ANTI JOIN unsure USING (k1, k2)
+    UNION ALL
+    SELECT k.* EXCLUDE (k1, k2, attempt), false, (hash(k1, k2, n.n) >> 1)::BIGINT
+    FROM keyed k JOIN numbered n USING (k1, k2, first_time, last_time)
+    WHERE n.n > 0
 ),
 g AS (
     SELECT
         min(syn_time) AS time,
         max(last_time) AS last_time,
-        arg_min(node_name, first_time) AS node_name,
-        source_ip, source_port, destination_ip, destination_port,
-        arg_min(coalesce(source, '(unknown)'), first_time) AS source, arg_min(source_namespace, first_time) AS source_namespace,
-        arg_min(source_pod, first_time) AS source_pod,
-        arg_min(coalesce(destination, '(unknown)'), first_time) AS destination, arg_min(destination_namespace, first_time) AS destination_namespace,
-        arg_min(destination_pod, first_time) AS destination_pod,
+        any_value({sip: source_ip, sport: source_port, dip: destination_ip, dport: destination_port}) AS t,
+        -- the endpoints as the attempt's first row names them (one struct:
+        -- an aggregate per column costs as much again)
+        arg_min({node: node_name, s: coalesce(source, '(unknown)'), sns: source_namespace, spod: source_pod,
+            d: coalesce(destination, '(unknown)'), dns: destination_namespace, dpod: destination_pod}, first_time) AS e,
         any_value(destination_service) AS destination_service,
         bool_or(answered) AS answered,
         bool_or(reset) AS reset,
         bool_or(dropped) AS dropped,
-        ft_counts(flatten(list(drop_reasons))) AS drop_reasons,
+        -- (only where there are any: the lists cost more than the rest)
+        CASE WHEN count(drop_reasons) > 0 THEN ft_counts(flatten(list(drop_reasons) FILTER (drop_reasons IS NOT NULL))) END AS drop_reasons,
         sum(flows)::BIGINT AS flows
-    FROM (SELECT i.*, n.attempt
-          FROM islands i
-          JOIN numbered n ON n.island = i.island AND n.source_ip IS NOT DISTINCT FROM i.source_ip
-              AND n.source_port IS NOT DISTINCT FROM i.source_port AND n.destination_ip IS NOT DISTINCT FROM i.destination_ip
-              AND n.destination_port IS NOT DISTINCT FROM i.destination_port)
-    WHERE attempt > 0
-    GROUP BY source_ip, source_port, destination_ip, destination_port, attempt
+    FROM attempts
+    GROUP BY sure, grp
 ),
 c AS (
-    SELECT g.* REPLACE (coalesce(rs.name, g.source) AS source, coalesce(rd.name, g.destination) AS destination)
+    SELECT time, last_time, e.node AS node_name, t.sip AS source_ip, t.sport AS source_port, t.dip AS destination_ip, t.dport AS destination_port,
+        coalesce(rs.name, e.s) AS source, e.sns AS source_namespace, e.spod AS source_pod,
+        coalesce(rd.name, e.d) AS destination, e.dns AS destination_namespace, e.dpod AS destination_pod,
+        destination_service, answered, reset, dropped, drop_reasons, flows
     FROM g
-    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = g.source_namespace AND rs.pod = g.source_pod
-    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = g.destination_namespace AND rd.pod = g.destination_pod
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = g.e.sns AND rs.pod = g.e.spod
+    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = g.e.dns AND rd.pod = g.e.dpod
 )
 SELECT *, reset OR dropped OR unanswered AS failed
 FROM (SELECT *, NOT answered AND NOT dropped AND judged

@@ -12,7 +12,7 @@
 -- X-Request-Id (proxies other than Envoy) a request cannot be paired, and
 -- is not counted as unanswered. Client and server are pods where the flows
 -- name one (so that flows that name a pod otherwise still pair), else the
--- endpoints' names.
+-- endpoints' names: the derived table's call_key and proxy_key hash them.
 --
 -- latency_ns is the proxy's request-to-response time; NULL where the proxy
 -- did not measure it (Hubble then reports 0).
@@ -29,24 +29,26 @@
 -- derived requests table, see docs/schema.md): this view pairs what a file
 -- could not, the requests it holds open and the client rows it could not
 -- tell were seen by a server, with the rows of the other files.
-CREATE OR REPLACE VIEW requests AS
+-- ft_requests_of is the rows of the requests view; with skip_counted, not
+-- the client proxy's rows of requests whose server proxy's row is in the
+-- same file (counted_by_server): requests_counted's server rule, which
+-- counts the server's rows, reads those row groups not at all.
+CREATE OR REPLACE MACRO ft_requests_of(skip_counted) AS TABLE
 WITH r AS NOT MATERIALIZED (
-    SELECT r.* REPLACE (coalesce(rc.name, r.client) AS client, coalesce(rs.name, r.server) AS server),
-        ft_endpoint_key(r.client_namespace, r.client_pod, r.client) AS client_key,
-        ft_endpoint_key(r.server_namespace, r.server_pod, r.server) AS server_key
+    SELECT r.* REPLACE (coalesce(rc.name, r.client) AS client, coalesce(rs.name, r.server) AS server)
     FROM derived_requests r
     LEFT JOIN pod_renames rc ON getvariable('ft_pods_renamed') AND rc.namespace = r.client_namespace AND rc.pod = r.client_pod
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = r.server_namespace AND rs.pod = r.server_pod
+    WHERE NOT skip_counted OR counted_by_server = false
 ),
--- the open requests that a response in another file answers
-open_keys AS (
-    SELECT DISTINCT request_id, node_name, reporter, client_key, server_key FROM r
-    WHERE open AND request_id IS NOT NULL AND node_name IS NOT NULL AND reporter IS NOT NULL
-),
+-- the open requests that a response in another file answers (call_key:
+-- the same node, proxy, X-Request-Id, client and server), from the
+-- stored rows (joined with pod names, r would be read whole); IN builds
+-- its table of the few open keys, where a join might build one of every
+-- response
 answered AS (
-    SELECT DISTINCT {id: k.request_id, node: k.node_name, reporter: k.reporter, c: k.client_key, s: k.server_key} AS k
-    FROM open_keys k JOIN r x ON NOT x.open AND x.request_id = k.request_id AND x.node_name = k.node_name
-        AND x.reporter = k.reporter AND x.client_key IS NOT DISTINCT FROM k.client_key AND x.server_key IS NOT DISTINCT FROM k.server_key
+    SELECT DISTINCT call_key FROM derived_requests
+    WHERE NOT open AND call_key IN (SELECT call_key FROM derived_requests WHERE open)
 ),
 -- still in flight when the recording ended is not unanswered
 horizon AS (
@@ -55,12 +57,12 @@ horizon AS (
     FROM derived_requests
 ),
 -- the client rows whose file could not tell whether a server proxy saw
--- the request, that one in another file did
+-- the request, that one in another file did (proxy_key: the same
+-- X-Request-Id, client and server)
 seen AS (
-    SELECT DISTINCT {id: u.request_id, c: u.client_key, s: u.server_key} AS k
-    FROM (SELECT DISTINCT request_id, client_key, server_key FROM r WHERE seen_by_server IS NULL AND request_id IS NOT NULL) u
-    JOIN r s ON s.reporter = 'server' AND s.request_id = u.request_id
-        AND s.client_key IS NOT DISTINCT FROM u.client_key AND s.server_key IS NOT DISTINCT FROM u.server_key
+    SELECT DISTINCT proxy_key FROM derived_requests
+    WHERE reporter = 'server'
+        AND proxy_key IN (SELECT proxy_key FROM derived_requests WHERE seen_by_server IS NULL AND proxy_key IS NOT NULL)
 ),
 -- the client and server pairs a server proxy answered without X-Request-Id
 server_pairs AS (
@@ -76,10 +78,12 @@ SELECT
     error,
     client_error,
     CASE WHEN seen_by_server IS NOT NULL THEN seen_by_server
-         WHEN request_id IS NOT NULL THEN {id: request_id, c: client_key, s: server_key} IN (SELECT k FROM seen)
+         WHEN proxy_key IS NOT NULL THEN proxy_key IN (SELECT proxy_key FROM seen)
          ELSE (client, server) IN (SELECT (client, server) FROM server_pairs) END AS seen_by_server,
     request_id, uuid
 FROM r
 WHERE NOT open
     OR (node_name IS NOT NULL AND reporter IS NOT NULL AND time < (SELECT t FROM horizon)
-        AND {id: request_id, node: node_name, reporter: reporter, c: client_key, s: server_key} NOT IN (SELECT k FROM answered));
+        AND call_key NOT IN (SELECT call_key FROM answered));
+
+CREATE OR REPLACE VIEW requests AS FROM ft_requests_of(false);

@@ -1,0 +1,149 @@
+package tape_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// simSession writes n simulated flows over hours hour partitions as one
+// session, in files of rotate flows.
+func simSession(t *testing.T, dir string, start time.Time, hours, n int, rotate int64) {
+	t.Helper()
+	var flows []*flowpb.Flow
+	for _, r := range testutil.SimResponses(sim.Scenarios["incident"], 3, float64(n)/(float64(hours)*3600), start, start.Add(time.Duration(hours)*time.Hour)) {
+		if len(flows) < n {
+			flows = append(flows, r.GetFlow())
+		}
+	}
+	if len(flows) < n {
+		t.Fatalf("the simulation gave %d flows, want %d", len(flows), n)
+	}
+	writeSession(t, dir, "aaaaaaaa", flows, rotate)
+}
+
+// Reindex writes what a writer wrote: the derived tables of a recording
+// without them, derived again from its flows, say what the recorder's did.
+func TestReindexWritesWhatTheWriterWrote(t *testing.T) {
+	bin := testutil.FlowtapeBinary(t)
+	src := t.TempDir()
+	simSession(t, src, time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), 2, 2000, 300)
+	want := testutil.DerivedViews(t, bin, src)
+	dir := copyDir(t, src)
+	for _, kind := range schema.DerivedKinds {
+		if err := os.RemoveAll(filepath.Join(dir, kind)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := tape.Reindex(context.Background(), dir, tape.ReindexOptions{Writer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := tape.FindFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != len(files.Flows) || st.Skipped != 0 || st.Rows != 2000 {
+		t.Errorf("reindex: %+v, want %d files of 2000 flows", st, len(files.Flows))
+	}
+	if got := testutil.DerivedViews(t, bin, dir); got != want {
+		t.Errorf("reindexed derived tables differ from the writer's")
+	}
+	st, err = tape.Reindex(context.Background(), dir, tape.ReindexOptions{Writer: "test"})
+	if err != nil || st.Files != 0 || st.Skipped != len(files.Flows) {
+		t.Errorf("reindex again: %+v, %v; want every file skipped", st, err)
+	}
+}
+
+// flowtape reindex killed (SIGKILL) at any moment leaves every file
+// readable and nothing counted twice: a flow file has all its derived
+// files, old or new, or the analyses name reindex; the next reindex
+// finishes, with the same answers.
+func TestReindexSIGKILL(t *testing.T) {
+	bin := testutil.FlowtapeBinary(t)
+	src := t.TempDir()
+	simSession(t, src, time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), 4, 3000, 100)
+	want := testutil.DerivedViews(t, bin, src)
+	full := copyDir(t, src)
+	began := time.Now()
+	if out, err := exec.Command(bin, "reindex", "--force", full).CombinedOutput(); err != nil {
+		t.Fatalf("reindex: %v\n%s", err, out)
+	}
+	took := time.Since(began)
+	rng := rand.New(rand.NewPCG(5, 6))
+	iterations := 4
+	if s := os.Getenv("FLOWTAPE_KILL_ITERATIONS"); s != "" {
+		var err error
+		if iterations, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("FLOWTAPE_KILL_ITERATIONS: %v", err)
+		}
+	}
+	for i := 0; i < iterations; i++ {
+		dir := copyDir(t, src)
+		args := []string{"reindex", "--force", dir}
+		if i%2 == 1 {
+			// A recording without derived tables, as older flowtapes wrote.
+			for _, kind := range schema.DerivedKinds {
+				if err := os.RemoveAll(filepath.Join(dir, kind)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args = []string{"reindex", dir}
+		}
+		cmd := exec.Command(bin, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(took))))
+		cmd.Process.Kill() //nolint:errcheck
+		cmd.Wait()         //nolint:errcheck
+		// Every published file reads; the derived tables answer as
+		// before, or the analyses say to run reindex.
+		files, err := tape.FindFiles(dir)
+		if err != nil {
+			t.Fatalf("after the kill: %v", err)
+		}
+		for _, kind := range schema.DerivedKinds {
+			for _, p := range files.Derived(kind) {
+				if _, err := os.Stat(p); err != nil {
+					continue
+				}
+				if _, err := tape.Stat(p); err != nil {
+					t.Fatalf("after the kill: %v", err)
+				}
+			}
+		}
+		out, err := exec.Command(bin, "query", dir, "SELECT count(*) FROM requests").CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "flowtape reindex "+dir) {
+			t.Fatalf("after the kill: %v\n%s", err, out)
+		}
+		if err == nil && i%2 == 0 {
+			if got := testutil.DerivedViews(t, bin, dir); got != want {
+				t.Fatalf("after the kill, the derived tables say otherwise than before")
+			}
+		}
+		if out, err := exec.Command(bin, "reindex", dir).CombinedOutput(); err != nil {
+			t.Fatalf("reindex after the kill: %v\n%s", err, out)
+		}
+		if got := testutil.DerivedViews(t, bin, dir); got != want {
+			t.Fatalf("after reindexing again, the derived tables say otherwise than before")
+		}
+		if hidden, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", ".*")); len(hidden) > 0 {
+			t.Errorf("after reindexing again, hidden files are left: %v", hidden)
+		}
+	}
+	t.Logf("a reindex takes %s; %d kills within it", took.Round(time.Millisecond), iterations)
+}
