@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,48 @@ func BenchmarkAnalyze10M(b *testing.B) {
 				b.ReportMetric(peak, "peak-RSS-MB")
 				b.ReportMetric(base, "base-RSS-MB")
 			}
+		})
+	}
+}
+
+// BenchmarkAnalyzeScale times analyze services (opening the recording and
+// running the analysis, as the command does) and a plain DuckDB
+// scan-and-group of the same flow files over recordings of 1, 3 and 10
+// million simulated flows (FLOWTAPE_BENCH_SCALE, a comma-separated list,
+// overrides the counts): how the cost grows with the recording.
+func BenchmarkAnalyzeScale(b *testing.B) {
+	counts := []int{1_000_000, 3_000_000, 10_000_000}
+	if v := os.Getenv("FLOWTAPE_BENCH_SCALE"); v != "" {
+		counts = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("FLOWTAPE_BENCH_SCALE=%q: want a comma-separated list of flow counts", v)
+			}
+			counts = append(counts, n)
+		}
+	}
+	for _, n := range counts {
+		b.Run(fmt.Sprintf("%dM", n/1_000_000), func(b *testing.B) {
+			rec, _ := benchdata.Recording(b, n, false)
+			var sec, plain float64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				if _, err := runAnalysis(b.Context(), rec, "services"); err != nil {
+					b.Fatal(err)
+				}
+				sec += time.Since(start).Seconds()
+				start = time.Now()
+				if _, err := plainScan(b.Context(), rec); err != nil {
+					b.Fatal(err)
+				}
+				plain += time.Since(start).Seconds()
+			}
+			b.ReportMetric(float64(n), "flows")
+			b.ReportMetric(sec/float64(b.N), "services-s")
+			b.ReportMetric(plain/float64(b.N), "plain-scan-s")
+			b.ReportMetric(sec/plain, "x-plain-scan")
 		})
 	}
 }

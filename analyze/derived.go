@@ -132,9 +132,31 @@ func (e *Engine) derivedView(kind string) (string, error) {
 	if e.derivedErr != nil {
 		return "", e.derivedErr
 	}
+	multi := tape.Sessions(e.files.Flows) > 1
+	switch {
+	case kind == schema.KindTraffic && multi && len(e.derived[kind]) > 0:
+		// Which session counted the flows: minutes two sessions both
+		// counted are read from the flows, each uuid once (ft_traffic_in).
+		return fmt.Sprintf(`CREATE OR REPLACE VIEW derived_traffic AS
+SELECT * EXCLUDE (filename), regexp_extract(filename, '[0-9]{8}T[0-9]{6}Z-([^-/]+)-[^/]*$', 1) AS session
+FROM read_parquet(%s, union_by_name = true, hive_partitioning = false, filename = true)`, quoteList(e.derived[kind])), nil
+	case kind == schema.KindTraffic:
+		cols := append(derivedColumns(kind), [2]string{"session", "VARCHAR"})
+		if len(e.derived[kind]) == 0 {
+			return baseView("derived_traffic", cols, nil), nil
+		}
+		return fmt.Sprintf("CREATE OR REPLACE VIEW derived_traffic AS SELECT *, '' AS session FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)",
+			quoteList(e.derived[kind])), nil
+	}
 	v := baseView("derived_"+kind, derivedColumns(kind), e.derived[kind])
-	if kind == schema.KindRequests && tape.Sessions(e.files.Flows) > 1 {
+	switch {
+	case kind == schema.KindRequests && multi:
 		v += "\nQUALIFY uuid IS NULL OR row_number() OVER (PARTITION BY uuid ORDER BY time) = 1"
+	case kind == schema.KindConnections && multi && len(e.derived[kind]) > 0:
+		// Two sessions' rows of the same flows are the same rows; rows of
+		// an attempt that two sessions cut otherwise both count their
+		// drops (drop_reasons), the rest once (see connections.sql).
+		v = strings.Replace(v, "SELECT * FROM", "SELECT DISTINCT * FROM", 1)
 	}
 	return v, nil
 }

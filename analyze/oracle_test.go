@@ -266,6 +266,20 @@ func TestDerivedMatchOracleOnSamples(t *testing.T) {
 	})
 }
 
+// Two sessions that recorded the same flows (overlapping imports): each
+// flow counts once, as in the flows view.
+func TestDerivedMatchOracleOnTheSameFlowsTwice(t *testing.T) {
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	scen := sim.Scenarios["incident"]
+	scen.IncidentAt = 20 * time.Second
+	rs := testutil.SimResponses(scen, 9, 300, start, start.Add(80*time.Second))
+	dir := t.TempDir()
+	// One session with all of it, another with its second half again.
+	testutil.WriteRecording(t, dir, "first", rs)
+	testutil.WriteRecording(t, dir, "again", rs[len(rs)/2:])
+	sameAsOracle(t, dir, oracleParams(start, 80*time.Second)[:4])
+}
+
 // The simulator's scenarios, recorded through the real Observer API and
 // recorder: live segments, each flush's rows derived on their own.
 func TestDerivedMatchOracleOnSimulation(t *testing.T) {

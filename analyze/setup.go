@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -91,6 +92,14 @@ func (e *Engine) steps() []setupStep {
 		steps = append(steps, setupStep{title: "derived_" + kind + ": the derived " + kind + " files", provides: []string{"derived_" + kind},
 			sql: func(context.Context) (string, error) { return e.derivedView(kind) }})
 	}
+	// Whether two recording sessions counted flows of the same minute
+	// (see ft_traffic_in); false, planned away, for one session.
+	overlap := "SET VARIABLE ft_sessions_overlap = false"
+	if tape.Sessions(e.files.Flows) > 1 {
+		overlap = `SET VARIABLE ft_sessions_overlap = (SELECT count(*) > 0 FROM
+    (SELECT bucket FROM derived_traffic GROUP BY bucket HAVING count(DISTINCT session) > 1))`
+	}
+	steps = append(steps, constant("ft_sessions_overlap: whether recording sessions counted the same minutes", overlap, "ft_sessions_overlap"))
 	for _, v := range ViewNames {
 		if f := "sql/views/" + v + ".sql"; fileExists(f) {
 			steps = append(steps, file(f))
@@ -106,6 +115,13 @@ func (e *Engine) steps() []setupStep {
 	// analysis gets the faster one where it is right too (trafficIn).
 	steps = append(steps, file(trafficInCut))
 	return steps
+}
+
+// getBool reads a boolean DuckDB variable; false when unset.
+func getBool(ctx context.Context, db *sql.DB, name string) bool {
+	var v sql.NullBool
+	_ = db.QueryRowContext(ctx, "SELECT getvariable("+quote(name)+")::BOOLEAN").Scan(&v)
+	return v.Valid && v.Bool
 }
 
 const (
@@ -169,10 +185,10 @@ func (e *Engine) exec(ctx context.Context, s setupStep, q string) error {
 // reading the flows of the minutes it cuts.
 func (e *Engine) trafficIn(ctx context.Context, p Params) error {
 	name := trafficInWhole
+	if err := e.ensure(ctx, "traffic"); err != nil {
+		return err
+	}
 	if !p.Since.IsZero() || !p.Until.IsZero() {
-		if err := e.ensure(ctx, "traffic"); err != nil {
-			return err
-		}
 		var cut bool
 		err := e.db.QueryRowContext(ctx, `SELECT count(*) > 0 FROM traffic
 			WHERE (first_time < ft_since() AND last_time >= ft_since()) OR (first_time <= ft_until() AND last_time > ft_until())`).Scan(&cut)
@@ -182,6 +198,12 @@ func (e *Engine) trafficIn(ctx context.Context, p Params) error {
 		if cut {
 			name = trafficInCut
 		}
+	}
+	if err := e.ensure(ctx, "ft_sessions_overlap"); err != nil {
+		return err
+	}
+	if getBool(ctx, e.db, "ft_sessions_overlap") {
+		name = trafficInCut
 	}
 	if e.trafficInFile == name {
 		return nil

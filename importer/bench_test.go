@@ -33,14 +33,18 @@ func BenchmarkImport(b *testing.B) {
 	mb := float64(fi.Size()) / 1e6
 	flowtape, hubble := testutil.FlowtapeBinary(b), testutil.Tool(b, "hubble")
 
-	var ftSec, hbSec float64
+	var ftSec, noDerivedSec, hbSec float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		out := filepath.Join(b.TempDir(), "rec")
 		ftSec += timeCmd(b, exec.Command(flowtape, "import", file, "-o", out))
 		hbSec += timeCmd(b, exec.Command(hubble, "observe", "--input-file", file, "--all", "-o", "jsonpb"))
+		out = filepath.Join(b.TempDir(), "rec")
+		noDerivedSec += timeCmd(b, exec.Command(flowtape, "import", file, "-o", out, "--derived=false"))
 	}
-	ftSec, hbSec = ftSec/float64(b.N), hbSec/float64(b.N)
+	ftSec, noDerivedSec, hbSec = ftSec/float64(b.N), noDerivedSec/float64(b.N), hbSec/float64(b.N)
+	b.ReportMetric(float64(n)/noDerivedSec, "import-no-derived-flows/s")
+	b.ReportMetric(ftSec/noDerivedSec, "derived-time-ratio")
 	b.ReportMetric(mb/ftSec, "import-MB/s")
 	b.ReportMetric(float64(n)/ftSec, "import-flows/s")
 	b.ReportMetric(mb/hbSec, "hubble-MB/s")

@@ -155,6 +155,35 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportMetric(float64(gz.Len())/float64(n), "jsonpb.gz-B/flow")
 	b.ReportMetric(float64(size)/float64(gz.Len()), "parquet/jsonpb.gz")
 	b.ReportMetric(float64(n), "flows")
+
+	// The CPU the recorder spends per flow (user and system time of its
+	// process), with the derived tables and without them, twice each,
+	// alternating: what writing them costs.
+	var with, without float64
+	for i := 0; i < 2; i++ {
+		with += recordCPU(b, bin, n)
+		without += recordCPU(b, bin, n, "--derived=false")
+	}
+	b.ReportMetric(with/2, "cpu-us/flow")
+	b.ReportMetric(without/2, "cpu-us/flow-no-derived")
+	b.ReportMetric(with/without, "derived-cpu-ratio")
+}
+
+// recordCPU runs flowtape record of n simulated flows and returns its CPU
+// time (user and system) per flow, in microseconds.
+func recordCPU(b *testing.B, bin string, n uint64, args ...string) float64 {
+	b.Helper()
+	addr := testutil.FreeAddr(b)
+	srv := serveSimB(b, addr, benchSim)
+	defer srv.stop()
+	dir := filepath.Join(b.TempDir(), "rec")
+	cmd := exec.Command(bin, append([]string{"record", "--server", addr, "-o", dir, "--since", t0.Format(time.RFC3339),
+		"--max-flows", strconv.FormatUint(n, 10)}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("flowtape record %v: %v\n%s", args, err, out)
+	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return float64(cpu.Microseconds()) / float64(n)
 }
 
 // procStatusKB reads a "Key: N kB" line of /proc/PID/status.

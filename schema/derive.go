@@ -449,7 +449,7 @@ func deriveConnections(b *flowBatch, edges []edge) []Connection {
 func (b *flowBatch) connection(t tuple, rows []int, edges []edge) Connection {
 	first, last := rows[0], rows[len(rows)-1]
 	c := Connection{SourceIP: t.srcIP, DestinationIP: t.dstIP, SourcePort: t.srcPort, DestinationPort: t.dstPort,
-		HasSourcePort: t.hasSrcPort, HasDestinationPort: t.hasDstPort,
+		HasSourcePort: t.hasSrcPort, HasDestinationPort: t.hasDstPort, Key: tupleKey(t),
 		FirstTime: b.time(first), LastTime: b.time(first),
 		FirstSynOnly: edges[first].synOnly, LastSynOnly: edges[last].synOnly,
 		Source: edges[first].src, Destination: edges[first].dst, Flows: int64(len(rows))}
@@ -548,6 +548,26 @@ func (d *Deriver) addConnection(c *Connection) {
 	d.Conns.note(t, &d.connRows[len(d.connRows)-1])
 }
 
+// tupleKey names a connection: its addresses and ports.
+func tupleKey(t tuple) int64 {
+	h := newKeyHash()
+	h.byte('c')
+	h.str(t.srcIP)
+	h.str(t.dstIP)
+	for _, v := range []uint32{t.srcPort, t.dstPort} {
+		for k := 0; k < 4; k++ {
+			h.byte(byte(v >> (8 * k)))
+		}
+	}
+	if t.hasSrcPort {
+		h.byte(1)
+	}
+	if t.hasDstPort {
+		h.byte(1)
+	}
+	return int64(h.sum)
+}
+
 // attemptID names a connection attempt: its addresses and ports and the
 // time of its opening SYN. The same flows recorded twice name it alike.
 func attemptID(t tuple, synAt int64) int64 {
@@ -572,14 +592,22 @@ func attemptID(t tuple, synAt int64) int64 {
 // of its files to the next: each connection's attempt and how its last
 // row ended. A file's first row of a connection then belongs to a known
 // attempt (Connection.Attempt), and the views group rows by it instead of
-// ordering every connection's rows in time. Memory is bounded: a
-// connection idle for ConnIdle, or the oldest past MaxConns, is
-// forgotten; its next rows are of an unknown attempt, which the views
-// order in time (the same answer, found slower). Evicted counts them.
+// ordering every connection's rows in time.
+//
+// Memory is bounded: a connection idle for ConnIdle, or the oldest past
+// MaxConns, is forgotten, and its next rows are of an unknown attempt,
+// which the views order in time (the same answer, found slower) — but
+// for one case: a forgotten connection whose last row ended with a SYN
+// (an attempt never answered) must not be taken for new when a SYN comes
+// again, as the views would join the two. Those go to a Bloom filter
+// (Unsure): a SYN of a connection it holds is of an unknown attempt too;
+// a false positive only costs time. Evicted counts the connections
+// forgotten.
 type ConnState struct {
 	m       map[tuple]connState
 	last    int64 // newest flow time seen
 	pruned  int64 // when the state was last pruned (flow time)
+	unsure  []uint64
 	Evicted int64
 }
 
@@ -589,14 +617,19 @@ type connState struct {
 	lastTime        int64
 }
 
-// ConnIdle and MaxConns bound a ConnState.
+// ConnIdle and MaxConns bound a ConnState; unsureBits is the size of its
+// Bloom filter (1 MiB: a few percent of false positives at a million
+// forgotten attempts).
 const (
-	ConnIdle = int64(30 * 60e9) // 30 minutes of flow time
-	MaxConns = 1_000_000
+	ConnIdle   = int64(30 * 60e9) // 30 minutes of flow time
+	MaxConns   = 200_000
+	unsureBits = 1 << 23
 )
 
 // NewConnState returns an empty state.
-func NewConnState() *ConnState { return &ConnState{m: map[tuple]connState{}} }
+func NewConnState() *ConnState {
+	return &ConnState{m: map[tuple]connState{}, unsure: make([]uint64, unsureBits/64)}
+}
 
 // attemptOf is the attempt of a file's first row of a connection: the one
 // it opens, the one the session's state says it continues, or unknown.
@@ -607,7 +640,7 @@ func (s *ConnState) attemptOf(t tuple, c *Connection) (int64, bool) {
 	}
 	st, ok := s.m[t]
 	switch {
-	case !ok && c.FirstSynOnly:
+	case !ok && c.FirstSynOnly && !s.mayBeUnsure(t):
 		// The session's first row of it: a SYN opens.
 		return attemptID(t, c.FirstTime), true
 	case !ok:
@@ -638,26 +671,50 @@ func (s *ConnState) prune() {
 	s.pruned = s.last
 	for t, st := range s.m {
 		if s.last-st.lastTime > ConnIdle {
-			delete(s.m, t)
-			s.Evicted++
+			s.forget(t, st)
 		}
 	}
 	if len(s.m) <= MaxConns {
 		return
 	}
-	// Past the bound: the oldest go.
+	// Past the bound: the oldest go, down to nine tenths of it.
 	times := make([]int64, 0, len(s.m))
 	for _, st := range s.m {
 		times = append(times, st.lastTime)
 	}
 	slices.Sort(times)
-	cut := times[len(times)-MaxConns]
+	cut := times[len(times)-MaxConns*9/10]
 	for t, st := range s.m {
 		if st.lastTime < cut {
-			delete(s.m, t)
-			s.Evicted++
+			s.forget(t, st)
 		}
 	}
+}
+
+func (s *ConnState) forget(t tuple, st connState) {
+	delete(s.m, t)
+	s.Evicted++
+	if st.synEnded {
+		for _, b := range unsureBitsOf(t) {
+			s.unsure[b/64] |= 1 << (b % 64)
+		}
+	}
+}
+
+func (s *ConnState) mayBeUnsure(t tuple) bool {
+	for _, b := range unsureBitsOf(t) {
+		if s.unsure[b/64]&(1<<(b%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// unsureBitsOf are a connection's three bits of the Bloom filter.
+func unsureBitsOf(t tuple) [3]uint64 {
+	h := uint64(attemptID(t, 0))
+	h2 := h>>32 | h<<32
+	return [3]uint64{h % unsureBits, (h + h2) % unsureBits, (h + 2*h2) % unsureBits}
 }
 
 func firstOf(dst *string, v string) {
@@ -720,6 +777,9 @@ func deriveTraffic(b *flowBatch, edges []edge) []TrafficCount {
 			t.DNSErrors++
 		}
 		t.FirstTime, t.LastTime = min(t.FirstTime, at), max(t.LastTime, at)
+		if lat, ok := b.latency(i); ok {
+			t.MaxLatencyNs = max(t.MaxLatencyNs, lat)
+		}
 	}
 	return out
 }
@@ -787,6 +847,7 @@ func (s *TrafficSet) Add(rows []TrafficCount) {
 		t.Flows += r.Flows
 		t.TCPResets += r.TCPResets
 		t.DNSErrors += r.DNSErrors
+		t.MaxLatencyNs = max(t.MaxLatencyNs, r.MaxLatencyNs)
 		t.FirstTime, t.LastTime = min(t.FirstTime, r.FirstTime), max(t.LastTime, r.LastTime)
 	}
 }

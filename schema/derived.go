@@ -151,6 +151,8 @@ type Connection struct {
 	// HasAttempt where its writer could not tell (see ConnState).
 	Attempt    int64
 	HasAttempt bool
+	// Key names the connection (tupleKey).
+	Key int64
 }
 
 // Connections is the connections table.
@@ -184,6 +186,8 @@ var Connections = newRowTable(KindConnections,
 		field(cStrings, "drop_reasons", "drop_reason_desc of each dropped packet.",
 			func(r *Connection) ([]string, bool) { return r.DropReasons, len(r.DropReasons) > 0 }),
 		field(cUint64, "flows", "Flows.", func(r *Connection) (uint64, bool) { return uint64(r.Flows), true }),
+		field(cInt64, "connection_key", "The client and server address and port: a 64-bit hash (FNV-1a) of them, what the view "+
+			"groups and orders a connection's rows by.", func(r *Connection) (int64, bool) { return r.Key, true }),
 		field(cInt64, "attempt", "The connection attempt the row belongs to: a 64-bit hash (FNV-1a) of the addresses, ports and "+
 			"time of its opening SYN, carried by the writer from file to file; NULL where the writer could not tell (a file derived "+
 			"on its own: recovery, compaction, reindex), whose connection the view orders in time instead.",
@@ -204,6 +208,7 @@ type TrafficCount struct {
 	Port                                              uint32
 	HasPort                                           bool
 	Flows, TCPResets, DNSErrors                       int64
+	MaxLatencyNs                                      uint64
 	FirstTime, LastTime                               int64
 }
 
@@ -234,6 +239,8 @@ var Traffic = newRowTable(KindTraffic,
 		field(cUint64, "flows", "Flows.", func(r *TrafficCount) (uint64, bool) { return uint64(r.Flows), true }),
 		field(cUint64, "tcp_resets", "Flows with the TCP RST flag.", func(r *TrafficCount) (uint64, bool) { return uint64(r.TCPResets), true }),
 		field(cUint64, "dns_errors", "DNS answers other than NOERROR.", func(r *TrafficCount) (uint64, bool) { return uint64(r.DNSErrors), true }),
+		field(cUint64, "max_latency_ns", "The longest latency an L7 proxy measured (l7_latency_ns); NULL for other flows.",
+			func(r *TrafficCount) (uint64, bool) { return r.MaxLatencyNs, r.L7Protocol != "" }),
 		field(cTime, "first_time", "Time of the first of the flows.", func(r *TrafficCount) (int64, bool) { return r.FirstTime, true }),
 		field(cTime, "last_time", "Time of the last of the flows.", func(r *TrafficCount) (int64, bool) { return r.LastTime, true }),
 	})

@@ -263,14 +263,15 @@ func arrowToRows(rec arrow.RecordBatch, leaf [][]int, nleaves int) []pq.Row {
 
 // BenchmarkSinkLive is what a recorder's store costs per flow, with the
 // pieces that make a live recording readable at each flush (see live.go)
-// and without them, in one run: flows at 2,000 per flush, as a busy node
-// gives them at the default flush interval.
+// and the derived tables (derived.go), and without each, in one run: flows
+// at 2,000 per flush, as a busy node gives them at the default flush
+// interval.
 func BenchmarkSinkLive(b *testing.B) {
 	flows := benchFlows()
 	for _, c := range []struct {
-		name    string
-		notLive bool
-	}{{"live", false}, {"not-live", true}} {
+		name               string
+		notLive, noDerived bool
+	}{{"live", false, false}, {"live-no-derived", false, true}, {"not-live", true, false}} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				dir := b.TempDir()
@@ -278,7 +279,7 @@ func BenchmarkSinkLive(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				s, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: "0123abcd", NotLive: c.notLive})
+				s, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: "0123abcd", NotLive: c.notLive, NoDerived: c.noDerived})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -3,14 +3,19 @@
 -- and for the minutes the window cuts (--since or --until inside a minute
 -- of flows), the flows of those minutes inside the window, from the edges
 -- view, each a row of its own: so that sums over the rows count exactly
--- the flows of the window.
+-- the flows of the window. So too for the minutes more than one recording
+-- session counted (the same flows recorded twice count once in the flows
+-- view, by uuid): getvariable('ft_sessions_overlap').
 CREATE OR REPLACE MACRO ft_traffic_in(win) AS TABLE
     WITH w AS (FROM query_table(win)),
     cut AS (
         SELECT DISTINCT bucket FROM traffic, w
         WHERE first_time <= w.t1 AND last_time >= w.t0 AND (first_time < w.t0 OR last_time > w.t1)
+        UNION
+        SELECT bucket FROM traffic WHERE getvariable('ft_sessions_overlap')
+        GROUP BY bucket HAVING count(DISTINCT session) > 1
     )
-    SELECT t.* FROM traffic t, w
+    SELECT t.* EXCLUDE (session) FROM traffic t, w
     WHERE t.first_time >= w.t0 AND t.last_time <= w.t1 AND t.bucket NOT IN (SELECT bucket FROM cut)
     UNION ALL BY NAME
     SELECT
@@ -18,6 +23,7 @@ CREATE OR REPLACE MACRO ft_traffic_in(win) AS TABLE
         source, source_namespace, source_pod, destination, destination_namespace, destination_pod,
         destination_port, destination_service, is_reply,
         1::BIGINT AS flows, tcp_rst::BIGINT AS tcp_resets, dns_error::BIGINT AS dns_errors,
+        CASE WHEN l7_protocol IS NOT NULL THEN l7_latency_ns END AS max_latency_ns,
         flow_source, flow_source_namespace, flow_destination, flow_destination_namespace,
         time AS first_time, time AS last_time
     FROM edges e, w

@@ -51,6 +51,10 @@ func main() {
 	if m, ok := metrics["BenchmarkRecord"]; ok {
 		fmt.Printf("record: %.0f flows/s vs bare client %.0f flows/s = %.2fx (target >= 0.70)\n",
 			m["record-flows/s"], m["bare-flows/s"], m["record/bare"])
+		if r, ok := m["derived-cpu-ratio"]; ok {
+			fmt.Printf("record CPU: %.2f us/flow with the derived tables, %.2f without: %.3fx (target <= 1.15)\n",
+				m["cpu-us/flow"], m["cpu-us/flow-no-derived"], r)
+		}
 		fmt.Printf("record peak RSS: %.0f MB (VmHWM, with the binary's file pages), %.0f MB anonymous (target <= 200)\n",
 			m["peak-RSS-MB"], m["peak-anon-MB"])
 		fmt.Printf("record size: %.1f B/flow; jsonpb %.0f B/flow, jsonpb.gz %.1f B/flow; parquet/jsonpb.gz = %.3fx (target <= 0.5)\n",
@@ -59,6 +63,21 @@ func main() {
 	if m, ok := metrics["BenchmarkImport"]; ok {
 		fmt.Printf("import: %.1f MB/s, %.0f flows/s; hubble observe --input-file -o jsonpb: %.1f MB/s, %.0f flows/s; import/hubble = %.2fx (target >= 2)\n",
 			m["import-MB/s"], m["import-flows/s"], m["hubble-MB/s"], m["hubble-flows/s"], m["import/hubble"])
+		if r, ok := m["derived-time-ratio"]; ok {
+			fmt.Printf("import with the derived tables / without: %.3fx the time (%.0f flows/s without; target <= 1.15)\n",
+				r, m["import-no-derived-flows/s"])
+		}
+	}
+	if live, ok := get("BenchmarkSinkLive/live", "flows/s"); ok {
+		if nd, ok := get("BenchmarkSinkLive/live-no-derived", "flows/s"); ok {
+			fmt.Printf("live store: %.0f flows/s with the derived tables, %.0f without: %.3fx the CPU per flow\n", live, nd, nd/live)
+		}
+	}
+	for _, sub := range []string{"1M", "3M", "10M"} {
+		if m, ok := metrics["BenchmarkAnalyzeScale/"+sub]; ok {
+			fmt.Printf("analyze services over %s flows: %.2f s; plain DuckDB scan-and-group %.2f s; %.2fx\n",
+				sub, m["services-s"], m["plain-scan-s"], m["x-plain-scan"])
+		}
 	}
 	for _, a := range []string{"services", "graph"} {
 		if m, ok := metrics["BenchmarkAnalyze10M/"+a]; ok {
@@ -66,12 +85,13 @@ func main() {
 			if v, ok := m["peak-RSS-MB"]; ok {
 				rss = fmt.Sprintf("%.0f MB (VmHWM; %.0f MB before the run)", v, m["base-RSS-MB"])
 			}
-			fmt.Printf("analyze %s over %.0fM flows: %.2f s (target <= 1.5), peak RSS %s\n", a, m["flows"]/1e6, m["ns/op"]/1e9, rss)
+			fmt.Printf("analyze %s over %.0fM flows: %.2f s (target <= 1.5), peak RSS %s (target <= 1000 MB)\n", a, m["flows"]/1e6, m["ns/op"]/1e9, rss)
 		}
 	}
 	if m, ok := metrics["BenchmarkAnalyzeVsJSON1M"]; ok {
-		fmt.Printf("analyze services over %.0fM flows: recording %.2f s; read_json over jsonpb %.1f s as a view, %.1f s loaded into a table; %.1fx faster (target >= 20)\n",
-			m["flows"]/1e6, m["recording-s"], m["json-view-s"], m["json-table-s"], m["x-faster-than-json"])
+		fmt.Printf("analyze services over %.0fM flows: recording %.2f s; plain DuckDB scan-and-group %.2f s (%.2fx, target <= 3); "+
+			"read_json over jsonpb (requests, errors, p99 per service) %.1f s as a view, %.1f s loaded into a table; %.1fx faster (target >= 20)\n",
+			m["flows"]/1e6, m["recording-s"], m["plain-scan-s"], m["x-plain-scan"], m["json-view-s"], m["json-table-s"], m["x-faster-than-json"])
 	}
 	if m, ok := metrics["BenchmarkReplay"]; ok {
 		fmt.Printf("replay --speed max over %.1fM flows: %.0f flows/s to a client that drains the stream (target >= 100k), %.0f flows/s to one that decodes each response\n",
@@ -80,7 +100,7 @@ func main() {
 			m["tenth-peak-anon-MB"], m["all-peak-anon-MB"], m["tenth-peak-RSS-MB"], m["all-peak-RSS-MB"])
 	}
 	if m, ok := metrics["BenchmarkReport10M"]; ok {
-		fmt.Printf("report (HTML) over %.0fM flows: %.1f s (target <= 10 s)\n", m["flows"]/1e6, m["report-s"])
+		fmt.Printf("report (HTML) over %.0fM flows: %.1f s (target <= 10 s), peak RSS %.0f MB (target <= 1000)\n", m["flows"]/1e6, m["report-s"], m["peak-RSS-MB"])
 	}
 	if a, ok := get("BenchmarkEncode/arrow-go-pqarrow", "flows/s"); ok {
 		if p, ok := get("BenchmarkEncode/parquet-go", "flows/s"); ok && p > 0 {

@@ -28,15 +28,20 @@ req AS (
         protocol, no_response, error, client_error, latency_ns, latency_bucket
     FROM ft_in_window('requests_counted', 'win')
 ),
+-- per service and protocol first: the protocols are listed from a few
+-- rows, not every request
 inbound AS (
-    SELECT
-        server AS service, server_namespace AS namespace,
-        string_agg(DISTINCT protocol, ',' ORDER BY protocol) AS protocols,
-        ft_requests(no_response) AS requests,
-        ft_errors(error) AS errors,
-        ft_client_errors(client_error) AS client_errors,
-        ft_no_response(no_response) AS no_response
-    FROM req
+    SELECT service, namespace, string_agg(protocol, ',' ORDER BY protocol) AS protocols,
+        sum(requests)::BIGINT AS requests, sum(errors)::BIGINT AS errors, sum(client_errors)::BIGINT AS client_errors,
+        sum(no_response)::BIGINT AS no_response
+    FROM (SELECT
+              server AS service, server_namespace AS namespace, protocol,
+              ft_requests(no_response) AS requests,
+              ft_errors(error) AS errors,
+              ft_client_errors(client_error) AS client_errors,
+              ft_no_response(no_response) AS no_response
+          FROM req
+          GROUP BY ALL)
     GROUP BY ALL
 ),
 latencies AS NOT MATERIALIZED (SELECT {s: server, n: server_namespace} AS g, latency_ns, latency_bucket FROM req),

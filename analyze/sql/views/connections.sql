@@ -37,43 +37,41 @@ WITH reverse AS (
 -- first flow is a SYN and the row before it that ended last did not end
 -- with one. Rows that overlap in time (flows that came late, two sessions
 -- that recorded the same flows) hold interleaved flows, and open none.
--- Rows are keyed by a hash of their addresses and ports (two, against
--- collisions): cheaper to sort and group by than the four columns.
+-- Rows are keyed by connection_key, a hash of their addresses and ports:
+-- cheaper to sort and group by than the four columns.
 keyed AS NOT MATERIALIZED (
-    SELECT *, hash(source_ip, source_port, destination_ip, destination_port) AS k1,
-        hash(destination_port, destination_ip, source_port, source_ip) AS k2
-    FROM derived_connections
+    SELECT * RENAME (connection_key AS k) FROM derived_connections
 ),
 unsure AS (
-    SELECT DISTINCT k1, k2 FROM keyed WHERE attempt IS NULL
+    SELECT DISTINCT k FROM keyed WHERE attempt IS NULL
 ),
 -- The windows sort only the columns they need (sorting whole rows costs
 -- more than joining them with their attempt after), and run (not framed)
 -- windows, which DuckDB computes in one pass.
 ran AS (
-    SELECT k1, k2, first_time, last_time, first_syn_only,
+    SELECT k, first_time, last_time, first_syn_only,
         max(last_time) OVER w AS ended, arg_max(last_syn_only, last_time) OVER w AS ended_syn_only
-    FROM keyed SEMI JOIN unsure USING (k1, k2)
-    WINDOW w AS (PARTITION BY k1, k2 ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING)
+    FROM keyed SEMI JOIN unsure USING (k)
+    WINDOW w AS (PARTITION BY k ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING)
 ),
 opening AS (
-    SELECT k1, k2, first_time, last_time,
+    SELECT k, first_time, last_time,
         coalesce(first_time >= lag(ended) OVER w, true) AND first_syn_only AND NOT coalesce(lag(ended_syn_only) OVER w, false) AS opens
     FROM ran
-    WINDOW w AS (PARTITION BY k1, k2 ORDER BY first_time, last_time)
+    WINDOW w AS (PARTITION BY k ORDER BY first_time, last_time)
 ),
 -- rows of the same times are in one attempt (the later of them opens
 -- none): one attempt per key and times
 numbered AS (
-    SELECT DISTINCT k1, k2, first_time, last_time,
-        sum(opens::INTEGER) OVER (PARTITION BY k1, k2 ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING)::BIGINT AS n
+    SELECT DISTINCT k, first_time, last_time,
+        sum(opens::INTEGER) OVER (PARTITION BY k ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING)::BIGINT AS n
     FROM opening
 ),
 attempts AS (
-    SELECT k.* EXCLUDE (k1, k2, attempt), true AS sure, k.attempt AS grp FROM keyed k ANTI JOIN unsure USING (k1, k2)
+    SELECT r.* EXCLUDE (k, attempt), true AS sure, r.attempt AS grp FROM keyed r ANTI JOIN unsure USING (k)
     UNION ALL
-    SELECT k.* EXCLUDE (k1, k2, attempt), false, (hash(k1, k2, n.n) >> 1)::BIGINT
-    FROM keyed k JOIN numbered n USING (k1, k2, first_time, last_time)
+    SELECT r.* EXCLUDE (k, attempt), false, (hash(r.k, n.n) >> 1)::BIGINT
+    FROM keyed r JOIN numbered n USING (k, first_time, last_time)
     WHERE n.n > 0
 ),
 g AS (

@@ -34,7 +34,7 @@ n AS (
     LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = f.destination_namespace AND rd.pod = f.destination_pod_name
 )
 SELECT
-    time, node_name, type, l7_protocol, l7_type, verdict, drop_reason_desc, drop_reason, l4_protocol, traffic_direction,
+    time, node_name, type, l7_protocol, l7_type, l7_latency_ns, verdict, drop_reason_desc, drop_reason, l4_protocol, traffic_direction,
     coalesce(CASE WHEN swap THEN destination_endpoint ELSE source_endpoint END, '(unknown)') AS source,
     CASE WHEN swap THEN destination_namespace ELSE source_namespace END AS source_namespace,
     CASE WHEN swap THEN destination_pod_name ELSE source_pod_name END AS source_pod,

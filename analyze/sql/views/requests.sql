@@ -52,9 +52,8 @@ answered AS (
 ),
 -- still in flight when the recording ended is not unanswered
 horizon AS (
-    SELECT (SELECT max(last_time) FROM derived_traffic WHERE l7_protocol IN ('http', 'grpc') AND l7_type IN ('REQUEST', 'RESPONSE'))
-        - to_microseconds(greatest(max(latency_ns) // 1000, 1000000)::BIGINT) AS t
-    FROM derived_requests
+    SELECT max(last_time) - to_microseconds(greatest(max(max_latency_ns) // 1000, 1000000)::BIGINT) AS t
+    FROM derived_traffic WHERE l7_protocol IN ('http', 'grpc') AND l7_type IN ('REQUEST', 'RESPONSE')
 ),
 -- the client rows whose file could not tell whether a server proxy saw
 -- the request, that one in another file did (proxy_key: the same

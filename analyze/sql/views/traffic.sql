@@ -3,7 +3,8 @@
 -- direction, endpoints, service, port), with the flows' first and last
 -- time: the derived traffic table (written with the flows, see
 -- docs/schema.md), pods named as the pods view names them. Sums of its
--- counts over rows equal counts of edges over the same flows. flow_source
+-- counts over rows equal counts of edges over the same flows (but where
+-- two sessions recorded the same flows: see ft_traffic_in). flow_source
 -- and flow_destination are the flows' own endpoints (not swapped).
 CREATE OR REPLACE VIEW traffic AS
 WITH t AS (
@@ -17,10 +18,13 @@ SELECT
     coalesce(source, '(unknown)') AS source, source_namespace, source_pod,
     coalesce(destination, '(unknown)') AS destination, destination_namespace, destination_pod,
     destination_port, destination_service, is_reply,
-    flows::BIGINT AS flows, tcp_resets::BIGINT AS tcp_resets, dns_errors::BIGINT AS dns_errors,
+    flows::BIGINT AS flows, tcp_resets::BIGINT AS tcp_resets, dns_errors::BIGINT AS dns_errors, max_latency_ns,
     CASE WHEN is_reply THEN destination ELSE source END AS flow_source,
     CASE WHEN is_reply THEN destination_namespace ELSE source_namespace END AS flow_source_namespace,
     CASE WHEN is_reply THEN source ELSE destination END AS flow_destination,
     CASE WHEN is_reply THEN source_namespace ELSE destination_namespace END AS flow_destination_namespace,
-    first_time, last_time
+    first_time, last_time,
+    -- the recording session (recording id) whose file counted the flows;
+    -- '' in a recording of one session
+    session
 FROM t;

@@ -1,0 +1,54 @@
+package schema
+
+import (
+	"testing"
+	"time"
+)
+
+// A connection forgotten by a session's state (idle, or past the bound)
+// is of an unknown attempt when it comes back, unless a SYN comes after a
+// row that did not end with one: then it opens one, as the views would
+// say. A forgotten attempt that ended with a SYN is never taken for new.
+func TestConnStateForgetsWithoutChangingAttempts(t *testing.T) {
+	at := func(d time.Duration) int64 { return time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC).Add(d).UnixNano() }
+	row := func(ip string, first, last time.Duration, synFirst, synLast bool) *Connection {
+		return &Connection{SourceIP: ip, DestinationIP: "10.0.0.9", SourcePort: 40000, DestinationPort: 80,
+			HasSourcePort: true, HasDestinationPort: true, FirstTime: at(first), LastTime: at(last),
+			FirstSynOnly: synFirst, LastSynOnly: synLast}
+	}
+	idle := time.Duration(ConnIdle) + time.Minute
+	for _, c := range []struct {
+		name      string
+		rows      []*Connection
+		sameAsOld bool // the last row is of the first row's attempt
+		known     bool // the last row's attempt is known
+	}{
+		{"answered, then a SYN again", []*Connection{row("10.0.0.1", 0, time.Second, true, false), row("10.0.0.1", idle, idle, true, true)}, false, true},
+		{"never answered, then a SYN again", []*Connection{row("10.0.0.2", 0, time.Second, true, true), row("10.0.0.2", idle, idle, true, true)}, false, false},
+		{"answered, then a late ACK", []*Connection{row("10.0.0.3", 0, time.Second, true, false), row("10.0.0.3", idle, idle, false, false)}, false, false},
+		{"a SYN again, not forgotten", []*Connection{row("10.0.0.4", 0, time.Second, true, true), row("10.0.0.4", 2*time.Second, 3*time.Second, true, true)}, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewConnState()
+			var files []*Deriver
+			for _, r := range c.rows {
+				// Each row in a file of its own; another connection keeps
+				// the state's clock going.
+				d := &Deriver{Conns: s, conns: map[tuple]int{}}
+				d.addConnection(row("10.9.9.9", time.Duration(r.FirstTime-at(0)), time.Duration(r.FirstTime-at(0)), false, false))
+				d.addConnection(r)
+				files = append(files, d)
+			}
+			first, last := files[0].connRows[1], files[len(files)-1].connRows[1]
+			if !first.HasAttempt {
+				t.Fatal("the first row's attempt is unknown")
+			}
+			if last.HasAttempt != c.known {
+				t.Fatalf("the last row's attempt known: %v, want %v", last.HasAttempt, c.known)
+			}
+			if same := last.HasAttempt && last.Attempt == first.Attempt; same != c.sameAsOld {
+				t.Errorf("the last row of the first row's attempt: %v, want %v", same, c.sameAsOld)
+			}
+		})
+	}
+}
