@@ -478,4 +478,3 @@ func queryTable(ctx context.Context, db *sql.DB, q string) (printer.Table, error
 	defer rows.Close()
 	return analyze.ScanTable(rows)
 }
-
