@@ -35,8 +35,9 @@ type setupStep struct {
 }
 
 // objectRef finds the relations a text reads: names after FROM or JOIN,
-// and quoted names (relations passed to macros by name).
-var objectRef = regexp.MustCompile(`(?i)\b(?:from|join)\s+([a-z_][a-z0-9_]*)|'([a-z_][a-z0-9_]*)'`)
+// and names passed to a macro (a relation, by name) or to getvariable (a
+// variable a step sets) as its first argument.
+var objectRef = regexp.MustCompile(`(?i)\b(?:from|join)\s+([a-z_][a-z0-9_]*)|\b(?:ft_[a-z0-9_]+|query_table|getvariable)\(\s*'([a-z_][a-z0-9_]*)'`)
 
 // sqlComment strips comments, so that a view named in a comment is not
 // set up.

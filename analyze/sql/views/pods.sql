@@ -12,10 +12,11 @@ CREATE OR REPLACE VIEW pods AS
 WITH p AS (
     SELECT namespace, pod,
         coalesce(arg_min(workload, first_time), arg_min(app, first_time), min(inferred)) AS name,
-        list(DISTINCT coalesce(workload, app, pod)) AS flow_names,
+        -- the names the flows give it, as source_endpoint does
+        min(coalesce(workload, app, pod)) AS lo, max(coalesce(workload, app, pod)) AS hi,
         min(first_time) AS first_time, max(last_time) AS last_time
     FROM derived_pods
     GROUP BY namespace, pod
 )
-SELECT namespace, pod, name, list_filter(flow_names, n -> n <> name) <> [] AS renamed, first_time, last_time
+SELECT namespace, pod, name, lo <> name OR hi <> name AS renamed, first_time, last_time
 FROM p;
