@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -41,7 +40,7 @@ func findFiles(paths []string) (tape.Files, map[string][]string, error, error) {
 		}
 	}
 	for _, p := range files.Flows {
-		if _, ok := recordingOf(p); !ok {
+		if _, kind, ok := tape.RecordingDir(p); !ok || kind != schema.KindFlows {
 			return files, derived, fmt.Errorf("%s: not in a recording directory (DIR/flows/date=.../hour=.../NAME.parquet), so it has no derived tables: "+
 				"analyse the recording directory it comes from", p), nil
 		}
@@ -69,21 +68,11 @@ func findFiles(paths []string) (tape.Files, map[string][]string, error, error) {
 		missing[0], len(missing), strings.Join(dirs, " ")), nil
 }
 
-// recordingOf is the recording directory of a file in its layout
-// (DIR/KIND/date=.../hour=.../NAME.parquet).
-func recordingOf(p string) (string, bool) {
-	part := filepath.Dir(p)
-	if !strings.HasPrefix(filepath.Base(part), "hour=") || !strings.HasPrefix(filepath.Base(filepath.Dir(part)), "date=") {
-		return "", false
-	}
-	return filepath.Dir(filepath.Dir(filepath.Dir(part))), true
-}
-
 // recordingsOf are the recording directories of files, each once.
 func recordingsOf(files []string) []string {
 	var out []string
 	for _, p := range files {
-		if d, ok := recordingOf(p); ok && !slices.Contains(out, d) {
+		if d, _, ok := tape.RecordingDir(p); ok && !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}
@@ -137,29 +126,34 @@ func (e *Engine) derivedView(kind string) (string, error) {
 	case kind == schema.KindTraffic && multi && len(e.derived[kind]) > 0:
 		// Which session counted the flows: minutes two sessions both
 		// counted are read from the flows, each uuid once (ft_traffic_in).
+		// (tape.SessionOf: the same sessions tape.Sessions counts)
+		sessions := make([]string, len(e.derived[kind]))
+		for i, p := range e.derived[kind] {
+			sessions[i] = fmt.Sprintf("(%s, %s)", quote(p), quote(tape.SessionOf(p)))
+		}
 		return fmt.Sprintf(`CREATE OR REPLACE VIEW derived_traffic AS
-SELECT * EXCLUDE (filename), regexp_extract(filename, '[0-9]{8}T[0-9]{6}Z-([^-/]+)-[^/]*$', 1) AS session
-FROM read_parquet(%s, union_by_name = true, hive_partitioning = false, filename = true)`, quoteList(e.derived[kind])), nil
+SELECT t.* EXCLUDE (filename), s.session
+FROM read_parquet(%s, union_by_name = true, hive_partitioning = false, filename = true) t
+JOIN (VALUES %s) s(filename, session) ON s.filename = t.filename`, quoteList(e.derived[kind]), strings.Join(sessions, ", ")), nil
 	case kind == schema.KindTraffic:
-		cols := append(derivedColumns(kind), [2]string{"session", "VARCHAR"})
+		cols := append(tableColumns(kind), [2]string{"session", "VARCHAR"})
 		if len(e.derived[kind]) == 0 {
 			return baseView("derived_traffic", cols, nil), nil
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW derived_traffic AS SELECT *, '' AS session FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)",
 			quoteList(e.derived[kind])), nil
 	}
-	v := baseView("derived_"+kind, derivedColumns(kind), e.derived[kind])
+	v := baseView("derived_"+kind, tableColumns(kind), e.derived[kind])
 	switch {
 	case kind == schema.KindRequests && multi:
 		v += "\nQUALIFY uuid IS NULL OR row_number() OVER (PARTITION BY uuid ORDER BY time) = 1"
 	case kind == schema.KindConnections && multi && len(e.derived[kind]) > 0:
-		// Two sessions' rows of the same flows are the same rows; rows of
-		// an attempt that two sessions cut otherwise both count their
-		// drops (drop_reasons), the rest once (see connections.sql).
+		// Two sessions' rows of the same flows are the same rows, kept
+		// once; rows of an attempt that two sessions cut otherwise are
+		// all kept: the attempt is judged alike (answered, reset, dropped
+		// are any of its rows'), but its flows and drop_reasons add up
+		// both sessions' (see connections.sql).
 		v = strings.Replace(v, "SELECT * FROM", "SELECT DISTINCT * FROM", 1)
 	}
 	return v, nil
 }
-
-// derivedColumns are the columns of a derived table.
-func derivedColumns(kind string) [][2]string { return tableColumns(kind) }

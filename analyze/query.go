@@ -13,6 +13,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/flowtape/flowtape/printer"
+	"github.com/flowtape/flowtape/schema"
 )
 
 // Query runs any SQL over the views and returns its result; the views it
@@ -53,14 +54,35 @@ func errString(err error) string {
 // reports a damaged page ("Invalid Error: Variable-length int over 10
 // bytes") without saying where, and at 3 a.m. the file is what matters.
 // Only such errors cost the extra read of every file.
+// A damaged derived file is derived again from its flows (reindex
+// --force: reindex alone looks at the footers only).
 func (e *Engine) blame(ctx context.Context, err error) error {
 	msg := err.Error()
-	// "Invalid Input Error" is also what error() and bad arguments raise:
-	// only the bare "Invalid Error" of a page that does not decode counts.
-	if !strings.Contains(msg, "Invalid Error:") || strings.Contains(msg, ".parquet") {
+	var derived []string
+	for _, kind := range schema.DerivedKinds {
+		derived = append(derived, e.derived[kind]...)
+	}
+	damaged := func(f string) error {
+		if slices.Contains(derived, f) {
+			return fmt.Errorf("%w (%s is damaged: run flowtape reindex --force %s to derive it again from its flows)",
+				err, f, strings.Join(recordingsOf([]string{f}), " "))
+		}
+		return fmt.Errorf("%w (%s is damaged: move it out of the recording to analyse the rest)", err, f)
+	}
+	if strings.Contains(msg, ".parquet") {
+		for _, f := range derived {
+			if strings.Contains(msg, f) {
+				return damaged(f)
+			}
+		}
 		return err
 	}
-	for _, f := range slices.Concat(e.files.Flows, e.files.Events) {
+	// "Invalid Input Error" is also what error() and bad arguments raise:
+	// only the bare "Invalid Error" of a page that does not decode counts.
+	if !strings.Contains(msg, "Invalid Error:") {
+		return err
+	}
+	for _, f := range slices.Concat(e.files.Flows, e.files.Events, derived) {
 		if ctx.Err() != nil {
 			return err
 		}
@@ -72,7 +94,7 @@ func (e *Engine) blame(ctx context.Context, err error) error {
 			rows.Close()
 		}
 		if qerr != nil {
-			return fmt.Errorf("%w (%s is damaged: move it out of the recording to analyse the rest)", err, f)
+			return damaged(f)
 		}
 	}
 	return err

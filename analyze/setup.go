@@ -34,10 +34,19 @@ type setupStep struct {
 	sql         func(context.Context) (string, error)
 }
 
-// objectRef finds the relations a text reads: names after FROM or JOIN,
-// and names passed to a macro (a relation, by name) or to getvariable (a
-// variable a step sets) as its first argument.
-var objectRef = regexp.MustCompile(`(?i)\b(?:from|join)\s+([a-z_][a-z0-9_]*)|\b(?:ft_[a-z0-9_]+|query_table|getvariable)\(\s*'([a-z_][a-z0-9_]*)'`)
+// objectRefs find the relations a text reads: names after FROM, JOIN,
+// DESCRIBE, SUMMARIZE, SHOW and TABLE, and names passed to a macro (a
+// relation, by name) or to getvariable (a variable a step sets) as its
+// first argument. Two patterns, as one match may not hold the other
+// (FROM ft_in_window('requests_counted', ...)).
+var objectRefs = []*regexp.Regexp{
+	regexp.MustCompile(`(?i)\b(?:from|join|describe|summarize|show|table)\s+([a-z_][a-z0-9_]*)`),
+	regexp.MustCompile(`(?i)\b(?:ft_[a-z0-9_]+|query_table|getvariable)\(\s*'([a-z_][a-z0-9_]*)'`),
+}
+
+// cteName finds the common table expressions a text defines (WITH x AS
+// (, or , x AS NOT MATERIALIZED (): a name they shadow is no view read.
+var cteName = regexp.MustCompile(`(?i)(?:\bwith|,)\s+([a-z_][a-z0-9_]*)\s+as\s+(?:not\s+)?(?:materialized\s+)?\(`)
 
 // sqlComment strips comments, so that a view named in a comment is not
 // set up.
@@ -48,11 +57,18 @@ var creates = regexp.MustCompile(`(?i)\bcreate\s+or\s+replace\s+(?:view|macro)\s
 
 // refs lists the objects of the setup that q reads.
 func (e *Engine) refs(q string) []string {
+	q = sqlComment.ReplaceAllString(q, "")
+	var ctes []string
+	for _, m := range cteName.FindAllStringSubmatch(q, -1) {
+		ctes = append(ctes, strings.ToLower(m[1]))
+	}
 	var out []string
-	for _, m := range objectRef.FindAllStringSubmatch(sqlComment.ReplaceAllString(q, ""), -1) {
-		name := strings.ToLower(m[1] + m[2])
-		if _, ok := e.provider[name]; ok && !slices.Contains(out, name) {
-			out = append(out, name)
+	for _, re := range objectRefs {
+		for _, m := range re.FindAllStringSubmatch(q, -1) {
+			name := strings.ToLower(m[1])
+			if _, ok := e.provider[name]; ok && !slices.Contains(out, name) && !slices.Contains(ctes, name) {
+				out = append(out, name)
+			}
 		}
 	}
 	return out

@@ -17,19 +17,6 @@ type Derived struct {
 	Pods        []Pod
 }
 
-// Derive computes the derived rows of one batch of flow rows as a file of
-// its own (Deriver with one batch).
-func Derive(rec arrow.RecordBatch) (Derived, error) {
-	var d Deriver
-	b, err := d.Add(rec, false)
-	if err != nil {
-		return Derived{}, err
-	}
-	f := d.Finish()
-	f.Requests = append(b.Requests, f.Requests...)
-	return f, nil
-}
-
 // Deriver derives the rows of one file from the batches of its flow rows
 // (record batches with the columns DeriveColumns names, as the writer
 // encodes them or a reader reads them, strings plain or dictionary-
@@ -52,11 +39,10 @@ type Deriver struct {
 	// shares it.
 	Conns *ConnState
 
-	answered map[int64]bool // call keys of the file's responses
-	server   map[int64]bool // proxy keys of its server proxies' rows
-	open     map[int64][]Request
+	answered map[uint64]bool // pair keys of the file's responses
+	server   map[uint64]bool // proxy pair keys of its server proxies' rows
+	open     map[uint64][]Request
 	nOpen    int
-	spilled  int64
 	conns    map[tuple]int // each connection's last row in connRows
 	connRows []Connection
 	traffic  TrafficSet
@@ -64,7 +50,8 @@ type Deriver struct {
 }
 
 // MaxOpenRequests bounds the requests a Deriver holds open (see Deriver).
-const MaxOpenRequests = 200_000
+// A variable so that tests can lower it: the answers must not change.
+var MaxOpenRequests = 200_000
 
 // Batch is what Add derives from a batch of a file's flows.
 type Batch struct {
@@ -84,7 +71,7 @@ func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
 		return Batch{}, err
 	}
 	if d.answered == nil {
-		d.answered, d.server, d.open, d.conns = map[int64]bool{}, map[int64]bool{}, map[int64][]Request{}, map[tuple]int{}
+		d.answered, d.server, d.open, d.conns = map[uint64]bool{}, map[uint64]bool{}, map[uint64][]Request{}, map[tuple]int{}
 	}
 	edges := make([]edge, b.n)
 	for i := range edges {
@@ -124,10 +111,6 @@ func (d *Deriver) Finish() Derived {
 	return f
 }
 
-// Spilled counts the open requests written before the end of the file
-// (MaxOpenRequests).
-func (d *Deriver) Spilled() int64 { return d.spilled }
-
 // spill removes the n oldest open requests and returns them.
 func (d *Deriver) spill(n int) []Request {
 	var all []Request
@@ -136,13 +119,12 @@ func (d *Deriver) spill(n int) []Request {
 	}
 	sortRequests(all)
 	out := all[:n]
-	d.open = map[int64][]Request{}
+	d.open = map[uint64][]Request{}
 	d.nOpen = 0
 	for _, r := range all[n:] {
-		d.open[r.CallKey] = append(d.open[r.CallKey], r)
+		d.open[r.pair] = append(d.open[r.pair], r)
 		d.nOpen++
 	}
-	d.spilled += int64(n)
 	return out
 }
 
@@ -163,11 +145,19 @@ func LatencyBucket(ns uint64) int32 {
 // Requests: analyze/sql/views/requests.sql reads these rows; the pairing
 // of a request with a response in another file, and the verdict on
 // requests never answered, are made there.
+//
+// A request pairs with its response, and a client proxy's row with the
+// server proxy's, when they have the same X-Request-Id (a response also
+// the same node and proxy) and name the same client and server, by the
+// names the views give them: a pod's name comes from all of the
+// recording (the pods view), so a file cannot always tell. It pairs what
+// is sure (pairKey, proxyPairKey): rows of the same pods (a pod has one
+// name), or of the same names where the flows name no pod. What it
+// leaves open, the views pair by call_key and proxy_key, hashes of all
+// but the endpoints, and the endpoints' names.
 
-// endpointKey is who a side of a call is, for pairing requests with
-// responses and proxies with each other: its pod where it has one (the
-// name a pod's flows carry may differ, see Pods), else its name. The views
-// key the rows alike (ft_endpoint_key in analyze/sql/macros.sql).
+// endpointKey is who a side of a call is, surely: its pod where it has
+// one, else its name.
 type endpointKey struct {
 	pod      bool
 	ns, name string
@@ -180,16 +170,16 @@ func keyOf(ns, pod, name string) endpointKey {
 	return endpointKey{name: name}
 }
 
-// callKey is what pairs a request with its response: the same node, proxy
-// side, X-Request-Id, client and server.
-type callKey struct {
+// pairKey pairs a request with its response within a file: the same node,
+// proxy side, X-Request-Id, client and server.
+type pairKey struct {
 	id, node, reporter string
 	client, server     endpointKey
 }
 
-// proxyKey is what tells that a server proxy saw a request a client proxy
-// reported.
-type proxyKey struct {
+// proxyPairKey tells within a file that a server proxy saw a request a
+// client proxy reported.
+type proxyPairKey struct {
 	id             string
 	client, server endpointKey
 }
@@ -228,7 +218,7 @@ func (d *Deriver) requests(b *flowBatch) (responses, open []Request) {
 			client, srv = srv, client
 		}
 		if id != "" && reporter == "server" {
-			d.server[proxyKey{id, client, srv}.hash()] = true
+			d.server[proxyPairKey{id, client, srv}.hash()] = true
 		}
 		if !response {
 			if id != "" {
@@ -245,29 +235,26 @@ func (d *Deriver) requests(b *flowBatch) (responses, open []Request) {
 		r.Error = r.HasStatus && (r.Status >= 500 || grpc && r.Status != 200)
 		r.ClientError = r.HasStatus && r.Status >= 400 && r.Status <= 499
 		if id != "" {
-			r.CallKey = callKey{id, r.NodeName, reporter, client, srv}.hash()
-			r.ProxyKey = proxyKey{id, client, srv}.hash()
-			d.answered[r.CallKey] = true
-			if rs := d.open[r.CallKey]; rs != nil {
+			r.keys(client, srv)
+			d.answered[r.pair] = true
+			if rs := d.open[r.pair]; rs != nil {
 				d.nOpen -= len(rs)
-				delete(d.open, r.CallKey)
+				delete(d.open, r.pair)
 			}
 		}
 		responses = append(responses, r)
 	}
 	for _, i := range requests {
 		r := b.request(i, false)
-		client, srv := keyOf(r.ClientNamespace, r.ClientPod, r.Client), keyOf(r.ServerNamespace, r.ServerPod, r.Server)
-		r.CallKey = callKey{r.RequestID, r.NodeName, r.Reporter, client, srv}.hash()
-		r.ProxyKey = proxyKey{r.RequestID, client, srv}.hash()
-		if d.answered[r.CallKey] {
+		r.keys(keyOf(r.ClientNamespace, r.ClientPod, r.Client), keyOf(r.ServerNamespace, r.ServerPod, r.Server))
+		if d.answered[r.pair] {
 			continue
 		}
 		r.Open = true
 		open = append(open, r)
 		kept := r
 		kept.cloneStrings()
-		d.open[r.CallKey] = append(d.open[r.CallKey], kept)
+		d.open[r.pair] = append(d.open[r.pair], kept)
 		d.nOpen++
 	}
 	// Whether a server proxy saw a request: the server's own rows, and the
@@ -275,14 +262,14 @@ func (d *Deriver) requests(b *flowBatch) (responses, open []Request) {
 	for _, rows := range [][]Request{responses, open} {
 		for k := range rows {
 			r := &rows[k]
-			if r.Reporter == "server" || r.RequestID != "" && d.server[r.ProxyKey] {
+			if r.Reporter == "server" || r.RequestID != "" && d.server[r.proxy] {
 				r.SeenByServer = True
 			}
 		}
 	}
 	for _, rs := range d.open {
 		for k := range rs {
-			if rs[k].SeenByServer == Null && d.server[rs[k].ProxyKey] {
+			if rs[k].SeenByServer == Null && d.server[rs[k].proxy] {
 				rs[k].SeenByServer = True
 			}
 		}
@@ -297,27 +284,40 @@ func (r *Request) cloneStrings() {
 	}
 }
 
-// The keys are hashed into the rows so that the views pair rows of
-// different files by one integer: joining every response by its
-// X-Request-Id and endpoints takes seconds at 10 million flows. A false
-// pair needs a collision of 64-bit hashes.
+// keys sets a row's keys, given its client and server: the pairing
+// within the file, and the hashes the views pair by (call_key,
+// proxy_key). The views pair rows of different files by one integer
+// first: joining every response by its X-Request-Id and endpoints takes
+// seconds at 10 million flows.
+func (r *Request) keys(client, server endpointKey) {
+	r.pair = pairKey{r.RequestID, r.NodeName, r.Reporter, client, server}.hash()
+	r.proxy = proxyPairKey{r.RequestID, client, server}.hash()
+	h := newKeyHash()
+	h.str(r.RequestID)
+	h.str(r.NodeName)
+	h.str(r.Reporter)
+	r.CallKey = int64(h.sum)
+	h = newKeyHash()
+	h.str(r.RequestID)
+	r.ProxyKey = int64(h.sum)
+}
 
-func (k callKey) hash() int64 {
+func (k pairKey) hash() uint64 {
 	h := newKeyHash()
 	h.str(k.id)
 	h.str(k.node)
 	h.str(k.reporter)
 	h.endpoint(k.client)
 	h.endpoint(k.server)
-	return int64(h.sum)
+	return h.sum
 }
 
-func (k proxyKey) hash() int64 {
+func (k proxyPairKey) hash() uint64 {
 	h := newKeyHash()
 	h.str(k.id)
 	h.endpoint(k.client)
 	h.endpoint(k.server)
-	return int64(h.sum)
+	return h.sum
 }
 
 // keyHash is FNV-1a (64 bits) over length-prefixed fields.
@@ -528,11 +528,29 @@ func (d *Deriver) addConnection(c *Connection) {
 			d.Conns.note(t, p)
 			return
 		}
-		// A new attempt in the file.
-		c.Attempt, c.HasAttempt = attemptID(t, c.FirstTime), true
+		if !opens {
+			// Flows that came late (before the row's first): of an
+			// attempt only the order of all the rows in time tells
+			// (unknown, connections.sql); the row ending last stays the
+			// one later batches continue.
+			c.Attempt, c.HasAttempt = 0, false
+			if c.LastTime < p.LastTime {
+				d.keepConnection(t, c, false)
+				return
+			}
+		} else {
+			// A new attempt in the file.
+			c.Attempt, c.HasAttempt = attemptID(t, c.FirstTime), true
+		}
 	} else {
 		c.Attempt, c.HasAttempt = d.Conns.attemptOf(t, c)
 	}
+	d.keepConnection(t, c, true)
+}
+
+// keepConnection adds a row of its own to the file's rows; last: the one
+// the connection's later batches continue.
+func (d *Deriver) keepConnection(t tuple, c *Connection, last bool) {
 	kept := *c
 	for _, p := range []*string{&kept.SourceIP, &kept.DestinationIP, &kept.NodeName, &kept.Source, &kept.SourceNamespace, &kept.SourcePod,
 		&kept.Destination, &kept.DestinationNamespace, &kept.DestinationPod, &kept.DestinationService} {
@@ -542,9 +560,12 @@ func (d *Deriver) addConnection(c *Connection) {
 	for _, r := range c.DropReasons {
 		kept.DropReasons = append(kept.DropReasons, strings.Clone(r))
 	}
-	t = tuple{kept.SourceIP, kept.DestinationIP, t.srcPort, t.dstPort, t.hasSrcPort, t.hasDstPort}
-	d.conns[t] = len(d.connRows)
 	d.connRows = append(d.connRows, kept)
+	if !last {
+		return
+	}
+	t = tuple{kept.SourceIP, kept.DestinationIP, t.srcPort, t.dstPort, t.hasSrcPort, t.hasDstPort}
+	d.conns[t] = len(d.connRows) - 1
 	d.Conns.note(t, &d.connRows[len(d.connRows)-1])
 }
 
@@ -601,14 +622,12 @@ func attemptID(t tuple, synAt int64) int64 {
 // (an attempt never answered) must not be taken for new when a SYN comes
 // again, as the views would join the two. Those go to a Bloom filter
 // (Unsure): a SYN of a connection it holds is of an unknown attempt too;
-// a false positive only costs time. Evicted counts the connections
-// forgotten.
+// a false positive only costs time.
 type ConnState struct {
-	m       map[tuple]connState
-	last    int64 // newest flow time seen
-	pruned  int64 // when the state was last pruned (flow time)
-	unsure  []uint64
-	Evicted int64
+	m      map[tuple]connState
+	last   int64 // newest flow time seen
+	pruned int64 // when the state was last pruned (flow time)
+	unsure []uint64
 }
 
 type connState struct {
@@ -617,14 +636,16 @@ type connState struct {
 	lastTime        int64
 }
 
-// ConnIdle and MaxConns bound a ConnState; unsureBits is the size of its
-// Bloom filter (1 MiB: a few percent of false positives at a million
-// forgotten attempts).
-const (
-	ConnIdle   = int64(30 * 60e9) // 30 minutes of flow time
-	MaxConns   = 200_000
-	unsureBits = 1 << 23
+// ConnIdle and MaxConns bound a ConnState (variables so that tests can
+// lower them: the answers must not change).
+var (
+	ConnIdle = int64(30 * 60e9) // 30 minutes of flow time
+	MaxConns = 200_000
 )
+
+// unsureBits is the size of a ConnState's Bloom filter (1 MiB: a few
+// percent of false positives at a million forgotten attempts).
+const unsureBits = 1 << 23
 
 // NewConnState returns an empty state.
 func NewConnState() *ConnState {
@@ -693,7 +714,6 @@ func (s *ConnState) prune() {
 
 func (s *ConnState) forget(t tuple, st connState) {
 	delete(s.m, t)
-	s.Evicted++
 	if st.synEnded {
 		for _, b := range unsureBitsOf(t) {
 			s.unsure[b/64] |= 1 << (b % 64)

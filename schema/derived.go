@@ -30,7 +30,7 @@ var DerivedKinds = []string{KindRequests, KindConnections, KindTraffic, KindPods
 // of a flow file are. A reader refuses derived files of another version
 // (their rows mean something else) and names `flowtape reindex`, which
 // derives them again from the flows.
-const DerivedVersion = 1
+const DerivedVersion = 2
 
 // MetaDerivedVersion is the key-value metadata key of DerivedVersion in
 // derived files.
@@ -70,9 +70,12 @@ type Request struct {
 	SeenByServer                                 Tri
 	Open                                         bool
 	// CallKey and ProxyKey hash what pairs a request with its response
-	// and one proxy's row with the other's (callKey, proxyKey); 0 without
-	// an X-Request-Id.
+	// and one proxy's row with the other's but the endpoints, which the
+	// views compare by name (see Request.keys); 0 without an X-Request-Id.
 	CallKey, ProxyKey int64
+	// pair and proxy are what pairs them within the file (pairKey,
+	// proxyPairKey).
+	pair, proxy uint64
 }
 
 // CountedByServer reports whether the row is a client proxy's whose
@@ -116,16 +119,17 @@ var Requests = newRowTable(KindRequests,
 		triField("seen_by_server", "Whether a server proxy saw the request: true for the server's own rows and where the file "+
 			"holds a server flow with the same X-Request-Id, client and server; NULL where the file cannot tell (the views look "+
 			"in the other files).", func(r *Request) Tri { return r.SeenByServer }),
-		field(cBool, "open", "A request its file holds no response for (same node, proxy, X-Request-Id, client and server).",
+		field(cBool, "open", "A request its file holds no response for of the same node, proxy, X-Request-Id, client and server "+
+			"pods (or names, where the flows name no pod); the views look for one by name in all files.",
 			func(r *Request) (bool, bool) { return r.Open, true }),
 		field(cBool, "counted_by_server", "A client proxy's row of a request whose server proxy's row its file holds: the server "+
 			"rule of requests_counted counts that one instead, and skips this unread (a file keeps such rows in row groups of their own).",
 			func(r *Request) (bool, bool) { return r.CountedByServer(), true }),
-		field(cInt64, "call_key", "What pairs a request with its response: a 64-bit hash (FNV-1a) of the node, proxy, X-Request-Id, "+
-			"client and server (a pod, where the flow names one, else the name); NULL without an X-Request-Id.",
+		field(cInt64, "call_key", "What pairs a request with its response, but the client and server (compared by name): a 64-bit "+
+			"hash (FNV-1a) of the node, proxy and X-Request-Id; NULL without an X-Request-Id.",
 			func(r *Request) (int64, bool) { return r.CallKey, r.RequestID != "" }),
-		field(cInt64, "proxy_key", "What pairs a client proxy's row with the server proxy's: a 64-bit hash (FNV-1a) of the "+
-			"X-Request-Id, client and server; NULL without an X-Request-Id.",
+		field(cInt64, "proxy_key", "What pairs a client proxy's row with the server proxy's, but the client and server "+
+			"(compared by name): a 64-bit hash (FNV-1a) of the X-Request-Id; NULL without an X-Request-Id.",
 			func(r *Request) (int64, bool) { return r.ProxyKey, r.RequestID != "" }),
 	})
 

@@ -146,17 +146,6 @@ func (a Tri) not() Tri {
 	return Null
 }
 
-// and is SQL's AND.
-func (a Tri) and(b Tri) Tri {
-	switch {
-	case a == False || b == False:
-		return False
-	case a == Null || b == Null:
-		return Null
-	}
-	return True
-}
-
 // anyOf is SQL's bool_or as an aggregate step: NULLs are skipped, and the
 // result is NULL only when every value was.
 func (a Tri) anyOf(b Tri) Tri {

@@ -221,10 +221,11 @@ func compactSession[M proto.Message](ctx context.Context, part, id string, sf []
 	wo := WriterOptions{Writer: o.Writer, Metadata: map[string]string{MetaRecordingID: id}}
 	var d *derivation
 	if t.Kind == schema.KindFlows {
-		// Named when the file is: after its first row.
+		// Being written under the flow file's hidden name, in their own
+		// kind's directory (Recover removes what a crash leaves).
 		if d, err = newDerivation(part, wo, false, nil, func(kind string) string {
 			dir, _ := derivedDir(part, kind)
-			return filepath.Join(dir, "."+strings.TrimSuffix(filepath.Base(tmp.Name()), parquetSuffix+tmpSuffix)+parquetSuffix+tmpSuffix)
+			return filepath.Join(dir, filepath.Base(tmp.Name()))
 		}); err != nil {
 			tmp.Close()
 			return fmt.Errorf("compact %s: %w", part, err)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/protobuf/proto"
@@ -45,12 +44,11 @@ func derivedOf(flowPath, kind string) (string, bool) {
 // derivedDir is the partition directory of a derived kind beside a flow
 // partition directory.
 func derivedDir(flowPart, kind string) (string, bool) {
-	hour, date := filepath.Base(flowPart), filepath.Base(filepath.Dir(flowPart))
-	kindDir := filepath.Dir(filepath.Dir(flowPart))
-	if filepath.Base(kindDir) != schema.KindFlows || !strings.HasPrefix(hour, "hour=") || !strings.HasPrefix(date, "date=") {
+	dir, k, ok := RecordingDir(filepath.Join(flowPart, "f"))
+	if !ok || k != schema.KindFlows {
 		return "", false
 	}
-	return filepath.Join(filepath.Dir(kindDir), kind, date, hour), true
+	return filepath.Join(dir, kind, filepath.Base(filepath.Dir(flowPart)), filepath.Base(flowPart)), true
 }
 
 // Derived lists the derived files of kind that belong to the flow files,
@@ -295,18 +293,28 @@ func (d *derivation) publishPieces(flowPiece string) error {
 		}
 		return err
 	}
+	// All kinds or none: a reader must not find some of a flush's rows.
+	var published []string
+	var size int64
 	for _, kind := range schema.DerivedKinds {
 		p := pieces[kind]
 		name, _ := derivedOf(flowPiece, kind)
 		if st, err := os.Stat(p.tmp); err == nil {
-			d.pieceBytes += st.Size()
+			size += st.Size()
 		}
 		if err := os.Rename(p.tmp, name); err != nil {
-			os.Remove(p.tmp)
+			for _, q := range pieces {
+				os.Remove(q.tmp)
+			}
+			for _, q := range published {
+				os.Remove(q)
+			}
 			return fmt.Errorf("publish %s: %w", name, err)
 		}
-		d.piecePaths = append(d.piecePaths, name)
+		published = append(published, name)
 	}
+	d.piecePaths = append(d.piecePaths, published...)
+	d.pieceBytes += size
 	return nil
 }
 
@@ -329,11 +337,12 @@ func (d *derivation) finish() error {
 		d.discard()
 		return err
 	}
-	for kind, rows := range map[string]arrow.RecordBatch{
-		schema.KindConnections: schema.Connections.Encode(f.Connections),
-		schema.KindTraffic:     schema.Traffic.Encode(f.Traffic),
-		schema.KindPods:        schema.Pods.Encode(f.Pods),
+	for kind, encode := range map[string]func() arrow.RecordBatch{
+		schema.KindConnections: func() arrow.RecordBatch { return schema.Connections.Encode(f.Connections) },
+		schema.KindTraffic:     func() arrow.RecordBatch { return schema.Traffic.Encode(f.Traffic) },
+		schema.KindPods:        func() arrow.RecordBatch { return schema.Pods.Encode(f.Pods) },
 	} {
+		rows := encode()
 		err := d.files[kind].bf.write(rows)
 		rows.Release()
 		if err != nil {

@@ -138,18 +138,36 @@ func parseSegmentName(path string) (recordingID string, ok bool) {
 	return parts[1], true
 }
 
+// RecordingDir is the recording directory of a file in a recording's
+// layout (DIR/KIND/date=.../hour=.../NAME.parquet), and its kind.
+func RecordingDir(file string) (dir, kind string, ok bool) {
+	part := filepath.Dir(file)
+	hour, date := filepath.Base(part), filepath.Base(filepath.Dir(part))
+	if !strings.HasPrefix(hour, "hour=") || !strings.HasPrefix(date, "date=") {
+		return "", "", false
+	}
+	kindDir := filepath.Dir(filepath.Dir(part))
+	return filepath.Dir(kindDir), filepath.Base(kindDir), true
+}
+
 // Sessions counts the sessions (recording ids) files come from; a file not
 // named by FileName counts as a session of its own.
 func Sessions(files []string) int {
 	ids := map[string]bool{}
 	for _, f := range files {
-		if id, ok := parseFileName(f); ok {
-			ids[id] = true
-		} else {
-			ids[f] = true
-		}
+		ids[SessionOf(f)] = true
 	}
 	return len(ids)
+}
+
+// SessionOf is the session (recording id) a file's name says it comes
+// from; a file whose name says none is a session of its own, named by
+// its path.
+func SessionOf(path string) string {
+	if id, ok := parseFileName(path); ok {
+		return id
+	}
+	return path
 }
 
 // hiddenPath is where the file to be published as final is written: a

@@ -274,6 +274,104 @@ func TestRecoverReplacesPiecesWithTheirFile(t *testing.T) {
 	}
 }
 
+// A flush whose derived pieces cannot all be published publishes none of
+// them and no flow piece; the segment's pieces stop, and its file holds
+// every row.
+func TestLivePiecesAllOrNone(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	s, d := openLiveSink(t, dir, tape.SinkOptions{})
+	defer d.Close()
+	write := func(first, n int) {
+		for _, f := range liveFlows(start, first, n) {
+			if err := s.WriteFlow(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(0, 100)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// The second pods piece's name is taken (by a directory).
+	pods, _ := filepath.Glob(filepath.Join(dir, "pods", "*", "*", "*.p000001.parquet"))
+	if len(pods) != 1 {
+		t.Fatalf("%d pods pieces, want 1", len(pods))
+	}
+	if err := os.Mkdir(strings.Replace(pods[0], ".p000001", ".p000002", 1), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(100, 100)
+	if err := s.Sync(); err == nil || !strings.Contains(err.Error(), "p000002") {
+		t.Fatalf("sync: %v, want an error naming the piece", err)
+	}
+	for _, kind := range append([]string{"flows"}, schema.DerivedKinds...) {
+		if p, _ := kindFiles(t, dir, kind); p != 1 {
+			t.Errorf("%s: %d pieces, want the first only", kind, p)
+		}
+	}
+	write(200, 100)
+	if err := s.Sync(); err != nil {
+		t.Fatalf("sync after the pieces stopped: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if seen := uuidsIn(t, dir); len(seen) != 300 {
+		t.Errorf("%d flows, want 300", len(seen))
+	}
+	for _, kind := range schema.DerivedKinds {
+		if _, f := kindFiles(t, dir, kind); f != 1 {
+			t.Errorf("%s: %d files, want 1", kind, f)
+		}
+	}
+}
+
+// A crash between publishing a segment's derived files and its flow file,
+// and a WAL that cannot be recovered: the flow pieces stay, and so do
+// their derived pieces (the derived files without a flow file go).
+func TestRecoverKeepsDerivedPiecesOfFlowPieces(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	s, d := openLiveSink(t, dir, tape.SinkOptions{})
+	for _, f := range liveFlows(start, 0, 100) {
+		if err := s.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	// The derived finals published, the WAL lost.
+	for _, kind := range schema.DerivedKinds {
+		pieces, _ := filepath.Glob(filepath.Join(dir, kind, "*", "*", "*.p0*.parquet"))
+		if len(pieces) != 1 {
+			t.Fatalf("%s: %d pieces, want 1", kind, len(pieces))
+		}
+		b, err := os.ReadFile(pieces[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := pieces[0][:strings.LastIndex(pieces[0], ".p0")] + ".parquet"
+		if err := os.WriteFile(final, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wals, _ := filepath.Glob(filepath.Join(dir, "flows", "*", "*", ".*.wal"))
+	for _, w := range wals {
+		os.Remove(w)
+	}
+	if _, err := tape.Recover(dir, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range append([]string{"flows"}, schema.DerivedKinds...) {
+		if p, f := kindFiles(t, dir, kind); p != 1 || f != 0 {
+			t.Errorf("after recovery: %d pieces and %d files of %s, want the piece only", p, f, kind)
+		}
+	}
+}
+
 func TestFileNamesOfOneSession(t *testing.T) {
 	at := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	seg := tape.FileName(at, "0123abcd", 7)

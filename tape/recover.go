@@ -98,9 +98,10 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 		}
 	}
 	// The derived files (see derived.go): those a crash left being
-	// written, and those whose flow file is not there (a crash between
-	// publishing them and their flow file, or removed with it) or whose
-	// own file holds their rows (pieces).
+	// written, and those whose flow file or piece is not there (a crash
+	// between publishing them and their flow file, or removed with it).
+	// A derived piece lives exactly as long as its flow piece: readers
+	// skip both once the final file is there.
 	for _, kind := range schema.DerivedKinds {
 		ks, err := scanKind(filepath.Join(dir, kind))
 		if err != nil {
@@ -116,10 +117,7 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 			if err != nil {
 				continue
 			}
-			_, flowErr := os.Stat(filepath.Join(dir, schema.KindFlows, rel))
-			final, isPiece := pieceOf(p)
-			_, finalErr := os.Stat(final)
-			if flowErr == nil && !(isPiece && finalErr == nil) {
+			if _, err := os.Stat(filepath.Join(dir, schema.KindFlows, rel)); err == nil {
 				continue
 			}
 			if err := os.Remove(p); err != nil {

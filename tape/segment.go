@@ -194,6 +194,11 @@ func (s *segment[M]) sync() error {
 	// piece finds them.
 	if s.derived != nil && s.live.pw != nil {
 		if err := s.derived.publishPieces(pieceName(s.final, s.live.n)); err != nil {
+			// No more pieces of this segment (its flow piece would hold
+			// rows its derived pieces do not): its file, when published,
+			// holds them all.
+			s.live.end()
+			s.derived.end()
 			return err
 		}
 	}

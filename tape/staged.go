@@ -142,23 +142,36 @@ func (s *Staged) publish() ([]string, error) {
 			tops = append(tops, p)
 		}
 	}
-	for _, top := range tops {
+	synced := 0
+	for i, top := range tops {
 		m, err := s.publishTree(top)
 		moved = append(moved, m...)
 		if err != nil {
 			return moved, err
 		}
+		// The derived files' names durable before any flow file's.
+		if i == len(schema.DerivedKinds)-1 || i == len(tops)-1 {
+			if err := syncDirsOf(moved[synced:]); err != nil {
+				return moved, err
+			}
+			synced = len(moved)
+		}
 	}
+	return moved, nil
+}
+
+// syncDirsOf syncs the directories files were moved to.
+func syncDirsOf(files []string) error {
 	dirs := map[string]bool{}
-	for _, p := range moved {
+	for _, p := range files {
 		dirs[filepath.Dir(p)] = true
 	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil {
-			return moved, err
+			return err
 		}
 	}
-	return moved, nil
+	return nil
 }
 
 // publishTree moves the staged files under top to the same place in the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,9 +38,10 @@ func TestDerivedFilesBadInputAndReindex(t *testing.T) {
 		return d
 	}
 	for _, tc := range []struct {
-		name string
-		edit func(d string) (named string)
-		want []string
+		name  string
+		edit  func(d string) (named string)
+		want  []string
+		force bool // the footers are fine: reindex --force
 	}{
 		{"missing", func(d string) string {
 			p := kindFile(d, schema.KindRequests)
@@ -47,7 +49,7 @@ func TestDerivedFilesBadInputAndReindex(t *testing.T) {
 				t.Fatal(err)
 			}
 			return p
-		}, []string{"is missing"}},
+		}, []string{"is missing"}, false},
 		{"truncated", func(d string) string {
 			p := kindFile(d, schema.KindConnections)
 			b, err := os.ReadFile(p)
@@ -58,7 +60,7 @@ func TestDerivedFilesBadInputAndReindex(t *testing.T) {
 				t.Fatal(err)
 			}
 			return p
-		}, []string{"not a readable Parquet file"}},
+		}, []string{"not a readable Parquet file"}, false},
 		{"newer", func(d string) string {
 			p := kindFile(d, schema.KindTraffic)
 			b, err := os.ReadFile(p)
@@ -68,13 +70,29 @@ func TestDerivedFilesBadInputAndReindex(t *testing.T) {
 			// The footer's derived version, as a newer flowtape writes it:
 			// the value after the key (a length of 1, then the digit).
 			i := bytes.LastIndex(b, []byte(schema.MetaDerivedVersion))
-			j := i + bytes.Index(b[i:], []byte{1, '1'})
+			j := i + bytes.Index(b[i:], []byte{1, byte('0' + schema.DerivedVersion)})
 			b[j+1] = '9'
 			if err := os.WriteFile(p, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			return p
-		}, []string{"newer flowtape (derived version 9", "use that flowtape"}},
+		}, []string{"newer flowtape (derived version 9", "use that flowtape"}, false},
+		{"damaged page", func(d string) string {
+			p := kindFile(d, schema.KindTraffic)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// the pages, not the footer (its length, then PAR1, ends the file)
+			footer := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
+			for i := 4; i < len(b)-8-footer; i += 7 {
+				b[i] ^= 0x5a
+			}
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, []string{"is damaged", "reindex --force"}, true},
 		{"none", func(d string) string {
 			for _, kind := range schema.DerivedKinds {
 				if err := os.RemoveAll(filepath.Join(d, kind)); err != nil {
@@ -82,7 +100,7 @@ func TestDerivedFilesBadInputAndReindex(t *testing.T) {
 				}
 			}
 			return d
-		}, []string{"no derived tables"}},
+		}, []string{"no derived tables"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := copyOf()
@@ -90,7 +108,8 @@ func TestDerivedFilesBadInputAndReindex(t *testing.T) {
 			for _, analysis := range []string{"services", "coverage", "timeline"} {
 				_, errOut, code := runCmd(t, "analyze", analysis, d)
 				msg := strings.TrimSpace(errOut)
-				ok := code == 1 && !strings.Contains(msg, "\n") && strings.Contains(msg, named) && strings.Contains(msg, "flowtape reindex "+d)
+				ok := code == 1 && !strings.Contains(msg, "\n") && strings.Contains(msg, named) &&
+					(strings.Contains(msg, "flowtape reindex "+d) || tc.force && strings.Contains(msg, "flowtape reindex --force "+d))
 				for _, w := range tc.want {
 					ok = ok && strings.Contains(msg, w)
 				}
@@ -102,7 +121,11 @@ func TestDerivedFilesBadInputAndReindex(t *testing.T) {
 			if out, errOut, code := runCmd(t, "query", d, "SELECT count(*) AS n FROM flows", "--format", "csv"); code != 0 || !strings.Contains(out, "768") {
 				t.Errorf("query of the flows: exit %d, %s%s", code, out, errOut)
 			}
-			if out, errOut, code := runCmd(t, "reindex", d); code != 0 || !strings.Contains(out, "reindexed "+d) {
+			args := []string{"reindex", d}
+			if tc.force {
+				args = append(args, "--force")
+			}
+			if out, errOut, code := runCmd(t, args...); code != 0 || !strings.Contains(out, "reindexed "+d) {
 				t.Fatalf("reindex: exit %d, %s%s", code, out, errOut)
 			}
 			got, errOut, code := runCmd(t, "analyze", "services", d, "--format", "json")

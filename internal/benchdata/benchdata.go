@@ -77,9 +77,10 @@ func Recording(b *testing.B, n int, withJSON bool) (rec, jsonFile string) {
 		kind = "jsonpb"
 	}
 	prefix := fmt.Sprintf("%s-%d-%s", benchScenario, n, kind)
-	// The simulator's output and the columns are part of the key, so that
-	// data of an older simulator or schema is not measured by mistake.
-	dir := filepath.Join(root, fmt.Sprintf("%s-%s-v%s", prefix, dataFingerprint(b), schema.Version))
+	// The simulator's output, the columns and the derivation are part of
+	// the key, so that data of an older simulator, schema or derivation is
+	// not measured by mistake.
+	dir := filepath.Join(root, fmt.Sprintf("%s-%s-v%s-d%d", prefix, dataFingerprint(b), schema.Version, schema.DerivedVersion))
 	rec, jsonFile = filepath.Join(dir, "recording"), filepath.Join(dir, "flows.json")
 	done := filepath.Join(dir, "complete")
 	if _, err := os.Stat(done); err == nil {

@@ -13,12 +13,15 @@
 -- Nodes are named by ft_graph_nodes, their namespaces '' rather than NULL
 -- until the end.
 WITH win AS (FROM ft_window()),
+-- the whole recording, a window for ft_traffic_in
+whole AS (SELECT min(first_time) AS t0, max(last_time) AS t1 FROM derived_traffic),
 -- the Kubernetes service each workload serves, learned from the flows
--- addressed to it (the one most of them named)
+-- addressed to it anywhere in the recording (the one most of them named;
+-- each flow once, where sessions recorded the same flows)
 svc AS (
     SELECT name, namespace, arg_max(service, n) AS service
     FROM (SELECT destination AS name, destination_namespace AS namespace, destination_service AS service, sum(flows) AS n
-          FROM traffic WHERE destination_service IS NOT NULL
+          FROM ft_traffic_in('whole') WHERE destination_service IS NOT NULL
           GROUP BY ALL)
     GROUP BY ALL
 ),

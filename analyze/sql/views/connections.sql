@@ -24,7 +24,10 @@
 -- each file (the derived connections table, see docs/schema.md): this
 -- view joins the rows of an attempt across files, in time order (a row
 -- whose first flow is a SYN after another row that did not end with one
--- opens the next attempt), and judges them.
+-- opens the next attempt), and judges them. Where two recording sessions
+-- recorded the same flows, their rows of an attempt count once when they
+-- are alike; cut otherwise (one session's file ended in the attempt),
+-- flows and drop_reasons count the flows of both.
 CREATE OR REPLACE VIEW connections AS
 WITH reverse AS (
     SELECT DISTINCT node_name, source, destination FROM traffic WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
@@ -60,11 +63,11 @@ opening AS (
     FROM ran
     WINDOW w AS (PARTITION BY k ORDER BY first_time, last_time)
 ),
--- rows of the same times are in one attempt (the later of them opens
--- none): one attempt per key and times
+-- rows of the same times are in one attempt: one attempt per key and
+-- times (the sum over peers, RANGE framing, counts the opens of all)
 numbered AS (
     SELECT DISTINCT k, first_time, last_time,
-        sum(opens::INTEGER) OVER (PARTITION BY k ORDER BY first_time, last_time ROWS UNBOUNDED PRECEDING)::BIGINT AS n
+        sum(opens::INTEGER) OVER (PARTITION BY k ORDER BY first_time, last_time RANGE UNBOUNDED PRECEDING)::BIGINT AS n
     FROM opening
 ),
 attempts AS (
@@ -79,10 +82,14 @@ g AS (
         min(syn_time) AS time,
         max(last_time) AS last_time,
         any_value({sip: source_ip, sport: source_port, dip: destination_ip, dport: destination_port}) AS t,
-        -- the endpoints as the attempt's first row names them (one struct:
-        -- an aggregate per column costs as much again)
-        arg_min({node: node_name, s: coalesce(source, '(unknown)'), sns: source_namespace, spod: source_pod,
-            d: coalesce(destination, '(unknown)'), dns: destination_namespace, dpod: destination_pod}, first_time) AS e,
+        -- the endpoints as the attempt's first row names them; each of
+        -- node, namespaces and pods from the first row that has one
+        arg_min({s: coalesce(source, '(unknown)'), d: coalesce(destination, '(unknown)')}, first_time) AS e,
+        arg_min(node_name, first_time) AS node_name,
+        arg_min(source_namespace, first_time) AS source_namespace,
+        arg_min(source_pod, first_time) AS source_pod,
+        arg_min(destination_namespace, first_time) AS destination_namespace,
+        arg_min(destination_pod, first_time) AS destination_pod,
         any_value(destination_service) AS destination_service,
         bool_or(answered) AS answered,
         bool_or(reset) AS reset,
@@ -94,13 +101,13 @@ g AS (
     GROUP BY sure, grp
 ),
 c AS (
-    SELECT time, last_time, e.node AS node_name, t.sip AS source_ip, t.sport AS source_port, t.dip AS destination_ip, t.dport AS destination_port,
-        coalesce(rs.name, e.s) AS source, e.sns AS source_namespace, e.spod AS source_pod,
-        coalesce(rd.name, e.d) AS destination, e.dns AS destination_namespace, e.dpod AS destination_pod,
+    SELECT time, last_time, node_name, t.sip AS source_ip, t.sport AS source_port, t.dip AS destination_ip, t.dport AS destination_port,
+        coalesce(rs.name, e.s) AS source, source_namespace, source_pod,
+        coalesce(rd.name, e.d) AS destination, destination_namespace, destination_pod,
         destination_service, answered, reset, dropped, drop_reasons, flows
     FROM g
-    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = g.e.sns AND rs.pod = g.e.spod
-    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = g.e.dns AND rd.pod = g.e.dpod
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM g.source_namespace AND rs.pod = g.source_pod
+    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM g.destination_namespace AND rd.pod = g.destination_pod
 )
 SELECT *, reset OR dropped OR unanswered AS failed
 FROM (SELECT *, NOT answered AND NOT dropped AND judged

@@ -15,6 +15,6 @@ SELECT
     dns_rcode <> 0 AS error,
     dns_ips AS ips, dns_ttl AS ttl, uuid
 FROM flows f
-LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = f.source_namespace AND rs.pod = f.source_pod_name
-LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = f.destination_namespace AND rd.pod = f.destination_pod_name
+LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM f.source_namespace AND rs.pod = f.source_pod_name
+LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM f.destination_namespace AND rd.pod = f.destination_pod_name
 WHERE type = 'L7' AND dns_rcode IS NOT NULL AND l7_type = 'RESPONSE';

@@ -12,6 +12,6 @@ SELECT
     list_concat(coalesce(egress_denied_by, []), coalesce(ingress_denied_by, [])) AS denied_by,
     traffic_direction, uuid
 FROM flows f
-LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = f.source_namespace AND rs.pod = f.source_pod_name
-LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = f.destination_namespace AND rd.pod = f.destination_pod_name
+LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM f.source_namespace AND rs.pod = f.source_pod_name
+LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM f.destination_namespace AND rd.pod = f.destination_pod_name
 WHERE verdict = 'DROPPED';

@@ -30,8 +30,8 @@ WITH f AS (
 n AS (
     SELECT f.* REPLACE (coalesce(rs.name, f.source_endpoint) AS source_endpoint, coalesce(rd.name, f.destination_endpoint) AS destination_endpoint)
     FROM f
-    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = f.source_namespace AND rs.pod = f.source_pod_name
-    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = f.destination_namespace AND rd.pod = f.destination_pod_name
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM f.source_namespace AND rs.pod = f.source_pod_name
+    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM f.destination_namespace AND rd.pod = f.destination_pod_name
 )
 SELECT
     time, node_name, type, l7_protocol, l7_type, l7_latency_ns, verdict, drop_reason_desc, drop_reason, l4_protocol, traffic_direction,

@@ -10,9 +10,8 @@
 -- younger than the longest latency seen (at least 1 s) at the end of the
 -- recording may still have been answered, and is left out. Without
 -- X-Request-Id (proxies other than Envoy) a request cannot be paired, and
--- is not counted as unanswered. Client and server are pods where the flows
--- name one (so that flows that name a pod otherwise still pair), else the
--- endpoints' names: the derived table's call_key and proxy_key hash them.
+-- is not counted as unanswered. Client and server are compared by the
+-- names the views give them (the pods view).
 --
 -- latency_ns is the proxy's request-to-response time; NULL where the proxy
 -- did not measure it (Hubble then reports 0).
@@ -37,31 +36,39 @@ CREATE OR REPLACE MACRO ft_requests_of(skip_counted) AS TABLE
 WITH r AS NOT MATERIALIZED (
     SELECT r.* REPLACE (coalesce(rc.name, r.client) AS client, coalesce(rs.name, r.server) AS server)
     FROM derived_requests r
-    LEFT JOIN pod_renames rc ON getvariable('ft_pods_renamed') AND rc.namespace = r.client_namespace AND rc.pod = r.client_pod
-    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = r.server_namespace AND rs.pod = r.server_pod
+    LEFT JOIN pod_renames rc ON getvariable('ft_pods_renamed') AND rc.namespace IS NOT DISTINCT FROM r.client_namespace AND rc.pod = r.client_pod
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM r.server_namespace AND rs.pod = r.server_pod
     WHERE NOT skip_counted OR counted_by_server = false
 ),
--- the open requests that a response in another file answers (call_key:
--- the same node, proxy, X-Request-Id, client and server), from the
--- stored rows (joined with pod names, r would be read whole); IN builds
--- its table of the few open keys, where a join might build one of every
--- response
+-- Rows that only the names the views give their endpoints pair (their
+-- files pair rows of the same pods): the open requests and the client
+-- rows whose file could not tell whether a server proxy saw the request,
+-- with the rows of the same call_key (node, proxy, X-Request-Id) or
+-- proxy_key (X-Request-Id) in any file, hashed with the names. From the
+-- stored rows first (joined with pod names, all rows would be read), IN
+-- building its table of the few keys.
+candidates AS (
+    SELECT c.open, c.reporter, c.seen_by_server, c.call_key, c.proxy_key,
+        coalesce(rc.name, c.client) AS client, coalesce(rs.name, c.server) AS server
+    FROM (SELECT open, reporter, seen_by_server, call_key, proxy_key, client, client_namespace, client_pod, server, server_namespace, server_pod
+          FROM derived_requests
+          WHERE call_key IN (SELECT call_key FROM derived_requests WHERE open)
+              OR (reporter = 'server' AND proxy_key IN (SELECT proxy_key FROM derived_requests WHERE seen_by_server IS NULL AND proxy_key IS NOT NULL))) c
+    LEFT JOIN pod_renames rc ON getvariable('ft_pods_renamed') AND rc.namespace IS NOT DISTINCT FROM c.client_namespace AND rc.pod = c.client_pod
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM c.server_namespace AND rs.pod = c.server_pod
+),
+-- the open requests a response answers: the same call_key, client and server
 answered AS (
-    SELECT DISTINCT call_key FROM derived_requests
-    WHERE NOT open AND call_key IN (SELECT call_key FROM derived_requests WHERE open)
+    SELECT DISTINCT hash(call_key, client, server) AS h FROM candidates WHERE NOT open
 ),
 -- still in flight when the recording ended is not unanswered
 horizon AS (
     SELECT max(last_time) - to_microseconds(greatest(max(max_latency_ns) // 1000, 1000000)::BIGINT) AS t
     FROM derived_traffic WHERE l7_protocol IN ('http', 'grpc') AND l7_type IN ('REQUEST', 'RESPONSE')
 ),
--- the client rows whose file could not tell whether a server proxy saw
--- the request, that one in another file did (proxy_key: the same
--- X-Request-Id, client and server)
+-- the client rows a server proxy saw: the same proxy_key, client and server
 seen AS (
-    SELECT DISTINCT proxy_key FROM derived_requests
-    WHERE reporter = 'server'
-        AND proxy_key IN (SELECT proxy_key FROM derived_requests WHERE seen_by_server IS NULL AND proxy_key IS NOT NULL)
+    SELECT DISTINCT hash(proxy_key, client, server) AS h FROM candidates WHERE reporter = 'server' AND proxy_key IS NOT NULL
 ),
 -- the client and server pairs a server proxy answered without X-Request-Id
 server_pairs AS (
@@ -77,12 +84,12 @@ SELECT
     error,
     client_error,
     CASE WHEN seen_by_server IS NOT NULL THEN seen_by_server
-         WHEN proxy_key IS NOT NULL THEN proxy_key IN (SELECT proxy_key FROM seen)
+         WHEN proxy_key IS NOT NULL THEN hash(proxy_key, client, server) IN (SELECT h FROM seen)
          ELSE (client, server) IN (SELECT (client, server) FROM server_pairs) END AS seen_by_server,
     request_id, uuid
 FROM r
 WHERE NOT open
     OR (node_name IS NOT NULL AND reporter IS NOT NULL AND time < (SELECT t FROM horizon)
-        AND call_key NOT IN (SELECT call_key FROM answered));
+        AND hash(call_key, client, server) NOT IN (SELECT h FROM answered));
 
 CREATE OR REPLACE VIEW requests AS FROM ft_requests_of(false);

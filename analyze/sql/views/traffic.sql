@@ -10,8 +10,8 @@ CREATE OR REPLACE VIEW traffic AS
 WITH t AS (
     SELECT t.* REPLACE (coalesce(rs.name, t.source) AS source, coalesce(rd.name, t.destination) AS destination)
     FROM derived_traffic t
-    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace = t.source_namespace AND rs.pod = t.source_pod
-    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace = t.destination_namespace AND rd.pod = t.destination_pod
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM t.source_namespace AND rs.pod = t.source_pod
+    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM t.destination_namespace AND rd.pod = t.destination_pod
 )
 SELECT
     bucket, node_name, type, l7_protocol, l7_type, verdict, drop_reason_desc, drop_reason, l4_protocol,

@@ -43,4 +43,5 @@ SELECT *, ft_error_rate(errors, requests) AS error_rate
 FROM (SELECT * FROM l7 UNION ALL BY NAME SELECT * FROM l4)
 WHERE errors + client_errors + no_response > 0
   AND ft_in_namespace(source_namespace, destination_namespace)
-ORDER BY errors + no_response DESC, client_errors DESC, requests DESC, source, destination, path;
+ORDER BY errors + no_response DESC, client_errors DESC, requests DESC, source, destination, path,
+    source_namespace NULLS FIRST, destination_namespace NULLS FIRST, port, protocol, method;

@@ -106,4 +106,5 @@ SELECT
 FROM g CROSS JOIN win
 -- share is of all the source's traffic: the namespace filter comes after
 QUALIFY ft_in_namespace(source_namespace, destination_namespace)
-ORDER BY coalesce(requests, 0) + coalesce(no_response, 0) DESC, flows DESC, source, destination;
+ORDER BY coalesce(requests, 0) + coalesce(no_response, 0) DESC, flows DESC, source, destination,
+    source_namespace NULLS FIRST, destination_namespace NULLS FIRST;

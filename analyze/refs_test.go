@@ -1,0 +1,81 @@
+package analyze
+
+import (
+	"slices"
+	"testing"
+)
+
+// An analysis gets the views it reads: from FROM and JOIN, and from the
+// names passed to the macros (FROM ft_in_window('requests_counted', ...)),
+// not from names its CTEs shadow.
+func TestRefsOfTheAnalyses(t *testing.T) {
+	e := &Engine{all: (&Engine{}).steps(), provider: map[string]int{}}
+	for i, s := range e.all {
+		for _, n := range s.provides {
+			e.provider[n] = i
+		}
+	}
+	for _, c := range []struct {
+		name string
+		want []string
+	}{
+		{"services", []string{"ft_window", "ft_traffic_in", "requests_counted", "connections"}},
+		{"graph", []string{"ft_graph_nodes", "requests_counted", "connections", "derived_traffic"}},
+		{"errors", []string{"requests_counted"}},
+		{"timeline", []string{"requests_counted"}},
+		{"drops", []string{"drops"}},
+		{"dns", []string{"dns"}},
+	} {
+		q, err := AnalysisSQL(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := e.refs(q)
+		for _, w := range c.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%s reads %v: no %s", c.name, got, w)
+			}
+		}
+	}
+	for q, want := range map[string][]string{
+		"WITH traffic AS (SELECT 1 AS n) SELECT * FROM traffic":                    nil,
+		"WITH x AS (SELECT 1), pods AS NOT MATERIALIZED (FROM flows) FROM pods, x": {"flows"},
+		"DESCRIBE requests": {"requests"},
+		"SELECT * FROM edges -- FROM connections\nJOIN dns USING (node_name)":      {"edges", "dns"},
+		"SELECT getvariable('ft_pods_renamed'), * FROM ft_in_window('drops', 'w')": {"ft_in_window", "ft_pods_renamed", "drops"},
+	} {
+		got := e.refs(q)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("refs(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
+
+// No SQL of flowtape names a CTE like a view (refs would not set it up).
+func TestNoCTEShadowsAView(t *testing.T) {
+	e := &Engine{all: (&Engine{}).steps(), provider: map[string]int{}}
+	for i, s := range e.all {
+		for _, n := range s.provides {
+			e.provider[n] = i
+		}
+	}
+	texts := map[string]string{}
+	for _, s := range e.all {
+		if s.file != "" {
+			b, _ := SQL.ReadFile(s.file)
+			texts[s.file] = string(b)
+		}
+	}
+	for _, name := range Analyses() {
+		texts[name], _ = AnalysisSQL(name)
+	}
+	for name, q := range texts {
+		for _, m := range cteName.FindAllStringSubmatch(sqlComment.ReplaceAllString(q, ""), -1) {
+			if _, ok := e.provider[m[1]]; ok {
+				t.Errorf("%s: CTE %s has the name of a view or macro", name, m[1])
+			}
+		}
+	}
+}
