@@ -389,3 +389,53 @@ func TestFileNamesOfOneSession(t *testing.T) {
 		}
 	}
 }
+
+// A crash while a file is being completed (at an hour's end, while the
+// next hour's file already holds newer flows) loses none of its rows: its
+// WAL holds them all, not only those of the last flush.
+func TestCrashWhileFinishingLosesNoRows(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 59, 0, 0, time.UTC)
+	s, d := openLiveSink(t, dir, tape.SinkOptions{})
+	defer d.Close()
+	var crashed string
+	defer tape.SetCrashPoint(func(string) {
+		if crashed != "" {
+			return
+		}
+		crashed = filepath.Join(t.TempDir(), "crashed")
+		if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+			t.Error(err)
+		}
+	})()
+	write := func(fs []*flowpb.Flow) {
+		for _, f := range fs {
+			if err := s.WriteFlow(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(liveFlows(start, 0, 100))
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// 50 more of 13:59, not flushed; then one of 14:00, after which the
+	// next sync ends the 13:00 file.
+	write(liveFlows(start, 100, 50))
+	write(liveFlows(start, 60_000, 1))
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if crashed == "" {
+		t.Fatal("no file was finished")
+	}
+	if _, err := tape.Recover(crashed, "test"); err != nil {
+		t.Fatal(err)
+	}
+	seen := uuidsIn(t, crashed)
+	for _, f := range liveFlows(start, 0, 150) {
+		if seen[f.GetUuid()] != 1 {
+			t.Fatalf("flow %s of the file being finished: %d times after the crash, want once", f.GetUuid(), seen[f.GetUuid()])
+		}
+	}
+}

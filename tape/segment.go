@@ -172,14 +172,8 @@ func (s *segment[M]) sync() error {
 	if s.wal == nil {
 		return nil
 	}
-	if err := s.walBuf.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", s.walPath, err)
-	}
-	if err := s.walZ.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", s.walPath, err)
-	}
-	if err := s.wal.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", s.walPath, err)
+	if err := s.flushWAL(); err != nil {
+		return err
 	}
 	if s.live == nil || s.live.ended {
 		// Ended: the file holds the rows (and its writer may be closed,
@@ -205,9 +199,42 @@ func (s *segment[M]) sync() error {
 	return s.live.publish()
 }
 
+// crashPoint, set by tests, is called where a segment starts completing
+// its file: what the directory holds then is what a crash there leaves.
+var crashPoint func(final string)
+
+// flushWAL writes the WAL's buffered rows and syncs it.
+func (s *segment[M]) flushWAL() error {
+	if err := s.walBuf.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", s.walPath, err)
+	}
+	if err := s.walZ.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", s.walPath, err)
+	}
+	if err := s.wal.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", s.walPath, err)
+	}
+	return nil
+}
+
 // finish completes the Parquet file and publishes it under its final name.
-// If that fails, the WAL is flushed and kept, for `flowtape recover`.
+// If that fails, the WAL is kept, for `flowtape recover`.
 func (s *segment[M]) finish() (int64, error) {
+	// The WAL first: a crash while the file is being completed (its
+	// derived files take a while to encode) must find every row in the
+	// WAL, not only those of the last flush. Later files' WALs may
+	// already hold rows newer than this one's unflushed ones, so without
+	// this a crash here would lose rows in the middle of the recording.
+	if s.wal != nil {
+		if err := s.flushWAL(); err != nil {
+			s.closeWAL()
+			s.file.Close()
+			return 0, err
+		}
+	}
+	if crashPoint != nil {
+		crashPoint(s.final)
+	}
 	if s.live != nil {
 		s.live.end()
 	}
