@@ -48,15 +48,12 @@ WITH r AS NOT MATERIALIZED (
 -- stored rows first (joined with pod names, all rows would be read), IN
 -- building its table of the few keys.
 candidates AS (
-    SELECT c.open, c.reporter, c.call_key, c.proxy_key,
+    SELECT c.open, c.reporter, c.seen_by_server, c.call_key, c.proxy_key,
         coalesce(rc.name, c.client) AS client, coalesce(rs.name, c.server) AS server
-    FROM (SELECT COLUMNS(['open', 'reporter', 'call_key', 'proxy_key', 'client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod'])
-          FROM derived_requests WHERE call_key IN (SELECT call_key FROM derived_requests WHERE open)
-          -- (two scans: an OR of the two would join every row with both)
-          UNION ALL
-          SELECT COLUMNS(['open', 'reporter', 'call_key', 'proxy_key', 'client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod'])
-          FROM derived_requests WHERE reporter = 'server'
-              AND proxy_key IN (SELECT proxy_key FROM derived_requests WHERE seen_by_server IS NULL AND proxy_key IS NOT NULL)) c
+    FROM (SELECT open, reporter, seen_by_server, call_key, proxy_key, client, client_namespace, client_pod, server, server_namespace, server_pod
+          FROM derived_requests
+          WHERE call_key IN (SELECT call_key FROM derived_requests WHERE open)
+              OR (reporter = 'server' AND proxy_key IN (SELECT proxy_key FROM derived_requests WHERE seen_by_server IS NULL AND proxy_key IS NOT NULL))) c
     LEFT JOIN pod_renames rc ON getvariable('ft_pods_renamed') AND rc.namespace IS NOT DISTINCT FROM c.client_namespace AND rc.pod = c.client_pod
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM c.server_namespace AND rs.pod = c.server_pod
 ),
