@@ -6,7 +6,7 @@ import (
 )
 
 // An analysis gets the views it reads: from FROM and JOIN, and from the
-// names passed to the macros (FROM ft_in_window('requests_counted', ...)),
+// names passed to the macros (FROM ft_in_window('connections', ...)),
 // not from names its CTEs shadow.
 func TestRefsOfTheAnalyses(t *testing.T) {
 	e := &Engine{all: (&Engine{}).steps(), provider: map[string]int{}}
@@ -19,10 +19,10 @@ func TestRefsOfTheAnalyses(t *testing.T) {
 		name string
 		want []string
 	}{
-		{"services", []string{"ft_window", "ft_traffic_in", "requests_counted", "connections"}},
-		{"graph", []string{"ft_graph_nodes", "requests_counted", "connections", "derived_traffic"}},
-		{"errors", []string{"requests_counted"}},
-		{"timeline", []string{"requests_counted"}},
+		{"services", []string{"ft_window", "ft_traffic_in", "ft_requests_in", "connections"}},
+		{"graph", []string{"ft_graph_nodes", "ft_requests_in", "connections", "derived_traffic"}},
+		{"errors", []string{"ft_requests_in"}},
+		{"timeline", []string{"ft_requests_in"}},
 		{"drops", []string{"drops"}},
 		{"dns", []string{"dns"}},
 	} {

@@ -8,7 +8,8 @@
 -- ones, and statuses say how they failed (reset, dropped, unanswered).
 -- Only rows with at least one failure are listed.
 WITH win AS (FROM ft_window()),
-req AS (FROM ft_in_window('requests_counted', 'win')),
+req AS (FROM ft_requests_in('win', ['client', 'client_namespace', 'server', 'server_namespace', 'protocol', 'server_port',
+    'method', 'path', 'status', 'no_response', 'error', 'client_error'])),
 l7 AS (
     SELECT
         client AS source, client_namespace AS source_namespace,

@@ -31,7 +31,8 @@ req AS (
         server AS destination, server_namespace AS destination_namespace, server_pod AS destination_pod,
         NULL::VARCHAR AS destination_service,
         protocol, error, no_response, latency_ns, latency_bucket
-    FROM ft_in_window('requests_counted', 'win')
+    FROM ft_requests_in('win', ['client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod',
+        'protocol', 'error', 'no_response', 'latency_ns', 'latency_bucket'])
 ),
 req_nodes AS (FROM ft_graph_nodes('req', 'svc')),
 l7 AS (

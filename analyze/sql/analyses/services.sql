@@ -26,7 +26,8 @@ WITH win AS (FROM ft_window()),
 req AS (
     SELECT client, coalesce(client_namespace, '') AS client_namespace, server, coalesce(server_namespace, '') AS server_namespace,
         protocol, no_response, error, client_error, latency_ns, latency_bucket
-    FROM ft_in_window('requests_counted', 'win')
+    FROM ft_requests_in('win', ['client', 'client_namespace', 'server', 'server_namespace', 'protocol',
+        'no_response', 'error', 'client_error', 'latency_ns', 'latency_bucket'])
 ),
 -- per service and protocol first: the protocols are listed from a few
 -- rows, not every request

@@ -23,7 +23,7 @@ f AS (
 ),
 req AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket, no_response, error, latency_ns, latency_bucket
-    FROM ft_in_window('requests_counted', 'win'), b
+    FROM ft_requests_in('win', ['client_namespace', 'server_namespace', 'no_response', 'error', 'latency_ns', 'latency_bucket']), b
     WHERE ft_in_namespace(client_namespace, server_namespace)
 ),
 r AS (

@@ -31,8 +31,11 @@
 -- ft_requests_of is the rows of the requests view; with skip_counted, not
 -- the client proxy's rows of requests whose server proxy's row is in the
 -- same file (counted_by_server): requests_counted's server rule, which
--- counts the server's rows, reads those row groups not at all.
-CREATE OR REPLACE MACRO ft_requests_of(skip_counted) AS TABLE
+-- counts the server's rows, reads those row groups not at all. cols are
+-- the columns to give (NULL: all): DuckDB reads every column of the files
+-- otherwise (it prunes no column below the filter on answered requests),
+-- twice the time of services' scan.
+CREATE OR REPLACE MACRO ft_requests_of(skip_counted, cols) AS TABLE
 WITH r AS NOT MATERIALIZED (
     SELECT r.* REPLACE (coalesce(rc.name, r.client) AS client, coalesce(rs.name, r.server) AS server)
     FROM derived_requests r
@@ -73,7 +76,8 @@ seen AS (
 -- the client and server pairs a server proxy answered without X-Request-Id
 server_pairs AS (
     SELECT DISTINCT client, server FROM r WHERE NOT open AND reporter = 'server' AND request_id IS NULL
-)
+),
+req_rows AS NOT MATERIALIZED (
 SELECT
     time, node_name, reporter, client, client_namespace, client_pod, client_ip,
     server, server_namespace, server_pod, server_ip, server_port,
@@ -86,10 +90,14 @@ SELECT
     CASE WHEN seen_by_server IS NOT NULL THEN seen_by_server
          WHEN proxy_key IS NOT NULL THEN hash(proxy_key, client, server) IN (SELECT h FROM seen)
          ELSE (client, server) IN (SELECT (client, server) FROM server_pairs) END AS seen_by_server,
-    request_id, uuid
+    request_id, uuid,
+    call_key
 FROM r
-WHERE NOT open
+)
+SELECT COLUMNS(c -> CASE WHEN cols IS NULL THEN c <> 'call_key' ELSE list_contains(cols, c) END)
+FROM req_rows
+WHERE NOT no_response
     OR (node_name IS NOT NULL AND reporter IS NOT NULL AND time < (SELECT t FROM horizon)
         AND hash(call_key, client, server) NOT IN (SELECT h FROM answered));
 
-CREATE OR REPLACE VIEW requests AS FROM ft_requests_of(false);
+CREATE OR REPLACE VIEW requests AS FROM ft_requests_of(false, NULL);
