@@ -2,9 +2,7 @@ package record_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -37,10 +35,7 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 	_ = srv
 	wallStart := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
-	iterations := 6
-	if s := os.Getenv("FLOWTAPE_KILL_ITERATIONS"); s != "" {
-		fmt.Sscan(s, &iterations)
-	}
+	iterations := testutil.KillIterations(t, 6)
 	for i := 0; i < iterations; i++ {
 		dir := filepath.Join(t.TempDir(), "rec")
 		cmd := exec.Command(bin, "record", "--server", addr, "-o", dir, "--flush-interval", flush.String())

@@ -343,6 +343,32 @@ func (h *keyHash) str(s string) {
 	}
 }
 
+// uint hashes the n low bytes of v, least significant first.
+func (h *keyHash) uint(v uint64, n int) {
+	for k := 0; k < n; k++ {
+		h.byte(byte(v >> (8 * k)))
+	}
+}
+
+// tuple hashes a connection's addresses, its ports (n bytes each) and
+// which ports it has.
+func (h *keyHash) tuple(t tuple, n int) {
+	h.str(t.srcIP)
+	h.str(t.dstIP)
+	h.uint(uint64(t.srcPort), n)
+	h.uint(uint64(t.dstPort), n)
+	h.portsPresent(t)
+}
+
+func (h *keyHash) portsPresent(t tuple) {
+	if t.hasSrcPort {
+		h.byte(1)
+	}
+	if t.hasDstPort {
+		h.byte(1)
+	}
+}
+
 func (h *keyHash) endpoint(e endpointKey) {
 	if e.pod {
 		h.byte(1)
@@ -573,19 +599,7 @@ func (d *Deriver) keepConnection(t tuple, c *Connection, last bool) {
 func tupleKey(t tuple) int64 {
 	h := newKeyHash()
 	h.byte('c')
-	h.str(t.srcIP)
-	h.str(t.dstIP)
-	for _, v := range []uint32{t.srcPort, t.dstPort} {
-		for k := 0; k < 4; k++ {
-			h.byte(byte(v >> (8 * k)))
-		}
-	}
-	if t.hasSrcPort {
-		h.byte(1)
-	}
-	if t.hasDstPort {
-		h.byte(1)
-	}
+	h.tuple(t, 4)
 	return int64(h.sum)
 }
 
@@ -596,16 +610,9 @@ func attemptID(t tuple, synAt int64) int64 {
 	h.str(t.srcIP)
 	h.str(t.dstIP)
 	for _, v := range []uint64{uint64(t.srcPort), uint64(t.dstPort), uint64(synAt)} {
-		for k := 0; k < 8; k++ {
-			h.byte(byte(v >> (8 * k)))
-		}
+		h.uint(v, 8)
 	}
-	if t.hasSrcPort {
-		h.byte(1)
-	}
-	if t.hasDstPort {
-		h.byte(1)
-	}
+	h.portsPresent(t)
 	return int64(h.sum)
 }
 

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -73,13 +72,7 @@ func TestCompactSIGKILL(t *testing.T) {
 	}
 	took := time.Since(began)
 	rng := rand.New(rand.NewPCG(3, 4))
-	iterations := 5
-	if s := os.Getenv("FLOWTAPE_KILL_ITERATIONS"); s != "" {
-		var err error
-		if iterations, err = strconv.Atoi(s); err != nil {
-			t.Fatalf("FLOWTAPE_KILL_ITERATIONS: %v", err)
-		}
-	}
+	iterations := testutil.KillIterations(t, 5)
 	for i := 0; i < iterations; i++ {
 		dir := copyDir(t, src)
 		cmd := exec.Command(bin, "compact", dir)

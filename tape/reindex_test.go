@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,13 +83,7 @@ func TestReindexSIGKILL(t *testing.T) {
 	}
 	took := time.Since(began)
 	rng := rand.New(rand.NewPCG(5, 6))
-	iterations := 4
-	if s := os.Getenv("FLOWTAPE_KILL_ITERATIONS"); s != "" {
-		var err error
-		if iterations, err = strconv.Atoi(s); err != nil {
-			t.Fatalf("FLOWTAPE_KILL_ITERATIONS: %v", err)
-		}
-	}
+	iterations := testutil.KillIterations(t, 4)
 	for i := 0; i < iterations; i++ {
 		dir := copyDir(t, src)
 		args := []string{"reindex", "--force", dir}

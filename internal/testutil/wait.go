@@ -2,6 +2,8 @@ package testutil
 
 import (
 	"net"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -32,4 +34,19 @@ func Listen(t testing.TB, addr string) net.Listener {
 		return err == nil
 	})
 	return lis
+}
+
+// KillIterations is how many times a fault test kills a process: def, or
+// FLOWTAPE_KILL_ITERATIONS (make soak runs many).
+func KillIterations(t testing.TB, def int) int {
+	t.Helper()
+	s := os.Getenv("FLOWTAPE_KILL_ITERATIONS")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("FLOWTAPE_KILL_ITERATIONS=%q: want a positive number", s)
+	}
+	return n
 }
