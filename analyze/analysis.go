@@ -81,9 +81,6 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	if err := p.Validate(); err != nil {
 		return printer.Table{}, err
 	}
-	if e.materialized && p.Reporter != "" && p.Reporter != "server" {
-		return printer.Table{}, fmt.Errorf("--reporter %s: requests were counted once with the server rule for several analyses; run this one on its own", p.Reporter)
-	}
 	if len(e.files.Flows) == 0 && !aboutLosses[name] {
 		paths := strings.Join(e.paths, " ")
 		return printer.Table{}, fmt.Errorf("%s: the recording holds no flows, only events: nothing to analyze (flowtape query %s \"SELECT * FROM events\" shows them)", paths, paths)
