@@ -45,19 +45,19 @@ CREATE OR REPLACE MACRO ft_graph_nodes(rel, svc) AS TABLE
     LEFT JOIN query_table(svc) cs ON ft_level() = 'service' AND cs.name = e.source AND cs.namespace IS NOT DISTINCT FROM e.source_namespace
     LEFT JOIN query_table(svc) ss ON ft_level() = 'service' AND ss.name = e.destination AND ss.namespace IS NOT DISTINCT FROM e.destination_namespace;
 
--- ft_quantiles is quantile_disc(latency_ns, qs) of each group g of rows of
--- rel (by name: a view, table or CTE with columns g, latency_ns and
--- latency_bucket), as a list: the same values, found without sorting every
--- latency. The counts per latency_bucket (an order-preserving bucket, see
+-- ft_quantiles is quantile_disc(latency_ns, qs) of each group g of
+-- latencies, as a list: the same values, found without sorting every
+-- latency. rel (by name: a view, table or CTE) has columns g, b (the
+-- latency_bucket) and l (the latencies of that group and bucket, a list;
+-- a group and bucket may have several rows): an analysis collects them in
+-- the pass that counts its requests, so that it reads them once. The
+-- counts per latency_bucket (an order-preserving bucket, see
 -- docs/schema.md) tell in which bucket the nearest-rank position of each
 -- quantile falls (quantile_disc's: the smallest value with at least q of
 -- the values at or below it); only the values of those buckets are sorted.
 CREATE OR REPLACE MACRO ft_quantiles(rel, qs) AS TABLE
-    WITH v AS NOT MATERIALIZED (
-        SELECT g, latency_ns, latency_bucket FROM query_table(rel) WHERE latency_ns IS NOT NULL
-    ),
-    h AS (
-        SELECT g, latency_bucket AS b, count(*) AS c FROM v GROUP BY ALL
+    WITH h AS (
+        SELECT g, b, sum(len(l)) AS c FROM query_table(rel) WHERE len(l) > 0 GROUP BY ALL
     ),
     cum AS (
         SELECT g, b, c, sum(c) OVER (PARTITION BY g ORDER BY b ROWS UNBOUNDED PRECEDING) - c AS before,
@@ -72,8 +72,8 @@ CREATE OR REPLACE MACRO ft_quantiles(rel, qs) AS TABLE
         JOIN cum ON cum.g IS NOT DISTINCT FROM t.g AND t.k > cum.before AND t.k <= cum.before + cum.c
     ),
     sorted AS (
-        SELECT v.g, v.latency_bucket AS b, list_sort(list(v.latency_ns)) AS l
-        FROM v SEMI JOIN (SELECT DISTINCT g, b FROM pos) p ON v.g IS NOT DISTINCT FROM p.g AND v.latency_bucket = p.b
+        SELECT v.g, v.b, list_sort(flatten(list(v.l))) AS l
+        FROM query_table(rel) v SEMI JOIN (SELECT DISTINCT g, b FROM pos) p ON v.g IS NOT DISTINCT FROM p.g AND v.b = p.b
         GROUP BY ALL
     )
     SELECT pos.g, list(sorted.l[pos.k] ORDER BY pos.i) AS q

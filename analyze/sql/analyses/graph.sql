@@ -25,26 +25,34 @@ svc AS (
           GROUP BY ALL)
     GROUP BY ALL
 ),
--- requests, their endpoints by the names of edges' columns
+-- requests, their endpoints by the names of edges' columns, counted by
+-- endpoints, protocol and latency bucket with their latencies: named as
+-- nodes, then summed per edge and sorted for the percentiles, without
+-- keeping millions of requests for the two uses
 req AS (
-    SELECT time, client AS source, client_namespace AS source_namespace, client_pod AS source_pod,
+    SELECT client AS source, client_namespace AS source_namespace, client_pod AS source_pod,
         server AS destination, server_namespace AS destination_namespace, server_pod AS destination_pod,
         NULL::VARCHAR AS destination_service,
-        protocol, error, no_response, latency_ns, latency_bucket
+        protocol, latency_bucket AS b,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_no_response(no_response) AS no_response,
+        list(latency_ns) FILTER (latency_ns IS NOT NULL) AS l
     FROM ft_requests_in('win', ['client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod',
         'protocol', 'error', 'no_response', 'latency_ns', 'latency_bucket'])
+    GROUP BY ALL
 ),
 req_nodes AS (FROM ft_graph_nodes('req', 'svc')),
 l7 AS (
     SELECT source, source_namespace, destination, destination_namespace,
-        ft_requests(no_response) AS requests,
-        ft_errors(error) AS errors,
-        ft_no_response(no_response) AS no_response,
+        sum(requests)::BIGINT AS requests,
+        sum(errors)::BIGINT AS errors,
+        sum(no_response)::BIGINT AS no_response,
         list(DISTINCT protocol) AS protocols
     FROM req_nodes GROUP BY ALL
 ),
-latencies AS NOT MATERIALIZED (
-    SELECT {s: source, sn: source_namespace, d: destination, dn: destination_namespace} AS g, latency_ns, latency_bucket
+latencies AS (
+    SELECT {s: source, sn: source_namespace, d: destination, dn: destination_namespace} AS g, b, l
     FROM req_nodes
 ),
 quantiles AS (

@@ -22,12 +22,24 @@
 WITH win AS (FROM ft_window()),
 -- namespaces are '' rather than NULL until the end, so that services of
 -- endpoints without one (world, host) join with themselves
--- (the columns read below only: the rows are kept for the three uses)
 req AS (
     SELECT client, coalesce(client_namespace, '') AS client_namespace, server, coalesce(server_namespace, '') AS server_namespace,
         protocol, no_response, error, client_error, latency_ns, latency_bucket
     FROM ft_requests_in('win', ['client', 'client_namespace', 'server', 'server_namespace', 'protocol',
         'no_response', 'error', 'client_error', 'latency_ns', 'latency_bucket'])
+),
+-- the requests counted once, by edge, protocol and latency bucket, with
+-- their latencies: what inbound, outbound and the percentiles read (read
+-- three times, millions of requests would be kept in memory)
+calls AS (
+    SELECT client, client_namespace, server, server_namespace, protocol, latency_bucket AS b,
+        ft_requests(no_response) AS requests,
+        ft_errors(error) AS errors,
+        ft_client_errors(client_error) AS client_errors,
+        ft_no_response(no_response) AS no_response,
+        list(latency_ns) FILTER (latency_ns IS NOT NULL) AS l
+    FROM req
+    GROUP BY ALL
 ),
 -- per service and protocol first: the protocols are listed from a few
 -- rows, not every request
@@ -35,24 +47,20 @@ inbound AS (
     SELECT service, namespace, string_agg(protocol, ',' ORDER BY protocol) AS protocols,
         sum(requests)::BIGINT AS requests, sum(errors)::BIGINT AS errors, sum(client_errors)::BIGINT AS client_errors,
         sum(no_response)::BIGINT AS no_response
-    FROM (SELECT
-              server AS service, server_namespace AS namespace, protocol,
-              ft_requests(no_response) AS requests,
-              ft_errors(error) AS errors,
-              ft_client_errors(client_error) AS client_errors,
-              ft_no_response(no_response) AS no_response
-          FROM req
+    FROM (SELECT server AS service, server_namespace AS namespace, protocol,
+              sum(requests) AS requests, sum(errors) AS errors, sum(client_errors) AS client_errors, sum(no_response) AS no_response
+          FROM calls
           GROUP BY ALL)
     GROUP BY ALL
 ),
-latencies AS NOT MATERIALIZED (SELECT {s: server, n: server_namespace} AS g, latency_ns, latency_bucket FROM req),
+latencies AS (SELECT {s: server, n: server_namespace} AS g, b, l FROM calls),
 quantiles AS (
     SELECT g.s AS service, g.n AS namespace, q FROM ft_quantiles('latencies', [0.5, 0.9, 0.95, 0.99, 1.0])
 ),
 outbound AS (
-    SELECT client AS service, client_namespace AS namespace, ft_requests(no_response) AS outbound_requests,
-        ft_errors(error) AS outbound_errors
-    FROM req GROUP BY ALL
+    SELECT client AS service, client_namespace AS namespace, sum(requests)::BIGINT AS outbound_requests,
+        sum(errors)::BIGINT AS outbound_errors
+    FROM calls GROUP BY ALL
 ),
 -- the flows of the window, counted by minute and kind (the traffic view)
 tr AS (FROM ft_traffic_in('win')),

@@ -21,20 +21,24 @@ f AS (
     WHERE ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY ALL
 ),
+-- requests counted by time bucket and latency bucket, with their
+-- latencies: what the counts and the percentiles read
 req AS (
-    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket, no_response, error, latency_ns, latency_bucket
-    FROM ft_requests_in('win', ['client_namespace', 'server_namespace', 'no_response', 'error', 'latency_ns', 'latency_bucket']), b
-    WHERE ft_in_namespace(client_namespace, server_namespace)
-),
-r AS (
-    SELECT bucket,
+    SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket, latency_bucket AS lb,
         ft_requests(no_response) AS requests,
         ft_errors(error) AS errors,
-        ft_no_response(no_response) AS no_response
+        ft_no_response(no_response) AS no_response,
+        list(latency_ns) FILTER (latency_ns IS NOT NULL) AS l
+    FROM ft_requests_in('win', ['client_namespace', 'server_namespace', 'no_response', 'error', 'latency_ns', 'latency_bucket']), b
+    WHERE ft_in_namespace(client_namespace, server_namespace)
+    GROUP BY ALL
+),
+r AS (
+    SELECT bucket, sum(requests)::BIGINT AS requests, sum(errors)::BIGINT AS errors, sum(no_response)::BIGINT AS no_response
     FROM req
     GROUP BY ALL
 ),
-latencies AS NOT MATERIALIZED (SELECT bucket AS g, latency_ns, latency_bucket FROM req),
+latencies AS (SELECT bucket AS g, lb AS b, l FROM req),
 p AS (SELECT g AS bucket, q[1] AS p99 FROM ft_quantiles('latencies', [0.99])),
 c AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
