@@ -28,8 +28,11 @@ func (e *Engine) Materialize(ctx context.Context) error {
 		if err := e.ensure(ctx, v); err != nil {
 			return err
 		}
-		// A temporary table is found before the view of the same name.
-		q := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM main.%s", v, v)
+		// A temporary table is found before the view of the same name,
+		// and a temporary macro before the one the analyses call.
+		q := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %[1]s AS SELECT * FROM main.%[1]s; "+
+			"CREATE OR REPLACE TEMP MACRO ft_%[1]s(cols) AS TABLE SELECT COLUMNS(col -> cols IS NULL OR list_contains(cols, col)) FROM temp.%[1]s",
+			v)
 		if _, err := e.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("materialize %s: %w", v, firstLine(err))
 		}

@@ -19,8 +19,8 @@ func TestRefsOfTheAnalyses(t *testing.T) {
 		name string
 		want []string
 	}{
-		{"services", []string{"ft_window", "ft_traffic_in", "ft_requests_in", "connections"}},
-		{"graph", []string{"ft_graph_nodes", "ft_requests_in", "connections", "derived_traffic"}},
+		{"services", []string{"ft_window", "ft_traffic_in", "ft_requests_in", "ft_connections_in"}},
+		{"graph", []string{"ft_graph_nodes", "ft_requests_in", "ft_connections_in", "derived_traffic"}},
 		{"errors", []string{"ft_requests_in"}},
 		{"timeline", []string{"ft_requests_in"}},
 		{"drops", []string{"drops"}},

@@ -36,7 +36,8 @@ l4 AS (
         ft_counts(list(CASE WHEN reset THEN 'reset' WHEN dropped THEN 'dropped:' || coalesce(drop_reasons, '') WHEN unanswered THEN 'unanswered' END)) AS statuses,
         min(time) FILTER (failed) AS first_failure,
         max(time) FILTER (failed) AS last_failure
-    FROM ft_in_window('connections', 'win') c
+    FROM ft_connections_in('win', ['source', 'source_namespace', 'destination', 'destination_namespace', 'destination_port',
+        'failed', 'reset', 'dropped', 'drop_reasons', 'unanswered']) c
     WHERE NOT EXISTS (SELECT 1 FROM l7_edges e WHERE e.client = c.source AND e.server = c.destination)
     GROUP BY ALL
 )

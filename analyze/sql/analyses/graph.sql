@@ -89,7 +89,10 @@ l4 AS (
         list(DISTINCT port ORDER BY port) FILTER (port IS NOT NULL) AS ports
     FROM fl_kinds GROUP BY ALL
 ),
-conns_in AS (FROM ft_in_window('connections', 'win')),
+conns_in AS (
+    FROM ft_connections_in('win', ['source', 'source_namespace', 'source_pod', 'destination', 'destination_namespace', 'destination_pod',
+        'destination_service', 'failed', 'dropped', 'unanswered', 'judged'])
+),
 conns AS (
     SELECT source, source_namespace, destination, destination_namespace,
         count(*) AS connections,

@@ -98,7 +98,7 @@ conns AS (
         ft_errors(failed) AS connection_failures,
         ft_connections_lost(dropped, unanswered) AS connections_lost,
         count(*) FILTER (judged) AS judged_connections
-    FROM ft_in_window('connections', 'win')
+    FROM ft_connections_in('win', ['destination', 'destination_namespace', 'failed', 'dropped', 'unanswered', 'judged'])
     GROUP BY ALL
 ),
 -- DNS answers other than NOERROR, by the client that asked (the answer's

@@ -43,7 +43,7 @@ p AS (SELECT g AS bucket, q[1] AS p99 FROM ft_quantiles('latencies', [0.99])),
 c AS (
     SELECT make_timestamp_ns(epoch_ns(time) // b.ns * b.ns) AS bucket,
         ft_errors(failed) AS connection_failures
-    FROM ft_in_window('connections', 'win'), b
+    FROM ft_connections_in('win', ['source_namespace', 'destination_namespace', 'failed']), b
     WHERE ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY ALL
 ),

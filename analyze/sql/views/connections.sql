@@ -28,7 +28,13 @@
 -- recorded the same flows, their rows of an attempt count once when they
 -- are alike; cut otherwise (one session's file ended in the attempt),
 -- flows and drop_reasons count the flows of both.
-CREATE OR REPLACE VIEW connections AS
+--
+-- ft_connections(cols) is its columns cols (NULL: all), which an analysis
+-- names: DuckDB computes no column of it that is not asked for (without
+-- the list it computes every aggregate below the judging, twice the time
+-- of services' use). A report's materialized table replaces it (see
+-- analyze/materialize.go).
+CREATE OR REPLACE MACRO ft_connections(cols) AS TABLE
 WITH reverse AS (
     SELECT DISTINCT node_name, source, destination FROM traffic WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
 ),
@@ -108,8 +114,8 @@ c AS (
     FROM g
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM g.source_namespace AND rs.pod = g.source_pod
     LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM g.destination_namespace AND rd.pod = g.destination_pod
-)
-SELECT *, reset OR dropped OR unanswered AS failed
+),
+conn_rows AS NOT MATERIALIZED (SELECT *, reset OR dropped OR unanswered AS failed
 FROM (SELECT *, NOT answered AND NOT dropped AND judged
                 AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic) AS unanswered
       FROM (SELECT c.*,
@@ -117,4 +123,13 @@ FROM (SELECT *, NOT answered AND NOT dropped AND judged
                     OR (NOT getvariable('ft_filtered_capture')
                         AND coalesce(node_name IN (SELECT node_name FROM reverse WHERE node_name IS NOT NULL), false))
                     OR coalesce((source, destination) IN (SELECT (source, destination) FROM reverse), false) AS judged
-            FROM c));
+            FROM c)))
+SELECT COLUMNS(col -> cols IS NULL OR list_contains(cols, col)) FROM conn_rows;
+
+CREATE OR REPLACE VIEW connections AS FROM ft_connections(NULL);
+
+-- ft_connections_in is the columns cols of connections in the analysed
+-- window (win, by name: a CTE of ft_window()), as ft_in_window.
+CREATE OR REPLACE MACRO ft_connections_in(win, cols) AS TABLE
+    SELECT c.* FROM ft_connections(list_concat(cols, ['time'])) c, query_table(win) w
+    WHERE c.time BETWEEN w.t0 AND w.t1;
