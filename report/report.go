@@ -93,8 +93,8 @@ func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) 
 	if r.Title == "" {
 		r.Title = "Postmortem: " + strings.Join(paths, ", ")
 	}
-	// A report runs a dozen analyses over the same requests: pair them
-	// with their responses once.
+	// A report runs a dozen analyses over the same connections: join
+	// their attempts across files once.
 	if err := eng.Materialize(ctx); err != nil {
 		return nil, err
 	}

@@ -439,3 +439,50 @@ func TestCrashWhileFinishingLosesNoRows(t *testing.T) {
 		}
 	}
 }
+
+// The same when a file ends at its row limit while an older hour's file is
+// still open for late flows: that file's unflushed rows are not lost behind
+// the newer ones.
+func TestCrashWhileFinishingKeepsOlderHours(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 59, 0, 0, time.UTC)
+	s, d := openLiveSink(t, dir, tape.SinkOptions{RotateRows: 100})
+	defer d.Close()
+	var crashed string
+	defer tape.SetCrashPoint(func(string) {
+		if crashed != "" {
+			return
+		}
+		crashed = filepath.Join(t.TempDir(), "crashed")
+		if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+			t.Error(err)
+		}
+	})()
+	write := func(fs []*flowpb.Flow) {
+		for _, f := range fs {
+			if err := s.WriteFlow(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(liveFlows(start, 0, 50))
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// 30 more of 13:59, not flushed; then 100 of 14:00: the 14:00 file
+	// ends at its 100th row, while the 13:00 one is still open.
+	write(liveFlows(start, 50, 30))
+	write(liveFlows(start, 60_000, 100))
+	if crashed == "" {
+		t.Fatal("no file was finished")
+	}
+	if _, err := tape.Recover(crashed, "test"); err != nil {
+		t.Fatal(err)
+	}
+	seen := uuidsIn(t, crashed)
+	for _, f := range liveFlows(start, 0, 80) {
+		if seen[f.GetUuid()] != 1 {
+			t.Fatalf("flow %s of the older hour: %d times after the crash, want once", f.GetUuid(), seen[f.GetUuid()])
+		}
+	}
+}

@@ -3,6 +3,7 @@ package tape
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -225,12 +226,11 @@ func (s *segment[M]) finish() (int64, error) {
 	// WAL, not only those of the last flush. Later files' WALs may
 	// already hold rows newer than this one's unflushed ones, so without
 	// this a crash here would lose rows in the middle of the recording.
+	// If the WAL cannot be written, the file is completed all the same:
+	// published, it holds every row; else the WAL is what is left.
+	var walErr error
 	if s.wal != nil {
-		if err := s.flushWAL(); err != nil {
-			s.closeWAL()
-			s.file.Close()
-			return 0, err
-		}
+		walErr = s.flushWAL()
 	}
 	if crashPoint != nil {
 		crashPoint(s.final)
@@ -245,7 +245,7 @@ func (s *segment[M]) finish() (int64, error) {
 	if err != nil {
 		_ = s.sync()
 		s.closeWAL()
-		return 0, err
+		return 0, errors.Join(walErr, err)
 	}
 	if s.wal == nil {
 		return size, nil

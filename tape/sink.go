@@ -177,6 +177,16 @@ func (p *partitioned[M]) write(m M) error {
 }
 
 func (p *partitioned[M]) finish(key string) error {
+	// The other files' WALs first: a crash while this one is completed
+	// must not leave an older hour's unflushed rows (late flows) behind
+	// the newer rows this file's WAL holds by then (see segment.finish).
+	for k, other := range p.open {
+		if k != key && other.wal != nil {
+			if err := other.flushWAL(); err != nil {
+				return err
+			}
+		}
+	}
 	seg := p.open[key]
 	delete(p.open, key)
 	size, err := seg.finish()
