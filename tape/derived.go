@@ -372,7 +372,7 @@ func (d *derivation) publish(final string) error {
 	if d == nil {
 		return nil
 	}
-	dirs := map[string]bool{}
+	var names []string
 	for _, kind := range schema.DerivedKinds {
 		name, ok := derivedOf(final, kind)
 		if !ok {
@@ -381,14 +381,9 @@ func (d *derivation) publish(final string) error {
 		if err := os.Rename(d.files[kind].tmp, name); err != nil {
 			return fmt.Errorf("publish %s: %w", name, err)
 		}
-		dirs[filepath.Dir(name)] = true
+		names = append(names, name)
 	}
-	for dir := range dirs {
-		if err := syncDir(dir); err != nil {
-			return err
-		}
-	}
-	return nil
+	return syncDirsOf(names)
 }
 
 // discard drops every derived file and piece being written.

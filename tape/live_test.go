@@ -390,6 +390,52 @@ func TestFileNamesOfOneSession(t *testing.T) {
 	}
 }
 
+// atFirstFinish copies dir where a segment first starts completing its
+// file: what a crash there leaves. recovered returns that copy, recovered.
+func atFirstFinish(t *testing.T, dir string) (recovered func() string) {
+	t.Helper()
+	var crashed string
+	t.Cleanup(tape.SetCrashPoint(func(string) {
+		if crashed != "" {
+			return
+		}
+		crashed = filepath.Join(t.TempDir(), "crashed")
+		if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+			t.Error(err)
+		}
+	}))
+	return func() string {
+		t.Helper()
+		if crashed == "" {
+			t.Fatal("no file was finished")
+		}
+		if _, err := tape.Recover(crashed, "test"); err != nil {
+			t.Fatal(err)
+		}
+		return crashed
+	}
+}
+
+func writeFlows(t *testing.T, s *tape.Sink, flows []*flowpb.Flow) {
+	t.Helper()
+	for _, f := range flows {
+		if err := s.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wantEachOnce fails unless the recording in dir holds each of flows once.
+func wantEachOnce(t *testing.T, dir string, flows []*flowpb.Flow, what string) {
+	t.Helper()
+	seen := uuidsIn(t, dir)
+	for _, f := range flows {
+		if seen[f.GetUuid()] != 1 {
+			t.Fatalf("flow %s of %s: %d times after the crash, want once", f.GetUuid(), what, seen[f.GetUuid()])
+		}
+	}
+}
+
 // A crash while a file is being completed (at an hour's end, while the
 // next hour's file already holds newer flows) loses none of its rows: its
 // WAL holds them all, not only those of the last flush.
@@ -398,46 +444,19 @@ func TestCrashWhileFinishingLosesNoRows(t *testing.T) {
 	start := time.Date(2026, 11, 25, 13, 59, 0, 0, time.UTC)
 	s, d := openLiveSink(t, dir, tape.SinkOptions{})
 	defer d.Close()
-	var crashed string
-	defer tape.SetCrashPoint(func(string) {
-		if crashed != "" {
-			return
-		}
-		crashed = filepath.Join(t.TempDir(), "crashed")
-		if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
-			t.Error(err)
-		}
-	})()
-	write := func(fs []*flowpb.Flow) {
-		for _, f := range fs {
-			if err := s.WriteFlow(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write(liveFlows(start, 0, 100))
+	recovered := atFirstFinish(t, dir)
+	writeFlows(t, s, liveFlows(start, 0, 100))
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	// 50 more of 13:59, not flushed; then one of 14:00, after which the
 	// next sync ends the 13:00 file.
-	write(liveFlows(start, 100, 50))
-	write(liveFlows(start, 60_000, 1))
+	writeFlows(t, s, liveFlows(start, 100, 50))
+	writeFlows(t, s, liveFlows(start, 60_000, 1))
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if crashed == "" {
-		t.Fatal("no file was finished")
-	}
-	if _, err := tape.Recover(crashed, "test"); err != nil {
-		t.Fatal(err)
-	}
-	seen := uuidsIn(t, crashed)
-	for _, f := range liveFlows(start, 0, 150) {
-		if seen[f.GetUuid()] != 1 {
-			t.Fatalf("flow %s of the file being finished: %d times after the crash, want once", f.GetUuid(), seen[f.GetUuid()])
-		}
-	}
+	wantEachOnce(t, recovered(), liveFlows(start, 0, 150), "the file being finished")
 }
 
 // The same when a file ends at its row limit while an older hour's file is
@@ -448,41 +467,14 @@ func TestCrashWhileFinishingKeepsOlderHours(t *testing.T) {
 	start := time.Date(2026, 11, 25, 13, 59, 0, 0, time.UTC)
 	s, d := openLiveSink(t, dir, tape.SinkOptions{RotateRows: 100})
 	defer d.Close()
-	var crashed string
-	defer tape.SetCrashPoint(func(string) {
-		if crashed != "" {
-			return
-		}
-		crashed = filepath.Join(t.TempDir(), "crashed")
-		if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
-			t.Error(err)
-		}
-	})()
-	write := func(fs []*flowpb.Flow) {
-		for _, f := range fs {
-			if err := s.WriteFlow(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write(liveFlows(start, 0, 50))
+	recovered := atFirstFinish(t, dir)
+	writeFlows(t, s, liveFlows(start, 0, 50))
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	// 30 more of 13:59, not flushed; then 100 of 14:00: the 14:00 file
 	// ends at its 100th row, while the 13:00 one is still open.
-	write(liveFlows(start, 50, 30))
-	write(liveFlows(start, 60_000, 100))
-	if crashed == "" {
-		t.Fatal("no file was finished")
-	}
-	if _, err := tape.Recover(crashed, "test"); err != nil {
-		t.Fatal(err)
-	}
-	seen := uuidsIn(t, crashed)
-	for _, f := range liveFlows(start, 0, 80) {
-		if seen[f.GetUuid()] != 1 {
-			t.Fatalf("flow %s of the older hour: %d times after the crash, want once", f.GetUuid(), seen[f.GetUuid()])
-		}
-	}
+	writeFlows(t, s, liveFlows(start, 50, 30))
+	writeFlows(t, s, liveFlows(start, 60_000, 100))
+	wantEachOnce(t, recovered(), liveFlows(start, 0, 80), "the older hour")
 }
