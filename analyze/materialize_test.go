@@ -2,6 +2,8 @@ package analyze_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -64,6 +66,40 @@ func TestMaterializeKeepsEveryAnswer(t *testing.T) {
 			if !reflect.DeepEqual(want, got) {
 				t.Errorf("%s %+v differs once the views are materialized", name, p)
 			}
+		}
+	}
+}
+
+// A materialized engine reads the connections once: its analyses read the
+// table, not the files (removed here after Materialize).
+func TestMaterializedAnalysesReadNoConnectionFile(t *testing.T) {
+	dir, _ := incidentAndSamples(t)
+	ctx := context.Background()
+	eng, err := analyze.Open(ctx, []string{dir}, analyze.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	p := analyze.Params{Bucket: 24 * time.Hour}
+	want := map[string]any{}
+	for _, name := range []string{"services", "graph", "errors", "timeline"} {
+		if want[name], err = eng.Run(ctx, name, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.Materialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "connections")); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want {
+		got, err := eng.Run(ctx, name, p)
+		if err != nil {
+			t.Fatalf("%s after the connection files went: %v", name, err)
+		}
+		if !reflect.DeepEqual(w, got) {
+			t.Errorf("%s differs when it reads the materialized connections", name)
 		}
 	}
 }
