@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
 
@@ -58,6 +59,23 @@ func filteredCapture(paths []string) bool {
 		}
 	}
 	return false
+}
+
+// expiredFlows sums what retention removed from the recording
+// directories among paths (their manifests): the flows, and the newest of
+// them (zero if none), which coverage shows.
+func expiredFlows(paths []string) (flows int64, last time.Time) {
+	for _, p := range paths {
+		m, err := tape.ReadManifest(p)
+		if err != nil || m.Expired == nil {
+			continue
+		}
+		flows += m.Expired.Flows
+		if t := m.Expired.LastFlow; t != nil && t.After(last) {
+			last = *t
+		}
+	}
+	return flows, last
 }
 
 // Engine is an in-memory DuckDB database with views over recordings.

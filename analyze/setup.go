@@ -100,6 +100,7 @@ func (e *Engine) steps() []setupStep {
 		constant("settings", "SET parquet_metadata_cache = true"),
 		constant("defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", variablesSQL()),
 		constant("facts of these recordings: recorded with filters (their manifests)", fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", e.filtered)),
+		constant("facts of these recordings: flows retention removed, and the newest of them (their manifests)", expiredSQL(e.paths)),
 		file("sql/macros.sql"),
 		{title: "flows_all: the flow files", provides: []string{"flows_all"}, sql: e.flowsAllSQL},
 		constant("flows: flows_all, each uuid once", flowsView(e.files.Flows), "flows"),
@@ -148,7 +149,7 @@ const (
 
 // eager are the steps every connection gets at once: settings, variables
 // and the scalar macros, which read no file.
-const eager = 4
+const eager = 5
 
 // ensure runs the steps that define names, and the steps those read,
 // once.
@@ -410,6 +411,17 @@ func variablesSQL() string {
 		stmts[i] = fmt.Sprintf("SET VARIABLE %s = %s;", v.name, v.value)
 	}
 	return strings.Join(stmts, "\n")
+}
+
+// expiredSQL sets ft_expired_flows and ft_expired_until (see
+// expiredFlows).
+func expiredSQL(paths []string) string {
+	flows, last := expiredFlows(paths)
+	until := "NULL::TIMESTAMP_NS"
+	if !last.IsZero() {
+		until = "TIMESTAMP_NS " + quote(last.UTC().Format("2006-01-02 15:04:05.999999999"))
+	}
+	return fmt.Sprintf("SET VARIABLE ft_expired_flows = %d;\nSET VARIABLE ft_expired_until = %s;", flows, until)
 }
 
 func sqlDouble(f float64) string {

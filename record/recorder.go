@@ -49,6 +49,10 @@ type Options struct {
 	Until    time.Time
 	MaxFlows uint64
 	Sink     tape.SinkOptions
+	// Retention removes the oldest finished files of the directory (see
+	// tape.Retention); with MaxBytes, the files being written take at
+	// most an eighth of it (Sink.MaxOpenBytes, unless set).
+	Retention tape.Retention
 	// FlushInterval bounds what a killed recorder loses.
 	FlushInterval time.Duration
 	Redact        Redaction
@@ -85,6 +89,7 @@ var ErrNoServer = errors.New("cannot reach the Hubble server")
 type recorder struct {
 	o        Options
 	log      *slog.Logger
+	dir      *tape.Dir
 	sink     *tape.Sink
 	out      tape.Writer // sink, as the loop writes it
 	session  tape.Session
@@ -95,6 +100,12 @@ type recorder struct {
 	first    int64 // time of the oldest flow recorded (ns)
 	last     int64 // time of the newest flow recorded (ns)
 	started  time.Time
+	// Retention: when it last ran, the files published then, and the
+	// error it last logged (logged once, not at every flush).
+	expiredAt    time.Time
+	expiredFiles int64
+	expireErr    string
+	expired      tape.Expired
 }
 
 // Run records until ctx ends or a stop condition is met. A broken stream is
@@ -111,6 +122,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Sink.RecordingID == "" {
 		o.Sink.RecordingID = tape.NewRecordingID()
 	}
+	if o.Retention.MaxBytes > 0 && o.Sink.MaxOpenBytes == 0 {
+		o.Sink.MaxOpenBytes = o.Retention.MaxBytes / openShare
+	}
 	r := &recorder{o: o, log: o.Log, seen: map[string]int64{}, nodes: map[string]*nodeTrack{}, started: time.Now(),
 		totals: tape.Totals{LostEvents: map[string]uint64{}}}
 	var res Result
@@ -120,6 +134,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	defer dir.Close()
+	r.dir = dir
 	// What a killed recorder left here becomes valid files first.
 	st0, err := dir.Recover(o.Sink.Writer)
 	if err != nil {
@@ -147,7 +162,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.out = r.sink
 	r.session = tape.Session{RecordingID: o.Sink.RecordingID, Tool: o.Sink.Writer, SchemaVersion: schema.Version,
 		Status: "recording", Server: tape.ServerInfo{Address: o.Dialer.Server(), TLS: o.Dialer.TLS()},
-		Filters: tape.Filters{Raw: o.RawFilters}, Start: r.started.UTC(),
+		Filters: tape.Filters{Raw: o.RawFilters}, Retention: o.Retention.Policy(), Start: r.started.UTC(),
 		StatusAtStart: protoJSON(st), NodesAtStart: protoJSON(nodes)}
 	if !o.Since.IsZero() {
 		s := o.Since.UTC()
@@ -225,6 +240,8 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 	backoff := r.o.MinBackoff
 	since := r.o.Since
 	connected := false
+	// outage: the stream broke and has delivered no new flow since.
+	outage := false
 	var disconnectedAt time.Time
 	for {
 		sctx, cancel := context.WithCancel(ctx)
@@ -247,7 +264,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 				case <-untilTimer:
 					return true, r.drain(events)
 				case <-tick.C:
-					if err := r.out.Sync(); err != nil {
+					if err := r.flush(); err != nil {
 						return true, err
 					}
 				case <-progress.C:
@@ -275,14 +292,20 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 						}
 						return false, ev.err
 					}
-					if ev.resp.GetFlow() != nil {
-						// Only a stream that delivers resets the backoff: a
-						// server that answers and hangs up is not hammered.
-						backoff = r.o.MinBackoff
-					}
+					before := r.totals.Flows
 					done, err := r.handle(ev.resp)
 					if err != nil || done {
 						return true, err
+					}
+					if r.totals.Flows > before {
+						// Only a stream that delivers new flows resets the
+						// backoff: a server that answers with its ring (all
+						// duplicates) and hangs up is not hammered.
+						backoff = r.o.MinBackoff
+						if outage {
+							outage = false
+							r.log.Info("stream from hubble server delivers again", "server", r.o.Dialer.Server(), "reconnects", r.totals.Reconnects)
+						}
 					}
 				}
 			}
@@ -294,7 +317,14 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		connected = false
 		disconnectedAt = time.Now()
 		r.totals.Reconnects++
-		r.log.Warn("stream from hubble server broke; reconnecting", "server", r.o.Dialer.Server(), "error", err, "retry_in", backoff)
+		// One line per outage, not per attempt: a server that keeps
+		// hanging up logs once until it delivers again.
+		if !outage {
+			outage = true
+			r.log.Warn("stream from hubble server broke; reconnecting", "server", r.o.Dialer.Server(), "error", err, "retry_in", backoff)
+		} else {
+			r.log.Debug("stream from hubble server broke again", "server", r.o.Dialer.Server(), "error", err, "retry_in", backoff)
+		}
 		r.recorderEvent(relaypb.NodeState_NODE_UNAVAILABLE, fmt.Sprintf("stream from %s broke: %v", r.o.Dialer.Server(), errMessage(err)))
 		switch {
 		case r.last > 0:
@@ -317,7 +347,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 				wait.Stop()
 				return nil
 			case <-tick.C:
-				if err := r.out.Sync(); err != nil {
+				if err := r.flush(); err != nil {
 					wait.Stop()
 					return err
 				}
@@ -329,6 +359,65 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		}
 		backoff = min(backoff*2, r.o.MaxBackoff)
 	}
+}
+
+// retentionEvery is how often retention by age runs when no file was
+// published since it last ran (hours expire while the recorder idles).
+// Under a disk bound it runs at every flush: a walk of the directory's
+// files (about 10 ms for a week of 5-minute files).
+const retentionEvery = time.Minute
+
+// Under a disk bound (Retention.MaxBytes, B), the files being written end
+// at B/openShare (M), and retention keeps the finished files under
+// B - openReserve*M: between two flushes the open files grow, a file
+// being finished exists twice for a moment (its write-ahead log and
+// pieces, and the file), and the pieces of ended files wait for readers
+// (at most M/2, see tape.SinkOptions.MaxOpenBytes). Guarded by
+// TestRecordWithRetention, which samples the directory's size all along.
+const (
+	openShare   = 8
+	openReserve = 2
+)
+
+// flush syncs what was received (see Options.FlushInterval) and runs
+// retention when a file was published since it last ran.
+func (r *recorder) flush() error {
+	if err := r.out.Sync(); err != nil {
+		return err
+	}
+	if !r.o.Retention.Enabled() || r.dir == nil {
+		return nil
+	}
+	files := r.out.Stats().Files
+	if r.o.Retention.MaxBytes == 0 && files == r.expiredFiles && time.Since(r.expiredAt) < retentionEvery {
+		return nil
+	}
+	r.expiredAt, r.expiredFiles = time.Now(), files
+	got, onDisk, err := r.dir.Expire(r.o.Retention, time.Now(), openReserve*r.o.Sink.MaxOpenBytes)
+	if err != nil {
+		// Retention failing does not stop the recording; the disk
+		// filling up would, and says so.
+		if msg := err.Error(); msg != r.expireErr {
+			r.expireErr = msg
+			r.log.Error("retention could not remove every file due", "dir", r.o.Sink.Dir, "error", err)
+		}
+	} else if r.expireErr != "" {
+		r.expireErr = ""
+		r.log.Info("retention removes files again", "dir", r.o.Sink.Dir)
+	}
+	if got.Files > 0 {
+		r.expired.Files += got.Files
+		r.expired.Bytes += got.Bytes
+		r.expired.Flows += got.Flows
+		r.expired.Events += got.Events
+		r.expired.Removals++
+		attrs := []any{"files", got.Files, "bytes", got.Bytes, "flows", got.Flows, "on_disk_bytes", onDisk}
+		if got.LastFlow != nil {
+			attrs = append(attrs, "flows_from", got.FirstFlow.Format(time.RFC3339), "flows_to", got.LastFlow.Format(time.RFC3339))
+		}
+		r.log.Info("retention removed the oldest files", attrs...)
+	}
+	return nil
 }
 
 func errMessage(err error) string {

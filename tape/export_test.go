@@ -6,3 +6,10 @@ func SetCrashPoint(f func(final string)) (reset func()) {
 	crashPoint = f
 	return func() { crashPoint = nil }
 }
+
+// PutSessionForTest writes a session into a directory's manifest.
+func PutSessionForTest(t interface{ Fatal(...any) }, dir string, s Session) {
+	if err := putSession(dir, s); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -54,3 +54,22 @@ func lockDir(dir string) (func(), error) {
 		f.Close()
 	}, nil
 }
+
+// manifestLockFile serialises changes of the manifest between processes.
+const manifestLockFile = ".manifest.lock"
+
+// lockFileWait takes an exclusive lock on path, waiting for it.
+func lockFileWait(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
+		f.Close()
+	}, nil
+}

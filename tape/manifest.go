@@ -16,7 +16,10 @@ type Manifest struct {
 	Tool          string    `json:"tool"`
 	SchemaVersion string    `json:"schema_version"`
 	Sessions      []Session `json:"sessions"`
-	Totals        Totals    `json:"totals"`
+	// Totals are every session's, those summed up in Expired included.
+	Totals Totals `json:"totals"`
+	// Expired is what retention removed (see Retention), absent if nothing.
+	Expired *Expired `json:"expired,omitempty"`
 }
 
 // Session is one writer's run: one `flowtape record` or `flowtape import`.
@@ -29,15 +32,36 @@ type Session struct {
 	Server        ServerInfo `json:"server"`
 	// Source is what the writer read, in its own terms (an import: its
 	// input files); absent for a live recording.
-	Source        json.RawMessage `json:"source,omitempty"`
-	Filters       Filters         `json:"filters"`
-	Start         time.Time       `json:"start"`
-	End           *time.Time      `json:"end,omitempty"`
-	StatusAtStart json.RawMessage `json:"server_status_at_start,omitempty"`
-	NodesAtStart  json.RawMessage `json:"nodes_at_start,omitempty"`
-	StatusAtEnd   json.RawMessage `json:"server_status_at_end,omitempty"`
-	NodesAtEnd    json.RawMessage `json:"nodes_at_end,omitempty"`
-	Totals        Totals          `json:"totals"`
+	Source  json.RawMessage `json:"source,omitempty"`
+	Filters Filters         `json:"filters"`
+	// Retention is what the writer removed as it wrote (record
+	// --retention, --max-disk), if anything.
+	Retention     *RetentionPolicy `json:"retention,omitempty"`
+	Start         time.Time        `json:"start"`
+	End           *time.Time       `json:"end,omitempty"`
+	StatusAtStart json.RawMessage  `json:"server_status_at_start,omitempty"`
+	NodesAtStart  json.RawMessage  `json:"nodes_at_start,omitempty"`
+	StatusAtEnd   json.RawMessage  `json:"server_status_at_end,omitempty"`
+	NodesAtEnd    json.RawMessage  `json:"nodes_at_end,omitempty"`
+	Totals        Totals           `json:"totals"`
+}
+
+// RetentionPolicy is a Retention as the manifest shows it.
+type RetentionPolicy struct {
+	MaxAge   string `json:"max_age,omitempty"`
+	MaxBytes int64  `json:"max_bytes,omitempty"`
+}
+
+// Policy is r as the manifest shows it; nil when r removes nothing.
+func (r Retention) Policy() *RetentionPolicy {
+	if !r.Enabled() {
+		return nil
+	}
+	p := &RetentionPolicy{MaxBytes: r.MaxBytes}
+	if r.MaxAge > 0 {
+		p.MaxAge = r.MaxAge.String()
+	}
+	return p
 }
 
 // ServerInfo is what was recorded from.
@@ -128,6 +152,13 @@ func dropSession(dir, id string) error {
 // updateManifest changes DIR/manifest.json atomically and recomputes the
 // totals.
 func updateManifest(dir string, change func(*Manifest)) error {
+	// Recorders of several nodes may share a directory: one change at a
+	// time, each on the manifest the last one wrote.
+	unlock, err := lockFileWait(filepath.Join(dir, manifestLockFile))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	m, err := ReadManifest(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		m, err = &Manifest{}, nil
@@ -143,6 +174,9 @@ func updateManifest(dir string, change func(*Manifest)) error {
 	m.Totals = Totals{LostEvents: map[string]uint64{}}
 	for _, x := range m.Sessions {
 		m.Totals.add(x.Totals)
+	}
+	if m.Expired != nil {
+		m.Totals.add(m.Expired.SessionTotals)
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

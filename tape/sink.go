@@ -41,6 +41,11 @@ type SinkOptions struct {
 	// NoDerived leaves out the derived files (see derived.go): the
 	// analyses then need flowtape reindex first.
 	NoDerived bool
+	// MaxOpenBytes ends the files being written once they take this much
+	// on disk, their write-ahead logs, pieces and derived files included:
+	// the share of a disk bound (record --max-disk) that retention cannot
+	// free. Zero: no bound.
+	MaxOpenBytes int64
 }
 
 // Sink writes the files of one session into a recording directory (see
@@ -214,19 +219,50 @@ func (p *partitioned[M]) finish(key string) error {
 // hour is over (no flow of it came while a later hour was written to).
 func (p *partitioned[M]) sync() error {
 	var errs []error
+	var open int64
+	if p.o.MaxOpenBytes > 0 {
+		for _, seg := range p.open {
+			open += segmentBytes(seg)
+		}
+	}
+	full := p.o.MaxOpenBytes > 0 && open >= p.o.MaxOpenBytes
 	for _, key := range slices.Sorted(maps.Keys(p.open)) {
 		seg := p.open[key]
 		// The WAL may hold at most 8x the file's size before it ends too.
 		if time.Since(seg.opened) >= p.o.RotateInterval || key < p.newest || seg.size() >= p.o.RotateBytes ||
-			seg.walSize() >= 8*p.o.RotateBytes {
+			seg.walSize() >= 8*p.o.RotateBytes || full {
 			errs = append(errs, p.finish(key))
 			continue
 		}
 		errs = append(errs, seg.sync())
 	}
+	cutoff := time.Now().Add(-defaults.LiveGrace)
+	if p.o.MaxOpenBytes > 0 {
+		// Under a disk bound, the pieces of ended segments take no more
+		// than half the open files' share: the oldest go before their
+		// grace is over (a reader that listed them lists again).
+		var retired int64
+		for _, r := range p.retired {
+			retired += r.bytes
+		}
+		for _, r := range p.retired {
+			if retired <= p.o.MaxOpenBytes/2 {
+				break
+			}
+			cutoff = later(cutoff, r.at)
+			retired -= r.bytes
+		}
+	}
 	var err error
-	p.retired, err = removeRetired(p.retired, time.Now().Add(-defaults.LiveGrace))
+	p.retired, err = removeRetired(p.retired, cutoff)
 	return errors.Join(append(errs, err)...)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (p *partitioned[M]) closeAll() error {
@@ -260,19 +296,27 @@ func (p *partitioned[M]) openBytes() int64 {
 		n += r.bytes
 	}
 	for _, seg := range p.open {
-		if seg.live != nil {
-			n += seg.live.openBytes()
+		n += segmentBytes(seg)
+	}
+	return n
+}
+
+// segmentBytes is what an open segment takes on disk: its file, WAL,
+// pieces and derived files.
+func segmentBytes[M proto.Message](seg *segment[M]) int64 {
+	var n int64
+	if seg.live != nil {
+		n += seg.live.openBytes()
+	}
+	if seg.derived != nil {
+		n += seg.derived.openBytes()
+	}
+	for _, f := range []*os.File{seg.file, seg.wal} {
+		if f == nil {
+			continue
 		}
-		if seg.derived != nil {
-			n += seg.derived.openBytes()
-		}
-		for _, f := range []*os.File{seg.file, seg.wal} {
-			if f == nil {
-				continue
-			}
-			if st, err := f.Stat(); err == nil {
-				n += st.Size()
-			}
+		if st, err := f.Stat(); err == nil {
+			n += st.Size()
 		}
 	}
 	return n

@@ -106,11 +106,34 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sim", "--start", "yesterday"}, "invalid --start"},
 		{[]string{"schema", "--format", "xml"}, `unknown --format "xml"`},
 		{[]string{"sim", "--no-such-flag"}, "unknown flag"},
+		{[]string{"record", "-o", "x", "--max-disk", "lots"}, `--max-disk: invalid size "lots"`},
+		{[]string{"record", "-o", "x", "--retention", "-1h"}, "invalid --retention -1h0m0s"},
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCmd(t, tt.args...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("flowtape %v: exit %d, stderr %q; want exit 2 and one line containing %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+	}{
+		{"512", 512}, {"256MB", 256 << 20}, {"20GiB", 20 << 30}, {"20Gi", 20 << 30}, {"1TiB", 1 << 40}, {"64kb", 64 << 10},
+		{"", -1}, {"0", -1}, {"-5MB", -1}, {"1.5GB", -1}, {"GB", -1},
+	} {
+		got, err := parseSize(tt.in)
+		if tt.want < 0 {
+			if err == nil {
+				t.Errorf("parseSize(%q) = %d, want an error", tt.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
 		}
 	}
 }

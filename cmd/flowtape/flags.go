@@ -54,7 +54,13 @@ func parseSize(s string) (int64, error) {
 	for _, x := range []struct {
 		suffix string
 		m      int64
-	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+	}{
+		// Binary multiples, as Kubernetes' Gi and Mi: a volume's size is
+		// what --max-disk is compared with.
+		{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10},
+		{"TI", 1 << 40}, {"GI", 1 << 30}, {"MI", 1 << 20}, {"KI", 1 << 10},
+		{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1},
+	} {
 		if strings.HasSuffix(u, x.suffix) {
 			u, mult = strings.TrimSuffix(u, x.suffix), x.m
 			break
@@ -62,7 +68,7 @@ func parseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid size %q: use e.g. 256MB", s)
+		return 0, fmt.Errorf("invalid size %q: use e.g. 256MB or 20GiB", s)
 	}
 	return n * mult, nil
 }

@@ -29,6 +29,8 @@ type recordFlags struct {
 	flushInterval   time.Duration
 	live            bool
 	derived         bool
+	retention       time.Duration
+	maxDisk         string
 	printRawFilters bool
 	redactQuery     bool
 	redactUserInfo  bool
@@ -54,12 +56,19 @@ While it records, what it received is readable at every flush: analyze, query,
 report and export see it within --flush-interval (--live=false turns that off
 and saves the second Parquet encoding it costs).
 A broken stream is resumed where it stopped, without duplicates; lost events and
-reconnects are recorded, never a silent gap.`,
+reconnects are recorded, never a silent gap.
+
+As an always-on flight recorder, --retention and --max-disk bound what it keeps:
+the oldest finished files go first, and what went (files, flows, their time range)
+is summed up in the manifest and shown by flowtape analyze coverage.`,
 		Example: `  # from a cluster: cilium hubble port-forward & (or kubectl -n kube-system port-forward svc/hubble-relay 4245:80)
   flowtape record -o incident-42
 
   # only the shop's namespace, with what the ring buffers still hold from the last 10 minutes
   flowtape record -o incident-42 -n default --since 10m
+
+  # always on: a week of flows, never more than 20 GiB
+  flowtape record -o /data/flows --retention 168h --max-disk 20GiB
 
   # 5 minutes of drops and 5xx
   flowtape record -o drops --verdict DROPPED --duration 5m
@@ -82,6 +91,8 @@ reconnects are recorded, never a silent gap.`,
 	fl.StringVar(&f.rotateSize, "rotate-size", humanSize(defaults.RotateBytes), "start a new file once one reaches this size")
 	fl.DurationVar(&f.flushInterval, "flush-interval", defaults.FlushInterval, fmt.Sprintf("sync received flows to disk this often: the most a killed recorder loses (at most %s)", defaults.MaxFlushInterval))
 	fl.BoolVar(&f.live, "live", true, "publish what was received at every flush, so that it can be analysed while recording")
+	fl.DurationVar(&f.retention, "retention", 0, "remove files whose flows are older than this (e.g. 168h; by the hour partition); 0 keeps everything")
+	fl.StringVar(&f.maxDisk, "max-disk", "", "keep the recording directory under this size (e.g. 20GiB), removing the oldest files; what goes is counted in the manifest and analyze coverage")
 	fl.BoolVar(&f.derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
 	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
 	fl.BoolVar(&f.redactQuery, "redact-http-query", false, "drop query strings from HTTP URLs")
@@ -115,6 +126,15 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	if err != nil {
 		return usagef("--rotate-size: %v", err)
 	}
+	var maxDisk int64
+	if f.maxDisk != "" {
+		if maxDisk, err = parseSize(f.maxDisk); err != nil {
+			return usagef("--max-disk: %v", err)
+		}
+	}
+	if f.retention < 0 {
+		return usagef("invalid --retention %s: use a positive duration such as 168h, or 0 to keep everything", f.retention)
+	}
 	since, until, err := parseWindow(f.since, f.until)
 	if err != nil {
 		return err
@@ -139,6 +159,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	res, err := record.Run(ctx, record.Options{
 		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
 		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live, NoDerived: !f.derived},
+		Retention:     tape.Retention{MaxAge: f.retention, MaxBytes: maxDisk},
 		FlushInterval: f.flushInterval,
 		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
 		Progress:      status.progress,
