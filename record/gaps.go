@@ -99,6 +99,7 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 			r.log.Error("cannot record the gap", "error", err)
 		}
 		r.totals.LostEvents[flowpb.LostEventSource_HUBBLE_RING_BUFFER.String()] += lost
+		r.o.Metrics.lost(flowpb.LostEventSource_HUBBLE_RING_BUFFER.String(), node, lost)
 		r.log.Warn("flows were overwritten in a ring buffer while the recorder was away", "node", node,
 			"from", time.Unix(0, tr.last).UTC(), "to", oldest.UTC(), "estimated_lost", lost)
 		notes = append(notes, fmt.Sprintf("%s lost %s (~%d flows)", node, gap.Round(time.Millisecond), lost))

@@ -64,6 +64,8 @@ type Options struct {
 	ResumeOverlap time.Duration
 	// Progress, when set, is called about once a second.
 	Progress func(Progress)
+	// Metrics, when set, count what the recorder does (see Metrics).
+	Metrics *Metrics
 	Log      *slog.Logger
 }
 
@@ -106,6 +108,8 @@ type recorder struct {
 	expiredFiles int64
 	expireErr    string
 	expired      tape.Expired
+	// published is what the metrics counted of the sink's stats.
+	published tape.Stats
 }
 
 // Run records until ctx ends or a stop condition is met. A broken stream is
@@ -176,9 +180,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 
+	r.o.Metrics.setStream(o.Dialer.Server(), false, nil)
 	runErr := r.loop(ctx, client)
 
 	closeErr := r.sink.Close()
+	if err := errors.Join(runErr, closeErr); err != nil {
+		r.o.Metrics.writeFailed()
+	}
+	r.o.Metrics.setStream(o.Dialer.Server(), false, errors.Join(runErr, closeErr))
+	r.o.Metrics.published(r.published, r.sink.Stats())
 	end := time.Now().UTC()
 	r.session.End = &end
 	endCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -274,6 +284,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 						r.noteVersions(ev.hdr)
 						if !connected {
 							connected = true
+							r.o.Metrics.setStream(r.o.Dialer.Server(), true, nil)
 							if !disconnectedAt.IsZero() {
 								notes := r.detectGaps(ctx, client)
 								r.recorderEvent(relaypb.NodeState_NODE_CONNECTED,
@@ -317,6 +328,8 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		connected = false
 		disconnectedAt = time.Now()
 		r.totals.Reconnects++
+		r.o.Metrics.reconnected(r.o.Dialer.Server())
+		r.o.Metrics.setStream(r.o.Dialer.Server(), false, nil)
 		// One line per outage, not per attempt: a server that keeps
 		// hanging up logs once until it delivers again.
 		if !outage {
@@ -385,15 +398,21 @@ func (r *recorder) flush() error {
 	if err := r.out.Sync(); err != nil {
 		return err
 	}
-	if !r.o.Retention.Enabled() || r.dir == nil {
+	st := r.out.Stats()
+	r.o.Metrics.published(r.published, st)
+	r.published = st
+	if r.dir == nil || (!r.o.Retention.Enabled() && r.o.Metrics == nil) {
 		return nil
 	}
-	files := r.out.Stats().Files
+	// Without a disk bound, retention by age (and the metrics of the
+	// directory's size) need no walk of it at every flush.
+	files := st.Files
 	if r.o.Retention.MaxBytes == 0 && files == r.expiredFiles && time.Since(r.expiredAt) < retentionEvery {
 		return nil
 	}
 	r.expiredAt, r.expiredFiles = time.Now(), files
 	got, onDisk, err := r.dir.Expire(r.o.Retention, time.Now(), openReserve*r.o.Sink.MaxOpenBytes)
+	r.o.Metrics.disk(onDisk, got)
 	if err != nil {
 		// Retention failing does not stop the recording; the disk
 		// filling up would, and says so.
@@ -411,7 +430,7 @@ func (r *recorder) flush() error {
 		r.expired.Flows += got.Flows
 		r.expired.Events += got.Events
 		r.expired.Removals++
-		attrs := []any{"files", got.Files, "bytes", got.Bytes, "flows", got.Flows, "on_disk_bytes", onDisk}
+		attrs := []any{"files", got.Files, "bytes", got.Bytes, "flows", got.Flows, "on_disk_bytes", onDisk.Bytes}
 		if got.LastFlow != nil {
 			attrs = append(attrs, "flows_from", got.FirstFlow.Format(time.RFC3339), "flows_to", got.LastFlow.Format(time.RFC3339))
 		}
@@ -501,7 +520,9 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 		if !r.o.Until.IsZero() && at > r.o.Until.UnixNano() {
 			return true, nil
 		}
-		if r.duplicate(f, at) {
+		dup := r.duplicate(f, at)
+		r.o.Metrics.received(f.GetNodeName(), dup)
+		if dup {
 			r.totals.Duplicates++
 			return false, nil
 		}
@@ -509,6 +530,7 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 		if err := r.out.WriteFlow(f); err != nil {
 			return true, err
 		}
+		r.o.Metrics.flowWritten(f.GetNodeName(), time.Unix(0, at))
 		r.totals.Flows++
 		if at > r.last {
 			r.last = at
@@ -528,6 +550,7 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 	case resp.GetLostEvents() != nil:
 		l := resp.GetLostEvents()
 		r.totals.LostEvents[l.GetSource().String()] += l.GetNumEventsLost()
+		r.o.Metrics.lost(l.GetSource().String(), resp.GetNodeName(), l.GetNumEventsLost())
 		r.log.Warn("the server reports lost events", "source", l.GetSource().String(), "lost", l.GetNumEventsLost(), "node", resp.GetNodeName())
 	case resp.GetNodeStatus() != nil:
 		r.totals.NodeStatusChanges++

@@ -78,6 +78,8 @@ type derivedFile struct {
 	tmp string
 	f   *os.File
 	bf  *batchFile
+	// rows written (of a finished file: not counted for pieces)
+	rows int64
 }
 
 func createDerived(tmp, kind string, sch *arrow.Schema, o WriterOptions) (*derivedFile, error) {
@@ -266,6 +268,7 @@ func (d *derivation) addRequests(rows []schema.Request, all bool) error {
 		}
 		rec := b.NewRecord()
 		err := f.bf.write(rec)
+		f.rows += rec.NumRows()
 		rec.Release()
 		if err != nil {
 			return fmt.Errorf("write %s: %w", f.tmp, err)
@@ -344,6 +347,7 @@ func (d *derivation) finish() error {
 	} {
 		rows := encode()
 		err := d.files[kind].bf.write(rows)
+		d.files[kind].rows += rows.NumRows()
 		rows.Release()
 		if err != nil {
 			d.discard()
@@ -404,6 +408,17 @@ func (d *derivation) releaseRequests() {
 		d.others.Release()
 		d.counted, d.others = nil, nil
 	}
+}
+
+// rows are the rows of each kind written to the derived files.
+func (d *derivation) rows() map[string]int64 {
+	out := map[string]int64{}
+	if d != nil {
+		for kind, f := range d.files {
+			out[kind] = f.rows
+		}
+	}
+	return out
 }
 
 // openBytes is what the derived files take on disk, published pieces and

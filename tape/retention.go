@@ -81,11 +81,21 @@ func (e *Expired) add(o Expired) {
 	}
 }
 
+// Usage is what a recording directory takes on disk.
+type Usage struct {
+	// Bytes of every file under it, files being written included.
+	Bytes int64
+	// Files are its finished files (flows and events; derived files go
+	// with their flow file).
+	Files int
+}
+
 // Expire removes what r says must go from the directory d holds, keeping
 // reserve bytes of room for the caller's open files under r.MaxBytes, and
 // records it in the manifest. It returns what this call removed (zero if
-// nothing) and what the directory takes on disk afterwards.
-func (d *Dir) Expire(r Retention, now time.Time, reserve int64) (Expired, int64, error) {
+// nothing) and what the directory takes on disk afterwards (with a zero
+// r, only that).
+func (d *Dir) Expire(r Retention, now time.Time, reserve int64) (Expired, Usage, error) {
 	return expire(d.path, r, now, reserve)
 }
 
@@ -98,14 +108,17 @@ type unit struct {
 	bytes int64
 }
 
-func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, int64, error) {
+func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usage, error) {
 	var out Expired
 	units, total, ids, err := diskUnits(dir)
+	usage := func() Usage {
+		return Usage{Bytes: total, Files: len(units) - int(out.Files)}
+	}
 	if err != nil {
-		return out, total, err
+		return out, usage(), err
 	}
 	if !r.Enabled() {
-		return out, total, nil
+		return out, usage(), nil
 	}
 	slices.SortFunc(units, func(a, b unit) int {
 		return cmp.Or(a.part.Compare(b.part), cmp.Compare(a.name, b.name), cmp.Compare(a.kind, b.kind))
@@ -145,7 +158,7 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, int
 		}
 	}
 	if out.Files == 0 {
-		return out, total, errors.Join(errs...)
+		return out, usage(), errors.Join(errs...)
 	}
 	if err := syncDirsOf(removedPaths); err != nil {
 		errs = append(errs, err)
@@ -175,7 +188,7 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, int
 	if _, t, _, err := diskUnits(dir); err == nil {
 		total = t
 	}
-	return out, total, errors.Join(errs...)
+	return out, usage(), errors.Join(errs...)
 }
 
 // removeUnit removes a unit's files, the file first; it returns the bytes

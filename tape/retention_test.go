@@ -113,8 +113,8 @@ func TestRetentionBySizeFoldsExpiredSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if du := duBytes(t, dir); du != after || du+reserve > bound {
-		t.Errorf("%d bytes left (Expire says %d) with %d reserved: want under the bound %d", du, after, reserve, bound)
+	if du := duBytes(t, dir); du != after.Bytes || du+reserve > bound {
+		t.Errorf("%d bytes left (Expire says %d) with %d reserved: want under the bound %d", du, after.Bytes, reserve, bound)
 	}
 	if got.Flows < 3000 {
 		t.Errorf("expired %d flows: want at least the oldest session's 3000", got.Flows)

@@ -120,12 +120,14 @@ func (s *Sink) discard() {
 type Stats struct {
 	Files int64 `json:"files"`
 	Bytes int64 `json:"bytes"`
+	// DerivedRows are the rows of the derived files published, by kind.
+	DerivedRows map[string]int64 `json:"derived_rows,omitempty"`
 }
 
 // Stats returns what was published so far.
 func (s *Sink) Stats() Stats {
 	a, b := s.flows.stats(), s.events.stats()
-	return Stats{Files: a.Files + b.Files, Bytes: a.Bytes + b.Bytes}
+	return Stats{Files: a.Files + b.Files, Bytes: a.Bytes + b.Bytes, DerivedRows: a.DerivedRows}
 }
 
 // OnDisk is what the recording takes on disk now, files being written
@@ -211,6 +213,14 @@ func (p *partitioned[M]) finish(key string) error {
 	p.mu.Lock()
 	p.pub.Files++
 	p.pub.Bytes += size
+	if seg.derived != nil {
+		if p.pub.DerivedRows == nil {
+			p.pub.DerivedRows = map[string]int64{}
+		}
+		for kind, n := range seg.derived.rows() {
+			p.pub.DerivedRows[kind] += n
+		}
+	}
 	p.mu.Unlock()
 	return nil
 }
@@ -325,5 +335,7 @@ func segmentBytes[M proto.Message](seg *segment[M]) int64 {
 func (p *partitioned[M]) stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.pub
+	out := p.pub
+	out.DerivedRows = maps.Clone(p.pub.DerivedRows)
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/debug"
 	"time"
@@ -31,6 +32,7 @@ type recordFlags struct {
 	derived         bool
 	retention       time.Duration
 	maxDisk         string
+	metricsListen   string
 	printRawFilters bool
 	redactQuery     bool
 	redactUserInfo  bool
@@ -70,6 +72,9 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
   # always on: a week of flows, never more than 20 GiB
   flowtape record -o /data/flows --retention 168h --max-disk 20GiB
 
+  # watched like a service: Prometheus metrics, /healthz and /readyz on :9965
+  flowtape record -o /data/flows --retention 168h --metrics-listen :9965
+
   # 5 minutes of drops and 5xx
   flowtape record -o drops --verdict DROPPED --duration 5m
   flowtape record -o errors --http-status 5+ --duration 5m
@@ -93,6 +98,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
 	fl.BoolVar(&f.live, "live", true, "publish what was received at every flush, so that it can be analysed while recording")
 	fl.DurationVar(&f.retention, "retention", 0, "remove files whose flows are older than this (e.g. 168h; by the hour partition); 0 keeps everything")
 	fl.StringVar(&f.maxDisk, "max-disk", "", "keep the recording directory under this size (e.g. 20GiB), removing the oldest files; what goes is counted in the manifest and analyze coverage")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (e.g. :9965)")
 	fl.BoolVar(&f.derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
 	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
 	fl.BoolVar(&f.redactQuery, "redact-http-query", false, "drop query strings from HTTP URLs")
@@ -154,6 +160,21 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
+	var metrics *record.Metrics
+	if f.metricsListen != "" {
+		lis, err := net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			return usagef("--metrics-listen %s: %v", f.metricsListen, err)
+		}
+		metrics = record.NewMetrics()
+		mctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go func() {
+			if err := metrics.Serve(mctx, lis, slog.Default()); err != nil {
+				slog.Error("metrics server stopped", "error", err)
+			}
+		}()
+	}
 	stderr := cmd.ErrOrStderr()
 	status := newStatusPrinter(stderr)
 	res, err := record.Run(ctx, record.Options{
@@ -163,6 +184,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		FlushInterval: f.flushInterval,
 		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
 		Progress:      status.progress,
+		Metrics:       metrics,
 		Log:           slog.Default(),
 	})
 	status.done()
