@@ -66,7 +66,7 @@ type Options struct {
 	Progress func(Progress)
 	// Metrics, when set, count what the recorder does (see Metrics).
 	Metrics *Metrics
-	Log      *slog.Logger
+	Log     *slog.Logger
 }
 
 // Progress is a snapshot of a running recording.
