@@ -224,16 +224,22 @@ func TestRecordingDirectoryIsLocked(t *testing.T) {
 		_, err := record.Run(ctx, record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir}})
 		done <- err
 	}()
+	var id string
 	testutil.Eventually(t, 10*time.Second, "the recorder wrote its manifest", func() bool {
-		_, err := tape.ReadManifest(dir)
-		return err == nil
+		m, err := tape.ReadManifest(dir)
+		if err == nil && len(m.Sessions) > 0 {
+			id = m.Sessions[0].RecordingID
+		}
+		return id != ""
 	})
 	if _, err := tape.Recover(dir, "test"); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("recover on a live recording: %v, want a refusal", err)
 	}
-	_, err := record.Run(context.Background(), record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir}})
-	if err == nil || !strings.Contains(err.Error(), "in use") {
-		t.Errorf("a second recorder: %v, want a refusal", err)
+	// Another recorder may write the directory (per-node capture), but
+	// not as the same session.
+	_, err := record.Run(context.Background(), record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir, RecordingID: id}})
+	if err == nil || !strings.Contains(err.Error(), "being written by another process") {
+		t.Errorf("a second recorder of session %s: %v, want a refusal", id, err)
 	}
 	cancel()
 	if err := <-done; err != nil {

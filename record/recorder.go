@@ -32,14 +32,22 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
+// Dialer connects to a Hubble server (hubblecli.Dialer: as the hubble CLI
+// does).
+type Dialer interface {
+	Dial(context.Context) (*grpc.ClientConn, error)
+	Server() string
+	TLS() bool
+	Timeout() time.Duration
+}
+
 // Options configure a recording.
 type Options struct {
-	Dialer interface {
-		Dial(context.Context) (*grpc.ClientConn, error)
-		Server() string
-		TLS() bool
-		Timeout() time.Duration
-	}
+	Dialer Dialer
+	// Node is the node a per-node recording reads (RunPerNode): its own
+	// reports (the stream broke, resumed) name the node, so that coverage
+	// counts them for it; empty, they are the whole recording's.
+	Node string
 	Allow, Deny []*flowpb.FlowFilter
 	RawFilters  string
 	// Since backfills from the ring buffers first; zero follows from now.
@@ -66,6 +74,8 @@ type Options struct {
 	Progress func(Progress)
 	// Metrics, when set, count what the recorder does (see Metrics).
 	Metrics *Metrics
+	// noDiskWalk leaves the directory's size to the caller (RunPerNode).
+	noDiskWalk bool
 	Log     *slog.Logger
 }
 
@@ -133,7 +143,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		totals: tape.Totals{LostEvents: map[string]uint64{}}}
 	var res Result
 
-	dir, err := tape.OpenDir(o.Sink.Dir)
+	dir, err := tape.OpenSession(o.Sink.Dir, o.Sink.RecordingID)
 	if err != nil {
 		return res, err
 	}
@@ -401,7 +411,7 @@ func (r *recorder) flush() error {
 	st := r.out.Stats()
 	r.o.Metrics.published(r.published, st)
 	r.published = st
-	if r.dir == nil || (!r.o.Retention.Enabled() && r.o.Metrics == nil) {
+	if r.dir == nil || (!r.o.Retention.Enabled() && (r.o.Metrics == nil || r.o.noDiskWalk)) {
 		return nil
 	}
 	// Without a disk bound, retention by age (and the metrics of the
@@ -592,9 +602,13 @@ func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
 }
 
 func (r *recorder) recorderEvent(state relaypb.NodeState, msg string) {
-	ev := &observerpb.GetFlowsResponse{Time: timestamppb.Now(), NodeName: schema.RecorderNode,
+	node, names := schema.RecorderNode, []string{r.o.Dialer.Server()}
+	if r.o.Node != "" {
+		node, names = r.o.Node, []string{r.o.Node}
+	}
+	ev := &observerpb.GetFlowsResponse{Time: timestamppb.Now(), NodeName: node,
 		ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{NodeStatus: &relaypb.NodeStatusEvent{
-			StateChange: state, NodeNames: []string{r.o.Dialer.Server()}, Message: msg}}}
+			StateChange: state, NodeNames: names, Message: msg}}}
 	if err := r.out.WriteEvent(ev); err != nil {
 		r.log.Error("cannot record event", "error", err)
 	}

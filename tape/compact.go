@@ -89,7 +89,7 @@ func Compact(ctx context.Context, dir string, o CompactOptions) (CompactStats, e
 	}
 	defer d.Close()
 	// Replaced files are Compact's own to count (removeReplaced below).
-	if _, err := recoverLocked(dir, o.Writer, -1); err != nil {
+	if _, err := recoverLocked(dir, o.Writer, -1, nil); err != nil {
 		return st, err
 	}
 	for _, kind := range kinds {

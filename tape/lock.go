@@ -4,55 +4,148 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/flowtape/flowtape/internal/defaults"
 )
 
-// Dir is a recording directory held by one writer: its lock is taken, so
-// that no other writer, nor a recovery, touches its files meanwhile.
+// Dir is a recording directory held by a writer. Several recorders may
+// write one directory at once (one per node, see record's per-node
+// capture): each holds the directory's lock shared and its own session's
+// lock exclusively, so that what each one recovers or cleans up is only
+// what no live session is writing. Recover, Compact and Reindex hold the
+// directory's lock exclusively: no writer at all meanwhile.
 type Dir struct {
 	path   string
+	id     string // the session a writer holds; "" when held exclusively
 	unlock func()
 }
 
-// OpenDir creates a recording directory if needed and takes its lock.
+// OpenDir creates a recording directory if needed and takes its lock
+// exclusively: no other writer, nor a recovery, touches its files
+// meanwhile.
 func OpenDir(path string) (*Dir, error) {
 	if err := os.MkdirAll(path, dirMode); err != nil {
 		return nil, fmt.Errorf("create recording directory: %w", err)
 	}
-	unlock, err := lockDir(path)
+	unlock, err := lockDir(path, syscall.LOCK_EX)
 	if err != nil {
 		return nil, err
 	}
 	return &Dir{path: path, unlock: sync.OnceFunc(unlock)}, nil
 }
 
-// Close releases the lock; it is safe to call more than once.
+// OpenSession creates a recording directory if needed and holds it for
+// the session id (a recording id): the directory's lock shared with other
+// writers, and the session's own lock.
+func OpenSession(path, id string) (*Dir, error) {
+	if err := os.MkdirAll(path, dirMode); err != nil {
+		return nil, fmt.Errorf("create recording directory: %w", err)
+	}
+	unlockDir, err := lockDir(path, syscall.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	lock := sessionLock(path, id)
+	f, err := os.OpenFile(lock, os.O_CREATE|os.O_RDWR, fileMode)
+	if err == nil {
+		if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			err = fmt.Errorf("session %s is being written by another process", id)
+		}
+	}
+	if err != nil {
+		unlockDir()
+		return nil, fmt.Errorf("lock %s: %w", lock, err)
+	}
+	return &Dir{path: path, id: id, unlock: sync.OnceFunc(func() {
+		os.Remove(lock) // before unlocking: a new holder of the name makes a new file
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
+		f.Close()
+		unlockDir()
+	})}, nil
+}
+
+// Close releases the locks; it is safe to call more than once.
 func (d *Dir) Close() { d.unlock() }
 
 // Recover turns what a killed writer left in the directory into valid
-// files (see Recover).
+// files (see Recover): held for a session, only what no live session of
+// another writer is writing.
 func (d *Dir) Recover(writer string) (RecoveryStats, error) {
-	return recoverLocked(d.path, writer, defaults.LiveGrace)
+	var skip func(string) bool
+	if d.id != "" {
+		skip = func(p string) bool { return liveSession(d.path, sessionOfHidden(p)) }
+	}
+	return recoverLocked(d.path, writer, defaults.LiveGrace, skip)
 }
 
-// lockDir takes DIR/.lock exclusively: one recorder (or recovery) at a
-// time, so that recovery never touches the files of a live recorder.
-func lockDir(dir string) (func(), error) {
+// lockDir takes DIR/.lock: exclusively for one recorder (or recovery) at
+// a time, shared for writers of a session each.
+func lockDir(dir string, how int) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s is in use by another flowtape record or recover (lock %s)", dir, f.Name())
+		if how == syscall.LOCK_SH {
+			return nil, fmt.Errorf("%s is being recovered, compacted or reindexed (lock %s): try again when that is done", dir, f.Name())
+		}
+		return nil, fmt.Errorf("%s is in use by flowtape record, import or recover (lock %s)", dir, f.Name())
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
 		f.Close()
 	}, nil
+}
+
+// sessionLockPrefix names a session's lock file: DIR/.session-<id>.lock.
+const sessionLockPrefix = ".session-"
+
+func sessionLock(dir, id string) string {
+	return filepath.Join(dir, sessionLockPrefix+id+".lock")
+}
+
+// liveSession reports whether a writer holds session id's lock; the lock
+// file of a session that is gone is removed. A path of no session ("") is
+// not live.
+func liveSession(dir, id string) bool {
+	if id == "" {
+		return false
+	}
+	lock := sessionLock(dir, id)
+	f, err := os.OpenFile(lock, os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	os.Remove(lock)
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
+	return false
+}
+
+// sessionOfHidden is the session (recording id) of a file of the layout,
+// hidden or not (.NAME.parquet.wal, .NAME.parquet.tmp, NAME.p000001.parquet,
+// .staging-ID); "" for other names.
+func sessionOfHidden(p string) string {
+	base := filepath.Base(p)
+	if id, ok := strings.CutPrefix(base, stagingPrefix); ok {
+		return id
+	}
+	for _, suffix := range []string{walSuffix, tmpSuffix} {
+		if hidden(base) && strings.HasSuffix(base, suffix) {
+			p = finalFromHidden(p, suffix)
+			break
+		}
+	}
+	id, _ := parseFileName(p)
+	return id
 }
 
 // manifestLockFile serialises changes of the manifest between processes.

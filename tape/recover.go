@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -31,22 +33,27 @@ func Recover(dir, writer string) (RecoveryStats, error) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return RecoveryStats{}, fmt.Errorf("%s: not a recording directory", dir)
 	}
-	unlock, err := lockDir(dir)
+	unlock, err := lockDir(dir, syscall.LOCK_EX)
 	if err != nil {
 		return RecoveryStats{}, err
 	}
 	defer unlock()
-	return recoverLocked(dir, writer, defaults.LiveGrace)
+	return recoverLocked(dir, writer, defaults.LiveGrace, nil)
 }
 
 // recoverLocked recovers dir, whose lock the caller holds. A segment that
-// cannot be recovered does not stop the others.
+// cannot be recovered does not stop the others. skip, when set, names the
+// files (and staging directories) of live sessions of other writers,
+// which are left alone.
 // Files a compaction replaced go once they have been replaced for grace
 // (a negative grace leaves them to the caller).
-func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, error) {
+func recoverLocked(dir, writer string, grace time.Duration, skip func(string) bool) (RecoveryStats, error) {
 	var st RecoveryStats
 	var errs []error
-	if err := removeStaging(dir); err != nil {
+	if skip == nil {
+		skip = func(string) bool { return false }
+	}
+	if err := removeStaging(dir, skip); err != nil {
 		errs = append(errs, err)
 	}
 	for _, sub := range kinds {
@@ -54,6 +61,7 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 		if err != nil {
 			return st, err
 		}
+		ks = ks.without(skip)
 		for _, wal := range ks.wals {
 			var err error
 			if sub == schema.KindFlows {
@@ -107,6 +115,7 @@ func recoverLocked(dir, writer string, grace time.Duration) (RecoveryStats, erro
 		if err != nil {
 			return st, err
 		}
+		ks = ks.without(skip)
 		for _, tmp := range ks.tmps {
 			if err := os.Remove(tmp); err == nil {
 				st.Removed++
@@ -196,6 +205,15 @@ type kindScan struct {
 	pieces     []string // live segments' pieces (see live.go)
 	files      []string // every published file, pieces included
 	parts      []string // partition directories holding Parquet files
+}
+
+// without drops the files skip names: of live sessions.
+func (ks kindScan) without(skip func(string) bool) kindScan {
+	keep := func(ps []string) []string {
+		return slices.DeleteFunc(ps, skip)
+	}
+	ks.wals, ks.tmps, ks.pieces, ks.files = keep(ks.wals), keep(ks.tmps), keep(ks.pieces), keep(ks.files)
+	return ks
 }
 
 // scanKind walks a kind's directory (e.g. DIR/flows) once; hidden

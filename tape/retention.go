@@ -284,7 +284,9 @@ func diskUnits(dir string) ([]unit, int64, map[string]int, error) {
 					continue // a live segment's: not finished
 				}
 				if derived {
-					if flow, ok := flowOf(p); !ok || exists(flow) {
+					// A live session publishes a flow file's derived files
+					// just before the flow file.
+					if flow, ok := flowOf(p); !ok || exists(flow) || liveSession(dir, sessionOfHidden(p)) {
 						continue
 					}
 				}

@@ -44,7 +44,7 @@ func Stage(o SinkOptions, s Session) (*Staged, error) {
 	if _, err := os.Stat(o.Dir); errors.Is(err, fs.ErrNotExist) {
 		created = true
 	}
-	held, err := OpenDir(o.Dir)
+	held, err := OpenSession(o.Dir, o.RecordingID)
 	if err != nil {
 		return nil, err
 	}
@@ -246,14 +246,15 @@ func (s *Staged) discard() {
 	}
 }
 
-// removeStaging removes what staged sessions killed before Commit left.
-func removeStaging(dir string) error {
+// removeStaging removes what staged sessions killed before Commit left
+// (not the staging of live sessions, which skip names).
+func removeStaging(dir string, skip func(string) bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), stagingPrefix) {
+		if e.IsDir() && strings.HasPrefix(e.Name(), stagingPrefix) && !skip(e.Name()) {
 			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ type recordFlags struct {
 	retention       time.Duration
 	maxDisk         string
 	metricsListen   string
+	perNode         bool
 	printRawFilters bool
 	redactQuery     bool
 	redactUserInfo  bool
@@ -72,6 +74,11 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
   # always on: a week of flows, never more than 20 GiB
   flowtape record -o /data/flows --retention 168h --max-disk 20GiB
 
+  # past the relay's limit: every node from its own agent, found through the Peer service
+  flowtape record -o /data/flows --per-node --server tls://hubble-peer.kube-system.svc:443 \
+    --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \
+    --tls-server-name hubble-peer.kube-system.svc.cluster.local
+
   # watched like a service: Prometheus metrics, /healthz and /readyz on :9965
   flowtape record -o /data/flows --retention 168h --metrics-listen :9965
 
@@ -98,6 +105,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
 	fl.BoolVar(&f.live, "live", true, "publish what was received at every flush, so that it can be analysed while recording")
 	fl.DurationVar(&f.retention, "retention", 0, "remove files whose flows are older than this (e.g. 168h; by the hour partition); 0 keeps everything")
 	fl.StringVar(&f.maxDisk, "max-disk", "", "keep the recording directory under this size (e.g. 20GiB), removing the oldest files; what goes is counted in the manifest and analyze coverage")
+	fl.BoolVar(&f.perNode, "per-node", false, "--server is a Peer service (hubble-peer, or an agent's own): record every node it lists from its own agent, in parallel, as hubble-relay finds them")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (e.g. :9965)")
 	fl.BoolVar(&f.derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
 	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
@@ -177,7 +185,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	}
 	stderr := cmd.ErrOrStderr()
 	status := newStatusPrinter(stderr)
-	res, err := record.Run(ctx, record.Options{
+	opts := record.Options{
 		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
 		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live, NoDerived: !f.derived},
 		Retention:     tape.Retention{MaxAge: f.retention, MaxBytes: maxDisk},
@@ -186,7 +194,12 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		Progress:      status.progress,
 		Metrics:       metrics,
 		Log:           slog.Default(),
-	})
+	}
+	if f.perNode {
+		opts.Progress = nil
+		return recordPerNode(ctx, cmd, opts, dialer, f.output)
+	}
+	res, err := record.Run(ctx, opts)
 	status.done()
 	t := res.Session.Totals
 	if res.Session.RecordingID != "" {
@@ -205,6 +218,41 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	}
 	if err != nil {
 		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", f.output, err, f.output)
+	}
+	return nil
+}
+
+// peerDialer dials the agents a Peer service announces (record.PeerDialer).
+type peerDialer struct{ *hubblecli.Dialer }
+
+func (p peerDialer) ForPeer(address, tlsServerName string) record.Dialer {
+	return p.Dialer.ForPeer(address, tlsServerName)
+}
+
+// recordPerNode runs record --per-node and sums up each node's recording.
+func recordPerNode(ctx context.Context, cmd *cobra.Command, o record.Options, dialer *hubblecli.Dialer, dir string) error {
+	res, err := record.RunPerNode(ctx, o, peerDialer{dialer})
+	var failed []string
+	for _, r := range res {
+		t := r.Session.Totals
+		var lost uint64
+		for _, n := range t.LostEvents {
+			lost += n
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: recorded %d flows (%d files, %s); lost events: %d; reconnects: %d\n",
+			r.Node, t.Flows, t.Files, humanBytes(t.Bytes), lost, t.Reconnects)
+		if r.Err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", r.Node, r.Err))
+		}
+	}
+	if errors.Is(err, record.ErrNoServer) {
+		return fmt.Errorf("%w (is the peer service reachable? e.g. kubectl -n kube-system port-forward svc/hubble-peer 4244:443)", err)
+	}
+	if err != nil {
+		return fmt.Errorf("-o %s: %w", dir, err)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("recording %s stopped for %s; finished files are intact, run `flowtape recover %s` once the problem is fixed", dir, strings.Join(failed, "; "), dir)
 	}
 	return nil
 }

@@ -114,3 +114,18 @@ func (d *Dialer) Dial(context.Context) (*grpc.ClientConn, error) {
 	}
 	return c, nil
 }
+
+// ForPeer is a dialer of the agent a Peer service announced at address, as
+// hubble-relay dials it: with TLS when the announcement carries a TLS
+// server name (then verified against it), with the client certificate and
+// CAs of d, and plaintext otherwise.
+func (d *Dialer) ForPeer(address, tlsServerName string) *Dialer {
+	vp := viper.New()
+	for _, k := range d.vp.AllKeys() {
+		vp.Set(k, d.vp.Get(k))
+	}
+	vp.Set(config.KeyServer, address)
+	vp.Set(config.KeyTLS, tlsServerName != "")
+	vp.Set(config.KeyTLSServerName, tlsServerName)
+	return &Dialer{vp: vp}
+}

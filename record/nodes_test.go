@@ -1,0 +1,180 @@
+package record_test
+
+import (
+	"context"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowtape/flowtape/internal/hubblecli"
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// peerDialer is the per-node dialer the record command builds.
+type peerDialer struct{ *hubblecli.Dialer }
+
+func (p peerDialer) ForPeer(address, tlsServerName string) record.Dialer {
+	return p.Dialer.ForPeer(address, tlsServerName)
+}
+
+// serveAgentCluster runs a simulated cluster whose nodes are served as
+// agents (Observer and Peer), node i on lis[i].
+func serveAgentCluster(t *testing.T, cfg sim.Config) (*sim.Cluster, []net.Listener) {
+	t.Helper()
+	c, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go c.Run(ctx)              //nolint:errcheck
+	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	return c, lis
+}
+
+// checkNodeSessions checks a recording made node by node against the
+// simulator's truth: every flow once, one session per node holding that
+// node's flows only, each with its own totals.
+func checkNodeSessions(t *testing.T, dir string, truth sim.Truth) {
+	t.Helper()
+	flows, _ := readRecording(t, dir)
+	seen := map[string]bool{}
+	byNode := map[string]uint64{}
+	for _, f := range flows {
+		if seen[f.GetUuid()] {
+			t.Fatalf("flow %s recorded twice", f.GetUuid())
+		}
+		seen[f.GetUuid()] = true
+		byNode[f.GetNodeName()]++
+	}
+	if uint64(len(flows)) != truth.Flows {
+		t.Errorf("recorded %d flows, the simulation produced %d", len(flows), truth.Flows)
+	}
+	for node, n := range truth.FlowsByNode {
+		if byNode[node] != n {
+			t.Errorf("node %s: %d flows recorded, the simulation produced %d", node, byNode[node], n)
+		}
+	}
+	m, err := tape.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Sessions) != len(truth.FlowsByNode) {
+		t.Fatalf("%d sessions in the manifest, want one per node (%d)", len(m.Sessions), len(truth.FlowsByNode))
+	}
+	for _, s := range m.Sessions {
+		if s.Status != "complete" || truth.FlowsByNode[nodeOf(t, dir, s.RecordingID)] != s.Totals.Flows {
+			t.Errorf("session %s (%s, %s): %d flows, want its node's", s.RecordingID, s.Server.Address, s.Status, s.Totals.Flows)
+		}
+	}
+	if m.Totals.Flows != truth.Flows {
+		t.Errorf("manifest totals %d flows, want %d", m.Totals.Flows, truth.Flows)
+	}
+}
+
+// nodeOf is the one node whose flows a session's files hold.
+func nodeOf(t *testing.T, dir, id string) string {
+	t.Helper()
+	files, err := tape.FindFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]bool{}
+	for _, p := range files.Flows {
+		if tape.SessionOf(p) != id {
+			continue
+		}
+		if _, err := tape.ReadFile(context.Background(), schema.Flows, p, func(f *flowpb.Flow) error {
+			nodes[f.GetNodeName()] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(nodes) != 1 {
+		t.Errorf("session %s holds flows of %d nodes: %v", id, len(nodes), nodes)
+	}
+	for n := range nodes {
+		return n
+	}
+	return ""
+}
+
+// stopWhenRecorded cancels once the simulation is over and the recording
+// holds all its flows.
+func stopWhenRecorded(t *testing.T, c *sim.Cluster, dir string, cancel context.CancelFunc) {
+	go func() {
+		testutil.Eventually(t, 2*time.Minute, "the recording holds every simulated flow", func() bool {
+			if !c.Finished() {
+				return false
+			}
+			n, _ := readRecordingQuiet(dir)
+			return uint64(n) >= c.Truth().Flows
+		})
+		cancel()
+	}()
+}
+
+// Per-node capture finds the agents through the Peer service, as
+// hubble-relay does, and records each node's stream as a session of its
+// own: the flows equal the simulator's truth, node by node.
+func TestPerNodeCapture(t *testing.T) {
+	cfg := sim.Config{Seed: 31, Start: t0, Duration: 20 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true}
+	c, lis := serveAgentCluster(t, cfg)
+	dir := filepath.Join(t.TempDir(), "rec")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stopWhenRecorded(t, c, dir, cancel)
+	// The Peer service of any agent lists every node.
+	d := dialer(t, "--server", lis[1].Addr().String())
+	res, err := record.RunPerNode(ctx, record.Options{Since: t0.Add(-time.Hour), FlushInterval: 200 * time.Millisecond,
+		Sink: tape.SinkOptions{Dir: dir, Writer: "test"}}, peerDialer{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(lis) {
+		t.Errorf("%d node results, want %d", len(res), len(lis))
+	}
+	checkNodeSessions(t, dir, c.Truth())
+}
+
+// Three recorders, one per agent, write one directory at once: no file
+// name collides, and the recording is one recording, equal to the
+// simulator's truth.
+func TestRecordersShareADirectory(t *testing.T) {
+	cfg := sim.Config{Seed: 32, Start: t0, Duration: 20 * time.Second, Scenario: sim.Scenarios["steady"], Truth: true}
+	c, lis := serveAgentCluster(t, cfg)
+	dir := filepath.Join(t.TempDir(), "rec")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stopWhenRecorded(t, c, dir, cancel)
+	var wg sync.WaitGroup
+	errs := make([]error, len(lis))
+	for i, l := range lis {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = record.Run(ctx, record.Options{Dialer: dialer(t, "--server", l.Addr().String()), Since: t0.Add(-time.Hour),
+				FlushInterval: 200 * time.Millisecond, Sink: tape.SinkOptions{Dir: dir, Writer: "test", RotateInterval: time.Second}})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("recorder %d: %v", i, err)
+		}
+	}
+	checkNodeSessions(t, dir, c.Truth())
+}
