@@ -47,7 +47,7 @@ type Options struct {
 	// Node is the node a per-node recording reads (RunPerNode): its own
 	// reports (the stream broke, resumed) name the node, so that coverage
 	// counts them for it; empty, they are the whole recording's.
-	Node string
+	Node        string
 	Allow, Deny []*flowpb.FlowFilter
 	RawFilters  string
 	// Since backfills from the ring buffers first; zero follows from now.
@@ -76,7 +76,7 @@ type Options struct {
 	Metrics *Metrics
 	// noDiskWalk leaves the directory's size to the caller (RunPerNode).
 	noDiskWalk bool
-	Log     *slog.Logger
+	Log        *slog.Logger
 }
 
 // Progress is a snapshot of a running recording.

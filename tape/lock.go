@@ -61,7 +61,7 @@ func OpenSession(path, id string) (*Dir, error) {
 		return nil, fmt.Errorf("lock %s: %w", lock, err)
 	}
 	return &Dir{path: path, id: id, unlock: sync.OnceFunc(func() {
-		os.Remove(lock) // before unlocking: a new holder of the name makes a new file
+		os.Remove(lock)                             // before unlocking: a new holder of the name makes a new file
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
 		f.Close()
 		unlockDir()
