@@ -136,6 +136,10 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 		rows, lo, hi := fileRows(u.paths[0], u.kind)
 		removed, err := removeUnit(u)
 		total -= removed
+		if errors.Is(err, errGone) {
+			total -= u.bytes
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -192,16 +196,26 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 }
 
 // removeUnit removes a unit's files, the file first; it returns the bytes
-// freed.
+// freed. A unit whose file another writer of the directory removed first
+// (each recorder of a shared directory runs retention) is not this call's:
+// errGone, counted by the other.
 func removeUnit(u unit) (int64, error) {
 	var freed int64
-	for _, p := range u.paths {
+	for i, p := range u.paths {
 		st, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
+			if i == 0 {
+				return 0, errGone
+			}
 			continue
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return freed, fmt.Errorf("retention: remove %s: %w", p, err)
+		if err := os.Remove(p); err != nil {
+			if i == 0 && errors.Is(err, fs.ErrNotExist) {
+				return 0, errGone
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return freed, fmt.Errorf("retention: remove %s: %w", p, err)
+			}
 		}
 		if st != nil {
 			freed += st.Size()
@@ -209,6 +223,8 @@ func removeUnit(u unit) (int64, error) {
 	}
 	return freed, nil
 }
+
+var errGone = errors.New("removed by another writer")
 
 // fileRows reads a file's row count and time range from its footer (zero
 // when it cannot: the file then still goes).

@@ -108,11 +108,27 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sim", "--no-such-flag"}, "unknown flag"},
 		{[]string{"record", "-o", "x", "--max-disk", "lots"}, `--max-disk: invalid size "lots"`},
 		{[]string{"record", "-o", "x", "--retention", "-1h"}, "invalid --retention -1h0m0s"},
+		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCmd(t, tt.args...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("flowtape %v: exit %d, stderr %q; want exit 2 and one line containing %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+func TestDaysDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{{"7d", 7 * 24 * time.Hour, true}, {"2w", 14 * 24 * time.Hour, true}, {"36h", 36 * time.Hour, true}, {"90m", 90 * time.Minute, true},
+		{"d", 0, false}, {"1.5d", 0, false}, {"week", 0, false}} {
+		var d time.Duration
+		err := daysDuration{&d}.Set(tt.in)
+		if (err == nil) != tt.ok || d != tt.want {
+			t.Errorf("--retention %s = %v, %v; want %v", tt.in, d, err, tt.want)
 		}
 	}
 }

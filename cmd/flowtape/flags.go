@@ -134,3 +134,39 @@ func thousands(n uint64) string {
 	}
 	return b.String()
 }
+
+// daysDuration is a duration flag that takes days and weeks too (7d, 2w,
+// 36h), as Prometheus' retention does: retention is counted in days.
+type daysDuration struct{ d *time.Duration }
+
+func (v daysDuration) String() string {
+	if v.d == nil || *v.d == 0 {
+		return "0"
+	}
+	if *v.d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(*v.d/(24*time.Hour)), 10) + "d"
+	}
+	return v.d.String()
+}
+
+func (v daysDuration) Set(s string) error {
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			if k, err := strconv.ParseInt(n, 10, 64); err == nil {
+				*v.d = time.Duration(k) * u.unit
+				return nil
+			}
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("use a duration such as 7d, 2w or 36h")
+	}
+	*v.d = d
+	return nil
+}
+
+func (v daysDuration) Type() string { return "duration" }

@@ -72,7 +72,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
   flowtape record -o incident-42 -n default --since 10m
 
   # always on: a week of flows, never more than 20 GiB
-  flowtape record -o /data/flows --retention 168h --max-disk 20GiB
+  flowtape record -o /data/flows --retention 7d --max-disk 20GiB
 
   # past the relay's limit: every node from its own agent, found through the Peer service
   flowtape record -o /data/flows --per-node --server tls://hubble-peer.kube-system.svc:443 \
@@ -80,7 +80,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
     --tls-server-name hubble-peer.kube-system.svc.cluster.local
 
   # watched like a service: Prometheus metrics, /healthz and /readyz on :9965
-  flowtape record -o /data/flows --retention 168h --metrics-listen :9965
+  flowtape record -o /data/flows --retention 7d --metrics-listen :9965
 
   # 5 minutes of drops and 5xx
   flowtape record -o drops --verdict DROPPED --duration 5m
@@ -103,7 +103,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
 	fl.StringVar(&f.rotateSize, "rotate-size", humanSize(defaults.RotateBytes), "start a new file once one reaches this size")
 	fl.DurationVar(&f.flushInterval, "flush-interval", defaults.FlushInterval, fmt.Sprintf("sync received flows to disk this often: the most a killed recorder loses (at most %s)", defaults.MaxFlushInterval))
 	fl.BoolVar(&f.live, "live", true, "publish what was received at every flush, so that it can be analysed while recording")
-	fl.DurationVar(&f.retention, "retention", 0, "remove files whose flows are older than this (e.g. 168h; by the hour partition); 0 keeps everything")
+	fl.Var(daysDuration{&f.retention}, "retention", "remove files whose flows are older than this (e.g. 7d, 36h; by the hour partition); 0 keeps everything")
 	fl.StringVar(&f.maxDisk, "max-disk", "", "keep the recording directory under this size (e.g. 20GiB), removing the oldest files; what goes is counted in the manifest and analyze coverage")
 	fl.BoolVar(&f.perNode, "per-node", false, "--server is a Peer service (hubble-peer, or an agent's own): record every node it lists from its own agent, in parallel, as hubble-relay finds them")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (e.g. :9965)")
@@ -147,7 +147,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		}
 	}
 	if f.retention < 0 {
-		return usagef("invalid --retention %s: use a positive duration such as 168h, or 0 to keep everything", f.retention)
+		return usagef("invalid --retention %s: use a positive duration such as 7d, or 0 to keep everything", f.retention)
 	}
 	since, until, err := parseWindow(f.since, f.until)
 	if err != nil {
