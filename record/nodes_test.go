@@ -27,7 +27,7 @@ func (p peerDialer) ForPeer(address, tlsServerName string) record.Dialer {
 
 // serveAgentCluster runs a simulated cluster whose nodes are served as
 // agents (Observer and Peer), node i on lis[i].
-func serveAgentCluster(t *testing.T, cfg sim.Config) (*sim.Cluster, []net.Listener) {
+func serveAgentCluster(t testing.TB, cfg sim.Config) (*sim.Cluster, []net.Listener) {
 	t.Helper()
 	c, err := sim.New(cfg)
 	if err != nil {

@@ -60,6 +60,12 @@ func main() {
 		fmt.Printf("record size: %.1f B/flow; jsonpb %.0f B/flow, jsonpb.gz %.1f B/flow; parquet/jsonpb.gz = %.3fx (target <= 0.5)\n",
 			m["parquet-B/flow"], m["jsonpb-B/flow"], m["jsonpb.gz-B/flow"], m["parquet/jsonpb.gz"])
 	}
+	if m, ok := metrics["BenchmarkRelayVsPerNode"]; ok {
+		fmt.Printf("relay vs per-node (3 simulated agents): %.0f flows/s through hubble-relay, %.0f flows/s per node = %.2fx\n",
+			m["relay-flows/s"], m["per-node-flows/s"], m["per-node/relay-rate"])
+		fmt.Printf("  CPU per flow: relay path %.1f us (recorder) + %.1f us (hubble-relay); per node %.1f us (recorder)\n",
+			m["relay-path-record-cpu-us/flow"], m["relay-path-relay-cpu-us/flow"], m["per-node-record-cpu-us/flow"])
+	}
 	if m, ok := metrics["BenchmarkImport"]; ok {
 		fmt.Printf("import: %.1f MB/s, %.0f flows/s; hubble observe --input-file -o jsonpb: %.1f MB/s, %.0f flows/s; import/hubble = %.2fx (target >= 2)\n",
 			m["import-MB/s"], m["import-flows/s"], m["hubble-MB/s"], m["hubble-flows/s"], m["import/hubble"])

@@ -32,6 +32,15 @@ func FreeAddr(t testing.TB) string {
 // ports of its own (serving, health; no gops) and returns where it listens.
 func StartRelay(t testing.TB, peer string, args ...string) string {
 	t.Helper()
+	addr, _ := StartRelayProcess(t, peer, args...)
+	return addr
+}
+
+// StartRelayProcess is StartRelay, with the relay's process (its CPU time
+// is in ProcessState once the test's cleanup has stopped it, or once the
+// caller has).
+func StartRelayProcess(t testing.TB, peer string, args ...string) (string, *exec.Cmd) {
+	t.Helper()
 	bin := Tool(t, "hubble-relay")
 	addr := FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -45,7 +54,7 @@ func StartRelay(t testing.TB, peer string, args ...string) string {
 		cancel()
 		_ = cmd.Wait()
 	})
-	return addr
+	return addr, cmd
 }
 
 // TLSFiles are PEM files of a test PKI: a CA, a server certificate for
