@@ -70,6 +70,10 @@ type Options struct {
 	// stream starts, so that flows of slower nodes are not skipped; what
 	// comes twice is dropped by uuid.
 	ResumeOverlap time.Duration
+	// NoResume starts from now even when the directory holds an earlier
+	// session of the same server and filters (which Run otherwise goes on
+	// from, as after a reconnect).
+	NoResume bool
 	// Progress, when set, is called about once a second.
 	Progress func(Progress)
 	// Metrics, when set, count what the recorder does (see Metrics).
@@ -120,6 +124,9 @@ type recorder struct {
 	expired      tape.Expired
 	// published is what the metrics counted of the sink's stats.
 	published tape.Stats
+	// resume is where the previous session stopped, when this one goes
+	// on from it.
+	resume *tape.ResumePoint
 }
 
 // Run records until ctx ends or a stop condition is met. A broken stream is
@@ -170,6 +177,24 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	nodes, _ := client.GetNodes(ctx, &observerpb.GetNodesRequest{})
 
+	// A recorder restarted into its directory resumes where its previous
+	// session of this server stopped (see tape.LastSession), unless told
+	// where to start.
+	if o.Since.IsZero() && o.Until.IsZero() && !o.NoResume {
+		rp, ok, err := tape.LastSession(ctx, o.Sink.Dir, o.Dialer.Server(), o.RawFilters, o.ResumeOverlap, flowKey)
+		if err != nil {
+			r.log.Warn("cannot tell where the previous recording stopped; recording from now", "dir", o.Sink.Dir, "error", err)
+		}
+		if ok {
+			r.resume = &rp
+			for k, at := range rp.Flows {
+				r.seen[k] = at
+			}
+			for node, at := range rp.Nodes {
+				r.nodes[node] = &nodeTrack{last: at.UnixNano()}
+			}
+		}
+	}
 	if r.sink, err = tape.NewSink(o.Sink); err != nil {
 		return res, err
 	}
@@ -263,6 +288,14 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 	// outage: the stream broke and has delivered no new flow since.
 	outage := false
 	var disconnectedAt time.Time
+	if rp := r.resume; rp != nil {
+		// The recorder itself was away: an outage like a broken stream,
+		// whose gaps the first connection looks for.
+		since, disconnectedAt = rp.Last.Add(-r.o.ResumeOverlap), rp.Last
+		r.recorderEvent(relaypb.NodeState_NODE_UNAVAILABLE, fmt.Sprintf("the recorder was not running after the last flow of session %s at %s",
+			rp.Session, rp.Last.Format(time.RFC3339Nano)))
+		r.log.Info("resuming the previous recording of this server", "session", rp.Session, "last_flow", rp.Last.Format(time.RFC3339Nano))
+	}
 	for {
 		sctx, cancel := context.WithCancel(ctx)
 		events := make(chan streamEvent, 1024)
@@ -576,13 +609,7 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 // duplicate reports whether a flow was recorded already (a resumed stream
 // starts a little before the last recorded flow).
 func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
-	key := f.GetUuid()
-	if key == "" {
-		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(f)
-		h := fnv.New128a()
-		h.Write(b)
-		key = string(h.Sum(nil))
-	}
+	key := flowKey(f)
 	if _, ok := r.seen[key]; ok {
 		return true
 	}
@@ -599,6 +626,17 @@ func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
 		r.prunedAt = len(r.seen)
 	}
 	return false
+}
+
+// flowKey names a flow for deduplication: its uuid, else a hash of it.
+func flowKey(f *flowpb.Flow) string {
+	if key := f.GetUuid(); key != "" {
+		return key
+	}
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+	h := fnv.New128a()
+	h.Write(b)
+	return string(h.Sum(nil))
 }
 
 func (r *recorder) recorderEvent(state relaypb.NodeState, msg string) {

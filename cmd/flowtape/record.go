@@ -35,6 +35,7 @@ type recordFlags struct {
 	maxDisk         string
 	metricsListen   string
 	perNode         bool
+	resume          bool
 	printRawFilters bool
 	redactQuery     bool
 	redactUserInfo  bool
@@ -55,7 +56,9 @@ hubble observe. It follows the stream live until interrupted (Ctrl-C), --until,
 
 The recording is crash-safe: a file appears under its .parquet name only once
 complete, and a killed recorder loses at most --flush-interval of flows; run record
-again into the same directory, or flowtape recover DIR, to finish what it left.
+again into the same directory, or flowtape recover DIR, to finish what it left;
+run again without --since, it goes on from where it stopped: what the ring buffers
+still hold is recorded, what they lost meanwhile is counted.
 While it records, what it received is readable at every flush: analyze, query,
 report and export see it within --flush-interval (--live=false turns that off
 and saves the second Parquet encoding it costs).
@@ -105,6 +108,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
 	fl.BoolVar(&f.live, "live", true, "publish what was received at every flush, so that it can be analysed while recording")
 	fl.Var(daysDuration{&f.retention}, "retention", "remove files whose flows are older than this (e.g. 7d, 36h; by the hour partition); 0 keeps everything")
 	fl.StringVar(&f.maxDisk, "max-disk", "", "keep the recording directory under this size (e.g. 20GiB), removing the oldest files; what goes is counted in the manifest and analyze coverage")
+	fl.BoolVar(&f.resume, "resume", true, "without --since, go on from where this directory's last recording of the same server and filters stopped (a restarted pod), as after a reconnect")
 	fl.BoolVar(&f.perNode, "per-node", false, "--server is a Peer service (hubble-peer, or an agent's own): record every node it lists from its own agent, in parallel, as hubble-relay finds them")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (e.g. :9965)")
 	fl.BoolVar(&f.derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
@@ -189,6 +193,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
 		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live, NoDerived: !f.derived},
 		Retention:     tape.Retention{MaxAge: f.retention, MaxBytes: maxDisk},
+		NoResume:      !f.resume,
 		FlushInterval: f.flushInterval,
 		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
 		Progress:      status.progress,

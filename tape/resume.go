@@ -1,0 +1,88 @@
+package tape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// A recorder restarted into its directory (a pod restarted, a process
+// killed) resumes where its previous session stopped, as it does after a
+// reconnect: from the newest flow recorded, less an overlap, with the flows
+// of the overlap known so that none is written twice, and with each
+// node's newest flow, so that what the ring buffers overwrote meanwhile is
+// counted as lost (record's gap detection). Guarded by record's
+// TestRecorderRestartResumes.
+
+// ResumePoint is where a previous session stopped.
+type ResumePoint struct {
+	Session string    // its recording id
+	Last    time.Time // its newest flow
+	// Nodes is each node's newest flow within the overlap before Last.
+	Nodes map[string]time.Time
+	// Flows are the flows within the overlap (key -> time, ns), by the
+	// caller's key of a flow.
+	Flows map[string]int64
+}
+
+// LastSession finds the newest session of dir that recorded from server
+// with the same filters, and reads where it stopped; ok is false when
+// there is none, or it recorded no flow. key names a flow in Flows.
+func LastSession(ctx context.Context, dir, server, filters string, overlap time.Duration, key func(*flowpb.Flow) string) (ResumePoint, bool, error) {
+	m, err := ReadManifest(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return ResumePoint{}, false, nil
+	}
+	if err != nil {
+		return ResumePoint{}, false, err
+	}
+	var prev *Session
+	for i := range m.Sessions {
+		s := &m.Sessions[i]
+		if s.Server.Address == server && s.Filters.Raw == filters && s.Source == nil && (prev == nil || s.Start.After(prev.Start)) {
+			prev = s
+		}
+	}
+	if prev == nil {
+		return ResumePoint{}, false, nil
+	}
+	files, err := FindFiles(dir)
+	if err != nil {
+		return ResumePoint{}, false, nil // nothing recorded
+	}
+	var mine Files
+	var last int64
+	for _, p := range files.Flows {
+		if SessionOf(p) != prev.RecordingID {
+			continue
+		}
+		mine.Flows = append(mine.Flows, p)
+		if _, _, hi := fileRows(p, schema.KindFlows); hi > last {
+			last = hi
+		}
+	}
+	if last == 0 {
+		return ResumePoint{}, false, nil
+	}
+	rp := ResumePoint{Session: prev.RecordingID, Last: time.Unix(0, last).UTC(), Nodes: map[string]time.Time{}, Flows: map[string]int64{}}
+	err = Scan(ctx, mine, Window{Since: rp.Last.Add(-overlap)}, func(r *observerpb.GetFlowsResponse) error {
+		f := r.GetFlow()
+		at := f.GetTime().AsTime()
+		rp.Flows[key(f)] = at.UnixNano()
+		if at.After(rp.Nodes[f.GetNodeName()]) {
+			rp.Nodes[f.GetNodeName()] = at
+		}
+		return nil
+	})
+	if err != nil {
+		return rp, false, fmt.Errorf("read where session %s stopped: %w", prev.RecordingID, err)
+	}
+	return rp, true, nil
+}
