@@ -39,9 +39,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./... | tee $(BENCH_OUT)
 	@$(GO) run ./internal/benchsummary < $(BENCH_OUT)
 
-# Long fault runs: many SIGKILLs of a real recorder.
+# Long fault runs: many SIGKILLs of a real recorder, and a flight recorder
+# run for FLOWTAPE_SOAK (30m) with retention and a small disk bound while the
+# simulator restarts and the recorder is SIGKILLed now and then.
 soak: tools
 	FLOWTAPE_KILL_ITERATIONS=$${FLOWTAPE_KILL_ITERATIONS:-60} $(GO) test -count=1 -timeout 60m -run 'SIGKILL' -v ./record ./tape
+	FLOWTAPE_SOAK=$${FLOWTAPE_SOAK:-30m} $(GO) test -count=1 -timeout 90m -run 'TestSoakFlightRecorder' -v ./record
 
 # Fuzz the import line decoders (the seed corpora run in make test).
 # Minimizing is capped: with Cilium's packages instrumented, each run is slow.

@@ -2,8 +2,13 @@ package record_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"net"
 	"path/filepath"
 	"sync"
@@ -174,6 +179,58 @@ func TestRecordersShareADirectory(t *testing.T) {
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("recorder %d: %v", i, err)
+		}
+	}
+	checkNodeSessions(t, dir, c.Truth())
+}
+
+// Per-node capture with TLS, as hubble-relay's peer client does it: the
+// Peer service and every agent require a client certificate, and each
+// agent is verified against the server name the Peer service announces.
+func TestPerNodeCaptureTLS(t *testing.T) {
+	const agentName = "node.default.hubble-grpc.cilium.io"
+	pki := testutil.NewTLS(t, t.TempDir(), agentName)
+	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(pki.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: tls.VersionTLS13})
+
+	cfg := sim.Config{Seed: 33, Start: t0, Duration: 10 * time.Second, Scenario: sim.Scenarios["steady"], Truth: true, AgentTLSServerName: agentName}
+	c, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stopSim := context.WithCancel(context.Background())
+	defer stopSim()
+	go c.Run(sctx)                                 //nolint:errcheck
+	go c.ServeAgents(sctx, lis, grpc.Creds(creds)) //nolint:errcheck
+
+	dir := filepath.Join(t.TempDir(), "rec")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stopWhenRecorded(t, c, dir, cancel)
+	d := dialer(t, "--server", lis[0].Addr().String(), "--tls", "--tls-server-name", agentName, "--tls-ca-cert-files", pki.CA,
+		"--tls-client-cert-file", pki.ClientCert, "--tls-client-key-file", pki.ClientKey)
+	res, err := record.RunPerNode(ctx, record.Options{Since: t0.Add(-time.Hour), FlushInterval: 200 * time.Millisecond,
+		Sink: tape.SinkOptions{Dir: dir, Writer: "test"}}, peerDialer{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.Session.Server.TLS || r.Err != nil {
+			t.Errorf("node %s: TLS %v, %v", r.Node, r.Session.Server.TLS, r.Err)
 		}
 	}
 	checkNodeSessions(t, dir, c.Truth())

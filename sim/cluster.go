@@ -38,6 +38,11 @@ type Config struct {
 	// NoReaders runs the simulation for its truth alone: at speed 0 it
 	// does not wait for readers that will never come.
 	NoReaders bool
+	// AgentTLSServerName, when set, is the TLS server name the Peer
+	// service announces for every agent (ServeAgents then serves them with
+	// TLS, given as a server option), as Cilium announces
+	// <node>.<cluster>.hubble-grpc.cilium.io.
+	AgentTLSServerName string
 }
 
 // Cluster is a running simulated cluster.

@@ -122,7 +122,11 @@ type peerServer struct {
 
 func (p *peerServer) Notify(_ *peerpb.NotifyRequest, stream grpc.ServerStreamingServer[peerpb.ChangeNotification]) error {
 	for i, n := range p.c.topo.Nodes {
-		if err := stream.Send(&peerpb.ChangeNotification{Name: n.FullName(), Address: p.c.agentAddr(i), Type: peerpb.ChangeNotificationType_PEER_ADDED}); err != nil {
+		cn := &peerpb.ChangeNotification{Name: n.FullName(), Address: p.c.agentAddr(i), Type: peerpb.ChangeNotificationType_PEER_ADDED}
+		if name := p.c.cfg.AgentTLSServerName; name != "" {
+			cn.Tls = &peerpb.TLS{ServerName: name}
+		}
+		if err := stream.Send(cn); err != nil {
 			return err
 		}
 	}
