@@ -98,7 +98,7 @@ func RunPerNode(ctx context.Context, o Options, pd PeerDialer) ([]NodeResult, er
 		if ctx.Err() != nil {
 			break
 		}
-		if first && errors.Is(err, errNoPeers) {
+		if first && errors.Is(err, ErrNoServer) {
 			return p.results(), err
 		}
 		first = false
@@ -117,8 +117,6 @@ func RunPerNode(ctx context.Context, o Options, pd PeerDialer) ([]NodeResult, er
 	wg.Wait()
 	return p.results(), nil
 }
-
-var errNoPeers = errors.New("the peer service announced no node")
 
 type perNode struct {
 	o  Options
@@ -140,15 +138,11 @@ type nodeRun struct {
 func (p *perNode) follow(ctx context.Context, client peerpb.PeerClient, wg *sync.WaitGroup, first bool) error {
 	startCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := client.Notify(startCtx, &peerpb.NotifyRequest{}, grpc.WaitForReady(true))
-	if err != nil {
-		return err
-	}
-	// The first notifications come at once: a stream that stays silent
-	// for the dial timeout has no node to offer.
-	var timer *time.Timer
+	// The first notifications come at once: a service that cannot be
+	// reached, or stays silent, for the dial timeout has no node to offer.
+	wait := max(p.pd.Timeout(), 5*time.Second)
 	if first {
-		timer = time.AfterFunc(max(p.pd.Timeout(), 5*time.Second), func() {
+		timer := time.AfterFunc(wait, func() {
 			p.mu.Lock()
 			empty := len(p.nodes) == 0
 			p.mu.Unlock()
@@ -158,13 +152,20 @@ func (p *perNode) follow(ctx context.Context, client peerpb.PeerClient, wg *sync
 		})
 		defer timer.Stop()
 	}
+	noPeers := func(err error) error {
+		if first && ctx.Err() == nil && startCtx.Err() != nil {
+			return fmt.Errorf("%w: the peer service at %s announced no node within %s", ErrNoServer, p.pd.Server(), wait)
+		}
+		return err
+	}
+	stream, err := client.Notify(startCtx, &peerpb.NotifyRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		return noPeers(err)
+	}
 	for {
 		cn, err := stream.Recv()
 		if err != nil {
-			if first && ctx.Err() == nil && startCtx.Err() != nil {
-				return fmt.Errorf("%w at %s", errNoPeers, p.pd.Server())
-			}
-			return err
+			return noPeers(err)
 		}
 		switch cn.GetType() {
 		case peerpb.ChangeNotificationType_PEER_ADDED, peerpb.ChangeNotificationType_PEER_UPDATED:

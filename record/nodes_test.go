@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"os"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,4 +236,16 @@ func TestPerNodeCaptureTLS(t *testing.T) {
 		}
 	}
 	checkNodeSessions(t, dir, c.Truth())
+}
+
+// A peer service that cannot be reached is one clear error, not a wait for
+// ever.
+func TestPerNodeCaptureWithoutPeerService(t *testing.T) {
+	d := dialer(t, "--server", testutil.FreeAddr(t), "--timeout", "1s")
+	start := time.Now()
+	_, err := record.RunPerNode(context.Background(), record.Options{Sink: tape.SinkOptions{Dir: t.TempDir()}}, peerDialer{d})
+	if !errors.Is(err, record.ErrNoServer) || !strings.Contains(err.Error(), "announced no node") {
+		t.Errorf("per-node capture from nowhere: %v, want ErrNoServer", err)
+	}
+	t.Logf("gave up after %s", time.Since(start).Round(time.Millisecond))
 }
