@@ -59,7 +59,9 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 		} else {
 			// Recording again into the directory finishes what was left.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			out, err := exec.CommandContext(ctx, bin, "record", "--server", addr, "-o", dir, "--max-flows", "1").CombinedOutput()
+			// (Not resuming: its one flow would be the oldest the ring
+			// buffers hold, from before the killed recorder started.)
+			out, err := exec.CommandContext(ctx, bin, "record", "--server", addr, "-o", dir, "--max-flows", "1", "--resume=false").CombinedOutput()
 			cancel()
 			if err != nil {
 				t.Fatalf("second record: %v\n%s", err, out)

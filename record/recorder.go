@@ -291,7 +291,12 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 	if rp := r.resume; rp != nil {
 		// The recorder itself was away: an outage like a broken stream,
 		// whose gaps the first connection looks for.
+		// Not before the previous session's first flow: what it did not
+		// record then is not this one's to add.
 		since, disconnectedAt = rp.Last.Add(-r.o.ResumeOverlap), rp.Last
+		if since.Before(rp.First) {
+			since = rp.First
+		}
 		r.recorderEvent(relaypb.NodeState_NODE_UNAVAILABLE, fmt.Sprintf("the recorder was not running after the last flow of session %s at %s",
 			rp.Session, rp.Last.Format(time.RFC3339Nano)))
 		r.log.Info("resuming the previous recording of this server", "session", rp.Session, "last_flow", rp.Last.Format(time.RFC3339Nano))

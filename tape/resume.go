@@ -24,6 +24,7 @@ import (
 // ResumePoint is where a previous session stopped.
 type ResumePoint struct {
 	Session string    // its recording id
+	First   time.Time // its oldest flow
 	Last    time.Time // its newest flow
 	// Nodes is each node's newest flow within the overlap before Last.
 	Nodes map[string]time.Time
@@ -58,20 +59,23 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 		return ResumePoint{}, false, nil // nothing recorded
 	}
 	var mine Files
-	var last int64
+	var first, last int64
 	for _, p := range files.Flows {
 		if SessionOf(p) != prev.RecordingID {
 			continue
 		}
 		mine.Flows = append(mine.Flows, p)
-		if _, _, hi := fileRows(p, schema.KindFlows); hi > last {
-			last = hi
+		_, lo, hi := fileRows(p, schema.KindFlows)
+		last = max(last, hi)
+		if lo > 0 && (first == 0 || lo < first) {
+			first = lo
 		}
 	}
 	if last == 0 {
 		return ResumePoint{}, false, nil
 	}
-	rp := ResumePoint{Session: prev.RecordingID, Last: time.Unix(0, last).UTC(), Nodes: map[string]time.Time{}, Flows: map[string]int64{}}
+	rp := ResumePoint{Session: prev.RecordingID, First: time.Unix(0, first).UTC(), Last: time.Unix(0, last).UTC(),
+		Nodes: map[string]time.Time{}, Flows: map[string]int64{}}
 	err = Scan(ctx, mine, Window{Since: rp.Last.Add(-overlap)}, func(r *observerpb.GetFlowsResponse) error {
 		f := r.GetFlow()
 		at := f.GetTime().AsTime()

@@ -242,6 +242,10 @@ func (s *Staged) discard() {
 		// the directory if nothing else is in it.
 		os.Remove(filepath.Join(s.dir, ManifestFile))
 		os.Remove(filepath.Join(s.dir, lockFile))
+		os.Remove(filepath.Join(s.dir, manifestLockFile))
+		if s.held != nil && s.held.id != "" {
+			os.Remove(sessionLock(s.dir, s.held.id))
+		}
 		os.Remove(s.dir)
 	}
 }
