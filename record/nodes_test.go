@@ -33,8 +33,8 @@ func (p peerDialer) ForPeer(address, tlsServerName string) record.Dialer {
 }
 
 // serveAgentCluster runs a simulated cluster whose nodes are served as
-// agents (Observer and Peer), node i on lis[i].
-func serveAgentCluster(t testing.TB, cfg sim.Config) (*sim.Cluster, []net.Listener) {
+// agents (Observer and Peer, with the server options), node i on lis[i].
+func serveAgentCluster(t testing.TB, cfg sim.Config, opts ...grpc.ServerOption) (*sim.Cluster, []net.Listener) {
 	t.Helper()
 	c, err := sim.New(cfg)
 	if err != nil {
@@ -46,8 +46,8 @@ func serveAgentCluster(t testing.TB, cfg sim.Config) (*sim.Cluster, []net.Listen
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go c.Run(ctx)              //nolint:errcheck
-	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	go c.Run(ctx)                       //nolint:errcheck
+	go c.ServeAgents(ctx, lis, opts...) //nolint:errcheck
 	return c, lis
 }
 
@@ -206,18 +206,7 @@ func TestPerNodeCaptureTLS(t *testing.T) {
 		MinVersion: tls.VersionTLS13})
 
 	cfg := sim.Config{Seed: 33, Start: t0, Duration: 10 * time.Second, Scenario: sim.Scenarios["steady"], Truth: true, AgentTLSServerName: agentName}
-	c, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stopSim := context.WithCancel(context.Background())
-	defer stopSim()
-	go c.Run(sctx)                                 //nolint:errcheck
-	go c.ServeAgents(sctx, lis, grpc.Creds(creds)) //nolint:errcheck
+	c, lis := serveAgentCluster(t, cfg, grpc.Creds(creds))
 
 	dir := filepath.Join(t.TempDir(), "rec")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -83,17 +83,6 @@ func TestRecordFromOneAgent(t *testing.T) {
 // it returns their listeners, node i on lis[i].
 func serveAgents(t *testing.T, cfg sim.Config) []net.Listener {
 	t.Helper()
-	c, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go c.Run(ctx)              //nolint:errcheck
-	go c.ServeAgents(ctx, lis) //nolint:errcheck
+	_, lis := serveAgentCluster(t, cfg)
 	return lis
 }
