@@ -30,20 +30,25 @@ func TestSoakFlightRecorder(t *testing.T) {
 	bin := testutil.FlowtapeBinary(t)
 	addr := testutil.FreeAddr(t)
 	dir := filepath.Join(t.TempDir(), "rec")
-	const bound = 64 << 20
+	// 64 MB for the 30 minutes of make soak (about a fifth of what the
+	// simulator sends meanwhile): retention must remove all along.
+	bound := max(int64(64<<20)*int64(d)/int64(30*time.Minute), 4<<20)
 	start := time.Now()
 
 	seed := 0
 	startSim := func() *exec.Cmd {
 		seed++ // a restarted simulator's flows are new flows
-		cmd := exec.Command(bin, "sim", "--listen", addr, "--speed", "1", "--rate", "1500", "--seed", strconv.Itoa(seed))
+		// Flows of the wall clock's time, as a cluster's: the recorder's
+		// own events (outages) are on that clock too.
+		cmd := exec.Command(bin, "sim", "--listen", addr, "--speed", "1", "--rate", "1500", "--seed", strconv.Itoa(seed),
+			"--start", time.Now().UTC().Format(time.RFC3339Nano))
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		return cmd
 	}
 	startRecorder := func() *exec.Cmd {
-		cmd := exec.Command(bin, "record", "--server", addr, "-o", dir, "--retention", "1h", "--max-disk", strconv.Itoa(bound),
+		cmd := exec.Command(bin, "record", "--server", addr, "-o", dir, "--retention", "1h", "--max-disk", strconv.FormatInt(bound, 10),
 			"--flush-interval", "1s", "--rotate-interval", "1m", "--metrics-listen", "127.0.0.1:0")
 		cmd.Stderr, cmd.Stdout = nil, nil
 		if err := cmd.Start(); err != nil {
@@ -59,15 +64,20 @@ func TestSoakFlightRecorder(t *testing.T) {
 	var peaks []int64 // the recorder's peak RSS in each of its runs, kB
 	var peakDisk int64
 	var simRestarts, kills int
+	var outages []time.Time // when the simulator went away, or the recorder
 	nextSim, nextKill := start.Add(d/6), start.Add(d/4)
-	for time.Since(start) < d {
+	// No restart in the last few seconds: the last run ends with SIGTERM
+	// once it is up.
+	end := start.Add(d)
+	for time.Now().Before(end) {
 		time.Sleep(time.Second)
 		peakDisk = max(peakDisk, duBytes(dir))
 		if len(peaks) == 0 {
 			peaks = append(peaks, 0)
 		}
 		peaks[len(peaks)-1] = max(peaks[len(peaks)-1], procStatusKB(rec.Process.Pid, "VmRSS:"))
-		if time.Now().After(nextSim) {
+		if time.Now().After(nextSim) && nextSim.Before(end.Add(-15*time.Second)) {
+			outages = append(outages, time.Now())
 			simProc.Process.Signal(syscall.SIGTERM) //nolint:errcheck
 			simProc.Wait()                          //nolint:errcheck
 			time.Sleep(5 * time.Second)             // an outage the recorder sees
@@ -75,7 +85,8 @@ func TestSoakFlightRecorder(t *testing.T) {
 			simRestarts++
 			nextSim = nextSim.Add(d / 6)
 		}
-		if time.Now().After(nextKill) {
+		if time.Now().After(nextKill) && nextKill.Before(end.Add(-15*time.Second)) {
+			outages = append(outages, time.Now())
 			rec.Process.Kill() //nolint:errcheck
 			rec.Wait()         //nolint:errcheck
 			kills++
@@ -128,8 +139,13 @@ func TestSoakFlightRecorder(t *testing.T) {
 			t.Errorf("run %d of the recorder peaked at %d kB, the first at %d kB: memory grows", i+1, p, peaks[0])
 		}
 	}
-	// Coverage counts every outage: the simulator's restarts the recorder
-	// saw, and the times it was killed.
+	m, err := tape.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Coverage counts every outage since the events retention removed:
+	// the simulator's restarts the recorder saw, and the times it was
+	// killed (the next run says it was away).
 	out, err := exec.Command(bin, "analyze", "coverage", dir, "--format", "json").Output()
 	if err != nil {
 		t.Fatalf("analyze coverage: %v", err)
@@ -138,12 +154,20 @@ func TestSoakFlightRecorder(t *testing.T) {
 	if err := json.Unmarshal(out, &rows); err != nil || len(rows) == 0 {
 		t.Fatalf("coverage: %v\n%s", err, out)
 	}
-	if got := rows[0]["unavailable"].(float64); int(got) < kills+1 {
-		t.Errorf("coverage counts %v outages, want at least the %d kills and a simulator restart", got, kills)
+	kept := 0
+	for _, at := range outages {
+		if m.Expired == nil || m.Expired.LastEvent == nil || at.After(m.Expired.LastEvent.Add(2*time.Second)) {
+			kept++
+		}
 	}
-	m, err := tape.ReadManifest(dir)
-	if err != nil {
-		t.Fatal(err)
+	if got := rows[0]["unavailable"].(float64); int(got) < kept {
+		t.Errorf("coverage counts %v outages, want at least the %d of %d outages after the expired events", got, kept, len(outages))
+	}
+	if m.Expired == nil || m.Expired.Removals == 0 {
+		t.Errorf("retention removed nothing: the bound %d was never reached, the soak tested no retention", bound)
+	} else {
+		t.Logf("retention: %d removals, %d files, %d flows (up to %s); %d sessions listed, %d folded", m.Expired.Removals, m.Expired.Files,
+			m.Expired.Flows, m.Expired.LastFlow, len(m.Sessions), m.Expired.Sessions)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, tape.ManifestFile)); len(b) > 256<<10 {
 		t.Errorf("the manifest is %d bytes after %d sessions", len(b), len(m.Sessions))

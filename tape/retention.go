@@ -58,6 +58,9 @@ type Expired struct {
 	// every flow it recorded after LastFlow.
 	FirstFlow *time.Time `json:"first_flow,omitempty"`
 	LastFlow  *time.Time `json:"last_flow,omitempty"`
+	// LastEvent is the newest event removed (lost events, node status,
+	// the recorder's reconnects): the events after it are all there.
+	LastEvent *time.Time `json:"last_event,omitempty"`
 	// Removals counts the runs that removed something; LastRemoval is the
 	// newest.
 	Removals    int64      `json:"removals"`
@@ -78,6 +81,9 @@ func (e *Expired) add(o Expired) {
 	}
 	if o.LastFlow != nil && (e.LastFlow == nil || o.LastFlow.After(*e.LastFlow)) {
 		e.LastFlow = o.LastFlow
+	}
+	if o.LastEvent != nil && (e.LastEvent == nil || o.LastEvent.After(*e.LastEvent)) {
+		e.LastEvent = o.LastEvent
 	}
 }
 
@@ -156,6 +162,10 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 			}
 		case schema.KindEvents:
 			out.Events += rows
+			if rows > 0 && hi > 0 {
+				last := time.Unix(0, hi).UTC()
+				out.add(Expired{LastEvent: &last})
+			}
 		}
 		if id, ok := parseFileName(u.paths[0]); ok {
 			ids[id]--
