@@ -8,10 +8,12 @@ import (
 	"os"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+	relaypb "github.com/cilium/cilium/api/v1/relay"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -237,4 +239,122 @@ func TestPerNodeCaptureWithoutPeerService(t *testing.T) {
 		t.Errorf("per-node capture from nowhere: %v, want ErrNoServer", err)
 	}
 	t.Logf("gave up after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// cuttable is a listener whose connections can be cut, and new ones held
+// off, for a while: one agent's outage.
+type cuttable struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	until time.Time
+}
+
+func (c *cuttable) Accept() (net.Conn, error) {
+	for {
+		conn, err := c.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		down := time.Now().Before(c.until)
+		if !down {
+			c.conns = append(c.conns, conn)
+		}
+		c.mu.Unlock()
+		if !down {
+			return conn, nil
+		}
+		conn.Close()
+	}
+}
+
+// cut closes every connection and refuses new ones for d.
+func (c *cuttable) cut(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.until = time.Now().Add(d)
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// One node's outage does not stop the others: while one agent is away,
+// the other nodes' flows keep coming; the reconnects and the outage are
+// that node's alone, in its session and in coverage.
+func TestPerNodeOutageOfOneNode(t *testing.T) {
+	cfg := sim.Config{Seed: 34, Start: t0, Speed: 5, Scenario: sim.Scenarios["steady"]}
+	c, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := &cuttable{Listener: lis[2]}
+	lis[2] = down
+	sctx, stopSim := context.WithCancel(context.Background())
+	defer stopSim()
+	go c.Run(sctx)              //nolint:errcheck
+	go c.ServeAgents(sctx, lis) //nolint:errcheck
+
+	dir := filepath.Join(t.TempDir(), "rec")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		testutil.Eventually(t, 30*time.Second, "every node records", func() bool {
+			n, _ := readRecordingQuiet(dir)
+			return n > 3000
+		})
+		down.cut(1500 * time.Millisecond)
+		time.Sleep(4 * time.Second)
+		cancel()
+	}()
+	res, err := record.RunPerNode(ctx, record.Options{FlushInterval: 200 * time.Millisecond, MinBackoff: 50 * time.Millisecond,
+		Sink: tape.SinkOptions{Dir: dir, Writer: "test"}}, peerDialer{dialer(t, "--server", lis[0].Addr().String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	downNode := c.Topology().Nodes[2].FullName()
+	if len(res) != 3 {
+		t.Fatalf("%d node results, want 3", len(res))
+	}
+	for _, r := range res {
+		got := r.Session.Totals.Reconnects
+		if (r.Node == downNode) != (got > 0) {
+			t.Errorf("node %s: %d reconnects; want them on %s alone", r.Node, got, downNode)
+		}
+	}
+	// The other nodes' flows kept coming while the agent was away: no gap
+	// in their flows (hundreds a second each).
+	flows, events := readRecording(t, dir)
+	byNode := map[string][]time.Time{}
+	for _, f := range flows {
+		byNode[f.GetNodeName()] = append(byNode[f.GetNodeName()], f.GetTime().AsTime())
+	}
+	for node, times := range byNode {
+		if node == downNode {
+			continue
+		}
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 1; i < len(times); i++ {
+			if gap := times[i].Sub(times[i-1]); gap > time.Second {
+				t.Errorf("node %s has a gap of %s in its flows at %s while %s was away", node, gap, times[i-1], downNode)
+				break
+			}
+		}
+	}
+	unavailable := map[string]int{}
+	for _, ev := range events {
+		if ev.GetNodeStatus().GetStateChange() == relaypb.NodeState_NODE_UNAVAILABLE {
+			for _, n := range ev.GetNodeStatus().GetNodeNames() {
+				unavailable[n]++
+			}
+		}
+	}
+	if len(unavailable) != 1 || unavailable[downNode] == 0 {
+		t.Errorf("outage events by node: %v, want %s's alone", unavailable, downNode)
+	}
 }
