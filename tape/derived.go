@@ -145,6 +145,7 @@ type derivation struct {
 	counted, others *schema.RowBuilder[schema.Request]
 
 	live   bool
+	name   string                  // the flow file's name, for the pieces' hidden names
 	pieces map[string]*derivedFile // of the flow piece being written
 	// published pieces, and what they take on disk
 	piecePaths []string
@@ -178,10 +179,14 @@ func newDerivation(flowPart string, o WriterOptions, live bool, conns *schema.Co
 // derivedFor is newDerivation for a flow file whose final name is known:
 // each derived file is written under the hidden .tmp name of its own.
 func derivedFor(final string, o WriterOptions, live bool, conns *schema.ConnState) (*derivation, error) {
-	return newDerivation(filepath.Dir(final), o, live, conns, func(kind string) string {
+	d, err := newDerivation(filepath.Dir(final), o, live, conns, func(kind string) string {
 		p, _ := derivedOf(final, kind)
 		return hiddenPath(p, tmpSuffix)
 	})
+	if d != nil {
+		d.name = filepath.Base(final)
+	}
+	return d, err
 }
 
 // derivationOf is derivedFor for a file of table t: nil but for flows.
@@ -234,7 +239,9 @@ func (d *derivation) add(rec arrow.RecordBatch) error {
 		p := d.pieces[kind]
 		if p == nil {
 			dir, _ := derivedDir(d.flowPart, kind)
-			f, err := os.CreateTemp(dir, ".piece-*"+parquetSuffix+tmpSuffix)
+			// Named after its flow file, so that recovery can tell whose it
+			// is (see sessionOfHidden) and leave a live session's alone.
+			f, err := os.CreateTemp(dir, "."+d.name+".piece-*"+tmpSuffix)
 			if err != nil {
 				return fmt.Errorf("create piece in %s: %w", dir, err)
 			}

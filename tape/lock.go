@@ -77,7 +77,19 @@ func (d *Dir) Close() { d.unlock() }
 func (d *Dir) Recover(writer string) (RecoveryStats, error) {
 	var skip func(string) bool
 	if d.id != "" {
-		skip = func(p string) bool { return liveSession(d.path, sessionOfHidden(p)) }
+		// What cannot be told to be of a dead session is left alone: it may
+		// be a live one's.
+		skip = func(p string) bool {
+			id := sessionOfHidden(p)
+			return id == "" || liveSession(d.path, id)
+		}
+		// One recovery at a time: the recorders of a per-node capture
+		// start together, and each would recover the same dead session.
+		unlock, err := lockFileWait(filepath.Join(d.path, recoverLockFile))
+		if err != nil {
+			return RecoveryStats{}, err
+		}
+		defer unlock()
 	}
 	return recoverLocked(d.path, writer, defaults.LiveGrace, skip)
 }
@@ -138,18 +150,25 @@ func sessionOfHidden(p string) string {
 	if id, ok := strings.CutPrefix(base, stagingPrefix); ok {
 		return id
 	}
-	for _, suffix := range []string{walSuffix, tmpSuffix} {
-		if hidden(base) && strings.HasSuffix(base, suffix) {
-			p = finalFromHidden(p, suffix)
-			break
+	if hidden(base) {
+		// .NAME.parquet.wal, .NAME.parquet.tmp, .NAME.p000001.parquet.tmp,
+		// .NAME.parquet.piece-123.tmp: the name up to its first .parquet.
+		name, _, ok := strings.Cut(strings.TrimPrefix(base, "."), parquetSuffix)
+		if !ok {
+			return ""
 		}
+		p = name + parquetSuffix
 	}
 	id, _ := parseFileName(p)
 	return id
 }
 
-// manifestLockFile serialises changes of the manifest between processes.
-const manifestLockFile = ".manifest.lock"
+// manifestLockFile serialises changes of the manifest between processes,
+// recoverLockFile the recoveries of the writers of a directory.
+const (
+	manifestLockFile = ".manifest.lock"
+	recoverLockFile  = ".recover.lock"
+)
 
 // lockFileWait takes an exclusive lock on path, waiting for it.
 func lockFileWait(path string) (func(), error) {

@@ -31,7 +31,7 @@ func TestSessionsShareADirectory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: id, Writer: "test"})
+		s, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: id, Writer: "test", RowGroupRows: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,11 +49,26 @@ func TestSessionsShareADirectory(t *testing.T) {
 	}
 	liveDir, live := open("aaaa0001")
 	write(live, 500, "live-")
+	// Rows written since its last flush: its pieces being written (the
+	// flows' and the derived tables') are hidden files of its own.
+	for _, f := range flowsOver(start.Add(10*time.Minute), 1, 200, "more-") {
+		if err := live.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	deadDir, dead := open("bbbb0002")
 	write(dead, 300, "dead-")
 	_ = dead        // killed: its files are left as they are
 	deadDir.Close() // the process is gone, and its locks with it
 
+	// Every hidden file but the killed session's is the live one's.
+	var liveHidden []string
+	all, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", ".*"))
+	for _, p := range all {
+		if !strings.Contains(filepath.Base(p), "bbbb0002") {
+			liveHidden = append(liveHidden, p)
+		}
+	}
 	if _, err := tape.Recover(dir, "test"); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("recover while a session writes: %v, want a refusal", err)
 	}
@@ -74,14 +89,26 @@ func TestSessionsShareADirectory(t *testing.T) {
 	if len(walsOf(t, dir, "aaaa0001")) == 0 {
 		t.Fatal("the live session's WAL was recovered from under it")
 	}
+	for _, p := range liveHidden {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the live session's %s was removed by another's recovery", p)
+		}
+	}
+	if len(liveHidden) < 8 {
+		t.Errorf("the live session had %d hidden files: the test checks less than it should", len(liveHidden))
+	}
 	third.Close()
+	// The live session goes on as if nothing happened.
+	if err := live.Sync(); err != nil {
+		t.Fatalf("the live session after another's recovery: %v", err)
+	}
 	if err := live.Close(); err != nil {
 		t.Fatal(err)
 	}
 	liveDir.Close()
 	seen := uuidsIn(t, dir)
-	if len(seen) != 800 {
-		t.Errorf("%d flows in the recording, want 800", len(seen))
+	if len(seen) != 1000 {
+		t.Errorf("%d flows in the recording, want 1000", len(seen))
 	}
 	for u, n := range seen {
 		if n != 1 {
