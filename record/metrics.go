@@ -141,6 +141,18 @@ func (m *Metrics) setStream(server string, connected bool, writeErr error) {
 	m.streams[server] = st
 }
 
+// endStream forgets a stream that ended cleanly (a node removed, the
+// recording stopped): /readyz speaks of the streams that are meant to run.
+func (m *Metrics) endStream(server string) {
+	if m == nil {
+		return
+	}
+	m.connected.DeleteLabelValues(server)
+	m.mu.Lock()
+	delete(m.streams, server)
+	m.mu.Unlock()
+}
+
 // flowWritten counts a flow written at time at.
 func (m *Metrics) flowWritten(node string, at time.Time) {
 	if m == nil {

@@ -128,7 +128,7 @@ func TestMetricsCountWhatTheRecordingHolds(t *testing.T) {
 	if !sawReady.Load() {
 		t.Error("/readyz never said ready while the recorder was connected")
 	}
-	if code, body := status(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not connected") {
+	if code, body := status(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready") {
 		t.Errorf("/readyz after the recorder stopped: %d %q, want 503 saying why", code, body)
 	}
 	if code, _ := status(t, base+"/healthz"); code != http.StatusOK {

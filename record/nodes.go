@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	peerpb "github.com/cilium/cilium/api/v1/peer"
@@ -125,12 +126,19 @@ type perNode struct {
 	mu    sync.Mutex
 	nodes map[string]*nodeRun
 	done  []NodeResult
+	// running counts the nodes' recordings: under a disk bound, their
+	// open files share one eighth of it (openShare), whatever their number.
+	running atomic.Int64
 }
 
 type nodeRun struct {
 	address, tlsName string
 	cancel           context.CancelFunc
-	maxOpen          int64
+}
+
+// openLimit is a node's share of the open files' part of a disk bound.
+func (p *perNode) openLimit() int64 {
+	return p.o.Retention.MaxBytes / openShare / max(p.running.Load(), 1)
 }
 
 // follow reads the Peer service's notifications, starting and stopping
@@ -202,15 +210,16 @@ func (p *perNode) start(ctx context.Context, wg *sync.WaitGroup, name, address, 
 	// files take their share of a disk bound.
 	sub.Retention = tape.Retention{}
 	sub.noDiskWalk = true
-	if b := p.o.Retention.MaxBytes; b > 0 && sub.Sink.MaxOpenBytes == 0 {
-		n.maxOpen = b / openShare / int64(max(len(p.nodes)+1, 1))
-		sub.Sink.MaxOpenBytes = n.maxOpen
+	if p.o.Retention.MaxBytes > 0 && sub.Sink.MaxOpenBytes == 0 {
+		sub.Sink.OpenLimit = p.openLimit
 	}
 	p.nodes[name] = n
 	p.o.Log.Info("recording node from its agent", "node", name, "address", address, "tls", tlsName != "")
 	wg.Add(1)
+	p.running.Add(1)
 	go func() {
 		defer wg.Done()
+		defer p.running.Add(-1)
 		res, err := p.runNode(nctx, sub)
 		p.mu.Lock()
 		if p.nodes[name] == n {
@@ -240,10 +249,19 @@ func (p *perNode) runNode(ctx context.Context, o Options) (Result, error) {
 	logged := false
 	for {
 		res, err := Run(ctx, o)
-		if !errors.Is(err, ErrNoServer) || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil {
 			return res, err
 		}
-		if !logged {
+		switch {
+		case !errors.Is(err, ErrNoServer):
+			// The node's recording stopped (its files could not be
+			// written): it starts again, as a new session, rather than the
+			// node going unrecorded while the others go on.
+			o.Log.Error("the node's recording stopped; starting it again", "node", o.Node, "error", err, "retry_in", backoff)
+			p.mu.Lock()
+			p.done = append(p.done, NodeResult{Node: o.Node, Result: res, Err: err})
+			p.mu.Unlock()
+		case !logged:
 			logged = true
 			o.Log.Warn("cannot reach the node's agent yet; retrying", "node", o.Node, "address", o.Dialer.Server(), "error", err)
 		}
@@ -275,12 +293,8 @@ func (p *perNode) retention(ctx context.Context, dir *tape.Dir) {
 			return
 		case <-tick.C:
 		}
-		var reserve int64
-		p.mu.Lock()
-		for _, n := range p.nodes {
-			reserve += openReserve * n.maxOpen
-		}
-		p.mu.Unlock()
+		// Room for every node's open files: their shares add up to one.
+		reserve := openReserve * p.o.Retention.MaxBytes / openShare
 		got, usage, err := dir.Expire(p.o.Retention, time.Now(), reserve)
 		p.o.Metrics.disk(usage, got)
 		if err != nil && err.Error() != lastErr {

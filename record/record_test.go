@@ -236,10 +236,14 @@ func TestRecordingDirectoryIsLocked(t *testing.T) {
 		t.Errorf("recover on a live recording: %v, want a refusal", err)
 	}
 	// Another recorder may write the directory (per-node capture), but
-	// not as the same session.
+	// not as the same session, nor the same stream again.
 	_, err := record.Run(context.Background(), record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir, RecordingID: id}})
 	if err == nil || !strings.Contains(err.Error(), "being written by another process") {
 		t.Errorf("a second recorder of session %s: %v, want a refusal", id, err)
+	}
+	_, err = record.Run(context.Background(), record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir}})
+	if err == nil || !strings.Contains(err.Error(), "by another recorder") {
+		t.Errorf("a second recorder of the same server: %v, want a refusal", err)
 	}
 	cancel()
 	if err := <-done; err != nil {

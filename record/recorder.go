@@ -163,6 +163,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	} else if st0.Files > 0 {
 		r.log.Info("recovered files left by an interrupted recording", "files", st0.Files, "rows", st0.Rows)
 	}
+	if id, busy := dir.Recording(o.Dialer.Server(), o.RawFilters); busy {
+		return res, fmt.Errorf("%s is being recorded from %s with the same filters by another recorder (session %s): a second one would write every flow twice",
+			o.Sink.Dir, o.Dialer.Server(), id)
+	}
 	conn, err := o.Dialer.Dial(ctx)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrNoServer, err)
@@ -221,8 +225,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	closeErr := r.sink.Close()
 	if err := errors.Join(runErr, closeErr); err != nil {
 		r.o.Metrics.writeFailed()
+		r.o.Metrics.setStream(o.Dialer.Server(), false, err)
+	} else {
+		r.o.Metrics.endStream(o.Dialer.Server())
 	}
-	r.o.Metrics.setStream(o.Dialer.Server(), false, errors.Join(runErr, closeErr))
 	r.o.Metrics.published(r.published, r.sink.Stats())
 	end := time.Now().UTC()
 	r.session.End = &end
@@ -287,7 +293,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 	connected := false
 	// outage: the stream broke and has delivered no new flow since.
 	outage := false
-	var disconnectedAt time.Time
+	var disconnectedAt, connectedAt time.Time
 	if rp := r.resume; rp != nil {
 		// The recorder itself was away: an outage like a broken stream,
 		// whose gaps the first connection looks for.
@@ -331,7 +337,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 					if ev.hdr != nil {
 						r.noteVersions(ev.hdr)
 						if !connected {
-							connected = true
+							connected, connectedAt = true, time.Now()
 							r.o.Metrics.setStream(r.o.Dialer.Server(), true, nil)
 							if !disconnectedAt.IsZero() {
 								notes := r.detectGaps(ctx, client)
@@ -376,6 +382,11 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		connected = false
 		disconnectedAt = time.Now()
 		r.totals.Reconnects++
+		if outage && time.Since(connectedAt) > r.o.MaxBackoff {
+			// The stream had stayed up (a filter that matched nothing for
+			// a while delivers no new flow): this is a new outage.
+			outage, backoff = false, r.o.MinBackoff
+		}
 		r.o.Metrics.reconnected(r.o.Dialer.Server())
 		r.o.Metrics.setStream(r.o.Dialer.Server(), false, nil)
 		// One line per outage, not per attempt: a server that keeps
@@ -568,13 +579,15 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 		if !r.o.Until.IsZero() && at > r.o.Until.UnixNano() {
 			return true, nil
 		}
+		// Redacted first: a flow without uuid is known by its hash, which
+		// must be that of the flow as written (see tape.LastSession).
+		r.o.Redact.apply(f)
 		dup := r.duplicate(f, at)
 		r.o.Metrics.received(f.GetNodeName(), dup)
 		if dup {
 			r.totals.Duplicates++
 			return false, nil
 		}
-		r.o.Redact.apply(f)
 		if err := r.out.WriteFlow(f); err != nil {
 			return true, err
 		}

@@ -47,7 +47,8 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 	var prev *Session
 	for i := range m.Sessions {
 		s := &m.Sessions[i]
-		if s.Server.Address == server && s.Filters.Raw == filters && s.Source == nil && (prev == nil || s.Start.After(prev.Start)) {
+		if s.Server.Address == server && s.Filters.Raw == filters && s.Source == nil && (prev == nil || s.Start.After(prev.Start)) &&
+			!liveSession(dir, s.RecordingID) {
 			prev = s
 		}
 	}
@@ -89,4 +90,21 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 		return rp, false, fmt.Errorf("read where session %s stopped: %w", prev.RecordingID, err)
 	}
 	return rp, true, nil
+}
+
+// Recording returns the live session of another writer of the directory
+// that records from server with the same filters, if any: a second
+// recorder of the same stream would write every flow twice.
+func (d *Dir) Recording(server, filters string) (string, bool) {
+	m, err := ReadManifest(d.path)
+	if err != nil {
+		return "", false
+	}
+	for _, s := range m.Sessions {
+		if s.Status == "recording" && s.RecordingID != d.id && s.Server.Address == server && s.Filters.Raw == filters &&
+			liveSession(d.path, s.RecordingID) {
+			return s.RecordingID, true
+		}
+	}
+	return "", false
 }

@@ -117,8 +117,15 @@ type unit struct {
 func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usage, error) {
 	var out Expired
 	units, total, ids, err := diskUnits(dir)
+	gone := 0 // units removed meanwhile by another writer of the directory
 	usage := func() Usage {
-		return Usage{Bytes: total, Files: len(units) - int(out.Files)}
+		files := 0
+		for _, u := range units {
+			if !derivedKind(u.kind) {
+				files++
+			}
+		}
+		return Usage{Bytes: total, Files: files - int(out.Files) - gone}
 	}
 	if err != nil {
 		return out, usage(), err
@@ -144,6 +151,9 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 		total -= removed
 		if errors.Is(err, errGone) {
 			total -= u.bytes
+			if !derivedKind(u.kind) {
+				gone++
+			}
 			continue
 		}
 		if err != nil {
@@ -151,8 +161,13 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 			continue
 		}
 		removedPaths = append(removedPaths, u.paths...)
-		out.Files++
 		out.Bytes += removed
+		if derivedKind(u.kind) {
+			// An orphan (its flow file went first): its bytes are freed,
+			// but it is no file of the recording's to count.
+			continue
+		}
+		out.Files++
 		switch u.kind {
 		case schema.KindFlows:
 			out.Flows += rows
@@ -171,7 +186,7 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 			ids[id]--
 		}
 	}
-	if out.Files == 0 {
+	if out.Files == 0 && out.Bytes == 0 {
 		return out, usage(), errors.Join(errs...)
 	}
 	if err := syncDirsOf(removedPaths); err != nil {
@@ -188,7 +203,11 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 		// Sessions none of whose files are left, and which are not
 		// writing, are summed up instead of listed.
 		m.Sessions = slices.DeleteFunc(m.Sessions, func(s Session) bool {
-			if s.Status == "recording" || ids[s.RecordingID] > 0 {
+			// Only a session that is over: complete, failed, or recording
+			// with no writer left (killed). An import being published has
+			// no files here yet.
+			over := s.Status == "complete" || s.Status == "failed" || (s.Status == "recording" && !liveSession(dir, s.RecordingID))
+			if !over || ids[s.RecordingID] > 0 {
 				return false
 			}
 			m.Expired.Sessions++
@@ -357,3 +376,6 @@ func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// derivedKind reports whether kind is a derived table's.
+func derivedKind(kind string) bool { return slices.Contains(schema.DerivedKinds, kind) }

@@ -46,6 +46,9 @@ type SinkOptions struct {
 	// the share of a disk bound (record --max-disk) that retention cannot
 	// free. Zero: no bound.
 	MaxOpenBytes int64
+	// OpenLimit, when set, gives MaxOpenBytes at each flush instead: the
+	// share of writers that come and go (record's per-node capture).
+	OpenLimit func() int64
 }
 
 // Sink writes the files of one session into a recording directory (see
@@ -230,12 +233,16 @@ func (p *partitioned[M]) finish(key string) error {
 func (p *partitioned[M]) sync() error {
 	var errs []error
 	var open int64
-	if p.o.MaxOpenBytes > 0 {
+	limit := p.o.MaxOpenBytes
+	if p.o.OpenLimit != nil {
+		limit = p.o.OpenLimit()
+	}
+	if limit > 0 {
 		for _, seg := range p.open {
 			open += segmentBytes(seg)
 		}
 	}
-	full := p.o.MaxOpenBytes > 0 && open >= p.o.MaxOpenBytes
+	full := limit > 0 && open >= limit
 	for _, key := range slices.Sorted(maps.Keys(p.open)) {
 		seg := p.open[key]
 		// The WAL may hold at most 8x the file's size before it ends too.
@@ -247,7 +254,7 @@ func (p *partitioned[M]) sync() error {
 		errs = append(errs, seg.sync())
 	}
 	cutoff := time.Now().Add(-defaults.LiveGrace)
-	if p.o.MaxOpenBytes > 0 {
+	if limit > 0 {
 		// Under a disk bound, the pieces of ended segments take no more
 		// than half the open files' share: the oldest go before their
 		// grace is over (a reader that listed them lists again).
@@ -256,7 +263,7 @@ func (p *partitioned[M]) sync() error {
 			retired += r.bytes
 		}
 		for _, r := range p.retired {
-			if retired <= p.o.MaxOpenBytes/2 {
+			if retired <= limit/2 {
 				break
 			}
 			cutoff = later(cutoff, r.at)

@@ -237,17 +237,38 @@ func (s *Staged) discard() {
 	if s.stage != "" {
 		os.RemoveAll(s.stage)
 	}
-	if s.created {
-		// Only what this session made: the lock file and manifest, and
-		// the directory if nothing else is in it.
+	if s.created && onlyOwnFiles(s.dir, s.held) {
+		// Only what this session made: the lock files and manifest, and
+		// the directory; not when another writer came meanwhile (its
+		// locks and manifest are in use).
 		os.Remove(filepath.Join(s.dir, ManifestFile))
 		os.Remove(filepath.Join(s.dir, lockFile))
 		os.Remove(filepath.Join(s.dir, manifestLockFile))
+		os.Remove(filepath.Join(s.dir, recoverLockFile))
 		if s.held != nil && s.held.id != "" {
 			os.Remove(sessionLock(s.dir, s.held.id))
 		}
 		os.Remove(s.dir)
 	}
+}
+
+// onlyOwnFiles reports whether dir holds nothing but what a session that
+// created it makes there (its lock files and manifest).
+func onlyOwnFiles(dir string, held *Dir) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	own := []string{ManifestFile, lockFile, manifestLockFile, recoverLockFile}
+	if held != nil && held.id != "" {
+		own = append(own, filepath.Base(sessionLock(dir, held.id)))
+	}
+	for _, e := range entries {
+		if !slices.Contains(own, e.Name()) {
+			return false
+		}
+	}
+	return true
 }
 
 // removeStaging removes what staged sessions killed before Commit left

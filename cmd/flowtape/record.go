@@ -80,7 +80,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
   # past the relay's limit: every node from its own agent, found through the Peer service
   flowtape record -o /data/flows --per-node --server tls://hubble-peer.kube-system.svc:443 \
     --tls-ca-cert-files ca.crt --tls-client-cert-file tls.crt --tls-client-key-file tls.key \
-    --tls-server-name hubble-peer.kube-system.svc.cluster.local
+    --tls-server-name hubble-peer.default.hubble-grpc.cilium.io   # hubble-peer.<cluster name>...., as hubble-relay checks it
 
   # watched like a service: Prometheus metrics, /healthz and /readyz on :9965
   flowtape record -o /data/flows --retention 7d --metrics-listen :9965
