@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,10 +51,11 @@ type NodeResult struct {
 	Err error
 }
 
-// RunPerNode records every node the Peer service at o.Dialer announces,
+// RunPerNode records every node the Peer service at o.Dialer announces
+// (of nodes, when not empty: a DaemonSet's pod records its own node),
 // each from its own agent, until ctx ends. o applies to every node; the
 // sessions' results come back by node.
-func RunPerNode(ctx context.Context, o Options, pd PeerDialer) ([]NodeResult, error) {
+func RunPerNode(ctx context.Context, o Options, pd PeerDialer, nodes ...string) ([]NodeResult, error) {
 	o.MinBackoff = defaults.Positive(o.MinBackoff, defaults.MinBackoff)
 	o.MaxBackoff = defaults.Positive(o.MaxBackoff, defaults.MaxBackoff)
 	o.FlushInterval = defaults.Positive(o.FlushInterval, defaults.FlushInterval)
@@ -75,7 +77,7 @@ func RunPerNode(ctx context.Context, o Options, pd PeerDialer) ([]NodeResult, er
 	}
 	defer conn.Close()
 
-	p := &perNode{o: o, pd: pd, nodes: map[string]*nodeRun{}}
+	p := &perNode{o: o, pd: pd, nodes: map[string]*nodeRun{}, only: nodes}
 	var wg sync.WaitGroup
 	defer func() {
 		p.mu.Lock()
@@ -122,6 +124,8 @@ func RunPerNode(ctx context.Context, o Options, pd PeerDialer) ([]NodeResult, er
 type perNode struct {
 	o  Options
 	pd PeerDialer
+
+	only []string // the nodes to record; all when empty
 
 	mu    sync.Mutex
 	nodes map[string]*nodeRun
@@ -184,8 +188,25 @@ func (p *perNode) follow(ctx context.Context, client peerpb.PeerClient, wg *sync
 	}
 }
 
+// wanted reports whether a node is one to record: its name as the Peer
+// service announces it (cluster/node in a cluster mesh), or the node's own.
+func (p *perNode) wanted(name string) bool {
+	if len(p.only) == 0 {
+		return true
+	}
+	for _, n := range p.only {
+		if name == n || strings.HasSuffix(name, "/"+n) {
+			return true
+		}
+	}
+	return false
+}
+
 // start records a node, unless it is recorded from that address already.
 func (p *perNode) start(ctx context.Context, wg *sync.WaitGroup, name, address, tlsName string) {
+	if !p.wanted(name) {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n := p.nodes[name]; n != nil {

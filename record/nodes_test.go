@@ -358,3 +358,39 @@ func TestPerNodeOutageOfOneNode(t *testing.T) {
 		t.Errorf("outage events by node: %v, want %s's alone", unavailable, downNode)
 	}
 }
+
+// A DaemonSet's recorder records its own node only (--node), found through
+// the Peer service like the others.
+func TestPerNodeCaptureOfOneNode(t *testing.T) {
+	cfg := sim.Config{Seed: 35, Start: t0, Duration: 10 * time.Second, Speed: 5, Scenario: sim.Scenarios["steady"], Truth: true} // at a speed of its own: the other agents have no reader
+	c, lis := serveAgentCluster(t, cfg)
+	full := c.Topology().Nodes[1].FullName()
+	_, short, _ := strings.Cut(full, "/")
+	dir := filepath.Join(t.TempDir(), "rec")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		testutil.Eventually(t, time.Minute, "the node's flows are recorded", func() bool {
+			n, _ := readRecordingQuiet(dir)
+			return c.Finished() && uint64(n) >= c.Truth().FlowsByNode[full]
+		})
+		cancel()
+	}()
+	res, err := record.RunPerNode(ctx, record.Options{Since: t0.Add(-time.Hour), FlushInterval: 200 * time.Millisecond,
+		Sink: tape.SinkOptions{Dir: dir, Writer: "test"}}, peerDialer{dialer(t, "--server", lis[0].Addr().String())}, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Node != full {
+		t.Fatalf("recorded %v, want %s alone", res, full)
+	}
+	flows, _ := readRecording(t, dir)
+	for _, f := range flows {
+		if f.GetNodeName() != full {
+			t.Fatalf("a flow of %s in the recording of %s", f.GetNodeName(), full)
+		}
+	}
+	if uint64(len(flows)) != c.Truth().FlowsByNode[full] {
+		t.Errorf("%d flows of %s, the simulation produced %d", len(flows), full, c.Truth().FlowsByNode[full])
+	}
+}

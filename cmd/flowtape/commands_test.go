@@ -108,6 +108,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sim", "--no-such-flag"}, "unknown flag"},
 		{[]string{"record", "-o", "x", "--max-disk", "lots"}, `--max-disk: invalid size "lots"`},
 		{[]string{"record", "-o", "x", "--retention", "-1h"}, "invalid --retention -1h0m0s"},
+		{[]string{"record", "-o", "x", "--node", "n1"}, "--node n1 needs --per-node"},
 		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
 	}
 	for _, tt := range tests {

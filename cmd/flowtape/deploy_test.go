@@ -40,8 +40,7 @@ func kustomizations(t *testing.T) []string {
 // field fails); every flowtape command line in them is accepted by
 // flowtape's own flag parser; the pods run with no capabilities, a
 // read-only root file system, no privilege escalation, resource requests
-// and probes, and, but for the per-node DaemonSet (documented there),
-// not as root.
+// and probes, and not as root.
 func TestDeployManifests(t *testing.T) {
 	for _, dir := range kustomizations(t) {
 		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
@@ -90,7 +89,7 @@ func TestDeployManifests(t *testing.T) {
 					selects()
 				}
 				if pod != nil {
-					checkPod(t, r.GetKind()+" "+r.GetName(), pod, r.GetKind() == "DaemonSet")
+					checkPod(t, r.GetKind()+" "+r.GetName(), pod)
 				}
 			}
 		})
@@ -110,12 +109,13 @@ func checkSelector(t *testing.T, name string, selector *metav1.LabelSelector, la
 	}
 }
 
-func checkPod(t *testing.T, name string, pod *corev1.PodSpec, rootAllowed bool) {
+func checkPod(t *testing.T, name string, pod *corev1.PodSpec) {
 	t.Helper()
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Errorf("%s mounts a service account token it has no use for", name)
 	}
-	if !rootAllowed && (pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot) {
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||
+		pod.SecurityContext.RunAsUser == nil || *pod.SecurityContext.RunAsUser == 0 {
 		t.Errorf("%s may run as root", name)
 	}
 	for _, c := range pod.Containers {

@@ -35,6 +35,7 @@ type recordFlags struct {
 	maxDisk         string
 	metricsListen   string
 	perNode         bool
+	nodes           []string
 	resume          bool
 	printRawFilters bool
 	redactQuery     bool
@@ -110,6 +111,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
 	fl.StringVar(&f.maxDisk, "max-disk", "", "keep the recording directory under this size (e.g. 20GiB), removing the oldest files; what goes is counted in the manifest and analyze coverage")
 	fl.BoolVar(&f.resume, "resume", true, "without --since, go on from where this directory's last recording of the same server and filters stopped (a restarted pod), as after a reconnect")
 	fl.BoolVar(&f.perNode, "per-node", false, "--server is a Peer service (hubble-peer, or an agent's own): record every node it lists from its own agent, in parallel, as hubble-relay finds them")
+	fl.StringSliceVar(&f.nodes, "node", nil, "with --per-node, record only these nodes (e.g. a DaemonSet's own: --node $(NODE_NAME))")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (e.g. :9965)")
 	fl.BoolVar(&f.derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
 	fl.BoolVar(&f.printRawFilters, "print-raw-filters", false, "print the filters as hubble observe --print-raw-filters does, and exit")
@@ -200,9 +202,12 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		Metrics:       metrics,
 		Log:           slog.Default(),
 	}
+	if len(f.nodes) > 0 && !f.perNode {
+		return usagef("--node %s needs --per-node: without it the recorder reads what --server sends", strings.Join(f.nodes, ","))
+	}
 	if f.perNode {
 		opts.Progress = nil
-		return recordPerNode(ctx, cmd, opts, dialer, f.output)
+		return recordPerNode(ctx, cmd, opts, dialer, f.output, f.nodes)
 	}
 	res, err := record.Run(ctx, opts)
 	status.done()
@@ -235,8 +240,8 @@ func (p peerDialer) ForPeer(address, tlsServerName string) record.Dialer {
 }
 
 // recordPerNode runs record --per-node and sums up each node's recording.
-func recordPerNode(ctx context.Context, cmd *cobra.Command, o record.Options, dialer *hubblecli.Dialer, dir string) error {
-	res, err := record.RunPerNode(ctx, o, peerDialer{dialer})
+func recordPerNode(ctx context.Context, cmd *cobra.Command, o record.Options, dialer *hubblecli.Dialer, dir string, nodes []string) error {
+	res, err := record.RunPerNode(ctx, o, peerDialer{dialer}, nodes...)
 	var failed []string
 	for _, r := range res {
 		t := r.Session.Totals
