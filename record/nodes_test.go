@@ -38,6 +38,13 @@ func (p peerDialer) ForPeer(address, tlsServerName string) record.Dialer {
 // agents (Observer and Peer, with the server options), node i on lis[i].
 func serveAgentCluster(t testing.TB, cfg sim.Config, opts ...grpc.ServerOption) (*sim.Cluster, []net.Listener) {
 	t.Helper()
+	return serveAgentsVia(t, cfg, nil, opts...)
+}
+
+// serveAgentsVia is serveAgentCluster with the agents' listeners passed
+// through wrap first (wrap may replace them).
+func serveAgentsVia(t testing.TB, cfg sim.Config, wrap func([]net.Listener), opts ...grpc.ServerOption) (*sim.Cluster, []net.Listener) {
+	t.Helper()
 	c, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +52,9 @@ func serveAgentCluster(t testing.TB, cfg sim.Config, opts ...grpc.ServerOption) 
 	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		wrap(lis)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -285,20 +295,11 @@ func (c *cuttable) cut(d time.Duration) {
 // that node's alone, in its session and in coverage.
 func TestPerNodeOutageOfOneNode(t *testing.T) {
 	cfg := sim.Config{Seed: 34, Start: t0, Speed: 5, Scenario: sim.Scenarios["steady"]}
-	c, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := sim.ListenAgents("127.0.0.1:0", len(c.Topology().Nodes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := &cuttable{Listener: lis[2]}
-	lis[2] = down
-	sctx, stopSim := context.WithCancel(context.Background())
-	defer stopSim()
-	go c.Run(sctx)              //nolint:errcheck
-	go c.ServeAgents(sctx, lis) //nolint:errcheck
+	var down *cuttable
+	c, lis := serveAgentsVia(t, cfg, func(lis []net.Listener) {
+		down = &cuttable{Listener: lis[2]}
+		lis[2] = down
+	})
 
 	dir := filepath.Join(t.TempDir(), "rec")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

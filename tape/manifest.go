@@ -105,12 +105,22 @@ func (t *Totals) add(o Totals) {
 	t.Duplicates += o.Duplicates
 	t.Files += o.Files
 	t.Bytes += o.Bytes
-	if o.FirstFlow != nil && (t.FirstFlow == nil || o.FirstFlow.Before(*t.FirstFlow)) {
-		t.FirstFlow = o.FirstFlow
+	t.FirstFlow, t.LastFlow = earliest(t.FirstFlow, o.FirstFlow), latest(t.LastFlow, o.LastFlow)
+}
+
+// earliest and latest of two optional times.
+func earliest(a, b *time.Time) *time.Time {
+	if b != nil && (a == nil || b.Before(*a)) {
+		return b
 	}
-	if o.LastFlow != nil && (t.LastFlow == nil || o.LastFlow.After(*t.LastFlow)) {
-		t.LastFlow = o.LastFlow
+	return a
+}
+
+func latest(a, b *time.Time) *time.Time {
+	if b != nil && (a == nil || b.After(*a)) {
+		return b
 	}
+	return a
 }
 
 // ReadManifest reads DIR/manifest.json.

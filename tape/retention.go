@@ -76,15 +76,7 @@ func (e *Expired) add(o Expired) {
 	e.Bytes += o.Bytes
 	e.Flows += o.Flows
 	e.Events += o.Events
-	if o.FirstFlow != nil && (e.FirstFlow == nil || o.FirstFlow.Before(*e.FirstFlow)) {
-		e.FirstFlow = o.FirstFlow
-	}
-	if o.LastFlow != nil && (e.LastFlow == nil || o.LastFlow.After(*e.LastFlow)) {
-		e.LastFlow = o.LastFlow
-	}
-	if o.LastEvent != nil && (e.LastEvent == nil || o.LastEvent.After(*e.LastEvent)) {
-		e.LastEvent = o.LastEvent
-	}
+	e.FirstFlow, e.LastFlow, e.LastEvent = earliest(e.FirstFlow, o.FirstFlow), latest(e.LastFlow, o.LastFlow), latest(e.LastEvent, o.LastEvent)
 }
 
 // Usage is what a recording directory takes on disk.
