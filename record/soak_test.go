@@ -32,7 +32,7 @@ func TestSoakFlightRecorder(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "rec")
 	// 64 MB for the 30 minutes of make soak (about a fifth of what the
 	// simulator sends meanwhile): retention must remove all along.
-	bound := max(int64(64<<20)*int64(d)/int64(30*time.Minute), 4<<20)
+	bound := max(int64(64<<20)/30*int64(d/time.Minute), 4<<20)
 	start := time.Now()
 
 	seed := 0
