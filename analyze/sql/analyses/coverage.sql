@@ -6,7 +6,8 @@
 -- complete is false where anything was lost or unavailable.
 -- expired_flows and expired_until are what retention removed (record
 -- --retention, --max-disk; from the manifests): that many flows, up to
--- that time, are no longer in the recording; complete speaks of what is.
+-- that time, are no longer in the recording (on the "(all)" row: the
+-- manifests do not say by node); complete speaks of what is.
 WITH win AS (FROM ft_window(with_losses := true)),
 f AS (
     SELECT node_name AS node, min(first_time) AS first_flow, max(last_time) AS last_flow, sum(flows)::BIGINT AS flows
@@ -57,7 +58,7 @@ SELECT node, first_flow, last_flow, flows,
     round(flows / win.seconds, 3) AS flows_per_s,
     lost_events, lost_by_source, first_lost, last_lost, unavailable,
     lost_events = 0 AND unavailable = 0 AS complete,
-    CASE WHEN o = 0 THEN getvariable('ft_expired_flows') ELSE 0 END::BIGINT AS expired_flows,
+    CASE WHEN o = 0 THEN getvariable('ft_expired_flows') END::BIGINT AS expired_flows,
     CASE WHEN o = 0 THEN getvariable('ft_expired_until') END::TIMESTAMP_NS AS expired_until
 FROM (SELECT *, 0 AS o FROM total UNION ALL SELECT *, 1 FROM per_node) CROSS JOIN win
 ORDER BY o, node;

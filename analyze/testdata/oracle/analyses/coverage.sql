@@ -56,7 +56,7 @@ SELECT node, first_flow, last_flow, flows,
     lost_events = 0 AND unavailable = 0 AS complete,
     -- what retention removed: manifest facts, as in the analysis (unset
     -- where the oracle runs without the engine's variables)
-    CASE WHEN o = 0 THEN coalesce(getvariable('ft_expired_flows'), 0) ELSE 0 END::BIGINT AS expired_flows,
+    CASE WHEN o = 0 THEN coalesce(getvariable('ft_expired_flows'), 0) END::BIGINT AS expired_flows,
     CASE WHEN o = 0 THEN getvariable('ft_expired_until') END::TIMESTAMP_NS AS expired_until
 FROM (SELECT *, 0 AS o FROM total UNION ALL SELECT *, 1 FROM per_node) CROSS JOIN win
 ORDER BY o, node;
