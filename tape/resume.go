@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 
@@ -26,7 +28,8 @@ type ResumePoint struct {
 	Session string    // its recording id
 	First   time.Time // its oldest flow
 	Last    time.Time // its newest flow
-	// Nodes is each node's newest flow within the overlap before Last.
+	// Nodes is each node's newest flow (from the overlap's flows, and the
+	// session's derived traffic files for nodes quiet in the overlap).
 	Nodes map[string]time.Time
 	// Flows are the flows within the overlap (key -> time, ns), by the
 	// caller's key of a flow.
@@ -88,6 +91,34 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 	})
 	if err != nil {
 		return rp, false, fmt.Errorf("read where session %s stopped: %w", prev.RecordingID, err)
+	}
+	// Nodes quiet in the overlap have their newest flow in the derived
+	// traffic files (counts by minute and node: small), so that their
+	// gaps are looked for too.
+	for _, p := range mine.Flows {
+		if tp, ok := derivedOf(p, schema.KindTraffic); ok {
+			_ = ReadColumns(ctx, tp, []string{"node_name", "last_time"}, func(rec arrow.RecordBatch) error {
+				nodes, ok1 := rec.Column(0).(*array.Dictionary)
+				times, ok2 := rec.Column(1).(*array.Timestamp)
+				if !ok1 || !ok2 {
+					return nil
+				}
+				names, ok := nodes.Dictionary().(*array.String)
+				if !ok {
+					return nil
+				}
+				for i := range int(rec.NumRows()) {
+					if nodes.IsNull(i) || times.IsNull(i) {
+						continue
+					}
+					node, at := names.Value(nodes.GetValueIndex(i)), time.Unix(0, int64(times.Value(i))).UTC()
+					if at.After(rp.Nodes[node]) {
+						rp.Nodes[node] = at
+					}
+				}
+				return nil
+			})
+		}
 	}
 	return rp, true, nil
 }

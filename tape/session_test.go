@@ -1,11 +1,14 @@
 package tape_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 
 	"github.com/flowtape/flowtape/tape"
 )
@@ -120,5 +123,32 @@ func TestSessionsShareADirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".lock")); err != nil {
 		t.Error(err)
+	}
+}
+
+// Where a session stopped names every node's newest flow, those of nodes
+// quiet in the last seconds too (from the derived traffic files).
+func TestLastSessionKnowsQuietNodes(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	flows := flowsOver(start, 1, 600, "busy-")
+	quiet := flowsOver(start, 1, 5, "quiet-")[:2] // at 13:00 and 13:12, long before the end
+	for _, f := range quiet {
+		f.NodeName = "n2"
+	}
+	writeSession(t, dir, "dddd0001", append(quiet, flows...), 1000)
+	tape.PutSessionForTest(t, dir, tape.Session{RecordingID: "dddd0001", Status: "complete", Server: tape.ServerInfo{Address: "relay:80"}})
+	rp, ok, err := tape.LastSession(context.Background(), dir, "relay:80", "", 10*time.Second, func(f *flowpb.Flow) string { return f.GetUuid() })
+	if err != nil || !ok {
+		t.Fatalf("LastSession: %v, %v", ok, err)
+	}
+	if want := quiet[1].GetTime().AsTime(); !rp.Nodes["n2"].Equal(want) {
+		t.Errorf("the quiet node's newest flow: %v, want %v", rp.Nodes["n2"], want)
+	}
+	if want := flows[len(flows)-1].GetTime().AsTime(); !rp.Last.Equal(want) || !rp.Nodes["n1"].Equal(want) {
+		t.Errorf("last %v, n1 %v; want %v", rp.Last, rp.Nodes["n1"], want)
+	}
+	if len(rp.Flows) == 0 || len(rp.Flows) > 10 {
+		t.Errorf("%d flows in the 10 s overlap, want the few of the last seconds", len(rp.Flows))
 	}
 }
