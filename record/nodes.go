@@ -307,7 +307,7 @@ func (p *perNode) retention(ctx context.Context, dir *tape.Dir) {
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	var lastErr string
+	var run retentionRun
 	for {
 		select {
 		case <-ctx.Done():
@@ -315,19 +315,7 @@ func (p *perNode) retention(ctx context.Context, dir *tape.Dir) {
 		case <-tick.C:
 		}
 		// Room for every node's open files: their shares add up to one.
-		reserve := openReserve * p.o.Retention.MaxBytes / openShare
-		got, usage, err := dir.Expire(p.o.Retention, time.Now(), reserve)
-		p.o.Metrics.disk(usage, got)
-		if err != nil && err.Error() != lastErr {
-			p.o.Log.Error("retention could not remove every file due", "dir", p.o.Sink.Dir, "error", err)
-		}
-		lastErr = ""
-		if err != nil {
-			lastErr = err.Error()
-		}
-		if got.Files > 0 {
-			p.o.Log.Info("retention removed the oldest files", "files", got.Files, "bytes", got.Bytes, "flows", got.Flows, "on_disk_bytes", usage.Bytes)
-		}
+		run.run(dir, p.o, openReserve*p.o.Retention.MaxBytes/openShare)
 	}
 }
 

@@ -116,12 +116,10 @@ type recorder struct {
 	first    int64 // time of the oldest flow recorded (ns)
 	last     int64 // time of the newest flow recorded (ns)
 	started  time.Time
-	// Retention: when it last ran, the files published then, and the
-	// error it last logged (logged once, not at every flush).
+	// Retention: when it last ran, and the files published then.
 	expiredAt    time.Time
 	expiredFiles int64
-	expireErr    string
-	expired      tape.Expired
+	retention    retentionRun
 	// published is what the metrics counted of the sink's stats.
 	published tape.Stats
 	// resume is where the previous session stopped, when this one goes
@@ -470,31 +468,7 @@ func (r *recorder) flush() error {
 		return nil
 	}
 	r.expiredAt, r.expiredFiles = time.Now(), files
-	got, onDisk, err := r.dir.Expire(r.o.Retention, time.Now(), openReserve*r.o.Sink.MaxOpenBytes)
-	r.o.Metrics.disk(onDisk, got)
-	if err != nil {
-		// Retention failing does not stop the recording; the disk
-		// filling up would, and says so.
-		if msg := err.Error(); msg != r.expireErr {
-			r.expireErr = msg
-			r.log.Error("retention could not remove every file due", "dir", r.o.Sink.Dir, "error", err)
-		}
-	} else if r.expireErr != "" {
-		r.expireErr = ""
-		r.log.Info("retention removes files again", "dir", r.o.Sink.Dir)
-	}
-	if got.Files > 0 {
-		r.expired.Files += got.Files
-		r.expired.Bytes += got.Bytes
-		r.expired.Flows += got.Flows
-		r.expired.Events += got.Events
-		r.expired.Removals++
-		attrs := []any{"files", got.Files, "bytes", got.Bytes, "flows", got.Flows, "on_disk_bytes", onDisk.Bytes}
-		if got.LastFlow != nil {
-			attrs = append(attrs, "flows_from", got.FirstFlow.Format(time.RFC3339), "flows_to", got.LastFlow.Format(time.RFC3339))
-		}
-		r.log.Info("retention removed the oldest files", attrs...)
-	}
+	r.retention.run(r.dir, r.o, openReserve*r.o.Sink.MaxOpenBytes)
 	return nil
 }
 
