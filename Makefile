@@ -15,9 +15,11 @@ all: lint build test
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/flowtape ./cmd/flowtape
 
-# The real hubble CLI and hubble-relay, built from tools/hubble (tests build
+# The real programs tests run: versitygw (an S3 server, tools/s3), the hubble
+# CLI and hubble-relay (tools/hubble). Tests build
 # them on demand too; the first build takes a few minutes).
 tools:
+	cd tools/s3 && GOWORK=off $(GO) build -o ../../bin/versitygw github.com/versity/versitygw/cmd/versitygw
 	cd tools/hubble && GOWORK=off $(GO) build -o ../../bin/hubble github.com/cilium/cilium/hubble
 	cd tools/hubble && GOWORK=off $(GO) build -o ../../bin/hubble-relay github.com/cilium/cilium/hubble-relay
 

@@ -20,6 +20,9 @@ type Manifest struct {
 	Totals Totals `json:"totals"`
 	// Expired is what retention removed (see Retention), absent if nothing.
 	Expired *Expired `json:"expired,omitempty"`
+	// Dropped is what a full spool dropped before it reached the bucket
+	// (see upload.go): lost, absent if nothing.
+	Dropped *Expired `json:"spool_dropped,omitempty"`
 }
 
 // Session is one writer's run: one `flowtape record` or `flowtape import`.

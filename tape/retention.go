@@ -43,6 +43,11 @@ import (
 type Retention struct {
 	MaxAge   time.Duration
 	MaxBytes int64
+	// Spool: the directory is a bucket's spool (upload.go). What goes had
+	// not reached the store: it is lost, summed up in Manifest.Dropped,
+	// not expired; files kept only for resuming (up already) go first,
+	// uncounted; the file being uploaded stays.
+	Spool bool
 }
 
 // Enabled reports whether r removes anything.
@@ -108,6 +113,13 @@ type unit struct {
 
 func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usage, error) {
 	var out Expired
+	var kept map[string]bool
+	if r.Spool {
+		mu := spoolMutex(dir)
+		mu.Lock()
+		defer mu.Unlock()
+		kept = readKept(dir)
+	}
 	units, total, ids, err := diskUnits(dir)
 	gone := 0 // units removed meanwhile by another writer of the directory
 	usage := func() Usage {
@@ -125,11 +137,20 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 	if !r.Enabled() {
 		return out, usage(), nil
 	}
+	isKept := func(u unit) bool { return kept[relKey(dir, u.paths[0])] }
 	slices.SortFunc(units, func(a, b unit) int {
+		// In a spool, what is up already goes first.
+		if ka, kb := isKept(a), isKept(b); ka != kb {
+			if ka {
+				return -1
+			}
+			return 1
+		}
 		return cmp.Or(a.part.Compare(b.part), cmp.Compare(a.name, b.name), cmp.Compare(a.kind, b.kind))
 	})
 	var errs []error
 	var removedPaths []string
+	keptChanged := false
 	for _, u := range units {
 		byAge := r.MaxAge > 0 && !u.part.Add(time.Hour).After(now.Add(-r.MaxAge))
 		byBytes := r.MaxBytes > 0 && total+reserve > r.MaxBytes
@@ -137,6 +158,21 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 			// Units are oldest first: a younger one is not due by age,
 			// and the rest fit.
 			break
+		}
+		if _, busy := spoolBusy.Load(u.paths[0]); busy && r.Spool {
+			continue // being uploaded
+		}
+		if isKept(u) {
+			removed, err := removeUnit(u)
+			total -= removed
+			if err != nil && !errors.Is(err, errGone) {
+				errs = append(errs, err)
+				continue
+			}
+			removedPaths = append(removedPaths, u.paths...)
+			delete(kept, relKey(dir, u.paths[0]))
+			keptChanged = true
+			continue
 		}
 		rows, lo, hi := fileRows(u.paths[0], u.kind)
 		removed, err := removeUnit(u)
@@ -178,13 +214,37 @@ func expire(dir string, r Retention, now time.Time, reserve int64) (Expired, Usa
 			ids[id]--
 		}
 	}
+	if keptChanged {
+		if err := writeKept(dir, kept); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if out.Files == 0 && out.Bytes == 0 {
+		if keptChanged {
+			errs = append(errs, syncDirsOf(removedPaths))
+		}
 		return out, usage(), errors.Join(errs...)
 	}
 	if err := syncDirsOf(removedPaths); err != nil {
 		errs = append(errs, err)
 	}
 	at := now.UTC()
+	if r.Spool {
+		if err := updateManifest(dir, func(m *Manifest) {
+			if m.Dropped == nil {
+				m.Dropped = &Expired{}
+			}
+			m.Dropped.add(out)
+			m.Dropped.Removals++
+			m.Dropped.LastRemoval = &at
+		}); err != nil {
+			errs = append(errs, err)
+		}
+		if _, t, _, err := diskUnits(dir); err == nil {
+			total = t
+		}
+		return out, usage(), errors.Join(errs...)
+	}
 	if err := updateManifest(dir, func(m *Manifest) {
 		if m.Expired == nil {
 			m.Expired = &Expired{}

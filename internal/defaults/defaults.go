@@ -50,6 +50,21 @@ const (
 	RecorderMemoryLimit = 256 << 20
 )
 
+// Object storage (tape/bucket.go, upload.go, fetch.go).
+const (
+	// UploadInterval is how often an uploader looks for finished files in
+	// its spool (and retries a store that failed).
+	UploadInterval = 2 * time.Second
+	// UploadDrainTimeout is how long a recorder that stops waits for its
+	// spool to drain; what is left goes up at its next start.
+	UploadDrainTimeout = time.Minute
+	// SpoolMaxBytes bounds a spool without --max-disk.
+	SpoolMaxBytes = 10 << 30
+	// CacheMaxBytes bounds the local cache of files read from a bucket
+	// (--cache-size).
+	CacheMaxBytes = 20 << 30
+)
+
 // Import.
 const (
 	// MaxBadLineReports is how many bad lines of a file an import reports

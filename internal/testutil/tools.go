@@ -15,9 +15,20 @@ var (
 	toolPaths = map[string]string{}
 )
 
-// Tool returns the path of a real Cilium binary ("hubble" or "hubble-relay"),
-// built from the separate module in tools/hubble into bin/ the first time a
-// test needs it. FLOWTAPE_HUBBLE / FLOWTAPE_HUBBLE_RELAY override the path.
+// tools are the real programs tests run, each built from a separate module
+// under tools/ (so that flowtape's go.mod carries none of their
+// dependencies): the module's directory, its package, and the environment
+// variable that overrides the path.
+var tools = map[string]struct{ mod, pkg, env string }{
+	"hubble":       {"hubble", "github.com/cilium/cilium/hubble", "FLOWTAPE_HUBBLE"},
+	"hubble-relay": {"hubble", "github.com/cilium/cilium/hubble-relay", "FLOWTAPE_HUBBLE_RELAY"},
+	"versitygw":    {"s3", "github.com/versity/versitygw/cmd/versitygw", "FLOWTAPE_VERSITYGW"},
+}
+
+// Tool returns the path of a real program ("hubble", "hubble-relay", or
+// "versitygw", an S3 server), built from its module under tools/ into bin/
+// the first time a test needs it. FLOWTAPE_HUBBLE, FLOWTAPE_HUBBLE_RELAY and
+// FLOWTAPE_VERSITYGW override the path.
 // The build is locked across test processes, so parallel packages build once.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
@@ -26,11 +37,11 @@ func Tool(t testing.TB, name string) string {
 	if p, ok := toolPaths[name]; ok {
 		return p
 	}
-	env := map[string]string{"hubble": "FLOWTAPE_HUBBLE", "hubble-relay": "FLOWTAPE_HUBBLE_RELAY"}[name]
-	if env == "" {
+	tool, ok := tools[name]
+	if !ok {
 		t.Fatalf("unknown tool %q", name)
 	}
-	if p := os.Getenv(env); p != "" {
+	if p := os.Getenv(tool.env); p != "" {
 		toolPaths[name] = p
 		return p
 	}
@@ -57,14 +68,15 @@ func buildTool(name string) (string, error) {
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
 	out := filepath.Join(bin, name)
-	mod := filepath.Join(Root(), "tools", "hubble")
+	tool := tools[name]
+	mod := filepath.Join(Root(), "tools", tool.mod)
 	// Rebuild when the pinned version changed; go build is quick when cached.
 	if st, err := os.Stat(out); err == nil {
 		if gm, err := os.Stat(filepath.Join(mod, "go.mod")); err == nil && st.ModTime().After(gm.ModTime()) {
 			return out, nil
 		}
 	}
-	cmd := exec.Command("go", "build", "-o", out, "github.com/cilium/cilium/"+name)
+	cmd := exec.Command("go", "build", "-o", out, tool.pkg)
 	cmd.Dir = mod
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	if b, err := cmd.CombinedOutput(); err != nil {
