@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
 
@@ -61,21 +60,31 @@ func filteredCapture(paths []string) bool {
 	return false
 }
 
-// expiredFlows sums what retention removed from the recording
-// directories among paths (their manifests): the flows, and the newest of
-// them (zero if none), which coverage shows.
-func expiredFlows(paths []string) (flows int64, last time.Time) {
-	for _, p := range paths {
-		m, err := tape.ReadManifest(p)
-		if err != nil || m.Expired == nil {
-			continue
+// manifestLosses sums, over the recording directories among paths (their
+// manifests), what retention removed (expired) and what a full spool
+// dropped before it reached the bucket (dropped), which coverage shows.
+func manifestLosses(paths []string) (expired, dropped tape.Expired) {
+	add := func(dst *tape.Expired, src *tape.Expired) {
+		if src == nil {
+			return
 		}
-		flows += m.Expired.Flows
-		if t := m.Expired.LastFlow; t != nil && t.After(last) {
-			last = *t
+		dst.Flows += src.Flows
+		if t := src.FirstFlow; t != nil && (dst.FirstFlow == nil || t.Before(*dst.FirstFlow)) {
+			dst.FirstFlow = t
+		}
+		if t := src.LastFlow; t != nil && (dst.LastFlow == nil || t.After(*dst.LastFlow)) {
+			dst.LastFlow = t
 		}
 	}
-	return flows, last
+	for _, p := range paths {
+		m, err := tape.ReadManifest(p)
+		if err != nil {
+			continue
+		}
+		add(&expired, m.Expired)
+		add(&dropped, m.Dropped)
+	}
+	return expired, dropped
 }
 
 // Engine is an in-memory DuckDB database with views over recordings.

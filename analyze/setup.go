@@ -100,7 +100,7 @@ func (e *Engine) steps() []setupStep {
 		constant("settings", "SET parquet_metadata_cache = true"),
 		constant("defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", variablesSQL()),
 		constant("facts of these recordings: recorded with filters (their manifests)", fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", e.filtered)),
-		constant("facts of these recordings: flows retention removed, and the newest of them (their manifests)", expiredSQL(e.paths)),
+		constant("facts of these recordings: flows retention removed, and the newest of them; flows a full spool dropped, and when (their manifests)", lossesSQL(e.paths)),
 		file("sql/macros.sql"),
 		{title: "flows_all: the flow files", provides: []string{"flows_all"}, sql: e.flowsAllSQL},
 		constant("flows: flows_all, each uuid once", flowsView(e.files.Flows), "flows"),
@@ -413,15 +413,24 @@ func variablesSQL() string {
 	return strings.Join(stmts, "\n")
 }
 
-// expiredSQL sets ft_expired_flows and ft_expired_until (see
-// expiredFlows).
-func expiredSQL(paths []string) string {
-	flows, last := expiredFlows(paths)
-	until := "NULL::TIMESTAMP_NS"
-	if !last.IsZero() {
-		until = "TIMESTAMP_NS " + quote(last.UTC().Format("2006-01-02 15:04:05.999999999"))
+// lossesSQL sets ft_expired_flows and ft_expired_until, and
+// ft_dropped_flows, ft_dropped_first and ft_dropped_last (see
+// manifestLosses).
+func lossesSQL(paths []string) string {
+	expired, dropped := manifestLosses(paths)
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return "NULL::TIMESTAMP_NS"
+		}
+		return "TIMESTAMP_NS " + quote(t.UTC().Format("2006-01-02 15:04:05.999999999"))
 	}
-	return fmt.Sprintf("SET VARIABLE ft_expired_flows = %d;\nSET VARIABLE ft_expired_until = %s;", flows, until)
+	return strings.Join([]string{
+		fmt.Sprintf("SET VARIABLE ft_expired_flows = %d;", expired.Flows),
+		fmt.Sprintf("SET VARIABLE ft_expired_until = %s;", ts(expired.LastFlow)),
+		fmt.Sprintf("SET VARIABLE ft_dropped_flows = %d;", dropped.Flows),
+		fmt.Sprintf("SET VARIABLE ft_dropped_first = %s;", ts(dropped.FirstFlow)),
+		fmt.Sprintf("SET VARIABLE ft_dropped_last = %s;", ts(dropped.LastFlow)),
+	}, "\n")
 }
 
 func sqlDouble(f float64) string {

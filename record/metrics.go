@@ -46,6 +46,15 @@ type Metrics struct {
 	expiredBytes  prometheus.Counter
 	expiredFlows  prometheus.Counter
 	writeErrors   prometheus.Counter
+	// a bucket's spool (record -o URL)
+	uploadWaiting      prometheus.Gauge
+	uploadWaitingBytes prometheus.Gauge
+	uploadErrors       prometheus.Counter
+	uploadedFiles      prometheus.Counter
+	uploadedBytes      prometheus.Counter
+	spoolDroppedFiles  prometheus.Counter
+	spoolDroppedFlows  prometheus.Counter
+	upload             tape.UploadState // the last, for counters' deltas
 
 	mu      sync.Mutex
 	streams map[string]streamState // by server
@@ -78,6 +87,15 @@ func NewMetrics() *Metrics {
 	m.expiredBytes = f.counter("flowtape_retention_removed_bytes_total", "Bytes retention removed.")
 	m.expiredFlows = f.counter("flowtape_retention_removed_flows_total", "Flows in the files retention removed.")
 	m.writeErrors = f.counter("flowtape_write_errors_total", "Errors writing the recording (each stops the recorder).")
+	m.uploadWaiting = f.gauge("flowtape_upload_waiting_files", "Finished files in the spool waiting to go up to the bucket (record -o URL).")
+	m.uploadWaitingBytes = f.gauge("flowtape_upload_waiting_bytes", "Bytes of the files waiting in the spool, their derived files included.")
+	m.uploadErrors = f.counter("flowtape_upload_errors_total", "Failed uploads to the bucket (each file each time; the file waits and is tried again).")
+	m.uploadedFiles = f.counter("flowtape_uploaded_files_total", "Files the bucket confirmed (size and checksum) and the spool let go.")
+	m.uploadedBytes = f.counter("flowtape_uploaded_bytes_total", "Bytes of the files the bucket confirmed.")
+	m.spoolDroppedFiles = f.counter("flowtape_spool_dropped_files_total", "Files a full spool dropped before they reached the bucket (lost; --max-disk).")
+	m.spoolDroppedFlows = f.counter("flowtape_spool_dropped_flows_total", "Flows in the files a full spool dropped (lost).")
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flowtape_upload_oldest_waiting_age_seconds",
+		Help: "Age of the oldest file waiting in the spool (0 when none waits)."}, m.oldestWaiting))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flowtape_last_flow_age_seconds",
 		Help: "Seconds since the time of the newest flow written (NaN before the first)."}, m.lastFlowAge))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flowtape_build_info",
@@ -208,15 +226,46 @@ func (m *Metrics) published(prev, now tape.Stats) {
 
 // disk sets what the recording directory takes, and counts what retention
 // removed.
-func (m *Metrics) disk(u tape.Usage, removed tape.Expired) {
+func (m *Metrics) disk(u tape.Usage, removed tape.Expired, spool bool) {
 	if m == nil {
 		return
 	}
 	m.diskBytes.Set(float64(u.Bytes))
 	m.diskFiles.Set(float64(u.Files))
+	if spool {
+		m.spoolDroppedFiles.Add(float64(removed.Files))
+		m.spoolDroppedFlows.Add(float64(removed.Flows))
+		return
+	}
 	m.expiredFiles.Add(float64(removed.Files))
 	m.expiredBytes.Add(float64(removed.Bytes))
 	m.expiredFlows.Add(float64(removed.Flows))
+}
+
+// Upload sets the metrics of a bucket's spool from an uploader's state
+// (tape.UploadOptions.State).
+func (m *Metrics) Upload(st tape.UploadState) {
+	if m == nil {
+		return
+	}
+	m.uploadWaiting.Set(float64(st.WaitingFiles))
+	m.uploadWaitingBytes.Set(float64(st.WaitingBytes))
+	m.mu.Lock()
+	prev := m.upload
+	m.upload = st
+	m.mu.Unlock()
+	m.uploadErrors.Add(float64(st.Errors - prev.Errors))
+	m.uploadedFiles.Add(float64(st.UploadedFiles - prev.UploadedFiles))
+	m.uploadedBytes.Add(float64(st.UploadedBytes - prev.UploadedBytes))
+}
+
+func (m *Metrics) oldestWaiting() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.upload.Oldest.IsZero() {
+		return 0
+	}
+	return time.Since(m.upload.Oldest).Seconds()
 }
 
 func (m *Metrics) writeFailed() {

@@ -16,7 +16,7 @@ type retentionRun struct {
 
 func (x *retentionRun) run(dir *tape.Dir, o Options, reserve int64) {
 	got, usage, err := dir.Expire(o.Retention, time.Now(), reserve)
-	o.Metrics.disk(usage, got)
+	o.Metrics.disk(usage, got, o.Retention.Spool)
 	switch {
 	case err != nil && err.Error() != x.lastErr:
 		// Retention failing does not stop the recording; the disk filling
@@ -31,6 +31,11 @@ func (x *retentionRun) run(dir *tape.Dir, o Options, reserve int64) {
 		attrs := []any{"files", got.Files, "bytes", got.Bytes, "flows", got.Flows, "on_disk_bytes", usage.Bytes}
 		if got.LastFlow != nil {
 			attrs = append(attrs, "flows_from", got.FirstFlow.Format(time.RFC3339), "flows_to", got.LastFlow.Format(time.RFC3339))
+		}
+		if o.Retention.Spool {
+			// The store has been down long enough to fill the spool.
+			o.Log.Error("the spool is full: dropped the oldest files waiting for the bucket; their flows are lost (counted in the manifest and analyze coverage)", attrs...)
+			return
 		}
 		o.Log.Info("retention removed the oldest files", attrs...)
 	}

@@ -135,11 +135,11 @@ func (b *Bucket) explain(op, key string, err error) error {
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:
 		if key == "" {
-			return fmt.Errorf("%s: the bucket does not exist (create it, or check the name and the region/endpoint): %w", b.URL, ErrBucket)
+			return refused("%s: the bucket does not exist (create it, or check the name and the region/endpoint)", b.URL)
 		}
 		return fmt.Errorf("%s: not found: %w", what, err)
 	case gcerrors.PermissionDenied:
-		return fmt.Errorf("%s: %s refused: check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) and that they may %s here: %w", what, op, op, ErrBucket)
+		return refused("%s: %s refused: check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) and that they may %s here", what, op, op)
 	}
 	msg := err.Error()
 	// S3-compatible servers answer a missing bucket and bad keys with
@@ -151,7 +151,7 @@ func (b *Bucket) explain(op, key string, err error) error {
 		{"AccessDenied", "access denied: check the credentials and the bucket's policy"},
 	} {
 		if strings.Contains(msg, c.code) {
-			return fmt.Errorf("%s: %s %s: %w", what, op, c.say, ErrBucket)
+			return refused("%s: %s: %s", what, op, c.say)
 		}
 	}
 	return fmt.Errorf("%s: %s: %w", what, op, err)
@@ -161,21 +161,28 @@ func (b *Bucket) explain(op, key string, err error) error {
 // refused credentials.
 var ErrBucket = errors.New("object storage refused")
 
-// redactURL drops credentials a URL may carry (user:password@, access
-// keys in parameters) for messages and the manifest.
+// refusedError is an ErrBucket whose message says it all.
+type refusedError struct{ msg string }
+
+func (e refusedError) Error() string        { return e.msg }
+func (e refusedError) Is(target error) bool { return target == ErrBucket }
+
+func refused(format string, a ...any) error { return refusedError{fmt.Sprintf(format, a...)} }
+
+// redactURL names a bucket URL in messages: its scheme, bucket and
+// prefix, and the endpoint of an S3-compatible server; never credentials
+// (user:password@, keys in parameters), nor the other parameters.
 func redactURL(loc string) string {
 	u, err := url.Parse(loc)
 	if err != nil {
 		return "(unparsable URL)"
 	}
 	u.User = nil
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "secret") || strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "password") || strings.Contains(lk, "sig") {
-			q.Set(k, "REDACTED")
-		}
+	ep := u.Query().Get("endpoint")
+	u.RawQuery = ""
+	if e, err := url.Parse(ep); ep != "" && err == nil {
+		e.User, e.RawQuery = nil, ""
+		return u.String() + " (at " + e.String() + ")"
 	}
-	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -25,20 +25,20 @@ import (
 
 // ResumePoint is where a previous session stopped.
 type ResumePoint struct {
-	Session string    // its recording id
-	First   time.Time // its oldest flow
-	Last    time.Time // its newest flow
+	Session string    // the recording id of the session of the newest flow
+	First   time.Time // the stream's oldest flow here
+	Last    time.Time // the stream's newest flow
 	// Nodes is each node's newest flow (from the overlap's flows, and the
-	// session's derived traffic files for nodes quiet in the overlap).
+	// sessions' derived traffic files for nodes quiet in the overlap).
 	Nodes map[string]time.Time
 	// Flows are the flows within the overlap (key -> time, ns), by the
 	// caller's key of a flow.
 	Flows map[string]int64
 }
 
-// LastSession finds the newest session of dir that recorded from server
-// with the same filters, and reads where it stopped; ok is false when
-// there is none, or it recorded no flow. key names a flow in Flows.
+// LastSession reads where the stopped sessions of dir that recorded from
+// server with the same filters stopped; ok is false when there is none,
+// or they recorded no flow. key names a flow in Flows.
 func LastSession(ctx context.Context, dir, server, filters string, overlap time.Duration, key func(*flowpb.Flow) string) (ResumePoint, bool, error) {
 	m, err := ReadManifest(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -47,35 +47,43 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 	if err != nil {
 		return ResumePoint{}, false, err
 	}
-	var prev *Session
+	// The stream's stopped sessions, all of them: a session killed before
+	// its first flow resumed nothing, and the one before it is still where
+	// the recording stopped; and a session that resumed may have written
+	// flows older than its predecessor's last (a node's flows arrive late),
+	// so the overlap's flows are those of every session, not the last's.
+	cands := map[string]*Session{}
 	for i := range m.Sessions {
 		s := &m.Sessions[i]
-		if s.Server.Address == server && s.Filters.Raw == filters && s.Source == nil && (prev == nil || s.Start.After(prev.Start)) &&
-			!liveSession(dir, s.RecordingID) {
-			prev = s
+		if s.Server.Address == server && s.Filters.Raw == filters && s.Source == nil && !liveSession(dir, s.RecordingID) {
+			cands[s.RecordingID] = s
 		}
 	}
-	if prev == nil {
+	if len(cands) == 0 {
 		return ResumePoint{}, false, nil
 	}
 	files, err := FindFiles(dir)
 	if err != nil {
 		return ResumePoint{}, false, nil // nothing recorded
 	}
+	var prev *Session
 	var mine Files
 	var first, last int64
 	for _, p := range files.Flows {
-		if SessionOf(p) != prev.RecordingID {
+		s := cands[SessionOf(p)]
+		if s == nil {
 			continue
 		}
 		mine.Flows = append(mine.Flows, p)
 		_, lo, hi := fileRows(p, schema.KindFlows)
-		last = max(last, hi)
+		if hi > last {
+			last, prev = hi, s
+		}
 		if lo > 0 && (first == 0 || lo < first) {
 			first = lo
 		}
 	}
-	if last == 0 {
+	if prev == nil {
 		return ResumePoint{}, false, nil
 	}
 	rp := ResumePoint{Session: prev.RecordingID, First: time.Unix(0, first).UTC(), Last: time.Unix(0, last).UTC(),

@@ -45,10 +45,11 @@ import (
 //     one (S3's ETag of a single-part object). Only then is the local file
 //     removed. A file whose key holds something else is kept and counted
 //     as an upload error, never overwritten.
-//  4. The newest uploaded flow file of the last session of each stream is
-//     kept in the spool (listed in .uploaded), so that a restarted
-//     recorder resumes from it without writing flows twice (LastSession);
-//     it goes once that session has a newer one, or to make room.
+//  4. The uploaded flow files of each stream's last session that reach
+//     into the resume overlap are kept in the spool (listed in
+//     .uploaded), so that a restarted recorder resumes from them without
+//     writing flows twice (LastSession); they go once they fall out of the
+//     overlap or a newer session has files, or to make room.
 //  5. The manifest goes up after the files, as manifests/<spool id>.json
 //     (bucket.go), whenever it changed.
 //
@@ -74,7 +75,11 @@ type UploadOptions struct {
 	Interval time.Duration
 	// State, if set, gets the spool's state after every pass (metrics).
 	State func(UploadState)
-	Log   *slog.Logger
+	// KeepOverlap is how far before a session's last flow its uploaded
+	// flow files stay in the spool for a restarted recorder (the
+	// recorder's resume overlap).
+	KeepOverlap time.Duration
+	Log         *slog.Logger
 }
 
 // UploadState is a spool's state after a pass.
@@ -104,11 +109,15 @@ type Uploader struct {
 	state        UploadState
 	manifestSum  string
 	lastErrShown string
+	// newest holds each flow file's newest flow (ns), read from its
+	// footer once: a file's name never gets other content.
+	newest map[string]int64
 }
 
 // NewUploader makes an uploader of the spool dir (created if needed) to b.
 func NewUploader(dir string, b *Bucket, o UploadOptions) (*Uploader, error) {
 	o.Interval = defaults.Positive(o.Interval, defaults.UploadInterval)
+	o.KeepOverlap = defaults.Positive(o.KeepOverlap, defaults.ResumeOverlap)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -218,7 +227,16 @@ func (u *Uploader) pass(ctx context.Context) (UploadState, error) {
 		return cmp.Or(a.part.Compare(b.part), cmp.Compare(a.name, b.name), cmp.Compare(a.kind, b.kind))
 	})
 	m, _ := ReadManifest(u.dir)
-	tails := resumeTails(m, units)
+	tails := resumeTails(m, units, u.o.KeepOverlap, u.newestFlow)
+	here := map[string]bool{}
+	for _, x := range units {
+		here[x.paths[0]] = true
+	}
+	for p := range u.newest {
+		if !here[p] {
+			delete(u.newest, p) // gone (to make room, or up)
+		}
+	}
 	var errs []error
 	left := waiting[:0:0]
 	for i, x := range waiting {
@@ -260,41 +278,65 @@ func (u *Uploader) pass(ctx context.Context) (UploadState, error) {
 	return u.state, errors.Join(errs...)
 }
 
-// resumeTails picks, of each stream's (server and filters) newest
-// recorded session, its newest flow file: the one a restarted recorder
-// resumes from (LastSession).
-func resumeTails(m *Manifest, units []unit) map[string]bool {
+// resumeTails picks what a restarted recorder resumes from (LastSession):
+// of each stream (server and filters), the flow files that reach into the
+// overlap before its last flow, whichever session wrote them. The
+// overlap's flows are what the restarted recorder asks the server for
+// again and skips as written: a flow of the overlap whose file went up and
+// left the spool would be written twice.
+func resumeTails(m *Manifest, units []unit, overlap time.Duration, newest func(path string) int64) map[string]bool {
 	out := map[string]bool{}
 	if m == nil {
 		return out
 	}
-	newest := map[string]*Session{}
-	for i := range m.Sessions {
-		s := &m.Sessions[i]
-		if s.Source != nil {
-			continue // an import resumes nothing
-		}
-		k := s.Server.Address + "\x00" + s.Filters.Raw
-		if p := newest[k]; p == nil || s.Start.After(p.Start) {
-			newest[k] = s
+	stream := map[string]string{} // session -> its stream
+	for _, s := range m.Sessions {
+		if s.Source == nil { // an import resumes nothing
+			stream[s.RecordingID] = s.Server.Address + "\x00" + s.Filters.Raw
 		}
 	}
-	last := map[string]string{} // session -> its newest flow file
+	type file struct {
+		path string
+		hi   int64
+	}
+	files := map[string][]file{} // stream -> its flow files here
+	last := map[string]int64{}
 	for _, x := range units {
 		if x.kind != schema.KindFlows {
 			continue
 		}
 		id, ok := parseFileName(x.paths[0])
-		if ok && filepath.Base(x.paths[0]) > filepath.Base(last[id]) {
-			last[id] = x.paths[0]
+		k, known := stream[id]
+		if !ok || !known {
+			continue
 		}
+		hi := newest(x.paths[0])
+		files[k] = append(files[k], file{x.paths[0], hi})
+		last[k] = max(last[k], hi)
 	}
-	for _, s := range newest {
-		if p := last[s.RecordingID]; p != "" {
-			out[p] = true
+	for k, fs := range files {
+		for _, f := range fs {
+			if f.hi > 0 && f.hi >= last[k]-int64(overlap) {
+				out[f.path] = true
+			}
 		}
 	}
 	return out
+}
+
+// newestFlow is the time of a flow file's newest flow (0 if unreadable).
+func (u *Uploader) newestFlow(p string) int64 {
+	if hi, ok := u.newest[p]; ok {
+		return hi
+	}
+	if u.newest == nil {
+		u.newest = map[string]int64{}
+	}
+	_, _, hi := fileRows(p, schema.KindFlows)
+	if hi > 0 {
+		u.newest[p] = hi
+	}
+	return hi
 }
 
 // upload puts a unit's files (derived files first), and removes them
@@ -330,10 +372,14 @@ func (u *Uploader) upload(ctx context.Context, x unit, keep bool) error {
 		if err := writeKept(u.dir, kept); err != nil {
 			return err
 		}
-	} else if _, err := removeUnit(x); err != nil && !errors.Is(err, errGone) {
-		return err
-	} else if err := syncDirsOf(x.paths); err != nil {
-		return err
+	} else {
+		if _, err := removeUnit(x); err != nil && !errors.Is(err, errGone) {
+			return err
+		}
+		delete(u.newest, x.paths[0])
+		if err := syncDirsOf(x.paths); err != nil {
+			return err
+		}
 	}
 	u.state.UploadedFiles++
 	u.state.UploadedBytes += bytes
@@ -362,6 +408,7 @@ func (u *Uploader) pruneKept(tails map[string]bool) error {
 		if _, err := removeUnit(x); err != nil && !errors.Is(err, errGone) {
 			return err
 		}
+		delete(u.newest, p)
 		delete(kept, rel)
 		changed = true
 	}
@@ -432,11 +479,27 @@ func (u *Uploader) confirm(ctx context.Context, key string, size int64, sha stri
 	return true, nil
 }
 
+// CheckWrite writes the spool's manifest to the bucket (an empty one for
+// a new spool), so that credentials that may only read are one error
+// before anything is recorded, not a spool filling up.
+func (u *Uploader) CheckWrite(ctx context.Context) error {
+	err := u.writeManifest(ctx, true)
+	if gcerrors.Code(err) == gcerrors.PermissionDenied || errors.Is(err, ErrBucket) {
+		return refused("%s: the credentials may read but not write here: grant them s3:PutObject (GCS: storage.objects.create; Azure: Storage Blob Data Contributor)", u.b.URL)
+	}
+	return err
+}
+
 // putManifest uploads the spool's manifest when it changed.
-func (u *Uploader) putManifest(ctx context.Context) error {
+func (u *Uploader) putManifest(ctx context.Context) error { return u.writeManifest(ctx, false) }
+
+func (u *Uploader) writeManifest(ctx context.Context, always bool) error {
 	b, err := os.ReadFile(filepath.Join(u.dir, ManifestFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		if !always {
+			return nil
+		}
+		b, err = json.Marshal(&Manifest{Sessions: []Session{}})
 	}
 	if err != nil {
 		return err

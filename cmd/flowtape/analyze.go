@@ -15,6 +15,7 @@ func newAnalyzeCmd() *cobra.Command {
 	var (
 		format  string
 		win     windowFlags
+		cache   cacheFlags
 		p       analyze.Params
 		showSQL bool
 		eng     engineFlags
@@ -83,7 +84,12 @@ analysed window (--since/--until, else the recording's).`,
 			if err := p.Validate(); err != nil {
 				return usageError{err}
 			}
-			e, err := analyze.Open(cmd.Context(), args[1:], eng.options())
+			paths, done, err := cache.localPaths(cmd, args[1:], p.Since, p.Until)
+			if err != nil {
+				return err
+			}
+			defer done()
+			e, err := analyze.Open(cmd.Context(), paths, eng.options())
 			if err != nil {
 				return err
 			}
@@ -104,6 +110,7 @@ analysed window (--since/--until, else the recording's).`,
 	fl := cmd.Flags()
 	fl.StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", ")+"; for graph also dot, mermaid")
 	win.add(fl, "analyse from", "analyse until")
+	cache.add(fl)
 	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")
 	fl.StringVar(&p.Level, "level", defaults.Level, "graph: what a node is: workload, service or pod")
 	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m")

@@ -15,6 +15,7 @@ func newExportCmd() *cobra.Command {
 	var (
 		output, format string
 		win            windowFlags
+		cache          cacheFlags
 	)
 	filters := hubblecli.NewFilterFlags()
 	cmd := &cobra.Command{
@@ -43,10 +44,15 @@ changes are kept whatever the filters, as a Hubble server sends them.`,
 			if w.Since, w.Until, err = win.parse(); err != nil {
 				return err
 			}
+			paths, done, err := cache.localPaths(cmd, args, w.Since, w.Until)
+			if err != nil {
+				return err
+			}
+			defer done()
 			var st importer.ExportStats
 			err = writeOutput(cmd.OutOrStdout(), output, func(out io.Writer) error {
 				var err error
-				st, err = importer.Export(cmd.Context(), importer.ExportOptions{Paths: args, Allow: allow, Deny: deny, Window: w}, out)
+				st, err = importer.Export(cmd.Context(), importer.ExportOptions{Paths: paths, Allow: allow, Deny: deny, Window: w}, out)
 				return err
 			})
 			if err != nil {
@@ -63,6 +69,7 @@ changes are kept whatever the filters, as a Hubble server sends them.`,
 	fl.StringVarP(&output, "output", "o", "-", "file to write, readable by you only like the recording (- for standard output)")
 	fl.StringVar(&format, "format", "jsonpb", "output format: jsonpb (hubble observe -o jsonpb)")
 	win.add(fl, "only what happened since", "only what happened until")
+	cache.add(fl)
 	fl.AddFlagSet(filters.FlagSet())
 	return cmd
 }

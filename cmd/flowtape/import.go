@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,9 +18,10 @@ func newImportCmd() *cobra.Command {
 		output  string
 		strict  bool
 		derived bool
+		spool   spoolFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "import FILE... -o DIR",
+		Use:   "import FILE... -o DIR|URL",
 		Short: "Turn Hubble JSON (hubble observe, exporter, sysdump files) into a recording",
 		Long: `Import Hubble flows that are already on disk into a recording directory, the same
 as flowtape record writes, for analysis and replay:
@@ -34,7 +36,12 @@ Files may be plain, gzip'd or zstd-compressed (detected from their content);
 "-" reads standard input. Lines of any length are read, and fields this
 flowtape does not know are kept. A bad line is reported with its file and line
 number and skipped (--strict stops instead). The import appears in DIR only
-once complete; DIR may be new or an existing recording to add to.`,
+once complete; DIR may be new or an existing recording to add to.
+
+-o may be a bucket URL: the import is written to a local spool (--spool) and
+uploaded; the command ends once the bucket confirmed every file.
+
+` + bucketHelp,
 		Example: `  hubble observe --last 10000 -o jsonpb > flows.json
   flowtape import flows.json -o incident-42
 
@@ -43,16 +50,34 @@ once complete; DIR may be new or an existing recording to add to.`,
   flowtape import cilium-sysdump-*/hubble-flows-*.json -o sysdump
 
   # straight from hubble
-  hubble observe --since 1h -o jsonpb | flowtape import - -o last-hour`,
+  hubble observe --since 1h -o jsonpb | flowtape import - -o last-hour
+
+  # into object storage
+  flowtape import flows.json -o s3://acme-flows/incidents/42`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if output == "" {
 				return usagef("-o DIR is required: the recording directory to write")
+			}
+			dir := output
+			if tape.IsBucketURL(output) {
+				dir = spool.dir(output)
+				up, err := startUpload(cmd.Context(), output, dir, nil, slog.Default())
+				if err != nil {
+					return fmt.Errorf("-o: %w", err)
+				}
+				defer func() {
+					if err == nil {
+						err = up.closeCtx(cmd.Context(), cmd.ErrOrStderr())
+					} else {
+						up.close(cmd.ErrOrStderr(), 0) //nolint:errcheck // the import failed: say that
+					}
+				}()
 			}
 			status := newStatusLine(cmd.ErrOrStderr(), "importing")
 			res, err := importer.Import(cmd.Context(), importer.Options{
 				Inputs: args, Stdin: cmd.InOrStdin(), Strict: strict, Log: status.logger(logLevel(cmd)),
-				Sink: tape.SinkOptions{Dir: output, Writer: buildinfo.Writer(), NoDerived: !derived},
+				Sink: tape.SinkOptions{Dir: dir, Writer: buildinfo.Writer(), NoDerived: !derived},
 				Progress: func(p importer.Progress) {
 					rate := float64(p.Lines) / max(p.Elapsed.Seconds(), 1e-3)
 					line := fmt.Sprintf("%s  %s read", p.Elapsed.Round(time.Second), humanBytes(p.Read))
@@ -77,7 +102,8 @@ once complete; DIR may be new or an existing recording to add to.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "recording directory to write (created if needed; an existing recording is added to)")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "recording directory to write (created if needed; an existing recording is added to), or bucket URL (s3://, gs://, azblob://, file://)")
+	spool.add(cmd.Flags(), false)
 	cmd.Flags().BoolVar(&strict, "strict", false, "stop at the first bad line instead of skipping it")
 	cmd.Flags().BoolVar(&derived, "derived", true, "write the derived tables the analyses read with the flows (else run flowtape reindex before analysing)")
 	return cmd

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ func newQueryCmd() *cobra.Command {
 		views      bool
 		printSetup bool
 		eng        engineFlags
+		cache      cacheFlags
 	)
 	cmd := &cobra.Command{
 		Use:   `query DIR... "SQL" | query DIR... --views | query DIR... --print-setup`,
@@ -58,6 +60,11 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 				}
 				paths, q = args[:len(args)-1], args[len(args)-1]
 			}
+			paths, done, err := cache.localPaths(cmd, paths, time.Time{}, time.Time{})
+			if err != nil {
+				return err
+			}
+			defer done()
 			e, err := analyze.Open(cmd.Context(), paths, eng.options())
 			if err != nil {
 				return err
@@ -83,6 +90,7 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", "))
 	cmd.Flags().BoolVar(&views, "views", false, "list the views and their columns")
+	cache.add(cmd.Flags())
 	cmd.Flags().BoolVar(&printSetup, "print-setup", false, "print the SQL that sets up the views over the recordings, for the duckdb CLI")
 	eng.add(cmd)
 	return cmd

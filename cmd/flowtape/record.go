@@ -41,6 +41,7 @@ type recordFlags struct {
 	redactQuery     bool
 	redactUserInfo  bool
 	redactHeaders   []string
+	spoolFlags
 }
 
 func newRecordCmd() *cobra.Command {
@@ -48,7 +49,7 @@ func newRecordCmd() *cobra.Command {
 	filters := hubblecli.NewFilterFlags()
 	conn := hubblecli.ConnFlags()
 	cmd := &cobra.Command{
-		Use:   "record -o DIR [filters]",
+		Use:   "record -o DIR|URL [filters]",
 		Short: "Record a live Hubble flow stream to Parquet",
 		Long: `Record flows from hubble-relay (or a single Cilium agent) into a recording
 directory of Parquet files, with the connection, TLS and filter flags of
@@ -68,7 +69,16 @@ reconnects are recorded, never a silent gap.
 
 As an always-on flight recorder, --retention and --max-disk bound what it keeps:
 the oldest finished files go first, and what went (files, flows, their time range)
-is summed up in the manifest and shown by flowtape analyze coverage.`,
+is summed up in the manifest and shown by flowtape analyze coverage.
+
+-o may be a bucket URL: finished files wait in a local spool (--spool) until the
+bucket confirms them (size and checksum), then leave it; while the store is down
+they wait, and go up when it answers. --max-disk bounds the spool (10GiB if not
+given): when it is full the oldest files waiting are dropped, counted as lost in
+the manifest and analyze coverage. A bucket's lifecycle rules do what --retention
+does for a directory.
+
+` + bucketHelp,
 		Example: `  # from a cluster: cilium hubble port-forward & (or kubectl -n kube-system port-forward svc/hubble-relay 4245:80)
   flowtape record -o incident-42
 
@@ -86,6 +96,10 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
   # watched like a service: Prometheus metrics, /healthz and /readyz on :9965
   flowtape record -o /data/flows --retention 7d --metrics-listen :9965
 
+  # into object storage, through outages of the store (a GKE node's Workload Identity)
+  flowtape record -o gs://acme-flows/prod-eu --max-disk 5GiB --metrics-listen :9965
+  flowtape record -o 's3://flows/lab?endpoint=http://minio:9000&use_path_style=true&disable_https=true'
+
   # 5 minutes of drops and 5xx
   flowtape record -o drops --verdict DROPPED --duration 5m
   flowtape record -o errors --http-status 5+ --duration 5m
@@ -98,7 +112,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRecord(cmd, f, filters) },
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.output, "output", "o", "", "recording directory (created if needed; an existing one is added to)")
+	fl.StringVarP(&f.output, "output", "o", "", "recording directory (created if needed; an existing one is added to), or bucket URL (s3://, gs://, azblob://, file://)")
 	fl.StringVar(&f.since, "since", "", "first record what the ring buffers hold since this time (RFC 3339 or relative, e.g. 5m)")
 	fl.StringVar(&f.until, "until", "", "stop at this time (RFC 3339 or relative)")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after recording this long")
@@ -118,6 +132,7 @@ is summed up in the manifest and shown by flowtape analyze coverage.`,
 	fl.BoolVar(&f.redactQuery, "redact-http-query", false, "drop query strings from HTTP URLs")
 	fl.BoolVar(&f.redactUserInfo, "redact-http-userinfo", false, "drop user:password@ from HTTP URLs")
 	fl.StringSliceVar(&f.redactHeaders, "redact-http-headers-allow", nil, "keep the values of only these HTTP headers (others read HUBBLE_REDACTED)")
+	f.spoolFlags.add(fl, true)
 	fl.AddFlagSet(filters.FlagSet())
 	fl.AddFlagSet(conn)
 	return cmd
@@ -159,6 +174,13 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	if err != nil {
 		return err
 	}
+	toBucket := tape.IsBucketURL(f.output)
+	if toBucket && f.retention > 0 {
+		return usagef("--retention %s with a bucket URL: give the bucket a lifecycle rule that deletes objects after that age instead (--max-disk bounds the local spool)", f.retention)
+	}
+	if toBucket && maxDisk == 0 {
+		maxDisk = defaults.SpoolMaxBytes
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A recorder may run for days next to a cluster's tools: keep the
 		// heap near what it uses instead of letting it double.
@@ -190,11 +212,20 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		}()
 	}
 	stderr := cmd.ErrOrStderr()
+	dir := f.output
+	var up *uploadRun
+	if toBucket {
+		dir = f.spoolFlags.dir(f.output)
+		if up, err = startUpload(ctx, f.output, dir, metrics, slog.Default()); err != nil {
+			return fmt.Errorf("-o: %w", err)
+		}
+		defer up.close(stderr, f.drainTimeout) //nolint:errcheck // closed below; this is for early returns
+	}
 	status := newStatusPrinter(stderr)
 	opts := record.Options{
 		Dialer: dialer, Allow: allow, Deny: deny, RawFilters: raw, Since: since, Until: until, MaxFlows: f.maxFlows,
-		Sink:          tape.SinkOptions{Dir: f.output, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live, NoDerived: !f.derived},
-		Retention:     tape.Retention{MaxAge: f.retention, MaxBytes: maxDisk},
+		Sink:          tape.SinkOptions{Dir: dir, Writer: buildinfo.Writer(), RotateInterval: f.rotateInterval, RotateBytes: rotateBytes, NotLive: !f.live, NoDerived: !f.derived},
+		Retention:     tape.Retention{MaxAge: f.retention, MaxBytes: maxDisk, Spool: toBucket},
 		NoResume:      !f.resume,
 		FlushInterval: f.flushInterval,
 		Redact:        record.Redaction{URLQuery: f.redactQuery, UserInfo: f.redactUserInfo, AllowHeaders: f.redactHeaders},
@@ -207,10 +238,18 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	}
 	if f.perNode {
 		opts.Progress = nil
-		return recordPerNode(ctx, cmd, opts, dialer, f.output, f.nodes)
+		err := recordPerNode(ctx, cmd, opts, dialer, f.output, f.nodes)
+		if up != nil {
+			err = errors.Join(err, up.close(stderr, f.drainTimeout))
+		}
+		return err
 	}
 	res, err := record.Run(ctx, opts)
 	status.done()
+	var drainErr error
+	if up != nil {
+		drainErr = up.close(stderr, f.drainTimeout)
+	}
 	t := res.Session.Totals
 	if res.Session.RecordingID != "" {
 		var lost uint64
@@ -227,9 +266,9 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 		return fmt.Errorf("-o %s: %w", f.output, err) // nothing was recorded yet
 	}
 	if err != nil {
-		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", f.output, err, f.output)
+		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", f.output, err, dir)
 	}
-	return nil
+	return drainErr
 }
 
 // peerDialer dials the agents a Peer service announces (record.PeerDialer).

@@ -19,6 +19,7 @@ import (
 )
 
 type replayFlags struct {
+	cache         cacheFlags
 	listen        string
 	speed         string
 	shiftToNow    bool
@@ -75,6 +76,7 @@ serve plaintext on another address.`,
 	fl.StringVar(&f.keyFile, "tls-relay-server-key-file", "", "key of --tls-relay-server-cert-file (PEM)")
 	fl.StringSliceVar(&f.clientCAFiles, "tls-relay-client-ca-files", nil, "require client certificates signed by these CAs (mutual TLS)")
 	fl.BoolVar(&f.disableTLS, "disable-server-tls", false, "allow plaintext on an address that is not loopback")
+	f.cache.add(fl)
 	fl.StringVar(&f.memoryLimit, "memory-limit", defaults.ReplayMemoryLimit, "soft limit of the server's memory (Go's GOMEMLIMIT, which takes precedence when set); each stream needs about 100MB")
 	return cmd
 }
@@ -113,7 +115,12 @@ func runReplay(cmd *cobra.Command, f replayFlags, args []string) error {
 		return usagef("--listen %s is not a loopback address: serve TLS (--tls-relay-server-cert-file, --tls-relay-server-key-file) or allow plaintext with --disable-server-tls", f.listen)
 	}
 	ctx := cmd.Context()
-	srv, err := replay.New(ctx, args, replay.Options{Speed: speed, ShiftToNow: f.shiftToNow})
+	paths, done, err := f.cache.localPaths(cmd, args, time.Time{}, time.Time{})
+	if err != nil {
+		return err
+	}
+	defer done()
+	srv, err := replay.New(ctx, paths, replay.Options{Speed: speed, ShiftToNow: f.shiftToNow})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ func newReportCmd() *cobra.Command {
 	var (
 		output, format, baseline, title string
 		win                             windowFlags
+		cache                           cacheFlags
 		bucket                          time.Duration
 		eng                             engineFlags
 	)
@@ -87,7 +88,22 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 				return usageError{err}
 			}
 			o.Bucket, o.Title = bucket, title
-			e, err := analyze.Open(cmd.Context(), args, eng.options())
+			since, until := o.Since, o.Until
+			if b := o.Baseline; b != nil {
+				// The baseline's files too.
+				if !since.IsZero() && b.Since.Before(since) {
+					since = b.Since
+				}
+				if !until.IsZero() && b.Until.After(until) {
+					until = b.Until
+				}
+			}
+			paths, done, err := cache.localPaths(cmd, args, since, until)
+			if err != nil {
+				return err
+			}
+			defer done()
+			e, err := analyze.Open(cmd.Context(), paths, eng.options())
 			if err != nil {
 				return err
 			}
@@ -120,6 +136,7 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 	fl.StringVarP(&output, "output", "o", "", "the report to write: .html or .md (- for standard output, with --format)")
 	fl.StringVar(&format, "format", "", "html or markdown (default: from the -o file's extension)")
 	win.add(fl, "report from", "report until")
+	cache.add(fl)
 	fl.StringVar(&baseline, "baseline", "", "compare with this window, SINCE..UNTIL (default: the window before the incident found)")
 	fl.DurationVar(&bucket, "bucket", 0, "timeline bucket, e.g. 10s or 1m (default: 60 to 150 buckets over the window)")
 	fl.StringVar(&title, "title", "", "the report's title (default: Postmortem: and the recordings)")

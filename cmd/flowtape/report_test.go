@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"html"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -169,30 +170,38 @@ func firstLine(s string) string {
 
 // A report that fails while being written leaves the file -o names as it
 // was: absent, or the previous report whole. The disk here fills up (a
-// file size limit) after the first 4 KiB of the document.
+// file size limit, set by prlimit on the flowtape process alone: the test
+// process's own files must not hit it) after the first 4 KiB of the
+// document.
 func TestReportIsWrittenOnlyWhenComplete(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("no prlimit (util-linux) to limit the file size")
+	}
+	bin := testutil.FlowtapeBinary(t)
 	dir, _ := sampleRecording(t, "basic-sample-400-icmpv4-flows.json")
 	out := t.TempDir()
 	for _, name := range []string{"r.html", "r.md"} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(out, name)
-			report := func() (string, int) {
-				_, stderr, code := runCmd(t, "report", dir, "-o", path)
-				return stderr, code
+			report := func(limited bool) (string, int) {
+				args := []string{bin, "report", dir, "-o", path}
+				if limited {
+					args = append([]string{"--fsize=4096"}, args...)
+				} else {
+					args = append([]string{"--fsize=unlimited"}, args...)
+				}
+				var stderr bytes.Buffer
+				cmd := exec.Command(prlimit, args...)
+				cmd.Stderr = &stderr
+				err := cmd.Run()
+				var exit *exec.ExitError
+				if err != nil && !errors.As(err, &exit) {
+					t.Fatal(err)
+				}
+				return stderr.String(), cmd.ProcessState.ExitCode()
 			}
-			var lim syscall.Rlimit
-			if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-				t.Fatal(err)
-			}
-			small := lim
-			small.Cur = 4096
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &small); err != nil {
-				t.Skipf("cannot limit the file size: %v", err)
-			}
-			stderr, code := report()
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-				t.Fatal(err)
-			}
+			stderr, code := report(true)
 			if code == 0 || !strings.Contains(stderr, "file too large") {
 				t.Fatalf("a report bigger than the disk allows: exit %d, %q", code, stderr)
 			}
@@ -200,17 +209,11 @@ func TestReportIsWrittenOnlyWhenComplete(t *testing.T) {
 				t.Fatalf("a failed report left %s: %v", name, err)
 			}
 			// A previous report stays whole when the next one fails.
-			if _, code := report(); code != 0 {
+			if _, code := report(false); code != 0 {
 				t.Fatal("report failed")
 			}
 			before, _ := os.ReadFile(path)
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &small); err != nil {
-				t.Fatal(err)
-			}
-			_, code = report()
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-				t.Fatal(err)
-			}
+			_, code = report(true)
 			if after, _ := os.ReadFile(path); code == 0 || !bytes.Equal(after, before) {
 				t.Errorf("exit %d, and %s went from %d to %d bytes: a failed report touched the previous one", code, name, len(before), len(after))
 			}

@@ -60,6 +60,12 @@ func main() {
 		fmt.Printf("record size: %.1f B/flow; jsonpb %.0f B/flow, jsonpb.gz %.1f B/flow; parquet/jsonpb.gz = %.3fx (target <= 0.5)\n",
 			m["parquet-B/flow"], m["jsonpb-B/flow"], m["jsonpb.gz-B/flow"], m["parquet/jsonpb.gz"])
 	}
+	if m, ok := metrics["BenchmarkRecordToS3"]; ok {
+		fmt.Printf("record to S3 (versitygw on loopback, until drained): %.0f flows/s vs a local directory %.0f flows/s = %.3fx (target >= 0.90)\n",
+			m["s3-flows/s"], m["local-flows/s"], m["s3/local"])
+		fmt.Printf("read one hour (%.0f flows, analyze services): disk %.2f s, S3 cold cache %.2f s (%.2fx), warm cache %.2f s (%.2fx)\n",
+			m["hour-flows"], m["hour-disk-s"], m["hour-s3-cold-s"], m["cold/disk"], m["hour-s3-warm-s"], m["warm/disk"])
+	}
 	if m, ok := metrics["BenchmarkRelayVsPerNode"]; ok {
 		fmt.Printf("relay vs per-node (3 simulated agents): %.0f flows/s through hubble-relay, %.0f flows/s per node = %.2fx\n",
 			m["relay-flows/s"], m["per-node-flows/s"], m["per-node/relay-rate"])

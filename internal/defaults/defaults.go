@@ -56,8 +56,10 @@ const (
 	// its spool (and retries a store that failed).
 	UploadInterval = 2 * time.Second
 	// UploadDrainTimeout is how long a recorder that stops waits for its
-	// spool to drain; what is left goes up at its next start.
-	UploadDrainTimeout = time.Minute
+	// spool to drain; what is left goes up at its next start. Below a
+	// pod's default grace period (30 s), so that SIGKILL does not come
+	// first.
+	UploadDrainTimeout = 20 * time.Second
 	// SpoolMaxBytes bounds a spool without --max-disk.
 	SpoolMaxBytes = 10 << 30
 	// CacheMaxBytes bounds the local cache of files read from a bucket

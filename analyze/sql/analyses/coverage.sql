@@ -8,6 +8,10 @@
 -- --retention, --max-disk; from the manifests): that many flows, up to
 -- that time, are no longer in the recording (on the "(all)" row: the
 -- manifests do not say by node); complete speaks of what is.
+-- Flows a full spool dropped before they reached the bucket (record -o
+-- URL while the store was down) are lost, never recorded anywhere: on the
+-- "(all)" row they count among lost_events as SPOOL_DROPPED, in the
+-- window when it covers them.
 WITH win AS (FROM ft_window(with_losses := true)),
 f AS (
     SELECT node_name AS node, min(first_time) AS first_flow, max(last_time) AS last_flow, sum(flows)::BIGINT AS flows
@@ -20,6 +24,12 @@ lost AS (
     FROM ft_in_window('events', 'win')
     WHERE event = 'lost_events'
     GROUP BY ALL
+),
+dropped AS (
+    SELECT getvariable('ft_dropped_flows')::BIGINT AS n,
+        getvariable('ft_dropped_first')::TIMESTAMP_NS AS first_lost,
+        getvariable('ft_dropped_last')::TIMESTAMP_NS AS last_lost
+    WHERE n > 0 AND (ft_since() IS NULL OR last_lost >= ft_since()) AND (ft_until() IS NULL OR first_lost <= ft_until())
 ),
 lost_by_node AS (
     SELECT node, sum(n)::BIGINT AS lost_events,
@@ -47,10 +57,13 @@ per_node AS (
 ),
 total AS (
     SELECT '(all)' AS node, min(first_flow) AS first_flow, max(last_flow) AS last_flow, sum(flows)::BIGINT AS flows,
-        sum(lost_events)::BIGINT AS lost_events,
+        CASE WHEN count(*) > 0 OR EXISTS (FROM dropped)
+             THEN coalesce(sum(lost_events), 0) + coalesce((SELECT n FROM dropped), 0) END::BIGINT AS lost_events,
         (SELECT coalesce(ft_counts_of(source, n), '')
-         FROM (SELECT source, sum(n)::BIGINT AS n FROM lost GROUP BY source)) AS lost_by_source,
-        min(first_lost) AS first_lost, max(last_lost) AS last_lost,
+         FROM (SELECT source, sum(n)::BIGINT AS n FROM lost GROUP BY source
+               UNION ALL SELECT 'SPOOL_DROPPED', n FROM dropped)) AS lost_by_source,
+        (SELECT min(t) FROM (SELECT min(first_lost) AS t FROM per_node UNION ALL SELECT first_lost FROM dropped)) AS first_lost,
+        (SELECT max(t) FROM (SELECT max(last_lost) AS t FROM per_node UNION ALL SELECT last_lost FROM dropped)) AS last_lost,
         sum(unavailable)::BIGINT + coalesce((SELECT unavailable FROM unavailable WHERE node = '(all)'), 0) AS unavailable
     FROM per_node
 )

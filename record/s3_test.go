@@ -1,0 +1,378 @@
+package record_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// These tests record from the simulator into a real S3 server (versitygw
+// with its POSIX backend, built from tools/s3) through the flowtape binary.
+
+// runBin runs flowtape with env added, and returns its output.
+func runBin(t *testing.T, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(testutil.FlowtapeBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// storeObject is an object of the store: its size and content's SHA-256,
+// and the SHA-256 its metadata claims.
+type storeObject struct {
+	size      int64
+	sha, meta string
+}
+
+// storeObjects reads every object under prefix.
+func storeObjects(t *testing.T, srv *testutil.S3Server, bucket, prefix string) map[string]storeObject {
+	t.Helper()
+	ctx := context.Background()
+	c := srv.Client(srv.Access, srv.Secret)
+	out := map[string]storeObject{}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			get, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(get.Body)
+			get.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(b)
+			out[strings.TrimPrefix(aws.ToString(o.Key), prefix)] = storeObject{size: int64(len(b)), sha: hex.EncodeToString(sum[:]), meta: get.Metadata["sha256"]}
+		}
+	}
+	return out
+}
+
+// storeFlows reads the flows of a bucket's recording, fetched as a reader
+// does.
+func storeFlows(t *testing.T, url string) []*flowpb.Flow {
+	t.Helper()
+	b, err := tape.OpenBucket(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	f, err := tape.Fetch(context.Background(), b, tape.FetchOptions{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files, err := tape.FindFiles(f.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flows []*flowpb.Flow
+	in := map[string]string{}
+	for _, p := range files.Flows {
+		if _, err := tape.ReadFile(context.Background(), schema.Flows, p, func(fl *flowpb.Flow) error {
+			rel, _ := filepath.Rel(f.Dir, p)
+			if prev, ok := in[fl.GetUuid()]; ok {
+				t.Errorf("flow %s at %s is in the store twice: in %s and %s", fl.GetUuid(), fl.GetTime().AsTime().Format(time.RFC3339Nano), prev, rel)
+			}
+			in[fl.GetUuid()] = rel
+			flows = append(flows, fl)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return flows
+}
+
+// A recording made into the bucket analyses as the same flows recorded
+// to a directory do: two recorders of one window of the simulator, one
+// into each, and analyze services from the URL against the directory.
+func TestRecordToS3AnalyzesAsLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	srv := testutil.StartS3(t)
+	srv.CreateBucket("flows")
+	srv.SetEnv(t)
+	env := srv.Env(srv.Access, srv.Secret)
+	addr := testutil.FreeAddr(t)
+	testutil.FlowtapeBinary(t) // built before the window starts
+	start := time.Now().Truncate(time.Millisecond)
+	scen := sim.Scenarios["incident"]
+	scen.IncidentAt = 0
+	serveSim(t, addr, sim.Config{Seed: 5, Start: start, Speed: 1, Scenario: scen})
+	url := srv.URL("flows", "prod")
+	dir := filepath.Join(t.TempDir(), "local")
+	// A window the ring buffers still hold whole once it is over: both
+	// recorders read the same flows.
+	window := []string{"--server", addr, "--since", start.Add(time.Second).Format(time.RFC3339Nano), "--until", start.Add(5 * time.Second).Format(time.RFC3339Nano), "--rotate-interval", "1s"}
+	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
+	done := make(chan error, 1)
+	go func() {
+		out, stderr, err := runBin(t, env, append([]string{"record", "-o", dir}, window...)...)
+		if err != nil {
+			err = fmt.Errorf("%w\n%s%s", err, out, stderr)
+		}
+		t.Logf("record to a directory:\n%s%s", out, stderr)
+		done <- err
+	}()
+	if out, stderr, err := runBin(t, env, append([]string{"record", "-o", url, "--spool", filepath.Join(t.TempDir(), "spool")}, window...)...); err != nil {
+		t.Fatalf("record to %s: %v\n%s%s", url, err, out, stderr)
+	} else if t.Logf("record to the bucket:\n%s%s", out, stderr); !strings.Contains(stderr+out, "is drained") {
+		t.Errorf("record to a bucket did not say its spool drained:\n%s%s", out, stderr)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("record to a directory: %v", err)
+	}
+	fromStore, stderr, err := runBin(t, env, "analyze", "services", url, "--format", "csv", "--cache-dir", t.TempDir())
+	if err != nil {
+		t.Fatalf("analyze services %s: %v\n%s", url, err, stderr)
+	}
+	fromDisk, _, err := runBin(t, env, "analyze", "services", dir, "--format", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromStore != fromDisk || strings.Count(fromDisk, "\n") < 5 {
+		t.Errorf("analyze services from the bucket:\n%s\nfrom the directory:\n%s", fromStore, fromDisk)
+	}
+}
+
+// The store down for a while mid-recording, then back: everything the
+// recorder wrote arrives, once; the spool drains; the recorder said that
+// files waited.
+func TestRecordToS3ThroughAnOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	srv := testutil.StartS3(t)
+	srv.CreateBucket("flows")
+	srv.SetEnv(t)
+	env := srv.Env(srv.Access, srv.Secret)
+	addr := testutil.FreeAddr(t)
+	serveSim(t, addr, sim.Config{Seed: 6, Start: time.Now(), Speed: 3})
+	url := srv.URL("flows", "outage")
+	spool := filepath.Join(t.TempDir(), "spool")
+	metrics := testutil.FreeAddr(t)
+	cmd := exec.Command(testutil.FlowtapeBinary(t), "record", "--server", addr, "-o", url, "--spool", spool,
+		"--rotate-interval", "500ms", "--flush-interval", "500ms", "--duration", "12s", "--metrics-listen", metrics)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck
+	time.Sleep(2 * time.Second)
+	srv.Stop()
+	// Files wait, and the metrics say so (once the SDK's retries of the
+	// failing pass give up).
+	var mfs map[string]*dto.MetricFamily
+	testutil.Eventually(t, 6*time.Second, "with the store down, the metrics show waiting files and errors", func() bool {
+		mfs = scrape(t, "http://"+metrics+"/metrics")
+		return sum(mfs, "flowtape_upload_waiting_files", nil) > 0 && sum(mfs, "flowtape_upload_errors_total", nil) > 0 &&
+			sum(mfs, "flowtape_upload_oldest_waiting_age_seconds", nil) > 0
+	})
+	srv.Start()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("record: %v\n%s%s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String()+out.String(), "is drained") {
+		t.Errorf("the spool did not drain:\n%s%s", out.String(), errb.String())
+	}
+	objs := storeObjects(t, srv, "flows", "outage/")
+	for k, o := range objs {
+		if strings.HasSuffix(k, ".parquet") && o.sha != o.meta {
+			t.Errorf("%s: content sha256 %s, metadata says %s", k, o.sha, o.meta)
+		}
+	}
+	flows := storeFlows(t, url)
+	seen := map[string]bool{}
+	for _, f := range flows {
+		if seen[f.GetUuid()] {
+			t.Fatalf("flow %s is in the store twice", f.GetUuid())
+		}
+		seen[f.GetUuid()] = true
+	}
+	m, err := tape.ReadManifest(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := uint64(len(flows)); got != m.Totals.Flows || got == 0 {
+		t.Errorf("the store holds %d flows, the recorder wrote %d", got, m.Totals.Flows)
+	}
+	if m.Dropped != nil {
+		t.Errorf("the spool dropped %+v with room to spare", m.Dropped)
+	}
+}
+
+// SIGKILL of a recorder writing to a bucket, several times, at random
+// moments (uploads among them): after the last run every flow is in the
+// store once, with no gap between the first and the last, and no key ever
+// held two contents.
+func TestRecordToS3SurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	srv := testutil.StartS3(t)
+	srv.CreateBucket("flows")
+	srv.SetEnv(t)
+	env := srv.Env(srv.Access, srv.Secret)
+	addr := testutil.FreeAddr(t)
+	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	cfg := sim.Config{Seed: 7, Start: start, Speed: 1}
+	serveSim(t, addr, cfg)
+	url := srv.URL("flows", "kill")
+	spool := filepath.Join(t.TempDir(), "spool")
+	args := []string{"record", "--server", addr, "-o", url, "--spool", spool, "--rotate-interval", "300ms", "--flush-interval", "500ms"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	seen := map[string]string{} // key -> sha256, over all iterations
+	check := func() {
+		for k, o := range storeObjects(t, srv, "flows", "kill/") {
+			if !strings.HasSuffix(k, ".parquet") {
+				continue
+			}
+			if prev, ok := seen[k]; ok && prev != o.sha {
+				t.Fatalf("%s changed content", k)
+			}
+			if o.meta != o.sha {
+				t.Fatalf("%s: content sha256 %s, metadata says %s", k, o.sha, o.meta)
+			}
+			seen[k] = o.sha
+		}
+	}
+	iterations := testutil.KillIterations(t, 4)
+	for i := 0; i < iterations; i++ {
+		cmd := exec.Command(testutil.FlowtapeBinary(t), args...)
+		cmd.Env = append(os.Environ(), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(1500+rng.IntN(2000)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck
+		cmd.Wait()                          //nolint:errcheck
+		check()
+	}
+	// A last run that stops normally drains what the killed ones left.
+	if out, stderr, err := runBin(t, env, append(args, "--duration", "2s")...); err != nil {
+		t.Fatalf("last record: %v\n%s%s", err, out, stderr)
+	}
+	check()
+	flows := storeFlows(t, url)
+	got := map[string]bool{}
+	for _, f := range flows {
+		if got[f.GetUuid()] {
+			t.Fatalf("flow %s is in the store twice", f.GetUuid())
+		}
+		got[f.GetUuid()] = true
+	}
+	sort.Slice(flows, func(a, b int) bool { return flows[a].GetTime().AsTime().Before(flows[b].GetTime().AsTime()) })
+	first, last := flows[0].GetTime().AsTime(), flows[len(flows)-1].GetTime().AsTime()
+	src := sim.NewSource(sim.Scenario{Name: "steady"}, cfg.Seed, defaults.SimRate, start)
+	missing := 0
+	for {
+		f := src.Next()
+		at := f.GetTime().AsTime()
+		if at.Before(first.Add(time.Millisecond)) {
+			continue
+		}
+		if !at.Before(last) {
+			break
+		}
+		if !got[f.GetUuid()] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the simulator's flows between the first (%s) and the last (%s) in the store are missing", missing, first, last)
+	}
+	t.Logf("%d kills: %d flows in the store from %s to %s, %d objects", iterations, len(flows), first.Format(time.RFC3339), last.Format(time.RFC3339), len(seen))
+}
+
+// A bucket that does not exist, wrong credentials and a bucket the
+// credentials may only read each stop record (and the readers) at once
+// with one line that says what to do; so do an empty window and a file
+// that is not a recording's.
+func TestS3Errors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	srv := testutil.StartS3(t)
+	srv.CreateBucket("flows")
+	srv.CreateBucket("readonly")
+	srv.AddUser("reader", "reader-secret-key")
+	srv.GrantRead("readonly", "reader")
+	addr := testutil.FreeAddr(t)
+	serveSim(t, addr, sim.Config{Seed: 8, Start: time.Now(), Speed: 3})
+	root := srv.Env(srv.Access, srv.Secret)
+	oneLine := func(name string, env []string, want string, args ...string) {
+		t.Helper()
+		_, stderr, err := runBin(t, env, args...)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		last := lines[len(lines)-1]
+		t.Logf("%s: %s", name, last)
+		if !strings.Contains(last, want) || !strings.HasPrefix(last, "flowtape: ") {
+			t.Errorf("%s: last line %q, want one containing %q\n%s", name, last, want, stderr)
+		}
+		if strings.Contains(stderr, "REDACTED") || strings.Contains(stderr, srv.Secret) {
+			t.Errorf("%s: the message shows a secret:\n%s", name, stderr)
+		}
+	}
+	rec := func(url string) []string {
+		return []string{"record", "--server", addr, "-o", url, "--spool", t.TempDir(), "--duration", "3s"}
+	}
+	oneLine("no such bucket", root, "the bucket does not exist", rec(srv.URL("nosuch", "p"))...)
+	oneLine("wrong secret", srv.Env(srv.Access, "wrong"), "secret key is wrong", rec(srv.URL("flows", "p"))...)
+	oneLine("unknown key", srv.Env("nobody", "wrong"), "access key is not known", rec(srv.URL("flows", "p"))...)
+	oneLine("read-only bucket", srv.Env("reader", "reader-secret-key"), "may read but not write", rec(srv.URL("readonly", "p"))...)
+	oneLine("analyze, wrong secret", srv.Env(srv.Access, "wrong"), "secret key is wrong", "analyze", "services", srv.URL("flows", "p"), "--cache-dir", t.TempDir())
+	oneLine("analyze, no recording", root, "no recording here", "analyze", "services", srv.URL("flows", "nothing"), "--cache-dir", t.TempDir())
+
+	// A recording, an empty window of it, and a foreign file in it.
+	url := srv.URL("flows", "rec")
+	if out, stderr, err := runBin(t, root, rec(url)...); err != nil {
+		t.Fatalf("record: %v\n%s%s", err, out, stderr)
+	}
+	// The reader may read the read-only bucket: nothing there yet.
+	oneLine("analyze, empty window", root, "no flow files in the window", "analyze", "services", url, "--since", "2020-01-01T00:00:00Z", "--until", "2020-01-02T00:00:00Z", "--cache-dir", t.TempDir())
+	day := time.Now().UTC()
+	key := "rec/flows/" + tape.Partition(day) + "/20260101T000000Z-foreign-000001.parquet"
+	if _, err := srv.Client(srv.Access, srv.Secret).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("flows"), Key: aws.String(key), Body: strings.NewReader("this is not parquet at all")}); err != nil {
+		t.Fatal(err)
+	}
+	oneLine("analyze, foreign file", root, "not a recording's file", "analyze", "services", url, "--cache-dir", t.TempDir())
+}
