@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,6 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
@@ -41,6 +41,61 @@ func runBin(t *testing.T, env []string, args ...string) (string, string, error) 
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	return out.String(), errb.String(), err
+}
+
+// waitMetrics waits until a recorder's metrics endpoint answers.
+func waitMetrics(t *testing.T, addr string) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, "the metrics endpoint answers", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+}
+
+// s3Recorder is the flowtape binary recording the simulator into a bucket
+// of a real S3 server, with its metrics served.
+type s3Recorder struct {
+	srv                 *testutil.S3Server
+	env                 []string
+	url, spool, metrics string
+	cmd                 *exec.Cmd
+	out, errb           bytes.Buffer
+}
+
+// startS3Recorder starts a simulator (seed, speed) and a recorder of it
+// into the bucket "flows" under prefix, and waits for its metrics.
+func startS3Recorder(t *testing.T, seed uint64, speed float64, prefix string, args ...string) *s3Recorder {
+	t.Helper()
+	r := &s3Recorder{}
+	r.srv, r.env = testutil.StartS3Bucket(t, "flows")
+	addr := testutil.FreeAddr(t)
+	serveSim(t, addr, sim.Config{Seed: seed, Start: time.Now(), Speed: speed})
+	r.url, r.spool, r.metrics = r.srv.URL("flows", prefix), filepath.Join(t.TempDir(), "spool"), testutil.FreeAddr(t)
+	r.cmd = exec.Command(testutil.FlowtapeBinary(t), append([]string{"record", "--server", addr, "-o", r.url, "--spool", r.spool,
+		"--metrics-listen", r.metrics}, args...)...)
+	r.cmd.Env = append(os.Environ(), r.env...)
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.errb
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.cmd.Process.Kill() }) //nolint:errcheck
+	waitMetrics(t, r.metrics)
+	return r
+}
+
+// wait waits for the recorder to end, and checks that its spool drained.
+func (r *s3Recorder) wait(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Wait(); err != nil {
+		t.Fatalf("record: %v\n%s%s", err, r.out.String(), r.errb.String())
+	}
+	if !strings.Contains(r.errb.String()+r.out.String(), "is drained") {
+		t.Errorf("the spool did not drain:\n%s%s", r.out.String(), r.errb.String())
+	}
 }
 
 // storeObject is an object of the store: its size and content's SHA-256,
@@ -122,10 +177,7 @@ func TestRecordToS3AnalyzesAsLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes")
 	}
-	srv := testutil.StartS3(t)
-	srv.CreateBucket("flows")
-	srv.SetEnv(t)
-	env := srv.Env(srv.Access, srv.Secret)
+	srv, env := testutil.StartS3Bucket(t, "flows")
 	addr := testutil.FreeAddr(t)
 	testutil.FlowtapeBinary(t) // built before the window starts
 	start := time.Now().Truncate(time.Millisecond)
@@ -175,25 +227,12 @@ func TestRecordToS3ThroughAnOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes")
 	}
-	srv := testutil.StartS3(t)
-	srv.CreateBucket("flows")
-	srv.SetEnv(t)
-	env := srv.Env(srv.Access, srv.Secret)
-	addr := testutil.FreeAddr(t)
-	serveSim(t, addr, sim.Config{Seed: 6, Start: time.Now(), Speed: 3})
-	url := srv.URL("flows", "outage")
-	spool := filepath.Join(t.TempDir(), "spool")
-	metrics := testutil.FreeAddr(t)
-	cmd := exec.Command(testutil.FlowtapeBinary(t), "record", "--server", addr, "-o", url, "--spool", spool,
-		"--rotate-interval", "500ms", "--flush-interval", "500ms", "--duration", "12s", "--metrics-listen", metrics)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck
-	time.Sleep(2 * time.Second)
+	r := startS3Recorder(t, 6, 3, "outage", "--rotate-interval", "500ms", "--flush-interval", "500ms", "--duration", "12s")
+	srv, url, spool, metrics := r.srv, r.url, r.spool, r.metrics
+	testutil.Eventually(t, 10*time.Second, "the metrics count uploaded files and bytes", func() bool {
+		mfs := scrape(t, "http://"+metrics+"/metrics")
+		return sum(mfs, "flowtape_uploaded_files_total", nil) > 0 && sum(mfs, "flowtape_uploaded_bytes_total", nil) > 0
+	})
 	srv.Stop()
 	// Files wait, and the metrics say so (once the SDK's retries of the
 	// failing pass give up).
@@ -204,12 +243,7 @@ func TestRecordToS3ThroughAnOutage(t *testing.T) {
 			sum(mfs, "flowtape_upload_oldest_waiting_age_seconds", nil) > 0
 	})
 	srv.Start()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("record: %v\n%s%s", err, out.String(), errb.String())
-	}
-	if !strings.Contains(errb.String()+out.String(), "is drained") {
-		t.Errorf("the spool did not drain:\n%s%s", out.String(), errb.String())
-	}
+	r.wait(t)
 	objs := storeObjects(t, srv, "flows", "outage/")
 	for k, o := range objs {
 		if strings.HasSuffix(k, ".parquet") && o.sha != o.meta {
@@ -236,6 +270,45 @@ func TestRecordToS3ThroughAnOutage(t *testing.T) {
 	}
 }
 
+// A spool that fills while the store is down drops its oldest files, and
+// says so: the metrics count them, the manifest keeps their time range,
+// and coverage of the bucket shows them as lost (SPOOL_DROPPED), the
+// recording as incomplete.
+func TestRecordToS3SpoolFullDropsOldest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	r := startS3Recorder(t, 9, 5, "full", "--max-disk", "1MiB", "--rotate-interval", "300ms", "--flush-interval", "300ms", "--duration", "30s")
+	srv, env, url, spool, metrics := r.srv, r.env, r.url, r.spool, r.metrics
+	testutil.Eventually(t, 10*time.Second, "files uploaded", func() bool {
+		return sum(scrape(t, "http://"+metrics+"/metrics"), "flowtape_uploaded_files_total", nil) > 0
+	})
+	srv.Stop()
+	testutil.Eventually(t, 20*time.Second, "the full spool drops files and the metrics say so", func() bool {
+		mfs := scrape(t, "http://"+metrics+"/metrics")
+		return sum(mfs, "flowtape_spool_dropped_files_total", nil) > 0 && sum(mfs, "flowtape_spool_dropped_flows_total", nil) > 0
+	})
+	srv.Start()
+	r.cmd.Process.Signal(os.Interrupt) //nolint:errcheck
+	r.wait(t)
+	m, err := tape.ReadManifest(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Dropped == nil || m.Dropped.Flows == 0 || m.Dropped.FirstFlow == nil || m.Dropped.LastFlow == nil {
+		t.Fatalf("the manifest does not count what the spool dropped: %+v", m.Dropped)
+	}
+	cov, stderr, err := runBin(t, env, "analyze", "coverage", url, "--format", "csv", "--cache-dir", t.TempDir())
+	if err != nil {
+		t.Fatalf("analyze coverage %s: %v\n%s", url, err, stderr)
+	}
+	all := strings.Split(cov, "\n")[1]
+	if want := fmt.Sprintf("SPOOL_DROPPED=%d", m.Dropped.Flows); !strings.Contains(all, want) || !strings.Contains(all, ",false,") {
+		t.Errorf("coverage's (all) row %q does not show %s and incomplete", all, want)
+	}
+	t.Logf("dropped %d flows of %d files, %s..%s", m.Dropped.Flows, m.Dropped.Files, m.Dropped.FirstFlow.Format(time.RFC3339Nano), m.Dropped.LastFlow.Format(time.RFC3339Nano))
+}
+
 // SIGKILL of a recorder writing to a bucket, several times, at random
 // moments (uploads among them): after the last run every flow is in the
 // store once, with no gap between the first and the last, and no key ever
@@ -244,10 +317,7 @@ func TestRecordToS3SurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes")
 	}
-	srv := testutil.StartS3(t)
-	srv.CreateBucket("flows")
-	srv.SetEnv(t)
-	env := srv.Env(srv.Access, srv.Secret)
+	srv, env := testutil.StartS3Bucket(t, "flows")
 	addr := testutil.FreeAddr(t)
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
 	cfg := sim.Config{Seed: 7, Start: start, Speed: 1}
@@ -298,21 +368,7 @@ func TestRecordToS3SurvivesSIGKILL(t *testing.T) {
 	}
 	sort.Slice(flows, func(a, b int) bool { return flows[a].GetTime().AsTime().Before(flows[b].GetTime().AsTime()) })
 	first, last := flows[0].GetTime().AsTime(), flows[len(flows)-1].GetTime().AsTime()
-	src := sim.NewSource(sim.Scenario{Name: "steady"}, cfg.Seed, defaults.SimRate, start)
-	missing := 0
-	for {
-		f := src.Next()
-		at := f.GetTime().AsTime()
-		if at.Before(first.Add(time.Millisecond)) {
-			continue
-		}
-		if !at.Before(last) {
-			break
-		}
-		if !got[f.GetUuid()] {
-			missing++
-		}
-	}
+	missing := len(missingSimFlows(cfg.Seed, start, first, last, got))
 	if missing > 0 {
 		t.Errorf("%d of the simulator's flows between the first (%s) and the last (%s) in the store are missing", missing, first, last)
 	}

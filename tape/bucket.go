@@ -169,6 +169,21 @@ func (e refusedError) Is(target error) bool { return target == ErrBucket }
 
 func refused(format string, a ...any) error { return refusedError{fmt.Sprintf(format, a...)} }
 
+// DisplayName is how a document names a recording: a directory as given,
+// a bucket URL as scheme://bucket/prefix, without its parameters (an
+// endpoint, a region: the reader's, not the recording's) or user.
+func DisplayName(loc string) string {
+	if !IsBucketURL(loc) {
+		return loc
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User, u.RawQuery = nil, ""
+	return u.String()
+}
+
 // redactURL names a bucket URL in messages: its scheme, bucket and
 // prefix, and the endpoint of an S3-compatible server; never credentials
 // (user:password@, keys in parameters), nor the other parameters.

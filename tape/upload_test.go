@@ -56,9 +56,7 @@ func spoolFiles(t *testing.T, dir string) map[string]int64 {
 // content; a fetch of a window brings back exactly the window's files,
 // which read as the local recording does, from the cache the second time.
 func TestUploadAndFetchS3(t *testing.T) {
-	srv := testutil.StartS3(t)
-	srv.CreateBucket("flows")
-	srv.SetEnv(t)
+	srv, _ := testutil.StartS3Bucket(t, "flows")
 	ctx := context.Background()
 	url := srv.URL("flows", "team/a")
 

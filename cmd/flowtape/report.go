@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/report"
+	"github.com/flowtape/flowtape/tape"
 )
 
 func newReportCmd() *cobra.Command {
@@ -109,7 +110,11 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 			}
 			defer e.Close()
 			start := time.Now()
-			r, err := report.Build(cmd.Context(), e, args, o)
+			names := make([]string, len(args))
+			for i, a := range args {
+				names[i] = tape.DisplayName(a)
+			}
+			r, err := report.Build(cmd.Context(), e, names, o)
 			if err != nil {
 				return err
 			}

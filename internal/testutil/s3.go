@@ -162,3 +162,14 @@ func (s *S3Server) GrantRead(bucket, access string) {
 		s.t.Fatalf("put bucket policy: %v", err)
 	}
 }
+
+// StartS3Bucket starts an S3 server with bucket, points this process's AWS
+// environment at it as its root user (SetEnv), and returns it with that
+// environment for child processes.
+func StartS3Bucket(t testing.TB, bucket string) (*S3Server, []string) {
+	t.Helper()
+	s := StartS3(t)
+	s.CreateBucket(bucket)
+	s.SetEnv(t)
+	return s, s.Env(s.Access, s.Secret)
+}
