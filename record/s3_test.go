@@ -82,7 +82,15 @@ func startS3Recorder(t *testing.T, seed uint64, speed float64, prefix string, ar
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.cmd.Process.Kill() }) //nolint:errcheck
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the recorder said:\n%s%s", r.out.String(), r.errb.String())
+		}
+	})
+	t.Cleanup(func() {
+		r.cmd.Process.Kill() //nolint:errcheck
+		r.cmd.Wait()         //nolint:errcheck // its output copied
+	})
 	waitMetrics(t, r.metrics)
 	return r
 }
@@ -134,6 +142,10 @@ func storeObjects(t *testing.T, srv *testutil.S3Server, bucket, prefix string) m
 	return out
 }
 
+// storeFileRanges is each file's first and last flow, as storeFlows read
+// them (for messages).
+var storeFileRanges = map[string][2]time.Time{}
+
 // storeFlows reads the flows of a bucket's recording, fetched as a reader
 // does.
 func storeFlows(t *testing.T, url string) []*flowpb.Flow {
@@ -161,6 +173,18 @@ func storeFlows(t *testing.T, url string) []*flowpb.Flow {
 				t.Errorf("flow %s at %s is in the store twice: in %s and %s", fl.GetUuid(), fl.GetTime().AsTime().Format(time.RFC3339Nano), prev, rel)
 			}
 			in[fl.GetUuid()] = rel
+			at := fl.GetTime().AsTime()
+			r, ok := storeFileRanges[rel]
+			if !ok {
+				r = [2]time.Time{at, at}
+			}
+			if at.Before(r[0]) {
+				r[0] = at
+			}
+			if at.After(r[1]) {
+				r[1] = at
+			}
+			storeFileRanges[rel] = r
 			flows = append(flows, fl)
 			return nil
 		}); err != nil {
@@ -227,7 +251,7 @@ func TestRecordToS3ThroughAnOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes")
 	}
-	r := startS3Recorder(t, 6, 3, "outage", "--rotate-interval", "500ms", "--flush-interval", "500ms", "--duration", "12s")
+	r := startS3Recorder(t, 6, 3, "outage", "--rotate-interval", "500ms", "--flush-interval", "500ms", "--duration", "25s")
 	srv, url, spool, metrics := r.srv, r.url, r.spool, r.metrics
 	testutil.Eventually(t, 10*time.Second, "the metrics count uploaded files and bytes", func() bool {
 		mfs := scrape(t, "http://"+metrics+"/metrics")
@@ -235,14 +259,16 @@ func TestRecordToS3ThroughAnOutage(t *testing.T) {
 	})
 	srv.Stop()
 	// Files wait, and the metrics say so (once the SDK's retries of the
-	// failing pass give up).
+	// failing pass give up: up to 3 attempts with a backoff, each).
 	var mfs map[string]*dto.MetricFamily
-	testutil.Eventually(t, 6*time.Second, "with the store down, the metrics show waiting files and errors", func() bool {
+	testutil.Eventually(t, 20*time.Second, "with the store down, the metrics show waiting files and errors", func() bool {
 		mfs = scrape(t, "http://"+metrics+"/metrics")
 		return sum(mfs, "flowtape_upload_waiting_files", nil) > 0 && sum(mfs, "flowtape_upload_errors_total", nil) > 0 &&
 			sum(mfs, "flowtape_upload_oldest_waiting_age_seconds", nil) > 0
 	})
 	srv.Start()
+	time.Sleep(time.Second)            // recording on with the store back
+	r.cmd.Process.Signal(os.Interrupt) //nolint:errcheck
 	r.wait(t)
 	objs := storeObjects(t, srv, "flows", "outage/")
 	for k, o := range objs {
@@ -320,7 +346,10 @@ func TestRecordToS3SurvivesSIGKILL(t *testing.T) {
 	srv, env := testutil.StartS3Bucket(t, "flows")
 	addr := testutil.FreeAddr(t)
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	cfg := sim.Config{Seed: 7, Start: start, Speed: 1}
+	// Rings that hold every flow of the test: a restart (and the check of
+	// the store between runs) takes longer than the default rings last at
+	// this rate, and what they overwrite is lost (counted), not missing.
+	cfg := sim.Config{Seed: 7, Start: start, Speed: 1, RingCapacity: 1 << 16}
 	serveSim(t, addr, cfg)
 	url := srv.URL("flows", "kill")
 	spool := filepath.Join(t.TempDir(), "spool")
@@ -356,6 +385,8 @@ func TestRecordToS3SurvivesSIGKILL(t *testing.T) {
 	// A last run that stops normally drains what the killed ones left.
 	if out, stderr, err := runBin(t, env, append(args, "--duration", "2s")...); err != nil {
 		t.Fatalf("last record: %v\n%s%s", err, out, stderr)
+	} else if strings.Contains(stderr, "cannot tell where") || !strings.Contains(stderr, "resuming the previous recording") {
+		t.Errorf("the last run did not resume:\n%s", stderr)
 	}
 	check()
 	flows := storeFlows(t, url)
@@ -366,11 +397,24 @@ func TestRecordToS3SurvivesSIGKILL(t *testing.T) {
 		}
 		got[f.GetUuid()] = true
 	}
+	fileRanges := storeFileRanges
 	sort.Slice(flows, func(a, b int) bool { return flows[a].GetTime().AsTime().Before(flows[b].GetTime().AsTime()) })
 	first, last := flows[0].GetTime().AsTime(), flows[len(flows)-1].GetTime().AsTime()
-	missing := len(missingSimFlows(cfg.Seed, start, first, last, got))
-	if missing > 0 {
-		t.Errorf("%d of the simulator's flows between the first (%s) and the last (%s) in the store are missing", missing, first, last)
+	if missing := missingSimFlows(cfg.Seed, start, first, last, got); len(missing) > 0 {
+		t.Errorf("%d of the simulator's flows between the first (%s) and the last (%s) in the store are missing, from %s (%s) to %s",
+			len(missing), first, last, missing[0].GetTime().AsTime().Format(time.RFC3339Nano), missing[0].GetNodeName(),
+			missing[len(missing)-1].GetTime().AsTime().Format(time.RFC3339Nano))
+		lo, hi := missing[0].GetTime().AsTime().Add(-2*time.Second), missing[len(missing)-1].GetTime().AsTime().Add(2*time.Second)
+		for name, r := range fileRanges {
+			if !r[1].Before(lo) && !r[0].After(hi) {
+				t.Logf("file %s: %s .. %s", name, r[0].Format(time.RFC3339Nano), r[1].Format(time.RFC3339Nano))
+			}
+		}
+		if m, err := tape.ReadManifest(spool); err == nil {
+			for _, s := range m.Sessions {
+				t.Logf("session %s from %s: %d flows, lost %v", s.RecordingID, s.Start.Format(time.RFC3339Nano), s.Totals.Flows, s.Totals.LostEvents)
+			}
+		}
 	}
 	t.Logf("%d kills: %d flows in the store from %s to %s, %d objects", iterations, len(flows), first.Format(time.RFC3339), last.Format(time.RFC3339), len(seen))
 }

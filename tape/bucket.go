@@ -72,6 +72,10 @@ type Bucket struct {
 func OpenBucket(ctx context.Context, loc string) (*Bucket, error) {
 	u, err := url.Parse(loc)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a secret
+		}
 		return nil, fmt.Errorf("%s: not a bucket URL: %w", redactURL(loc), err)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
@@ -99,7 +103,10 @@ func OpenBucket(ctx context.Context, loc string) (*Bucket, error) {
 	}
 	b, err := blob.OpenBucket(ctx, open)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		// gocloud's message quotes the URL, parameters and all: said
+		// again without them.
+		msg := strings.NewReplacer(open, name, loc, name).Replace(err.Error())
+		return nil, fmt.Errorf("%s: %s", name, msg)
 	}
 	if prefix != "" {
 		b = blob.PrefixedBucket(b, path.Clean(prefix)+"/")
@@ -168,6 +175,11 @@ func (e refusedError) Error() string        { return e.msg }
 func (e refusedError) Is(target error) bool { return target == ErrBucket }
 
 func refused(format string, a ...any) error { return refusedError{fmt.Sprintf(format, a...)} }
+
+// BucketIdentity names the place a bucket URL points at whatever its
+// spelling (parameters, their order, a region): scheme, bucket, prefix
+// and endpoint. Spools and caches are keyed by it.
+func BucketIdentity(loc string) string { return redactURL(loc) }
 
 // DisplayName is how a document names a recording: a directory as given,
 // a bucket URL as scheme://bucket/prefix, without its parameters (an

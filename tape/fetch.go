@@ -92,7 +92,7 @@ func Fetch(ctx context.Context, b *Bucket, o FetchOptions) (*Fetched, error) {
 	if err := os.MkdirAll(root, dirMode); err != nil {
 		return nil, fmt.Errorf("--cache-dir %s: %w", o.CacheDir, err)
 	}
-	unlock, err := lockFileWait(filepath.Join(root, ".fetch.lock"))
+	unlock, err := lockFileCtx(ctx, filepath.Join(root, ".fetch.lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -125,21 +125,41 @@ func Fetch(ctx context.Context, b *Bucket, o FetchOptions) (*Fetched, error) {
 		return nil, fmt.Errorf("%s: the window%s holds %d files of %d bytes, more than the cache may hold (--cache-size %d bytes): narrow --since/--until or raise --cache-size", b.URL, windowText(o.Since, o.Until), len(files), need, o.MaxBytes)
 	}
 
-	// Run directories of runs that were killed: their links only.
+	// Run directories of runs that ended without Close (killed): their
+	// links only. A run holds <run>.lock while it reads (a replay may run
+	// for days), so only the dead runs' go.
 	if old, _ := filepath.Glob(filepath.Join(root, "run-*")); len(old) > 0 {
 		for _, d := range old {
-			if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
+			if strings.HasSuffix(d, runLockSuffix) {
+				continue
+			}
+			if unlock, ok, err := tryLockFile(d + runLockSuffix); err == nil && ok {
 				os.RemoveAll(d)
+				os.Remove(d + runLockSuffix)
+				unlock()
 			}
 		}
 	}
 	p := FetchProgress{TotalFiles: len(files), TotalBytes: need}
 	cache := filepath.Join(root, "objects")
+	// Room first, so that the cache stays under its bound while fetching.
+	if o.MaxBytes > 0 {
+		evict(cache, max(o.MaxBytes-need, 1), files)
+	}
 	run, err := os.MkdirTemp(root, "run-")
 	if err != nil {
 		return nil, fmt.Errorf("--cache-dir %s: %w", o.CacheDir, err)
 	}
-	out := &Fetched{Dir: run, close: func() { os.RemoveAll(run) }}
+	unlockRun, _, err := tryLockFile(run + runLockSuffix)
+	if err != nil {
+		os.RemoveAll(run)
+		return nil, fmt.Errorf("--cache-dir %s: %w", o.CacheDir, err)
+	}
+	out := &Fetched{Dir: run, close: func() {
+		os.RemoveAll(run)
+		os.Remove(run + runLockSuffix)
+		unlockRun()
+	}}
 	fail := func(err error) (*Fetched, error) {
 		out.Close()
 		return nil, err
@@ -255,6 +275,9 @@ func overlaps(start time.Time, d time.Duration, since, until time.Time) bool {
 	return until.IsZero() || !start.After(until)
 }
 
+// runLockSuffix names the lock a run holds on its directory.
+const runLockSuffix = ".lock"
+
 // download brings one object into the cache under a hidden name, checks
 // it, and publishes it.
 func (b *Bucket) download(ctx context.Context, f remoteFile, local string) error {
@@ -272,8 +295,8 @@ func (b *Bucket) download(ctx context.Context, f remoteFile, local string) error
 		w.Close()
 		return b.explain("read", f.key, err)
 	}
-	h := md5.New() //nolint:gosec
-	n, err := io.Copy(io.MultiWriter(w, h), r)
+	h, sh := md5.New(), sha256.New() //nolint:gosec
+	n, err := io.Copy(io.MultiWriter(w, h, sh), r)
 	r.Close()
 	if cerr := w.Close(); err == nil {
 		err = cerr
@@ -281,8 +304,19 @@ func (b *Bucket) download(ctx context.Context, f remoteFile, local string) error
 	if err != nil {
 		return b.explain("read", f.key, err)
 	}
-	if n != f.size || (len(f.md5) > 0 && !bytes.Equal(h.Sum(nil), f.md5)) {
-		return fmt.Errorf("%s %s: read %d bytes, the listing says %d (or the MD5 differs): try again", b.URL, f.key, n, f.size)
+	if n != f.size {
+		return fmt.Errorf("%s %s: read %d bytes, the listing says %d: try again", b.URL, f.key, n, f.size)
+	}
+	if len(f.md5) > 0 && !bytes.Equal(h.Sum(nil), f.md5) {
+		// An ETag is no MD5 under SSE-KMS or SSE-C: the SHA-256 the
+		// uploader wrote with the object decides.
+		a, err := b.b.Attributes(ctx, f.key)
+		if err != nil {
+			return b.explain("read", f.key, err)
+		}
+		if want := a.Metadata[shaMeta]; want != hex.EncodeToString(sh.Sum(nil)) {
+			return fmt.Errorf("%s %s: the bytes read match neither the object's MD5 nor its SHA-256 (%q): try again", b.URL, f.key, want)
+		}
 	}
 	if err := checkParquet(tmp); err != nil {
 		return fmt.Errorf("%s %s: not a recording's file: %w", b.URL, f.key, err)

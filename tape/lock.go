@@ -1,6 +1,7 @@
 package tape
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/flowtape/flowtape/internal/defaults"
 )
@@ -185,6 +187,22 @@ func lockFileWait(path string) (func(), error) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
 		f.Close()
 	}, nil
+}
+
+// lockFileCtx takes an exclusive lock on path, waiting for it until ctx
+// ends (a user's Ctrl-C while another run holds it).
+func lockFileCtx(ctx context.Context, path string) (func(), error) {
+	for {
+		unlock, ok, err := tryLockFile(path)
+		if err != nil || ok {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for %s, held by another flowtape process: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // tryLockFile takes an exclusive lock on path if no one holds it; ok is

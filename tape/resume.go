@@ -69,13 +69,18 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 	var prev *Session
 	var mine Files
 	var first, last int64
+	his := map[string]int64{}
 	for _, p := range files.Flows {
 		s := cands[SessionOf(p)]
 		if s == nil {
 			continue
 		}
-		mine.Flows = append(mine.Flows, p)
 		_, lo, hi := fileRows(p, schema.KindFlows)
+		if _, err := os.Stat(p); hi == 0 && errors.Is(err, os.ErrNotExist) {
+			continue // gone since the listing: a spool's uploaded file (upload.go keeps the overlap's)
+		}
+		mine.Flows = append(mine.Flows, p)
+		his[p] = hi
 		if hi > last {
 			last, prev = hi, s
 		}
@@ -88,7 +93,15 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 	}
 	rp := ResumePoint{Session: prev.RecordingID, First: time.Unix(0, first).UTC(), Last: time.Unix(0, last).UTC(),
 		Nodes: map[string]time.Time{}, Flows: map[string]int64{}}
-	err = Scan(ctx, mine, Window{Since: rp.Last.Add(-overlap)}, func(r *observerpb.GetFlowsResponse) error {
+	// Only the files that reach into the overlap are read (a bucket's
+	// spool removes the others as they go up, maybe while this reads).
+	var overlapping Files
+	for _, p := range mine.Flows {
+		if his[p] == 0 || his[p] >= last-int64(overlap) {
+			overlapping.Flows = append(overlapping.Flows, p)
+		}
+	}
+	err = Scan(ctx, overlapping, Window{Since: rp.Last.Add(-overlap)}, func(r *observerpb.GetFlowsResponse) error {
 		f := r.GetFlow()
 		at := f.GetTime().AsTime()
 		rp.Flows[key(f)] = at.UnixNano()

@@ -41,10 +41,13 @@ import (
 //     whose removal did not happen) is compared instead: same size and
 //     SHA-256 (kept in the object's metadata) is this file, uploaded.
 //  3. The store confirms: after the write, the object's attributes must
-//     show the file's size and SHA-256, and its MD5 where the store gives
-//     one (S3's ETag of a single-part object). Only then is the local file
-//     removed. A file whose key holds something else is kept and counted
-//     as an upload error, never overwritten.
+//     show the file's size and SHA-256. The bytes were checked on the way
+//     (the MD5 sent to GCS and Azure; the SDK's checksum on S3, whose ETag
+//     is no MD5 under SSE-KMS). Only then is the local file removed. A
+//     file whose key holds something else is kept and counted as an
+//     upload error, never overwritten.
+//  One process uploads a spool (NewUploader locks it), so that its
+//  retention and its uploads coordinate in memory.
 //  4. The uploaded flow files of each stream's last session that reach
 //     into the resume overlap are kept in the spool (listed in
 //     .uploaded), so that a restarted recorder resumes from them without
@@ -106,6 +109,7 @@ type Uploader struct {
 	id  string
 	o   UploadOptions
 
+	unlock       func()
 	state        UploadState
 	manifestSum  string
 	lastErrShown string
@@ -124,11 +128,30 @@ func NewUploader(dir string, b *Bucket, o UploadOptions) (*Uploader, error) {
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
+	// One process per spool: the uploader and retention of one process
+	// coordinate in memory (spoolMutex), two processes could not, and
+	// each would drain the other's files.
+	unlock, ok, err := tryLockFile(filepath.Join(dir, uploadLockFile))
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", dir, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("the spool %s is in use by another flowtape process writing to a bucket: give this one its own --spool", dir)
+	}
 	id, err := spoolID(dir)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
-	return &Uploader{dir: dir, b: b, id: id, o: o}, nil
+	return &Uploader{dir: dir, b: b, id: id, o: o, unlock: unlock}, nil
+}
+
+// Close lets the spool go (for the next process); the files waiting stay.
+func (u *Uploader) Close() {
+	if u.unlock != nil {
+		u.unlock()
+		u.unlock = nil
+	}
 }
 
 // spoolID is the spool's own id, made once: the name of its manifest in
@@ -145,19 +168,15 @@ func spoolID(dir string) (string, error) {
 	return id, nil
 }
 
-// Run uploads until ctx ends, a pass every Interval (at once after a pass
-// that uploaded something, so that a backlog drains at the store's speed).
+// Run uploads until ctx ends, a pass every Interval (a pass uploads all
+// that waits, so a backlog drains at the store's speed).
 func (u *Uploader) Run(ctx context.Context) {
 	for {
-		st, _ := u.Pass(ctx)
-		wait := u.o.Interval
-		if st.Err == nil && st.WaitingFiles > 0 {
-			wait = 0
-		}
+		u.Pass(ctx) //nolint:errcheck // logged and in the state
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-time.After(u.o.Interval):
 		}
 	}
 }
@@ -169,6 +188,11 @@ func (u *Uploader) Drain(ctx context.Context) (UploadState, error) {
 		st, err := u.Pass(ctx)
 		if err == nil && st.WaitingFiles == 0 {
 			return st, nil
+		}
+		if errors.Is(err, errConflict) || errors.Is(err, ErrBucket) {
+			// Waiting would not change these: keys holding other content,
+			// credentials refused.
+			return st, fmt.Errorf("%d files (%d bytes) still wait in the spool %s for %s: %w", st.WaitingFiles, st.WaitingBytes, u.dir, u.b.URL, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -201,13 +225,6 @@ func (u *Uploader) Pass(ctx context.Context) (UploadState, error) {
 }
 
 func (u *Uploader) pass(ctx context.Context) (UploadState, error) {
-	// One uploader per spool: a second recorder into it leaves the work
-	// to the first.
-	unlock, ok, err := tryLockFile(filepath.Join(u.dir, uploadLockFile))
-	if err != nil || !ok {
-		return u.state, err
-	}
-	defer unlock()
 	mu := spoolMutex(u.dir)
 	mu.Lock()
 	units, _, _, err := diskUnits(u.dir)
@@ -431,7 +448,7 @@ func (u *Uploader) put(ctx context.Context, p string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("spool %s: %w", p, err)
 	}
-	if ok, err := u.confirm(ctx, key, size, sha, sum5); ok || err != nil {
+	if ok, err := u.confirm(ctx, key, size, sha); ok || err != nil {
 		return size, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -439,7 +456,7 @@ func (u *Uploader) put(ctx context.Context, p string) (int64, error) {
 	}
 	w, err := u.b.b.NewWriter(ctx, key, &blob.WriterOptions{
 		ContentType: "application/vnd.apache.parquet",
-		ContentMD5:  sum5, // the bytes sent are the bytes hashed
+		ContentMD5:  sum5, // checked by GCS and Azure; S3 checks the SDK's own checksum
 		Metadata:    map[string]string{shaMeta: sha},
 		IfNotExist:  true,
 	})
@@ -455,7 +472,7 @@ func (u *Uploader) put(ctx context.Context, p string) (int64, error) {
 		// whether it is this file.
 		return 0, u.b.explain("write", key, err)
 	}
-	ok, err := u.confirm(ctx, key, size, sha, sum5)
+	ok, err := u.confirm(ctx, key, size, sha)
 	if err == nil && !ok {
 		err = fmt.Errorf("%s %s: the store does not show the file just written", u.b.URL, key)
 	}
@@ -464,7 +481,7 @@ func (u *Uploader) put(ctx context.Context, p string) (int64, error) {
 
 // confirm reports whether key holds a file of this size and checksums; an
 // object of other content under the key is an error (never overwritten).
-func (u *Uploader) confirm(ctx context.Context, key string, size int64, sha string, sum5 []byte) (bool, error) {
+func (u *Uploader) confirm(ctx context.Context, key string, size int64, sha string) (bool, error) {
 	a, err := u.b.b.Attributes(ctx, key)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return false, nil
@@ -472,7 +489,13 @@ func (u *Uploader) confirm(ctx context.Context, key string, size int64, sha stri
 	if err != nil {
 		return false, u.b.explain("read", key, err)
 	}
-	same := a.Size == size && a.Metadata[shaMeta] == sha && (len(a.MD5) == 0 || string(a.MD5) == string(sum5))
+	// Size and the SHA-256 the object was written with. The MD5 is not
+	// required to match: S3's ETag is the MD5 only of an unencrypted (or
+	// SSE-S3) single-part object, and under SSE-KMS or SSE-C it is not,
+	// while the SDK's checksum of the body (CRC32 by default, checked by
+	// S3 on the write) already guards the bytes in transit. A key written
+	// by anyone else has no SHA-256 of ours.
+	same := a.Size == size && a.Metadata[shaMeta] == sha
 	if !same {
 		return false, fmt.Errorf("%s %s: the store holds other content under this key (size %d, sha256 %q; the spool's file: %d, %q): kept in the spool, not overwritten: %w", u.b.URL, key, a.Size, a.Metadata[shaMeta], size, sha, errConflict)
 	}

@@ -77,6 +77,15 @@ func TestUploadAndFetchS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer u.Close()
+	// One process per spool: a second uploader is refused while the
+	// first holds it.
+	if u2, err := tape.NewUploader(spool, b, tape.UploadOptions{}); err == nil || !strings.Contains(err.Error(), "in use by another flowtape process") {
+		if u2 != nil {
+			u2.Close()
+		}
+		t.Errorf("a second uploader of the spool: %v, want refused", err)
+	}
 
 	// The store is down: nothing goes, everything waits, errors count.
 	srv.Stop()
@@ -106,7 +115,8 @@ func TestUploadAndFetchS3(t *testing.T) {
 	if !slices.ContainsFunc(keysOf(up), func(k string) bool { return strings.HasPrefix(k, "manifests/") && strings.HasSuffix(k, ".json") }) {
 		t.Errorf("no manifest in the store: %v", keysOf(up))
 	}
-	// Only the newest flow file (with its derived files) stays, to resume from.
+	// Only the flow files within the resume overlap of the last flow stay
+	// (with their derived files), to resume from: here the newest alone.
 	left := spoolFiles(t, spool)
 	var leftFlows []string
 	for k := range left {
@@ -151,9 +161,15 @@ func TestUploadAndFetchS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k := range spoolFiles(t, f.Dir) {
-		if !strings.Contains(k, "hour=11") {
+	fetched := spoolFiles(t, f.Dir)
+	for k := range fetched {
+		if !strings.Contains(k, "hour=11") && k != tape.ManifestFile {
 			t.Errorf("fetched %s for the window of hour 11", k)
+		}
+	}
+	for k, n := range bucketKeys(t, srv, "flows", "team/a/") {
+		if strings.Contains(k, "hour=11") && fetched[k] != n {
+			t.Errorf("the window of hour 11 lacks %s (%d bytes; fetched %d)", k, n, fetched[k])
 		}
 	}
 	f.Close()
@@ -252,6 +268,13 @@ func TestBucketURLs(t *testing.T) {
 	t.Setenv("AZURE_STORAGE_ACCOUNT", "")
 	if _, err := tape.OpenBucket(ctx, "azblob://c/p"); err == nil || !strings.Contains(err.Error(), "azblob://c/p") {
 		t.Errorf("azblob without an account: %v", err)
+	}
+	// A secret in a URL never reaches a message: not from a bad URL, nor
+	// from gocloud's refusal of a parameter.
+	for _, loc := range []string{"s3://b/p?endpont=http://key:s3cr3t@127.0.0.1:1", "s3://b/p\x7fs3cr3t", "s3://user:s3cr3t@b/p?bogus=1"} {
+		if _, err := tape.OpenBucket(ctx, loc); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("OpenBucket(%q): %v: want an error without the secret", loc, err)
+		}
 	}
 	// file:// is a directory as a bucket.
 	dir := t.TempDir()

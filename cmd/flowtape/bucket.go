@@ -61,7 +61,7 @@ func (s spoolFlags) dir(url string) string {
 	if s.spool != "" {
 		return s.spool
 	}
-	sum := sha256.Sum256([]byte(url))
+	sum := sha256.Sum256([]byte(tape.BucketIdentity(url)))
 	return filepath.Join(userCache("spool"), hex.EncodeToString(sum[:8]))
 }
 
@@ -88,6 +88,9 @@ func startUpload(ctx context.Context, url, spool string, m *record.Metrics, log 
 		err = u.CheckWrite(ctx)
 	}
 	if err != nil {
+		if u != nil {
+			u.Close()
+		}
 		b.Close()
 		return nil, err
 	}
@@ -122,6 +125,7 @@ func (r *uploadRun) closeCtx(ctx context.Context, w io.Writer) error {
 		} else {
 			err = fmt.Errorf("%w; they go up at the next start with the same --spool", err)
 		}
+		r.u.Close()
 		r.b.Close()
 	})
 	return err

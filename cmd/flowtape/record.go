@@ -238,7 +238,7 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 	}
 	if f.perNode {
 		opts.Progress = nil
-		err := recordPerNode(ctx, cmd, opts, dialer, f.output, f.nodes)
+		err := recordPerNode(ctx, cmd, opts, dialer, tape.DisplayName(f.output), dir, f.nodes)
 		if up != nil {
 			err = errors.Join(err, up.close(stderr, f.drainTimeout))
 		}
@@ -257,16 +257,16 @@ func runRecord(cmd *cobra.Command, f recordFlags, filters *hubblecli.FilterFlags
 			lost += n
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "recorded %d flows to %s (%d files, %s); lost events: %d; reconnects: %d; duplicates dropped: %d\n",
-			t.Flows, f.output, t.Files, humanBytes(t.Bytes), lost, t.Reconnects, t.Duplicates)
+			t.Flows, tape.DisplayName(f.output), t.Files, humanBytes(t.Bytes), lost, t.Reconnects, t.Duplicates)
 	}
 	if errors.Is(err, record.ErrNoServer) {
 		return fmt.Errorf("%w (is hubble-relay reachable? try: cilium hubble port-forward)", err)
 	}
 	if err != nil && res.Session.RecordingID == "" {
-		return fmt.Errorf("-o %s: %w", f.output, err) // nothing was recorded yet
+		return fmt.Errorf("-o %s: %w", tape.DisplayName(f.output), err) // nothing was recorded yet
 	}
 	if err != nil {
-		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", f.output, err, dir)
+		return fmt.Errorf("recording %s stopped: %w; finished files are intact, run `flowtape recover %s` once the problem is fixed", tape.DisplayName(f.output), err, dir)
 	}
 	return drainErr
 }
@@ -279,7 +279,7 @@ func (p peerDialer) ForPeer(address, tlsServerName string) record.Dialer {
 }
 
 // recordPerNode runs record --per-node and sums up each node's recording.
-func recordPerNode(ctx context.Context, cmd *cobra.Command, o record.Options, dialer *hubblecli.Dialer, dir string, nodes []string) error {
+func recordPerNode(ctx context.Context, cmd *cobra.Command, o record.Options, dialer *hubblecli.Dialer, name, dir string, nodes []string) error {
 	res, err := record.RunPerNode(ctx, o, peerDialer{dialer}, nodes...)
 	var failed []string
 	for _, r := range res {
@@ -298,10 +298,10 @@ func recordPerNode(ctx context.Context, cmd *cobra.Command, o record.Options, di
 		return fmt.Errorf("%w (is the peer service reachable? e.g. kubectl -n kube-system port-forward svc/hubble-peer 4244:443)", err)
 	}
 	if err != nil {
-		return fmt.Errorf("-o %s: %w", dir, err)
+		return fmt.Errorf("-o %s: %w", name, err)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("recording %s stopped for %s; finished files are intact, run `flowtape recover %s` once the problem is fixed", dir, strings.Join(failed, "; "), dir)
+		return fmt.Errorf("recording %s stopped for %s; finished files are intact, run `flowtape recover %s` once the problem is fixed", name, strings.Join(failed, "; "), dir)
 	}
 	return nil
 }

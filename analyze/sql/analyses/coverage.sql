@@ -10,8 +10,9 @@
 -- manifests do not say by node); complete speaks of what is.
 -- Flows a full spool dropped before they reached the bucket (record -o
 -- URL while the store was down) are lost, never recorded anywhere: on the
--- "(all)" row they count among lost_events as SPOOL_DROPPED, in the
--- window when it covers them.
+-- "(all)" row they count among lost_events as SPOOL_DROPPED, when the
+-- window meets their time range. The manifests keep one sum and one range
+-- of a spool's drops: a window that meets the range counts them all.
 WITH win AS (FROM ft_window(with_losses := true)),
 f AS (
     SELECT node_name AS node, min(first_time) AS first_flow, max(last_time) AS last_flow, sum(flows)::BIGINT AS flows
