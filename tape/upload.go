@@ -184,6 +184,9 @@ func (u *Uploader) Run(ctx context.Context) {
 // Drain uploads until nothing waits or ctx ends; it returns the last
 // pass's state, and an error when files still wait.
 func (u *Uploader) Drain(ctx context.Context) (UploadState, error) {
+	// A stopping writer waits for this: a transient failure is tried
+	// again soon, then every Interval.
+	wait := min(100*time.Millisecond, u.o.Interval)
 	for {
 		st, err := u.Pass(ctx)
 		if err == nil && st.WaitingFiles == 0 {
@@ -200,7 +203,8 @@ func (u *Uploader) Drain(ctx context.Context) (UploadState, error) {
 				err = ctx.Err()
 			}
 			return st, fmt.Errorf("%d files (%d bytes) still wait in the spool %s for %s: %w", st.WaitingFiles, st.WaitingBytes, u.dir, u.b.URL, err)
-		case <-time.After(u.o.Interval):
+		case <-time.After(wait):
+			wait = min(2*wait, u.o.Interval)
 		}
 	}
 }
