@@ -26,9 +26,7 @@ import (
 // from disk, from the bucket with a cold cache (a new --cache-dir each
 // time) and with a warm one (the cache of the run before).
 func BenchmarkRecordToS3(b *testing.B) {
-	srv := testutil.StartS3(b)
-	srv.CreateBucket("bench")
-	env := srv.Env(srv.Access, srv.Secret)
+	srv, env := testutil.StartS3Bucket(b, "bench") // the environment also for OpenBucket here
 	bin := testutil.FlowtapeBinary(b)
 	const n = 250_000
 	run := func(out string, args ...string) float64 {
@@ -70,8 +68,6 @@ func BenchmarkRecordToS3(b *testing.B) {
 	}
 	ctx := context.Background()
 	url := srv.URL("bench", "hour")
-	os.Setenv("AWS_ACCESS_KEY_ID", srv.Access)     //nolint:errcheck // for OpenBucket in this process
-	os.Setenv("AWS_SECRET_ACCESS_KEY", srv.Secret) //nolint:errcheck
 	bk, err := tape.OpenBucket(ctx, url)
 	if err != nil {
 		b.Fatal(err)

@@ -255,7 +255,7 @@ func (u *Uploader) pass(ctx context.Context) (UploadState, error) {
 	}
 	for p := range u.newest {
 		if !here[p] {
-			delete(u.newest, p) // gone (to make room, or up)
+			delete(u.newest, p) // gone: up, or dropped to make room
 		}
 	}
 	var errs []error
@@ -397,7 +397,6 @@ func (u *Uploader) upload(ctx context.Context, x unit, keep bool) error {
 		if _, err := removeUnit(x); err != nil && !errors.Is(err, errGone) {
 			return err
 		}
-		delete(u.newest, x.paths[0])
 		if err := syncDirsOf(x.paths); err != nil {
 			return err
 		}
@@ -429,7 +428,6 @@ func (u *Uploader) pruneKept(tails map[string]bool) error {
 		if _, err := removeUnit(x); err != nil && !errors.Is(err, errGone) {
 			return err
 		}
-		delete(u.newest, p)
 		delete(kept, rel)
 		changed = true
 	}

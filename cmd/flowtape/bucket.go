@@ -152,16 +152,15 @@ func (c cacheFlags) localPaths(cmd *cobra.Command, paths []string, since, until 
 			f.Close()
 		}
 	}
+	max, err := parseSize(c.size)
+	if err != nil {
+		return nil, nil, usagef("--cache-size: %v", err)
+	}
 	out := make([]string, 0, len(paths))
 	for _, p := range paths {
 		if !tape.IsBucketURL(p) {
 			out = append(out, p)
 			continue
-		}
-		max, err := parseSize(c.size)
-		if err != nil {
-			cleanup()
-			return nil, nil, usagef("--cache-size: %v", err)
 		}
 		b, err := tape.OpenBucket(cmd.Context(), p)
 		if err != nil {
