@@ -8,7 +8,7 @@ LDFLAGS  := -X github.com/flowtape/flowtape/internal/buildinfo.Version=$(VERSION
 BENCHTIME ?= 1x
 BENCH_OUT ?= out/bench.txt
 
-.PHONY: all build test bench soak fuzz lint docs demo tools browser clean
+.PHONY: all build test bench soak fuzz lint docs demo tools browser chdb clean
 
 all: lint build test
 
@@ -29,9 +29,22 @@ browser:
 		{ echo "installing chromium (apt-get)"; sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
 
+# chDB, ClickHouse as a library (libchdb.so from npm @chdb/lib-linux-x64-gnu,
+# ClickHouse 26.7), for --engine chdb and the tests that hold the ClickHouse
+# SQL to DuckDB's results; npm caches it under ~/.cache/flowtape-chdb.
+CHDB_VERSION ?= 26.7.3-stable.1
+CHDB_DIR     ?= $(HOME)/.cache/flowtape-chdb
+chdb:
+	@[ -f $(CHDB_DIR)/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so ] && \
+		grep -q '"version": "$(CHDB_VERSION)"' $(CHDB_DIR)/node_modules/@chdb/lib-linux-x64-gnu/package.json || \
+		{ command -v npm >/dev/null 2>&1 || { echo "installing npm (apt-get)"; sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq npm >/dev/null; }; \
+		  mkdir -p $(CHDB_DIR) && npm install --prefix $(CHDB_DIR) --no-audit --no-fund --silent @chdb/lib-linux-x64-gnu@$(CHDB_VERSION); }
+
 # Files tests leave to look at (report screenshots) go under out/test.
-test: tools browser
+test: tools browser chdb
 	@mkdir -p out/test
+	CHDB_LIB_PATH=$(CHDB_DIR)/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so FLOWTAPE_REQUIRE_CHDB=1 \
 	$(GO) test -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/out/test ./...
 
 # Benchmarks with a summary of the numbers the issues ask for. Numbers are

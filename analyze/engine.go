@@ -39,18 +39,26 @@ type Options struct {
 	TempDir string
 }
 
-// filteredCapture reports whether a session of the recording directories
-// among paths was recorded with filters (record's hubble observe filters,
-// in its manifest): then the recording may hold one direction of a
-// connection and not the other, even on a node whose other replies it
-// holds, and connections judge an unanswered SYN by the replies of its
-// own client and server only (see the connections view).
-func filteredCapture(paths []string) bool {
+// manifestsOf reads the manifests of the recording directories among
+// paths (others have none: files, an import elsewhere).
+func manifestsOf(paths []string) []*tape.Manifest {
+	var ms []*tape.Manifest
 	for _, p := range paths {
-		m, err := tape.ReadManifest(p)
-		if err != nil {
-			continue // not a directory, or no manifest (files, an import elsewhere)
+		if m, err := tape.ReadManifest(p); err == nil {
+			ms = append(ms, m)
 		}
+	}
+	return ms
+}
+
+// filteredCapture reports whether a session of the recordings (their
+// manifests) was recorded with filters (record's hubble observe filters):
+// then the recording may hold one direction of a connection and not the
+// other, even on a node whose other replies it holds, and connections
+// judge an unanswered SYN by the replies of its own client and server
+// only (see the connections view).
+func filteredCapture(ms []*tape.Manifest) bool {
+	for _, m := range ms {
 		for _, s := range m.Sessions {
 			if s.Filters.Raw != "" {
 				return true
@@ -60,10 +68,10 @@ func filteredCapture(paths []string) bool {
 	return false
 }
 
-// manifestLosses sums, over the recording directories among paths (their
-// manifests), what retention removed (expired) and what a full spool
-// dropped before it reached the bucket (dropped), which coverage shows.
-func manifestLosses(paths []string) (expired, dropped tape.Expired) {
+// manifestLosses sums, over the recordings' manifests, what retention
+// removed (expired) and what a full spool dropped before it reached the
+// bucket (dropped), which coverage shows.
+func manifestLosses(ms []*tape.Manifest) (expired, dropped tape.Expired) {
 	add := func(dst *tape.Expired, src *tape.Expired) {
 		if src == nil {
 			return
@@ -76,11 +84,7 @@ func manifestLosses(paths []string) (expired, dropped tape.Expired) {
 			dst.LastFlow = t
 		}
 	}
-	for _, p := range paths {
-		m, err := tape.ReadManifest(p)
-		if err != nil {
-			continue
-		}
+	for _, m := range ms {
 		add(&expired, m.Expired)
 		add(&dropped, m.Dropped)
 	}
@@ -129,7 +133,7 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	}
 	// One connection: settings and views belong to it.
 	db.SetMaxOpenConns(1)
-	e := &Engine{db: db, paths: paths, files: files, derived: derived, derivedErr: derivedErr, filtered: filteredCapture(paths)}
+	e := &Engine{db: db, paths: paths, files: files, derived: derived, derivedErr: derivedErr, filtered: filteredCapture(manifestsOf(paths))}
 	e.all = e.steps()
 	e.provider = map[string]int{}
 	for i, s := range e.all {

@@ -417,7 +417,7 @@ func variablesSQL() string {
 // ft_dropped_flows, ft_dropped_first and ft_dropped_last (see
 // manifestLosses).
 func lossesSQL(paths []string) string {
-	expired, dropped := manifestLosses(paths)
+	expired, dropped := manifestLosses(manifestsOf(paths))
 	ts := func(t *time.Time) string {
 		if t == nil {
 			return "NULL::TIMESTAMP_NS"

@@ -455,3 +455,26 @@ func evict(cache string, max int64, keep []remoteFile) {
 		}
 	}
 }
+
+// List lists the keys of a recording's files in a bucket, by kind (flows,
+// events and the derived kinds), in the partitions the window overlaps,
+// and merges its writers' manifests (nil when there are none): what an
+// engine that reads the bucket itself (ClickHouse's s3()) is given.
+func (b *Bucket) List(ctx context.Context, kinds []string, since, until time.Time) (map[string][]string, *Manifest, error) {
+	out := map[string][]string{}
+	for _, kind := range kinds {
+		files, err := b.listKind(ctx, kind, since, until)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range files {
+			out[kind] = append(out[kind], f.key)
+		}
+		slices.Sort(out[kind])
+	}
+	m, err := b.manifest(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, m, nil
+}

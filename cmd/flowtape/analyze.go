@@ -19,6 +19,7 @@ func newAnalyzeCmd() *cobra.Command {
 		p       analyze.Params
 		showSQL bool
 		eng     engineFlags
+		ch      clickhouseFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "analyze NAME DIR...",
@@ -54,10 +55,19 @@ analysed window (--since/--until, else the recording's).`,
   flowtape analyze services incident-42 -n default --since 2026-11-25T13:00:00Z --format markdown
   flowtape analyze graph incident-42 --format dot | dot -Tsvg > graph.svg
   flowtape analyze timeline incident-42 --bucket 10s
-  flowtape analyze services incident-42 --sql`,
+  flowtape analyze services incident-42 --sql
+  flowtape analyze services incident-42 --engine chdb
+  flowtape analyze graph s3://flows/prod --engine clickhouse --clickhouse clickhouse://default:@ch:9000/default`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			onCH, err := ch.clickhouse()
+			if err != nil {
+				return err
+			}
 			q, err := analyze.AnalysisSQL(args[0])
+			if err == nil && onCH {
+				q, err = analyze.ClickHouseAnalysisSQL(args[0])
+			}
 			if err != nil {
 				return usageError{err}
 			}
@@ -68,7 +78,7 @@ analysed window (--since/--until, else the recording's).`,
 			if err := printer.CheckFormat(format, formats...); err != nil {
 				return usageError{err}
 			}
-			if showSQL {
+			if showSQL && (!onCH || len(args) < 2) {
 				fmt.Fprint(cmd.OutOrStdout(), q)
 				return nil
 			}
@@ -84,19 +94,41 @@ analysed window (--since/--until, else the recording's).`,
 			if err := p.Validate(); err != nil {
 				return usageError{err}
 			}
-			paths, done, err := cache.localPaths(cmd, args[1:], p.Since, p.Until)
-			if err != nil {
-				return err
-			}
-			defer done()
-			e, err := analyze.Open(cmd.Context(), paths, eng.options())
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			t, err := e.Run(cmd.Context(), args[0], p)
-			if err != nil {
-				return err
+			var t printer.Table
+			if onCH {
+				// ClickHouse reads the recording where it lies: a
+				// directory (chDB), or the bucket itself.
+				e, err := analyze.OpenClickHouse(cmd.Context(), args[1:], p.Since, p.Until, ch.options())
+				if err != nil {
+					return err
+				}
+				defer e.Close()
+				if showSQL {
+					// The whole query, ready for clickhouse client.
+					q, err := e.AnalysisQuery(args[0], p)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), q)
+					return nil
+				}
+				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
+					return err
+				}
+			} else {
+				paths, done, err := cache.localPaths(cmd, args[1:], p.Since, p.Until)
+				if err != nil {
+					return err
+				}
+				defer done()
+				e, err := analyze.Open(cmd.Context(), paths, eng.options())
+				if err != nil {
+					return err
+				}
+				defer e.Close()
+				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
+					return err
+				}
 			}
 			for _, n := range analyze.Notes(args[0], t) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
@@ -117,5 +149,6 @@ analysed window (--since/--until, else the recording's).`,
 	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
 	eng.add(cmd)
+	ch.add(cmd)
 	return cmd
 }

@@ -1,0 +1,281 @@
+package analyze
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// chSource is where ClickHouse reads a recording: its files by kind, as
+// ClickHouse addresses them (local paths for file(), https URLs for s3()
+// and gcs()), and the manifests' facts.
+type chSource struct {
+	names []string // the locations as given, for messages
+	// files by kind; for each, the table function that reads them
+	files   map[string][]string
+	fn      func(glob string) string
+	flowSet []string         // the flow files, for sessions
+	mans    []*tape.Manifest // the recordings' manifests
+	secret  string           // the secret key the table function is given, if any
+}
+
+var chKinds = append([]string{schema.KindFlows, schema.KindEvents}, schema.DerivedKinds...)
+
+func newCHSource(ctx context.Context, locs []string, since, until time.Time, o ClickHouseOptions) (*chSource, error) {
+	s := &chSource{names: locs, files: map[string][]string{}}
+	var buckets, dirs []string
+	for _, l := range locs {
+		if tape.IsBucketURL(l) && !strings.HasPrefix(strings.ToLower(l), "file://") {
+			buckets = append(buckets, l)
+		} else {
+			dirs = append(dirs, strings.TrimPrefix(l, "file://"))
+		}
+	}
+	switch {
+	case len(buckets) > 0 && len(dirs) > 0:
+		return nil, fmt.Errorf("%s: give recordings in buckets or in directories, not both, to ClickHouse", strings.Join(locs, " "))
+	case len(dirs) > 0:
+		if o.Server != "" {
+			return nil, fmt.Errorf("%s: a ClickHouse server reads recordings in object storage: give their s3:// or gs:// URL, "+
+				"or use --engine chdb (ClickHouse in this process) for a directory", strings.Join(dirs, " "))
+		}
+		files, derived, derivedErr, err := findFiles(dirs)
+		if err != nil {
+			return nil, err
+		}
+		if derivedErr != nil {
+			return nil, derivedErr
+		}
+		s.files[schema.KindFlows], s.files[schema.KindEvents] = absAll(files.Flows), absAll(files.Events)
+		for k, v := range derived {
+			s.files[k] = absAll(v)
+		}
+		s.mans = manifestsOf(dirs)
+		s.fn = func(glob string) string { return fmt.Sprintf("file(%s, Parquet)", chQuote(glob)) }
+	default:
+		if len(buckets) > 1 {
+			return nil, fmt.Errorf("%s: ClickHouse reads one bucket URL at a time", strings.Join(buckets, " "))
+		}
+		b, err := tape.OpenBucket(ctx, buckets[0])
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+		keys, m, err := b.List(ctx, chKinds, since, until)
+		if err != nil {
+			return nil, err
+		}
+		if len(keys[schema.KindFlows])+len(keys[schema.KindEvents]) == 0 {
+			return nil, fmt.Errorf("%s: no recording files%s (expected flows/date=.../hour=.../*.parquet from flowtape record -o URL or import -o URL)",
+				b.URL, windowNote(since, until))
+		}
+		base, fn, err := chObjectStore(buckets[0], o.Cluster)
+		s.secret = os.Getenv("AWS_SECRET_ACCESS_KEY")
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range keys {
+			for _, key := range v {
+				s.files[k] = append(s.files[k], base+"/"+key)
+			}
+		}
+		if m != nil {
+			s.mans = append(s.mans, m)
+		}
+		s.fn = fn
+	}
+	s.flowSet = s.files[schema.KindFlows]
+	return s, nil
+}
+
+func windowNote(since, until time.Time) string {
+	if since.IsZero() && until.IsZero() {
+		return ""
+	}
+	return " in the window"
+}
+
+func absAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		if a, err := filepath.Abs(p); err == nil {
+			p = a
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// chObjectStore maps a bucket URL (tape.OpenBucket's) to the https base
+// of its objects and the table function that reads them with the
+// credentials of the environment (AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY; for gs://, HMAC keys in the same variables),
+// else ClickHouse's own (its server's configuration).
+func chObjectStore(loc, cluster string) (base string, fn func(string) string, err error) {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: not a bucket URL", tape.BucketIdentity(loc))
+	}
+	q := u.Query()
+	prefix := strings.Trim(u.Path, "/")
+	join := func(parts ...string) string {
+		var keep []string
+		for _, p := range parts {
+			if p != "" {
+				keep = append(keep, p)
+			}
+		}
+		return strings.Join(keep, "/")
+	}
+	function := "s3"
+	switch strings.ToLower(u.Scheme) {
+	case "s3":
+		switch ep := q.Get("endpoint"); {
+		case ep != "":
+			if !strings.Contains(ep, "://") {
+				scheme := "https"
+				if q.Get("disable_https") == "true" {
+					scheme = "http"
+				}
+				ep = scheme + "://" + ep
+			}
+			base = join(strings.TrimRight(ep, "/"), u.Host, prefix)
+		default:
+			region := q.Get("region")
+			if region == "" {
+				region = os.Getenv("AWS_REGION")
+			}
+			host := u.Host + ".s3.amazonaws.com"
+			if region != "" {
+				host = u.Host + ".s3." + region + ".amazonaws.com"
+			}
+			base = join("https://"+host, prefix)
+		}
+	case "gs":
+		function = "gcs"
+		base = join("https://storage.googleapis.com", u.Host, prefix)
+	default:
+		return "", nil, fmt.Errorf("%s: flowtape maps s3:// and gs:// to ClickHouse; read %s:// with ClickHouse's own table functions (docs/engines.md)",
+			tape.BucketIdentity(loc), u.Scheme)
+	}
+	key, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	fn = func(glob string) string {
+		args := []string{chQuote(glob)}
+		if key != "" && secret != "" {
+			args = append(args, chQuote(key), chQuote(secret))
+		}
+		args = append(args, "'Parquet'")
+		if cluster != "" {
+			return fmt.Sprintf("s3Cluster(%s, %s)", chQuote(cluster), strings.Join(args, ", "))
+		}
+		return fmt.Sprintf("%s(%s)", function, strings.Join(args, ", "))
+	}
+	return base, fn, nil
+}
+
+// table is the SELECT of a kind's table: its files as one glob per
+// directory of files (ClickHouse globs match within a path component),
+// each uuid once where several recording sessions wrote the recording,
+// as the DuckDB views read them (engine.go, derived.go).
+func (s *chSource) table(kind string) string {
+	files := s.files[kind]
+	if len(files) == 0 {
+		return s.empty(kind)
+	}
+	byDir := map[string][]string{}
+	var dirs []string
+	for _, f := range files {
+		// (not path.Dir, which would make http:// of a URL http:/)
+		i := strings.LastIndexByte(f, '/')
+		d, name := f[:i], f[i+1:]
+		if _, ok := byDir[d]; !ok {
+			dirs = append(dirs, d)
+		}
+		byDir[d] = append(byDir[d], strings.TrimSuffix(name, ".parquet"))
+	}
+	slices.Sort(dirs)
+	cols := "*"
+	if kind == schema.KindTraffic {
+		// the recording session whose file counted the flows
+		cols = "* EXCEPT (tape_session), if(tape_session = '', _path, tape_session) AS session"
+	}
+	var parts []string
+	for _, d := range dirs {
+		names := byDir[d]
+		glob := d + "/" + names[0] + ".parquet"
+		if len(names) > 1 {
+			glob = d + "/{" + strings.Join(names, ",") + "}.parquet"
+		}
+		from := s.fn(glob)
+		if kind == schema.KindTraffic {
+			from = fmt.Sprintf("(SELECT *, extract(_file, '^[0-9]{8}T[0-9]{6}Z-([^-]+)-[0-9]+') AS tape_session, _path FROM %s)", from)
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %s FROM %s", cols, from))
+	}
+	q := strings.Join(parts, "\nUNION ALL\n")
+	if s.sessions() > 1 {
+		switch kind {
+		case schema.KindFlows, schema.KindRequests:
+			q = fmt.Sprintf("SELECT * FROM (%s) WHERE uuid IS NULL\nUNION ALL\nSELECT * FROM (%s) WHERE uuid IS NOT NULL ORDER BY time LIMIT 1 BY uuid", q, q)
+		case schema.KindConnections:
+			q = fmt.Sprintf("SELECT DISTINCT * FROM (%s)", q)
+		}
+	}
+	return q
+}
+
+// empty is a kind's table without rows, its columns typed as the files'.
+func (s *chSource) empty(kind string) string {
+	var cols []string
+	for _, c := range tableColumns(kind) {
+		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS `%s`", chEmptyValue(c[1]), chType(c[1]), c[0]))
+	}
+	if kind == schema.KindTraffic {
+		cols = append(cols, "'' AS session")
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " WHERE 0"
+}
+
+// chType is the ClickHouse type of a column of DuckDB type t, as
+// ClickHouse reads the Parquet files.
+func chType(t string) string {
+	switch {
+	case strings.HasSuffix(t, "[]"):
+		return "Array(" + chType(strings.TrimSuffix(t, "[]")) + ")"
+	case strings.HasPrefix(t, "STRUCT"):
+		return "Tuple(key Nullable(String), value Nullable(String))"
+	}
+	m := map[string]string{"VARCHAR": "String", "BLOB": "String", "BOOLEAN": "Bool", "UINTEGER": "UInt32", "INTEGER": "Int32",
+		"UBIGINT": "UInt64", "BIGINT": "Int64", "TIMESTAMP_NS": "DateTime64(9, 'UTC')", "UUID": "UUID", "DOUBLE": "Float64"}
+	if ct, ok := m[t]; ok {
+		return "Nullable(" + ct + ")"
+	}
+	return "Nullable(String)"
+}
+
+func chEmptyValue(t string) string {
+	if strings.HasSuffix(t, "[]") || strings.HasPrefix(t, "STRUCT") {
+		return "[]"
+	}
+	return "NULL"
+}
+
+// sessions counts the recording sessions of the flow files.
+func (s *chSource) sessions() int { return tape.Sessions(s.flowSet) }
+
+func (s *chSource) noFlows() bool { return len(s.files[schema.KindFlows]) == 0 }
+
+// filtered: a session was recorded with filters (filteredCapture).
+func (s *chSource) filtered() bool { return filteredCapture(s.mans) }
+
+// losses are what retention removed and a full spool dropped
+// (manifestLosses).
+func (s *chSource) losses() (expired, dropped tape.Expired) { return manifestLosses(s.mans) }

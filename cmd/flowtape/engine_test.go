@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowtape/flowtape/internal/chdb"
+	"github.com/flowtape/flowtape/internal/testutil"
+)
+
+// The analyses on chDB through the binary: over a directory (file()) and
+// over the same recording in an S3 bucket, read by ClickHouse's own s3()
+// from the real S3 server, the output is byte-identical to DuckDB's.
+func TestAnalyzeOnCHDB(t *testing.T) {
+	if _, err := chdb.Find(); err != nil {
+		if os.Getenv("FLOWTAPE_REQUIRE_CHDB") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if testing.Short() {
+		t.Skip("runs an S3 server")
+	}
+	srv, _ := testutil.StartS3Bucket(t, "flows")
+	sample := testutil.Testdata("samples", "basic-sample-400-tcp-flows.json")
+	dir := filepath.Join(t.TempDir(), "rec")
+	url := srv.URL("flows", "imported")
+	if _, stderr, code := runCmd(t, "import", sample, "-o", dir); code != 0 {
+		t.Fatalf("import -o %s: exit %d: %s", dir, code, stderr)
+	}
+	if out, stderr, code := runCmd(t, "import", sample, "-o", url, "--spool", filepath.Join(t.TempDir(), "spool")); code != 0 {
+		t.Fatalf("import -o URL: exit %d:\n%s%s", code, out, stderr)
+	}
+	for _, name := range []string{"services", "graph", "errors", "coverage", "timeline"} {
+		want, stderr, code := runCmd(t, "analyze", name, dir, "--format", "csv")
+		if code != 0 {
+			t.Fatalf("analyze %s DIR: exit %d: %s", name, code, stderr)
+		}
+		for _, rec := range []string{dir, url} {
+			got, stderr, code := runCmd(t, "analyze", name, rec, "--format", "csv", "--engine", "chdb")
+			if code != 0 {
+				t.Fatalf("analyze %s %s --engine chdb: exit %d: %s", name, rec, code, stderr)
+			}
+			if got != want {
+				t.Errorf("analyze %s %s --engine chdb:\n%s\nDuckDB:\n%s", name, rec, got, want)
+			}
+		}
+	}
+	// --sql prints the whole query, its parameters filled in, and no secret.
+	out, _, code := runCmd(t, "analyze", "services", url, "--engine", "chdb", "--sql")
+	if code != 0 || !strings.Contains(out, "s3('http") || !strings.HasPrefix(out, "WITH") {
+		t.Errorf("--sql with --engine chdb: exit %d:\n%.400s", code, out)
+	}
+	_, stderr, code := runCmd(t, "analyze", "services", dir, "--engine", "clickhouse", "--clickhouse", "clickhouse://default:secret@127.0.0.1:1/default")
+	if code == 0 || strings.Contains(stderr, "secret") || !strings.Contains(stderr, "object storage") {
+		t.Errorf("a directory for a ClickHouse server: exit %d: %s", code, stderr)
+	}
+}
