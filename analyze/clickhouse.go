@@ -53,6 +53,8 @@ type ClickHouse struct {
 	src     *chSource
 	sources map[string]string // each table's SELECT
 	facts   map[string]any
+	// server and cluster, as given (Flags)
+	server, cluster string
 }
 
 // ClickHouseOptions say which ClickHouse to use.
@@ -77,7 +79,7 @@ func OpenClickHouse(ctx context.Context, locs []string, since, until time.Time, 
 	} else if conn, err = openCHServer(ctx, o.Server); err != nil {
 		return nil, err
 	}
-	e := &ClickHouse{conn: conn, src: src, sources: map[string]string{}}
+	e := &ClickHouse{conn: conn, src: src, sources: map[string]string{}, server: o.Server, cluster: o.Cluster}
 	for _, t := range chSources {
 		kind := strings.TrimPrefix(t, "derived_")
 		e.sources[t] = src.table(kind)

@@ -36,7 +36,7 @@ type Change struct {
 }
 
 // compare runs services, graph and drops over both windows.
-func compare(ctx context.Context, eng *analyze.Engine, before, after Window, given bool, top int) (*Changes, error) {
+func compare(ctx context.Context, eng analyze.Runner, before, after Window, given bool, top int) (*Changes, error) {
 	c := &Changes{Baseline: before, Incident: after, Given: given}
 	var tables [2][3]printer.Table
 	for i, w := range []Window{before, after} {

@@ -85,7 +85,7 @@ type Section struct {
 // Build runs the analyses a report needs over the recordings eng has open;
 // paths name them in the report. It materializes eng's shared views (see
 // analyze.Engine.Materialize) for the dozen analyses it runs.
-func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) (*Report, error) {
+func Build(ctx context.Context, eng analyze.Runner, paths []string, o Options) (*Report, error) {
 	if o.Top <= 0 {
 		o.Top = defaults.ReportTop
 	}
@@ -104,8 +104,12 @@ func Build(ctx context.Context, eng *analyze.Engine, paths []string, o Options) 
 		if err != nil {
 			return t, err
 		}
-		q, _ := analyze.AnalysisSQL(name)
-		r.Sections = append(r.Sections, Section{Title: title, Analysis: name, Params: flagsOf(p), SQL: q})
+		q, _ := eng.SQLOf(name)
+		flags := flagsOf(p)
+		if f := eng.Flags(); f != "" {
+			flags = strings.TrimSpace(flags + " " + f)
+		}
+		r.Sections = append(r.Sections, Section{Title: title, Analysis: name, Params: flags, SQL: q})
 		return t, nil
 	}
 

@@ -48,12 +48,35 @@ func TestAnalyzeOnCHDB(t *testing.T) {
 			}
 		}
 	}
+	// A report on chDB says what DuckDB's says; its appendix names the
+	// engine and shows ClickHouse's SQL.
+	body := func(md string) string { before, _, _ := strings.Cut(md, "## 7. Appendix"); return before }
+	want, stderr, code := runCmd(t, "report", dir, "--format", "markdown", "-o", "-")
+	if code != 0 {
+		t.Fatalf("report DIR: exit %d: %s", code, stderr)
+	}
+	got, stderr, code := runCmd(t, "report", url, "--format", "markdown", "-o", "-", "--engine", "chdb")
+	if code != 0 {
+		t.Fatalf("report URL --engine chdb: exit %d: %s", code, stderr)
+	}
+	if body(strings.ReplaceAll(got, "s3://flows/imported", dir)) != body(want) || !strings.Contains(got, "--engine chdb") ||
+		!strings.Contains(got, "countIf(") {
+		t.Errorf("report --engine chdb:\n%s\nDuckDB:\n%s", got, want)
+	}
+	// query runs ClickHouse's SQL over the same views.
+	out, stderr, code := runCmd(t, "query", url, "SELECT uniqExact(uuid) AS flows, countIf(verdict = 'FORWARDED') AS forwarded FROM flows",
+		"--engine", "chdb", "--format", "csv")
+	duck, _, _ := runCmd(t, "query", dir, "SELECT count(DISTINCT uuid) AS flows, count(*) FILTER (verdict = 'FORWARDED') AS forwarded FROM flows", "--format", "csv")
+	if code != 0 || out != duck {
+		t.Errorf("query --engine chdb: exit %d: %s%s; DuckDB: %s", code, out, stderr, duck)
+	}
 	// --sql prints the whole query, its parameters filled in, and no secret.
-	out, _, code := runCmd(t, "analyze", "services", url, "--engine", "chdb", "--sql")
-	if code != 0 || !strings.Contains(out, "s3('http") || !strings.HasPrefix(out, "WITH") {
+	out, _, code = runCmd(t, "analyze", "services", url, "--engine", "chdb", "--sql")
+	if code != 0 || !strings.Contains(out, "s3('http") || !strings.HasPrefix(out, "WITH") || strings.Contains(out, srv.Secret) ||
+		!strings.Contains(out, "<AWS_SECRET_ACCESS_KEY>") {
 		t.Errorf("--sql with --engine chdb: exit %d:\n%.400s", code, out)
 	}
-	_, stderr, code := runCmd(t, "analyze", "services", dir, "--engine", "clickhouse", "--clickhouse", "clickhouse://default:secret@127.0.0.1:1/default")
+	_, stderr, code = runCmd(t, "analyze", "services", dir, "--engine", "clickhouse", "--clickhouse", "clickhouse://default:secret@127.0.0.1:1/default")
 	if code == 0 || strings.Contains(stderr, "secret") || !strings.Contains(stderr, "object storage") {
 		t.Errorf("a directory for a ClickHouse server: exit %d: %s", code, stderr)
 	}

@@ -17,6 +17,7 @@ func newQueryCmd() *cobra.Command {
 		views      bool
 		printSetup bool
 		eng        engineFlags
+		ch         clickhouseFlags
 		cache      cacheFlags
 	)
 	cmd := &cobra.Command{
@@ -36,6 +37,9 @@ DuckDB. The recordings are views:
 --views lists their columns; their SQL is in analyze/sql/ (and flowtape query
 --views --format json). DuckDB's own functions and read_parquet work as usual.
 
+With --engine chdb or clickhouse, the SQL is ClickHouse's, over the same views
+(analyze/sql/clickhouse/views; docs/engines.md).
+
 --print-setup prints the SQL that defines the views over the given files
 (flowtape's defaults as variables, the macros, the views), to run in the
 duckdb CLI: the analyses' SQL (flowtape analyze NAME --sql) then runs there as
@@ -44,7 +48,8 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
   flowtape query incident-42 "SELECT verdict, count(*) FROM flows GROUP BY ALL ORDER BY 2 DESC"
   flowtape query incident-42 "SELECT server, count(*) FILTER (error) AS errors FROM requests GROUP BY ALL" --format markdown
   flowtape query 'recordings/*' "SELECT reason, count(*) FROM drops GROUP BY ALL" --format csv
-  flowtape query incident-42 --print-setup > setup.sql && duckdb -init setup.sql`,
+  flowtape query incident-42 --print-setup > setup.sql && duckdb -init setup.sql
+  flowtape query incident-42 "SELECT server, countIf(error) AS errors FROM requests GROUP BY ALL" --engine chdb`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := printer.CheckFormat(format); err != nil {
@@ -59,6 +64,26 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 					return usagef(`give the recordings and then the SQL, e.g. flowtape query DIR "SELECT count(*) FROM flows" (or --views)`)
 				}
 				paths, q = args[:len(args)-1], args[len(args)-1]
+			}
+			onCH, err := ch.clickhouse()
+			if err != nil {
+				return err
+			}
+			if onCH {
+				if views || printSetup {
+					return usagef("--views and --print-setup are DuckDB's: ClickHouse's views are in analyze/sql/clickhouse/views, " +
+						"and flowtape analyze NAME DIR --engine %s --sql prints a whole query", ch.engine)
+				}
+				e, err := analyze.OpenClickHouse(cmd.Context(), paths, time.Time{}, time.Time{}, ch.options())
+				if err != nil {
+					return err
+				}
+				defer e.Close()
+				t, err := e.Query(cmd.Context(), q)
+				if err != nil {
+					return err
+				}
+				return printer.Print(cmd.OutOrStdout(), format, t)
 			}
 			paths, done, err := cache.localPaths(cmd, paths, time.Time{}, time.Time{})
 			if err != nil {
@@ -93,6 +118,7 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 	cache.add(cmd.Flags())
 	cmd.Flags().BoolVar(&printSetup, "print-setup", false, "print the SQL that sets up the views over the recordings, for the duckdb CLI")
 	eng.add(cmd)
+	ch.add(cmd)
 	return cmd
 }
 

@@ -22,6 +22,7 @@ func newReportCmd() *cobra.Command {
 		cache                           cacheFlags
 		bucket                          time.Duration
 		eng                             engineFlags
+		ch                              clickhouseFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "report DIR... -o report.html|report.md",
@@ -99,16 +100,31 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 					until = b.Until
 				}
 			}
-			paths, done, err := cache.localPaths(cmd, args, since, until)
+			onCH, err := ch.clickhouse()
 			if err != nil {
 				return err
 			}
-			defer done()
-			e, err := analyze.Open(cmd.Context(), paths, eng.options())
-			if err != nil {
-				return err
+			var e analyze.Runner
+			if onCH {
+				c, err := analyze.OpenClickHouse(cmd.Context(), args, since, until, ch.options())
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				e = c
+			} else {
+				paths, done, err := cache.localPaths(cmd, args, since, until)
+				if err != nil {
+					return err
+				}
+				defer done()
+				d, err := analyze.Open(cmd.Context(), paths, eng.options())
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				e = d
 			}
-			defer e.Close()
 			start := time.Now()
 			names := make([]string, len(args))
 			for i, a := range args {
@@ -146,5 +162,6 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 	fl.DurationVar(&bucket, "bucket", 0, "timeline bucket, e.g. 10s or 1m (default: 60 to 150 buckets over the window)")
 	fl.StringVar(&title, "title", "", "the report's title (default: Postmortem: and the recordings)")
 	eng.add(cmd)
+	ch.add(cmd)
 	return cmd
 }
