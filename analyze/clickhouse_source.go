@@ -163,7 +163,7 @@ func chObjectStore(loc, cluster string) (base string, fn func(string) string, er
 		function = "gcs"
 		base = join("https://storage.googleapis.com", u.Host, prefix)
 	default:
-		return "", nil, fmt.Errorf("%s: flowtape maps s3:// and gs:// to ClickHouse; read %s:// with ClickHouse's own table functions (docs/engines.md)",
+		return "", nil, fmt.Errorf("%s: flowtape maps s3:// and gs:// to ClickHouse; read %s:// with ClickHouse's azureBlobStorage() yourself (docs/engines.md)",
 			tape.BucketIdentity(loc), u.Scheme)
 	}
 	key, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")

@@ -80,4 +80,10 @@ func TestAnalyzeOnCHDB(t *testing.T) {
 	if code == 0 || strings.Contains(stderr, "secret") || !strings.Contains(stderr, "object storage") {
 		t.Errorf("a directory for a ClickHouse server: exit %d: %s", code, stderr)
 	}
+	// A server that does not answer: one line naming it, without its password.
+	_, stderr, code = runCmd(t, "analyze", "services", url, "--engine", "clickhouse", "--clickhouse", "clickhouse://default:secret@127.0.0.1:1/default")
+	if code == 0 || strings.Contains(stderr, "secret") || !strings.Contains(stderr, "--clickhouse clickhouse://default:***@127.0.0.1:1") ||
+		strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+		t.Errorf("a ClickHouse server that does not answer: exit %d: %s", code, stderr)
+	}
 }
