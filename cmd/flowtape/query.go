@@ -71,7 +71,7 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 			}
 			if onCH {
 				if views || printSetup {
-					return usagef("--views and --print-setup are DuckDB's: ClickHouse's views are in analyze/sql/clickhouse/views, " +
+					return usagef("--views and --print-setup are DuckDB's: ClickHouse's views are in analyze/sql/clickhouse/views, "+
 						"and flowtape analyze NAME DIR --engine %s --sql prints a whole query", ch.engine)
 				}
 				e, err := analyze.OpenClickHouse(cmd.Context(), paths, time.Time{}, time.Time{}, ch.options())
