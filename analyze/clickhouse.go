@@ -37,8 +37,8 @@ var chSources = []string{"flows", "events", "derived_requests", "derived_connect
 // chSettings are the settings every query runs with (see the README of
 // sql/clickhouse).
 const chSettings = "join_use_nulls = 1, aggregate_functions_null_for_empty = 1, transform_null_in = 1, prefer_column_name_to_alias = 1, " +
-	"use_hive_partitioning = 0, optimize_move_to_prewhere = 0, output_format_json_quote_64bit_integers = 0, output_format_json_quote_denormals = 1, " +
-	"max_query_size = 104857600"
+	"use_hive_partitioning = 0, optimize_move_to_prewhere = 0, input_format_parquet_filter_push_down = 0, session_timezone = 'UTC', " +
+	"output_format_json_quote_64bit_integers = 0, output_format_json_quote_denormals = 1, max_query_size = 104857600"
 
 // chConn runs a query on ClickHouse and returns its rows with Go values
 // as DuckDB gives them (integers int64, times time.Time, NULL nil).
@@ -122,6 +122,9 @@ func (e *ClickHouse) Run(ctx context.Context, name string, p Params) (printer.Ta
 	if err != nil {
 		return printer.Table{}, err
 	}
+	if e.src.derivedErr != nil {
+		return printer.Table{}, e.src.derivedErr
+	}
 	if e.src.noFlows() && !aboutLosses[name] {
 		return printer.Table{}, fmt.Errorf("%s: the recording holds no flows, only events: nothing to analyze", strings.Join(e.src.names, " "))
 	}
@@ -147,6 +150,9 @@ func (e *ClickHouse) AnalysisQuery(name string, p Params) (string, error) {
 	if s := e.src.secret; s != "" {
 		q = strings.ReplaceAll(q, chQuote(s), "'<AWS_SECRET_ACCESS_KEY>'")
 	}
+	if s := e.src.token; s != "" {
+		q = strings.ReplaceAll(q, chQuote(s), "'<AWS_SESSION_TOKEN>'")
+	}
 	return q, err
 }
 
@@ -163,6 +169,14 @@ func (e *ClickHouse) analysisQuery(name string, p Params) (string, error) {
 
 // Query runs SQL in ClickHouse's dialect over the views.
 func (e *ClickHouse) Query(ctx context.Context, q string) (printer.Table, error) {
+	if e.src.derivedErr != nil {
+		// Queries of the flows and events alone still work.
+		for _, id := range chIdent.FindAllString(stripComments(q), -1) {
+			if slices.Contains(chViews, id) || strings.HasPrefix(id, "derived_") {
+				return printer.Table{}, e.src.derivedErr
+			}
+		}
+	}
 	s, err := e.compose(q, Params{})
 	if err != nil {
 		return printer.Table{}, err

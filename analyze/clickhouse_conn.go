@@ -46,6 +46,10 @@ func chError(err error) error {
 	if _, rest, ok := strings.Cut(s, "DB::Exception: "); ok {
 		s = rest
 	}
+	// not the whole query, which ClickHouse quotes after "In scope"
+	if i := strings.Index(s, " In scope "); i > 0 {
+		s = s[:i]
+	}
 	return fmt.Errorf("%s", s)
 }
 
@@ -187,17 +191,28 @@ func openCHServer(ctx context.Context, dsn string) (chConn, error) {
 	return chServer{conn}, nil
 }
 
-// redactDSN hides a DSN's password.
+// redactDSN hides a DSN's password, given as user:password@ or as the
+// password parameter.
 func redactDSN(dsn string) string {
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
 		return dsn
 	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		user, _, _ := strings.Cut(rest[:at], ":")
-		rest = user + ":***" + rest[at:]
+	hostPart, query, hasQuery := strings.Cut(rest, "?")
+	if at := strings.LastIndex(hostPart, "@"); at >= 0 {
+		user, _, _ := strings.Cut(hostPart[:at], ":")
+		hostPart = user + ":***" + hostPart[at:]
 	}
-	return scheme + "://" + rest
+	if hasQuery {
+		params := strings.Split(query, "&")
+		for i, p := range params {
+			if k, _, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "password") {
+				params[i] = k + "=***"
+			}
+		}
+		hostPart += "?" + strings.Join(params, "&")
+	}
+	return scheme + "://" + hostPart
 }
 
 func (s chServer) query(ctx context.Context, q string) (printer.Table, error) {

@@ -69,9 +69,10 @@ func TestCHValue(t *testing.T) {
 
 func TestRedactDSN(t *testing.T) {
 	for in, want := range map[string]string{
-		"clickhouse://default:s3cret@ch:9000/db": "clickhouse://default:***@ch:9000/db",
-		"clickhouse://ch:9000/db":                "clickhouse://ch:9000/db",
-		"clickhouse://u:p@ss@ch:9000":            "clickhouse://u:***@ch:9000",
+		"clickhouse://default:s3cret@ch:9000/db":                             "clickhouse://default:***@ch:9000/db",
+		"clickhouse://ch:9000/db":                                            "clickhouse://ch:9000/db",
+		"clickhouse://u:p@ss@ch:9000":                                        "clickhouse://u:***@ch:9000",
+		"clickhouse://ch:9000/db?username=u&password=s3cret&dial_timeout=1s": "clickhouse://ch:9000/db?username=u&password=***&dial_timeout=1s",
 	} {
 		if got := redactDSN(in); got != want {
 			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)

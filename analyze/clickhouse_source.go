@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type chSource struct {
 	flowSet []string         // the flow files, for sessions
 	mans    []*tape.Manifest // the recordings' manifests
 	secret  string           // the secret key the table function is given, if any
+	token   string           // the session token it is given, if any
+	// derivedErr says why the derived files cannot be read (missing):
+	// the analyses fail with it, queries of the flows alone run.
+	derivedErr error
 }
 
 var chKinds = append([]string{schema.KindFlows, schema.KindEvents}, schema.DerivedKinds...)
@@ -51,8 +56,9 @@ func newCHSource(ctx context.Context, locs []string, since, until time.Time, o C
 		if err != nil {
 			return nil, err
 		}
-		if derivedErr != nil {
-			return nil, derivedErr
+		s.derivedErr = derivedErr
+		if err := checkFlowVersions(files.Flows); err != nil {
+			return nil, err
 		}
 		s.files[schema.KindFlows], s.files[schema.KindEvents] = absAll(files.Flows), absAll(files.Events)
 		for k, v := range derived {
@@ -77,8 +83,11 @@ func newCHSource(ctx context.Context, locs []string, since, until time.Time, o C
 			return nil, fmt.Errorf("%s: no recording files%s (expected flows/date=.../hour=.../*.parquet from flowtape record -o URL or import -o URL)",
 				b.URL, windowNote(since, until))
 		}
+		if err := checkDerivedKeys(b.URL, keys); err != nil {
+			return nil, err
+		}
 		base, fn, err := chObjectStore(buckets[0], o.Cluster)
-		s.secret = os.Getenv("AWS_SECRET_ACCESS_KEY")
+		s.secret, s.token = os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
 		if err != nil {
 			return nil, err
 		}
@@ -117,8 +126,10 @@ func absAll(ps []string) []string {
 // chObjectStore maps a bucket URL (tape.OpenBucket's) to the https base
 // of its objects and the table function that reads them with the
 // credentials of the environment (AWS_ACCESS_KEY_ID and
-// AWS_SECRET_ACCESS_KEY; for gs://, HMAC keys in the same variables),
-// else ClickHouse's own (its server's configuration).
+// AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN; for gs://, HMAC keys in
+// the same variables), else ClickHouse's own (its server's
+// configuration). Objects are addressed path-style under an endpoint and
+// virtual-host-style on AWS.
 func chObjectStore(loc, cluster string) (base string, fn func(string) string, err error) {
 	u, err := url.Parse(loc)
 	if err != nil {
@@ -166,11 +177,14 @@ func chObjectStore(loc, cluster string) (base string, fn func(string) string, er
 		return "", nil, fmt.Errorf("%s: flowtape maps s3:// and gs:// to ClickHouse; read %s:// with ClickHouse's azureBlobStorage() yourself (docs/engines.md)",
 			tape.BucketIdentity(loc), u.Scheme)
 	}
-	key, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	key, secret, token := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
 	fn = func(glob string) string {
 		args := []string{chQuote(glob)}
 		if key != "" && secret != "" {
 			args = append(args, chQuote(key), chQuote(secret))
+			if token != "" {
+				args = append(args, chQuote(token))
+			}
 		}
 		args = append(args, "'Parquet'")
 		if cluster != "" {
@@ -279,3 +293,44 @@ func (s *chSource) filtered() bool { return filteredCapture(s.mans) }
 // losses are what retention removed and a full spool dropped
 // (manifestLosses).
 func (s *chSource) losses() (expired, dropped tape.Expired) { return manifestLosses(s.mans) }
+
+// checkFlowVersions refuses flow files written before the columns the
+// ClickHouse views read existed (source_endpoint, ...: schema 1.2):
+// DuckDB computes them for such files (engine.go, addedColumns), the
+// ClickHouse SQL does not.
+func checkFlowVersions(files []string) error {
+	need := addedColumns[len(addedColumns)-1].minor
+	for _, f := range files {
+		info, err := tape.Stat(f)
+		if err != nil {
+			return err
+		}
+		if _, m, ok := strings.Cut(info.SchemaVersion, "."); ok {
+			if v, err := strconv.Atoi(m); err == nil && v < need {
+				return fmt.Errorf("%s: a flow file of schema %s: ClickHouse reads flow files of schema %d.%d and newer "+
+					"(DuckDB computes the columns older files lack): use --engine duckdb", f, info.SchemaVersion, schema.MajorVersion, need)
+			}
+		}
+	}
+	return nil
+}
+
+// checkDerivedKeys says which derived file of a flow file a bucket lacks,
+// as findFiles does for a directory: an analysis must not count fewer
+// files' requests than flows.
+func checkDerivedKeys(bucket string, keys map[string][]string) error {
+	for _, kind := range schema.DerivedKinds {
+		have := map[string]bool{}
+		for _, k := range keys[kind] {
+			have[k] = true
+		}
+		for _, f := range keys[schema.KindFlows] {
+			want := kind + strings.TrimPrefix(f, schema.KindFlows)
+			if !have[want] {
+				return fmt.Errorf("%s/%s is missing (a derived file of %s): run flowtape reindex on the recording "+
+					"(or wait for its writer to upload it), or use --engine duckdb", bucket, want, f)
+			}
+		}
+	}
+	return nil
+}

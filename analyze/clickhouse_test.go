@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,22 +41,43 @@ func TestClickHouseMatchesDuckDB(t *testing.T) {
 	ctx := context.Background()
 	incident := t.TempDir()
 	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	testutil.WriteRecording(t, incident, "incident", testutil.SimResponses(sim.Scenarios["incident"], 7, 150, start, start.Add(4*time.Minute)))
+	testutil.WriteRecording(t, incident, "incident", testutil.SimResponses(sim.Scenarios["incident"], 7, 100, start, start.Add(4*time.Minute)))
 	samples := t.TempDir()
 	for i, in := range append([]string{dropsFixture}, sampleFiles()...) {
 		testutil.WriteRecording(t, samples, fmt.Sprintf("s%d", i), testutil.LoadResponses(t, in))
+	}
+	// The same incident recorded by two sessions that overlap by a
+	// minute (a recorder restarted, resumed early): each flow counts once.
+	restarted := t.TempDir()
+	resps := testutil.SimResponses(sim.Scenarios["incident"], 7, 100, start, start.Add(4*time.Minute))
+	testutil.WriteRecording(t, restarted, "first", resps[:len(resps)*6/10])
+	testutil.WriteRecording(t, restarted, "second", resps[len(resps)*4/10:])
+	// A spool that dropped flows after the recording's last one (the
+	// store was down): coverage of that window, which holds no flow.
+	dropped := t.TempDir()
+	testutil.WriteRecording(t, dropped, "incident", resps)
+	manifest := fmt.Sprintf(`{"tool": "flowtape", "schema_version": "1.3", "sessions": [],
+		"spool_dropped": {"files": 2, "bytes": 1000, "flows": 500, "events": 0, "first_flow": %q, "last_flow": %q}}`,
+		start.Add(5*time.Minute).Format(time.RFC3339), start.Add(9*time.Minute).Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(dropped, "manifest.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	cut := analyze.Params{Since: start.Add(90*time.Second + 500*time.Millisecond), Until: start.Add(3*time.Minute + 10*time.Second)}
 	for _, tc := range []struct {
 		name string
 		dir  string
 		p    analyze.Params
+		only []string // the analyses to compare; all when empty
 	}{
-		{"incident", incident, analyze.Params{}},
-		{"incident-window", incident, cut},
-		{"incident-pod-client", incident, analyze.Params{Level: "pod", Reporter: "client", Bucket: 30 * time.Second}},
-		{"incident-service-both", incident, analyze.Params{Level: "service", Reporter: "both", Namespace: "default"}},
-		{"samples", samples, analyze.Params{Bucket: 24 * time.Hour}},
+		{"incident", incident, analyze.Params{}, nil},
+		{"incident-restarted", restarted, analyze.Params{}, nil},
+		{"incident-restarted-window", restarted, cut, nil},
+		{"incident-dropped", dropped, analyze.Params{}, []string{"coverage"}},
+		{"incident-dropped-outage", dropped, analyze.Params{Since: start.Add(6 * time.Minute), Until: start.Add(7 * time.Minute)}, []string{"coverage"}},
+		{"incident-window", incident, cut, nil},
+		{"incident-pod-client", incident, analyze.Params{Level: "pod", Reporter: "client", Bucket: 30 * time.Second}, nil},
+		{"incident-service-both", incident, analyze.Params{Level: "service", Reporter: "both", Namespace: "default"}, nil},
+		{"samples", samples, analyze.Params{Bucket: 24 * time.Hour}, nil},
 	} {
 		duck := open(t, tc.dir)
 		ch, err := analyze.OpenClickHouse(ctx, []string{tc.dir}, tc.p.Since, tc.p.Until, analyze.ClickHouseOptions{})
@@ -62,6 +85,9 @@ func TestClickHouseMatchesDuckDB(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, name := range analyze.Analyses() {
+			if tc.only != nil && !slices.Contains(tc.only, name) {
+				continue
+			}
 			t.Run(tc.name+"/"+name, func(t *testing.T) {
 				want, err := duck.Run(ctx, name, tc.p)
 				if err != nil {

@@ -135,11 +135,31 @@ func Library() string {
 
 // Query runs one statement and returns its output in format (a
 // ClickHouse output format, e.g. JSONCompactEachRowWithNamesAndTypes).
-// chDB cannot cancel a running query: ctx is checked before it starts.
+// chDB cannot cancel a running query: when ctx ends first, Query returns
+// ctx's error at once and the query runs on to its end in the background
+// (a command that was interrupted exits; the next Query waits for it).
 func Query(ctx context.Context, sql, format string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	type answer struct {
+		out []byte
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		out, err := run(sql, format)
+		done <- answer{out, err}
+	}()
+	select {
+	case a := <-done:
+		return a.out, a.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func run(sql, format string) ([]byte, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if err := load(); err != nil {

@@ -48,6 +48,7 @@ per_node AS (
     LEFT JOIN unavailable u ON isNotDistinctFrom(u.node, nd.node)
 ),
 -- the whole recording's losses: what the "(all)" row adds to its nodes'
+-- (each of these CTEs is one row)
 lost_sources AS (
     SELECT coalesce(ft_counts_of(groupArray((src, cnt))), '') AS all_lost_by_source
     FROM (SELECT source AS src, toInt64(sum(n)) AS cnt FROM lost GROUP BY source
@@ -59,14 +60,20 @@ lost_times AS (
 ),
 dropped_total AS (SELECT toInt64(count()) AS drop_rows, coalesce(sum(n), 0) AS drop_flows FROM dropped),
 recorder_unavailable AS (SELECT coalesce(sum(unavailable), 0) AS all_unavailable FROM unavailable WHERE node = '(all)'),
+-- the nodes' rows summed: one row, also where the window has no flows
+node_totals AS (
+    SELECT count() AS nodes, min(first_flow) AS first_flow, max(last_flow) AS last_flow, sum(flows) AS flows,
+        sum(lost_events) AS lost_events, sum(unavailable) AS unavailable
+    FROM per_node
+),
 total AS (
-    SELECT '(all)' AS node, min(p.first_flow) AS first_flow, max(p.last_flow) AS last_flow, toInt64(sum(p.flows)) AS flows,
-        toInt64(if(count() > 0 OR any(d.drop_rows) > 0, coalesce(sum(p.lost_events), 0) + any(d.drop_flows), NULL)) AS lost_events,
-        any(ls.all_lost_by_source) AS lost_by_source,
-        any(lt.all_first_lost) AS first_lost,
-        any(lt.all_last_lost) AS last_lost,
-        toInt64(sum(p.unavailable) + any(ru.all_unavailable)) AS unavailable
-    FROM per_node p, dropped_total d, lost_sources ls, lost_times lt, recorder_unavailable ru
+    SELECT '(all)' AS node, p.first_flow AS first_flow, p.last_flow AS last_flow, toInt64(p.flows) AS flows,
+        toInt64(if(p.nodes > 0 OR d.drop_rows > 0, coalesce(p.lost_events, 0) + d.drop_flows, NULL)) AS lost_events,
+        ls.all_lost_by_source AS lost_by_source,
+        lt.all_first_lost AS first_lost,
+        lt.all_last_lost AS last_lost,
+        toInt64(p.unavailable + ru.all_unavailable) AS unavailable
+    FROM node_totals p, dropped_total d, lost_sources ls, lost_times lt, recorder_unavailable ru
 )
 SELECT node, first_flow, last_flow, flows,
     ft_round(flows / w.seconds, 3) AS flows_per_s,

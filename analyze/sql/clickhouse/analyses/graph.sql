@@ -103,7 +103,7 @@ gc AS (
 )
 SELECT
     source, nullIf(source_namespace, '') AS source_namespace, destination, nullIf(destination_namespace, '') AS destination_namespace,
-    nullIf(arrayStringConcat(arraySort(arrayConcat(l4_protocols, protocols)), ','), '') AS protocols,
+    arrayStringConcat(arraySort(arrayConcat(l4_protocols, protocols)), ',') AS protocols,
     nullIf(arrayStringConcat(arrayMap(p -> toString(p), ports), ','), '') AS ports,
     requests,
     ft_round(requests / w.seconds, 3) AS rps,

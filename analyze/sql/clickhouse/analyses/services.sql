@@ -123,4 +123,5 @@ SELECT
     ft_traffic_health(l7, errors, requests, connections_lost, judged_connections) AS health
 FROM joined, time_window w
 WHERE ft_in_namespace(nullIf(namespace, ''), NULL)
-ORDER BY NOT l7, coalesce(errors, connections_lost) DESC, coalesce(requests, connections) DESC, service, namespace
+-- (namespace as the output names it: NULL, not '', sorts last)
+ORDER BY NOT l7, coalesce(errors, connections_lost) DESC, coalesce(requests, connections) DESC, service, nullIf(namespace, '')
