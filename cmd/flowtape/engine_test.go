@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,6 +10,31 @@ import (
 	"github.com/flowtape/flowtape/internal/chdb"
 	"github.com/flowtape/flowtape/internal/testutil"
 )
+
+// The binary runs without libchdb.so: DuckDB analyses as ever, and
+// --engine chdb says in one line what to install.
+func TestRunsWithoutCHDB(t *testing.T) {
+	bin := testutil.FlowtapeBinary(t)
+	dir := filepath.Join(t.TempDir(), "rec")
+	if _, stderr, code := runCmd(t, "import", testutil.Testdata("samples", "basic-sample-10-flows.json"), "-o", dir); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	env := append(os.Environ(), "CHDB_LIB_PATH=", "HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
+	cmd := exec.Command(bin, "analyze", "services", dir)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "SERVICE") {
+		t.Fatalf("analyze on DuckDB without libchdb.so: %v\n%s", err, out)
+	}
+	cmd = exec.Command(bin, "analyze", "services", dir, "--engine", "chdb")
+	cmd.Env = env
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	msg := strings.TrimSpace(string(out))
+	if err == nil || !strings.Contains(msg, "libchdb.so not found") || !strings.Contains(msg, "npm install @chdb/lib-linux-x64-gnu") ||
+		strings.Contains(msg, "\n") {
+		t.Errorf("--engine chdb without libchdb.so: %v: %s", err, msg)
+	}
+}
 
 // The analyses on chDB through the binary: over a directory (file()) and
 // over the same recording in an S3 bucket, read by ClickHouse's own s3()
