@@ -57,6 +57,12 @@ func newCHSource(ctx context.Context, locs []string, since, until time.Time, o C
 			return nil, err
 		}
 		s.derivedErr = derivedErr
+		for _, f := range files.Flows {
+			// ClickHouse would read these characters as a glob.
+			if strings.ContainsAny(filepath.Dir(f), "*?{}") {
+				return nil, fmt.Errorf("%s: ClickHouse reads paths as globs: move the recording to a directory without * ? { } in its path", filepath.Dir(f))
+			}
+		}
 		if err := checkFlowVersions(files.Flows); err != nil {
 			return nil, err
 		}
@@ -219,7 +225,7 @@ func (s *chSource) table(kind string) string {
 	cols := "*"
 	if kind == schema.KindTraffic {
 		// the recording session whose file counted the flows
-		cols = "* EXCEPT (tape_session), if(tape_session = '', _path, tape_session) AS session"
+		cols = "* EXCEPT (tape_session, _path), if(tape_session = '', _path, tape_session) AS session"
 	}
 	var parts []string
 	for _, d := range dirs {
