@@ -44,6 +44,8 @@ const chSettings = "join_use_nulls = 1, aggregate_functions_null_for_empty = 1, 
 // as DuckDB gives them (integers int64, times time.Time, NULL nil).
 type chConn interface {
 	query(ctx context.Context, sql string) (printer.Table, error)
+	// columns are the names and ClickHouse types of a query's columns.
+	columns(ctx context.Context, sql string) ([]Column, error)
 	close() error
 }
 
@@ -319,4 +321,22 @@ func stripComments(s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Views describes the views users query (ViewNames), as ClickHouse types
+// their columns.
+func (e *ClickHouse) Views(ctx context.Context) ([]View, error) {
+	var out []View
+	for _, name := range ViewNames {
+		q, err := e.compose("SELECT * FROM "+name+" LIMIT 0", Params{})
+		if err != nil {
+			return nil, err
+		}
+		cols, err := e.conn.columns(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("describe %s: %w", name, err)
+		}
+		out = append(out, View{Name: name, Columns: cols})
+	}
+	return out, nil
 }

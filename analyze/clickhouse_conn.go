@@ -34,6 +34,30 @@ func (chdbConn) query(ctx context.Context, q string) (printer.Table, error) {
 	return parseCompactJSON(out)
 }
 
+func (chdbConn) columns(ctx context.Context, q string) ([]Column, error) {
+	out, err := chdb.Query(ctx, q, chdbFormat)
+	if err != nil {
+		return nil, chError(err)
+	}
+	// the first two lines: the names, then the types
+	lines := bytes.SplitN(out, []byte("\n"), 3)
+	if len(lines) < 2 {
+		return nil, fmt.Errorf("read ClickHouse's output: no header")
+	}
+	var names, types []string
+	if err := json.Unmarshal(lines[0], &names); err != nil {
+		return nil, fmt.Errorf("read ClickHouse's output: %w", err)
+	}
+	if err := json.Unmarshal(lines[1], &types); err != nil || len(types) != len(names) {
+		return nil, fmt.Errorf("read ClickHouse's output: the types of %d columns", len(names))
+	}
+	cols := make([]Column, len(names))
+	for i := range names {
+		cols[i] = Column{Name: names[i], Type: types[i]}
+	}
+	return cols, nil
+}
+
 func (chdbConn) close() error { return nil }
 
 // chError keeps the first line of ClickHouse's message, without its
@@ -241,6 +265,19 @@ func (s chServer) query(ctx context.Context, q string) (printer.Table, error) {
 		return t, chError(err)
 	}
 	return t, nil
+}
+
+func (s chServer) columns(ctx context.Context, q string) ([]Column, error) {
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, chError(err)
+	}
+	defer rows.Close()
+	var cols []Column
+	for _, ct := range rows.ColumnTypes() {
+		cols = append(cols, Column{Name: ct.Name(), Type: ct.DatabaseTypeName()})
+	}
+	return cols, nil
 }
 
 func (s chServer) close() error { return s.conn.Close() }

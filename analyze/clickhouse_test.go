@@ -201,3 +201,40 @@ func plain(v any) any {
 	}
 	return v
 }
+
+// The views a user queries have the same columns, in the same order, on
+// both engines (their types are each engine's own).
+func TestClickHouseViewsHaveDuckDBColumns(t *testing.T) {
+	needCHDB(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	testutil.WriteRecording(t, dir, "s", testutil.LoadResponses(t, testutil.Testdata("samples", "basic-sample-5-http-flows.json")))
+	want, err := open(t, dir).Views(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := analyze.OpenClickHouse(ctx, []string{dir}, time.Time{}, time.Time{}, analyze.ClickHouseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	got, err := ch.Views(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(v analyze.View) []string {
+		var out []string
+		for _, c := range v.Columns {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d views on ClickHouse, %d on DuckDB", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Name != want[i].Name || !slices.Equal(names(got[i]), names(want[i])) {
+			t.Errorf("view %s on ClickHouse: %v\nDuckDB's %s: %v", got[i].Name, names(got[i]), want[i].Name, names(want[i]))
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -70,8 +71,8 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 				return err
 			}
 			if onCH {
-				if views || printSetup {
-					return usagef("--views and --print-setup are DuckDB's: ClickHouse's views are in analyze/sql/clickhouse/views, "+
+				if printSetup {
+					return usagef("--print-setup is DuckDB's: ClickHouse's views are in analyze/sql/clickhouse/views, "+
 						"and flowtape analyze NAME DIR --engine %s --sql prints a whole query", ch.engine)
 				}
 				e, err := analyze.OpenClickHouse(cmd.Context(), paths, time.Time{}, time.Time{}, ch.options())
@@ -79,6 +80,9 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 					return err
 				}
 				defer e.Close()
+				if views {
+					return printViews(cmd, e, format)
+				}
 				t, err := e.Query(cmd.Context(), q)
 				if err != nil {
 					return err
@@ -122,7 +126,10 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 	return cmd
 }
 
-func printViews(cmd *cobra.Command, e *analyze.Engine, format string) error {
+// printViews lists the views of either engine and their columns.
+func printViews(cmd *cobra.Command, e interface {
+	Views(context.Context) ([]analyze.View, error)
+}, format string) error {
 	vs, err := e.Views(cmd.Context())
 	if err != nil {
 		return err

@@ -2,7 +2,7 @@
 -- analyze/sql/views/pods.sql): its workload, else its app label, seen on
 -- any of its flows (the first), else the workload its name implies.
 -- renamed: some flows of the pod name it otherwise.
-SELECT namespace, pod, name, lo <> name OR hi <> name AS renamed, first_time, last_time
+SELECT namespace, pod, name, CAST(lo <> name OR hi <> name AS Nullable(Bool)) AS renamed, first_time, last_time
 FROM (
     SELECT namespace, pod,
         coalesce(argMin(workload, first_time), argMin(app, first_time), min(inferred)) AS name,
