@@ -213,7 +213,10 @@ func (e *ClickHouse) compose(q string, p Params) (string, error) {
 		}
 	}
 	visit(q)
-	if need["traffic_in"] && (!p.Since.IsZero() || !p.Until.IsZero() || e.src.sessions() > 1) {
+	// traffic_in_cut.sql defines traffic_in where a window may cut
+	// minutes or sessions may have counted the same ones.
+	cut := !p.Since.IsZero() || !p.Until.IsZero() || e.src.sessions > 1
+	if need["traffic_in"] && cut {
 		visit(view("traffic_in_cut"))
 	}
 	macros, _ := fs.ReadFile(SQL, "sql/clickhouse/macros.sql")
@@ -226,7 +229,7 @@ func (e *ClickHouse) compose(q string, p Params) (string, error) {
 			continue
 		}
 		body := view(v)
-		if v == "traffic_in" && (!p.Since.IsZero() || !p.Until.IsZero() || e.src.sessions() > 1) {
+		if v == "traffic_in" && cut {
 			body = view("traffic_in_cut")
 		}
 		entries = append(entries, fmt.Sprintf("%s AS (\n%s\n)", v, body))

@@ -21,12 +21,12 @@ import (
 type chSource struct {
 	names []string // the locations as given, for messages
 	// files by kind; for each, the table function that reads them
-	files   map[string][]string
-	fn      func(glob string) string
-	flowSet []string         // the flow files, for sessions
-	mans    []*tape.Manifest // the recordings' manifests
-	secret  string           // the secret key the table function is given, if any
-	token   string           // the session token it is given, if any
+	files    map[string][]string
+	fn       func(glob string) string
+	sessions int              // the recording sessions of the flow files
+	mans     []*tape.Manifest // the recordings' manifests
+	secret   string           // the secret key the table function is given, if any
+	token    string           // the session token it is given, if any
 	// derivedErr says why the derived files cannot be read (missing):
 	// the analyses fail with it, queries of the flows alone run.
 	derivedErr error
@@ -107,7 +107,7 @@ func newCHSource(ctx context.Context, locs []string, since, until time.Time, o C
 		}
 		s.fn = fn
 	}
-	s.flowSet = s.files[schema.KindFlows]
+	s.sessions = tape.Sessions(s.files[schema.KindFlows])
 	return s, nil
 }
 
@@ -241,7 +241,7 @@ func (s *chSource) table(kind string) string {
 		parts = append(parts, fmt.Sprintf("SELECT %s FROM %s", cols, from))
 	}
 	q := strings.Join(parts, "\nUNION ALL\n")
-	if s.sessions() > 1 {
+	if s.sessions > 1 {
 		switch kind {
 		case schema.KindFlows, schema.KindRequests:
 			q = fmt.Sprintf("SELECT * FROM (%s) WHERE uuid IS NULL\nUNION ALL\nSELECT * FROM (%s) WHERE uuid IS NOT NULL ORDER BY time LIMIT 1 BY uuid", q, q)
@@ -287,9 +287,6 @@ func chEmptyValue(t string) string {
 	}
 	return "NULL"
 }
-
-// sessions counts the recording sessions of the flow files.
-func (s *chSource) sessions() int { return tape.Sessions(s.flowSet) }
 
 func (s *chSource) noFlows() bool { return len(s.files[schema.KindFlows]) == 0 }
 

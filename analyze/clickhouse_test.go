@@ -13,23 +13,10 @@ import (
 	"time"
 
 	"github.com/flowtape/flowtape/analyze"
-	"github.com/flowtape/flowtape/internal/chdb"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/sim"
 )
-
-// needCHDB skips a test without libchdb.so, unless the run requires it
-// (make test installs it and sets FLOWTAPE_REQUIRE_CHDB=1).
-func needCHDB(t *testing.T) {
-	t.Helper()
-	if _, err := chdb.Find(); err != nil {
-		if os.Getenv("FLOWTAPE_REQUIRE_CHDB") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-}
 
 // Every analysis gives the same rows on ClickHouse (chDB, the ClickHouse
 // engine in this process) as on DuckDB: over the simulator's incident,
@@ -37,7 +24,7 @@ func needCHDB(t *testing.T) {
 // with the drops fixture, at each --level and --reporter that changes
 // the SQL's path.
 func TestClickHouseMatchesDuckDB(t *testing.T) {
-	needCHDB(t)
+	testutil.NeedCHDB(t)
 	ctx := context.Background()
 	incident := t.TempDir()
 	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
@@ -205,7 +192,7 @@ func plain(v any) any {
 // The views a user queries have the same columns, in the same order, on
 // both engines (their types are each engine's own).
 func TestClickHouseViewsHaveDuckDBColumns(t *testing.T) {
-	needCHDB(t)
+	testutil.NeedCHDB(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	testutil.WriteRecording(t, dir, "s", testutil.LoadResponses(t, testutil.Testdata("samples", "basic-sample-5-http-flows.json")))

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flowtape/flowtape/internal/chdb"
 	"github.com/flowtape/flowtape/internal/testutil"
 )
 
@@ -40,12 +39,7 @@ func TestRunsWithoutCHDB(t *testing.T) {
 // over the same recording in an S3 bucket, read by ClickHouse's own s3()
 // from the real S3 server, the output is byte-identical to DuckDB's.
 func TestAnalyzeOnCHDB(t *testing.T) {
-	if _, err := chdb.Find(); err != nil {
-		if os.Getenv("FLOWTAPE_REQUIRE_CHDB") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	testutil.NeedCHDB(t)
 	if testing.Short() {
 		t.Skip("runs an S3 server")
 	}

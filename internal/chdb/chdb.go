@@ -84,7 +84,6 @@ var (
 	conn    *connection
 	loadErr error
 	loaded  bool
-	libPath string
 )
 
 // load opens the library and connects, once per process.
@@ -93,8 +92,9 @@ func load() error {
 		return loadErr
 	}
 	loaded = true
-	libPath, loadErr = Find()
-	if loadErr != nil {
+	libPath, err := Find()
+	if err != nil {
+		loadErr = err
 		return loadErr
 	}
 	lib, err := purego.Dlopen(libPath, purego.RTLD_NOW|purego.RTLD_LOCAL)
@@ -123,14 +123,6 @@ func load() error {
 	}
 	conn = c
 	return nil
-}
-
-// Library returns the path of the loaded library ("" before the first
-// query).
-func Library() string {
-	mu.Lock()
-	defer mu.Unlock()
-	return libPath
 }
 
 // Query runs one statement and returns its output in format (a
