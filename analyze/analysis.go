@@ -26,6 +26,10 @@ type Params struct {
 	Level string
 	// Bucket is the timeline's bucket (default a minute).
 	Bucket time.Duration
+	// Summaries is whether services and graph read the per-minute
+	// summaries: auto (default: over windows longer than
+	// defaults.SummaryWindow), always or never (see summary.go).
+	Summaries string
 }
 
 // Validate returns a one-line error naming the flag of a bad parameter.
@@ -39,6 +43,11 @@ func (p Params) Validate() error {
 	case "", "workload", "service", "pod":
 	default:
 		return fmt.Errorf("--level %q: use workload, service or pod", p.Level)
+	}
+	switch p.Summaries {
+	case "", SummariesAuto, SummariesAlways, SummariesNever:
+	default:
+		return fmt.Errorf("--summaries %q: use auto, always or never", p.Summaries)
 	}
 	if p.Bucket < 0 || p.Bucket%time.Second != 0 {
 		return fmt.Errorf("--bucket %s: use whole seconds, e.g. 10s, 1m or 5m", p.Bucket)
@@ -85,6 +94,15 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 		paths := strings.Join(e.paths, " ")
 		return printer.Table{}, fmt.Errorf("%s: the recording holds no flows, only events: nothing to analyze (flowtape query %s \"SELECT * FROM events\" shows them)", paths, paths)
 	}
+	e.PathNote = ""
+	use, note, err := e.summaryPath(ctx, name, &p)
+	if err != nil {
+		return printer.Table{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if use {
+		q, _ = SummarySQL(name)
+		e.PathNote = note
+	}
 	var bucket any
 	if p.Bucket > 0 {
 		bucket = int64(p.Bucket / time.Second)
@@ -96,6 +114,8 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 		{"since", timeOrNil(p.Since)}, {"until", timeOrNil(p.Until)},
 		{"namespace", strOrNil(p.Namespace)}, {"reporter", strOrNil(p.Reporter)},
 		{"level", strOrNil(p.Level)}, {"bucket", bucket},
+		{"ft_unsettled_only", use},
+		{"ft_summary_h0", timeOrNil(e.summaryHours[0])}, {"ft_summary_h1", timeOrNil(e.summaryHours[1])},
 	}
 	for _, v := range vars {
 		stmt := fmt.Sprintf("SET VARIABLE %s = NULL", v.name)
@@ -106,6 +126,8 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v.name, quote(x))
 		case int64:
 			stmt = fmt.Sprintf("SET VARIABLE %s = %d", v.name, x)
+		case bool:
+			stmt = fmt.Sprintf("SET VARIABLE %s = %t", v.name, x)
 		}
 		if _, err := e.db.ExecContext(ctx, stmt); err != nil {
 			return printer.Table{}, fmt.Errorf("%s: %w", name, firstLine(err))

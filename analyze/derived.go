@@ -122,6 +122,10 @@ func (e *Engine) derivedView(kind string) (string, error) {
 		return "", e.derivedErr
 	}
 	multi := tape.Sessions(e.files.Flows) > 1
+	if e.summaries && kind == schema.KindTraffic {
+		v, _ := e.summaryView(kind, "")
+		return v, nil
+	}
 	switch {
 	case kind == schema.KindTraffic && multi && len(e.derived[kind]) > 0:
 		// Which session counted the flows: minutes two sessions both
@@ -154,6 +158,11 @@ JOIN (VALUES %s) s(filename, session) ON s.filename = t.filename`, quoteList(e.d
 		// are any of its rows'), but its flows and drop_reasons add up
 		// both sessions' (see connections.sql).
 		v = strings.Replace(v, "SELECT * FROM", "SELECT DISTINCT * FROM", 1)
+	}
+	if e.summaries {
+		if sv, ok := e.summaryView(kind, v); ok {
+			v = sv
+		}
 	}
 	return v, nil
 }

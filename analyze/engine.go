@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
 
@@ -116,6 +117,14 @@ type Engine struct {
 	all           []setupStep
 	provider      map[string]int
 	done, running []bool
+	// summaries: the derived views are the summary path's (summary.go),
+	// decided before any is set up.
+	summaries bool
+	// summaryHours: the hours the window covers whole (coveredHours)
+	summaryHours [2]time.Time
+	// PathNote says which path the last analysis took, when that is worth
+	// a line on stderr (the summary path).
+	PathNote string
 	// trafficInFile is the variant of ft_traffic_in defined now.
 	trafficInFile string
 }

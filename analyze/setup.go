@@ -128,7 +128,7 @@ func (e *Engine) steps() []setupStep {
 				"SET VARIABLE ft_pods_renamed = (SELECT count(*) > 0 FROM pod_renames)", "ft_pods_renamed"))
 		}
 	}
-	steps = append(steps, file("sql/window.sql"))
+	steps = append(steps, file("sql/window.sql"), file("sql/summary/rows.sql"), file("sql/summary/views.sql"))
 	// The variant of ft_traffic_in that is right whatever the window; an
 	// analysis gets the faster one where it is right too (trafficIn).
 	steps = append(steps, file(trafficInCut))
@@ -389,6 +389,7 @@ func variablesSQL() string {
 	vars := []struct{ name, value string }{
 		{"ft_default_reporter", quote(defaults.Reporter)},
 		{"ft_default_level", quote(defaults.Level)},
+		{"ft_sketch_gamma", sqlDouble(schema.SketchGamma())},
 		{"ft_default_bucket_seconds", strconv.FormatInt(int64(defaults.Bucket/time.Second), 10)},
 		{"ft_default_health_degraded", sqlDouble(defaults.HealthDegraded)},
 		{"ft_default_health_failure", sqlDouble(defaults.HealthFailure)},

@@ -201,6 +201,9 @@ var (
 			}, true
 		},
 	}
+	// Integer lists: a latency sketch's buckets and counts (summary).
+	cInt32s    = listCodec(cInt32, "INTEGER[]")
+	cUint64s   = listCodec(cUint64, "UBIGINT[]")
 	cKeyValues = codec[[]KeyValue]{
 		arrowType: arrow.ListOf(arrow.StructOf(
 			arrow.Field{Name: "key", Type: arrow.BinaryTypes.String},
@@ -294,4 +297,38 @@ func plainOrDictValues[T any, A interface {
 		return func(i int) T { return d.Value(a.GetValueIndex(i)) }, true
 	}
 	return nil, false
+}
+
+// listCodec is a codec of lists of c's values, written only (engines read
+// them back).
+func listCodec[T any](c codec[T], sqlType string) codec[[]T] {
+	return codec[[]T]{
+		arrowType: arrow.ListOf(c.arrowType), sqlType: sqlType,
+		app: func(b array.Builder, v []T) {
+			lb := b.(*array.ListBuilder)
+			lb.Append(true)
+			vb := lb.ValueBuilder()
+			for _, x := range v {
+				c.app(vb, x)
+			}
+		},
+		values: func(a arrow.Array) (func(int) []T, bool) {
+			l, ok := a.(*array.List)
+			if !ok {
+				return nil, false
+			}
+			get, ok := c.values(l.ListValues())
+			if !ok {
+				return nil, false
+			}
+			return func(i int) []T {
+				start, end := l.ValueOffsets(i)
+				out := make([]T, 0, end-start)
+				for j := start; j < end; j++ {
+					out = append(out, get(int(j)))
+				}
+				return out
+			}, true
+		},
+	}
 }

@@ -15,6 +15,7 @@ type Derived struct {
 	Connections []Connection
 	Traffic     []TrafficCount
 	Pods        []Pod
+	Summary     []Summary
 }
 
 // Deriver derives the rows of one file from the batches of its flow rows
@@ -47,6 +48,7 @@ type Deriver struct {
 	connRows []Connection
 	traffic  TrafficSet
 	pods     PodSet
+	summary  SummarySet // of the requests returned so far
 }
 
 // MaxOpenRequests bounds the requests a Deriver holds open (see Deriver).
@@ -90,10 +92,12 @@ func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
 	d.pods.Add(pods)
 	if piece {
 		out.Piece = Derived{Requests: append(slices.Clip(out.Requests), open...), Connections: conns, Traffic: traffic, Pods: pods}
+		out.Piece.Summary = Summarize(out.Piece)
 	}
 	if d.nOpen > MaxOpenRequests {
 		out.Requests = append(out.Requests, d.spill(d.nOpen-MaxOpenRequests)...)
 	}
+	d.summary.AddRequests(out.Requests)
 	return out, nil
 }
 
@@ -108,6 +112,9 @@ func (d *Deriver) Finish() Derived {
 	f.Connections = d.connRows
 	f.Traffic = d.traffic.Rows()
 	f.Pods = d.pods.Rows()
+	d.summary.AddConnections(f.Connections)
+	d.summary.AddTraffic(f.Traffic)
+	f.Summary = d.summary.Rows()
 	return f
 }
 
@@ -389,10 +396,12 @@ func (b *flowBatch) request(i int, response bool) Request {
 		r.Client, r.ClientNamespace, r.ClientPod, r.ClientIP = b.dstEp(i), b.dstNs(i), b.dstPod(i), b.ipDst(i)
 		r.Server, r.ServerNamespace, r.ServerPod, r.ServerIP = b.srcEp(i), b.srcNs(i), b.srcPod(i), b.ipSrc(i)
 		r.ServerPort, r.HasServerPort = b.srcPort(i)
+		r.clientNamed, r.serverNamed = b.dstWorkload(i) != "", b.srcWorkload(i) != ""
 	} else {
 		r.Client, r.ClientNamespace, r.ClientPod, r.ClientIP = b.srcEp(i), b.srcNs(i), b.srcPod(i), b.ipSrc(i)
 		r.Server, r.ServerNamespace, r.ServerPod, r.ServerIP = b.dstEp(i), b.dstNs(i), b.dstPod(i), b.ipDst(i)
 		r.ServerPort, r.HasServerPort = b.dstPort(i)
+		r.clientNamed, r.serverNamed = b.srcWorkload(i) != "", b.dstWorkload(i) != ""
 	}
 	r.Path = URLPath(r.URL)
 	if r.Protocol == "grpc" {
@@ -478,7 +487,8 @@ func (b *flowBatch) connection(t tuple, rows []int, edges []edge) Connection {
 		HasSourcePort: t.hasSrcPort, HasDestinationPort: t.hasDstPort, Key: tupleKey(t),
 		FirstTime: b.time(first), LastTime: b.time(first),
 		FirstSynOnly: edges[first].synOnly, LastSynOnly: edges[last].synOnly,
-		Source: edges[first].src, Destination: edges[first].dst, Flows: int64(len(rows))}
+		Source: edges[first].src, Destination: edges[first].dst, Flows: int64(len(rows)),
+		srcNamed: edges[first].srcNamed, dstNamed: edges[first].dstNamed}
 	for _, i := range rows {
 		e := &edges[i]
 		at := b.time(i)
@@ -763,6 +773,7 @@ type trafficKey struct {
 	dstSvc                                 string
 	port                                   uint32
 	hasPort                                bool
+	srcNamed, dstNamed                     bool
 }
 
 // minute is the start of the UTC minute of t (ns since the epoch).
@@ -784,7 +795,7 @@ func deriveTraffic(b *flowBatch, edges []edge) []TrafficCount {
 		k := trafficKey{bucket: minute(b.time(i)), node: b.node(i), typ: b.typ(i), verdict: b.verdict(i), dropDesc: b.dropDesc(i),
 			dropReason: dr, l4: b.l4(i), l7: b.l7Proto(i), l7Type: b.l7Type(i), isReply: e.swap,
 			src: e.src, srcNs: e.srcNs, srcPod: e.srcPod, dst: e.dst, dstNs: e.dstNs, dstPod: e.dstPod, dstSvc: e.dstSvc,
-			port: e.dstPort, hasPort: e.hasDstPort}
+			port: e.dstPort, hasPort: e.hasDstPort, srcNamed: e.srcNamed, dstNamed: e.dstNamed}
 		j, ok := idx[k]
 		at := b.time(i)
 		if !ok {
@@ -793,7 +804,8 @@ func deriveTraffic(b *flowBatch, edges []edge) []TrafficCount {
 			out = append(out, TrafficCount{Bucket: k.bucket, NodeName: k.node, Type: k.typ, Verdict: k.verdict, DropReasonDesc: k.dropDesc,
 				DropReason: k.dropReason, L4Protocol: k.l4, L7Protocol: k.l7, L7Type: k.l7Type, IsReply: k.isReply,
 				Source: k.src, SourceNamespace: k.srcNs, SourcePod: k.srcPod, Destination: k.dst, DestinationNamespace: k.dstNs,
-				DestinationPod: k.dstPod, DestinationService: k.dstSvc, Port: k.port, HasPort: k.hasPort, FirstTime: at, LastTime: at})
+				DestinationPod: k.dstPod, DestinationService: k.dstSvc, Port: k.port, HasPort: k.hasPort, FirstTime: at, LastTime: at,
+				srcNamed: k.srcNamed, dstNamed: k.dstNamed})
 		}
 		t := &out[j]
 		t.Flows++
@@ -816,7 +828,7 @@ func (t *TrafficCount) key() trafficKey {
 	return trafficKey{bucket: t.Bucket, node: t.NodeName, typ: t.Type, verdict: t.Verdict, dropDesc: t.DropReasonDesc,
 		dropReason: t.DropReason, l4: t.L4Protocol, l7: t.L7Protocol, l7Type: t.L7Type, isReply: t.IsReply,
 		src: t.Source, srcNs: t.SourceNamespace, srcPod: t.SourcePod, dst: t.Destination, dstNs: t.DestinationNamespace,
-		dstPod: t.DestinationPod, dstSvc: t.DestinationService, port: t.Port, hasPort: t.HasPort}
+		dstPod: t.DestinationPod, dstSvc: t.DestinationService, port: t.Port, hasPort: t.HasPort, srcNamed: t.srcNamed, dstNamed: t.dstNamed}
 }
 
 // Pods.

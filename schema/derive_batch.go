@@ -170,6 +170,9 @@ type edge struct {
 	hasDstPort           bool
 	dstSvc               string
 	synOnly, synAck, rst bool
+	// srcNamed and dstNamed: the endpoint is named by its workload, the
+	// name the views give its pod whatever its other flows say (summary.go)
+	srcNamed, dstNamed bool
 }
 
 func (b *flowBatch) edge(i int) edge {
@@ -200,10 +203,12 @@ func (b *flowBatch) edge(i int) edge {
 		e.src, e.srcNs, e.srcPod, e.srcIP, e.srcPort, e.hasSrcPort = b.dstEp(i), b.dstNs(i), b.dstPod(i), b.ipDst(i), dp, okD
 		e.dst, e.dstNs, e.dstPod, e.dstIP, e.dstPort, e.hasDstPort = b.srcEp(i), b.srcNs(i), b.srcPod(i), b.ipSrc(i), sp, okS
 		e.dstSvc = b.srcSvc(i)
+		e.srcNamed, e.dstNamed = b.dstWorkload(i) != "", b.srcWorkload(i) != ""
 	} else {
 		e.src, e.srcNs, e.srcPod, e.srcIP, e.srcPort, e.hasSrcPort = b.srcEp(i), b.srcNs(i), b.srcPod(i), b.ipSrc(i), sp, okS
 		e.dst, e.dstNs, e.dstPod, e.dstIP, e.dstPort, e.hasDstPort = b.dstEp(i), b.dstNs(i), b.dstPod(i), b.ipDst(i), dp, okD
 		e.dstSvc = b.dstSvc(i)
+		e.srcNamed, e.dstNamed = b.srcWorkload(i) != "", b.dstWorkload(i) != ""
 	}
 	return e
 }

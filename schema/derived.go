@@ -24,13 +24,13 @@ const (
 
 // DerivedKinds are the derived tables, in the order they are written
 // (flows, whose presence promises them, come after).
-var DerivedKinds = []string{KindRequests, KindConnections, KindTraffic, KindPods}
+var DerivedKinds = []string{KindRequests, KindConnections, KindTraffic, KindPods, KindSummary}
 
 // DerivedVersion is the version of the derivation: what the derived rows
 // of a flow file are. A reader refuses derived files of another version
 // (their rows mean something else) and names `flowtape reindex`, which
 // derives them again from the flows.
-const DerivedVersion = 2
+const DerivedVersion = 3
 
 // MetaDerivedVersion is the key-value metadata key of DerivedVersion in
 // derived files.
@@ -76,6 +76,8 @@ type Request struct {
 	// pair and proxy are what pairs them within the file (pairKey,
 	// proxyPairKey).
 	pair, proxy uint64
+	// clientNamed, serverNamed: named by their workloads (see summary.go)
+	clientNamed, serverNamed bool
 }
 
 // CountedByServer reports whether the row is a client proxy's whose
@@ -157,6 +159,8 @@ type Connection struct {
 	HasAttempt bool
 	// Key names the connection (tupleKey).
 	Key int64
+	// srcNamed, dstNamed: named by their workloads (see summary.go)
+	srcNamed, dstNamed bool
 }
 
 // Connections is the connections table.
@@ -196,6 +200,9 @@ var Connections = newRowTable(KindConnections,
 			"time of its opening SYN, carried by the writer from file to file; NULL where the writer could not tell (a file derived "+
 			"on its own: recovery, compaction, reindex), whose connection the view orders in time instead.",
 			func(r *Connection) (int64, bool) { return r.Attempt, r.HasAttempt }),
+		field(cBool, "opens", "The row opens its attempt (its first flow is the SYN attempt is named by): the summary counts "+
+			"the attempt in this file; readers of the summary recompute the connections of rows that do not.",
+			func(r *Connection) (bool, bool) { return r.Opens(), true }),
 	})
 
 // TrafficCount is a row of traffic: flows of one kind between two endpoints in
@@ -214,6 +221,7 @@ type TrafficCount struct {
 	Flows, TCPResets, DNSErrors                       int64
 	MaxLatencyNs                                      uint64
 	FirstTime, LastTime                               int64
+	srcNamed, dstNamed                                bool
 }
 
 // Traffic is the traffic table.

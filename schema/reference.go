@@ -22,13 +22,14 @@ func Reference() []ColumnDoc {
 	out = append(out, rowDocs(Requests)...)
 	out = append(out, rowDocs(Connections)...)
 	out = append(out, rowDocs(Traffic)...)
-	return append(out, rowDocs(Pods)...)
+	out = append(out, rowDocs(Pods)...)
+	return append(out, rowDocs(SummaryTable)...)
 }
 
 // DerivedDoc describes a derived table.
 func DerivedDoc(kind string) string {
 	return map[string]string{Requests.Kind: Requests.Doc, Connections.Kind: Connections.Doc,
-		Traffic.Kind: Traffic.Doc, Pods.Kind: Pods.Doc}[kind]
+		Traffic.Kind: Traffic.Doc, Pods.Kind: Pods.Doc, SummaryTable.Kind: SummaryTable.Doc}[kind]
 }
 
 func rowDocs[R any](t *RowTable[R]) []ColumnDoc {

@@ -205,6 +205,8 @@ func derivedSchema(kind string) *arrow.Schema {
 		return schema.Connections.ArrowSchema()
 	case schema.KindTraffic:
 		return schema.Traffic.ArrowSchema()
+	case schema.KindSummary:
+		return schema.SummaryTable.ArrowSchema()
 	}
 	return schema.Pods.ArrowSchema()
 }
@@ -226,6 +228,7 @@ func (d *derivation) add(rec arrow.RecordBatch) error {
 		schema.KindConnections: schema.Connections.Encode(b.Piece.Connections),
 		schema.KindTraffic:     schema.Traffic.Encode(b.Piece.Traffic),
 		schema.KindPods:        schema.Pods.Encode(b.Piece.Pods),
+		schema.KindSummary:     schema.SummaryTable.Encode(b.Piece.Summary),
 	}
 	defer func() {
 		for _, b := range batches {
@@ -351,6 +354,7 @@ func (d *derivation) finish() error {
 		schema.KindConnections: func() arrow.RecordBatch { return schema.Connections.Encode(f.Connections) },
 		schema.KindTraffic:     func() arrow.RecordBatch { return schema.Traffic.Encode(f.Traffic) },
 		schema.KindPods:        func() arrow.RecordBatch { return schema.Pods.Encode(f.Pods) },
+		schema.KindSummary:     func() arrow.RecordBatch { return schema.SummaryTable.Encode(f.Summary) },
 	} {
 		rows := encode()
 		err := d.files[kind].bf.write(rows)
@@ -439,4 +443,32 @@ func (d *derivation) openBytes() int64 {
 		n += p.size()
 	}
 	return n
+}
+
+// WriteSummaryOf replaces the summary file of the flow file flowPath with
+// rows, atomically: for data generated without flows (benchmarks of a
+// cluster's day, too large to simulate), which readers take as written.
+func WriteSummaryOf(flowPath string, rows []schema.Summary) error {
+	final, ok := derivedOf(flowPath, schema.KindSummary)
+	if !ok {
+		return fmt.Errorf("%s: not in a recording's layout", flowPath)
+	}
+	d, err := createDerived(hiddenPath(final, tmpSuffix), schema.KindSummary, derivedSchema(schema.KindSummary),
+		derivedMeta(WriterOptions{RowGroupRows: defaults.RowGroupRows}))
+	if err != nil {
+		return err
+	}
+	rec := schema.SummaryTable.Encode(rows)
+	defer rec.Release()
+	if err := d.bf.write(rec); err != nil {
+		d.discard()
+		return fmt.Errorf("write %s: %w", d.tmp, err)
+	}
+	if err := d.finish(true); err != nil {
+		return err
+	}
+	if err := os.Rename(d.tmp, final); err != nil {
+		return fmt.Errorf("publish %s: %w", final, err)
+	}
+	return nil
 }

@@ -129,6 +129,9 @@ analysed window (--since/--until, else the recording's).`,
 				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
 					return err
 				}
+				if e.PathNote != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "note: "+e.PathNote)
+				}
 			}
 			for _, n := range analyze.Notes(args[0], t) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
@@ -148,6 +151,8 @@ analysed window (--since/--until, else the recording's).`,
 	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m")
 	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
+	fl.StringVar(&p.Summaries, "summaries", analyze.SummariesAuto, fmt.Sprintf("services, graph: read the per-minute summaries: "+
+		"auto (for windows over %s), always or never (every request and connection)", defaults.SummaryWindow))
 	eng.add(cmd)
 	ch.add(cmd)
 	return cmd

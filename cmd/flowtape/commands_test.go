@@ -54,7 +54,8 @@ func TestSchemaCommandListsEveryColumn(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
-	derived := len(schema.Requests.Columns) + len(schema.Connections.Columns) + len(schema.Traffic.Columns) + len(schema.Pods.Columns)
+	derived := len(schema.Requests.Columns) + len(schema.Connections.Columns) + len(schema.Traffic.Columns) + len(schema.Pods.Columns) +
+		len(schema.SummaryTable.Columns)
 	if len(rows) != len(schema.Flows.Columns)+len(schema.Events.Columns)+derived {
 		t.Fatalf("%d rows, want one per column", len(rows))
 	}

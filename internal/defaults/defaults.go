@@ -96,6 +96,10 @@ const (
 	Level = "workload"
 	// Bucket is the timeline's bucket.
 	Bucket = time.Minute
+	// SummaryWindow is the window from which services and graph read the
+	// per-minute summaries rather than every request and connection
+	// (--summaries auto): an hour of a busy node is millions of requests.
+	SummaryWindow = time.Hour
 	// HealthDegraded and HealthFailure are Kiali's default thresholds on
 	// an error share.
 	HealthDegraded = 0.001

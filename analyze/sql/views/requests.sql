@@ -91,13 +91,17 @@ SELECT
          WHEN proxy_key IS NOT NULL THEN hash(proxy_key, client, server) IN (SELECT h FROM seen)
          ELSE (client, server) IN (SELECT (client, server) FROM server_pairs) END AS seen_by_server,
     request_id, uuid,
-    call_key
+    call_key,
+    -- what the summary leaves out (see sql/summary/views.sql)
+    r.open OR r.seen_by_server IS NULL AS unsettled
 FROM r
 )
-SELECT COLUMNS(c -> CASE WHEN cols IS NULL THEN c <> 'call_key' ELSE list_contains(cols, c) END)
+SELECT COLUMNS(c -> CASE WHEN cols IS NULL THEN c NOT IN ('call_key', 'unsettled') ELSE list_contains(cols, c) END)
 FROM req_rows
-WHERE NOT no_response
-    OR (node_name IS NOT NULL AND reporter IS NOT NULL AND time < (SELECT t FROM horizon)
-        AND hash(call_key, client, server) NOT IN (SELECT h FROM answered));
+WHERE (NOT no_response
+        OR (node_name IS NOT NULL AND reporter IS NOT NULL AND time < (SELECT t FROM horizon)
+            AND hash(call_key, client, server) NOT IN (SELECT h FROM answered)))
+    -- the summary path reads only what the summary leaves out
+    AND (NOT coalesce(getvariable('ft_unsettled_only'), false) OR unsettled);
 
 CREATE OR REPLACE VIEW requests AS FROM ft_requests_of(false, NULL);

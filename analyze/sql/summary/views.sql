@@ -1,0 +1,136 @@
+-- The summary path: what services, graph and timeline read over windows
+-- too long to read every request and connection (analyze/summary.go
+-- decides when, and says so). The engine then defines:
+--   derived_traffic      as the summary's flows part (the traffic table's
+--                        counts without the pods of endpoints named by their
+--                        workload): every view of flows counts reads it;
+--   derived_connections  as only the connections the summary could not
+--                        settle: all rows of the connections that have a row
+--                        which does not open its attempt (it continues one of
+--                        another file, or its writer could not tell);
+--   ft_unsettled_only    true: the requests view gives only the rows the
+--                        summary leaves out (open requests, client rows
+--                        whose file could not tell whether a server proxy
+--                        saw them), pairing them with every file's rows.
+-- Counts are then those of the exact path, summed; latency percentiles
+-- come from the summary's sketch, within 1% (docs/schema.md, summary).
+-- Windows are whole minutes: the summary counts by minute.
+
+-- ft_sketch_bucket and ft_sketch_value are the sketch's bucket of a
+-- latency and the latency a bucket stands for (schema/summary.go).
+CREATE OR REPLACE MACRO ft_sketch_bucket(ns) AS
+    ceil(ln(ns) / ln(getvariable('ft_sketch_gamma')::DOUBLE))::INTEGER;
+CREATE OR REPLACE MACRO ft_sketch_value(b) AS
+    2 * pow(getvariable('ft_sketch_gamma')::DOUBLE, b) / (getvariable('ft_sketch_gamma')::DOUBLE + 1);
+
+-- ft_in_minutes: whether a summary row of the minute starting at bucket
+-- counts in the analysed window t0 to t1: the minutes it overlaps (the
+-- window is whole minutes); hour rows (grain) are only those of hours it
+-- covers whole (ft_summary_rows).
+CREATE OR REPLACE MACRO ft_in_minutes(bucket, grain, t0, t1) AS
+    grain = 'hour' OR (bucket <= t1 AND bucket + INTERVAL 1 MINUTE > t0);
+
+-- ft_s_requests_in: the requests counted (the reporter rule of
+-- requests_counted) in the window, weighted: the summary's rows (requests,
+-- errors, client_errors; lb and lc their latency sketch) and the rows it
+-- left out, each a request. Endpoints renamed as the views name pods.
+CREATE OR REPLACE MACRO ft_s_requests_in(win) AS TABLE
+WITH s AS (
+    SELECT s.bucket AS time,
+        coalesce(rc.name, s.source) AS client, s.source_namespace AS client_namespace, s.source_pod AS client_pod,
+        coalesce(rs.name, s.destination) AS server, s.destination_namespace AS server_namespace, s.destination_pod AS server_pod,
+        s.protocol, s.requests::BIGINT AS requests, s.errors::BIGINT AS errors, s.client_errors::BIGINT AS client_errors,
+        0::BIGINT AS no_response, s.max_latency_ns, s.latency_buckets AS lb, s.latency_counts AS lc, s.grain
+    FROM ft_summary_rows(p := 'requests') s
+    LEFT JOIN pod_renames rc ON getvariable('ft_pods_renamed') AND rc.namespace IS NOT DISTINCT FROM s.source_namespace AND rc.pod = s.source_pod
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM s.destination_namespace AND rs.pod = s.destination_pod
+    WHERE CASE ft_reporter()
+        WHEN 'server' THEN s.reporter = 'server' OR NOT s.seen_by_server
+        WHEN 'client' THEN s.reporter = 'client'
+        ELSE true END
+),
+u AS (
+    SELECT time, client, client_namespace, client_pod, server, server_namespace, server_pod, protocol,
+        (NOT no_response)::BIGINT AS requests, error::BIGINT AS errors, client_error::BIGINT AS client_errors,
+        no_response::BIGINT AS no_response, latency_ns AS max_latency_ns,
+        CASE WHEN latency_ns > 0 THEN [ft_sketch_bucket(latency_ns)] END AS lb,
+        CASE WHEN latency_ns > 0 THEN [1::UBIGINT] END AS lc, 'minute' AS grain
+    FROM ft_requests_counted(['time', 'client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod',
+        'protocol', 'no_response', 'error', 'client_error', 'latency_ns'])
+)
+SELECT s.* EXCLUDE (grain) FROM s, query_table(win) w WHERE ft_in_minutes(s.time, s.grain, w.t0, w.t1)
+UNION ALL
+SELECT u.* EXCLUDE (grain) FROM u, query_table(win) w WHERE u.time BETWEEN w.t0 AND w.t1;
+
+-- ft_s_connections_in: the connections in the window, weighted (n), with
+-- the columns of the connections view the analyses read: the summary's
+-- attempts; taken back, those of the connections derived_connections
+-- holds (which the summary counted from their opening rows); and those
+-- connections as the connections view judges them.
+CREATE OR REPLACE MACRO ft_s_connections_in(win) AS TABLE
+WITH reverse AS (
+    SELECT DISTINCT node_name, source, destination FROM traffic WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
+),
+opened AS (
+    SELECT bucket, grain, syn_time, node_name, source, source_namespace, source_pod, destination, destination_namespace, destination_pod,
+        destination_service, destination_port, answered, reset, dropped, connections::BIGINT AS n
+    FROM ft_summary_rows(p := 'connections')
+    UNION ALL
+    SELECT make_timestamp_ns(epoch_ns(syn_time) // 60000000000 * 60000000000), 'minute', syn_time, node_name, source, source_namespace, source_pod,
+        destination, destination_namespace, destination_pod, destination_service, destination_port, answered, reset, dropped, -1
+    FROM derived_connections WHERE opens
+),
+named AS (
+    SELECT o.* EXCLUDE (source, destination, syn_time, grain), coalesce(o.syn_time, o.bucket) AS time,
+        coalesce(rs.name, coalesce(o.source, '(unknown)')) AS source, coalesce(rd.name, coalesce(o.destination, '(unknown)')) AS destination
+    FROM opened o
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM o.source_namespace AND rs.pod = o.source_pod
+    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM o.destination_namespace AND rd.pod = o.destination_pod
+    CROSS JOIN query_table(win) w
+    WHERE ft_in_minutes(o.bucket, o.grain, w.t0, w.t1)
+),
+-- judged as the connections view judges
+judged AS (
+    SELECT *, NOT answered AND NOT dropped AND judged
+            AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic) AS unanswered
+    FROM (SELECT *,
+              answered OR reset OR dropped
+                  OR (NOT getvariable('ft_filtered_capture')
+                      AND coalesce(node_name IN (SELECT node_name FROM reverse WHERE node_name IS NOT NULL), false))
+                  OR coalesce((source, destination) IN (SELECT (source, destination) FROM reverse), false) AS judged
+          FROM named)
+)
+SELECT time, source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
+    reset, dropped, unanswered, judged, reset OR dropped OR unanswered AS failed, n
+FROM judged
+UNION ALL
+SELECT time, source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
+    reset, dropped, unanswered, judged, failed, 1
+FROM ft_connections_in(win, ['source', 'source_namespace', 'source_pod', 'destination', 'destination_namespace', 'destination_pod',
+    'destination_service', 'reset', 'dropped', 'unanswered', 'judged', 'failed']);
+
+-- ft_sketch_quantiles is, for each group g of rel (by name: columns g, lb
+-- and lc, a latency sketch's buckets and counts), the value of the
+-- bucket in which each quantile of qs falls, by nearest rank (the
+-- smallest bucket with at least q of the latencies at or below it): as
+-- quantile_disc, within the sketch's relative error.
+CREATE OR REPLACE MACRO ft_sketch_quantiles(rel, qs) AS TABLE
+    WITH h AS (
+        SELECT g, b, sum(c) AS c
+        FROM (SELECT g, unnest(lb) AS b, unnest(lc) AS c FROM query_table(rel) WHERE lb IS NOT NULL)
+        GROUP BY ALL
+    ),
+    cum AS (
+        SELECT g, b, sum(c) OVER (PARTITION BY g ORDER BY b ROWS UNBOUNDED PRECEDING) AS upto, sum(c) OVER (PARTITION BY g) AS n
+        FROM h
+    ),
+    pos AS (
+        SELECT g, i, greatest(ceil(qs[i] * n), 1) AS k
+        FROM (SELECT DISTINCT g, n FROM cum), range(1, len(qs) + 1) r(i)
+    ),
+    found AS (
+        SELECT pos.g, pos.i, min(cum.b) AS b
+        FROM pos JOIN cum ON cum.g IS NOT DISTINCT FROM pos.g AND cum.upto >= pos.k
+        GROUP BY ALL
+    )
+    SELECT g, list(ft_sketch_value(b) ORDER BY i) AS q FROM found GROUP BY g;

@@ -1,0 +1,240 @@
+package analyze
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowtape/flowtape/internal/defaults"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// The summary path. What: services and graph over a long window read the
+// per-minute summaries the writer derived with each file
+// (schema/summary.go) instead of every request and connection
+// (sql/summary/*.sql). Why: a day of a large cluster is billions of
+// requests; its summaries are thousands of rows per edge-day, and the
+// answer comes in about a second. The trade-off: latency percentiles come
+// from a sketch (within 1%; max exact), windows are whole minutes, and
+// graph has no pod level there; counts are those of the exact path, because
+// the summaries count only what their file settled and the rest is read
+// from the derived rows (sql/summary/views.sql). Guarded by
+// TestSummaryMatchesExact (counts equal, percentiles within 1%, on the
+// simulator's truth and the real samples).
+
+// Summary modes (--summaries).
+const (
+	SummariesAuto   = "auto"
+	SummariesAlways = "always"
+	SummariesNever  = "never"
+)
+
+// summaryAnalyses are the analyses with a summary path.
+var summaryAnalyses = []string{"services", "graph"}
+
+// SummarySQL is the summary path's SQL of an analysis.
+func SummarySQL(name string) (string, bool) {
+	b, err := SQL.ReadFile("sql/summary/" + name + ".sql")
+	return string(b), err == nil
+}
+
+// summaryPath decides whether analysis name reads the summaries, and
+// says why (a line for stderr; "" when there is nothing to say). It
+// rounds p's window out to whole minutes when it does.
+func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool, string, error) {
+	mode := p.Summaries
+	if mode == "" {
+		mode = SummariesAuto
+	}
+	if mode == SummariesNever {
+		return false, "", nil
+	}
+	refuse := func(why string) (bool, string, error) {
+		if mode == SummariesAlways {
+			return false, "", fmt.Errorf("--summaries always: %s", why)
+		}
+		return false, "", nil
+	}
+	switch {
+	case !slices.Contains(summaryAnalyses, name):
+		return refuse(fmt.Sprintf("%s has no summary path (%s have)", name, strings.Join(summaryAnalyses, ", ")))
+	case p.Level == "pod":
+		return refuse("the summaries keep no pods: --level pod reads every request and connection")
+	case e.derivedErr != nil:
+		return refuse(e.derivedErr.Error())
+	case e.setUp("derived_traffic") || e.setUp("derived_connections"):
+		return refuse("the engine already read the exact tables")
+	}
+	first, last, spans, err := e.hours(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	if !p.Since.IsZero() {
+		first = p.Since
+	}
+	if !p.Until.IsZero() {
+		last = p.Until
+	}
+	span := last.Sub(first)
+	if mode == SummariesAuto && span <= defaults.SummaryWindow {
+		return false, "", nil
+	}
+	if overlap, err := e.summariesOverlap(ctx); err != nil {
+		return false, "", err
+	} else if overlap {
+		return refuse("two recording sessions summarized the same node's minutes (the same flows recorded twice)")
+	}
+	since, until := p.Since, p.Until
+	if !since.IsZero() {
+		p.Since = since.UTC().Truncate(time.Minute)
+	}
+	if !until.IsZero() {
+		// to the end of its minute; one that ends a minute, to just before
+		p.Until = until.UTC().Truncate(time.Minute).Add(time.Minute - time.Nanosecond)
+		if until.UTC().Truncate(time.Minute).Equal(until) {
+			p.Until = until.Add(-time.Nanosecond)
+		}
+	}
+	e.summaries = true
+	t0, t1 := first, last
+	if !p.Since.IsZero() {
+		t0 = p.Since
+	}
+	if !p.Until.IsZero() {
+		t1 = p.Until
+	}
+	e.summaryHours[0], e.summaryHours[1] = coveredHours(spans, t0, t1)
+	if e.summaryHours[0].IsZero() {
+		// none: an empty range, every minute row
+		e.summaryHours[0], e.summaryHours[1] = t0, t0
+	}
+	why := fmt.Sprintf("a window of %s", span.Round(time.Minute))
+	if mode == SummariesAlways {
+		why = "--summaries always"
+	}
+	note := fmt.Sprintf("%s: read the per-minute summaries (%s; --summaries never reads every request and connection): "+
+		"counts exact, p50-p99 within %.0f%%", name, why, schema.SketchRelativeError*100)
+	if !p.Since.Equal(since) || !p.Until.Equal(until) {
+		note += fmt.Sprintf("; window rounded to whole minutes: %s to %s",
+			timeOr(p.Since, "the first flow"), timeOr(p.Until, "the last flow"))
+	}
+	return true, note, nil
+}
+
+func timeOr(t time.Time, none string) string {
+	if t.IsZero() {
+		return none
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// hourSpan is what the summaries' hour rows of one hour count: from its
+// first flow (response, SYN) to its last.
+type hourSpan struct{ hour, first, last time.Time }
+
+// hours reads the summaries' hour rows: the first and last flow of the
+// recording (what the window is without --since and --until), and each
+// hour's span.
+func (e *Engine) hours(ctx context.Context) (first, last time.Time, spans []hourSpan, err error) {
+	files := e.derived[schema.KindSummary]
+	if len(files) == 0 {
+		return first, last, nil, nil
+	}
+	rows, err := e.db.QueryContext(ctx, fmt.Sprintf(`SELECT bucket, min(first_time), max(last_time),
+    min(first_time) FILTER (part = 'flows'), max(last_time) FILTER (part = 'flows')
+FROM read_parquet(%s, hive_partitioning = false) WHERE grain = 'hour' GROUP BY bucket ORDER BY bucket`, quoteList(files)))
+	if err != nil {
+		return first, last, nil, fmt.Errorf("read summaries: %w", firstLine(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h hourSpan
+		var lo, hi sql.NullTime
+		if err := rows.Scan(&h.hour, &h.first, &h.last, &lo, &hi); err != nil {
+			return first, last, nil, fmt.Errorf("read summaries: %w", firstLine(err))
+		}
+		if lo.Valid && (first.IsZero() || lo.Time.Before(first)) {
+			first = lo.Time
+		}
+		if hi.Valid && hi.Time.After(last) {
+			last = hi.Time
+		}
+		spans = append(spans, h)
+	}
+	return first, last, spans, rows.Err()
+}
+
+// coveredHours are the hours, from h0 to before h1, whose every summarized
+// flow, response and SYN lies in the window t0 to t1: the summaries' hour
+// rows count them (ft_summary_rows), minute rows the rest. Over a whole
+// recording that is every hour.
+func coveredHours(spans []hourSpan, t0, t1 time.Time) (h0, h1 time.Time) {
+	for _, h := range spans {
+		if h.first.Before(t0) || h.last.After(t1) {
+			if !h0.IsZero() {
+				break
+			}
+			continue
+		}
+		if h0.IsZero() {
+			h0 = h.hour
+		}
+		h1 = h.hour.Add(time.Hour)
+	}
+	return h0, h1
+}
+
+// summariesOverlap reports whether two sessions summarized flows of the
+// same node and minute: the same flows recorded twice, which the exact
+// path counts once (by uuid) and summaries cannot.
+func (e *Engine) summariesOverlap(ctx context.Context) (bool, error) {
+	files := e.derived[schema.KindSummary]
+	if tape.Sessions(e.files.Flows) < 2 || len(files) == 0 {
+		return false, nil
+	}
+	sessions := make([]string, len(files))
+	for i, p := range files {
+		sessions[i] = fmt.Sprintf("(%s, %s)", quote(p), quote(tape.SessionOf(p)))
+	}
+	var overlap bool
+	err := e.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) > 0 FROM (
+    SELECT bucket, node_name FROM read_parquet(%s, hive_partitioning = false, filename = true) t
+    JOIN (VALUES %s) s(filename, session) ON s.filename = t.filename
+    WHERE part = 'flows'
+    GROUP BY ALL HAVING count(DISTINCT session) > 1)`, quoteList(files), strings.Join(sessions, ", "))).Scan(&overlap)
+	if err != nil {
+		return false, fmt.Errorf("read summaries: %w", firstLine(err))
+	}
+	return overlap, nil
+}
+
+// summaryView is derived_KIND on the summary path (see sql/summary/
+// views.sql): traffic from the summaries; connections only those the
+// summaries could not settle. ok false: as on the exact path.
+func (e *Engine) summaryView(kind, exact string) (string, bool) {
+	switch kind {
+	case schema.KindTraffic:
+		return `CREATE OR REPLACE VIEW derived_traffic AS
+SELECT bucket, node_name, type, verdict, drop_reason_desc, drop_reason, l4_protocol, l7_protocol, l7_type, is_reply,
+    source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
+    destination_port, flows, tcp_resets, dns_errors, max_latency_ns, first_time, last_time, '' AS session
+FROM ft_summary_rows(p := 'flows')`, true
+	case schema.KindConnections:
+		all := strings.Replace(exact, "VIEW derived_connections AS", "VIEW derived_connections_all AS", 1)
+		return all + `;
+CREATE OR REPLACE VIEW derived_connections AS
+SELECT * FROM derived_connections_all
+WHERE connection_key IN (SELECT connection_key FROM derived_connections_all WHERE NOT opens)`, true
+	}
+	return "", false
+}
+
+// setUp reports whether the setup defined object name already.
+func (e *Engine) setUp(name string) bool {
+	i, ok := e.provider[name]
+	return ok && e.done[i]
+}

@@ -1,0 +1,222 @@
+package analyze_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/printer"
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
+	"github.com/flowtape/flowtape/tape"
+)
+
+// summariesMatch runs services and graph on the exact path and on the
+// summaries (a new engine each: the path is chosen before the views are
+// set up) under each of ps: every count equal, the percentiles within the
+// sketch's relative error, max exact.
+func summariesMatch(t *testing.T, dir string, ps []analyze.Params) {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range ps {
+		for _, name := range []string{"services", "graph"} {
+			if name == "graph" && p.Level == "pod" {
+				continue
+			}
+			exact, summary := p, p
+			exact.Summaries, summary.Summaries = analyze.SummariesNever, analyze.SummariesAlways
+			want, err := open(t, dir).Run(ctx, name, exact)
+			if err != nil {
+				t.Fatalf("%s %+v exact: %v", name, p, err)
+			}
+			e := open(t, dir)
+			got, err := e.Run(ctx, name, summary)
+			if err != nil {
+				t.Fatalf("%s %+v on the summaries: %v", name, p, err)
+			}
+			if !strings.Contains(e.PathNote, "summaries") {
+				t.Errorf("%s %+v: no note of the summary path (%q)", name, p, e.PathNote)
+			}
+			if len(want.Rows) == 0 {
+				t.Fatalf("%s %+v: no rows to compare", name, p)
+			}
+			if d := summaryDiff(got, want); d != "" {
+				t.Errorf("%s %+v: the summaries differ from the exact path (%d and %d rows): %s", name, p, len(got.Rows), len(want.Rows), d)
+			}
+		}
+	}
+}
+
+// summaryDiff says where a summary result differs from the exact one
+// beyond what the sketch allows.
+func summaryDiff(got, want printer.Table) string {
+	if strings.Join(got.Columns, ",") != strings.Join(want.Columns, ",") {
+		return fmt.Sprintf("columns %v, want %v", got.Columns, want.Columns)
+	}
+	if len(got.Rows) != len(want.Rows) {
+		return fmt.Sprintf("%d rows, want %d", len(got.Rows), len(want.Rows))
+	}
+	var diffs []string
+	for i := range want.Rows {
+		for j, c := range want.Columns {
+			g, w := got.Rows[i][j], want.Rows[i][j]
+			if strings.HasSuffix(c, "_ms") && c != "max_ms" && g != nil && w != nil {
+				gf, wf := g.(float64), w.(float64)
+				if math.Abs(gf-wf) > schema.SketchRelativeError*wf+1e-9 {
+					diffs = append(diffs, fmt.Sprintf("row %d %s: %v, want %v within %.0f%%", i, c, g, w, schema.SketchRelativeError*100))
+				}
+				continue
+			}
+			if fmt.Sprint(g) != fmt.Sprint(w) {
+				diffs = append(diffs, fmt.Sprintf("row %d (%v) %s: %v, want %v", i, want.Rows[i][0], c, g, w))
+			}
+		}
+	}
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// The summary path counts what the exact path counts, over the
+// simulator's incident written in many files (requests answered and
+// connections continued in the next file, pods renamed), with the
+// writer's bounds at a few rows (requests written open, connections
+// forgotten), while it is still being written (pieces), and over every
+// real sample; latency percentiles within 1% of the exact (nearest-rank,
+// the simulator's truth as recorded).
+func TestSummaryMatchesExact(t *testing.T) {
+	flows := simFlows(t, 3*time.Minute)
+	minutes := []analyze.Params{
+		{},
+		{Reporter: "client"},
+		{Reporter: "both", Level: "service"},
+		{Namespace: "default"},
+		// whole minutes: the summaries' grain
+		{Since: edgeT0.Add(time.Minute), Until: edgeT0.Add(2*time.Minute - time.Nanosecond)},
+	}
+	t.Run("many files", func(t *testing.T) {
+		dir := t.TempDir()
+		sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 500, RotateRows: 5000}, flows, 0)
+		e := open(t, dir)
+		for _, q := range []string{
+			"SELECT count(*) FROM derived_connections WHERE NOT opens",
+			"SELECT count(*) FROM derived_requests WHERE open OR seen_by_server IS NULL",
+		} {
+			if n := count(t, e, q); n == 0 {
+				t.Fatalf("%s: 0; the fixture must leave the summaries something to settle", q)
+			}
+		}
+		summariesMatch(t, dir, minutes)
+	})
+	t.Run("within bounds", func(t *testing.T) {
+		defer func(r, c int, idle int64) { schema.MaxOpenRequests, schema.MaxConns, schema.ConnIdle = r, c, idle }(
+			schema.MaxOpenRequests, schema.MaxConns, schema.ConnIdle)
+		schema.MaxOpenRequests, schema.MaxConns, schema.ConnIdle = 3, 20, int64(2*time.Second)
+		dir := t.TempDir()
+		sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 200, RotateRows: 5000}, flows, 0)
+		summariesMatch(t, dir, minutes[:2])
+	})
+	t.Run("while recording", func(t *testing.T) {
+		dir := t.TempDir()
+		sk := sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 97}, flows[:len(flows)/2], 1000)
+		defer sk.Close()
+		summariesMatch(t, dir, minutes[:1])
+	})
+	t.Run("hours", func(t *testing.T) {
+		// Two hours and a half: the hours the window covers whole are read
+		// from the summaries' hour rows, the rest from minute rows.
+		var long []*flowpb.Flow
+		start := edgeT0.Add(20 * time.Minute)
+		for _, r := range testutil.SimResponses(sim.Scenarios["steady"], 5, 3, start, start.Add(140*time.Minute)) {
+			if f := r.GetFlow(); f != nil {
+				long = append(long, f)
+			}
+		}
+		dir := t.TempDir()
+		sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 1000, RotateRows: 7000}, long, 0)
+		summariesMatch(t, dir, []analyze.Params{{}, {Since: edgeT0.Add(30 * time.Minute), Until: edgeT0.Add(150*time.Minute - time.Nanosecond)}})
+	})
+	t.Run("samples", func(t *testing.T) {
+		for i, in := range sampleFiles() {
+			dir := t.TempDir()
+			testutil.WriteRecording(t, dir, "sample", testutil.LoadResponses(t, in))
+			if n := count(t, open(t, dir), "SELECT count(*) FROM flows"); n < 20 {
+				continue // too few flows to say anything
+			}
+			t.Run(fmt.Sprint(i), func(t *testing.T) { summariesMatch(t, dir, minutes[:2]) })
+		}
+	})
+}
+
+// --summaries auto reads the summaries over windows longer than an hour,
+// and says so; never and always force either path; what the summaries
+// cannot answer is a one-line error with always, the exact path with auto.
+func TestSummaryPathChoice(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	testutil.WriteRecording(t, dir, "long", testutil.SimResponses(sim.Scenarios["steady"], 3, 2, start, start.Add(70*time.Minute)))
+	run := func(p analyze.Params) (string, error) {
+		e := open(t, dir)
+		_, err := e.Run(ctx, "services", p)
+		return e.PathNote, err
+	}
+	for _, tc := range []struct {
+		name    string
+		p       analyze.Params
+		summary bool
+		err     string
+	}{
+		{"auto over 70 minutes", analyze.Params{}, true, ""},
+		{"auto over 10 minutes", analyze.Params{Since: start, Until: start.Add(10 * time.Minute)}, false, ""},
+		{"never", analyze.Params{Summaries: analyze.SummariesNever}, false, ""},
+		{"always over 10 minutes", analyze.Params{Summaries: analyze.SummariesAlways, Until: start.Add(10 * time.Minute)}, true, ""},
+		{"auto at pod level", analyze.Params{Level: "pod"}, false, ""},
+		{"always at pod level", analyze.Params{Level: "pod", Summaries: analyze.SummariesAlways}, false, "--level pod"},
+		{"bad mode", analyze.Params{Summaries: "sometimes"}, false, `--summaries "sometimes"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			note, err := run(tc.p)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error %v, want one line with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := note != ""; got != tc.summary {
+				t.Errorf("summary path %v (note %q), want %v", got, note, tc.summary)
+			}
+		})
+	}
+	// The window is rounded out to whole minutes, and the note says so.
+	note, err := run(analyze.Params{Summaries: analyze.SummariesAlways, Since: start.Add(90 * time.Second)})
+	if err != nil || !strings.Contains(note, "rounded to whole minutes: 2026-11-25T13:01:00Z") {
+		t.Errorf("note %q, err %v: want the window rounded to 13:01", note, err)
+	}
+}
+
+// Two sessions that recorded the same node's flows (a restarted recorder
+// that resumed early): the summaries would count them twice, so auto
+// reads every request, and always refuses.
+func TestSummaryRefusesOverlappingSessions(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	resps := testutil.SimResponses(sim.Scenarios["incident"], 7, 20, start, start.Add(3*time.Minute))
+	testutil.WriteRecording(t, dir, "first", resps[:len(resps)*6/10])
+	testutil.WriteRecording(t, dir, "second", resps[len(resps)*4/10:])
+	_, err := open(t, dir).Run(context.Background(), "services", analyze.Params{Summaries: analyze.SummariesAlways})
+	if err == nil || !strings.Contains(err.Error(), "same node's minutes") {
+		t.Fatalf("error %v, want a refusal naming the overlap", err)
+	}
+}
