@@ -79,31 +79,64 @@ func recordingsOf(files []string) []string {
 	return out
 }
 
-// checkDerived reads the footers of the derived files: each must be of
-// its kind and of this flowtape's derived version.
-func (e *Engine) checkDerived(ctx context.Context) error {
-	var all []string
-	for _, kind := range schema.DerivedKinds {
+// checkDerived reads the footers of the derived files of kinds (those not
+// read before): each must be of its kind and of this flowtape's derived
+// version. The exact path checks every kind before it reads any (no
+// analysis gives a number of fewer files); the summary path only what it
+// reads (see summary.go). The summary files' footers are kept
+// (summaryMeta).
+func (e *Engine) checkDerived(ctx context.Context, kinds ...string) error {
+	if e.kindErr == nil {
+		e.kindErr = map[string]error{}
+	}
+	var todo, all []string
+	for _, kind := range kinds {
+		if err, done := e.kindErr[kind]; done {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		todo = append(todo, kind)
 		all = append(all, e.derived[kind]...)
+	}
+	if len(todo) == 0 {
+		return nil
 	}
 	meta, err := e.footers(ctx, all)
 	if err != nil {
 		return e.reindexError(err)
 	}
-	for _, kind := range schema.DerivedKinds {
-		for _, p := range e.derived[kind] {
-			m := meta[p]
-			if m[schema.MetaKind] != kind {
-				return e.reindexError(fmt.Errorf("%s: a file of kind %q in the directory of %s", p, m[schema.MetaKind], kind))
+	for _, kind := range todo {
+		e.kindErr[kind] = e.checkKind(kind, meta)
+		if kind == schema.KindSummary {
+			e.summaryMeta = map[string]map[string]string{}
+			for _, p := range e.derived[kind] {
+				e.summaryMeta[p] = meta[p]
 			}
-			if err := schema.CheckDerivedVersion(m[schema.MetaDerivedVersion]); err != nil {
-				err = fmt.Errorf("%s: %w", p, err)
-				if strings.Contains(err.Error(), "newer") {
-					return fmt.Errorf("%w: use that flowtape, or run flowtape reindex %s to derive the tables again with this one",
-						err, strings.Join(recordingsOf(e.files.Flows), " "))
-				}
-				return e.reindexError(err)
+		}
+	}
+	for _, kind := range todo {
+		if err := e.kindErr[kind]; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) checkKind(kind string, meta map[string]map[string]string) error {
+	for _, p := range e.derived[kind] {
+		m := meta[p]
+		if m[schema.MetaKind] != kind {
+			return e.reindexError(fmt.Errorf("%s: a file of kind %q in the directory of %s", p, m[schema.MetaKind], kind))
+		}
+		if err := schema.CheckDerivedVersion(m[schema.MetaDerivedVersion]); err != nil {
+			err = fmt.Errorf("%s: %w", p, err)
+			if strings.Contains(err.Error(), "newer") {
+				return fmt.Errorf("%w: use that flowtape, or run flowtape reindex %s to derive the tables again with this one",
+					err, strings.Join(recordingsOf(e.files.Flows), " "))
 			}
+			return e.reindexError(err)
 		}
 	}
 	return nil
@@ -117,9 +150,19 @@ func (e *Engine) reindexError(err error) error {
 // derivedView defines derived_KIND over the derived files of a kind. A
 // request a recorder received twice is dropped by uuid (recordings of
 // several sessions may hold the same flows, see flowsView).
-func (e *Engine) derivedView(kind string) (string, error) {
+func (e *Engine) derivedView(ctx context.Context, kind string) (string, error) {
 	if e.derivedErr != nil {
 		return "", e.derivedErr
+	}
+	check := schema.DerivedKinds
+	if e.summaries {
+		check = []string{kind}
+		if v, ok := e.summaryEmpty(kind); ok {
+			return v, nil
+		}
+	}
+	if err := e.checkDerived(ctx, check...); err != nil {
+		return "", err
 	}
 	multi := tape.Sessions(e.files.Flows) > 1
 	if e.summaries && kind == schema.KindTraffic {

@@ -120,6 +120,10 @@ type Engine struct {
 	// summaries: the derived views are the summary path's (summary.go),
 	// decided before any is set up.
 	summaries bool
+	// kindErr: the derived kinds whose footers were checked, and what was
+	// wrong (checkDerived); summaryMeta: the summary files' footers
+	kindErr     map[string]error
+	summaryMeta map[string]map[string]string
 	// summaryHours: the hours the window covers whole (coveredHours)
 	summaryHours [2]time.Time
 	// PathNote says which path the last analysis took, when that is worth
@@ -196,9 +200,6 @@ func (e *Engine) setup(ctx context.Context, o Options) error {
 			return err
 		}
 		e.done[i] = true
-	}
-	if e.derivedErr == nil {
-		e.derivedErr = e.checkDerived(ctx)
 	}
 	return nil
 }

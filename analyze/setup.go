@@ -108,7 +108,7 @@ func (e *Engine) steps() []setupStep {
 	}
 	for _, kind := range schema.DerivedKinds {
 		steps = append(steps, setupStep{title: "derived_" + kind + ": the derived " + kind + " files", provides: []string{"derived_" + kind},
-			sql: func(context.Context) (string, error) { return e.derivedView(kind) }})
+			sql: func(ctx context.Context) (string, error) { return e.derivedView(ctx, kind) }})
 	}
 	// Whether two recording sessions counted flows of the same minute
 	// (see ft_traffic_in); false, planned away, for one session.
@@ -265,6 +265,9 @@ func (e *Engine) SetupSQL(ctx context.Context) (string, error) {
 	}
 	if e.derivedErr != nil {
 		return "", e.derivedErr
+	}
+	if err := e.checkDerived(ctx, schema.DerivedKinds...); err != nil {
+		return "", err
 	}
 	abs.derived = map[string][]string{}
 	for kind, paths := range e.derived {

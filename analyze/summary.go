@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ const (
 )
 
 // summaryAnalyses are the analyses with a summary path.
-var summaryAnalyses = []string{"services", "graph"}
+var summaryAnalyses = []string{"services", "graph", "timeline"}
 
 // SummarySQL is the summary path's SQL of an analysis.
 func SummarySQL(name string) (string, bool) {
@@ -62,10 +63,14 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	switch {
 	case !slices.Contains(summaryAnalyses, name):
 		return refuse(fmt.Sprintf("%s has no summary path (%s have)", name, strings.Join(summaryAnalyses, ", ")))
-	case p.Level == "pod":
+	case name == "graph" && p.Level == "pod":
 		return refuse("the summaries keep no pods: --level pod reads every request and connection")
+	case name == "timeline" && bucketOf(*p)%time.Minute != 0:
+		return refuse(fmt.Sprintf("the summaries count by minute: --bucket %s is not whole minutes", bucketOf(*p)))
 	case e.derivedErr != nil:
 		return refuse(e.derivedErr.Error())
+	case e.checkDerived(ctx, schema.KindSummary) != nil:
+		return refuse(e.checkDerived(ctx, schema.KindSummary).Error())
 	case e.setUp("derived_traffic") || e.setUp("derived_connections"):
 		return refuse("the engine already read the exact tables")
 	}
@@ -108,6 +113,10 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		t1 = p.Until
 	}
 	e.summaryHours[0], e.summaryHours[1] = coveredHours(spans, t0, t1)
+	if name == "timeline" && bucketOf(*p)%time.Hour != 0 {
+		// a timeline of buckets shorter than an hour reads minute rows
+		e.summaryHours[0] = time.Time{}
+	}
 	if e.summaryHours[0].IsZero() {
 		// none: an empty range, every minute row
 		e.summaryHours[0], e.summaryHours[1] = t0, t0
@@ -237,4 +246,36 @@ WHERE connection_key IN (SELECT connection_key FROM derived_connections_all WHER
 func (e *Engine) setUp(name string) bool {
 	i, ok := e.provider[name]
 	return ok && e.done[i]
+}
+
+// summaryEmpty is derived_KIND as an empty view on the summary path, for
+// the kinds it need not read: requests and connections where no summary
+// file leaves a row of them to the views, pods where moreover no summary
+// row keeps a pod (their footers say, see schema.MetaSummaryLeft). A day
+// of a cluster is thousands of files of each kind.
+func (e *Engine) summaryEmpty(kind string) (string, bool) {
+	var left, pods int64
+	for _, p := range e.derived[schema.KindSummary] {
+		m := e.summaryMeta[p]
+		l, err1 := strconv.ParseInt(m[schema.MetaSummaryLeft], 10, 64)
+		n, err2 := strconv.ParseInt(m[schema.MetaSummaryPods], 10, 64)
+		if err1 != nil || err2 != nil {
+			return "", false // unknown: read them
+		}
+		left, pods = left+l, pods+n
+	}
+	switch {
+	case (kind == schema.KindRequests || kind == schema.KindConnections) && left == 0,
+		kind == schema.KindPods && left == 0 && pods == 0:
+		return baseView("derived_"+kind, tableColumns(kind), nil), true
+	}
+	return "", false
+}
+
+// bucketOf is the timeline's bucket.
+func bucketOf(p Params) time.Duration {
+	if p.Bucket > 0 {
+		return p.Bucket
+	}
+	return defaults.Bucket
 }

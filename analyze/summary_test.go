@@ -18,7 +18,7 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
-// summariesMatch runs services and graph on the exact path and on the
+// summariesMatch runs services, graph and timeline on the exact path and on the
 // summaries (a new engine each: the path is chosen before the views are
 // set up) under each of ps: every count equal, the percentiles within the
 // sketch's relative error, max exact.
@@ -26,8 +26,8 @@ func summariesMatch(t *testing.T, dir string, ps []analyze.Params) {
 	t.Helper()
 	ctx := context.Background()
 	for _, p := range ps {
-		for _, name := range []string{"services", "graph"} {
-			if name == "graph" && p.Level == "pod" {
+		for _, name := range []string{"services", "graph", "timeline"} {
+			if name == "graph" && p.Level == "pod" || name == "timeline" && p.Bucket%time.Minute != 0 {
 				continue
 			}
 			exact, summary := p, p
@@ -142,7 +142,8 @@ func TestSummaryMatchesExact(t *testing.T) {
 		}
 		dir := t.TempDir()
 		sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 1000, RotateRows: 7000}, long, 0)
-		summariesMatch(t, dir, []analyze.Params{{}, {Since: edgeT0.Add(30 * time.Minute), Until: edgeT0.Add(150*time.Minute - time.Nanosecond)}})
+		summariesMatch(t, dir, []analyze.Params{{}, {Since: edgeT0.Add(30 * time.Minute), Until: edgeT0.Add(150*time.Minute - time.Nanosecond)},
+			{Bucket: time.Hour}, {Bucket: 5 * time.Minute, Namespace: "default"}})
 	})
 	t.Run("samples", func(t *testing.T) {
 		for i, in := range sampleFiles() {
@@ -164,27 +165,33 @@ func TestSummaryPathChoice(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	testutil.WriteRecording(t, dir, "long", testutil.SimResponses(sim.Scenarios["steady"], 3, 2, start, start.Add(70*time.Minute)))
-	run := func(p analyze.Params) (string, error) {
+	run := func(name string, p analyze.Params) (string, error) {
 		e := open(t, dir)
-		_, err := e.Run(ctx, "services", p)
+		_, err := e.Run(ctx, name, p)
 		return e.PathNote, err
 	}
 	for _, tc := range []struct {
-		name    string
-		p       analyze.Params
-		summary bool
-		err     string
+		name     string
+		analysis string
+		p        analyze.Params
+		summary  bool
+		err      string
 	}{
-		{"auto over 70 minutes", analyze.Params{}, true, ""},
-		{"auto over 10 minutes", analyze.Params{Since: start, Until: start.Add(10 * time.Minute)}, false, ""},
-		{"never", analyze.Params{Summaries: analyze.SummariesNever}, false, ""},
-		{"always over 10 minutes", analyze.Params{Summaries: analyze.SummariesAlways, Until: start.Add(10 * time.Minute)}, true, ""},
-		{"auto at pod level", analyze.Params{Level: "pod"}, false, ""},
-		{"always at pod level", analyze.Params{Level: "pod", Summaries: analyze.SummariesAlways}, false, "--level pod"},
-		{"bad mode", analyze.Params{Summaries: "sometimes"}, false, `--summaries "sometimes"`},
+		{"auto over 70 minutes", "services", analyze.Params{}, true, ""},
+		{"auto over 10 minutes", "services", analyze.Params{Since: start, Until: start.Add(10 * time.Minute)}, false, ""},
+		{"never", "services", analyze.Params{Summaries: analyze.SummariesNever}, false, ""},
+		{"always over 10 minutes", "services", analyze.Params{Summaries: analyze.SummariesAlways, Until: start.Add(10 * time.Minute)}, true, ""},
+		{"graph", "graph", analyze.Params{}, true, ""},
+		{"graph at pod level", "graph", analyze.Params{Level: "pod"}, false, ""},
+		{"always at pod level", "graph", analyze.Params{Level: "pod", Summaries: analyze.SummariesAlways}, false, "--level pod"},
+		{"timeline", "timeline", analyze.Params{Bucket: 5 * time.Minute}, true, ""},
+		{"timeline of 10s buckets", "timeline", analyze.Params{Bucket: 10 * time.Second}, false, ""},
+		{"errors", "errors", analyze.Params{}, false, ""},
+		{"always errors", "errors", analyze.Params{Summaries: analyze.SummariesAlways}, false, "errors has no summary path"},
+		{"bad mode", "services", analyze.Params{Summaries: "sometimes"}, false, `--summaries "sometimes"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			note, err := run(tc.p)
+			note, err := run(tc.analysis, tc.p)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
 					t.Fatalf("error %v, want one line with %q", err, tc.err)
@@ -200,7 +207,7 @@ func TestSummaryPathChoice(t *testing.T) {
 		})
 	}
 	// The window is rounded out to whole minutes, and the note says so.
-	note, err := run(analyze.Params{Summaries: analyze.SummariesAlways, Since: start.Add(90 * time.Second)})
+	note, err := run("services", analyze.Params{Summaries: analyze.SummariesAlways, Since: start.Add(90 * time.Second)})
 	if err != nil || !strings.Contains(note, "rounded to whole minutes: 2026-11-25T13:01:00Z") {
 		t.Errorf("note %q, err %v: want the window rounded to 13:01", note, err)
 	}

@@ -16,6 +16,8 @@ type Derived struct {
 	Traffic     []TrafficCount
 	Pods        []Pod
 	Summary     []Summary
+	// SummaryMeta is the summary file's footer metadata (SummarySet.Meta).
+	SummaryMeta map[string]string
 }
 
 // Deriver derives the rows of one file from the batches of its flow rows
@@ -92,7 +94,7 @@ func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
 	d.pods.Add(pods)
 	if piece {
 		out.Piece = Derived{Requests: append(slices.Clip(out.Requests), open...), Connections: conns, Traffic: traffic, Pods: pods}
-		out.Piece.Summary = Summarize(out.Piece)
+		out.Piece.Summary, out.Piece.SummaryMeta = Summarize(out.Piece)
 	}
 	if d.nOpen > MaxOpenRequests {
 		out.Requests = append(out.Requests, d.spill(d.nOpen-MaxOpenRequests)...)
@@ -112,9 +114,11 @@ func (d *Deriver) Finish() Derived {
 	f.Connections = d.connRows
 	f.Traffic = d.traffic.Rows()
 	f.Pods = d.pods.Rows()
+	d.summary.AddRequests(f.Requests) // the open ones: left to the views
 	d.summary.AddConnections(f.Connections)
 	d.summary.AddTraffic(f.Traffic)
 	f.Summary = d.summary.Rows()
+	f.SummaryMeta = d.summary.Meta()
 	return f
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -207,6 +208,28 @@ type SummarySet struct {
 	idx     map[summaryKey]int
 	rows    []Summary
 	sketchs []map[int32]uint64
+	// left: the request and connection rows it leaves to the views
+	left int64
+}
+
+// Footer metadata of a summary file: the rows of its file's requests and
+// connections tables that it leaves to the views (not settled in the
+// file), and its rows that keep a pod. A reader of summaries whose files
+// leave nothing and keep no pod need not read those tables at all.
+const (
+	MetaSummaryLeft = "flowtape.summary_left"
+	MetaSummaryPods = "flowtape.summary_pods"
+)
+
+// Meta is the footer metadata of the set's summary file.
+func (s *SummarySet) Meta() map[string]string {
+	pods := 0
+	for i := range s.rows {
+		if s.rows[i].SourcePod != "" || s.rows[i].DestinationPod != "" {
+			pods++
+		}
+	}
+	return map[string]string{MetaSummaryLeft: strconv.FormatInt(s.left, 10), MetaSummaryPods: strconv.Itoa(pods)}
 }
 
 func (s *SummarySet) row(k summaryKey, at int64) (*Summary, map[int32]uint64) {
@@ -253,6 +276,7 @@ func (s *SummarySet) AddRequests(rows []Request) {
 	for i := range rows {
 		q := &rows[i]
 		if q.Open || q.SeenByServer == Null {
+			s.left++
 			continue
 		}
 		k := summaryKey{bucket: minute(q.Time), grain: GrainMinute, part: PartRequests, reporter: q.Reporter, seen: q.SeenByServer, protocol: q.Protocol,
@@ -278,6 +302,7 @@ func (s *SummarySet) AddConnections(rows []Connection) {
 	for i := range rows {
 		c := &rows[i]
 		if !c.Opens() {
+			s.left++
 			continue
 		}
 		k := summaryKey{bucket: minute(c.SynTime), grain: GrainMinute, part: PartConnections, node: c.NodeName,
@@ -308,6 +333,24 @@ func (s *SummarySet) AddTraffic(rows []TrafficCount) {
 		r.TCPResets += t.TCPResets
 		r.DNSErrors += t.DNSErrors
 		r.MaxLatencyNs = max(r.MaxLatencyNs, t.MaxLatencyNs)
+	}
+}
+
+// AddRows adds minute rows (of one file): summaries merge by adding the
+// counts, and the sketches' counts, of equal keys. Hour rows are made by
+// Rows, not added.
+func (s *SummarySet) AddRows(rows []Summary) {
+	for i := range rows {
+		m := &rows[i]
+		if m.Grain == GrainHour {
+			continue
+		}
+		r, sk := s.row(m.key(), m.FirstTime)
+		r.LastTime = max(r.LastTime, m.LastTime)
+		r.add(m)
+		for j, b := range m.LatencyBuckets {
+			sk[b] += m.LatencyCounts[j]
+		}
 	}
 }
 
@@ -377,13 +420,14 @@ func (s *SummarySet) sorted() []Summary {
 	return rows
 }
 
-// Summarize is the summary of a file's (or a piece's) final derived rows.
-func Summarize(d Derived) []Summary {
+// Summarize is the summary of a file's (or a piece's) final derived rows,
+// and its footer metadata.
+func Summarize(d Derived) ([]Summary, map[string]string) {
 	var s SummarySet
 	s.AddRequests(d.Requests)
 	s.AddConnections(d.Connections)
 	s.AddTraffic(d.Traffic)
-	return s.Rows()
+	return s.Rows(), s.Meta()
 }
 
 // Opens reports whether the row opens its attempt: its first flow is the

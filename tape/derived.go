@@ -147,6 +147,8 @@ type derivation struct {
 	live   bool
 	name   string                  // the flow file's name, for the pieces' hidden names
 	pieces map[string]*derivedFile // of the flow piece being written
+	// the summary metadata of the piece being written, added up
+	pieceMeta map[string]int64
 	// published pieces, and what they take on disk
 	piecePaths []string
 	pieceBytes int64
@@ -237,6 +239,11 @@ func (d *derivation) add(rec arrow.RecordBatch) error {
 	}()
 	if d.pieces == nil {
 		d.pieces = map[string]*derivedFile{}
+		d.pieceMeta = map[string]int64{}
+	}
+	for k, v := range b.Piece.SummaryMeta {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		d.pieceMeta[k] += n
 	}
 	for _, kind := range schema.DerivedKinds {
 		p := d.pieces[kind]
@@ -296,7 +303,14 @@ func (d *derivation) publishPieces(flowPiece string) error {
 	}
 	pieces := d.pieces
 	d.pieces = nil
+	meta := map[string]string{}
+	for k, v := range d.pieceMeta {
+		meta[k] = strconv.FormatInt(v, 10)
+	}
 	var errs []error
+	if err := pieces[schema.KindSummary].bf.setMeta(meta); err != nil {
+		errs = append(errs, fmt.Errorf("write %s: %w", pieces[schema.KindSummary].tmp, err))
+	}
 	for _, kind := range schema.DerivedKinds {
 		errs = append(errs, pieces[kind].finish(false))
 	}
@@ -367,6 +381,9 @@ func (d *derivation) finish() error {
 	}
 	d.releaseRequests()
 	var errs []error
+	if err := d.files[schema.KindSummary].bf.setMeta(f.SummaryMeta); err != nil {
+		errs = append(errs, fmt.Errorf("write %s: %w", d.files[schema.KindSummary].tmp, err))
+	}
 	for _, kind := range schema.DerivedKinds {
 		f := d.files[kind]
 		errs = append(errs, f.finish(true))
@@ -448,7 +465,7 @@ func (d *derivation) openBytes() int64 {
 // WriteSummaryOf replaces the summary file of the flow file flowPath with
 // rows, atomically: for data generated without flows (benchmarks of a
 // cluster's day, too large to simulate), which readers take as written.
-func WriteSummaryOf(flowPath string, rows []schema.Summary) error {
+func WriteSummaryOf(flowPath string, rows []schema.Summary, meta map[string]string) error {
 	final, ok := derivedOf(flowPath, schema.KindSummary)
 	if !ok {
 		return fmt.Errorf("%s: not in a recording's layout", flowPath)
@@ -461,6 +478,10 @@ func WriteSummaryOf(flowPath string, rows []schema.Summary) error {
 	rec := schema.SummaryTable.Encode(rows)
 	defer rec.Release()
 	if err := d.bf.write(rec); err != nil {
+		d.discard()
+		return fmt.Errorf("write %s: %w", d.tmp, err)
+	}
+	if err := d.bf.setMeta(meta); err != nil {
 		d.discard()
 		return fmt.Errorf("write %s: %w", d.tmp, err)
 	}

@@ -189,6 +189,16 @@ func (f *batchFile) writeBuffered(rec arrow.RecordBatch) error {
 // close writes the footer and closes the underlying writer.
 func (f *batchFile) close() error { return f.fw.Close() }
 
+// setMeta adds key-value metadata to the footer, before close.
+func (f *batchFile) setMeta(meta map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		if err := f.fw.AppendKeyValueMetadata(k, meta[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // FileInfo is what a Parquet file's footer says about a recording file.
 type FileInfo struct {
 	Kind          string
