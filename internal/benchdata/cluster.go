@@ -244,7 +244,9 @@ type lognormal struct {
 
 func newLognormal(median, sigma float64) *lognormal {
 	lo, hi := schema.SketchBucket(uint64(median*math.Exp(-4*sigma))), schema.SketchBucket(uint64(median*math.Exp(4*sigma)))
-	cdf := func(x float64) float64 { return 0.5 * (1 + math.Erf((math.Log(x)-math.Log(median))/(sigma*math.Sqrt2))) }
+	cdf := func(x float64) float64 {
+		return 0.5 * (1 + math.Erf((math.Log(x)-math.Log(median))/(sigma*math.Sqrt2)))
+	}
 	gamma := schema.SketchGamma()
 	d := &lognormal{max: uint64(math.Pow(gamma, float64(hi)))}
 	for b := lo; b <= hi; b++ {
