@@ -110,12 +110,12 @@ func (e *Engine) steps() []setupStep {
 		steps = append(steps, setupStep{title: "derived_" + kind + ": the derived " + kind + " files", provides: []string{"derived_" + kind},
 			sql: func(ctx context.Context) (string, error) { return e.derivedView(ctx, kind) }})
 	}
-	// Whether two recording sessions counted flows of the same minute
-	// (see ft_traffic_in); false, planned away, for one session.
+	// Whether two recording sessions counted flows of the same node and
+	// minute (see ft_traffic_in); false, planned away, for one session.
 	overlap := "SET VARIABLE ft_sessions_overlap = false"
 	if tape.Sessions(e.files.Flows) > 1 {
 		overlap = `SET VARIABLE ft_sessions_overlap = (SELECT count(*) > 0 FROM
-    (SELECT bucket FROM derived_traffic GROUP BY bucket HAVING count(DISTINCT session) > 1))`
+    (SELECT bucket FROM derived_traffic GROUP BY bucket, node_name HAVING count(DISTINCT session) > 1))`
 	}
 	steps = append(steps, constant("ft_sessions_overlap: whether recording sessions counted the same minutes", overlap, "ft_sessions_overlap"))
 	for _, v := range ViewNames {

@@ -74,7 +74,7 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	case e.setUp("derived_traffic") || e.setUp("derived_connections"):
 		return refuse("the engine already read the exact tables")
 	}
-	first, last, spans, err := e.hours(ctx)
+	first, last, spans, overlap, err := e.hours(ctx)
 	if err != nil {
 		return false, "", err
 	}
@@ -88,10 +88,9 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	if mode == SummariesAuto && span <= defaults.SummaryWindow {
 		return false, "", nil
 	}
-	if overlap, err := e.summariesOverlap(ctx); err != nil {
-		return false, "", err
-	} else if overlap {
-		return refuse("two recording sessions summarized the same node's minutes (the same flows recorded twice)")
+	if overlap {
+		return refuse("two recording sessions summarized the same node's flows over the same time (the same flows recorded twice, " +
+			"which the exact path counts once)")
 	}
 	since, until := p.Since, p.Until
 	if !since.IsZero() {
@@ -146,35 +145,79 @@ func timeOr(t time.Time, none string) string {
 type hourSpan struct{ hour, first, last time.Time }
 
 // hours reads the summaries' hour rows: the first and last flow of the
-// recording (what the window is without --since and --until), and each
-// hour's span.
-func (e *Engine) hours(ctx context.Context) (first, last time.Time, spans []hourSpan, err error) {
+// recording (what the window is without --since and --until), each hour's
+// span, and whether two sessions summarized flows of one node in the same
+// span of time: the same flows recorded twice (a restarted recorder that
+// resumed early, a relay recorder beside a node's), which the exact path
+// counts once (by uuid) and summaries cannot.
+func (e *Engine) hours(ctx context.Context) (first, last time.Time, spans []hourSpan, overlap bool, err error) {
 	files := e.derived[schema.KindSummary]
 	if len(files) == 0 {
-		return first, last, nil, nil
+		return first, last, nil, false, nil
 	}
-	rows, err := e.db.QueryContext(ctx, fmt.Sprintf(`SELECT bucket, min(first_time), max(last_time),
-    min(first_time) FILTER (part = 'flows'), max(last_time) FILTER (part = 'flows')
-FROM read_parquet(%s, hive_partitioning = false) WHERE grain = 'hour' GROUP BY bucket ORDER BY bucket`, quoteList(files)))
+	rows, err := e.db.QueryContext(ctx, fmt.Sprintf(`SELECT filename, node_name, bucket, part = 'flows', min(first_time), max(last_time)
+FROM read_parquet(%s, hive_partitioning = false, filename = true) WHERE grain = 'hour' GROUP BY ALL`, quoteList(files)))
 	if err != nil {
-		return first, last, nil, fmt.Errorf("read summaries: %w", firstLine(err))
+		return first, last, nil, false, fmt.Errorf("read summaries: %w", firstLine(err))
 	}
 	defer rows.Close()
+	type nodeSession struct{ node, session string }
+	byHour := map[time.Time]*hourSpan{}
+	sessions := map[nodeSession]*[2]time.Time{}
 	for rows.Next() {
-		var h hourSpan
-		var lo, hi sql.NullTime
-		if err := rows.Scan(&h.hour, &h.first, &h.last, &lo, &hi); err != nil {
-			return first, last, nil, fmt.Errorf("read summaries: %w", firstLine(err))
+		var file string
+		var node sql.NullString
+		var hour, lo, hi time.Time
+		var flows bool
+		if err := rows.Scan(&file, &node, &hour, &flows, &lo, &hi); err != nil {
+			return first, last, nil, false, fmt.Errorf("read summaries: %w", firstLine(err))
 		}
-		if lo.Valid && (first.IsZero() || lo.Time.Before(first)) {
-			first = lo.Time
+		h := byHour[hour]
+		if h == nil {
+			h = &hourSpan{hour: hour, first: lo, last: hi}
+			byHour[hour] = h
 		}
-		if hi.Valid && hi.Time.After(last) {
-			last = hi.Time
+		h.first, h.last = minTime(h.first, lo), maxTime(h.last, hi)
+		if !flows {
+			continue
 		}
-		spans = append(spans, h)
+		first, last = minTime(first, lo), maxTime(last, hi)
+		k := nodeSession{node.String, tape.SessionOf(file)}
+		if iv := sessions[k]; iv == nil {
+			sessions[k] = &[2]time.Time{lo, hi}
+		} else {
+			iv[0], iv[1] = minTime(iv[0], lo), maxTime(iv[1], hi)
+		}
 	}
-	return first, last, spans, rows.Err()
+	if err := rows.Err(); err != nil {
+		return first, last, nil, false, fmt.Errorf("read summaries: %w", firstLine(err))
+	}
+	for _, h := range byHour {
+		spans = append(spans, *h)
+	}
+	slices.SortFunc(spans, func(a, b hourSpan) int { return a.hour.Compare(b.hour) })
+	for a, x := range sessions {
+		for b, y := range sessions {
+			if a.node == b.node && a.session < b.session && !x[1].Before(y[0]) && !y[1].Before(x[0]) {
+				overlap = true
+			}
+		}
+	}
+	return first, last, spans, overlap, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // coveredHours are the hours, from h0 to before h1, whose every summarized
@@ -195,30 +238,6 @@ func coveredHours(spans []hourSpan, t0, t1 time.Time) (h0, h1 time.Time) {
 		h1 = h.hour.Add(time.Hour)
 	}
 	return h0, h1
-}
-
-// summariesOverlap reports whether two sessions summarized flows of the
-// same node and minute: the same flows recorded twice, which the exact
-// path counts once (by uuid) and summaries cannot.
-func (e *Engine) summariesOverlap(ctx context.Context) (bool, error) {
-	files := e.derived[schema.KindSummary]
-	if tape.Sessions(e.files.Flows) < 2 || len(files) == 0 {
-		return false, nil
-	}
-	sessions := make([]string, len(files))
-	for i, p := range files {
-		sessions[i] = fmt.Sprintf("(%s, %s)", quote(p), quote(tape.SessionOf(p)))
-	}
-	var overlap bool
-	err := e.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) > 0 FROM (
-    SELECT bucket, node_name FROM read_parquet(%s, hive_partitioning = false, filename = true) t
-    JOIN (VALUES %s) s(filename, session) ON s.filename = t.filename
-    WHERE part = 'flows'
-    GROUP BY ALL HAVING count(DISTINCT session) > 1)`, quoteList(files), strings.Join(sessions, ", "))).Scan(&overlap)
-	if err != nil {
-		return false, fmt.Errorf("read summaries: %w", firstLine(err))
-	}
-	return overlap, nil
 }
 
 // summaryView is derived_KIND on the summary path (see sql/summary/

@@ -223,7 +223,7 @@ func TestSummaryRefusesOverlappingSessions(t *testing.T) {
 	testutil.WriteRecording(t, dir, "first", resps[:len(resps)*6/10])
 	testutil.WriteRecording(t, dir, "second", resps[len(resps)*4/10:])
 	_, err := open(t, dir).Run(context.Background(), "services", analyze.Params{Summaries: analyze.SummariesAlways})
-	if err == nil || !strings.Contains(err.Error(), "same node's minutes") {
+	if err == nil || !strings.Contains(err.Error(), "same node's flows") {
 		t.Fatalf("error %v, want a refusal naming the overlap", err)
 	}
 }

@@ -225,7 +225,8 @@ func (p *perNode) start(ctx context.Context, wg *sync.WaitGroup, name, address, 
 	sub := p.o
 	sub.Dialer = p.pd.ForPeer(address, tlsName)
 	sub.Node = name
-	sub.Sink.RecordingID = ""
+	// the node in its files' names: per-node recorders share a bucket
+	sub.Sink.RecordingID = tape.NodeRecordingID(name)
 	sub.Progress = nil
 	// Retention runs once for the directory (retention); each node's open
 	// files take their share of a disk bound.

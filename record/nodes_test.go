@@ -395,3 +395,68 @@ func TestPerNodeCaptureOfOneNode(t *testing.T) {
 		t.Errorf("%d flows of %s, the simulation produced %d", len(flows), full, c.Truth().FlowsByNode[full])
 	}
 }
+
+// Per-node recorders (a DaemonSet's pods, each --per-node --node its own)
+// writing one recording, as into one bucket prefix: each file's name
+// carries its node, so no two recorders ever name a file alike, and the
+// recording holds every node's flows once, its sessions the nodes'.
+func TestPerNodeRecordersShareOneRecording(t *testing.T) {
+	cfg := sim.Config{Seed: 36, Start: t0, Duration: 10 * time.Second, Speed: 5, Scenario: sim.Scenarios["steady"], Truth: true}
+	c, lis := serveAgentCluster(t, cfg)
+	dir := filepath.Join(t.TempDir(), "rec")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var nodes []string
+	for _, n := range c.Topology().Nodes[:2] {
+		nodes = append(nodes, n.FullName())
+	}
+	// what the nodes' agents produced, once the simulation is over
+	want := func() (n uint64) {
+		for _, full := range nodes {
+			n += c.Truth().FlowsByNode[full]
+		}
+		return n
+	}
+	go func() {
+		testutil.Eventually(t, time.Minute, "both nodes' flows are recorded", func() bool {
+			n, _ := readRecordingQuiet(dir)
+			return c.Finished() && uint64(n) >= want()
+		})
+		cancel()
+	}()
+	errs := make(chan error, len(nodes))
+	for _, full := range nodes {
+		_, short, _ := strings.Cut(full, "/")
+		go func() {
+			_, err := record.RunPerNode(ctx, record.Options{Since: t0.Add(-time.Hour), FlushInterval: 200 * time.Millisecond,
+				Sink: tape.SinkOptions{Dir: dir, Writer: "test"}}, peerDialer{dialer(t, "--server", lis[0].Addr().String())}, short)
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := tape.FindFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tape.Sessions(files.Flows); n != len(nodes) {
+		t.Errorf("%d sessions, want one per node (%d)", n, len(nodes))
+	}
+	for _, p := range files.Flows {
+		ok := false
+		for _, full := range nodes {
+			_, short, _ := strings.Cut(full, "/")
+			ok = ok || strings.Contains(filepath.Base(p), "_"+strings.ReplaceAll(short, "-", "_")+"-")
+		}
+		if !ok {
+			t.Errorf("%s: no node in its name", p)
+		}
+	}
+	flows, _ := readRecording(t, dir)
+	if uint64(len(flows)) != want() || want() == 0 {
+		t.Errorf("%d flows, the two nodes' agents produced %d", len(flows), want())
+	}
+}

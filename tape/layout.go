@@ -11,6 +11,7 @@
 package tape
 
 import (
+	"crypto/sha256"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -102,6 +103,29 @@ func NewRecordingID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// NodeRecordingID is a recording id for a recorder of one node (record
+// --per-node): random, and the node's name, so that recorders of two
+// nodes writing one bucket (a DaemonSet's pods) never name a file alike,
+// whatever their random parts. The name's letters and digits are kept,
+// others become '_' (file names split at '-'); a long name is cut and a
+// hash of it added.
+func NodeRecordingID(node string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(node) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	name := b.String()
+	if len(name) > 64 {
+		sum := sha256.Sum256([]byte(node))
+		name = name[:min(len(name), 48)] + "_" + hex.EncodeToString(sum[:4])
+	}
+	return NewRecordingID() + "_" + name
 }
 
 // compactedName is the name of the file that holds the rows of a

@@ -4,8 +4,9 @@
 -- of flows), the flows of those minutes inside the window, from the edges
 -- view, each a row of its own: so that sums over the rows count exactly
 -- the flows of the window. So too for the minutes more than one recording
--- session counted (the same flows recorded twice count once in the flows
--- view, by uuid): getvariable('ft_sessions_overlap').
+-- session counted of one node (the same flows recorded twice count once in
+-- the flows view, by uuid; a flow is its node's, so per-node recorders'
+-- sessions never record one twice): getvariable('ft_sessions_overlap').
 CREATE OR REPLACE MACRO ft_traffic_in(win) AS TABLE
     WITH w AS (FROM query_table(win)),
     cut AS (
@@ -13,7 +14,7 @@ CREATE OR REPLACE MACRO ft_traffic_in(win) AS TABLE
         WHERE first_time <= w.t1 AND last_time >= w.t0 AND (first_time < w.t0 OR last_time > w.t1)
         UNION
         SELECT bucket FROM traffic WHERE getvariable('ft_sessions_overlap')
-        GROUP BY bucket HAVING count(DISTINCT session) > 1
+        GROUP BY bucket, node_name HAVING count(DISTINCT session) > 1
     )
     SELECT t.* EXCLUDE (session) FROM traffic t, w
     WHERE t.first_time >= w.t0 AND t.last_time <= w.t1 AND t.bucket NOT IN (SELECT bucket FROM cut)

@@ -1,7 +1,7 @@
 -- traffic_in (traffic_in_cut.sql): the rows of traffic whose flows all
 -- lie in the window, and for the minutes the window cuts (--since or
 -- --until inside a minute of flows) or more than one recording session
--- counted, the flows of those minutes inside the window, from the edges
+-- counted of one node, the flows of those minutes inside the window, from the edges
 -- view, each a row of its own: sums over the rows count exactly the flows
 -- of the window, each flow once.
 SELECT * FROM (
@@ -10,7 +10,7 @@ SELECT * FROM (
         SELECT tc.bucket FROM traffic tc, time_window w2
         WHERE tc.first_time <= w2.t1 AND tc.last_time >= w2.t0 AND (tc.first_time < w2.t0 OR tc.last_time > w2.t1)
         UNION DISTINCT
-        SELECT ts.bucket FROM traffic ts GROUP BY ts.bucket HAVING uniqExact(ts.session) > 1)
+        SELECT ts.bucket FROM traffic ts GROUP BY ts.bucket, ts.node_name HAVING uniqExact(ts.session) > 1)
     UNION ALL
     SELECT
         ft_minute(time) AS bucket, node_name, type, l7_protocol, l7_type, verdict, drop_reason_desc, drop_reason, l4_protocol,
@@ -25,5 +25,5 @@ SELECT * FROM (
         SELECT tc.bucket FROM traffic tc, time_window w2
         WHERE tc.first_time <= w2.t1 AND tc.last_time >= w2.t0 AND (tc.first_time < w2.t0 OR tc.last_time > w2.t1)
         UNION DISTINCT
-        SELECT ts.bucket FROM traffic ts GROUP BY ts.bucket HAVING uniqExact(ts.session) > 1)
+        SELECT ts.bucket FROM traffic ts GROUP BY ts.bucket, ts.node_name HAVING uniqExact(ts.session) > 1)
 )
