@@ -160,15 +160,20 @@ func (e *Engine) derivedView(ctx context.Context, kind string) (string, error) {
 		if v, ok := e.summaryEmpty(kind); ok {
 			return v, nil
 		}
+		switch kind {
+		case schema.KindSummary:
+			// its files' footers were read (summarySources)
+			return e.summaryFilesView(), nil
+		case schema.KindTraffic:
+			// from the summaries: no traffic file is read
+			v, _ := e.summaryView(kind, "")
+			return v, nil
+		}
 	}
 	if err := e.checkDerived(ctx, check...); err != nil {
 		return "", err
 	}
 	multi := tape.Sessions(e.files.Flows) > 1
-	if e.summaries && kind == schema.KindTraffic {
-		v, _ := e.summaryView(kind, "")
-		return v, nil
-	}
 	switch {
 	case kind == schema.KindTraffic && multi && len(e.derived[kind]) > 0:
 		// Which session counted the flows: minutes two sessions both

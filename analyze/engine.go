@@ -124,6 +124,13 @@ type Engine struct {
 	// wrong (checkDerived); summaryMeta: the summary files' footers
 	kindErr     map[string]error
 	summaryMeta map[string]map[string]string
+	// summarySrc: the files the summary path reads (rollup.go), the first
+	// rollups of them rollups
+	summarySrc []string
+	rollups    int
+	rolledUp   []string // the summary files the rollups used hold
+	// summaryEdges: of them, those whose minute rows the window reads
+	summaryEdges []string
 	// summaryHours: the hours the window covers whole (coveredHours)
 	summaryHours [2]time.Time
 	// PathNote says which path the last analysis took, when that is worth

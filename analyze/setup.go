@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"regexp"
@@ -188,6 +189,8 @@ func (e *Engine) ensure(ctx context.Context, names ...string) error {
 }
 
 func (e *Engine) exec(ctx context.Context, s setupStep, q string) error {
+	start := time.Now()
+	defer func() { slog.Debug("set up", "step", s.title, "took", time.Since(start)) }()
 	if _, err := e.db.ExecContext(ctx, q); err != nil {
 		if s.file != "" {
 			return fmt.Errorf("%s: %w", s.file, firstLine(err))

@@ -69,8 +69,8 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		return refuse(fmt.Sprintf("the summaries count by minute: --bucket %s is not whole minutes", bucketOf(*p)))
 	case e.derivedErr != nil:
 		return refuse(e.derivedErr.Error())
-	case e.checkDerived(ctx, schema.KindSummary) != nil:
-		return refuse(e.checkDerived(ctx, schema.KindSummary).Error())
+	case e.summarySources(ctx) != nil:
+		return refuse(e.summarySources(ctx).Error())
 	case e.setUp("derived_traffic") || e.setUp("derived_connections"):
 		return refuse("the engine already read the exact tables")
 	}
@@ -120,6 +120,7 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		// none: an empty range, every minute row
 		e.summaryHours[0], e.summaryHours[1] = t0, t0
 	}
+	e.summaryEdges = e.edgeFiles(spans, t0, t1, e.summaryHours[0], e.summaryHours[1])
 	why := fmt.Sprintf("a window of %s", span.Round(time.Minute))
 	if mode == SummariesAlways {
 		why = "--summaries always"
@@ -151,12 +152,18 @@ type hourSpan struct{ hour, first, last time.Time }
 // resumed early, a relay recorder beside a node's), which the exact path
 // counts once (by uuid) and summaries cannot.
 func (e *Engine) hours(ctx context.Context) (first, last time.Time, spans []hourSpan, overlap bool, err error) {
-	files := e.derived[schema.KindSummary]
+	files := e.summarySrc
 	if len(files) == 0 {
 		return first, last, nil, false, nil
 	}
-	rows, err := e.db.QueryContext(ctx, fmt.Sprintf(`SELECT filename, node_name, bucket, part = 'flows', min(first_time), max(last_time)
-FROM read_parquet(%s, hive_partitioning = false, filename = true) WHERE grain = 'hour' GROUP BY ALL`, quoteList(files)))
+	// a rollup's rows say their session; a summary file's is its name's
+	session := "NULL::VARCHAR"
+	if e.rollups > 0 {
+		session = "session"
+	}
+	rows, err := e.db.QueryContext(ctx, fmt.Sprintf(`SELECT filename, %s, node_name, bucket, part = 'flows', min(first_time), max(last_time)
+FROM read_parquet(%s, union_by_name = true, hive_partitioning = false, filename = true) WHERE grain = 'hour' GROUP BY ALL`,
+		session, quoteList(files)))
 	if err != nil {
 		return first, last, nil, false, fmt.Errorf("read summaries: %w", firstLine(err))
 	}
@@ -166,10 +173,10 @@ FROM read_parquet(%s, hive_partitioning = false, filename = true) WHERE grain = 
 	sessions := map[nodeSession]*[2]time.Time{}
 	for rows.Next() {
 		var file string
-		var node sql.NullString
+		var node, sess sql.NullString
 		var hour, lo, hi time.Time
 		var flows bool
-		if err := rows.Scan(&file, &node, &hour, &flows, &lo, &hi); err != nil {
+		if err := rows.Scan(&file, &sess, &node, &hour, &flows, &lo, &hi); err != nil {
 			return first, last, nil, false, fmt.Errorf("read summaries: %w", firstLine(err))
 		}
 		h := byHour[hour]
@@ -182,7 +189,10 @@ FROM read_parquet(%s, hive_partitioning = false, filename = true) WHERE grain = 
 			continue
 		}
 		first, last = minTime(first, lo), maxTime(last, hi)
-		k := nodeSession{node.String, tape.SessionOf(file)}
+		if !sess.Valid {
+			sess.String = tape.SessionOf(file)
+		}
+		k := nodeSession{node.String, sess.String}
 		if iv := sessions[k]; iv == nil {
 			sessions[k] = &[2]time.Time{lo, hi}
 		} else {
@@ -274,7 +284,7 @@ func (e *Engine) setUp(name string) bool {
 // of a cluster is thousands of files of each kind.
 func (e *Engine) summaryEmpty(kind string) (string, bool) {
 	var left, pods int64
-	for _, p := range e.derived[schema.KindSummary] {
+	for _, p := range e.summarySrc {
 		m := e.summaryMeta[p]
 		l, err1 := strconv.ParseInt(m[schema.MetaSummaryLeft], 10, 64)
 		n, err2 := strconv.ParseInt(m[schema.MetaSummaryPods], 10, 64)

@@ -227,3 +227,78 @@ func TestSummaryRefusesOverlappingSessions(t *testing.T) {
 		t.Fatalf("error %v, want a refusal naming the overlap", err)
 	}
 }
+
+// A day's rollup (flowtape compact) holds the same rows as its summary
+// files: the summary path answers alike with and without it, reads it
+// instead of them, and leaves a stale one (its files changed) alone.
+func TestRollupMatchesSummaries(t *testing.T) {
+	ctx := context.Background()
+	var long []*flowpb.Flow
+	start := edgeT0.Add(20 * time.Minute)
+	for _, r := range testutil.SimResponses(sim.Scenarios["steady"], 5, 2, start, start.Add(100*time.Minute)) {
+		if f := r.GetFlow(); f != nil {
+			long = append(long, f)
+		}
+	}
+	dir := t.TempDir()
+	sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 1000, RotateRows: 4000}, long, 0)
+	run := func() (printer.Table, *analyze.Engine) {
+		e := open(t, dir)
+		res, err := e.Run(ctx, "services", analyze.Params{Summaries: analyze.SummariesAlways})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, e
+	}
+	before, _ := run()
+	st, err := analyze.Rollup(ctx, dir, edgeT0.Add(48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Written != 1 || st.Files < 2 {
+		t.Fatalf("rolled up %+v, want one day of several files", st)
+	}
+	after, e := run()
+	if d := summaryDiff(after, before); d != "" || len(after.Rows) == 0 {
+		t.Errorf("with the rollup: %s", d)
+	}
+	if n := count(t, e, "SELECT count(DISTINCT filename) FROM read_parquet('"+dir+"/rollup/*/*.parquet', filename = true)"); n != 1 {
+		t.Errorf("%d rollup files", n)
+	}
+	// a window that cuts hours: their minutes from the rolled-up files
+	cut := analyze.Params{Since: start.Add(30 * time.Minute), Until: start.Add(80*time.Minute - time.Nanosecond)}
+	for _, name := range []string{"services", "graph", "timeline"} {
+		exact, summary := cut, cut
+		exact.Summaries, summary.Summaries = analyze.SummariesNever, analyze.SummariesAlways
+		want, err := open(t, dir).Run(ctx, name, exact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := open(t, dir).Run(ctx, name, summary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := summaryDiff(got, want); d != "" || len(want.Rows) == 0 {
+			t.Errorf("%s of a window that cuts hours, with the rollup: %s", name, d)
+		}
+	}
+	// a second compact writes nothing; nor one before the day is over
+	if st, err := analyze.Rollup(ctx, dir, edgeT0.Add(48*time.Hour)); err != nil || st.Written != 0 {
+		t.Errorf("again: %+v, %v", st, err)
+	}
+	if st, err := analyze.Rollup(ctx, dir, start); err != nil || st.Days != 0 {
+		t.Errorf("on the day itself: %+v, %v", st, err)
+	}
+	// its files changed (compacted): not used, the same answer from the files
+	if st, err := tape.Compact(ctx, dir, tape.CompactOptions{Writer: "test"}); err != nil || st.Written == 0 {
+		t.Fatalf("compact: %+v, %v", st, err)
+	}
+	want, err := open(t, dir).Run(ctx, "services", analyze.Params{Summaries: analyze.SummariesNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := run()
+	if d := summaryDiff(stale, want); d != "" {
+		t.Errorf("with a stale rollup: %s", d)
+	}
+}

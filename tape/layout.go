@@ -92,6 +92,9 @@ func partitionWindow(path string) (start time.Time, ok bool) {
 	return t, err == nil
 }
 
+// PartitionHour is the hour of the date=/hour= partition a file lies in.
+func PartitionHour(path string) (time.Time, bool) { return partitionWindow(path) }
+
 // FileName is the name of a session's seq-th file, whose first row is at t.
 func FileName(t time.Time, recordingID string, seq int) string {
 	return fmt.Sprintf("%s-%s-%06d%s", t.UTC().Format("20060102T150405Z"), recordingID, seq, parquetSuffix)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/buildinfo"
 	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/tape"
@@ -20,6 +21,11 @@ func newCompactCmd() *cobra.Command {
 (recorder run, import) wrote into one file, in time order: short rotations,
 restarts and many imports leave many small files, which read slowly. No row
 changes; files of different sessions stay apart.
+
+Then each day that is over gets its summaries rolled up into one file
+(rollup/date=D/summary.parquet, all sessions' and nodes'): analyses over long
+windows read it instead of a file per session and hour (thousands a day for
+per-node recorders). A day whose files changed since is rolled up again.
 
 Readers never count a flow twice or not at all: they switch from the old files
 to the new one at once. A reader that listed the old files just before may still
@@ -46,6 +52,13 @@ DIR while it runs.`, defaults.LiveGrace),
 				fmt.Fprintf(cmd.OutOrStdout(), "; %d files wait for their session's kept files to go", st.Waiting)
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
+			ru, err := analyze.Rollup(cmd.Context(), args[0], time.Now())
+			if err != nil {
+				return err
+			}
+			if ru.Written > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "rolled up the summaries of %d days (%d files) of %s\n", ru.Written, ru.Files, args[0])
+			}
 			return nil
 		},
 	}

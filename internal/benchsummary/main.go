@@ -100,6 +100,11 @@ func main() {
 			fmt.Printf("analyze %s over %.0fM flows: %.2f s (target <= 1.5), peak RSS %s (target <= 1000 MB)\n", a, m["flows"]/1e6, m["ns/op"]/1e9, rss)
 		}
 	}
+	for _, a := range []string{"services", "graph"} {
+		if m, ok := metrics["BenchmarkClusterDay/"+a]; ok {
+			fmt.Printf("analyze %s over a day of a cluster (%.1fB flows, from the summaries): %.2f s (target <= 2)\n", a, m["flows"]/1e9, m["ns/op"]/1e9)
+		}
+	}
 	if m, ok := metrics["BenchmarkAnalyzeVsJSON1M"]; ok {
 		fmt.Printf("analyze services over %.0fM flows: recording %.2f s; plain DuckDB scan-and-group %.2f s (%.2fx, target <= 3); "+
 			"read_json over jsonpb (requests, errors, p99 per service) %.1f s as a view, %.1f s loaded into a table; %.1fx faster (target >= 20)\n",
