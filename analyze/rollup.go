@@ -155,6 +155,7 @@ func (e *Engine) summarySources(ctx context.Context) error {
 	for _, p := range e.derived[schema.KindSummary] {
 		have[filepath.Clean(p)] = true
 	}
+	e.rolledUp = nil
 	var rollups []string
 	var dirs []string
 	for _, dir := range recordingsOf(e.files.Flows) {

@@ -51,6 +51,11 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	if mode == "" {
 		mode = SummariesAuto
 	}
+	if e.summaries {
+		// the views are the summary path's, for the window of the
+		// analysis that chose it
+		return false, "", fmt.Errorf("this engine read the summaries for an analysis before: open another one for %s", name)
+	}
 	if mode == SummariesNever {
 		return false, "", nil
 	}
@@ -69,10 +74,11 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		return refuse(fmt.Sprintf("the summaries count by minute: --bucket %s is not whole minutes", bucketOf(*p)))
 	case e.derivedErr != nil:
 		return refuse(e.derivedErr.Error())
-	case e.summarySources(ctx) != nil:
-		return refuse(e.summarySources(ctx).Error())
 	case e.setUp("derived_traffic") || e.setUp("derived_connections"):
 		return refuse("the engine already read the exact tables")
+	}
+	if err := e.summarySources(ctx); err != nil {
+		return refuse(err.Error())
 	}
 	first, last, spans, overlap, err := e.hours(ctx)
 	if err != nil {
