@@ -222,6 +222,7 @@ FROM read_parquet(%s, union_by_name = true, hive_partitioning = false, filename 
 	return first, last, spans, overlap, nil
 }
 
+// minTime is the earlier of a and b, b where a is unset.
 func minTime(a, b time.Time) time.Time {
 	if a.IsZero() || b.Before(a) {
 		return b

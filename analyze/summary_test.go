@@ -133,13 +133,7 @@ func TestSummaryMatchesExact(t *testing.T) {
 	t.Run("hours", func(t *testing.T) {
 		// Two hours and a half: the hours the window covers whole are read
 		// from the summaries' hour rows, the rest from minute rows.
-		var long []*flowpb.Flow
-		start := edgeT0.Add(20 * time.Minute)
-		for _, r := range testutil.SimResponses(sim.Scenarios["steady"], 5, 3, start, start.Add(140*time.Minute)) {
-			if f := r.GetFlow(); f != nil {
-				long = append(long, f)
-			}
-		}
+		long := steadyFlows(edgeT0.Add(20*time.Minute), 140*time.Minute, 3)
 		dir := t.TempDir()
 		sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 1000, RotateRows: 7000}, long, 0)
 		summariesMatch(t, dir, []analyze.Params{{}, {Since: edgeT0.Add(30 * time.Minute), Until: edgeT0.Add(150*time.Minute - time.Nanosecond)},
@@ -233,13 +227,8 @@ func TestSummaryRefusesOverlappingSessions(t *testing.T) {
 // instead of them, and leaves a stale one (its files changed) alone.
 func TestRollupMatchesSummaries(t *testing.T) {
 	ctx := context.Background()
-	var long []*flowpb.Flow
 	start := edgeT0.Add(20 * time.Minute)
-	for _, r := range testutil.SimResponses(sim.Scenarios["steady"], 5, 2, start, start.Add(100*time.Minute)) {
-		if f := r.GetFlow(); f != nil {
-			long = append(long, f)
-		}
-	}
+	long := steadyFlows(start, 100*time.Minute, 2)
 	dir := t.TempDir()
 	sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 1000, RotateRows: 4000}, long, 0)
 	run := func() (printer.Table, *analyze.Engine) {
@@ -301,4 +290,16 @@ func TestRollupMatchesSummaries(t *testing.T) {
 	if d := summaryDiff(stale, want); d != "" {
 		t.Errorf("with a stale rollup: %s", d)
 	}
+}
+
+// steadyFlows are the flows of the simulator's steady scenario from start
+// for span, at rate flows per second.
+func steadyFlows(start time.Time, span time.Duration, rate float64) []*flowpb.Flow {
+	var out []*flowpb.Flow
+	for _, r := range testutil.SimResponses(sim.Scenarios["steady"], 5, rate, start, start.Add(span)) {
+		if f := r.GetFlow(); f != nil {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -64,14 +64,7 @@ func FlowCount(b *testing.B, env string, def int) int {
 // (FLOWTAPE_BENCH_CACHE overrides it): 10M flows take minutes to simulate.
 func Recording(b *testing.B, n int, withJSON bool) (rec, jsonFile string) {
 	b.Helper()
-	root := os.Getenv("FLOWTAPE_BENCH_CACHE")
-	if root == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			b.Fatalf("no cache directory for the benchmark data (set FLOWTAPE_BENCH_CACHE): %v", err)
-		}
-		root = filepath.Join(c, "flowtape-bench")
-	}
+	root := cacheRoot(b)
 	kind := "rec"
 	if withJSON {
 		kind = "jsonpb"
@@ -109,6 +102,19 @@ func Recording(b *testing.B, n int, withJSON bool) (rec, jsonFile string) {
 	}
 	b.Logf("generated %d flows (jsonpb too: %v) in %s, into %s", n, withJSON, time.Since(start).Round(time.Second), dir)
 	return rec, jsonFile
+}
+
+// cacheRoot is where generated benchmark data is kept: the user's cache
+// directory, or FLOWTAPE_BENCH_CACHE.
+func cacheRoot(b *testing.B) string {
+	if root := os.Getenv("FLOWTAPE_BENCH_CACHE"); root != "" {
+		return root
+	}
+	c, err := os.UserCacheDir()
+	if err != nil {
+		b.Fatalf("no cache directory for the benchmark data (set FLOWTAPE_BENCH_CACHE): %v", err)
+	}
+	return filepath.Join(c, "flowtape-bench")
 }
 
 func dataFingerprint(b *testing.B) string {

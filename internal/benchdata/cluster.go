@@ -80,14 +80,7 @@ func hosted(n int) []int {
 // Recording), and what it holds.
 func ClusterDay(b *testing.B, nodes int, rate float64) (string, ClusterTruth) {
 	b.Helper()
-	root := os.Getenv("FLOWTAPE_BENCH_CACHE")
-	if root == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			b.Fatalf("no cache directory for the benchmark data (set FLOWTAPE_BENCH_CACHE): %v", err)
-		}
-		root = filepath.Join(c, "flowtape-bench")
-	}
+	root := cacheRoot(b)
 	prefix := fmt.Sprintf("cluster-%d-%g", nodes, rate)
 	dir := filepath.Join(root, fmt.Sprintf("%s-g%d-v%s-d%d", prefix, clusterVersion, schema.Version, schema.DerivedVersion))
 	rec := filepath.Join(dir, "recording")
