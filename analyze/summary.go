@@ -76,6 +76,8 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		return refuse(e.derivedErr.Error())
 	case e.setUp("derived_traffic") || e.setUp("derived_connections"):
 		return refuse("the engine already read the exact tables")
+	case mode == SummariesAuto && !p.Since.IsZero() && !p.Until.IsZero() && p.Until.Sub(p.Since) <= defaults.SummaryWindow:
+		return false, "", nil // a short window: no summary file read to decide
 	}
 	if err := e.summarySources(ctx); err != nil {
 		return refuse(err.Error())
