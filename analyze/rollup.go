@@ -52,15 +52,22 @@ func Rollup(ctx context.Context, dir string, now time.Time) (RollupStats, error)
 		return st, err
 	}
 	byDay := map[string][]string{}
+	skip := map[string]bool{} // days with a live piece, or a file without its summary
 	for _, p := range files.Derived(schema.KindSummary) {
 		day, ok := partitionDate(p)
 		if !ok || day >= now.UTC().Format("2006-01-02") {
 			continue
 		}
-		if _, err := os.Stat(p); err != nil {
-			return st, fmt.Errorf("%s: %w: run flowtape reindex %s first", p, err, dir)
+		if _, err := os.Stat(p); err != nil || tape.IsPiece(p) {
+			// a recording made before summaries (reindex writes them), or
+			// late flows still being written: the day is read from its files
+			skip[day] = true
+			continue
 		}
 		byDay[day] = append(byDay[day], p)
+	}
+	for day := range skip {
+		delete(byDay, day)
 	}
 	if len(byDay) == 0 {
 		return st, nil
@@ -76,6 +83,11 @@ func Rollup(ctx context.Context, dir string, now time.Time) (RollupStats, error)
 		rels := make([]string, len(paths))
 		for i, p := range paths {
 			rels[i], _ = filepath.Rel(dir, p)
+			// with its size: a file derived again under its name (reindex)
+			// makes the rollup stale
+			if fi, err := os.Stat(p); err == nil {
+				rels[i] += fmt.Sprintf("\t%d", fi.Size())
+			}
 		}
 		slices.Sort(rels)
 		out := rollupPath(dir, day)
@@ -114,6 +126,9 @@ func (e *Engine) rollupFiles(ctx context.Context, p string) ([]string, error) {
 	var rels []string
 	if err := json.Unmarshal([]byte(meta[p][metaRollupFiles]), &rels); err != nil {
 		return nil, fmt.Errorf("%s: no valid %s metadata: %w", p, metaRollupFiles, err)
+	}
+	if err := schema.CheckDerivedVersion(meta[p][schema.MetaDerivedVersion]); err != nil {
+		return nil, err // of another flowtape: written again
 	}
 	return rels, nil
 }
@@ -179,15 +194,20 @@ func (e *Engine) summarySources(ctx context.Context) error {
 				continue // not one of this flowtape's: the summary files are read
 			}
 			all := len(rels) > 0
-			for _, rel := range rels {
-				all = all && have[filepath.Join(dirs[i], rel)]
+			var held []string
+			for _, entry := range rels {
+				rel, size, _ := strings.Cut(entry, "\t")
+				p := filepath.Join(dirs[i], rel)
+				fi, err := os.Stat(p)
+				all = all && have[p] && err == nil && size == strconv.FormatInt(fi.Size(), 10)
+				held = append(held, p)
 			}
 			if !all {
-				continue // stale: its files were compacted or expired since
+				continue // stale: its files were compacted, expired or derived again since
 			}
-			for _, rel := range rels {
-				covered[filepath.Join(dirs[i], rel)] = true
-				e.rolledUp = append(e.rolledUp, filepath.Join(dirs[i], rel))
+			for _, p := range held {
+				covered[p] = true
+				e.rolledUp = append(e.rolledUp, p)
 			}
 			used = append(used, r)
 			if e.summaryMeta == nil {

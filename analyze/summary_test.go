@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +279,20 @@ func TestRollupMatchesSummaries(t *testing.T) {
 	}
 	if st, err := analyze.Rollup(ctx, dir, start); err != nil || st.Days != 0 {
 		t.Errorf("on the day itself: %+v, %v", st, err)
+	}
+	// a recording made before summaries (a file without one): the day is
+	// left to its files, and compact goes on
+	old := t.TempDir()
+	sinkRecording(t, old, tape.SinkOptions{RotateRows: 4000}, long[:9000], 0)
+	sums, _ := filepath.Glob(filepath.Join(old, "summary", "*", "*", "*.parquet"))
+	if len(sums) < 2 {
+		t.Fatalf("%d summary files", len(sums))
+	}
+	if err := os.Remove(sums[0]); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := analyze.Rollup(ctx, old, edgeT0.Add(48*time.Hour)); err != nil || st.Written != 0 {
+		t.Errorf("a day with a file without its summary: %+v, %v", st, err)
 	}
 	// its files changed (compacted): not used, the same answer from the files
 	if st, err := tape.Compact(ctx, dir, tape.CompactOptions{Writer: "test"}); err != nil || st.Written == 0 {

@@ -225,8 +225,7 @@ func (p *perNode) start(ctx context.Context, wg *sync.WaitGroup, name, address, 
 	sub := p.o
 	sub.Dialer = p.pd.ForPeer(address, tlsName)
 	sub.Node = name
-	// the node in its files' names: per-node recorders share a bucket
-	sub.Sink.RecordingID = tape.NodeRecordingID(name)
+	sub.Sink.RecordingID = "" // runNode names each session
 	sub.Progress = nil
 	// Retention runs once for the directory (retention); each node's open
 	// files take their share of a disk bound.
@@ -270,6 +269,9 @@ func (p *perNode) runNode(ctx context.Context, o Options) (Result, error) {
 	backoff := o.MinBackoff
 	logged := false
 	for {
+		// a new session each time, the node in its files' names: per-node
+		// recorders share a bucket
+		o.Sink.RecordingID = tape.NodeRecordingID(o.Node)
 		res, err := Run(ctx, o)
 		if err == nil || ctx.Err() != nil {
 			return res, err

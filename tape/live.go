@@ -51,6 +51,12 @@ func pieceName(final string, n int) string {
 	return strings.TrimSuffix(final, parquetSuffix) + fmt.Sprintf("%s%06d%s", pieceMarker, n, parquetSuffix)
 }
 
+// IsPiece reports whether a file is a live segment's piece.
+func IsPiece(path string) bool {
+	_, ok := pieceOf(path)
+	return ok
+}
+
 // pieceOf returns the segment file a piece belongs to; ok is false for a
 // path that is not a piece.
 func pieceOf(path string) (final string, ok bool) {
