@@ -171,6 +171,9 @@ func (e *Engine) summarySources(ctx context.Context) error {
 		have[filepath.Clean(p)] = true
 	}
 	e.rolledUp = nil
+	if e.summaryMeta == nil {
+		e.summaryMeta = map[string]map[string]string{}
+	}
 	var rollups []string
 	var dirs []string
 	for _, dir := range recordingsOf(e.files.Flows) {
@@ -210,9 +213,6 @@ func (e *Engine) summarySources(ctx context.Context) error {
 				e.rolledUp = append(e.rolledUp, p)
 			}
 			used = append(used, r)
-			if e.summaryMeta == nil {
-				e.summaryMeta = map[string]map[string]string{}
-			}
 			e.summaryMeta[r] = meta[r]
 		}
 	}
@@ -225,9 +225,6 @@ func (e *Engine) summarySources(ctx context.Context) error {
 	meta, err := e.footers(ctx, rest)
 	if err != nil {
 		return e.reindexError(err)
-	}
-	if e.summaryMeta == nil {
-		e.summaryMeta = map[string]map[string]string{}
 	}
 	for _, p := range rest {
 		e.summaryMeta[p] = meta[p]

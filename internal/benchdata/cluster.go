@@ -155,7 +155,7 @@ func generateCluster(rec string, nodes int, rate float64) (ClusterTruth, error) 
 func clusterMinute(truth *ClusterTruth, node string, n int, at time.Time, rate float64, callers [][]int, latencies []*lognormal) []schema.Summary {
 	type edge struct {
 		client, server int
-		server_        bool // reported by the server's proxy
+		byServer       bool // reported by the server's proxy
 	}
 	var edges []edge
 	for _, s := range hosted(n) {
@@ -183,7 +183,7 @@ func clusterMinute(truth *ClusterTruth, node string, n int, at time.Time, rate f
 		req := base
 		req.Part, req.Protocol, req.SeenByServer, req.Requests, req.Errors = schema.PartRequests, "grpc", schema.True, r, errs
 		req.Reporter = "client"
-		if e.server_ {
+		if e.byServer {
 			req.Reporter = "server"
 			truth.Requests += r
 			truth.Errors += errs
@@ -203,7 +203,7 @@ func clusterMinute(truth *ClusterTruth, node string, n int, at time.Time, rate f
 			out = append(out, f)
 			truth.Flows += r
 		}
-		if e.server_ {
+		if e.byServer {
 			// a connection per 20 requests, one in a thousand reset
 			c := base
 			c.Part, c.NodeName, c.DestinationService, c.Port, c.HasPort = schema.PartConnections, node, svcName(e.server), 8080, true
