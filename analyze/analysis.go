@@ -26,7 +26,10 @@ type Params struct {
 	Level string
 	// Bucket is the timeline's bucket (default a minute).
 	Bucket time.Duration
-	// Summaries is whether services and graph read the per-minute
+	// By is what a row of errors is: path (default: an endpoint of an
+	// edge) or edge; on the summary path, edge.
+	By string
+	// Summaries is whether services, graph, timeline and errors read the per-minute
 	// summaries: auto (default: over windows longer than
 	// defaults.SummaryWindow), always or never (see summary.go).
 	Summaries string
@@ -43,6 +46,11 @@ func (p Params) Validate() error {
 	case "", "workload", "service", "pod":
 	default:
 		return fmt.Errorf("--level %q: use workload, service or pod", p.Level)
+	}
+	switch p.By {
+	case "", "path", "edge":
+	default:
+		return fmt.Errorf("--by %q: use path or edge", p.By)
 	}
 	switch p.Summaries {
 	case "", SummariesAuto, SummariesAlways, SummariesNever:
@@ -113,7 +121,7 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	}{
 		{"since", timeOrNil(p.Since)}, {"until", timeOrNil(p.Until)},
 		{"namespace", strOrNil(p.Namespace)}, {"reporter", strOrNil(p.Reporter)},
-		{"level", strOrNil(p.Level)}, {"bucket", bucket},
+		{"level", strOrNil(p.Level)}, {"bucket", bucket}, {"errors_by", strOrNil(p.By)},
 		{"ft_unsettled_only", use},
 		{"ft_summary_h0", timeOrNil(e.summaryHours[0])}, {"ft_summary_h1", timeOrNil(e.summaryHours[1])},
 	}

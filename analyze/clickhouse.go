@@ -251,7 +251,10 @@ func (e *ClickHouse) compose(q string, p Params) (string, error) {
 // fill replaces the query parameters with literals: one path for chDB
 // (which takes no parameters) and servers.
 func (e *ClickHouse) fill(q string, p Params) (string, error) {
-	reporter, level, bucket := p.Reporter, p.Level, p.Bucket
+	reporter, level, bucket, by := p.Reporter, p.Level, p.Bucket, p.By
+	if by == "" {
+		by = defaults.ErrorsBy
+	}
 	if reporter == "" {
 		reporter = defaults.Reporter
 	}
@@ -263,7 +266,7 @@ func (e *ClickHouse) fill(q string, p Params) (string, error) {
 	}
 	vals := map[string]any{
 		"since": timeOrNil(p.Since), "until": timeOrNil(p.Until), "namespace": strOrNil(p.Namespace),
-		"reporter": reporter, "level": level, "bucket": int64(bucket / time.Second),
+		"reporter": reporter, "level": level, "bucket": int64(bucket / time.Second), "errors_by": by,
 	}
 	for k, v := range e.facts {
 		vals[k] = v

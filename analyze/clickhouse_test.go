@@ -62,6 +62,7 @@ func TestClickHouseMatchesDuckDB(t *testing.T) {
 		{"incident-window", incident, cut, nil},
 		{"incident-pod-client", incident, analyze.Params{Level: "pod", Reporter: "client", Bucket: 30 * time.Second}, nil},
 		{"incident-service-both", incident, analyze.Params{Level: "service", Reporter: "both", Namespace: "default"}, nil},
+		{"incident-errors-by-edge", incident, analyze.Params{By: "edge"}, []string{"errors"}},
 		{"samples", samples, analyze.Params{Bucket: 24 * time.Hour}, nil},
 	}
 	// and each real sample on its own

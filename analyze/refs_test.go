@@ -20,7 +20,7 @@ func TestRefsOfTheAnalyses(t *testing.T) {
 		want []string
 	}{
 		{"services", []string{"ft_window", "ft_traffic_in", "ft_requests_in", "ft_connections_in"}},
-		{"graph", []string{"ft_graph_nodes", "ft_requests_in", "ft_connections_in", "derived_traffic"}},
+		{"graph", []string{"ft_graph_nodes", "ft_requests_in", "ft_connections_in", "derived_traffic_all"}},
 		{"errors", []string{"ft_requests_in"}},
 		{"timeline", []string{"ft_requests_in"}},
 		{"drops", []string{"drops"}},
@@ -77,5 +77,31 @@ func TestNoCTEShadowsAView(t *testing.T) {
 				t.Errorf("%s: CTE %s has the name of a view or macro", name, m[1])
 			}
 		}
+	}
+}
+
+// A view file is split at the semicolons that end statements, not at those
+// in strings, quoted names or comments; each view is a step of its own.
+func TestSplitStatements(t *testing.T) {
+	text := "-- a view; with a comment\nCREATE OR REPLACE MACRO m() AS ';';\n" +
+		"CREATE OR REPLACE VIEW v AS SELECT 1 AS \"a;b\"; -- after;\n-- only a comment;\n"
+	got := splitStatements(text)
+	want := []string{
+		"-- a view; with a comment\nCREATE OR REPLACE MACRO m() AS ';';",
+		"CREATE OR REPLACE VIEW v AS SELECT 1 AS \"a;b\";",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("splitStatements = %q, want %q", got, want)
+	}
+	e := &Engine{}
+	steps := map[string]string{}
+	for _, s := range e.steps() {
+		for _, p := range s.provides {
+			steps[p] = s.title
+		}
+	}
+	if steps["connections"] == steps["ft_connections"] || steps["ft_connections"] != steps["ft_connections_in"] {
+		t.Errorf("connections.sql's steps: %q, %q, %q; want the view apart from the macros",
+			steps["connections"], steps["ft_connections"], steps["ft_connections_in"])
 	}
 }

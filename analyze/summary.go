@@ -14,14 +14,15 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
-// The summary path. What: services and graph over a long window read the
-// per-minute summaries the writer derived with each file
+// The summary path. What: services, graph, timeline and errors over a long
+// window read the per-minute summaries the writer derived with each file
 // (schema/summary.go) instead of every request and connection
 // (sql/summary/*.sql). Why: a day of a large cluster is billions of
 // requests; its summaries are thousands of rows per edge-day, and the
 // answer comes in about a second. The trade-off: latency percentiles come
-// from a sketch (within 1%; max exact), windows are whole minutes, and
-// graph has no pod level there; counts are those of the exact path, because
+// from a sketch (within 1%; max exact), windows are whole minutes, graph
+// has no pod level there and errors no URL paths (one row per edge, as
+// --by edge); counts are those of the exact path, because
 // the summaries count only what their file settled and the rest is read
 // from the derived rows (sql/summary/views.sql). Guarded by
 // TestSummaryMatchesExact (counts equal, percentiles within 1%, on the
@@ -35,7 +36,7 @@ const (
 )
 
 // summaryAnalyses are the analyses with a summary path.
-var summaryAnalyses = []string{"services", "graph", "timeline"}
+var summaryAnalyses = []string{"services", "graph", "timeline", "errors"}
 
 // SummarySQL is the summary path's SQL of an analysis.
 func SummarySQL(name string) (string, bool) {
@@ -70,6 +71,8 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		return refuse(fmt.Sprintf("%s has no summary path (%s have)", name, strings.Join(summaryAnalyses, ", ")))
 	case name == "graph" && p.Level == "pod":
 		return refuse("the summaries keep no pods: --level pod reads every request and connection")
+	case name == "errors" && p.By == "path":
+		return refuse("the summaries keep no URL paths: --by path reads every request (the summaries give errors --by edge)")
 	case name == "timeline" && bucketOf(*p)%time.Minute != 0:
 		return refuse(fmt.Sprintf("the summaries count by minute: --bucket %s is not whole minutes", bucketOf(*p)))
 	case e.derivedErr != nil:
@@ -135,6 +138,12 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	}
 	note := fmt.Sprintf("%s: read the per-minute summaries (%s; --summaries never reads every request and connection): "+
 		"counts exact, p50-p99 within %.0f%%", name, why, schema.SketchRelativeError*100)
+	if name == "errors" {
+		// the rows of --by edge: the summaries keep no URL paths
+		p.By = "edge"
+		note = fmt.Sprintf("errors: read the per-minute summaries (%s): one row per edge, protocol and port, counts exact; "+
+			"--by path (or --summaries never) lists methods and paths from every request", why)
+	}
 	if !p.Since.Equal(since) || !p.Until.Equal(until) {
 		note += fmt.Sprintf("; window rounded to whole minutes: %s to %s",
 			timeOr(p.Since, "the first flow"), timeOr(p.Until, "the last flow"))
@@ -265,11 +274,7 @@ func coveredHours(spans []hourSpan, t0, t1 time.Time) (h0, h1 time.Time) {
 func (e *Engine) summaryView(kind, exact string) (string, bool) {
 	switch kind {
 	case schema.KindTraffic:
-		return `CREATE OR REPLACE VIEW derived_traffic AS
-SELECT bucket, node_name, type, verdict, drop_reason_desc, drop_reason, l4_protocol, l7_protocol, l7_type, is_reply,
-    source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
-    destination_port, flows, tcp_resets, dns_errors, max_latency_ns, first_time, last_time, '' AS session
-FROM ft_summary_rows(p := 'flows')`, true
+		return "CREATE OR REPLACE VIEW derived_traffic AS\n" + summaryTrafficColumns + "FROM ft_summary_rows(p := 'flows')", true
 	case schema.KindConnections:
 		all := strings.Replace(exact, "VIEW derived_connections AS", "VIEW derived_connections_all AS", 1)
 		return all + `;
@@ -278,6 +283,23 @@ SELECT * FROM derived_connections_all
 WHERE connection_key IN (SELECT connection_key FROM derived_connections_all WHERE NOT opens)`, true
 	}
 	return "", false
+}
+
+// summaryTrafficColumns are the columns of derived_traffic in the
+// summary's flows part.
+const summaryTrafficColumns = `SELECT bucket, node_name, type, verdict, drop_reason_desc, drop_reason, l4_protocol, l7_protocol, l7_type, is_reply,
+    source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
+    destination_port, flows, tcp_resets, dns_errors, max_latency_ns, first_time, last_time, '' AS session
+`
+
+// summaryTrafficAll is derived_traffic_all on the summary path: the hour
+// rows of every summary file and rollup, which cover the whole recording
+// (derived_traffic holds the window's: the minute rows of the rolled-up
+// files of other hours are not read, nor the hour rows of the hours the
+// window cuts).
+func (e *Engine) summaryTrafficAll() string {
+	return "CREATE OR REPLACE VIEW derived_traffic_all AS\n" + summaryTrafficColumns +
+		"FROM derived_summary WHERE part = 'flows' AND grain = 'hour'"
 }
 
 // setUp reports whether the setup defined object name already.

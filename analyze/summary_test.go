@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,20 +21,24 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
-// summariesMatch runs services, graph and timeline on the exact path and on the
-// summaries (a new engine each: the path is chosen before the views are
-// set up) under each of ps: every count equal, the percentiles within the
-// sketch's relative error, max exact.
+// summariesMatch runs services, graph, timeline and errors on the exact
+// path and on the summaries (a new engine each: the path is chosen before
+// the views are set up) under each of ps: every count equal, the
+// percentiles within the sketch's relative error, max exact; errors as
+// the exact path gives them --by edge.
 func summariesMatch(t *testing.T, dir string, ps []analyze.Params) {
 	t.Helper()
 	ctx := context.Background()
 	for _, p := range ps {
-		for _, name := range []string{"services", "graph", "timeline"} {
+		for _, name := range []string{"services", "graph", "timeline", "errors"} {
 			if name == "graph" && p.Level == "pod" || name == "timeline" && p.Bucket%time.Minute != 0 {
 				continue
 			}
 			exact, summary := p, p
 			exact.Summaries, summary.Summaries = analyze.SummariesNever, analyze.SummariesAlways
+			if name == "errors" {
+				exact.By = "edge"
+			}
 			want, err := open(t, dir).Run(ctx, name, exact)
 			if err != nil {
 				t.Fatalf("%s %+v exact: %v", name, p, err)
@@ -46,7 +51,8 @@ func summariesMatch(t *testing.T, dir string, ps []analyze.Params) {
 			if !strings.Contains(e.PathNote, "summaries") {
 				t.Errorf("%s %+v: no note of the summary path (%q)", name, p, e.PathNote)
 			}
-			if len(want.Rows) == 0 {
+			if len(want.Rows) == 0 && name != "errors" {
+				// (a recording may have no failure: both lists empty)
 				t.Fatalf("%s %+v: no rows to compare", name, p)
 			}
 			if d := summaryDiff(got, want); d != "" {
@@ -182,8 +188,12 @@ func TestSummaryPathChoice(t *testing.T) {
 		{"always at pod level", "graph", analyze.Params{Level: "pod", Summaries: analyze.SummariesAlways}, false, "--level pod"},
 		{"timeline", "timeline", analyze.Params{Bucket: 5 * time.Minute}, true, ""},
 		{"timeline of 10s buckets", "timeline", analyze.Params{Bucket: 10 * time.Second}, false, ""},
-		{"errors", "errors", analyze.Params{}, false, ""},
-		{"always errors", "errors", analyze.Params{Summaries: analyze.SummariesAlways}, false, "errors has no summary path"},
+		{"errors", "errors", analyze.Params{}, true, ""},
+		{"errors by path", "errors", analyze.Params{By: "path"}, false, ""},
+		{"always errors by path", "errors", analyze.Params{By: "path", Summaries: analyze.SummariesAlways}, false, "--by path"},
+		{"drops", "drops", analyze.Params{}, false, ""},
+		{"always drops", "drops", analyze.Params{Summaries: analyze.SummariesAlways}, false, "drops has no summary path"},
+		{"bad by", "errors", analyze.Params{By: "url"}, false, `--by "url"`},
 		{"bad mode", "services", analyze.Params{Summaries: "sometimes"}, false, `--summaries "sometimes"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,4 +328,109 @@ func steadyFlows(start time.Time, span time.Duration, rate float64) []*flowpb.Fl
 		}
 	}
 	return out
+}
+
+// On the summary path with a rollup, a window of whole hours reads the
+// hour rows of those hours only; the recording's end (which decides
+// whether a SYN or a request still open could have been answered) and the
+// replies that show a node's connections can be judged are the whole
+// recording's, as on the exact path, and so is the Kubernetes service a
+// workload serves (graph --level service). Here a SYN and a request
+// without answer at the window's last second, node a's only replies and
+// db's service after the window: the exact path counts both as failures.
+func TestRollupWindowKeepsTheRecordingsEnd(t *testing.T) {
+	ctx := context.Background()
+	flows := steadyFlows(edgeT0.Add(20*time.Minute), 100*time.Minute, 2)
+	g := &edgeFlows{}
+	web, db := podEndpoint("web"), podEndpoint("db")
+	last := 2*time.Hour - 500*time.Millisecond
+	late := 3*time.Hour + 30*time.Minute
+	req, resp := flowpb.L7FlowType_REQUEST, flowpb.L7FlowType_RESPONSE
+	flows = append(flows,
+		g.tcp(last, "a", "10.0.9.1", 41000, "10.0.9.2", 5432, true, false, false, "web", "db"),
+		g.http(last, req, "lost", web, db, "10.0.9.1", "10.0.9.2", 41001, 8080),
+		g.tcp(late, "a", "10.0.9.1", 41002, "10.0.9.2", 5432, true, false, false, "web", "db"),
+		g.tcp(late+time.Millisecond, "a", "10.0.9.2", 5432, "10.0.9.1", 41002, true, true, true, "db", "web"),
+		g.http(late, req, "late", web, db, "10.0.9.1", "10.0.9.2", 41003, 8080),
+		g.http(late+time.Millisecond, resp, "late", db, web, "10.0.9.2", "10.0.9.1", 8080, 41003),
+	)
+	// db's Kubernetes service is named by a flow after the window only
+	flows[len(flows)-4].DestinationService = &flowpb.Service{Name: "db-svc", Namespace: "default"}
+	slices.SortStableFunc(flows, func(a, b *flowpb.Flow) int { return a.GetTime().AsTime().Compare(b.GetTime().AsTime()) })
+	dir := t.TempDir()
+	sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 1000, RotateRows: 4000}, flows, 0)
+	if st, err := analyze.Rollup(ctx, dir, edgeT0.Add(48*time.Hour)); err != nil || st.Written != 1 {
+		t.Fatalf("rollup: %+v, %v", st, err)
+	}
+	window := analyze.Params{Since: edgeT0.Add(time.Hour), Until: edgeT0.Add(2*time.Hour - time.Nanosecond)}
+	byService := window
+	byService.Level = "service"
+	summariesMatch(t, dir, []analyze.Params{window, byService})
+	res, err := open(t, dir).Run(ctx, "services", analyze.Params{Since: window.Since, Until: window.Until, Summaries: analyze.SummariesAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]int64{}
+	for _, r := range res.Rows {
+		row := map[string]any{}
+		for i, c := range res.Columns {
+			row[c] = r[i]
+		}
+		failed[fmt.Sprint(row["service"])] = analyze.IntCell(row["connection_failures"]) + analyze.IntCell(row["no_response"])
+	}
+	if failed["db"] != 2 {
+		t.Errorf("db: %d connection failures and requests without response on the summaries, want 2 (the SYN and the request at the window's end): %v", failed["db"], failed)
+	}
+}
+
+// errors --by edge is one row per edge, protocol and port, with the
+// failures of its paths: the same totals as --by path.
+func TestErrorsByEdge(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	testutil.WriteRecording(t, dir, "incident", testutil.SimResponses(sim.Scenarios["incident"], 7, 50, start, start.Add(5*time.Minute)))
+	totals := func(by string) (map[string]int64, printer.Table) {
+		res, err := open(t, dir).Run(context.Background(), "errors", analyze.Params{By: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := map[string]int64{}
+		for _, r := range res.Rows {
+			for i, c := range res.Columns {
+				switch c {
+				case "requests", "errors", "client_errors", "no_response":
+					if c != "requests" {
+						sum[c] += analyze.IntCell(r[i])
+					}
+				case "method", "path":
+					if r[i] != nil {
+						sum["with "+c]++
+					}
+				}
+			}
+			sum["rows"]++
+		}
+		return sum, res
+	}
+	byPath, _ := totals("path")
+	byEdge, res := totals("edge")
+	if byPath["with path"] == 0 || byPath["errors"] == 0 {
+		t.Fatalf("by path: %v, want rows with paths and errors", byPath)
+	}
+	if byEdge["with path"] != 0 || byEdge["with method"] != 0 || byEdge["rows"] >= byPath["rows"] {
+		t.Errorf("by edge: %v (by path: %v), want fewer rows, none with a method or path", byEdge, byPath)
+	}
+	for _, c := range []string{"errors", "client_errors", "no_response"} {
+		if byEdge[c] != byPath[c] {
+			t.Errorf("%s: %d by edge, %d by path", c, byEdge[c], byPath[c])
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range res.Rows {
+		k := fmt.Sprint(r[:6]...)
+		if seen[k] {
+			t.Errorf("edge %s listed twice", k)
+		}
+		seen[k] = true
+	}
 }

@@ -30,7 +30,7 @@ var DerivedKinds = []string{KindRequests, KindConnections, KindTraffic, KindPods
 // of a flow file are. A reader refuses derived files of another version
 // (their rows mean something else) and names `flowtape reindex`, which
 // derives them again from the flows.
-const DerivedVersion = 3
+const DerivedVersion = 4
 
 // MetaDerivedVersion is the key-value metadata key of DerivedVersion in
 // derived files.

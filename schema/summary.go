@@ -105,6 +105,7 @@ type Summary struct {
 	Reset             bool
 	SynTime           int64
 	HasSynTime        bool
+	DropReasons       []string
 
 	Flows, TCPResets, DNSErrors   int64
 	Requests, Errors, ClientError int64
@@ -112,7 +113,13 @@ type Summary struct {
 	MaxLatencyNs                  uint64
 	LatencyBuckets                []int32
 	LatencyCounts                 []uint64
-	FirstTime, LastTime           int64
+	// requests: the statuses of the failed ones (errors and client
+	// errors; -1 where none was reported), and the first and last of them
+	FailureStatuses           []int32
+	FailureCounts             []uint64
+	FirstFailure, LastFailure int64
+	HasFailure                bool
+	FirstTime, LastTime       int64
 }
 
 // SummaryTable is the summary table.
@@ -151,13 +158,15 @@ var SummaryTable = newRowTable(KindSummary,
 			func(r *Summary) string { return r.DestinationPod }),
 		strField("destination_service", "Kubernetes service the client addressed (flows, connections).",
 			func(r *Summary) string { return r.DestinationService }),
-		field(cUint32, "destination_port", "Server port (flows, connections).", func(r *Summary) (uint32, bool) { return r.Port, r.HasPort }),
+		field(cUint32, "destination_port", "Server port.", func(r *Summary) (uint32, bool) { return r.Port, r.HasPort }),
 		triField("answered", "The attempts were answered within their file (connections; see the connections table).",
 			func(r *Summary) Tri { return r.Answered }),
 		field(cBool, "reset", "The attempts were reset (connections).", func(r *Summary) (bool, bool) { return r.Reset, r.Part == PartConnections }),
 		triField("dropped", "A packet of the attempts was dropped (connections).", func(r *Summary) Tri { return r.Dropped }),
 		field(cTime, "syn_time", "The SYN of an attempt neither answered nor dropped (connections): whether it went unanswered "+
 			"depends on the recording's end; NULL for the others.", func(r *Summary) (int64, bool) { return r.SynTime, r.HasSynTime }),
+		field(cStrings, "drop_reasons", "drop_reason_desc of each dropped packet of an attempt (connections; as the connections table).",
+			func(r *Summary) ([]string, bool) { return r.DropReasons, len(r.DropReasons) > 0 }),
 		field(cUint64, "flows", "Flows (flows).", func(r *Summary) (uint64, bool) { return uint64(r.Flows), r.Part == PartFlows }),
 		field(cUint64, "tcp_resets", "Flows with the TCP RST flag (flows).",
 			func(r *Summary) (uint64, bool) { return uint64(r.TCPResets), r.Part == PartFlows }),
@@ -178,6 +187,13 @@ var SummaryTable = newRowTable(KindSummary,
 			func(r *Summary) ([]int32, bool) { return r.LatencyBuckets, len(r.LatencyBuckets) > 0 }),
 		field(cUint64s, "latency_counts", "The number of latencies in each of latency_buckets, in its order.",
 			func(r *Summary) ([]uint64, bool) { return r.LatencyCounts, len(r.LatencyCounts) > 0 }),
+		field(cInt32s, "failure_statuses", "The statuses of the failed requests (errors and client errors; -1 where the proxy "+
+			"reported none), each once (requests).",
+			func(r *Summary) ([]int32, bool) { return r.FailureStatuses, len(r.FailureStatuses) > 0 }),
+		field(cUint64s, "failure_counts", "The number of failed requests of each of failure_statuses, in its order.",
+			func(r *Summary) ([]uint64, bool) { return r.FailureCounts, len(r.FailureCounts) > 0 }),
+		field(cTime, "first_failure", "The first failed request (requests).", func(r *Summary) (int64, bool) { return r.FirstFailure, r.HasFailure }),
+		field(cTime, "last_failure", "The last.", func(r *Summary) (int64, bool) { return r.LastFailure, r.HasFailure }),
 		field(cTime, "first_time", "The first flow, response or SYN counted.", func(r *Summary) (int64, bool) { return r.FirstTime, true }),
 		field(cTime, "last_time", "The last.", func(r *Summary) (int64, bool) { return r.LastTime, true }),
 	})
@@ -201,6 +217,7 @@ type summaryKey struct {
 	reset                                          bool
 	synTime                                        int64
 	hasSynTime                                     bool
+	dropReasons                                    string // joined by NUL
 }
 
 // SummarySet adds up a file's summary rows. Its rows own their strings.
@@ -208,6 +225,7 @@ type SummarySet struct {
 	idx     map[summaryKey]int
 	rows    []Summary
 	sketchs []map[int32]uint64
+	fails   []map[int32]uint64 // failed requests by status
 	// left: the request and connection rows it leaves to the views
 	left int64
 }
@@ -239,7 +257,7 @@ func (s *SummarySet) row(k summaryKey, at int64) (*Summary, map[int32]uint64) {
 	j, ok := s.idx[k]
 	if !ok {
 		for _, p := range []*string{&k.grain, &k.part, &k.node, &k.typ, &k.verdict, &k.dropDesc, &k.l4, &k.l7, &k.l7Type, &k.reporter, &k.protocol,
-			&k.src, &k.srcNs, &k.srcPod, &k.dst, &k.dstNs, &k.dstPod, &k.dstSvc} {
+			&k.src, &k.srcNs, &k.srcPod, &k.dst, &k.dstNs, &k.dstPod, &k.dstSvc, &k.dropReasons} {
 			*p = strings.Clone(*p)
 		}
 		j = len(s.rows)
@@ -250,15 +268,36 @@ func (s *SummarySet) row(k summaryKey, at int64) (*Summary, map[int32]uint64) {
 			Source: k.src, SourceNamespace: k.srcNs, SourcePod: k.srcPod, Destination: k.dst, DestinationNamespace: k.dstNs,
 			DestinationPod: k.dstPod, DestinationService: k.dstSvc, Port: k.port, HasPort: k.hasPort,
 			Answered: k.answered, Dropped: k.dropped, Reset: k.reset, SynTime: k.synTime, HasSynTime: k.hasSynTime,
-			FirstTime: at, LastTime: at})
+			DropReasons: splitReasons(k.dropReasons), FirstTime: at, LastTime: at})
 		s.sketchs = append(s.sketchs, nil)
+		s.fails = append(s.fails, nil)
 	}
 	r := &s.rows[j]
 	r.FirstTime, r.LastTime = min(r.FirstTime, at), max(r.LastTime, at)
 	if k.part == PartRequests && s.sketchs[j] == nil {
-		s.sketchs[j] = map[int32]uint64{}
+		s.sketchs[j], s.fails[j] = map[int32]uint64{}, map[int32]uint64{}
 	}
 	return r, s.sketchs[j]
+}
+
+// failed counts n failed requests of status (-1: none) at, in row j's.
+func (s *SummarySet) failed(r *Summary, fails map[int32]uint64, status int32, n uint64, first, last int64) {
+	fails[status] += n
+	if !r.HasFailure {
+		r.FirstFailure, r.LastFailure, r.HasFailure = first, last, true
+	}
+	r.FirstFailure, r.LastFailure = min(r.FirstFailure, first), max(r.LastFailure, last)
+}
+
+// joinReasons and splitReasons keep a connection's drop reasons in a
+// comparable key.
+func joinReasons(reasons []string) string { return strings.Join(reasons, "\x00") }
+
+func splitReasons(k string) []string {
+	if k == "" {
+		return nil
+	}
+	return strings.Split(k, "\x00")
 }
 
 // podUnless is a side's pod for the summary: none where its workload
@@ -281,7 +320,8 @@ func (s *SummarySet) AddRequests(rows []Request) {
 		}
 		k := summaryKey{bucket: minute(q.Time), grain: GrainMinute, part: PartRequests, reporter: q.Reporter, seen: q.SeenByServer, protocol: q.Protocol,
 			src: q.Client, srcNs: q.ClientNamespace, srcPod: podUnless(q.clientNamed, q.ClientPod),
-			dst: q.Server, dstNs: q.ServerNamespace, dstPod: podUnless(q.serverNamed, q.ServerPod)}
+			dst: q.Server, dstNs: q.ServerNamespace, dstPod: podUnless(q.serverNamed, q.ServerPod),
+			port: q.ServerPort, hasPort: q.HasServerPort}
 		r, sk := s.row(k, q.Time)
 		r.Requests++
 		if q.Error {
@@ -289,6 +329,13 @@ func (s *SummarySet) AddRequests(rows []Request) {
 		}
 		if q.ClientError {
 			r.ClientError++
+		}
+		if q.Error || q.ClientError {
+			status := int32(-1)
+			if q.HasStatus {
+				status = int32(q.Status)
+			}
+			s.failed(r, s.fails[s.idx[k]], status, 1, q.Time, q.Time)
 		}
 		if q.LatencyNs > 0 {
 			sk[SketchBucket(q.LatencyNs)]++
@@ -309,7 +356,7 @@ func (s *SummarySet) AddConnections(rows []Connection) {
 			src: c.Source, srcNs: c.SourceNamespace, srcPod: podUnless(c.srcNamed, c.SourcePod),
 			dst: c.Destination, dstNs: c.DestinationNamespace, dstPod: podUnless(c.dstNamed, c.DestinationPod),
 			dstSvc: c.DestinationService, port: c.DestinationPort, hasPort: c.HasDestinationPort,
-			answered: c.Answered, dropped: c.Dropped, reset: c.Reset}
+			answered: c.Answered, dropped: c.Dropped, reset: c.Reset, dropReasons: joinReasons(c.DropReasons)}
 		if c.Answered != True && c.Dropped != True {
 			k.synTime, k.hasSynTime = c.SynTime, true
 		}
@@ -345,11 +392,15 @@ func (s *SummarySet) AddRows(rows []Summary) {
 		if m.Grain == GrainHour {
 			continue
 		}
-		r, sk := s.row(m.key(), m.FirstTime)
+		k := m.key()
+		r, sk := s.row(k, m.FirstTime)
 		r.LastTime = max(r.LastTime, m.LastTime)
 		r.add(m)
 		for j, b := range m.LatencyBuckets {
 			sk[b] += m.LatencyCounts[j]
+		}
+		for j, st := range m.FailureStatuses {
+			s.failed(r, s.fails[s.idx[k]], st, m.FailureCounts[j], m.FirstFailure, m.LastFailure)
 		}
 	}
 }
@@ -371,6 +422,9 @@ func (s *SummarySet) Rows() []Summary {
 		for b, n := range s.sketchs[j] {
 			sk[b] += n
 		}
+		for st, n := range s.fails[j] {
+			hours.failed(h, hours.fails[hours.idx[k]], st, n, m.FirstFailure, m.LastFailure)
+		}
 	}
 	out := append(hours.sorted(), s.sorted()...)
 	return out
@@ -382,7 +436,8 @@ func (r *Summary) key() summaryKey {
 		dropDesc: r.DropReasonDesc, dropReason: r.DropReason, l4: r.L4Protocol, l7: r.L7Protocol, l7Type: r.L7Type, isReply: r.IsReply,
 		reporter: r.Reporter, seen: r.SeenByServer, protocol: r.Protocol, src: r.Source, srcNs: r.SourceNamespace, srcPod: r.SourcePod,
 		dst: r.Destination, dstNs: r.DestinationNamespace, dstPod: r.DestinationPod, dstSvc: r.DestinationService, port: r.Port,
-		hasPort: r.HasPort, answered: r.Answered, dropped: r.Dropped, reset: r.Reset, synTime: r.SynTime, hasSynTime: r.HasSynTime}
+		hasPort: r.HasPort, answered: r.Answered, dropped: r.Dropped, reset: r.Reset, synTime: r.SynTime, hasSynTime: r.HasSynTime,
+		dropReasons: joinReasons(r.DropReasons)}
 }
 
 // add adds the counts of o (of the same key but for the bucket) to r.
@@ -400,24 +455,30 @@ func (r *Summary) add(o *Summary) {
 // sorted are the rows in time order, their sketches as sorted lists.
 func (s *SummarySet) sorted() []Summary {
 	for j := range s.rows {
-		sk := s.sketchs[j]
-		if len(sk) == 0 {
-			continue
-		}
 		r := &s.rows[j]
-		r.LatencyBuckets = make([]int32, 0, len(sk))
-		for b := range sk {
-			r.LatencyBuckets = append(r.LatencyBuckets, b)
-		}
-		slices.Sort(r.LatencyBuckets)
-		r.LatencyCounts = make([]uint64, len(r.LatencyBuckets))
-		for i, b := range r.LatencyBuckets {
-			r.LatencyCounts[i] = sk[b]
-		}
+		r.LatencyBuckets, r.LatencyCounts = countLists(s.sketchs[j])
+		r.FailureStatuses, r.FailureCounts = countLists(s.fails[j])
 	}
 	rows := slices.Clone(s.rows)
 	slices.SortStableFunc(rows, func(a, b Summary) int { return cmp.Compare(a.Bucket, b.Bucket) })
 	return rows
+}
+
+// countLists are a map's keys in order and their counts.
+func countLists(m map[int32]uint64) ([]int32, []uint64) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	keys := make([]int32, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	counts := make([]uint64, len(keys))
+	for i, k := range keys {
+		counts[i] = m[k]
+	}
+	return keys, counts
 }
 
 // Summarize is the summary of a file's (or a piece's) final derived rows,

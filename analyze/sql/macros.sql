@@ -30,6 +30,11 @@ CREATE OR REPLACE MACRO ft_reporter() AS
 CREATE OR REPLACE MACRO ft_level() AS
     coalesce(getvariable('level')::VARCHAR, getvariable('ft_default_level')::VARCHAR);
 
+-- ft_errors_by is what a row of errors is (--by; SET VARIABLE errors_by):
+-- path (default: an edge's method and path) or edge.
+CREATE OR REPLACE MACRO ft_errors_by() AS
+    coalesce(getvariable('errors_by')::VARCHAR, getvariable('ft_default_errors_by')::VARCHAR);
+
 -- ft_bucket_seconds is the timeline's bucket in seconds (--bucket; SET
 -- VARIABLE bucket).
 CREATE OR REPLACE MACRO ft_bucket_seconds() AS

@@ -16,8 +16,8 @@ CREATE OR REPLACE MACRO ft_window(with_losses := false) AS TABLE
     FROM (SELECT coalesce(ft_since(), min(time)) AS t0,
                  coalesce(ft_until(), max(time)) AS t1
           -- the first and last flow, from the derived traffic table
-          FROM (SELECT min(first_time) AS time FROM derived_traffic
-                UNION ALL SELECT max(last_time) FROM derived_traffic
+          FROM (SELECT min(first_time) AS time FROM derived_traffic_all
+                UNION ALL SELECT max(last_time) FROM derived_traffic_all
                 UNION ALL SELECT time FROM events WHERE with_losses AND event = 'lost_events'));
 
 -- ft_in_window is the rows of a view, table or CTE (rel, by name) in the

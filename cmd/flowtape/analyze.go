@@ -40,7 +40,8 @@ views of flowtape query. JSON output uses the column names below.
             traffic, flows, connections, drops, verdicts, protocols, ports;
             --format dot|mermaid draws it
   errors    failing edges and endpoints (method and path, or gRPC method) with
-            their status codes; TCP connection failures where no L7 proxy was
+            their status codes; TCP connection failures where no L7 proxy was;
+            --by edge: one row per edge, protocol and port
   drops     dropped packets by reason, edge and denying policy
   dns       DNS answers by client and query, failures first, with rcodes
   timeline  per --bucket: flows, requests, errors, error rate, p99, no
@@ -50,11 +51,14 @@ views of flowtape query. JSON output uses the column names below.
 
 A request is counted once: at the server's proxy, at the client's where no
 server proxy saw it (--reporter server|client|both). Rates divide by the
-analysed window (--since/--until, else the recording's).`,
+analysed window (--since/--until, else the recording's). Over windows longer
+than an hour, services, graph, timeline and errors (--by edge) read the
+per-minute summaries written with the flows, and say so (--summaries).`,
 		Example: `  flowtape analyze services incident-42
   flowtape analyze services incident-42 -n default --since 2026-11-25T13:00:00Z --format markdown
   flowtape analyze graph incident-42 --format dot | dot -Tsvg > graph.svg
   flowtape analyze timeline incident-42 --bucket 10s
+  flowtape analyze errors prod-recorder --since 24h --by edge
   flowtape analyze services incident-42 --sql
   flowtape analyze services incident-42 --engine chdb
   flowtape analyze graph s3://flows/prod --engine clickhouse --clickhouse clickhouse://default:@ch:9000/default`,
@@ -148,10 +152,11 @@ analysed window (--since/--until, else the recording's).`,
 	cache.add(fl)
 	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")
 	fl.StringVar(&p.Level, "level", defaults.Level, "graph: what a node is: workload, service or pod")
+	fl.StringVar(&p.By, "by", "", "errors: one row per endpoint of an edge (path, the default) or per edge (edge, as the summaries give them)")
 	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m")
 	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
-	fl.StringVar(&p.Summaries, "summaries", analyze.SummariesAuto, fmt.Sprintf("services, graph: read the per-minute summaries: "+
+	fl.StringVar(&p.Summaries, "summaries", analyze.SummariesAuto, fmt.Sprintf("services, graph, timeline, errors: read the per-minute summaries: "+
 		"auto (for windows over %s), always or never (every request and connection)", defaults.SummaryWindow))
 	eng.add(cmd)
 	ch.add(cmd)

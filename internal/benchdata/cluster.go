@@ -189,6 +189,11 @@ func clusterMinute(truth *ClusterTruth, node string, n int, at time.Time, rate f
 			truth.Errors += errs
 		}
 		req.LatencyBuckets, req.LatencyCounts, req.MaxLatencyNs = latencies[e.server%7].sketch(r)
+		req.Port, req.HasPort = 8080, true
+		if errs > 0 {
+			req.FailureStatuses, req.FailureCounts = []int32{503}, []uint64{uint64(errs)}
+			req.FirstFailure, req.LastFailure, req.HasFailure = b+int64(time.Second), b+int64(58*time.Second), true
+		}
 		out = append(out, req)
 		for _, kind := range []struct {
 			typ, l7, l7Type string

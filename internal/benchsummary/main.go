@@ -100,9 +100,13 @@ func main() {
 			fmt.Printf("analyze %s over %.0fM flows: %.2f s (target <= 1.5), peak RSS %s (target <= 1000 MB)\n", a, m["flows"]/1e6, m["ns/op"]/1e9, rss)
 		}
 	}
-	for _, a := range []string{"services", "graph"} {
+	for _, a := range []string{"services", "graph", "errors"} {
 		if m, ok := metrics["BenchmarkClusterDay/"+a]; ok {
-			fmt.Printf("analyze %s over a day of a cluster (%.1fB flows, from the summaries): %.2f s (target <= 2)\n", a, m["flows"]/1e9, m["ns/op"]/1e9)
+			target := " (target <= 2)"
+			if a == "errors" {
+				target = ""
+			}
+			fmt.Printf("analyze %s over a day of a cluster (%.1fB flows, from the summaries): %.2f s%s\n", a, m["flows"]/1e9, m["ns/op"]/1e9, target)
 		}
 	}
 	if m, ok := metrics["BenchmarkAnalyzeVsJSON1M"]; ok {

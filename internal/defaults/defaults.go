@@ -94,6 +94,9 @@ const (
 	Reporter = "server"
 	// Level is what a node of the dependency graph is.
 	Level = "workload"
+	// ErrorsBy is what a row of errors is: an endpoint (method and path)
+	// of an edge, or the edge (what the summaries keep).
+	ErrorsBy = "path"
 	// Bucket is the timeline's bucket.
 	Bucket = time.Minute
 	// SummaryWindow is the window from which services and graph read the

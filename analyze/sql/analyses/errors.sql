@@ -1,7 +1,9 @@
 -- errors: the failing calls, one row per edge and endpoint (method and path,
 -- or gRPC method), worst first: requests, errors (5xx, and gRPC calls not
 -- answered 200), client errors (4xx), requests never answered, and the
--- status codes of the failures.
+-- status codes of the failures. With SET VARIABLE errors_by = 'edge'
+-- (--by edge), one row per edge, protocol and port (method and path NULL):
+-- what sql/summary/errors.sql gives from the summaries.
 --
 -- Where no L7 proxy saw an edge, its TCP connections stand in (protocol
 -- TCP, path NULL): requests are connection attempts, errors the failed
@@ -14,7 +16,9 @@ l7 AS (
     SELECT
         client AS source, client_namespace AS source_namespace,
         server AS destination, server_namespace AS destination_namespace,
-        protocol, server_port AS port, method, path,
+        protocol, server_port AS port,
+        CASE WHEN ft_errors_by() = 'path' THEN method END AS method,
+        CASE WHEN ft_errors_by() = 'path' THEN path END AS path,
         ft_requests(no_response) AS requests,
         ft_errors(error) AS errors,
         ft_client_errors(client_error) AS client_errors,

@@ -14,7 +14,7 @@
 -- until the end.
 WITH win AS (FROM ft_window()),
 -- the whole recording, a window for ft_traffic_in
-whole AS (SELECT min(first_time) AS t0, max(last_time) AS t1 FROM derived_traffic),
+whole AS (SELECT min(first_time) AS t0, max(last_time) AS t1 FROM derived_traffic_all),
 -- the Kubernetes service each workload serves, learned from the flows
 -- addressed to it anywhere in the recording (the one most of them named;
 -- each flow once, where sessions recorded the same flows)

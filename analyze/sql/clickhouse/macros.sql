@@ -3,13 +3,14 @@
 -- in WITH is called like a function, in subqueries too). See
 -- analyze/sql/macros.sql for what each means; these compute the same.
 
--- The parameters (query parameters; NULL when unset). reporter, level and
--- bucket have their defaults filled in by flowtape.
+-- The parameters (query parameters; NULL when unset). reporter, level,
+-- errors_by and bucket have their defaults filled in by flowtape.
 {since:Nullable(DateTime64(9, 'UTC'))} AS ft_since,
 {until:Nullable(DateTime64(9, 'UTC'))} AS ft_until,
 {namespace:Nullable(String)} AS ft_namespace,
 {reporter:String} AS ft_reporter,
 {level:String} AS ft_level,
+{errors_by:String} AS ft_errors_by,
 {bucket:Int64} AS ft_bucket_seconds,
 
 -- Facts flowtape's Go code declares (internal/defaults, schema) or reads

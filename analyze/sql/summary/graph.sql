@@ -3,15 +3,13 @@
 -- keep no pods), its counts equal; p50 ... p99 from the summaries' latency
 -- sketch (within 1%). See that file for what each column means.
 WITH win AS (FROM ft_window()),
--- the whole recording, a window for ft_traffic_in
-whole AS (SELECT min(first_time) AS t0, max(last_time) AS t1 FROM derived_traffic),
 -- the Kubernetes service each workload serves, learned from the flows
 -- addressed to it anywhere in the recording (the one most of them named;
--- each flow once, where sessions recorded the same flows)
+-- the summary path reads no two sessions of the same flows)
 svc AS (
     SELECT name, namespace, arg_max(service, n) AS service
     FROM (SELECT destination AS name, destination_namespace AS namespace, destination_service AS service, sum(flows) AS n
-          FROM ft_traffic_in('whole') WHERE destination_service IS NOT NULL
+          FROM ft_traffic_of('derived_traffic_all') WHERE destination_service IS NOT NULL
           GROUP BY ALL)
     GROUP BY ALL
 ),

@@ -3,7 +3,11 @@
 -- decides when, and says so). The engine then defines:
 --   derived_traffic      as the summary's flows part (the traffic table's
 --                        counts without the pods of endpoints named by their
---                        workload): every view of flows counts reads it;
+--                        workload) of the window: every view of flows
+--                        counts reads it;
+--   derived_traffic_all  as the hour rows of that part, of every file and
+--                        rollup: the whole recording, for what the views
+--                        learn from outside the window (its end, replies);
 --   derived_connections  as only the connections the summary could not
 --                        settle: all rows of the connections that have a row
 --                        which does not open its attempt (it continues one of
@@ -32,15 +36,18 @@ CREATE OR REPLACE MACRO ft_in_minutes(bucket, grain, t0, t1) AS
 
 -- ft_s_requests_in: the requests counted (the reporter rule of
 -- requests_counted) in the window, weighted: the summary's rows (requests,
--- errors, client_errors; lb and lc their latency sketch) and the rows it
--- left out, each a request. Endpoints renamed as the views name pods.
+-- errors, client_errors; lb and lc their latency sketch; fs and fc the
+-- statuses of the failed ones, -1 for none, and their counts; first_failure
+-- and last_failure) and the rows it left out, each a request. Endpoints
+-- renamed as the views name pods.
 CREATE OR REPLACE MACRO ft_s_requests_in(win) AS TABLE
 WITH s AS (
     SELECT s.bucket AS time,
         coalesce(rc.name, s.source) AS client, s.source_namespace AS client_namespace, s.source_pod AS client_pod,
         coalesce(rs.name, s.destination) AS server, s.destination_namespace AS server_namespace, s.destination_pod AS server_pod,
-        s.protocol, s.requests::BIGINT AS requests, s.errors::BIGINT AS errors, s.client_errors::BIGINT AS client_errors,
-        0::BIGINT AS no_response, s.max_latency_ns, s.latency_buckets AS lb, s.latency_counts AS lc, s.grain
+        s.protocol, s.destination_port AS port, s.requests::BIGINT AS requests, s.errors::BIGINT AS errors, s.client_errors::BIGINT AS client_errors,
+        0::BIGINT AS no_response, s.max_latency_ns, s.latency_buckets AS lb, s.latency_counts AS lc,
+        s.failure_statuses AS fs, s.failure_counts AS fc, s.first_failure, s.last_failure, s.grain
     FROM ft_summary_rows(p := 'requests') s
     LEFT JOIN pod_renames rc ON getvariable('ft_pods_renamed') AND rc.namespace IS NOT DISTINCT FROM s.source_namespace AND rc.pod = s.source_pod
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM s.destination_namespace AND rs.pod = s.destination_pod
@@ -50,13 +57,16 @@ WITH s AS (
         ELSE true END
 ),
 u AS (
-    SELECT time, client, client_namespace, client_pod, server, server_namespace, server_pod, protocol,
+    SELECT time, client, client_namespace, client_pod, server, server_namespace, server_pod, protocol, server_port AS port,
         (NOT no_response)::BIGINT AS requests, error::BIGINT AS errors, client_error::BIGINT AS client_errors,
         no_response::BIGINT AS no_response, latency_ns AS max_latency_ns,
         CASE WHEN latency_ns > 0 THEN [ft_sketch_bucket(latency_ns)] END AS lb,
-        CASE WHEN latency_ns > 0 THEN [1::UBIGINT] END AS lc, 'minute' AS grain
-    FROM ft_requests_counted(['time', 'client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod',
-        'protocol', 'no_response', 'error', 'client_error', 'latency_ns'])
+        CASE WHEN latency_ns > 0 THEN [1::UBIGINT] END AS lc,
+        CASE WHEN f THEN [coalesce(status::INTEGER, -1)] END AS fs, CASE WHEN f THEN [1::UBIGINT] END AS fc,
+        CASE WHEN f THEN time END AS first_failure, CASE WHEN f THEN time END AS last_failure, 'minute' AS grain
+    FROM (SELECT *, error OR client_error OR no_response AS f
+          FROM ft_requests_counted(['time', 'client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod',
+              'protocol', 'server_port', 'status', 'no_response', 'error', 'client_error', 'latency_ns']))
 )
 SELECT s.* EXCLUDE (grain) FROM s, query_table(win) w WHERE ft_in_minutes(s.time, s.grain, w.t0, w.t1)
 UNION ALL
@@ -66,22 +76,27 @@ SELECT u.* EXCLUDE (grain) FROM u, query_table(win) w WHERE u.time BETWEEN w.t0 
 -- the columns of the connections view the analyses read: the summary's
 -- attempts; taken back, those of the connections derived_connections
 -- holds (which the summary counted from their opening rows); and those
--- connections as the connections view judges them.
+-- connections as the connections view judges them. t0 and t1 are the
+-- first and last SYN of a row's attempts (its time, for one attempt).
 CREATE OR REPLACE MACRO ft_s_connections_in(win) AS TABLE
 WITH reverse AS (
-    SELECT DISTINCT node_name, source, destination FROM traffic WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
+    SELECT DISTINCT node_name, source, destination FROM ft_traffic_of('derived_traffic_all')
+    WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
 ),
 opened AS (
     SELECT bucket, grain, syn_time, node_name, source, source_namespace, source_pod, destination, destination_namespace, destination_pod,
-        destination_service, destination_port, answered, reset, dropped, connections::BIGINT AS n
+        destination_service, destination_port, answered, reset, dropped, drop_reasons, first_time AS t0, last_time AS t1, connections::BIGINT AS n
     FROM ft_summary_rows(p := 'connections')
     UNION ALL
     SELECT make_timestamp_ns(epoch_ns(syn_time) // 60000000000 * 60000000000), 'minute', syn_time, node_name, source, source_namespace, source_pod,
-        destination, destination_namespace, destination_pod, destination_service, destination_port, answered, reset, dropped, -1
+        destination, destination_namespace, destination_pod, destination_service, destination_port, answered, reset, dropped, drop_reasons,
+        syn_time, syn_time, -1
     FROM derived_connections WHERE opens
 ),
 named AS (
-    SELECT o.* EXCLUDE (source, destination, syn_time, grain), coalesce(o.syn_time, o.bucket) AS time,
+    SELECT o.* EXCLUDE (source, destination, syn_time, grain, drop_reasons), coalesce(o.syn_time, o.bucket) AS time,
+        -- as the connections view gives them for an attempt of one row
+        CASE WHEN o.drop_reasons IS NOT NULL THEN ft_counts(o.drop_reasons) END AS drop_reasons,
         coalesce(rs.name, coalesce(o.source, '(unknown)')) AS source, coalesce(rd.name, coalesce(o.destination, '(unknown)')) AS destination
     FROM opened o
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM o.source_namespace AND rs.pod = o.source_pod
@@ -92,7 +107,7 @@ named AS (
 -- judged as the connections view judges
 judged AS (
     SELECT *, NOT answered AND NOT dropped AND judged
-            AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic) AS unanswered
+            AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic_all) AS unanswered
     FROM (SELECT *,
               answered OR reset OR dropped
                   OR (NOT getvariable('ft_filtered_capture')
@@ -101,13 +116,13 @@ judged AS (
           FROM named)
 )
 SELECT time, source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
-    reset, dropped, unanswered, judged, reset OR dropped OR unanswered AS failed, n
+    destination_port, reset, dropped, drop_reasons, unanswered, judged, reset OR dropped OR unanswered AS failed, t0, t1, n
 FROM judged
 UNION ALL
 SELECT time, source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
-    reset, dropped, unanswered, judged, failed, 1
+    destination_port, reset, dropped, drop_reasons, unanswered, judged, failed, time, time, 1
 FROM ft_connections_in(win, ['source', 'source_namespace', 'source_pod', 'destination', 'destination_namespace', 'destination_pod',
-    'destination_service', 'reset', 'dropped', 'unanswered', 'judged', 'failed']);
+    'destination_service', 'destination_port', 'reset', 'dropped', 'drop_reasons', 'unanswered', 'judged', 'failed']);
 
 -- ft_sketch_quantiles is, for each group g of rel (by name: columns g, lb
 -- and lc, a latency sketch's buckets and counts), the value of the

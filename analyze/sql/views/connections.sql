@@ -36,7 +36,8 @@
 -- analyze/materialize.go).
 CREATE OR REPLACE MACRO ft_connections(cols) AS TABLE
 WITH reverse AS (
-    SELECT DISTINCT node_name, source, destination FROM traffic WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
+    SELECT DISTINCT node_name, source, destination FROM ft_traffic_of('derived_traffic_all')
+    WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
 ),
 -- The writer names each row's attempt (attempt: carried from file to
 -- file within a session), so most connections' rows are grouped by it.
@@ -117,7 +118,7 @@ c AS (
 ),
 conn_rows AS NOT MATERIALIZED (SELECT *, reset OR dropped OR unanswered AS failed
 FROM (SELECT *, NOT answered AND NOT dropped AND judged
-                AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic) AS unanswered
+                AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic_all) AS unanswered
       FROM (SELECT c.*,
                 answered OR reset OR dropped
                     OR (NOT getvariable('ft_filtered_capture')

@@ -67,7 +67,7 @@ answered AS (
 -- still in flight when the recording ended is not unanswered
 horizon AS (
     SELECT max(last_time) - to_microseconds(greatest(max(max_latency_ns) // 1000, 1000000)::BIGINT) AS t
-    FROM derived_traffic WHERE l7_protocol IN ('http', 'grpc') AND l7_type IN ('REQUEST', 'RESPONSE')
+    FROM derived_traffic_all WHERE l7_protocol IN ('http', 'grpc') AND l7_type IN ('REQUEST', 'RESPONSE')
 ),
 -- the client rows a server proxy saw: the same proxy_key, client and server
 seen AS (

@@ -6,10 +6,15 @@
 -- counts over rows equal counts of edges over the same flows (but where
 -- two sessions recorded the same flows: see ft_traffic_in). flow_source
 -- and flow_destination are the flows' own endpoints (not swapped).
-CREATE OR REPLACE VIEW traffic AS
+--
+-- ft_traffic_of(rel) is the same over rel (by name): derived_traffic_all,
+-- the whole recording's rows, for what an analysis learns from outside
+-- its window (on the summary path derived_traffic holds the window's
+-- rows only, see sql/summary/views.sql).
+CREATE OR REPLACE MACRO ft_traffic_of(rel) AS TABLE
 WITH t AS (
     SELECT t.* REPLACE (coalesce(rs.name, t.source) AS source, coalesce(rd.name, t.destination) AS destination)
-    FROM derived_traffic t
+    FROM query_table(rel) t
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM t.source_namespace AND rs.pod = t.source_pod
     LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM t.destination_namespace AND rd.pod = t.destination_pod
 )
@@ -28,3 +33,5 @@ SELECT
     -- '' in a recording of one session
     session
 FROM t;
+
+CREATE OR REPLACE VIEW traffic AS FROM ft_traffic_of('derived_traffic');

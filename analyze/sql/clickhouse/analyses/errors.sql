@@ -3,7 +3,9 @@
 -- TCP connections stand in (as analyze/sql/analyses/errors.sql).
 WITH
 req AS (
-    SELECT client, client_namespace, server, server_namespace, protocol, server_port, method, path, status,
+    SELECT client, client_namespace, server, server_namespace, protocol, server_port,
+        -- --by edge: one row per edge, protocol and port
+        if(ft_errors_by = 'path', r.method, NULL) AS method, if(ft_errors_by = 'path', r.path, NULL) AS path, status,
         no_response, error, client_error, time
     FROM requests_counted r, time_window w
     WHERE r.time BETWEEN w.t0 AND w.t1
