@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"io/fs"
 	"slices"
 	"testing"
 )
@@ -92,6 +93,20 @@ func TestSplitStatements(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("splitStatements = %q, want %q", got, want)
+	}
+	// every statement of a view file creates a view or macro (one that
+	// did not would be set up by no query)
+	files, _ := fs.Glob(SQL, "sql/views/*.sql")
+	for _, f := range files {
+		b, _ := SQL.ReadFile(f)
+		for _, stmt := range splitStatements(string(b)) {
+			if len(createdBy(stmt)) != 1 {
+				t.Errorf("%s: a statement that creates %v: %.80q", f, createdBy(stmt), stmt)
+			}
+		}
+	}
+	if got := splitStatements("/* a; 'b */ SELECT 1; SELECT 2;"); len(got) != 2 {
+		t.Errorf("a block comment: %q", got)
 	}
 	e := &Engine{}
 	steps := map[string]string{}

@@ -70,8 +70,9 @@ func createdBy(text string) []string {
 }
 
 // splitStatements splits a SQL text at the semicolons that end its
-// statements (not those in strings, quoted names or comments), each
-// statement with the comment lines before it.
+// statements (not those in strings, quoted names, -- and /* */ comments),
+// each statement with the comment lines before it. (flowtape's SQL has
+// no dollar-quoted strings.)
 func splitStatements(text string) []string {
 	var out []string
 	start := 0
@@ -79,6 +80,12 @@ func splitStatements(text string) []string {
 		switch c := text[i]; {
 		case c == '\'' || c == '"':
 			if j := strings.IndexByte(text[i+1:], c); j >= 0 {
+				i += j + 1
+			} else {
+				i = len(text)
+			}
+		case c == '/' && strings.HasPrefix(text[i:], "/*"):
+			if j := strings.Index(text[i:], "*/"); j >= 0 {
 				i += j + 1
 			} else {
 				i = len(text)
@@ -148,6 +155,8 @@ func (e *Engine) steps() []setupStep {
 			}
 			macros = append(macros, stmt)
 		}
+		// (every statement of a view file creates a view or macro:
+		// TestSplitStatements)
 		if text := strings.Join(macros, "\n"); len(createdBy(text)) > 0 {
 			out = append([]setupStep{{title: "analyze/" + name + ": macros", file: name, provides: createdBy(text),
 				sql: func(context.Context) (string, error) { return text, nil }}}, out...)
@@ -356,7 +365,7 @@ func (e *Engine) SetupSQL(ctx context.Context) (string, error) {
 	fmt.Fprintf(&b, "-- The views of flowtape query over %d flow and %d event files and their derived\n", len(e.files.Flows), len(e.files.Events))
 	b.WriteString("-- tables. The analyses' parameters are variables: SET VARIABLE since =\n")
 	b.WriteString("-- TIMESTAMP_NS '2026-11-25 13:00:00', until, namespace, reporter, level, bucket\n")
-	b.WriteString("-- (seconds); flowtape analyze NAME --sql prints an analysis.\n")
+	b.WriteString("-- (seconds), errors_by; flowtape analyze NAME --sql prints an analysis.\n")
 	for _, s := range abs.steps() {
 		q, err := s.sql(ctx)
 		if err != nil {

@@ -250,7 +250,7 @@ func (s *SummarySet) Meta() map[string]string {
 	return map[string]string{MetaSummaryLeft: strconv.FormatInt(s.left, 10), MetaSummaryPods: strconv.Itoa(pods)}
 }
 
-func (s *SummarySet) row(k summaryKey, at int64) (*Summary, map[int32]uint64) {
+func (s *SummarySet) row(k summaryKey, at int64) (*Summary, map[int32]uint64, int) {
 	if s.idx == nil {
 		s.idx = map[summaryKey]int{}
 	}
@@ -275,14 +275,19 @@ func (s *SummarySet) row(k summaryKey, at int64) (*Summary, map[int32]uint64) {
 	r := &s.rows[j]
 	r.FirstTime, r.LastTime = min(r.FirstTime, at), max(r.LastTime, at)
 	if k.part == PartRequests && s.sketchs[j] == nil {
-		s.sketchs[j], s.fails[j] = map[int32]uint64{}, map[int32]uint64{}
+		s.sketchs[j] = map[int32]uint64{}
 	}
-	return r, s.sketchs[j]
+	return r, s.sketchs[j], j
 }
 
-// failed counts n failed requests of status (-1: none) at, in row j's.
-func (s *SummarySet) failed(r *Summary, fails map[int32]uint64, status int32, n uint64, first, last int64) {
-	fails[status] += n
+// failed counts n failed requests of status (-1: none) from first to
+// last in row j.
+func (s *SummarySet) failed(j int, status int32, n uint64, first, last int64) {
+	if s.fails[j] == nil {
+		s.fails[j] = map[int32]uint64{}
+	}
+	s.fails[j][status] += n
+	r := &s.rows[j]
 	if !r.HasFailure {
 		r.FirstFailure, r.LastFailure, r.HasFailure = first, last, true
 	}
@@ -322,7 +327,7 @@ func (s *SummarySet) AddRequests(rows []Request) {
 			src: q.Client, srcNs: q.ClientNamespace, srcPod: podUnless(q.clientNamed, q.ClientPod),
 			dst: q.Server, dstNs: q.ServerNamespace, dstPod: podUnless(q.serverNamed, q.ServerPod),
 			port: q.ServerPort, hasPort: q.HasServerPort}
-		r, sk := s.row(k, q.Time)
+		r, sk, j := s.row(k, q.Time)
 		r.Requests++
 		if q.Error {
 			r.Errors++
@@ -335,7 +340,7 @@ func (s *SummarySet) AddRequests(rows []Request) {
 			if q.HasStatus {
 				status = int32(q.Status)
 			}
-			s.failed(r, s.fails[s.idx[k]], status, 1, q.Time, q.Time)
+			s.failed(j, status, 1, q.Time, q.Time)
 		}
 		if q.LatencyNs > 0 {
 			sk[SketchBucket(q.LatencyNs)]++
@@ -360,7 +365,7 @@ func (s *SummarySet) AddConnections(rows []Connection) {
 		if c.Answered != True && c.Dropped != True {
 			k.synTime, k.hasSynTime = c.SynTime, true
 		}
-		r, _ := s.row(k, c.SynTime)
+		r, _, _ := s.row(k, c.SynTime)
 		r.Connections++
 	}
 }
@@ -374,7 +379,7 @@ func (s *SummarySet) AddTraffic(rows []TrafficCount) {
 			src: t.Source, srcNs: t.SourceNamespace, srcPod: podUnless(t.srcNamed, t.SourcePod),
 			dst: t.Destination, dstNs: t.DestinationNamespace, dstPod: podUnless(t.dstNamed, t.DestinationPod),
 			dstSvc: t.DestinationService, port: t.Port, hasPort: t.HasPort}
-		r, _ := s.row(k, t.FirstTime)
+		r, _, _ := s.row(k, t.FirstTime)
 		r.LastTime = max(r.LastTime, t.LastTime)
 		r.Flows += t.Flows
 		r.TCPResets += t.TCPResets
@@ -392,15 +397,14 @@ func (s *SummarySet) AddRows(rows []Summary) {
 		if m.Grain == GrainHour {
 			continue
 		}
-		k := m.key()
-		r, sk := s.row(k, m.FirstTime)
+		r, sk, j := s.row(m.key(), m.FirstTime)
 		r.LastTime = max(r.LastTime, m.LastTime)
 		r.add(m)
-		for j, b := range m.LatencyBuckets {
-			sk[b] += m.LatencyCounts[j]
+		for n, b := range m.LatencyBuckets {
+			sk[b] += m.LatencyCounts[n]
 		}
-		for j, st := range m.FailureStatuses {
-			s.failed(r, s.fails[s.idx[k]], st, m.FailureCounts[j], m.FirstFailure, m.LastFailure)
+		for n, st := range m.FailureStatuses {
+			s.failed(j, st, m.FailureCounts[n], m.FirstFailure, m.LastFailure)
 		}
 	}
 }
@@ -416,14 +420,14 @@ func (s *SummarySet) Rows() []Summary {
 		if m.Bucket%int64(3600e9) < 0 {
 			k.bucket -= int64(3600e9)
 		}
-		h, sk := hours.row(k, m.FirstTime)
+		h, sk, hj := hours.row(k, m.FirstTime)
 		h.LastTime = max(h.LastTime, m.LastTime)
 		h.add(&m)
 		for b, n := range s.sketchs[j] {
 			sk[b] += n
 		}
 		for st, n := range s.fails[j] {
-			hours.failed(h, hours.fails[hours.idx[k]], st, n, m.FirstFailure, m.LastFailure)
+			hours.failed(hj, st, n, m.FirstFailure, m.LastFailure)
 		}
 	}
 	out := append(hours.sorted(), s.sorted()...)

@@ -3,6 +3,7 @@ package schema
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -41,6 +42,11 @@ func TestSummaryHoursAddUp(t *testing.T) {
 			SeenByServer: True, Protocol: "http", Source: "a", Destination: "b", Requests: 10 + m, Errors: m,
 			LatencyBuckets: []int32{100, 101 + int32(m)}, LatencyCounts: []uint64{4, 6 + uint64(m)}, MaxLatencyNs: uint64(1000 + m),
 			FirstTime: hour + m*minute + 1, LastTime: hour + m*minute + 2})
+		if m > 0 {
+			r := &rows[len(rows)-1]
+			r.FailureStatuses, r.FailureCounts = []int32{-1, 503}, []uint64{1, uint64(m) - 1}
+			r.FirstFailure, r.LastFailure, r.HasFailure = hour+m*minute+5, hour+m*minute+7, true
+		}
 	}
 	set.AddRows(rows)
 	set.AddRows(rows[:1]) // the same minute again: added up
@@ -61,6 +67,13 @@ func TestSummaryHoursAddUp(t *testing.T) {
 	}
 	if len(h.LatencyBuckets) != len(want) {
 		t.Errorf("buckets %v, want %v", h.LatencyBuckets, want)
+	}
+	if !slices.Equal(h.FailureStatuses, []int32{-1, 503}) || !slices.Equal(h.FailureCounts, []uint64{2, 1}) ||
+		!h.HasFailure || h.FirstFailure != hour+minute+5 || h.LastFailure != hour+2*minute+7 {
+		t.Errorf("hour row's failures: %v %v from %d to %d (%v)", h.FailureStatuses, h.FailureCounts, h.FirstFailure, h.LastFailure, h.HasFailure)
+	}
+	if out[1].HasFailure || out[1].FailureStatuses != nil {
+		t.Errorf("first minute has failures: %+v", out[1])
 	}
 	if out[1].Requests != 20 {
 		t.Errorf("first minute: %d requests, want 20 (added twice)", out[1].Requests)

@@ -152,7 +152,8 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 	cache.add(fl)
 	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")
 	fl.StringVar(&p.Level, "level", defaults.Level, "graph: what a node is: workload, service or pod")
-	fl.StringVar(&p.By, "by", "", "errors: one row per endpoint of an edge (path, the default) or per edge (edge, as the summaries give them)")
+	fl.StringVar(&p.By, "by", "", "errors: one row per endpoint of an edge (path) or per edge, protocol and port (edge); "+
+		"default path, edge where the summaries are read (--summaries)")
 	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m")
 	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")

@@ -99,7 +99,7 @@ const (
 	ErrorsBy = "path"
 	// Bucket is the timeline's bucket.
 	Bucket = time.Minute
-	// SummaryWindow is the window from which services and graph read the
+	// SummaryWindow is the window from which services, graph, timeline and errors read the
 	// per-minute summaries rather than every request and connection
 	// (--summaries auto): an hour of a busy node is millions of requests.
 	SummaryWindow = time.Hour

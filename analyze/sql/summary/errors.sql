@@ -34,8 +34,8 @@ l7 AS (
         NULL::VARCHAR AS method, NULL::VARCHAR AS path,
         c.requests, c.errors, c.client_errors, c.no_response, s.statuses, c.first_failure, c.last_failure
     FROM l7_counts c
-    LEFT JOIN l7_statuses s ON s.source = c.source AND s.source_namespace IS NOT DISTINCT FROM c.source_namespace
-        AND s.destination = c.destination AND s.destination_namespace IS NOT DISTINCT FROM c.destination_namespace
+    LEFT JOIN l7_statuses s ON s.source IS NOT DISTINCT FROM c.source AND s.source_namespace IS NOT DISTINCT FROM c.source_namespace
+        AND s.destination IS NOT DISTINCT FROM c.destination AND s.destination_namespace IS NOT DISTINCT FROM c.destination_namespace
         AND s.protocol IS NOT DISTINCT FROM c.protocol AND s.port IS NOT DISTINCT FROM c.port
 ),
 l7_edges AS (SELECT DISTINCT source, destination FROM req),
@@ -72,11 +72,11 @@ l4 AS (
     FROM (SELECT source, source_namespace, destination, destination_namespace, port,
               sum(n)::BIGINT AS requests, coalesce(sum(n) FILTER (failed), 0)::BIGINT AS errors
           FROM conns GROUP BY ALL) c
-    LEFT JOIN l4_statuses s ON s.source = c.source AND s.source_namespace IS NOT DISTINCT FROM c.source_namespace
-        AND s.destination = c.destination AND s.destination_namespace IS NOT DISTINCT FROM c.destination_namespace
+    LEFT JOIN l4_statuses s ON s.source IS NOT DISTINCT FROM c.source AND s.source_namespace IS NOT DISTINCT FROM c.source_namespace
+        AND s.destination IS NOT DISTINCT FROM c.destination AND s.destination_namespace IS NOT DISTINCT FROM c.destination_namespace
         AND s.port IS NOT DISTINCT FROM c.port
-    LEFT JOIN l4_times t ON t.source = c.source AND t.source_namespace IS NOT DISTINCT FROM c.source_namespace
-        AND t.destination = c.destination AND t.destination_namespace IS NOT DISTINCT FROM c.destination_namespace
+    LEFT JOIN l4_times t ON t.source IS NOT DISTINCT FROM c.source AND t.source_namespace IS NOT DISTINCT FROM c.source_namespace
+        AND t.destination IS NOT DISTINCT FROM c.destination AND t.destination_namespace IS NOT DISTINCT FROM c.destination_namespace
         AND t.port IS NOT DISTINCT FROM c.port
 )
 SELECT *, ft_error_rate(errors, requests) AS error_rate
