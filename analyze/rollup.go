@@ -52,19 +52,23 @@ func Rollup(ctx context.Context, dir string, now time.Time) (RollupStats, error)
 		return st, err
 	}
 	byDay := map[string][]string{}
+	size := map[string]int64{}
 	skip := map[string]bool{} // days with a live piece, or a file without its summary
 	for _, p := range files.Derived(schema.KindSummary) {
-		day, ok := partitionDate(p)
+		hour, ok := tape.PartitionHour(p)
+		day := hour.Format("2006-01-02")
 		if !ok || day >= now.UTC().Format("2006-01-02") {
 			continue
 		}
-		if _, err := os.Stat(p); err != nil || tape.IsPiece(p) {
+		fi, err := os.Stat(p)
+		if err != nil || tape.IsPiece(p) {
 			// a recording made before summaries (reindex writes them), or
 			// late flows still being written: the day is read from its files
 			skip[day] = true
 			continue
 		}
 		byDay[day] = append(byDay[day], p)
+		size[p] = fi.Size()
 	}
 	for day := range skip {
 		delete(byDay, day)
@@ -85,9 +89,7 @@ func Rollup(ctx context.Context, dir string, now time.Time) (RollupStats, error)
 			rels[i], _ = filepath.Rel(dir, p)
 			// with its size: a file derived again under its name (reindex)
 			// makes the rollup stale
-			if fi, err := os.Stat(p); err == nil {
-				rels[i] += fmt.Sprintf("\t%d", fi.Size())
-			}
+			rels[i] += fmt.Sprintf("\t%d", size[p])
 		}
 		slices.Sort(rels)
 		out := rollupPath(dir, day)
@@ -105,16 +107,6 @@ func Rollup(ctx context.Context, dir string, now time.Time) (RollupStats, error)
 
 func rollupPath(dir, day string) string {
 	return filepath.Join(tape.RollupDir(dir, day), "summary.parquet")
-}
-
-// partitionDate is the date of a file's date= partition.
-func partitionDate(p string) (string, bool) {
-	for _, part := range strings.Split(filepath.ToSlash(p), "/") {
-		if d, ok := strings.CutPrefix(part, "date="); ok {
-			return d, true
-		}
-	}
-	return "", false
 }
 
 // rollupFiles reads which summary files a rollup holds.
@@ -140,17 +132,14 @@ func (e *Engine) writeRollup(ctx context.Context, out string, paths, rels []stri
 	if err != nil {
 		return err
 	}
-	var left, pods int64
 	for _, p := range paths {
 		if err := schema.CheckDerivedVersion(meta[p][schema.MetaDerivedVersion]); err != nil {
 			return e.reindexError(fmt.Errorf("%s: %w", p, err))
 		}
-		l, err1 := strconv.ParseInt(meta[p][schema.MetaSummaryLeft], 10, 64)
-		n, err2 := strconv.ParseInt(meta[p][schema.MetaSummaryPods], 10, 64)
-		if err1 != nil || err2 != nil {
-			return e.reindexError(fmt.Errorf("%s: no summary metadata", p))
-		}
-		left, pods = left+l, pods+n
+	}
+	left, pods, missing := summaryLeft(meta, paths)
+	if missing != "" {
+		return e.reindexError(fmt.Errorf("%s: no summary metadata", missing))
 	}
 	list, _ := json.Marshal(rels)
 	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {

@@ -302,6 +302,22 @@ func (e *Engine) summaryTrafficAll() string {
 		"FROM derived_summary WHERE part = 'flows' AND grain = 'hour'"
 }
 
+// summaryLeft sums, over the summary files (or rollups) paths, the rows
+// their footers say they leave to the views and keep a pod in
+// (schema.MetaSummaryLeft, MetaSummaryPods); missing is the first file
+// whose footer does not say.
+func summaryLeft(meta map[string]map[string]string, paths []string) (left, pods int64, missing string) {
+	for _, p := range paths {
+		l, err1 := strconv.ParseInt(meta[p][schema.MetaSummaryLeft], 10, 64)
+		n, err2 := strconv.ParseInt(meta[p][schema.MetaSummaryPods], 10, 64)
+		if err1 != nil || err2 != nil {
+			return 0, 0, p
+		}
+		left, pods = left+l, pods+n
+	}
+	return left, pods, ""
+}
+
 // setUp reports whether the setup defined object name already.
 func (e *Engine) setUp(name string) bool {
 	i, ok := e.provider[name]
@@ -314,15 +330,9 @@ func (e *Engine) setUp(name string) bool {
 // row keeps a pod (their footers say, see schema.MetaSummaryLeft). A day
 // of a cluster is thousands of files of each kind.
 func (e *Engine) summaryEmpty(kind string) (string, bool) {
-	var left, pods int64
-	for _, p := range e.summarySrc {
-		m := e.summaryMeta[p]
-		l, err1 := strconv.ParseInt(m[schema.MetaSummaryLeft], 10, 64)
-		n, err2 := strconv.ParseInt(m[schema.MetaSummaryPods], 10, 64)
-		if err1 != nil || err2 != nil {
-			return "", false // unknown: read them
-		}
-		left, pods = left+l, pods+n
+	left, pods, missing := summaryLeft(e.summaryMeta, e.summarySrc)
+	if missing != "" {
+		return "", false // unknown: read them
 	}
 	switch {
 	case (kind == schema.KindRequests || kind == schema.KindConnections) && left == 0,
