@@ -185,17 +185,17 @@ func (e *Engine) derivedView(ctx context.Context, kind string) (string, error) {
 		}
 		return fmt.Sprintf(`CREATE OR REPLACE VIEW derived_traffic AS
 SELECT t.* EXCLUDE (filename), s.session
-FROM read_parquet(%s, union_by_name = true, hive_partitioning = false, filename = true) t
+FROM read_parquet(%s, hive_partitioning = false, filename = true) t
 JOIN (VALUES %s) s(filename, session) ON s.filename = t.filename`, quoteList(e.derived[kind]), strings.Join(sessions, ", ")), nil
 	case kind == schema.KindTraffic:
 		cols := append(tableColumns(kind), [2]string{"session", "VARCHAR"})
 		if len(e.derived[kind]) == 0 {
 			return baseView("derived_traffic", cols, nil), nil
 		}
-		return fmt.Sprintf("CREATE OR REPLACE VIEW derived_traffic AS SELECT *, '' AS session FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)",
+		return fmt.Sprintf("CREATE OR REPLACE VIEW derived_traffic AS SELECT *, '' AS session FROM read_parquet(%s, hive_partitioning = false)",
 			quoteList(e.derived[kind])), nil
 	}
-	v := baseView("derived_"+kind, tableColumns(kind), e.derived[kind])
+	v := derivedView("derived_"+kind, tableColumns(kind), e.derived[kind])
 	switch {
 	case kind == schema.KindRequests && multi:
 		v += "\nQUALIFY uuid IS NULL OR row_number() OVER (PARTITION BY uuid ORDER BY time) = 1"

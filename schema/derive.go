@@ -2,6 +2,7 @@ package schema
 
 import (
 	"cmp"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
@@ -51,13 +52,18 @@ type Deriver struct {
 	traffic  TrafficSet
 	pods     PodSet
 	summary  SummarySet // of the requests returned so far
+	// the last Batch's request rows, reused: a request row is a few
+	// hundred bytes, and growing a new slice of them for every batch
+	// was a tenth of what deriving cost a recorder.
+	responses, piece []Request
 }
 
 // MaxOpenRequests bounds the requests a Deriver holds open (see Deriver).
 // A variable so that tests can lower it: the answers must not change.
 var MaxOpenRequests = 200_000
 
-// Batch is what Add derives from a batch of a file's flows.
+// Batch is what Add derives from a batch of a file's flows. Its request
+// rows are valid until the next Add.
 type Batch struct {
 	// Requests are rows final for the file, in the file's order: the
 	// batch's responses (and open requests past MaxOpenRequests).
@@ -83,7 +89,8 @@ func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
 	}
 	var out Batch
 	var open []Request
-	out.Requests, open = d.requests(b)
+	out.Requests, open = d.requests(b, d.responses[:0])
+	d.responses = out.Requests
 	conns := deriveConnections(b, edges)
 	for i := range conns {
 		d.addConnection(&conns[i])
@@ -93,7 +100,8 @@ func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
 	pods := derivePods(b)
 	d.pods.Add(pods)
 	if piece {
-		out.Piece = Derived{Requests: append(slices.Clip(out.Requests), open...), Connections: conns, Traffic: traffic, Pods: pods}
+		d.piece = append(append(d.piece[:0], out.Requests...), open...)
+		out.Piece = Derived{Requests: d.piece, Connections: conns, Traffic: traffic, Pods: pods}
 		out.Piece.Summary, out.Piece.SummaryMeta = Summarize(out.Piece)
 	}
 	if d.nOpen > MaxOpenRequests {
@@ -205,23 +213,31 @@ func reporterOf(direction string) string {
 	return ""
 }
 
-// requests derives the request rows of a batch: the responses, final,
-// and the requests of the batch that the file holds no response for (for
-// a piece; the Deriver keeps them open).
-func (d *Deriver) requests(b *flowBatch) (responses, open []Request) {
-	var requests []int
+// requests derives the request rows of a batch: the responses, final
+// (appended to responses), and the requests of the batch that the file
+// holds no response for (for a piece; the Deriver keeps them open).
+func (d *Deriver) requests(b *flowBatch, responses []Request) (_, open []Request) {
+	// The batch's HTTP and gRPC requests and responses, first: the rows
+	// are then made in place, in a slice of the right size.
+	var calls []int
+	nResponses := 0
 	for i := 0; i < b.n; i++ {
 		if p := b.l7Proto(i); p != "http" && p != "grpc" {
 			continue
 		}
-		response := false
 		switch b.l7Type(i) {
 		case "RESPONSE":
-			response = true
+			nResponses++
 		case "REQUEST":
 		default:
 			continue
 		}
+		calls = append(calls, i)
+	}
+	responses = slices.Grow(responses, nResponses)
+	var requests []int
+	for _, i := range calls {
+		response := b.l7Type(i) == "RESPONSE"
 		reporter, id := reporterOf(b.dir(i)), b.reqID(i)
 		// The call's client and server, whichever way the flow went.
 		client, srv := keyOf(b.srcNs(i), b.srcPod(i), b.srcEp(i)), keyOf(b.dstNs(i), b.dstPod(i), b.dstEp(i))
@@ -237,7 +253,8 @@ func (d *Deriver) requests(b *flowBatch) (responses, open []Request) {
 			}
 			continue
 		}
-		r := b.request(i, true)
+		responses = append(responses, b.request(i, true))
+		r := &responses[len(responses)-1]
 		r.Status, r.HasStatus = b.httpCode(i)
 		if lat, ok := b.latency(i); ok {
 			r.LatencyNs = lat
@@ -253,7 +270,6 @@ func (d *Deriver) requests(b *flowBatch) (responses, open []Request) {
 				delete(d.open, r.pair)
 			}
 		}
-		responses = append(responses, r)
 	}
 	for _, i := range requests {
 		r := b.request(i, false)
@@ -303,33 +319,24 @@ func (r *Request) cloneStrings() {
 func (r *Request) keys(client, server endpointKey) {
 	r.pair = pairKey{r.RequestID, r.NodeName, r.Reporter, client, server}.hash()
 	r.proxy = proxyPairKey{r.RequestID, client, server}.hash()
+	// FNV-1a streams: the proxy key's state goes on into the call key's.
 	h := newKeyHash()
 	h.str(r.RequestID)
+	r.ProxyKey = int64(h.sum)
 	h.str(r.NodeName)
 	h.str(r.Reporter)
 	r.CallKey = int64(h.sum)
-	h = newKeyHash()
-	h.str(r.RequestID)
-	r.ProxyKey = int64(h.sum)
 }
 
-func (k pairKey) hash() uint64 {
-	h := newKeyHash()
-	h.str(k.id)
-	h.str(k.node)
-	h.str(k.reporter)
-	h.endpoint(k.client)
-	h.endpoint(k.server)
-	return h.sum
-}
+// memoSeed seeds the hashes that pair rows within a file, in memory only
+// (pairKey, proxyPairKey): the runtime's own hash, many times faster than
+// FNV-1a's loop over bytes, which the keys stored in files (call_key,
+// proxy_key) keep, as docs/schema.md defines them.
+var memoSeed = maphash.MakeSeed()
 
-func (k proxyPairKey) hash() uint64 {
-	h := newKeyHash()
-	h.str(k.id)
-	h.endpoint(k.client)
-	h.endpoint(k.server)
-	return h.sum
-}
+func (k pairKey) hash() uint64 { return maphash.Comparable(memoSeed, k) }
+
+func (k proxyPairKey) hash() uint64 { return maphash.Comparable(memoSeed, k) }
 
 // keyHash is FNV-1a (64 bits) over length-prefixed fields.
 type keyHash struct{ sum uint64 }
@@ -378,16 +385,6 @@ func (h *keyHash) portsPresent(t tuple) {
 	if t.hasDstPort {
 		h.byte(1)
 	}
-}
-
-func (h *keyHash) endpoint(e endpointKey) {
-	if e.pod {
-		h.byte(1)
-		h.str(e.ns)
-	} else {
-		h.byte(0)
-	}
-	h.str(e.name)
 }
 
 // request is the row of flow i, a response (endpoints swapped back) or a

@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"hash/fnv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,5 +52,36 @@ func TestConnStateForgetsWithoutChangingAttempts(t *testing.T) {
 				t.Errorf("the last row of the first row's attempt: %v, want %v", same, c.sameAsOld)
 			}
 		})
+	}
+}
+
+// TestRequestKeysAreFNV pins call_key and proxy_key to what docs/schema.md
+// says they are, FNV-1a over the length-prefixed fields: files written by
+// different flowtapes of one derived version pair by them.
+func TestRequestKeysAreFNV(t *testing.T) {
+	fnvOf := func(fields ...string) int64 {
+		h := fnv.New64a()
+		for _, f := range fields {
+			n := len(f)
+			for ; n >= 0x80; n >>= 7 {
+				h.Write([]byte{byte(n) | 0x80})
+			}
+			h.Write([]byte{byte(n)})
+			h.Write([]byte(f))
+		}
+		return int64(h.Sum64())
+	}
+	long := strings.Repeat("x", 300) // a length of two bytes
+	for _, r := range []Request{
+		{RequestID: "3f1c0a52-9b7e-4d6f-8a21-0c5e7d9b1f34", NodeName: "node-a", Reporter: "client"},
+		{RequestID: long, NodeName: "", Reporter: "server"},
+	} {
+		r.keys(keyOf("ns", "pod", "a"), keyOf("", "", "b"))
+		if want := fnvOf(r.RequestID); r.ProxyKey != want {
+			t.Errorf("proxy_key of %.20q: %d, want %d", r.RequestID, r.ProxyKey, want)
+		}
+		if want := fnvOf(r.RequestID, r.NodeName, r.Reporter); r.CallKey != want {
+			t.Errorf("call_key of %.20q: %d, want %d", r.RequestID, r.CallKey, want)
+		}
 	}
 }

@@ -85,13 +85,24 @@ func (t *RowTable[R]) NewBuilder() *RowBuilder[R] {
 	return &RowBuilder[R]{t: t, rb: array.NewRecordBuilder(memory.DefaultAllocator, t.schema)}
 }
 
-// Append adds rows.
+// Append adds rows, a column at a time: each builder grows once.
 func (b *RowBuilder[R]) Append(rows ...R) {
 	bs := b.rb.Fields()
-	for i := range rows {
-		for j := range b.t.Columns {
-			b.t.Columns[j].appendTo(bs[j], &rows[i])
+	for j := range b.t.Columns {
+		bs[j].Reserve(len(rows))
+		appendTo := b.t.Columns[j].appendTo
+		for i := range rows {
+			appendTo(bs[j], &rows[i])
 		}
+	}
+}
+
+// AppendRow adds one row, without copying it (as Append(r) would, into a
+// slice of its own on the heap).
+func (b *RowBuilder[R]) AppendRow(r *R) {
+	bs := b.rb.Fields()
+	for j := range b.t.Columns {
+		b.t.Columns[j].appendTo(bs[j], r)
 	}
 }
 

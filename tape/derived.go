@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/protobuf/proto"
@@ -145,8 +146,8 @@ type derivation struct {
 	counted, others *schema.RowBuilder[schema.Request]
 
 	live   bool
-	name   string                  // the flow file's name, for the pieces' hidden names
-	pieces map[string]*derivedFile // of the flow piece being written
+	name  string     // the flow file's name, for the pieces' hidden names
+	piece *pieceRows // of the flow piece being written
 	// the summary metadata of the piece being written, added up
 	pieceMeta map[string]int64
 	// published pieces, and what they take on disk
@@ -154,6 +155,21 @@ type derivation struct {
 	pieceBytes int64
 	// bytes the finished files take
 	bytes int64
+
+	// The rows are derived beside the writer of the flow file, on a
+	// goroutine of their own (work), unless inline: the writer hands a
+	// batch over and encodes the next while this one is derived. That
+	// makes import of 200k flows 5-10% faster on two cores, for one more
+	// batch held; a recorder, which must keep its memory small and whose
+	// CPU it would not lower, derives inline. Every method but add waits
+	// for the batch handed over (wait) before it touches the files, so
+	// the worker has them alone while it runs.
+	inline  bool
+	jobs    chan arrow.RecordBatch
+	stopped chan struct{}
+	pending sync.WaitGroup
+	errMu   sync.Mutex
+	err     error // the worker's first error
 }
 
 // newDerivation starts the derived files of a flow file in the partition
@@ -213,8 +229,68 @@ func derivedSchema(kind string) *arrow.Schema {
 	return schema.Pods.ArrowSchema()
 }
 
-// add derives the rows of a batch of the flow file's rows.
+// add hands a batch of the flow file's rows to the worker, which derives
+// its rows; an error the worker met is returned by a later call.
 func (d *derivation) add(rec arrow.RecordBatch) error {
+	if d.inline {
+		return d.derive(rec)
+	}
+	if err := d.workerErr(); err != nil {
+		return err
+	}
+	if d.jobs == nil {
+		d.jobs, d.stopped = make(chan arrow.RecordBatch), make(chan struct{})
+		go d.work()
+	}
+	rec.Retain()
+	d.pending.Add(1)
+	d.jobs <- rec
+	return nil
+}
+
+// work derives the batches handed over, until stop; after an error it
+// only releases them.
+func (d *derivation) work() {
+	defer close(d.stopped)
+	for rec := range d.jobs {
+		if d.workerErr() == nil {
+			if err := d.derive(rec); err != nil {
+				d.errMu.Lock()
+				d.err = err
+				d.errMu.Unlock()
+			}
+		}
+		rec.Release()
+		d.pending.Done()
+	}
+}
+
+func (d *derivation) workerErr() error {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	return d.err
+}
+
+// wait returns once every batch handed over is derived, with the
+// worker's first error.
+func (d *derivation) wait() error {
+	d.pending.Wait()
+	return d.workerErr()
+}
+
+// stop ends the worker, once it has derived what it was handed.
+func (d *derivation) stop() error {
+	err := d.wait()
+	if d.jobs != nil {
+		close(d.jobs)
+		<-d.stopped
+		d.jobs = nil
+	}
+	return err
+}
+
+// derive derives the rows of a batch of the flow file's rows.
+func (d *derivation) derive(rec arrow.RecordBatch) error {
 	b, err := d.deriver.Add(rec, d.live)
 	if err != nil {
 		return fmt.Errorf("derive %s: %w", d.files[schema.KindRequests].tmp, err)
@@ -225,57 +301,71 @@ func (d *derivation) add(rec arrow.RecordBatch) error {
 	if !d.live {
 		return nil
 	}
-	batches := map[string]arrow.RecordBatch{
-		schema.KindRequests:    schema.Requests.Encode(b.Piece.Requests),
-		schema.KindConnections: schema.Connections.Encode(b.Piece.Connections),
-		schema.KindTraffic:     schema.Traffic.Encode(b.Piece.Traffic),
-		schema.KindPods:        schema.Pods.Encode(b.Piece.Pods),
-		schema.KindSummary:     schema.SummaryTable.Encode(b.Piece.Summary),
-	}
-	defer func() {
-		for _, b := range batches {
-			b.Release()
-		}
-	}()
-	if d.pieces == nil {
-		d.pieces = map[string]*derivedFile{}
+	// The piece's rows wait in memory for publishPieces: a row group
+	// per kind and batch of flows cost a sixth of deriving in a recorder
+	// (every column chunk starts its encoders and pages anew).
+	if d.piece == nil {
+		d.piece = newPieceRows()
 		d.pieceMeta = map[string]int64{}
 	}
+	d.piece.add(b.Piece)
 	for k, v := range b.Piece.SummaryMeta {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		d.pieceMeta[k] += n
 	}
-	for _, kind := range schema.DerivedKinds {
-		p := d.pieces[kind]
-		if p == nil {
-			dir, _ := derivedDir(d.flowPart, kind)
-			// Named after its flow file, so that recovery can tell whose it
-			// is (see sessionOfHidden) and leave a live session's alone.
-			f, err := os.CreateTemp(dir, "."+d.name+".piece-*"+tmpSuffix)
-			if err != nil {
-				return fmt.Errorf("create piece in %s: %w", dir, err)
-			}
-			f.Close()
-			if p, err = createDerived(f.Name(), kind, derivedSchema(kind), d.o); err != nil {
-				return err
-			}
-			d.pieces[kind] = p
-		}
-		if err := p.bf.write(batches[kind]); err != nil {
-			return fmt.Errorf("write %s: %w", p.tmp, err)
-		}
-	}
 	return nil
+}
+
+// pieceRows are the derived rows of the flow piece being written, by kind.
+type pieceRows struct {
+	requests    *schema.RowBuilder[schema.Request]
+	connections *schema.RowBuilder[schema.Connection]
+	traffic     *schema.RowBuilder[schema.TrafficCount]
+	pods        *schema.RowBuilder[schema.Pod]
+	summary     *schema.RowBuilder[schema.Summary]
+}
+
+func newPieceRows() *pieceRows {
+	return &pieceRows{requests: schema.Requests.NewBuilder(), connections: schema.Connections.NewBuilder(),
+		traffic: schema.Traffic.NewBuilder(), pods: schema.Pods.NewBuilder(), summary: schema.SummaryTable.NewBuilder()}
+}
+
+// add copies the rows of a batch (whose strings may be the batch's).
+func (p *pieceRows) add(r schema.Derived) {
+	p.requests.Append(r.Requests...)
+	p.connections.Append(r.Connections...)
+	p.traffic.Append(r.Traffic...)
+	p.pods.Append(r.Pods...)
+	p.summary.Append(r.Summary...)
+}
+
+// records returns the rows so far by kind; the caller releases them.
+func (p *pieceRows) records() map[string]arrow.RecordBatch {
+	return map[string]arrow.RecordBatch{
+		schema.KindRequests:    p.requests.NewRecord(),
+		schema.KindConnections: p.connections.NewRecord(),
+		schema.KindTraffic:     p.traffic.NewRecord(),
+		schema.KindPods:        p.pods.NewRecord(),
+		schema.KindSummary:     p.summary.NewRecord(),
+	}
+}
+
+func (p *pieceRows) release() {
+	p.requests.Release()
+	p.connections.Release()
+	p.traffic.Release()
+	p.pods.Release()
+	p.summary.Release()
 }
 
 // addRequests writes request rows to the requests file, in full row
 // groups of one kind (all, at the end).
 func (d *derivation) addRequests(rows []schema.Request, all bool) error {
-	for _, r := range rows {
-		if r.CountedByServer() {
-			d.counted.Append(r)
+	for i := range rows {
+		if rows[i].CountedByServer() {
+			d.counted.AppendRow(&rows[i])
 		} else {
-			d.others.Append(r)
+			d.others.AppendRow(&rows[i])
 		}
 	}
 	f := d.files[schema.KindRequests]
@@ -298,11 +388,36 @@ func (d *derivation) addRequests(rows []schema.Request, all bool) error {
 // last time, as the pieces of flowPiece (the flow piece about to be
 // published). Like flow pieces they are not synced (see live.go).
 func (d *derivation) publishPieces(flowPiece string) error {
-	if d.pieces == nil {
+	if err := d.wait(); err != nil {
+		return err
+	}
+	if d.piece == nil {
 		return nil
 	}
-	pieces := d.pieces
-	d.pieces = nil
+	records := d.piece.records()
+	d.piece.release()
+	d.piece = nil
+	defer func() {
+		for _, r := range records {
+			r.Release()
+		}
+	}()
+	pieces := map[string]*derivedFile{}
+	for _, kind := range schema.DerivedKinds {
+		p, err := d.createPiece(kind)
+		if err == nil {
+			pieces[kind] = p
+			if err = p.bf.write(records[kind]); err != nil {
+				err = fmt.Errorf("write %s: %w", p.tmp, err)
+			}
+		}
+		if err != nil {
+			for _, p := range pieces {
+				p.discard()
+			}
+			return err
+		}
+	}
 	meta := map[string]string{}
 	for k, v := range d.pieceMeta {
 		meta[k] = strconv.FormatInt(v, 10)
@@ -345,19 +460,41 @@ func (d *derivation) publishPieces(flowPiece string) error {
 	return nil
 }
 
+// createPiece starts the hidden file of a derived piece of a kind.
+func (d *derivation) createPiece(kind string) (*derivedFile, error) {
+	dir, _ := derivedDir(d.flowPart, kind)
+	// Named after its flow file, so that recovery can tell whose it is
+	// (see sessionOfHidden) and leave a live session's alone.
+	f, err := os.CreateTemp(dir, "."+d.name+".piece-*"+tmpSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("create piece in %s: %w", dir, err)
+	}
+	f.Close()
+	p, err := createDerived(f.Name(), kind, derivedSchema(kind), d.o)
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return p, err
+}
+
 // end stops the pieces: the flow file, about to be published, holds the
 // rows of the one being written and of those still to come.
 func (d *derivation) end() {
+	_ = d.wait() // an error stays for finish
 	d.live = false
-	for _, p := range d.pieces {
-		p.discard()
+	if d.piece != nil {
+		d.piece.release()
+		d.piece = nil
 	}
-	d.pieces = nil
 }
 
 // finish completes the derived files, synced, still under their hidden
 // names; publish renames them.
 func (d *derivation) finish() error {
+	if err := d.stop(); err != nil {
+		d.discard()
+		return err
+	}
 	d.end()
 	f := d.deriver.Finish()
 	if err := d.addRequests(f.Requests, true); err != nil {
@@ -423,6 +560,8 @@ func (d *derivation) discard() {
 	if d == nil {
 		return
 	}
+	_ = d.stop() // what is discarded had an error, or no use
+
 	for _, f := range d.files {
 		f.discard()
 	}
@@ -442,6 +581,7 @@ func (d *derivation) releaseRequests() {
 func (d *derivation) rows() map[string]int64 {
 	out := map[string]int64{}
 	if d != nil {
+		_ = d.wait()
 		for kind, f := range d.files {
 			out[kind] = f.rows
 		}
@@ -450,14 +590,12 @@ func (d *derivation) rows() map[string]int64 {
 }
 
 // openBytes is what the derived files take on disk, published pieces and
-// files being written.
+// files being written (a piece's rows are in memory until published).
 func (d *derivation) openBytes() int64 {
+	_ = d.wait()
 	n := d.pieceBytes
 	for _, f := range d.files {
 		n += f.size()
-	}
-	for _, p := range d.pieces {
-		n += p.size()
 	}
 	return n
 }

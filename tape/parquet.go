@@ -141,19 +141,21 @@ func newBatchFile(sch *arrow.Schema, kind string, w io.Writer, o WriterOptions) 
 		o.Writer = "flowtape"
 	}
 	o.RowGroupRows = defaults.Positive(o.RowGroupRows, defaults.RowGroupRows)
-	props := parquet.NewWriterProperties(
+	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(3),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy(o.Writer),
 		parquet.WithMaxRowGroupLength(int64(o.RowGroupRows)),
-		// Times are nearly sorted: deltas beat a dictionary. UUIDs are
-		// unique: a dictionary only costs.
+		// Times are nearly sorted: deltas beat a dictionary.
 		parquet.WithDictionaryFor("time", false),
 		parquet.WithEncodingFor("time", parquet.Encodings.DeltaBinaryPacked),
-		parquet.WithDictionaryFor("uuid", false),
-	)
+	}
+	for _, c := range uniqueColumns {
+		opts = append(opts, parquet.WithDictionaryFor(c, false))
+	}
+	props := parquet.NewWriterProperties(opts...)
 	fw, err := pqarrow.NewFileWriter(sch, w, props, pqarrow.NewArrowWriterProperties())
 	if err != nil {
 		return nil, fmt.Errorf("start parquet file: %w", err)
@@ -169,6 +171,13 @@ func newBatchFile(sch *arrow.Schema, kind string, w io.Writer, o WriterOptions) 
 	}
 	return &batchFile{fw: fw}, nil
 }
+
+// uniqueColumns hold a value of its own in (nearly) every row: flows' and
+// requests' uuid, Envoy's X-Request-Id and the pairing hashes of
+// requests. A dictionary of them only costs: CPU to hash every value,
+// and bytes for indices beside a dictionary as large as the plain values
+// (requests: 10.1 against 8 bytes per key before compression).
+var uniqueColumns = []string{"uuid", "request_id", "call_key", "proxy_key"}
 
 // write writes a batch as row groups of its own.
 func (f *batchFile) write(rec arrow.RecordBatch) error {

@@ -84,6 +84,9 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 			return nil, err
 		}
 		if s.derived != nil {
+			// A recorder derives inline: a worker beside its writer would
+			// hold one more batch, and spend the same CPU.
+			s.derived.inline = wal
 			s.pw.derive = s.derived.add
 		}
 	}
