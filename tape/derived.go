@@ -145,7 +145,7 @@ type derivation struct {
 	// requests not yet written, by kind of row group
 	counted, others *schema.RowBuilder[schema.Request]
 
-	live   bool
+	live  bool
 	name  string     // the flow file's name, for the pieces' hidden names
 	piece *pieceRows // of the flow piece being written
 	// the summary metadata of the piece being written, added up
