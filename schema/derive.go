@@ -87,6 +87,10 @@ func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
 	for i := range edges {
 		edges[i] = b.edge(i)
 	}
+	// The last batch's rows go (their strings hold its Arrow buffers):
+	// every row of the buffers past their length was cleared before.
+	clear(d.responses)
+	clear(d.piece)
 	var out Batch
 	var open []Request
 	out.Requests, open = d.requests(b, d.responses[:0])
@@ -106,6 +110,7 @@ func (d *Deriver) Add(rec arrow.RecordBatch, piece bool) (Batch, error) {
 	}
 	if d.nOpen > MaxOpenRequests {
 		out.Requests = append(out.Requests, d.spill(d.nOpen-MaxOpenRequests)...)
+		d.responses = out.Requests
 	}
 	d.summary.AddRequests(out.Requests)
 	return out, nil

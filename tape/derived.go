@@ -156,20 +156,64 @@ type derivation struct {
 	// bytes the finished files take
 	bytes int64
 
-	// The rows are derived beside the writer of the flow file, on a
-	// goroutine of their own (work), unless inline: the writer hands a
-	// batch over and encodes the next while this one is derived. That
-	// makes import of 200k flows 5-10% faster on two cores, for one more
-	// batch held; a recorder, which must keep its memory small and whose
-	// CPU it would not lower, derives inline. Every method but add waits
-	// for the batch handed over (wait) before it touches the files, so
-	// the worker has them alone while it runs.
-	inline  bool
-	jobs    chan arrow.RecordBatch
+	// queue, when set, derives the batches on a goroutine beside the
+	// writer (see deriveQueue); else add derives them at once. Every
+	// method but add waits for the batches handed over (wait) before it
+	// touches the files (publish and releaseRequests run after finish,
+	// which waits), so the queue's goroutine has them alone while it
+	// runs.
+	queue *deriveQueue
+	errMu sync.Mutex
+	err   error // the first error of a batch derived by the queue
+}
+
+// deriveQueue derives the batches of a session's flow files on a
+// goroutine of its own, one at a time in the order the writer hands them
+// over: the files being written share the session's connections
+// (schema.ConnState), whose attempts follow that order. The writer hands
+// a batch over and encodes the next while this one is derived, which
+// makes import of 200k flows 5-10% faster on two cores, for one more
+// batch held. A recorder, which must keep its memory small and whose CPU
+// it would not lower, derives without one.
+type deriveQueue struct {
+	jobs    chan deriveJob
 	stopped chan struct{}
 	pending sync.WaitGroup
-	errMu   sync.Mutex
-	err     error // the worker's first error
+}
+
+type deriveJob struct {
+	d   *derivation
+	rec arrow.RecordBatch
+}
+
+func newDeriveQueue() *deriveQueue {
+	q := &deriveQueue{jobs: make(chan deriveJob), stopped: make(chan struct{})}
+	go q.work()
+	return q
+}
+
+// work derives the batches handed over, until close; a batch of a
+// derivation that failed is only released.
+func (q *deriveQueue) work() {
+	defer close(q.stopped)
+	for j := range q.jobs {
+		if j.d.queueErr() == nil {
+			if err := j.d.derive(j.rec); err != nil {
+				j.d.errMu.Lock()
+				j.d.err = err
+				j.d.errMu.Unlock()
+			}
+		}
+		j.rec.Release()
+		q.pending.Done()
+	}
+}
+
+// close ends the goroutine, once it has derived what it was handed.
+func (q *deriveQueue) close() {
+	q.pending.Wait()
+	close(q.jobs)
+	<-q.stopped
 }
 
 // newDerivation starts the derived files of a flow file in the partition
@@ -229,64 +273,34 @@ func derivedSchema(kind string) *arrow.Schema {
 	return schema.Pods.ArrowSchema()
 }
 
-// add hands a batch of the flow file's rows to the worker, which derives
-// its rows; an error the worker met is returned by a later call.
+// add derives the rows of a batch of the flow file's rows, or hands it to
+// the queue; an error the queue met is returned by a later call.
 func (d *derivation) add(rec arrow.RecordBatch) error {
-	if d.inline {
+	if d.queue == nil {
 		return d.derive(rec)
 	}
-	if err := d.workerErr(); err != nil {
+	if err := d.queueErr(); err != nil {
 		return err
 	}
-	if d.jobs == nil {
-		d.jobs, d.stopped = make(chan arrow.RecordBatch), make(chan struct{})
-		go d.work()
-	}
 	rec.Retain()
-	d.pending.Add(1)
-	d.jobs <- rec
+	d.queue.pending.Add(1)
+	d.queue.jobs <- deriveJob{d, rec}
 	return nil
 }
 
-// work derives the batches handed over, until stop; after an error it
-// only releases them.
-func (d *derivation) work() {
-	defer close(d.stopped)
-	for rec := range d.jobs {
-		if d.workerErr() == nil {
-			if err := d.derive(rec); err != nil {
-				d.errMu.Lock()
-				d.err = err
-				d.errMu.Unlock()
-			}
-		}
-		rec.Release()
-		d.pending.Done()
-	}
-}
-
-func (d *derivation) workerErr() error {
+func (d *derivation) queueErr() error {
 	d.errMu.Lock()
 	defer d.errMu.Unlock()
 	return d.err
 }
 
-// wait returns once every batch handed over is derived, with the
-// worker's first error.
+// wait returns once every batch handed to the queue is derived, with the
+// first error of this derivation's.
 func (d *derivation) wait() error {
-	d.pending.Wait()
-	return d.workerErr()
-}
-
-// stop ends the worker, once it has derived what it was handed.
-func (d *derivation) stop() error {
-	err := d.wait()
-	if d.jobs != nil {
-		close(d.jobs)
-		<-d.stopped
-		d.jobs = nil
+	if d.queue != nil {
+		d.queue.pending.Wait()
 	}
-	return err
+	return d.queueErr()
 }
 
 // derive derives the rows of a batch of the flow file's rows.
@@ -491,7 +505,7 @@ func (d *derivation) end() {
 // finish completes the derived files, synced, still under their hidden
 // names; publish renames them.
 func (d *derivation) finish() error {
-	if err := d.stop(); err != nil {
+	if err := d.wait(); err != nil {
 		d.discard()
 		return err
 	}
@@ -560,7 +574,7 @@ func (d *derivation) discard() {
 	if d == nil {
 		return
 	}
-	_ = d.stop() // what is discarded had an error, or no use
+	_ = d.wait() // what is discarded had an error, or no use
 
 	for _, f := range d.files {
 		f.discard()

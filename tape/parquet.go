@@ -172,11 +172,13 @@ func newBatchFile(sch *arrow.Schema, kind string, w io.Writer, o WriterOptions) 
 	return &batchFile{fw: fw}, nil
 }
 
-// uniqueColumns hold a value of its own in (nearly) every row: flows' and
-// requests' uuid, Envoy's X-Request-Id and the pairing hashes of
-// requests. A dictionary of them only costs: CPU to hash every value,
-// and bytes for indices beside a dictionary as large as the plain values
-// (requests: 10.1 against 8 bytes per key before compression).
+// uniqueColumns hold values that seldom repeat: flows' and requests'
+// uuid, and requests' X-Request-Id and pairing hashes (call_key differs
+// in every row; request_id and proxy_key come at most twice, from a
+// call's client and server proxies). A dictionary of them only costs: CPU
+// to hash every value, and bytes for indices beside a dictionary about as
+// large as the plain values (requests: 10.1 against 8 bytes per key
+// before compression).
 var uniqueColumns = []string{"uuid", "request_id", "call_key", "proxy_key"}
 
 // write writes a batch as row groups of its own.

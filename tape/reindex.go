@@ -187,6 +187,10 @@ func reindexFile(ctx context.Context, path, writer string, conns *schema.ConnSta
 	if d == nil {
 		return 0, fmt.Errorf("%s: not in a recording's layout (DIR/flows/date=.../hour=.../NAME.parquet): its derived files have no place", path)
 	}
+	// Derived beside the reading: the files go one after the other, so
+	// the connections they share follow the files' order.
+	d.queue = newDeriveQueue()
+	defer d.queue.close()
 	var rows int64
 	add := func(rec arrow.RecordBatch) error {
 		rows += rec.NumRows()

@@ -49,8 +49,8 @@ type segment[M proto.Message] struct {
 // which suits writers that can start again from their input. A live
 // segment (it needs a WAL) publishes pieces at each sync. A segment of
 // flows writes its derived files, with its session's connections (conns),
-// unless conns is nil.
-func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOptions, wal, live bool, conns *schema.ConnState) (*segment[M], error) {
+// unless conns is nil, through queue when it is set.
+func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOptions, wal, live bool, conns *schema.ConnState, queue *deriveQueue) (*segment[M], error) {
 	if err := os.MkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(final), err)
 	}
@@ -84,9 +84,7 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 			return nil, err
 		}
 		if s.derived != nil {
-			// A recorder derives inline: a worker beside its writer would
-			// hold one more batch, and spend the same CPU.
-			s.derived.inline = wal
+			s.derived.queue = queue
 			s.pw.derive = s.derived.add
 		}
 	}

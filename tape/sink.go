@@ -154,6 +154,9 @@ type partitioned[M proto.Message] struct {
 	// conns carries the session's connections from file to file (flows
 	// with derived files only; see schema.ConnState).
 	conns *schema.ConnState
+	// queue derives the files' batches beside the writer, for a session
+	// without write-ahead logs (import; see deriveQueue); nil otherwise.
+	queue *deriveQueue
 	// retired are the pieces of ended segments, kept a while for readers
 	// (see live.go).
 	retired []retired
@@ -169,7 +172,10 @@ func (p *partitioned[M]) write(m M) error {
 	if seg == nil {
 		p.seq++
 		var err error
-		if seg, err = openSegment(p.t, filepath.Join(p.base, key, FileName(at, p.o.RecordingID, p.seq)), p.wo, p.wal, p.live, p.conns); err != nil {
+		if p.queue == nil && p.conns != nil && !p.wal {
+			p.queue = newDeriveQueue()
+		}
+		if seg, err = openSegment(p.t, filepath.Join(p.base, key, FileName(at, p.o.RecordingID, p.seq)), p.wo, p.wal, p.live, p.conns, p.queue); err != nil {
 			return err
 		}
 		p.open[key] = seg
@@ -290,9 +296,19 @@ func (p *partitioned[M]) closeAll() error {
 	// No reader can tell the pieces apart from the published files any
 	// more; a reader that listed them a moment ago finds them gone and
 	// lists again (see FindFiles).
+	p.stopQueue()
 	var err error
 	p.retired, err = removeRetired(p.retired, time.Time{})
 	return errors.Join(append(errs, err)...)
+}
+
+// stopQueue ends the derivation queue once every open file has ended
+// (a later write starts another).
+func (p *partitioned[M]) stopQueue() {
+	if p.queue != nil {
+		p.queue.close()
+		p.queue = nil
+	}
 }
 
 func (p *partitioned[M]) discard() {
@@ -305,6 +321,7 @@ func (p *partitioned[M]) discard() {
 		seg.derived.discard()
 		delete(p.open, key)
 	}
+	p.stopQueue()
 }
 
 func (p *partitioned[M]) openBytes() int64 {

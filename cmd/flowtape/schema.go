@@ -71,8 +71,8 @@ fields unknown to this flowtape), so a flow converts back to the identical
 message. *Derived* columns are copies for convenience in SQL and are ignored when
 converting back. Enums are stored by name, as Hubble's JSON shows them; an empty
 string or an unset (zero) enum is NULL. Parquet dictionary-encodes every column but
-time (delta-encoded) and those with a value of its own in nearly every row (uuid, and
-requests' request_id, call_key and proxy_key).
+time (delta-encoded) and those whose values seldom repeat (uuid, and requests'
+request_id, call_key and proxy_key).
 
 ## flows
 
