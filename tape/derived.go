@@ -315,9 +315,10 @@ func (d *derivation) derive(rec arrow.RecordBatch) error {
 	if !d.live {
 		return nil
 	}
-	// The piece's rows wait in memory for publishPieces: a row group
-	// per kind and batch of flows cost a sixth of deriving in a recorder
-	// (every column chunk starts its encoders and pages anew).
+	// The piece's rows wait in memory for publishPieces, which writes
+	// them as one row group per kind: not a row group per kind and batch
+	// of flows, each of whose column chunks starts its encoders and pages
+	// anew.
 	if d.piece == nil {
 		d.piece = newPieceRows()
 		d.pieceMeta = map[string]int64{}
