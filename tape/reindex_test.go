@@ -150,12 +150,12 @@ func TestReindexSIGKILL(t *testing.T) {
 // files derived at once).
 func TestStagedDerivesInWriterOrder(t *testing.T) {
 	bin := testutil.FlowtapeBinary(t)
-	start := time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)
+	start := time.Date(2026, 11, 25, 13, 45, 0, 0, time.UTC)
 	var flows []*flowpb.Flow
-	for _, r := range testutil.SimResponses(sim.Scenarios["incident"], 3, 2, start, start.Add(time.Hour)) {
+	for _, r := range testutil.SimResponses(sim.Scenarios["incident"], 3, 0.5, start, start.Add(30*time.Minute)) {
 		flows = append(flows, r.GetFlow())
 	}
-	// The second half of the hour a little late, between the first's.
+	// The second quarter hour a little late, between the first's.
 	var mixed []*flowpb.Flow
 	for i, j := 0, len(flows)/2; i < len(flows)/2 || j < len(flows); i, j = i+1, j+1 {
 		if i < len(flows)/2 {
@@ -187,7 +187,7 @@ func TestStagedDerivesInWriterOrder(t *testing.T) {
 			if err := w.WriteFlow(f); err != nil {
 				t.Fatal(err)
 			}
-			if i%2000 == 1999 {
+			if i%1000 == 999 {
 				if err := w.Sync(); err != nil {
 					t.Fatal(err)
 				}
@@ -204,6 +204,7 @@ func TestStagedDerivesInWriterOrder(t *testing.T) {
 	if err != nil || len(files.Flows) < 2 {
 		t.Fatalf("staged: %d flow files, %v; want files of two hours", len(files.Flows), err)
 	}
+	t.Logf("%d flows in %d staged files", len(mixed), len(files.Flows))
 	want := testutil.DerivedViews(t, bin, inline)
 	if got := testutil.DerivedViews(t, bin, staged); got != want {
 		t.Errorf("staged derived tables differ from a recorder's of the same flows")
