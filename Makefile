@@ -46,6 +46,9 @@ test: tools browser chdb
 	@mkdir -p out/test
 	CHDB_LIB_PATH=$(CHDB_DIR)/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so FLOWTAPE_REQUIRE_CHDB=1 \
 	$(GO) test -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/out/test ./...
+	# The writer's goroutines (import derives beside its writer), with the
+	# race detector: a race shows only there.
+	$(GO) test -race -count=1 -timeout 10m -run TestStagedDerivesInWriterOrder ./tape
 
 # Benchmarks with a summary of the numbers the issues ask for. Numbers are
 # only comparable within one run: the machines are shared.
