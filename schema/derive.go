@@ -54,7 +54,7 @@ type Deriver struct {
 	summary  SummarySet // of the requests returned so far
 	// the last Batch's request rows, reused: a request row is a few
 	// hundred bytes, and growing a new slice of them for every batch
-	// was a tenth of what deriving cost a recorder.
+	// was a sixth of what deriving cost a recorder.
 	responses, piece []Request
 }
 
