@@ -84,6 +84,12 @@ type Request struct {
 // request a server proxy's row of the same file counts.
 func (r *Request) CountedByServer() bool { return r.Reporter == "client" && r.SeenByServer == True }
 
+// Unsettled reports whether the row's file leaves the row to the views:
+// an open request (a later file may answer it), or one whose file cannot
+// tell whether a server proxy saw it. The per-minute summaries count the
+// others (see summary.go).
+func (r *Request) Unsettled() bool { return r.Open || r.SeenByServer == Null }
+
 // Requests is the requests table.
 var Requests = newRowTable(KindRequests,
 	"One row per HTTP or gRPC response an L7 proxy reported (a request, paired with its response), and one per request "+
@@ -120,7 +126,7 @@ var Requests = newRowTable(KindRequests,
 		field(cBool, "client_error", "4xx.", func(r *Request) (bool, bool) { return r.ClientError, true }),
 		triField("seen_by_server", "Whether a server proxy saw the request: true for the server's own rows and where the file "+
 			"holds a server flow with the same X-Request-Id, client and server; NULL where the file cannot tell (the views look "+
-			"in the other files).", func(r *Request) Tri { return r.SeenByServer }),
+			"in the other files; a file keeps such rows, and open ones, in row groups of their own, the only ones the summary path reads).", func(r *Request) Tri { return r.SeenByServer }),
 		field(cBool, "open", "A request its file holds no response for of the same node, proxy, X-Request-Id, client and server "+
 			"pods (or names, where the flows name no pod); the views look for one by name in all files.",
 			func(r *Request) (bool, bool) { return r.Open, true }),

@@ -319,7 +319,7 @@ func podUnless(named bool, pod string) string {
 func (s *SummarySet) AddRequests(rows []Request) {
 	for i := range rows {
 		q := &rows[i]
-		if q.Open || q.SeenByServer == Null {
+		if q.Unsettled() {
 			s.left++
 			continue
 		}

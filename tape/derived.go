@@ -142,8 +142,11 @@ type derivation struct {
 	tmp     func(kind string) string
 	files   map[string]*derivedFile
 	deriver schema.Deriver
-	// requests not yet written, by kind of row group
-	counted, others *schema.RowBuilder[schema.Request]
+	// requests not yet written, by kind of row group: client rows a
+	// server row of the file counts, rows the file did not settle (open,
+	// or seen_by_server unknown: the summary path reads only those, and
+	// skips the row groups of the others), and the rest
+	counted, unsettled, others *schema.RowBuilder[schema.Request]
 
 	live  bool
 	name  string     // the flow file's name, for the pieces' hidden names
@@ -224,7 +227,7 @@ func newDerivation(flowPart string, o WriterOptions, live bool, conns *schema.Co
 		return nil, nil
 	}
 	d := &derivation{flowPart: flowPart, o: derivedMeta(o), tmp: tmp, files: map[string]*derivedFile{}, live: live,
-		counted: schema.Requests.NewBuilder(), others: schema.Requests.NewBuilder()}
+		counted: schema.Requests.NewBuilder(), unsettled: schema.Requests.NewBuilder(), others: schema.Requests.NewBuilder()}
 	d.deriver.Conns = conns
 	d.o.RowGroupRows = defaults.Positive(d.o.RowGroupRows, defaults.RowGroupRows)
 	for _, kind := range schema.DerivedKinds {
@@ -377,14 +380,17 @@ func (p *pieceRows) release() {
 // groups of one kind (all, at the end).
 func (d *derivation) addRequests(rows []schema.Request, all bool) error {
 	for i := range rows {
-		if rows[i].CountedByServer() {
-			d.counted.AppendRow(&rows[i])
-		} else {
-			d.others.AppendRow(&rows[i])
+		switch r := &rows[i]; {
+		case r.CountedByServer():
+			d.counted.AppendRow(r)
+		case r.Unsettled():
+			d.unsettled.AppendRow(r)
+		default:
+			d.others.AppendRow(r)
 		}
 	}
 	f := d.files[schema.KindRequests]
-	for _, b := range []*schema.RowBuilder[schema.Request]{d.others, d.counted} {
+	for _, b := range []*schema.RowBuilder[schema.Request]{d.others, d.counted, d.unsettled} {
 		if b.Len() == 0 || b.Len() < d.o.RowGroupRows && !all {
 			continue
 		}
@@ -587,8 +593,9 @@ func (d *derivation) discard() {
 func (d *derivation) releaseRequests() {
 	if d.counted != nil {
 		d.counted.Release()
+		d.unsettled.Release()
 		d.others.Release()
-		d.counted, d.others = nil, nil
+		d.counted, d.unsettled, d.others = nil, nil, nil
 	}
 }
 

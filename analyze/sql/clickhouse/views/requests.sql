@@ -35,7 +35,7 @@ horizon AS (
 -- the client rows a server proxy saw: the same proxy_key, client and server
 seen AS (SELECT DISTINCT proxy_key, client, server FROM candidates WHERE reporter = 'server' AND proxy_key IS NOT NULL),
 -- the client and server pairs a server proxy answered without X-Request-Id
-server_pairs AS (SELECT DISTINCT client, server FROM r WHERE NOT open AND reporter = 'server' AND request_id IS NULL)
+server_pairs AS (SELECT DISTINCT client, server FROM r WHERE NOT open AND reporter = 'server' AND proxy_key IS NULL)
 SELECT
     time, node_name, reporter, client, client_namespace, client_pod, client_ip,
     server, server_namespace, server_pod, server_ip, server_port,
