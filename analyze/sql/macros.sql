@@ -211,6 +211,11 @@ CREATE OR REPLACE MACRO ft_counts(names) AS
         list_sort(list_transform(map_entries(list_histogram(names)), e -> {n: -e.value, k: e.key})),
         e -> e.k || '=' || (-e.n)), 'string_agg', ',');
 
+-- ft_counts_list is ft_counts of names already counted, as a list of
+-- {n: count, k: name}.
+CREATE OR REPLACE MACRO ft_counts_list(l) AS
+    list_aggr(list_transform(list_sort(list_transform(l, e -> {n: -e.n, k: e.k})), e -> e.k || '=' || (-e.n)), 'string_agg', ',');
+
 -- ft_counts_of is ft_counts of names already counted (an aggregate over
 -- rows of a name and its count n).
 CREATE OR REPLACE MACRO ft_counts_of(name, n) AS

@@ -91,7 +91,7 @@ attempts AS (
 multi AS (
     SELECT sure, grp FROM attempts GROUP BY ALL HAVING count(*) > 1
 ),
-g AS (
+single AS (
     SELECT syn_time AS time, last_time,
         {sip: source_ip, sport: source_port, dip: destination_ip, dport: destination_port} AS t,
         {s: coalesce(source, '(unknown)'), d: coalesce(destination, '(unknown)')} AS e,
@@ -100,7 +100,8 @@ g AS (
         CASE WHEN drop_reasons IS NOT NULL THEN ft_counts(drop_reasons) END AS drop_reasons,
         flows::BIGINT AS flows
     FROM attempts ANTI JOIN multi USING (sure, grp)
-    UNION ALL
+),
+multi_rows AS (
     SELECT
         min(syn_time) AS time,
         max(last_time) AS last_time,
@@ -117,11 +118,26 @@ g AS (
         bool_or(answered) AS answered,
         bool_or(reset) AS reset,
         bool_or(dropped) AS dropped,
-        -- (only where there are any: the lists cost more than the rest)
-        CASE WHEN count(drop_reasons) > 0 THEN ft_counts(flatten(list(drop_reasons) FILTER (drop_reasons IS NOT NULL))) END AS drop_reasons,
-        sum(flows)::BIGINT AS flows
+        NULL::VARCHAR AS drop_reasons,
+        sum(flows)::BIGINT AS flows,
+        sure, grp
     FROM attempts SEMI JOIN multi USING (sure, grp)
     GROUP BY sure, grp
+),
+-- the drop reasons of attempts of several rows, counted from their
+-- elements: a list of the rows' lists costs more than all of the above
+-- (0.19 of 0.53 s over 10M flows)
+multi_drops AS (
+    SELECT sure, grp, ft_counts_list(list({n: n, k: reason})) AS drop_reasons
+    FROM (SELECT sure, grp, reason, count(*) AS n
+          FROM (SELECT sure, grp, unnest(drop_reasons) AS reason FROM attempts SEMI JOIN multi USING (sure, grp) WHERE drop_reasons IS NOT NULL)
+          GROUP BY ALL)
+    GROUP BY ALL
+),
+g AS (
+    FROM single
+    UNION ALL
+    SELECT m.* EXCLUDE (sure, grp) REPLACE (d.drop_reasons AS drop_reasons) FROM multi_rows m LEFT JOIN multi_drops d USING (sure, grp)
 ),
 c AS (
     SELECT time, last_time, node_name, t.sip AS source_ip, t.sport AS source_port, t.dip AS destination_ip, t.dport AS destination_port,
