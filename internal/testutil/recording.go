@@ -2,8 +2,10 @@ package testutil
 
 import (
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,30 +20,31 @@ import (
 )
 
 // WriteRecording writes responses as a recording directory laid out as the
-// recorder lays it out (one flows file, with its derived files, and one
-// events file, named after id, in the partition of their first row),
-// without going through record.
+// recorder lays it out (a flows file per hour partition, with its derived
+// files, and events alike, each row in the partition of its own time, see
+// tape.Partition; named after id), without going through record.
 func WriteRecording(t testing.TB, dir, id string, resps []*observerpb.GetFlowsResponse) {
 	t.Helper()
-	var flows []*flowpb.Flow
-	var events []*observerpb.GetFlowsResponse
+	flows := map[string][]*flowpb.Flow{}
+	events := map[string][]*observerpb.GetFlowsResponse{}
 	for _, r := range resps {
+		part := tape.Partition(r.GetTime().AsTime())
 		if f := r.GetFlow(); f != nil {
-			flows = append(flows, f)
+			part = tape.Partition(f.GetTime().AsTime())
+			flows[part] = append(flows[part], f)
 		} else {
-			events = append(events, r)
+			events[part] = append(events[part], r)
 		}
 	}
-	name := tape.FileName(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), id, 1)
-	if len(flows) > 0 {
-		p := filepath.Join(dir, "flows", tape.Partition(flows[0].GetTime().AsTime()), name)
-		if err := tape.WriteFile(schema.Flows, p, flows, tape.WriterOptions{}); err != nil {
+	// files in hour order, numbered as a session numbers them
+	name := func(seq int) string { return tape.FileName(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), id, seq) }
+	for i, part := range slices.Sorted(maps.Keys(flows)) {
+		if err := tape.WriteFile(schema.Flows, filepath.Join(dir, "flows", part, name(i+1)), flows[part], tape.WriterOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(events) > 0 {
-		p := filepath.Join(dir, "events", tape.Partition(events[0].GetTime().AsTime()), name)
-		if err := tape.WriteFile(schema.Events, p, events, tape.WriterOptions{}); err != nil {
+	for i, part := range slices.Sorted(maps.Keys(events)) {
+		if err := tape.WriteFile(schema.Events, filepath.Join(dir, "events", part, name(i+1)), events[part], tape.WriterOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
