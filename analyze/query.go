@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"math/big"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -101,12 +103,23 @@ func (e *Engine) blame(ctx context.Context, err error) error {
 }
 
 func (e *Engine) query(ctx context.Context, q string, args ...any) (printer.Table, error) {
+	start := time.Now()
+	// FLOWTAPE_DUCKDB_PROFILE=FILE writes DuckDB's profile of each query
+	// (its operators' timings, as JSON), for performance work; -D gives
+	// the setup's steps and the query's time.
+	if f := os.Getenv("FLOWTAPE_DUCKDB_PROFILE"); f != "" {
+		if _, err := e.db.ExecContext(ctx, "PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = "+quote(f)); err != nil {
+			return printer.Table{}, fmt.Errorf("FLOWTAPE_DUCKDB_PROFILE=%s: %w", f, firstLine(err))
+		}
+	}
 	rows, err := e.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return printer.Table{}, fmt.Errorf("query: %w", firstLine(err))
 	}
 	defer rows.Close()
-	return ScanTable(rows)
+	t, err := ScanTable(rows)
+	slog.Debug("ran the query", "rows", len(t.Rows), "took", time.Since(start))
+	return t, err
 }
 
 // ScanTable reads a DuckDB result into a table of printable values (times
