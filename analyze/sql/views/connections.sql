@@ -77,12 +77,12 @@ numbered AS (
         sum(opens::INTEGER) OVER (PARTITION BY k ORDER BY first_time, last_time RANGE UNBOUNDED PRECEDING)::BIGINT AS n
     FROM opening
 ),
+-- every row of an unsure connection is numbered, and no other: one read
+-- of the rows for both kinds (each read of keyed reads the files again)
 attempts AS (
-    SELECT r.* EXCLUDE (k, attempt), true AS sure, r.attempt AS grp FROM keyed r ANTI JOIN unsure USING (k)
-    UNION ALL
-    SELECT r.* EXCLUDE (k, attempt), false, (hash(r.k, n.n) >> 1)::BIGINT
-    FROM keyed r JOIN numbered n USING (k, first_time, last_time)
-    WHERE n.n > 0
+    SELECT r.* EXCLUDE (k, attempt, n), n IS NULL AS sure, CASE WHEN n IS NULL THEN attempt ELSE (hash(k, n) >> 1)::BIGINT END AS grp
+    FROM (SELECT r.*, n.n FROM keyed r LEFT JOIN numbered n USING (k, first_time, last_time)) r
+    WHERE n IS NULL OR n > 0
 ),
 -- Most attempts are one row (a connection within one file); those take
 -- their row's own values, as the aggregates below would give them, which
