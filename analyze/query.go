@@ -104,9 +104,10 @@ func (e *Engine) blame(ctx context.Context, err error) error {
 
 func (e *Engine) query(ctx context.Context, q string, args ...any) (printer.Table, error) {
 	start := time.Now()
-	// FLOWTAPE_DUCKDB_PROFILE=FILE writes DuckDB's profile of each query
-	// (its operators' timings, as JSON), for performance work; -D gives
-	// the setup's steps and the query's time.
+	// FLOWTAPE_DUCKDB_PROFILE=FILE has DuckDB write its profile (its
+	// operators' timings, as JSON) of each statement the engine runs from
+	// then on, over the one before: FILE holds the last one's, for
+	// performance work; -D gives the setup's steps and the query's time.
 	if f := os.Getenv("FLOWTAPE_DUCKDB_PROFILE"); f != "" {
 		if _, err := e.db.ExecContext(ctx, "PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = "+quote(f)); err != nil {
 			return printer.Table{}, fmt.Errorf("FLOWTAPE_DUCKDB_PROFILE=%s: %w", f, firstLine(err))

@@ -131,7 +131,7 @@ var Requests = newRowTable(KindRequests,
 			"pods (or names, where the flows name no pod); the views look for one by name in all files.",
 			func(r *Request) (bool, bool) { return r.Open, true }),
 		field(cBool, "counted_by_server", "A client proxy's row of a request whose server proxy's row its file holds: the server "+
-			"rule of requests_counted counts that one instead, and skips this unread (a file keeps such rows in row groups of their own).",
+			"rule of requests_counted counts that one instead, and skips this unread (a file keeps such rows, but open ones, in row groups of their own).",
 			func(r *Request) (bool, bool) { return r.CountedByServer(), true }),
 		field(cInt64, "call_key", "What pairs a request with its response, but the client and server (compared by name): a 64-bit "+
 			"hash (FNV-1a) of the node, proxy and X-Request-Id; NULL without an X-Request-Id.",

@@ -142,10 +142,10 @@ type derivation struct {
 	tmp     func(kind string) string
 	files   map[string]*derivedFile
 	deriver schema.Deriver
-	// requests not yet written, by kind of row group: client rows a
-	// server row of the file counts, rows the file did not settle (open,
-	// or seen_by_server unknown: the summary path reads only those, and
-	// skips the row groups of the others), and the rest
+	// requests not yet written, by kind of row group: rows the file did
+	// not settle (open, or seen_by_server unknown: the summary path reads
+	// only those, and skips the row groups of the others), the other
+	// client rows a server row of the file counts, and the rest
 	counted, unsettled, others *schema.RowBuilder[schema.Request]
 
 	live  bool
@@ -381,10 +381,12 @@ func (p *pieceRows) release() {
 func (d *derivation) addRequests(rows []schema.Request, all bool) error {
 	for i := range rows {
 		switch r := &rows[i]; {
+		case r.Unsettled():
+			// (an open client row the server proxy saw is counted too:
+			// its counted_by_server skips it where the group is read)
+			d.unsettled.AppendRow(r)
 		case r.CountedByServer():
 			d.counted.AppendRow(r)
-		case r.Unsettled():
-			d.unsettled.AppendRow(r)
 		default:
 			d.others.AppendRow(r)
 		}

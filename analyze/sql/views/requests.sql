@@ -52,7 +52,8 @@ WITH r AS NOT MATERIALIZED (
 -- semi join for each key: DuckDB then filters the scan by the few keys,
 -- and reads the other columns of those rows only (their OR read every
 -- row's: 0.55 s of CPU over 10M flows).
--- the open requests a response answers: the same call_key, client and server
+-- answered: the open requests a response answers (the same call_key,
+-- client and server)
 answered AS (
     SELECT DISTINCT hash(c.call_key, coalesce(rc.name, c.client), coalesce(rs.name, c.server)) AS h
     FROM (SELECT call_key, client, client_namespace, client_pod, server, server_namespace, server_pod
