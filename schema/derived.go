@@ -126,12 +126,12 @@ var Requests = newRowTable(KindRequests,
 		field(cBool, "client_error", "4xx.", func(r *Request) (bool, bool) { return r.ClientError, true }),
 		triField("seen_by_server", "Whether a server proxy saw the request: true for the server's own rows and where the file "+
 			"holds a server flow with the same X-Request-Id, client and server; NULL where the file cannot tell (the views look "+
-			"in the other files; a file keeps such rows, and open ones, in row groups of their own, the only ones the summary path reads).", func(r *Request) Tri { return r.SeenByServer }),
+			"in the other files; a finished file keeps such rows, and open ones, in row groups of their own, which the summary path reads alone).", func(r *Request) Tri { return r.SeenByServer }),
 		field(cBool, "open", "A request its file holds no response for of the same node, proxy, X-Request-Id, client and server "+
 			"pods (or names, where the flows name no pod); the views look for one by name in all files.",
 			func(r *Request) (bool, bool) { return r.Open, true }),
 		field(cBool, "counted_by_server", "A client proxy's row of a request whose server proxy's row its file holds: the server "+
-			"rule of requests_counted counts that one instead, and skips this unread (a file keeps such rows, but open ones, in row groups of their own).",
+			"rule of requests_counted counts that one instead, and skips this unread (a finished file keeps such rows, but open ones, in row groups of their own).",
 			func(r *Request) (bool, bool) { return r.CountedByServer(), true }),
 		field(cInt64, "call_key", "What pairs a request with its response, but the client and server (compared by name): a 64-bit "+
 			"hash (FNV-1a) of the node, proxy and X-Request-Id; NULL without an X-Request-Id.",
