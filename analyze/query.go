@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -104,15 +103,6 @@ func (e *Engine) blame(ctx context.Context, err error) error {
 
 func (e *Engine) query(ctx context.Context, q string, args ...any) (printer.Table, error) {
 	start := time.Now()
-	// FLOWTAPE_DUCKDB_PROFILE=FILE has DuckDB write its profile (its
-	// operators' timings, as JSON) of each statement the engine runs from
-	// then on, over the one before: FILE holds the last one's, for
-	// performance work; -D gives the setup's steps and the query's time.
-	if f := os.Getenv("FLOWTAPE_DUCKDB_PROFILE"); f != "" {
-		if _, err := e.db.ExecContext(ctx, "PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = "+quote(f)); err != nil {
-			return printer.Table{}, fmt.Errorf("FLOWTAPE_DUCKDB_PROFILE=%s: %w", f, firstLine(err))
-		}
-	}
 	rows, err := e.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return printer.Table{}, fmt.Errorf("query: %w", firstLine(err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -170,7 +171,7 @@ func (e *Engine) steps() []setupStep {
 		// Every view reads the footers again when it is created and when
 		// a query binds it: cached, opening 10 million flows takes a
 		// fraction of a second instead of seconds.
-		constant("settings", "SET parquet_metadata_cache = true"),
+		constant("settings", "SET parquet_metadata_cache = true"+profileSQL()),
 		constant("defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", variablesSQL()),
 		constant("facts of these recordings: recorded with filters (their manifests)", fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", e.filtered)),
 		constant("facts of these recordings: flows retention removed, and the newest of them; flows a full spool dropped, and when (their manifests)", lossesSQL(e.paths)),
@@ -217,6 +218,19 @@ func (e *Engine) steps() []setupStep {
 	// analysis gets the faster one where it is right too (trafficIn).
 	steps = append(steps, file(trafficInCut))
 	return steps
+}
+
+// profileSQL turns DuckDB's profiler on where FLOWTAPE_DUCKDB_PROFILE=FILE
+// asks: it writes the profile of each statement (its operators' timings,
+// as JSON) over the one before, so FILE holds the last one's, the
+// analysis's query; for performance work (-D gives the set-up's steps and
+// the query's time).
+func profileSQL() string {
+	f := os.Getenv("FLOWTAPE_DUCKDB_PROFILE")
+	if f == "" {
+		return ""
+	}
+	return "; PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = " + quote(f)
 }
 
 // getBool reads a boolean DuckDB variable; false when unset.

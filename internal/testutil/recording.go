@@ -36,15 +36,17 @@ func WriteRecording(t testing.TB, dir, id string, resps []*observerpb.GetFlowsRe
 			events[part] = append(events[part], r)
 		}
 	}
-	// files in hour order, numbered as a session numbers them
-	name := func(seq int) string { return tape.FileName(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), id, seq) }
-	for i, part := range slices.Sorted(maps.Keys(flows)) {
-		if err := tape.WriteFile(schema.Flows, filepath.Join(dir, "flows", part, name(i+1)), flows[part], tape.WriterOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, part := range slices.Sorted(maps.Keys(events)) {
-		if err := tape.WriteFile(schema.Events, filepath.Join(dir, "events", part, name(i+1)), events[part], tape.WriterOptions{}); err != nil {
+	writeByHour(t, filepath.Join(dir, "flows"), id, schema.Flows, flows)
+	writeByHour(t, filepath.Join(dir, "events"), id, schema.Events, events)
+}
+
+// writeByHour writes each hour's rows to a file of that partition under
+// base, the files in hour order, numbered as a session numbers them.
+func writeByHour[M proto.Message](t testing.TB, base, id string, tab *schema.Table[M], byHour map[string][]M) {
+	t.Helper()
+	for i, part := range slices.Sorted(maps.Keys(byHour)) {
+		name := tape.FileName(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), id, i+1)
+		if err := tape.WriteFile(tab, filepath.Join(base, part, name), byHour[part], tape.WriterOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
