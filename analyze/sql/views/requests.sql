@@ -114,12 +114,13 @@ SELECT
     r.open OR r.seen_by_server IS NULL AS unsettled
 FROM own r
 )
+SELECT q.* FROM ft_bound_at_call(cols), (
 SELECT COLUMNS(c -> CASE WHEN cols IS NULL THEN c NOT IN ('call_key', 'unsettled') ELSE list_contains(cols, c) END)
 FROM req_rows
 WHERE (NOT no_response
         OR (node_name IS NOT NULL AND reporter IS NOT NULL AND time < (SELECT t FROM horizon)
             AND hash(call_key, client, server) NOT IN (SELECT h FROM answered)))
     -- the summary path reads only what the summary leaves out
-    AND (NOT coalesce(getvariable('ft_unsettled_only'), false) OR unsettled);
+    AND (NOT coalesce(getvariable('ft_unsettled_only'), false) OR unsettled)) q;
 
 CREATE OR REPLACE VIEW requests AS FROM ft_requests_of(false, NULL);
