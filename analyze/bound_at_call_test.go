@@ -35,6 +35,8 @@ func TestTableMacrosBoundAtCall(t *testing.T) {
 		{"sql/views/connections.sql", "ft_connections_in"},
 		{trafficInWhole, "ft_traffic_in"},
 		{trafficInCut, "ft_traffic_in"},
+		{"sql/summary/views.sql", "ft_s_requests_in"},
+		{"sql/summary/views.sql", "ft_s_connections_in"},
 	} {
 		stmt := macroStatement(t, c.file, c.macro)
 		if _, err := db.ExecContext(ctx, stmt); err != nil {

@@ -68,9 +68,9 @@ u AS (
           FROM ft_requests_counted(['time', 'client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod',
               'protocol', 'server_port', 'status', 'no_response', 'error', 'client_error', 'latency_ns']))
 )
-SELECT s.* EXCLUDE (grain) FROM s, query_table(win) w WHERE ft_in_minutes(s.time, s.grain, w.t0, w.t1)
+SELECT s.* EXCLUDE (grain) FROM query_table(win) w, s WHERE ft_in_minutes(s.time, s.grain, w.t0, w.t1)
 UNION ALL
-SELECT u.* EXCLUDE (grain) FROM u, query_table(win) w WHERE u.time BETWEEN w.t0 AND w.t1;
+SELECT u.* EXCLUDE (grain) FROM query_table(win) w, u WHERE u.time BETWEEN w.t0 AND w.t1;
 
 -- ft_s_connections_in: the connections in the window, weighted (n), with
 -- the columns of the connections view the analyses read: the summary's
@@ -98,10 +98,10 @@ named AS (
         -- as the connections view gives them for an attempt of one row
         CASE WHEN o.drop_reasons IS NOT NULL THEN ft_counts(o.drop_reasons) END AS drop_reasons,
         coalesce(rs.name, coalesce(o.source, '(unknown)')) AS source, coalesce(rd.name, coalesce(o.destination, '(unknown)')) AS destination
-    FROM opened o
+    FROM query_table(win) w
+    CROSS JOIN opened o
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM o.source_namespace AND rs.pod = o.source_pod
     LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM o.destination_namespace AND rd.pod = o.destination_pod
-    CROSS JOIN query_table(win) w
     WHERE ft_in_minutes(o.bucket, o.grain, w.t0, w.t1)
 ),
 -- judged as the connections view judges
