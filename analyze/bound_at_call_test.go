@@ -9,10 +9,9 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 )
 
-// The table macros that read the recording's files are bound when a query
-// calls them, not also when they are created (ft_bound_at_call in
-// macros.sql): each is created in a DuckDB that has none of the views it
-// reads. Without the guard, DuckDB binds the macro at creation, and there
+// The big table macros over the views are bound when a query calls them,
+// not also when they are created (ft_bound_at_call in macros.sql): each
+// is created in a DuckDB that has none of the views it reads. Without the guard, DuckDB binds the macro at creation, and there
 // fails on the first view that is missing (the control below), so this
 // test fails where a macro loses its guard or DuckDB changes the rule.
 func TestTableMacrosBoundAtCall(t *testing.T) {
@@ -23,7 +22,10 @@ func TestTableMacrosBoundAtCall(t *testing.T) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	macros, _ := SQL.ReadFile("sql/macros.sql")
+	macros, err := SQL.ReadFile("sql/macros.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.ExecContext(ctx, string(macros)); err != nil {
 		t.Fatal(err)
 	}

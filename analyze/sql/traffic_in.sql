@@ -6,5 +6,6 @@
 -- as traffic_in_cut.sql defines it, which reads the flows of the minutes
 -- the window cuts or several sessions counted.
 CREATE OR REPLACE MACRO ft_traffic_in(win) AS TABLE
+    -- (the window first: the macro is bound when called, see ft_bound_at_call)
     SELECT t.* EXCLUDE (session) FROM query_table(win) w, traffic t
     WHERE t.first_time >= w.t0 AND t.last_time <= w.t1;

@@ -16,6 +16,7 @@ CREATE OR REPLACE MACRO ft_traffic_in(win) AS TABLE
         SELECT bucket FROM traffic WHERE getvariable('ft_sessions_overlap')
         GROUP BY bucket, node_name HAVING count(DISTINCT session) > 1
     )
+    -- (the window first: the macro is bound when called, see ft_bound_at_call)
     SELECT t.* EXCLUDE (session) FROM w, traffic t
     WHERE t.first_time >= w.t0 AND t.last_time <= w.t1 AND t.bucket NOT IN (SELECT bucket FROM cut)
     UNION ALL BY NAME

@@ -68,6 +68,7 @@ u AS (
           FROM ft_requests_counted(['time', 'client', 'client_namespace', 'client_pod', 'server', 'server_namespace', 'server_pod',
               'protocol', 'server_port', 'status', 'no_response', 'error', 'client_error', 'latency_ns']))
 )
+-- (the window first: the macro is bound when called, see ft_bound_at_call)
 SELECT s.* EXCLUDE (grain) FROM query_table(win) w, s WHERE ft_in_minutes(s.time, s.grain, w.t0, w.t1)
 UNION ALL
 SELECT u.* EXCLUDE (grain) FROM query_table(win) w, u WHERE u.time BETWEEN w.t0 AND w.t1;
@@ -98,6 +99,9 @@ named AS (
         -- as the connections view gives them for an attempt of one row
         CASE WHEN o.drop_reasons IS NOT NULL THEN ft_counts(o.drop_reasons) END AS drop_reasons,
         coalesce(rs.name, coalesce(o.source, '(unknown)')) AS source, coalesce(rd.name, coalesce(o.destination, '(unknown)')) AS destination
+    -- the window first: the macro is bound when called (see
+    -- ft_bound_at_call); the joins' ON read o alone, so the order keeps
+    -- the rows
     FROM query_table(win) w
     CROSS JOIN opened o
     LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM o.source_namespace AND rs.pod = o.source_pod

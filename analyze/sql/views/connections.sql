@@ -181,6 +181,7 @@ FROM (SELECT *, NOT answered AND NOT dropped AND judged
                         AND coalesce(node_name IN (SELECT node_name FROM reverse WHERE node_name IS NOT NULL), false))
                     OR coalesce((source, destination) IN (SELECT (source, destination) FROM reverse), false) AS judged
             FROM c)))
+-- (ft_bound_at_call first: the macro is bound when called, see macros.sql)
 SELECT r.* FROM ft_bound_at_call(cols), (SELECT COLUMNS(col -> cols IS NULL OR list_contains(cols, col)) FROM conn_rows) r;
 
 CREATE OR REPLACE VIEW connections AS FROM ft_connections(NULL);

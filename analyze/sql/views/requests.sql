@@ -114,6 +114,7 @@ SELECT
     r.open OR r.seen_by_server IS NULL AS unsettled
 FROM own r
 )
+-- (ft_bound_at_call first: the macro is bound when called, see macros.sql)
 SELECT q.* FROM ft_bound_at_call(cols), (
 SELECT COLUMNS(c -> CASE WHEN cols IS NULL THEN c NOT IN ('call_key', 'unsettled') ELSE list_contains(cols, c) END)
 FROM req_rows
