@@ -11,9 +11,10 @@ import (
 
 // The big table macros over the views are bound when a query calls them,
 // not also when they are created (ft_bound_at_call in macros.sql): each
-// is created in a DuckDB that has none of the views it reads. Without the guard, DuckDB binds the macro at creation, and there
-// fails on the first view that is missing (the control below), so this
-// test fails where a macro loses its guard or DuckDB changes the rule.
+// is created in a DuckDB that has none of the views it reads. Without
+// the guard, DuckDB binds the macro at creation, and there fails on the
+// first view that is missing (the control below), so this test fails
+// where a macro loses its guard or DuckDB changes the rule.
 func TestTableMacrosBoundAtCall(t *testing.T) {
 	ctx := context.Background()
 	db, err := sql.Open("duckdb", "")
