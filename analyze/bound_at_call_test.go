@@ -2,11 +2,8 @@ package analyze
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"testing"
-
-	_ "github.com/duckdb/duckdb-go/v2"
 )
 
 // The big table macros over the views are bound when a query calls them,
@@ -17,12 +14,7 @@ import (
 // where a macro loses its guard or DuckDB changes the rule.
 func TestTableMacrosBoundAtCall(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := OpenDuckDB(t)
 	macros, err := SQL.ReadFile("sql/macros.sql")
 	if err != nil {
 		t.Fatal(err)

@@ -16,12 +16,7 @@ import (
 // implies.
 func TestDerivationMatchesTheSQL(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := analyze.OpenDuckDB(t)
 	macros, _, err := oracleSQL()
 	if err != nil {
 		t.Fatal(err)

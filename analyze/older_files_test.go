@@ -2,7 +2,6 @@ package analyze_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -269,11 +268,7 @@ func writeWithout(t *testing.T, path, version string, flows []*flowpb.Flow, drop
 // engine, in file order.
 func derivedRows(t *testing.T, q string, cols []string) [][]any {
 	t.Helper()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := analyze.OpenDuckDB(t)
 	rows, err := db.Query(fmt.Sprintf(q, strings.Join(cols, ", ")))
 	if err != nil {
 		t.Fatal(err)

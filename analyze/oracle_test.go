@@ -65,12 +65,7 @@ func oracle(t *testing.T, dir string) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1)
+	db := analyze.OpenDuckDB(t)
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join("testdata", "oracle", name))
 		if err != nil {

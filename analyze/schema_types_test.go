@@ -2,13 +2,11 @@ package analyze_test
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
 
-	_ "github.com/duckdb/duckdb-go/v2"
-
+	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/tape"
@@ -35,11 +33,7 @@ func TestDuckDBReadsDocumentedTypes(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := analyze.OpenDuckDB(t)
 	rows, err := db.QueryContext(context.Background(), "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", path)
 	if err != nil {
 		t.Fatal(err)

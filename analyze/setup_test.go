@@ -2,15 +2,12 @@ package analyze_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/flowtape/flowtape/analyze"
 )
@@ -27,13 +24,7 @@ func TestSetupSQLRunsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	// Variables belong to a connection.
-	db.SetMaxOpenConns(1)
+	db := analyze.OpenDuckDB(t)
 	if _, err := db.ExecContext(ctx, setup); err != nil {
 		t.Fatalf("the printed setup does not run: %v", err)
 	}
@@ -109,12 +100,7 @@ func TestSetupSQLNamesFilesByAbsolutePath(t *testing.T) {
 		t.Errorf("the setup does not name the files under %s:\n%s", dir, setup)
 	}
 	t.Chdir(t.TempDir())
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := analyze.OpenDuckDB(t)
 	if _, err := db.Exec(setup); err != nil {
 		t.Fatalf("the printed setup does not run elsewhere: %v", err)
 	}
