@@ -1,7 +1,12 @@
-# flowtape's image: the recorder and every other command.
+# flowtape's images:
 #   docker build -t REGISTRY/flowtape:TAG .
-# cgo (DuckDB is C++): built on Debian, run on distroless/cc (glibc and
-# libstdc++, nothing else), as the non-root user 65532.
+#     every command (the default target): cgo (DuckDB is C++), built on
+#     Debian, run on distroless/cc (glibc and libstdc++, nothing else)
+#   docker build --target recorder -t REGISTRY/flowtape-recorder:TAG .
+#     the recorder build (record, recover, reindex, schema, version; no
+#     DuckDB, no cgo): a static binary on distroless/static, for a recorder
+#     on every node (deploy/per-node), at about half the memory
+# Both run as the non-root user 65532, the binary at /usr/local/bin/flowtape.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -11,7 +16,17 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=1 go build -trimpath \
       -ldflags "-s -w -X github.com/flowtape/flowtape/internal/buildinfo.Version=${VERSION}" \
-      -o /out/flowtape ./cmd/flowtape
+      -o /out/flowtape ./cmd/flowtape && \
+    CGO_ENABLED=0 go build -trimpath -tags recorder \
+      -ldflags "-s -w -X github.com/flowtape/flowtape/internal/buildinfo.Version=${VERSION}" \
+      -o /out/flowtape-recorder ./cmd/flowtape
+
+FROM gcr.io/distroless/static-debian12:nonroot AS recorder
+COPY --from=build /out/flowtape-recorder /usr/local/bin/flowtape
+USER 65532:65532
+EXPOSE 9965
+ENTRYPOINT ["/usr/local/bin/flowtape"]
+CMD ["--help"]
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/flowtape /usr/local/bin/flowtape

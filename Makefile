@@ -8,12 +8,18 @@ LDFLAGS  := -X github.com/flowtape/flowtape/internal/buildinfo.Version=$(VERSION
 BENCHTIME ?= 1x
 BENCH_OUT ?= out/bench.txt
 
-.PHONY: all build test bench soak fuzz lint docs demo tools browser chdb clean
+.PHONY: all build recorder test bench soak fuzz lint docs demo tools browser chdb clean
 
 all: lint build test
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/flowtape ./cmd/flowtape
+
+# The recorder build: record, recover, reindex, schema and version, without
+# DuckDB and the analyses (see cmd/flowtape/commands_recorder.go): what an
+# always-on recorder on every node runs.
+recorder:
+	$(GO) build -tags recorder -ldflags "$(LDFLAGS)" -o bin/flowtape-recorder ./cmd/flowtape
 
 # The real programs tests run: versitygw (an S3 server, tools/s3), the hubble
 # CLI and hubble-relay (tools/hubble). Tests build

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/benchdata"
 	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/hubblecli"
 	"github.com/flowtape/flowtape/internal/testutil"
@@ -89,47 +89,18 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportMetric(recRate/float64(b.N), "record-flows/s")
 	b.ReportMetric(recRate/bareRate, "record/bare")
 
-	// Peak RSS and size, from the real binary.
+	// Peak memory and size, from the real binaries: the full build and
+	// the recorder build (-tags recorder: no DuckDB), which a recorder on
+	// every node runs.
 	bin := testutil.FlowtapeBinary(b)
-	addr := testutil.FreeAddr(b)
-	srv := serveSimB(b, addr, benchSim)
 	dir := filepath.Join(b.TempDir(), "rec")
-	cmd := exec.Command(bin, "record", "--server", addr, "-o", dir, "--since", t0.Format(time.RFC3339), "--max-flows", strconv.FormatUint(n, 10))
-	var out bytes.Buffer
-	var err error
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	// VmHWM counts the binary's own pages too (~135 MB of clean, shared
-	// file pages for this binary); the anonymous memory is what the
-	// recording itself costs. Sample it while it runs.
-	// (The rusage of a child started by a large process reports the
-	// parent's size at fork, so /proc is sampled instead.)
-	peaks, exited := make(chan [2]int64, 1), make(chan struct{})
-	pid := cmd.Process.Pid
-	go func() {
-		var anon, hwm int64
-		for {
-			select {
-			case <-exited:
-				peaks <- [2]int64{anon, hwm}
-				return
-			case <-time.After(20 * time.Millisecond):
-				anon = max(anon, procStatusKB(pid, "RssAnon:"))
-				hwm = max(hwm, procStatusKB(pid, "VmHWM:"))
-			}
-		}
-	}()
-	err = cmd.Wait()
-	close(exited)
-	if err != nil {
-		b.Fatalf("flowtape record: %v\n%s", err, out.String())
-	}
-	srv.stop()
-	p := <-peaks
-	b.ReportMetric(float64(p[1])/1024, "peak-RSS-MB")
-	b.ReportMetric(float64(p[0])/1024, "peak-anon-MB")
+	full := recordPeaks(b, bin, dir, n)
+	b.ReportMetric(full.hwm, "peak-RSS-MB")
+	b.ReportMetric(full.anon, "peak-anon-MB")
+	rec := recordPeaks(b, testutil.FlowtapeRecorderBinary(b), filepath.Join(b.TempDir(), "rec"), n)
+	b.ReportMetric(rec.hwm, "recorder-peak-RSS-MB")
+	b.ReportMetric(rec.anon, "recorder-peak-anon-MB")
+	b.ReportMetric(rec.file, "recorder-peak-file-MB")
 	var size int64
 	filepath.Walk(filepath.Join(dir, "flows"), func(_ string, fi os.FileInfo, err error) error { //nolint:errcheck
 		if err == nil && !fi.IsDir() {
@@ -169,6 +140,37 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportMetric(with/without, "derived-cpu-ratio")
 }
 
+// peaks is what a recorder process held at most, in MB: VmHWM (all its
+// resident pages), RssAnon (its own memory) and RssFile (pages of its
+// binary and libraries).
+type peaks struct{ hwm, anon, file float64 }
+
+// recordPeaks runs bin record of n simulated flows into dir and samples
+// its memory while it runs. (The rusage of a child started by a large
+// process reports the parent's size at fork, so /proc is sampled.)
+func recordPeaks(b *testing.B, bin, dir string, n uint64) peaks {
+	b.Helper()
+	addr := testutil.FreeAddr(b)
+	srv := serveSimB(b, addr, benchSim)
+	defer srv.stop()
+	cmd := exec.Command(bin, "record", "--server", addr, "-o", dir, "--since", t0.Format(time.RFC3339), "--max-flows", strconv.FormatUint(n, 10))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	hwm := benchdata.SamplePeak(pid, "VmHWM", 20*time.Millisecond)
+	anon := benchdata.SamplePeak(pid, "RssAnon", 20*time.Millisecond)
+	file := benchdata.SamplePeak(pid, "RssFile", 20*time.Millisecond)
+	err := cmd.Wait()
+	p := peaks{hwm.Stop(), anon.Stop(), file.Stop()}
+	if err != nil {
+		b.Fatalf("%s record: %v\n%s", bin, err, out.String())
+	}
+	return p
+}
+
 // recordCPU runs flowtape record of n simulated flows and returns its CPU
 // time (user and system) per flow, in microseconds.
 func recordCPU(b *testing.B, bin string, n uint64, args ...string) float64 {
@@ -184,24 +186,6 @@ func recordCPU(b *testing.B, bin string, n uint64, args ...string) float64 {
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return float64(cpu.Microseconds()) / float64(n)
-}
-
-// procStatusKB reads a "Key: N kB" line of /proc/PID/status.
-func procStatusKB(pid int, key string) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, key) {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				n, _ := strconv.ParseInt(f[1], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }
 
 func serveSimB(b *testing.B, addr string, cfg sim.Config) *simServer {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowtape/flowtape/internal/benchdata"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/tape"
@@ -61,7 +62,7 @@ func TestSoakFlightRecorder(t *testing.T) {
 		simProc.Process.Kill() //nolint:errcheck
 		rec.Process.Kill()     //nolint:errcheck
 	}()
-	var peaks []int64 // the recorder's peak RSS in each of its runs, kB
+	var peaks []float64 // the recorder's peak RSS in each of its runs, MB
 	var peakDisk int64
 	var simRestarts, kills int
 	var outages []time.Time // when the simulator went away, or the recorder
@@ -75,7 +76,9 @@ func TestSoakFlightRecorder(t *testing.T) {
 		if len(peaks) == 0 {
 			peaks = append(peaks, 0)
 		}
-		peaks[len(peaks)-1] = max(peaks[len(peaks)-1], procStatusKB(rec.Process.Pid, "VmRSS:"))
+		if v, err := benchdata.ProcessStatusMB(strconv.Itoa(rec.Process.Pid), "VmRSS"); err == nil {
+			peaks[len(peaks)-1] = max(peaks[len(peaks)-1], v)
+		}
 		if time.Now().After(nextSim) && nextSim.Before(end.Add(-15*time.Second)) {
 			outages = append(outages, time.Now())
 			simProc.Process.Signal(syscall.SIGTERM) //nolint:errcheck
@@ -102,7 +105,7 @@ func TestSoakFlightRecorder(t *testing.T) {
 	}
 	simProc.Process.Signal(syscall.SIGTERM) //nolint:errcheck
 	simProc.Wait()                          //nolint:errcheck
-	t.Logf("%s: %d simulator restarts, %d SIGKILLs; peak disk %d of %d bytes; peak RSS per run (kB): %v", d, simRestarts, kills, peakDisk, bound, peaks)
+	t.Logf("%s: %d simulator restarts, %d SIGKILLs; peak disk %d of %d bytes; peak RSS per run (MB): %.0f", d, simRestarts, kills, peakDisk, bound, peaks)
 
 	if peakDisk > bound {
 		t.Errorf("the directory took %d bytes at its peak, over the bound %d", peakDisk, bound)
@@ -135,8 +138,8 @@ func TestSoakFlightRecorder(t *testing.T) {
 	}
 	// Memory flat: no run of the recorder peaks well above the first.
 	for i, p := range peaks {
-		if i > 0 && p > peaks[0]*3/2+20<<10 {
-			t.Errorf("run %d of the recorder peaked at %d kB, the first at %d kB: memory grows", i+1, p, peaks[0])
+		if i > 0 && p > peaks[0]*3/2+20 {
+			t.Errorf("run %d of the recorder peaked at %.0f MB, the first at %.0f MB: memory grows", i+1, p, peaks[0])
 		}
 	}
 	m, err := tape.ReadManifest(dir)

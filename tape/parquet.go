@@ -41,13 +41,13 @@ type FileWriter[M proto.Message] struct {
 	enc          *schema.Encoder[M]
 	fw           *batchFile
 	rowGroupRows int
+	batchRows    int // rows encoded at a time (a row group is filled from batches)
 	rows         int64
-	// tap, when set, gets every batch of rows the writer encodes; the
-	// file then fills its row groups from batches of any size (a live
-	// segment hands each flush's batch to its piece, see live.go, so that
-	// rows are encoded from protobuf once).
+	// tap, when set, gets every batch of rows the writer encodes (a live
+	// segment hands each batch to its piece, see live.go, so that rows
+	// are encoded from protobuf once).
 	tap     func(arrow.RecordBatch) error
-	pending int // rows in the open row group (with tap)
+	pending int // rows in the open row group
 	// derive, when set, gets every batch of rows too, after the file (the
 	// derived files of a flow file, see derived.go).
 	derive func(arrow.RecordBatch) error
@@ -60,16 +60,18 @@ func NewFileWriter[M proto.Message](t *schema.Table[M], w io.Writer, o WriterOpt
 	if err != nil {
 		return nil, err
 	}
-	return &FileWriter[M]{enc: t.NewEncoder(nil), fw: fw, rowGroupRows: o.RowGroupRows}, nil
+	return &FileWriter[M]{enc: t.NewEncoder(nil), fw: fw, rowGroupRows: o.RowGroupRows,
+		batchRows: min(o.RowGroupRows, defaults.EncodeBatchRows)}, nil
 }
 
-// Write buffers one row; a full row group is written out.
+// Write buffers one row; every defaults.EncodeBatchRows rows are encoded
+// into the open row group, which is written out when full.
 func (w *FileWriter[M]) Write(m M) error {
 	if err := w.enc.Append(m); err != nil {
 		return err
 	}
 	w.rows++
-	if w.enc.Len() >= w.rowGroupRows {
+	if w.enc.Len() >= w.batchRows {
 		return w.Flush()
 	}
 	return nil
@@ -78,30 +80,26 @@ func (w *FileWriter[M]) Write(m M) error {
 // Rows is the number of rows written so far, buffered ones included.
 func (w *FileWriter[M]) Rows() int64 { return w.rows }
 
-// Buffered is the number of rows not yet written as a row group.
+// Buffered is the number of rows not yet written out in a row group.
 func (w *FileWriter[M]) Buffered() int { return w.enc.Len() + w.pending }
 
-// Flush writes the buffered rows as a row group; with a tap, it hands them
-// to the tap and adds them to the open row group, which ends when full.
+// Flush encodes the buffered rows into the open row group, which ends
+// when full, and hands them to the tap and derive, if set.
 func (w *FileWriter[M]) Flush() error {
 	if w.enc.Len() == 0 {
 		return nil
 	}
 	rec := w.enc.NewRecord()
 	defer rec.Release()
-	if w.tap == nil {
-		if err := w.fw.write(rec); err != nil {
-			return err
-		}
-	} else {
-		if err := w.fw.writeBuffered(rec); err != nil {
-			return err
-		}
-		// pqarrow ends the open row group when a batch no longer fits, not when
-		// it is full: a full group is still open (buffered) until the next.
-		if w.pending += int(rec.NumRows()); w.pending > w.rowGroupRows {
-			w.pending = (w.pending-1)%w.rowGroupRows + 1
-		}
+	if err := w.fw.writeBuffered(rec); err != nil {
+		return err
+	}
+	// pqarrow ends the open row group when a batch no longer fits, not when
+	// it is full: a full group is still open (buffered) until the next.
+	if w.pending += int(rec.NumRows()); w.pending > w.rowGroupRows {
+		w.pending = (w.pending-1)%w.rowGroupRows + 1
+	}
+	if w.tap != nil {
 		if err := w.tap(rec); err != nil {
 			return err
 		}
@@ -112,9 +110,9 @@ func (w *FileWriter[M]) Flush() error {
 	return nil
 }
 
-// writeRecord writes a batch another writer encoded as a row group.
+// writeRecord adds a batch another writer encoded to the open row group.
 func (w *FileWriter[M]) writeRecord(rec arrow.RecordBatch) error {
-	if err := w.fw.write(rec); err != nil {
+	if err := w.fw.writeBuffered(rec); err != nil {
 		return err
 	}
 	w.rows += rec.NumRows()

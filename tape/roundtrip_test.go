@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet/file"
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	relaypb "github.com/cilium/cilium/api/v1/relay"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
@@ -180,4 +183,39 @@ func TestRoundTripSimulator(t *testing.T) {
 	// Minute 2 of the incident scenario: drops, errors and policy attribution included.
 	flows := src.Take(60000)
 	assertEqual(t, flows, roundTripGroups(t, schema.Flows, flows, 16384))
+}
+
+// A writer encodes rows in batches smaller than a row group (to hold less
+// memory as Arrow builders) but still writes full row groups: readers
+// prune and compress by row group.
+func TestRowGroupsFullFromBatches(t *testing.T) {
+	if defaults.EncodeBatchRows >= defaults.RowGroupRows {
+		t.Fatalf("EncodeBatchRows %d must be below RowGroupRows %d for this test", defaults.EncodeBatchRows, defaults.RowGroupRows)
+	}
+	src := sim.NewSource(sim.Scenarios["steady"], 3, 2000, time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC))
+	n := 2*defaults.RowGroupRows + defaults.EncodeBatchRows + 100
+	flows := src.Take(n)
+	path := filepath.Join(t.TempDir(), "rows.parquet")
+	testutil.WriteParquet(t, path, schema.Flows, flows, tape.WriterOptions{Writer: "test"})
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []int64
+	for i := 0; i < rdr.NumRowGroups(); i++ {
+		groups = append(groups, rdr.MetaData().RowGroup(i).NumRows())
+	}
+	rdr.Close()
+	want := []int64{defaults.RowGroupRows, defaults.RowGroupRows, int64(defaults.EncodeBatchRows + 100)}
+	if !slices.Equal(groups, want) {
+		t.Errorf("row groups of %d rows: %v, want %v", n, groups, want)
+	}
+	var got []*flowpb.Flow
+	if _, err := tape.ReadFile(context.Background(), schema.Flows, path, func(f *flowpb.Flow) error {
+		got = append(got, f)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	assertEqual(t, flows, got)
 }

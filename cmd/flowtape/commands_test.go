@@ -91,7 +91,7 @@ func TestVersion(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1 || rows[0]["schema_version"] != schema.Version || !strings.HasPrefix(rows[0]["duckdb_version"], "v1.") {
+	if len(rows) != 1 || rows[0]["schema_version"] != schema.Version || !strings.HasPrefix(rows[0]["duckdb_version"], "v1.") || rows[0]["build"] != "full" {
 		t.Fatalf("version = %v", rows)
 	}
 }

@@ -158,6 +158,9 @@ func checkCommandLine(t *testing.T, name string, c corev1.Container) {
 	if err := cmd.ParseFlags(rest); err != nil {
 		t.Fatalf("%s: flowtape %s rejects %v: %v", name, cmd.Name(), rest, err)
 	}
+	if strings.Contains(c.Image, "flowtape-recorder") && !slices.Contains(recorderVerbs, cmd.Name()) {
+		t.Errorf("%s: image %s is the recorder build, which has no %s (only %v)", name, c.Image, cmd.Name(), recorderVerbs)
+	}
 	if err := cmd.ValidateArgs(cmd.Flags().Args()); err != nil {
 		t.Errorf("%s: %v", name, err)
 	}

@@ -84,7 +84,7 @@ dependency graphs, drops, DNS failures, timelines, and postmortem reports.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVarP(&debug, "debug", "D", false, "log debug messages")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newSchemaCmd(), newSimCmd(), newRecordCmd(), newRecoverCmd(), newCompactCmd(), newReindexCmd(), newImportCmd(), newExportCmd(), newQueryCmd(), newAnalyzeCmd(), newReplayCmd(), newReportCmd(), newDemoCmd())
+	root.AddCommand(commands()...)
 	return root
 }
 

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/buildinfo"
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/schema"
@@ -21,18 +20,18 @@ func newVersionCmd() *cobra.Command {
 			if err := printer.CheckFormat(format); err != nil {
 				return usageError{err}
 			}
-			duck, err := analyze.DuckDBVersion(cmd.Context())
+			duck, err := duckDBVersion(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if format == "table" {
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "flowtape %s\ncommit: %s\nschema: %s\nduckdb: %s\n",
-					buildinfo.Version, buildinfo.CommitHash(), schema.Version, duck)
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "flowtape %s (%s build)\ncommit: %s\nschema: %s\nduckdb: %s\n",
+					buildinfo.Version, buildKind, buildinfo.CommitHash(), schema.Version, duck)
 				return err
 			}
 			return printer.Print(cmd.OutOrStdout(), format, printer.Table{
-				Columns: []string{"version", "commit", "schema_version", "duckdb_version"},
-				Rows:    [][]any{{buildinfo.Version, buildinfo.CommitHash(), schema.Version, duck}},
+				Columns: []string{"version", "build", "commit", "schema_version", "duckdb_version"},
+				Rows:    [][]any{{buildinfo.Version, buildKind, buildinfo.CommitHash(), schema.Version, duck}},
 			})
 		},
 	}

@@ -57,6 +57,10 @@ func main() {
 		}
 		fmt.Printf("record peak RSS: %.0f MB (VmHWM, with the binary's file pages), %.0f MB anonymous (target <= 200)\n",
 			m["peak-RSS-MB"], m["peak-anon-MB"])
+		if v, ok := m["recorder-peak-RSS-MB"]; ok {
+			fmt.Printf("recorder build peak RSS: %.0f MB (target <= 150): %.0f MB anonymous, %.0f MB of its binary's pages\n",
+				v, m["recorder-peak-anon-MB"], m["recorder-peak-file-MB"])
+		}
 		fmt.Printf("record size: %.1f B/flow; jsonpb %.0f B/flow, jsonpb.gz %.1f B/flow; parquet/jsonpb.gz = %.3fx (target <= 0.5)\n",
 			m["parquet-B/flow"], m["jsonpb-B/flow"], m["jsonpb.gz-B/flow"], m["parquet/jsonpb.gz"])
 	}

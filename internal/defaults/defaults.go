@@ -22,6 +22,12 @@ const (
 	// writes: 16k rows keep the Arrow buffers of an open file near 20 MB;
 	// bigger groups compress only a little better.
 	RowGroupRows = 16 * 1024
+	// EncodeBatchRows is how many rows a file writer holds as Arrow
+	// builders before it encodes them into the open row group: the
+	// builders of a flow row cost about 2 KB (labels and headers as
+	// strings), the encoded row a few bytes, so a writer holds a quarter
+	// of a row group as builders rather than all of it.
+	EncodeBatchRows = 4 * 1024
 	// FlushInterval is how often a recorder syncs its write-ahead logs:
 	// the most a killed recorder loses. MaxFlushInterval bounds the flag.
 	FlushInterval    = 2 * time.Second

@@ -85,31 +85,47 @@ func buildTool(name string) (string, error) {
 	return out, nil
 }
 
-var (
-	flowtapeOnce sync.Once
-	flowtapePath string
-	flowtapeErr  error
-)
+// builtBinary is one build of cmd/flowtape per test process.
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var flowtapeBuild, recorderBuild builtBinary
 
 // FlowtapeBinary builds cmd/flowtape once per test process, for tests that
 // need real processes (signals, crashes).
 func FlowtapeBinary(t testing.TB) string {
 	t.Helper()
-	flowtapeOnce.Do(func() {
+	return flowtapeBuild.get(t, "flowtape", nil)
+}
+
+// FlowtapeRecorderBinary builds the recorder build of cmd/flowtape (-tags
+// recorder, without cgo, as its image is) once per test process.
+func FlowtapeRecorderBinary(t testing.TB) string {
+	t.Helper()
+	return recorderBuild.get(t, "flowtape-recorder", []string{"CGO_ENABLED=0"}, "-tags", "recorder")
+}
+
+func (bb *builtBinary) get(t testing.TB, name string, env []string, args ...string) string {
+	t.Helper()
+	bb.once.Do(func() {
 		dir, err := os.MkdirTemp("", "flowtape-bin")
 		if err != nil {
-			flowtapeErr = err
+			bb.err = err
 			return
 		}
-		flowtapePath = filepath.Join(dir, "flowtape")
-		cmd := exec.Command("go", "build", "-o", flowtapePath, "./cmd/flowtape")
+		bb.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", bb.path, "./cmd/flowtape")...)
 		cmd.Dir = Root()
+		cmd.Env = append(os.Environ(), env...)
 		if b, err := cmd.CombinedOutput(); err != nil {
-			flowtapeErr = fmt.Errorf("%w\n%s", err, b)
+			bb.err = fmt.Errorf("%w\n%s", err, b)
 		}
 	})
-	if flowtapeErr != nil {
-		t.Fatalf("build flowtape: %v", flowtapeErr)
+	if bb.err != nil {
+		t.Fatalf("build %s: %v", name, bb.err)
 	}
-	return flowtapePath
+	return bb.path
 }

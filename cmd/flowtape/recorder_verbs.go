@@ -1,0 +1,6 @@
+package main
+
+// recorderVerbs are the verbs of the recorder build (-tags recorder, see
+// commands_recorder.go): TestRecorderBuild holds the build to them, and
+// TestDeployManifests the manifests that run its image.
+var recorderVerbs = []string{"record", "recover", "reindex", "schema", "version"}
