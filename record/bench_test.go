@@ -4,19 +4,25 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/internal/benchdata"
@@ -32,8 +38,12 @@ import (
 var benchSim = sim.Config{Seed: 77, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"], Truth: true}
 
 // BenchmarkRecord compares, in one run, flowtape record with a bare client
-// that only receives the same stream, and reports record's peak RSS and its
-// bytes per flow next to hubble observe -o jsonpb output (raw and gzip).
+// that only receives the same stream (and checks that the flows written are
+// the flows received), reports record's peak memory (full and recorder
+// builds) and its bytes per flow next to hubble observe -o jsonpb output
+// (raw, gzip and zstd -3), and its CPU per flow next to the real hubble
+// CLI's (hubble observe -o jsonpb > /dev/null) on the same stream, with the
+// simulator's own CPU apart (it runs in this process).
 func BenchmarkRecord(b *testing.B) {
 	var bareRate, recRate float64
 	var n uint64
@@ -52,6 +62,7 @@ func BenchmarkRecord(b *testing.B) {
 			b.Fatal(err)
 		}
 		var got uint64
+		var sum flowSum
 		for {
 			r, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
@@ -60,8 +71,9 @@ func BenchmarkRecord(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if r.GetFlow() != nil {
+			if f := r.GetFlow(); f != nil {
 				got++
+				sum.add(b, f)
 			}
 		}
 		bareRate += float64(got) / time.Since(start).Seconds()
@@ -84,6 +96,18 @@ func BenchmarkRecord(b *testing.B) {
 		}
 		recRate += float64(n) / time.Since(start).Seconds()
 		srv.stop()
+		// The flows written are the flows received: the same multiset.
+		var written flowSum
+		flows, _ := readRecording(b, dir)
+		for _, f := range flows {
+			written.add(b, f)
+		}
+		if written != sum {
+			b.Fatalf("the recording holds %d flows (sum %x), the stream sent %d (sum %x)", written.n, written.sum, sum.n, sum.sum)
+		}
+		if i == 0 {
+			b.Logf("the %d flows written are the flows received (sum of their SHA-256 %x)", sum.n, sum.sum)
+		}
 	}
 	b.ReportMetric(bareRate/float64(b.N), "bare-flows/s")
 	b.ReportMetric(recRate/float64(b.N), "record-flows/s")
@@ -125,19 +149,76 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportMetric(float64(raw.Len())/float64(n), "jsonpb-B/flow")
 	b.ReportMetric(float64(gz.Len())/float64(n), "jsonpb.gz-B/flow")
 	b.ReportMetric(float64(size)/float64(gz.Len()), "parquet/jsonpb.gz")
+	// zstd -3, as a user would compress hubble observe -o jsonpb
+	// (klauspost's SpeedDefault is zstd's level 3).
+	zw3, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		b.Fatal(err)
+	}
+	zst := zw3.EncodeAll(raw.Bytes(), nil)
+	b.ReportMetric(float64(len(zst))/float64(n), "jsonpb.zst-B/flow")
+	b.ReportMetric(float64(size)/float64(len(zst)), "parquet/jsonpb.zst")
 	b.ReportMetric(float64(n), "flows")
 
 	// The CPU the recorder spends per flow (user and system time of its
 	// process), with the derived tables and without them, twice each,
 	// alternating: what writing them costs.
-	var with, without float64
+	var with, without, simCPU, hubbleCPU float64
 	for i := 0; i < 2; i++ {
-		with += recordCPU(b, bin, n)
-		without += recordCPU(b, bin, n, "--derived=false")
+		rec, sim := recordCPU(b, bin, n)
+		with, simCPU = with+rec, simCPU+sim
+		rec, _ = recordCPU(b, bin, n, "--derived=false")
+		without += rec
+		hubbleCPU += observeCPU(b, n)
 	}
 	b.ReportMetric(with/2, "cpu-us/flow")
 	b.ReportMetric(without/2, "cpu-us/flow-no-derived")
 	b.ReportMetric(with/without, "derived-cpu-ratio")
+	b.ReportMetric(simCPU/2, "sim-cpu-us/flow")
+	b.ReportMetric(hubbleCPU/2, "hubble-cpu-us/flow")
+	b.ReportMetric(hubbleCPU/with, "x-less-cpu-than-hubble")
+}
+
+// flowSum sums the SHA-256 of flows (deterministic protobuf): equal sums,
+// the same flows, in any order.
+type flowSum struct {
+	n   uint64
+	sum [4]uint64
+}
+
+func (s *flowSum) add(b *testing.B, f *flowpb.Flow) {
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := sha256.Sum256(raw)
+	s.n++
+	for i := range s.sum {
+		s.sum[i] += binary.LittleEndian.Uint64(h[8*i:])
+	}
+}
+
+// observeCPU runs hubble observe --all -f -o jsonpb > /dev/null, the real
+// hubble CLI, on the simulated stream of the other runs and returns its CPU
+// time (user and system) per flow, in microseconds.
+func observeCPU(b *testing.B, n uint64) float64 {
+	b.Helper()
+	addr := testutil.FreeAddr(b)
+	srv := serveSimB(b, addr, benchSim)
+	defer srv.stop()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer null.Close()
+	cmd := exec.Command(testutil.Tool(b, "hubble"), "observe", "--server", addr, "--since", t0.Format(time.RFC3339), "--all", "-f", "-o", "jsonpb")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = null, &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("hubble observe: %v\n%s", err, stderr.String())
+	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return float64(cpu.Microseconds()) / float64(n)
 }
 
 // peaks is what a recorder process held at most, in MB: VmHWM (all its
@@ -172,8 +253,9 @@ func recordPeaks(b *testing.B, bin, dir string, n uint64) peaks {
 }
 
 // recordCPU runs flowtape record of n simulated flows and returns its CPU
-// time (user and system) per flow, in microseconds.
-func recordCPU(b *testing.B, bin string, n uint64, args ...string) float64 {
+// time (user and system) per flow, and the simulator's (this process's
+// meanwhile), in microseconds.
+func recordCPU(b *testing.B, bin string, n uint64, args ...string) (rec, sim float64) {
 	b.Helper()
 	addr := testutil.FreeAddr(b)
 	srv := serveSimB(b, addr, benchSim)
@@ -181,11 +263,22 @@ func recordCPU(b *testing.B, bin string, n uint64, args ...string) float64 {
 	dir := filepath.Join(b.TempDir(), "rec")
 	cmd := exec.Command(bin, append([]string{"record", "--server", addr, "-o", dir, "--since", t0.Format(time.RFC3339),
 		"--max-flows", strconv.FormatUint(n, 10)}, args...)...)
+	before := selfCPU()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("flowtape record %v: %v\n%s", args, err, out)
 	}
+	self := selfCPU() - before
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return float64(cpu.Microseconds()) / float64(n)
+	return float64(cpu.Microseconds()) / float64(n), float64(self.Microseconds()) / float64(n)
+}
+
+// selfCPU is this process's CPU time so far (user and system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func serveSimB(b *testing.B, addr string, cfg sim.Config) *simServer {

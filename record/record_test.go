@@ -68,7 +68,7 @@ func dialer(t *testing.T, args ...string) *hubblecli.Dialer {
 }
 
 // readRecording returns every flow and event of a recording directory.
-func readRecording(t *testing.T, dir string) (flows []*flowpb.Flow, events []*observerpb.GetFlowsResponse) {
+func readRecording(t testing.TB, dir string) (flows []*flowpb.Flow, events []*observerpb.GetFlowsResponse) {
 	t.Helper()
 	// What a reader finds (tape.FindFiles): a live segment's pieces only
 	// until its file is published.

@@ -55,6 +55,10 @@ func main() {
 			fmt.Printf("record CPU: %.2f us/flow with the derived tables, %.2f without: %.3fx (target <= 1.15)\n",
 				m["cpu-us/flow"], m["cpu-us/flow-no-derived"], r)
 		}
+		if h, ok := m["hubble-cpu-us/flow"]; ok {
+			fmt.Printf("record CPU vs the hubble CLI (observe -o jsonpb > /dev/null): %.1f us/flow against %.1f: %.2fx less (target >= 3.5); the simulator %.1f us/flow apart\n",
+				m["cpu-us/flow"], h, m["x-less-cpu-than-hubble"], m["sim-cpu-us/flow"])
+		}
 		fmt.Printf("record peak RSS: %.0f MB (VmHWM, with the binary's file pages), %.0f MB anonymous (target <= 200)\n",
 			m["peak-RSS-MB"], m["peak-anon-MB"])
 		if v, ok := m["recorder-peak-RSS-MB"]; ok {
@@ -63,6 +67,9 @@ func main() {
 		}
 		fmt.Printf("record size: %.1f B/flow; jsonpb %.0f B/flow, jsonpb.gz %.1f B/flow; parquet/jsonpb.gz = %.3fx (target <= 0.5)\n",
 			m["parquet-B/flow"], m["jsonpb-B/flow"], m["jsonpb.gz-B/flow"], m["parquet/jsonpb.gz"])
+		if z, ok := m["jsonpb.zst-B/flow"]; ok {
+			fmt.Printf("record size vs zstd -3 of the jsonpb: %.1f B/flow against %.1f: %.3fx (target <= 0.6)\n", m["parquet-B/flow"], z, m["parquet/jsonpb.zst"])
+		}
 	}
 	if m, ok := metrics["BenchmarkRecordToS3"]; ok {
 		fmt.Printf("record to S3 (versitygw on loopback, until drained): %.0f flows/s vs a local directory %.0f flows/s = %.3fx (target >= 0.90)\n",
