@@ -15,11 +15,11 @@ all: lint build test
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/flowtape ./cmd/flowtape
 
-# The recorder build: record, recover, reindex, schema and version, without
-# DuckDB and the analyses (see cmd/flowtape/commands_recorder.go): what an
-# always-on recorder on every node runs.
+# The recorder build: record, recover, reindex, export, schema and version,
+# without DuckDB and the analyses, static (see cmd/flowtape/commands_recorder.go):
+# what an always-on recorder on every node runs.
 recorder:
-	$(GO) build -tags recorder -ldflags "$(LDFLAGS)" -o bin/flowtape-recorder ./cmd/flowtape
+	CGO_ENABLED=0 $(GO) build -trimpath -tags recorder -ldflags "$(LDFLAGS)" -o bin/flowtape-recorder ./cmd/flowtape
 
 # The real programs tests run: versitygw (an S3 server, tools/s3), the hubble
 # CLI and hubble-relay (tools/hubble). Tests build
@@ -80,6 +80,7 @@ fuzz:
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags recorder ./cmd/flowtape
 
 # Regenerate docs/schema.md from the schema table.
 docs:

@@ -110,9 +110,11 @@ func (w *FileWriter[M]) Flush() error {
 	return nil
 }
 
-// writeRecord adds a batch another writer encoded to the open row group.
+// writeRecord writes a batch another writer encoded as a row group (a
+// live piece's: written out at once, it holds no memory and counts in
+// openBytes until the piece is published).
 func (w *FileWriter[M]) writeRecord(rec arrow.RecordBatch) error {
-	if err := w.fw.writeBuffered(rec); err != nil {
+	if err := w.fw.write(rec); err != nil {
 		return err
 	}
 	w.rows += rec.NumRows()

@@ -16,6 +16,10 @@ import (
 // buildKind names this build in flowtape version.
 const buildKind = "full"
 
+// buildNote ends the root command's help (the recorder build's says what
+// it lacks).
+const buildNote = ""
+
 func commands() []*cobra.Command {
 	return []*cobra.Command{newVersionCmd(), newSchemaCmd(), newSimCmd(), newRecordCmd(), newRecoverCmd(), newCompactCmd(),
 		newReindexCmd(), newImportCmd(), newExportCmd(), newQueryCmd(), newAnalyzeCmd(), newReplayCmd(), newReportCmd(), newDemoCmd()}

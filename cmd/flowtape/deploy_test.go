@@ -65,7 +65,15 @@ func TestDeployManifests(t *testing.T) {
 				case "DaemonSet":
 					d := &appsv1.DaemonSet{}
 					obj, pod = d, &d.Spec.Template.Spec
-					selects = func() { checkSelector(t, r.GetName(), d.Spec.Selector, d.Spec.Template.Labels) }
+					selects = func() {
+						checkSelector(t, r.GetName(), d.Spec.Selector, d.Spec.Template.Labels)
+						// A recorder on every node runs the recorder build.
+						for _, c := range d.Spec.Template.Spec.Containers {
+							if !strings.Contains(c.Image, "flowtape-recorder") {
+								t.Errorf("DaemonSet %s/%s runs %s, not the recorder image", r.GetName(), c.Name, c.Image)
+							}
+						}
+					}
 				case "Service":
 					obj = &corev1.Service{}
 				case "ServiceAccount":

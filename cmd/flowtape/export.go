@@ -1,5 +1,3 @@
-//go:build !recorder
-
 package main
 
 import (

@@ -69,7 +69,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Record Cilium Hubble flows to Parquet and analyze them offline",
 		Long: `flowtape records Cilium Hubble flow streams to Parquet files during incidents and
 analyzes the recordings offline with SQL in embedded DuckDB: service statistics,
-dependency graphs, drops, DNS failures, timelines, and postmortem reports.`,
+dependency graphs, drops, DNS failures, timelines, and postmortem reports.` + buildNote,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {

@@ -19,14 +19,15 @@ const (
 	RotateRows     = 4_000_000
 	RotateBytes    = 256 << 20
 	// RowGroupRows is the Parquet row group size of every file flowtape
-	// writes: 16k rows keep the Arrow buffers of an open file near 20 MB;
-	// bigger groups compress only a little better.
+	// writes: bigger groups compress only a little better, and an open
+	// group's encoded pages wait in memory until it is full.
 	RowGroupRows = 16 * 1024
 	// EncodeBatchRows is how many rows a file writer holds as Arrow
-	// builders before it encodes them into the open row group: the
-	// builders of a flow row cost about 2 KB (labels and headers as
-	// strings), the encoded row a few bytes, so a writer holds a quarter
-	// of a row group as builders rather than all of it.
+	// builders before it encodes them into the open row group: a flow
+	// row costs about 2 KB as builders (labels and headers as strings),
+	// much less encoded (dictionary indices, plain values; about 47 bytes
+	// compressed on disk), so the writer holds a quarter of a row group as
+	// builders: about 40 MB less for a recorder than whole groups.
 	EncodeBatchRows = 4 * 1024
 	// FlushInterval is how often a recorder syncs its write-ahead logs:
 	// the most a killed recorder loses. MaxFlushInterval bounds the flag.
