@@ -56,16 +56,16 @@ func TestDeployManifests(t *testing.T) {
 				}
 				var pod *corev1.PodSpec
 				var obj any
-				var selects func()
+				var decoded func() // checks of the decoded object
 				switch r.GetKind() {
 				case "Deployment":
 					d := &appsv1.Deployment{}
 					obj, pod = d, &d.Spec.Template.Spec
-					selects = func() { checkSelector(t, r.GetName(), d.Spec.Selector, d.Spec.Template.Labels) }
+					decoded = func() { checkSelector(t, r.GetName(), d.Spec.Selector, d.Spec.Template.Labels) }
 				case "DaemonSet":
 					d := &appsv1.DaemonSet{}
 					obj, pod = d, &d.Spec.Template.Spec
-					selects = func() {
+					decoded = func() {
 						checkSelector(t, r.GetName(), d.Spec.Selector, d.Spec.Template.Labels)
 						// A recorder on every node runs the recorder build.
 						for _, c := range d.Spec.Template.Spec.Containers {
@@ -93,8 +93,8 @@ func TestDeployManifests(t *testing.T) {
 				if err := errors.Join(append(strict, err)...); err != nil {
 					t.Fatalf("%s %s does not decode strictly: %v", r.GetKind(), r.GetName(), err)
 				}
-				if selects != nil {
-					selects()
+				if decoded != nil {
+					decoded()
 				}
 				if pod != nil {
 					checkPod(t, r.GetKind()+" "+r.GetName(), pod)
