@@ -108,24 +108,41 @@ func FlowtapeRecorderBinary(t testing.TB) string {
 	return recorderBuild.get(t, "flowtape-recorder", []string{"CGO_ENABLED=0"}, "-tags", "recorder")
 }
 
+// get builds the binary into bin/test/ of this checkout (git-ignored), not a
+// temporary directory: a DuckDB build is over 300 MB, and a directory per
+// test process was never removed (no package here has a TestMain to do it),
+// so a few days of test runs filled the disk. One file per build kind per
+// checkout is bounded. Each process still builds once, so it runs the source
+// it was compiled with; it links to a file of its own and renames it into
+// place, so packages testing in parallel never exec a half-written binary
+// (a process that already started the old file keeps its inode).
 func (bb *builtBinary) get(t testing.TB, name string, env []string, args ...string) string {
 	t.Helper()
 	bb.once.Do(func() {
-		dir, err := os.MkdirTemp("", "flowtape-bin")
-		if err != nil {
-			bb.err = err
-			return
-		}
-		bb.path = filepath.Join(dir, name)
-		cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", bb.path, "./cmd/flowtape")...)
-		cmd.Dir = Root()
-		cmd.Env = append(os.Environ(), env...)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			bb.err = fmt.Errorf("%w\n%s", err, b)
-		}
+		bb.path, bb.err = buildInto(filepath.Join(Root(), "bin", "test"), name, env, args)
 	})
 	if bb.err != nil {
 		t.Fatalf("build %s: %v", name, bb.err)
 	}
 	return bb.path
+}
+
+func buildInto(dir, name string, env, args []string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d", name, os.Getpid()))
+	cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", tmp, "./cmd/flowtape")...)
+	cmd.Dir = Root()
+	cmd.Env = append(os.Environ(), env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("%w\n%s", err, b)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return path, nil
 }
