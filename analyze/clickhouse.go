@@ -87,9 +87,11 @@ func OpenClickHouse(ctx context.Context, locs []string, since, until time.Time, 
 		e.sources[t] = src.table(kind)
 	}
 	expired, dropped := src.losses()
+	foldFrom, foldTo := schema.HeaderFold()
 	e.facts = map[string]any{
 		"ft_health_degraded": defaults.HealthDegraded, "ft_health_failure": defaults.HealthFailure,
 		"ft_recorder_node": schema.RecorderNode, "ft_filtered_capture": src.filtered(),
+		"ft_fold_from": foldFrom, "ft_fold_to": foldTo, "ft_header_request_id": schema.HeaderRequestID,
 		"ft_expired_flows": expired.Flows, "ft_expired_until": timePtr(expired.LastFlow),
 		"ft_dropped_flows": dropped.Flows, "ft_dropped_first": timePtr(dropped.FirstFlow), "ft_dropped_last": timePtr(dropped.LastFlow),
 	}

@@ -223,6 +223,14 @@ func (s *chSource) table(kind string) string {
 	}
 	slices.Sort(dirs)
 	cols := "*"
+	if kind == schema.KindFlows {
+		// Flow files of schema 1.4 on do not store http_request_id
+		// (schema.ViewColumns); it is computed for every file, as the
+		// stored one was: EXCEPT, unlike DuckDB's EXCLUDE, passes over a
+		// column a file lacks, and no file's version need be read (a
+		// bucket's objects are listed, not opened).
+		cols = "* EXCEPT (http_request_id), ft_request_id(http_headers) AS http_request_id"
+	}
 	if kind == schema.KindTraffic {
 		// the recording session whose file counted the flows
 		cols = "* EXCEPT (tape_session, _path), if(tape_session = '', _path, tape_session) AS session"

@@ -284,34 +284,63 @@ var addedColumns = []struct {
 	}},
 }
 
-// flowsAllView reads the flow files, each group of files of an older minor
-// version with the columns it lacks computed.
-func flowsAllView(files []string, versions map[string]string) string {
-	// The minor version that added the last flow columns: files of it or
-	// later have every column.
-	current := addedColumns[len(addedColumns)-1].minor
-	byMinor := map[int][]string{}
-	for _, f := range files {
-		minor := current
-		if _, m, ok := strings.Cut(versions[f], "."); ok {
-			if v, err := strconv.Atoi(m); err == nil && v < minor {
-				minor = v
-			}
+// viewColumns are the columns of schema.ViewColumns that flow files stop
+// storing after minor version storedUntil, with the SQL that computes them
+// (the same macros as addedColumns').
+var viewColumns = []struct {
+	storedUntil int
+	exprs       []string
+}{
+	{schema.RequestIDStoredUntil, []string{requestIDExpr}},
+}
+
+const requestIDExpr = "ft_request_id(http_headers) AS http_request_id"
+
+// computedColumns are the SQL expressions of the columns that flow files of
+// a minor version lack: those added after it, and those no longer stored.
+func computedColumns(minor int) []string {
+	var exprs []string
+	for _, a := range addedColumns {
+		if a.minor > minor {
+			exprs = append(exprs, a.exprs...)
 		}
-		byMinor[minor] = append(byMinor[minor], f)
 	}
-	if len(byMinor[current]) == len(files) {
+	for _, v := range viewColumns {
+		if minor > v.storedUntil {
+			exprs = append(exprs, v.exprs...)
+		}
+	}
+	return exprs
+}
+
+// fileMinor is the minor schema version of a file: this flowtape's where
+// its metadata gives none it can read.
+func fileMinor(version string) int {
+	if _, m, ok := strings.Cut(version, "."); ok {
+		if v, err := strconv.Atoi(m); err == nil {
+			return min(v, schema.MinorVersion)
+		}
+	}
+	return schema.MinorVersion
+}
+
+// flowsAllView reads the flow files, each group of files that lacks the same
+// columns (files of an older minor version, and those past the minor
+// versions that stored a column of schema.ViewColumns) with those columns
+// computed. DuckDB computes an expression only where a query reads its
+// column.
+func flowsAllView(files []string, versions map[string]string) string {
+	if len(files) == 0 {
 		return baseView("flows_all", tableColumns(schema.KindFlows), files)
 	}
+	bySel := map[string][]string{}
+	for _, f := range files {
+		sel := strings.Join(append([]string{"*"}, computedColumns(fileMinor(versions[f]))...), ",\n    ")
+		bySel[sel] = append(bySel[sel], f)
+	}
 	var parts []string
-	for _, minor := range slices.Sorted(maps.Keys(byMinor)) {
-		sel := "*"
-		for _, a := range addedColumns {
-			if a.minor > minor {
-				sel += ",\n    " + strings.Join(a.exprs, ",\n    ")
-			}
-		}
-		parts = append(parts, fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", sel, quoteList(byMinor[minor])))
+	for _, sel := range slices.Sorted(maps.Keys(bySel)) {
+		parts = append(parts, fmt.Sprintf("SELECT %s FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", sel, quoteList(bySel[sel])))
 	}
 	return "CREATE OR REPLACE VIEW flows_all AS " + strings.Join(parts, "\nUNION ALL BY NAME ")
 }

@@ -3,6 +3,7 @@ package analyze_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -25,16 +27,21 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
-// derivedColumns are the columns each minor version added, which the
-// engine computes in SQL for files written before.
+// derivedColumns are the columns flow files of a minor version lack, which
+// the engine computes in SQL: those added after it, and http_request_id,
+// which files stored only from 1.1 to 1.3 (schema.ViewColumns).
 var derivedColumns = map[string][]string{
 	"1.0": {"http_request_id", "l7_protocol", "source_endpoint", "destination_endpoint"},
 	"1.1": {"source_endpoint", "destination_endpoint"},
+	"1.3": {},
+	"1.4": {"http_request_id"},
 }
 
-// Files of schema 1.0 and 1.1 read with the derived columns the current
-// writer stores in 1.2 files of the same flows, row by row, over flows
-// that take every branch of the derivation.
+// Files of every minor schema version read with the derived columns the
+// current writer stores (l7_protocol, source_endpoint, ...) or the
+// derivation of the requests table computes (the request ID, which files
+// no longer store), row by row, over flows that take every branch of the
+// derivation.
 func TestOlderFilesDeriveAsTheWriter(t *testing.T) {
 	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	var flows []*flowpb.Flow
@@ -47,34 +54,53 @@ func TestOlderFilesDeriveAsTheWriter(t *testing.T) {
 	flows = append(flows, derivationFlows(start)...)
 
 	dir := t.TempDir()
-	current := filepath.Join(dir, "1.2.parquet")
+	current := filepath.Join(dir, "current.parquet")
 	testutil.WriteParquet(t, current, schema.Flows, flows, tape.WriterOptions{})
-	want := derivedRows(t, "SELECT %s FROM read_parquet("+sqlString(current)+")", derivedColumns["1.0"])
+	cols := derivedColumns["1.0"]
+	want := derivedRows(t, "SELECT NULL, %s FROM read_parquet("+sqlString(current)+")", cols[1:])
 	kinds := map[string]int{}
-	for _, r := range want {
-		kinds[fmt.Sprint(r[1])]++
+	ids := 0
+	for i, r := range want {
+		r = r[1:]
+		if id := schema.RequestID(flows[i]); id != "" {
+			want[i] = append([]any{id}, r...)
+			ids++
+		} else {
+			want[i] = append([]any{nil}, r...)
+		}
+		kinds[fmt.Sprint(r[0])]++
 	}
 	for _, k := range []string{"http", "grpc", "dns", "kafka", "<nil>"} {
 		if kinds[k] == 0 {
 			t.Errorf("no flow of l7_protocol %s: the corpus misses a branch", k)
 		}
 	}
+	if ids == 0 {
+		t.Fatal("no flow has a request ID: the corpus misses a branch")
+	}
 
-	for _, version := range []string{"1.0", "1.1"} {
+	for _, version := range slices.Sorted(maps.Keys(derivedColumns)) {
 		path := filepath.Join(dir, version+".parquet")
-		writeWithout(t, path, version, flows, derivedColumns[version])
+		lacks := derivedColumns[version]
+		writeOld(t, path, version, flows, lacks)
 		e, err := analyze.Open(context.Background(), []string{path}, analyze.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := e.Query(context.Background(), "SELECT count(*) FROM (DESCRIBE SELECT * FROM read_parquet("+sqlString(path)+")) WHERE column_name IN ('l7_protocol', 'source_endpoint')")
+		res, err := e.Query(context.Background(), "SELECT coalesce(list(column_name ORDER BY column_name), []) FROM (DESCRIBE SELECT * FROM read_parquet("+sqlString(path)+")) WHERE column_name IN ('http_request_id', 'l7_protocol', 'source_endpoint', 'destination_endpoint')")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stored, wantStored := res.Rows[0][0], int64(2-len(derivedColumns[version])/2); stored != wantStored {
-			t.Fatalf("%s: the file stores %v of l7_protocol and source_endpoint, want %d", version, stored, wantStored)
+		var wantStored []any
+		for _, c := range []string{"destination_endpoint", "http_request_id", "l7_protocol", "source_endpoint"} {
+			if !slices.Contains(lacks, c) {
+				wantStored = append(wantStored, c)
+			}
 		}
-		got := engineRows(t, e, derivedColumns["1.0"])
+		if stored := res.Rows[0][0]; fmt.Sprint(stored) != fmt.Sprint(wantStored) {
+			t.Fatalf("%s: the file stores %v, want %v", version, stored, wantStored)
+		}
+		got := engineRows(t, e, cols)
 		e.Close()
 		if len(got) != len(want) {
 			t.Fatalf("%s: %d rows, want %d", version, len(got), len(want))
@@ -218,26 +244,41 @@ func derivationFlows(start time.Time) []*flowpb.Flow {
 	return flows
 }
 
-// writeWithout writes flows as the writer does, less some columns, and
-// labels the file with an older schema version.
-func writeWithout(t *testing.T, path, version string, flows []*flowpb.Flow, drop []string) {
+// writeOld writes flows as a flowtape of schema version would have: the
+// current writer's columns without those the version lacks, and
+// http_request_id where it stored it (1.1 to 1.3), as the current
+// derivation computes it.
+func writeOld(t *testing.T, path, version string, flows []*flowpb.Flow, lacks []string) {
 	t.Helper()
 	enc := schema.Flows.NewEncoder(nil)
 	defer enc.Release()
+	ids := array.NewStringBuilder(memory.DefaultAllocator)
+	defer ids.Release()
 	for _, f := range flows {
 		if err := enc.Append(f); err != nil {
 			t.Fatal(err)
 		}
+		if id := schema.RequestID(f); id != "" {
+			ids.Append(id)
+		} else {
+			ids.AppendNull()
+		}
 	}
 	rec := enc.NewRecord()
 	defer rec.Release()
+	idCol := ids.NewArray()
+	defer idCol.Release()
 	var fields []arrow.Field
 	var cols []arrow.Array
 	for i, fd := range rec.Schema().Fields() {
-		if !slices.Contains(drop, fd.Name) {
+		if !slices.Contains(lacks, fd.Name) {
 			fields = append(fields, fd)
 			cols = append(cols, rec.Column(i))
 		}
+	}
+	if !slices.Contains(lacks, "http_request_id") {
+		fields = append(fields, arrow.Field{Name: "http_request_id", Type: arrow.BinaryTypes.String, Nullable: true})
+		cols = append(cols, idCol)
 	}
 	md := arrow.NewMetadata([]string{schema.MetaSchemaVersion, schema.MetaKind, schema.MetaWriter}, []string{version, schema.KindFlows, "flowtape " + version})
 	sch := arrow.NewSchema(fields, &md)
@@ -301,4 +342,54 @@ func describe(f *flowpb.Flow) string {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// ClickHouse finds a flow's request ID as DuckDB does, in flow files that
+// store it (schema 1.3) and in those that do not (1.4 on), both in the
+// directory of one hour, which ClickHouse reads as one glob with the
+// columns of one of its files.
+func TestClickHouseRequestIDOfEveryVersion(t *testing.T) {
+	testutil.NeedCHDB(t)
+	ctx := context.Background()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	flows := append(sim.NewSource(sim.Scenarios["incident"], 5, 200, start).Take(1500), derivationFlows(start)...)
+	dir := t.TempDir()
+	hour := filepath.Join(dir, "flows", "date=2026-11-25", "hour=13")
+	if err := os.MkdirAll(hour, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	half := len(flows) / 2
+	for i, part := range []struct {
+		version string
+		lacks   []string
+		flows   []*flowpb.Flow
+	}{{"1.3", derivedColumns["1.3"], flows[:half]}, {"1.4", derivedColumns["1.4"], flows[half:]}} {
+		writeOld(t, filepath.Join(hour, fmt.Sprintf("20261125T130000Z-s%d-000001.parquet", i)), part.version, part.flows, part.lacks)
+	}
+	const q = "SELECT count(*), count(http_request_id), count(DISTINCT http_request_id) FROM flows"
+	ids := 0
+	for _, f := range flows {
+		if schema.RequestID(f) != "" {
+			ids++
+		}
+	}
+	duck, err := open(t, dir).Query(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := analyze.OpenClickHouse(ctx, []string{dir}, time.Time{}, time.Time{}, analyze.ClickHouseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	got, err := ch.Query(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(duck.Rows[0][:2]) != fmt.Sprint([]any{int64(len(flows)), int64(ids)}) {
+		t.Errorf("DuckDB: %v flows and request IDs, want %d and %d", duck.Rows[0][:2], len(flows), ids)
+	}
+	if fmt.Sprint(got.Rows) != fmt.Sprint(duck.Rows) {
+		t.Errorf("ClickHouse: %v, DuckDB: %v", got.Rows, duck.Rows)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -61,6 +62,10 @@ func BenchmarkReplay(b *testing.B) {
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testutil.FlowtapeBinary(b), "replay", rec, "--listen", "127.0.0.1:0", "--speed", "max")
+	// Stopped as a user stops it, so that FLOWTAPE_CPUPROFILE=FILE in the
+	// benchmark's environment profiles the server.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,7 +16,7 @@ var DeriveColumns = []string{
 	"tcp_syn", "tcp_ack", "tcp_rst",
 	"source_namespace", "source_pod_name", "source_workload", "source_app", "source_service_name", "source_endpoint",
 	"destination_namespace", "destination_pod_name", "destination_workload", "destination_app", "destination_service_name", "destination_endpoint",
-	"l7_type", "l7_latency_ns", "http_code", "http_method", "http_url", "http_request_id", "l7_protocol", "dns_rcode",
+	"l7_type", "l7_latency_ns", "http_code", "http_method", "http_url", "http_headers", "l7_protocol", "dns_rcode",
 }
 
 // flowBatch binds the columns of a batch of flow rows that Derive reads.
@@ -140,7 +141,10 @@ func bindFlows(rec arrow.RecordBatch) (*flowBatch, error) {
 	}
 	b.node, b.verdict, b.dropDesc, b.typ, b.dir = str("node_name"), str("verdict"), str("drop_reason_desc"), str("type"), str("traffic_direction")
 	b.ipSrc, b.ipDst, b.l4, b.l7Type, b.l7Proto = str("ip_source"), str("ip_destination"), str("l4_protocol"), str("l7_type"), str("l7_protocol")
-	b.reqID, b.method, b.url = str("http_request_id"), str("http_method"), str("http_url")
+	b.method, b.url = str("http_method"), str("http_url")
+	if b.reqID, err = headerValues(col("http_headers"), HeaderRequestID); err != nil {
+		return nil, err
+	}
 	b.srcNs, b.srcPod, b.srcWorkload, b.srcApp = str("source_namespace"), str("source_pod_name"), str("source_workload"), str("source_app")
 	b.srcSvc, b.srcEp = str("source_service_name"), str("source_endpoint")
 	b.dstNs, b.dstPod, b.dstWorkload, b.dstApp = str("destination_namespace"), str("destination_pod_name"), str("destination_workload"), str("destination_app")
@@ -153,6 +157,40 @@ func bindFlows(rec arrow.RecordBatch) (*flowBatch, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// headerValues binds a header's value in a column of http_headers: the
+// first whose name matches as httpHeader matches it, "" where there is
+// none. It reads the list's keys and values in place: a batch's flows are
+// mostly not HTTP, and an HTTP flow has a few headers.
+func headerValues(a arrow.Array, name string) (func(int) string, error) {
+	if a == nil || a.NullN() == a.Len() {
+		return func(int) string { return "" }, nil
+	}
+	l, ok := a.(*array.List)
+	var st *array.Struct
+	if ok {
+		st, ok = l.ListValues().(*array.Struct)
+	}
+	var keys, vals func(int) string
+	if ok && st.NumField() == 2 {
+		var ok1, ok2 bool
+		keys, ok1 = stringValues(st.Field(0))
+		vals, ok2 = stringValues(st.Field(1))
+		ok = ok1 && ok2
+	}
+	if !ok {
+		return nil, fmt.Errorf("column http_headers has type %s, want a list of {key, value}", a.DataType())
+	}
+	return func(i int) string {
+		start, end := l.ValueOffsets(i)
+		for j := int(start); j < int(end); j++ {
+			if strings.EqualFold(keys(j), name) {
+				return vals(j)
+			}
+		}
+		return ""
+	}, nil
 }
 
 // edge is a flow in its connection's direction, as analyze/sql/views/

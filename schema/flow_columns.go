@@ -137,6 +137,11 @@ func setICMP(f F, v uint32, isType bool) {
 }
 
 // httpHeader is the first value of an HTTP header, by case-insensitive name.
+// RequestID is a flow's request ID as the derived requests table and the
+// flows views take it: its first X-Request-Id header's value ("" where
+// there is none).
+func RequestID(f F) string { return httpHeader(f, HeaderRequestID) }
+
 func httpHeader(f F, name string) string {
 	for _, h := range f.GetL7().GetHttp().GetHeaders() {
 		if strings.EqualFold(h.GetKey(), name) {
@@ -161,10 +166,10 @@ func HeaderFold() (from, to string) {
 	return string(f), string(t)
 }
 
-// What the derivation of http_request_id and l7_protocol looks at. The
-// analyses' SQL computes the same columns for files written before they
-// existed (analyze hands these to DuckDB as variables), so that the two
-// cannot drift apart.
+// What the derivation of request IDs (requests.request_id, the flows
+// view's http_request_id) and l7_protocol looks at. The analyses' SQL
+// computes the same values (analyze hands these to DuckDB as variables), so
+// that the two cannot drift apart.
 const (
 	// HeaderRequestID is Envoy's request ID header (http_request_id).
 	HeaderRequestID = "x-request-id"
@@ -499,8 +504,6 @@ func flowColumns() []Column[F] {
 				}
 				ensureHTTP(f).Headers = hs
 			}).at("l7.http.headers"),
-		derived(cString, "http_request_id", "X-Request-Id header of an HTTP flow (Envoy's request ID): pairs a request with its response and the client proxy's view with the server proxy's.",
-			func(f F) (string, bool) { id := httpHeader(f, HeaderRequestID); return id, id != "" }),
 		derived(cString, "l7_protocol", "Application protocol of an L7 flow: grpc, http, dns or kafka.",
 			func(f F) (string, bool) { p := l7Protocol(f); return p, p != "" }),
 		strCol("dns_query", "Queried DNS name, fully qualified with a trailing dot.",

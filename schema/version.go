@@ -15,11 +15,13 @@ import (
 )
 
 // The recording format version. A reader accepts any minor version of its
-// major version (minor versions only add columns, or derived tables: 1.3)
-// and refuses other majors.
+// major version and refuses other majors. Minor versions add columns, or
+// derived tables (1.3), or stop storing a derived column that the engines
+// compute from stored ones as cheaply (1.4: http_request_id, see
+// ViewColumns): a reader of any minor sees the same columns.
 const (
 	MajorVersion = 1
-	MinorVersion = 3
+	MinorVersion = 4
 )
 
 // Version is the recording format version as written to Parquet metadata.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -28,10 +29,11 @@ func ReadColumns(ctx context.Context, path string, names []string, fn func(arrow
 	defer rdr.Close()
 	sch := rdr.MetaData().Schema
 	props := pqarrow.ArrowReadProperties{BatchSize: 64 << 10}
+	// A column's leaves: one, or several for a list of structs
+	// (http_headers' keys and values).
 	var leaves []int
-	for _, n := range names {
-		i := sch.ColumnIndexByName(n)
-		if i < 0 {
+	for i := 0; i < sch.NumColumns(); i++ {
+		if !slices.Contains(names, sch.Column(i).ColumnPath()[0]) {
 			continue
 		}
 		leaves = append(leaves, i)

@@ -200,8 +200,8 @@ func reindexFile(ctx context.Context, path, writer string, conns *schema.ConnSta
 		err = ReadColumns(ctx, path, schema.DeriveColumns, add)
 	} else {
 		// Files of schema 1.0 and 1.1 lack columns the derivation reads
-		// (http_request_id, l7_protocol, source_endpoint, ...): their rows
-		// are encoded again, as this flowtape writes them.
+		// (l7_protocol, source_endpoint, ...): their rows are encoded
+		// again, as this flowtape writes them.
 		err = reencode(ctx, path, add)
 	}
 	if err == nil {

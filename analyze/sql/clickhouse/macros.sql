@@ -28,6 +28,12 @@
 -- ft_in_namespace: whether a row with these namespaces passes --namespace.
 ((a, b) -> ft_namespace IS NULL OR coalesce(a = ft_namespace, false) OR coalesce(b = ft_namespace, false)) AS ft_in_namespace,
 
+-- ft_request_id is the flows' http_request_id, which flow files of schema
+-- 1.4 on do not store: the first X-Request-Id header's value, NULL when it
+-- is absent or empty, header names compared as Go's strings.EqualFold
+-- compares them (macros.sql's ft_fold and ft_header).
+(headers -> nullIf(arrayFirst(h -> coalesce(translateUTF8(h.key, {ft_fold_from:String}, {ft_fold_to:String}), '') = {ft_header_request_id:String}, headers).value, '')) AS ft_request_id,
+
 -- ft_round is DuckDB's round of a DOUBLE: half away from zero (ClickHouse's
 -- round goes half to even).
 ((x, d) -> if(x < 0, -1, 1) * floor(abs(x) * pow(10, d) + 0.5) / pow(10, d)) AS ft_round,
