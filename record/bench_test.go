@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/flowtape/flowtape/internal/hubblecli"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/record"
+	"github.com/flowtape/flowtape/schema"
 	"github.com/flowtape/flowtape/sim"
 	"github.com/flowtape/flowtape/tape"
 )
@@ -125,13 +127,22 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportMetric(rec.hwm, "recorder-peak-RSS-MB")
 	b.ReportMetric(rec.anon, "recorder-peak-anon-MB")
 	b.ReportMetric(rec.file, "recorder-peak-file-MB")
-	var size int64
-	filepath.Walk(filepath.Join(dir, "flows"), func(_ string, fi os.FileInfo, err error) error { //nolint:errcheck
-		if err == nil && !fi.IsDir() {
-			size += fi.Size()
-		}
-		return nil
-	})
+	// The flows, and apart the tables derived from them (requests,
+	// connections, ...), which the recording holds too: the analyses'
+	// answers in a second cost disk.
+	var size, derived int64
+	for _, kind := range append([]string{schema.KindFlows}, schema.DerivedKinds...) {
+		filepath.Walk(filepath.Join(dir, kind), func(_ string, fi os.FileInfo, err error) error { //nolint:errcheck
+			if err == nil && !fi.IsDir() && strings.HasSuffix(fi.Name(), ".parquet") {
+				if kind == schema.KindFlows {
+					size += fi.Size()
+				} else {
+					derived += fi.Size()
+				}
+			}
+			return nil
+		})
+	}
 	var raw bytes.Buffer
 	src := sim.NewSource(benchSim.Scenario, benchSim.Seed, defaults.SimRate, t0)
 	for i := uint64(0); i < n; i++ {
@@ -146,6 +157,7 @@ func BenchmarkRecord(b *testing.B) {
 	zw.Write(raw.Bytes()) //nolint:errcheck
 	zw.Close()
 	b.ReportMetric(float64(size)/float64(n), "parquet-B/flow")
+	b.ReportMetric(float64(derived)/float64(n), "derived-B/flow")
 	b.ReportMetric(float64(raw.Len())/float64(n), "jsonpb-B/flow")
 	b.ReportMetric(float64(gz.Len())/float64(n), "jsonpb.gz-B/flow")
 	b.ReportMetric(float64(size)/float64(gz.Len()), "parquet/jsonpb.gz")

@@ -56,7 +56,7 @@ func TestSchemaCommandListsEveryColumn(t *testing.T) {
 	}
 	derived := len(schema.Requests.Columns) + len(schema.Connections.Columns) + len(schema.Traffic.Columns) + len(schema.Pods.Columns) +
 		len(schema.SummaryTable.Columns)
-	if len(rows) != len(schema.Flows.Columns)+len(schema.Events.Columns)+derived {
+	if len(rows) != len(schema.Flows.Columns)+len(schema.ViewColumns)+len(schema.Events.Columns)+derived {
 		t.Fatalf("%d rows, want one per column", len(rows))
 	}
 	required := []string{"time", "uuid", "node_name", "verdict", "drop_reason_desc", "type", "event_type", "event_subtype",
@@ -64,7 +64,7 @@ func TestSchemaCommandListsEveryColumn(t *testing.T) {
 		"source_port", "destination_port", "tcp_syn", "tcp_rst", "source_namespace", "source_pod_name", "source_workload",
 		"source_workload_kind", "source_app", "source_labels", "source_identity", "source_cluster_name", "source_service_name",
 		"source_service_namespace", "source_names", "destination_workload", "l7_type", "l7_latency_ns", "http_code",
-		"http_method", "http_url", "http_protocol", "http_headers", "dns_query", "dns_rcode", "dns_ips", "dns_qtypes",
+		"http_method", "http_url", "http_protocol", "http_headers", "http_request_id", "dns_query", "dns_rcode", "dns_ips", "dns_qtypes",
 		"dns_rrtypes", "ingress_denied_by", "egress_allowed_by", "auth_type", "encrypted", "extra"}
 	have := map[string]bool{}
 	for _, r := range rows {

@@ -69,6 +69,8 @@ func main() {
 			m["parquet-B/flow"], m["jsonpb-B/flow"], m["jsonpb.gz-B/flow"], m["parquet/jsonpb.gz"])
 		if z, ok := m["jsonpb.zst-B/flow"]; ok {
 			fmt.Printf("record size vs zstd -3 of the jsonpb: %.1f B/flow against %.1f: %.3fx (target <= 0.6)\n", m["parquet-B/flow"], z, m["parquet/jsonpb.zst"])
+			fmt.Printf("  and the tables derived from the flows: %.1f B/flow more (flows and derived %.3fx of zstd -3)\n",
+				m["derived-B/flow"], (m["parquet-B/flow"]+m["derived-B/flow"])/z)
 		}
 	}
 	if m, ok := metrics["BenchmarkRecordToS3"]; ok {
