@@ -33,6 +33,9 @@ type WriterOptions struct {
 	RowGroupRows int
 	// Metadata is extra key-value metadata for the file footer.
 	Metadata map[string]string
+	// CompressionLevel is the zstd level of the pages (default
+	// defaults.CompressionLevel).
+	CompressionLevel int
 }
 
 // FileWriter writes rows of one table to a Parquet stream (zstd, dictionary
@@ -143,7 +146,7 @@ func newBatchFile(sch *arrow.Schema, kind string, w io.Writer, o WriterOptions) 
 	o.RowGroupRows = defaults.Positive(o.RowGroupRows, defaults.RowGroupRows)
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithCompressionLevel(3),
+		parquet.WithCompressionLevel(defaults.Positive(o.CompressionLevel, defaults.CompressionLevel)),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy(o.Writer),

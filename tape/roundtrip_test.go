@@ -3,6 +3,7 @@ package tape_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -218,4 +219,33 @@ func TestRowGroupsFullFromBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertEqual(t, flows, got)
+}
+
+// Files a recording keeps are compressed harder than the pieces a live
+// recorder publishes until their file is (defaults.CompressionLevel): the
+// option reaches the pages, and still reads back the same flows.
+func TestKeptFilesCompressHarder(t *testing.T) {
+	flows := sim.NewSource(sim.Scenarios["incident"], 3, 2000, time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)).Take(20000)
+	size := func(level int) int64 {
+		path := filepath.Join(t.TempDir(), "flows.parquet")
+		testutil.WriteParquet(t, path, schema.Flows, flows, tape.WriterOptions{Writer: "test", CompressionLevel: level})
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []*flowpb.Flow
+		if _, err := tape.ReadFile(context.Background(), schema.Flows, path, func(f *flowpb.Flow) error {
+			got = append(got, f)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, flows, got)
+		return fi.Size()
+	}
+	kept, piece := size(0), size(defaults.PieceCompressionLevel)
+	if kept >= piece {
+		t.Errorf("a kept file takes %d bytes, a piece's level %d bytes: want it smaller", kept, piece)
+	}
+	t.Logf("%.2f against %.2f bytes per flow", float64(kept)/float64(len(flows)), float64(piece)/float64(len(flows)))
 }

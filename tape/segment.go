@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/schema"
 )
 
@@ -73,7 +74,9 @@ func openSegment[M proto.Message](t *schema.Table[M], final string, o WriterOpti
 		return nil, err
 	}
 	if wal && live {
-		s.live = &pieces[M]{t: t, final: final, o: o}
+		po := o
+		po.CompressionLevel = defaults.PieceCompressionLevel
+		s.live = &pieces[M]{t: t, final: final, o: po}
 		s.pw.tap = s.live.write
 	}
 	if t.Kind == schema.KindFlows && conns != nil {

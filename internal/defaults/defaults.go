@@ -22,6 +22,16 @@ const (
 	// writes: bigger groups compress only a little better, and an open
 	// group's encoded pages wait in memory until it is full.
 	RowGroupRows = 16 * 1024
+	// CompressionLevel is the zstd level of the pages of the files a
+	// recording keeps: zstd's "better" (klauspost/compress's
+	// SpeedBetterCompression; levels 6 to 9 are all it). On the benchmark's
+	// mesh it makes flows 1% smaller than the default level 3 (40.05
+	// against 40.46 bytes per flow) for about 3% more of a writer's time.
+	// PieceCompressionLevel is that of the pieces a live recorder
+	// publishes between flushes, which last only until their file is
+	// published: zstd's default.
+	CompressionLevel      = 7
+	PieceCompressionLevel = 3
 	// EncodeBatchRows is how many rows a file writer holds as Arrow
 	// builders before it encodes them into the open row group: a flow
 	// row costs about 2 KB as builders (labels and headers as strings),
