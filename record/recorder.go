@@ -110,7 +110,7 @@ type recorder struct {
 	out      tape.Writer // sink, as the loop writes it
 	session  tape.Session
 	totals   tape.Totals
-	seen     map[string]int64 // dedupe: flow key -> time (ns)
+	seen     map[flowID]int64 // dedupe: flow key -> time (ns)
 	nodes    map[string]*nodeTrack
 	prunedAt int   // size of seen after the last pruning
 	first    int64 // time of the oldest flow recorded (ns)
@@ -144,7 +144,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Retention.MaxBytes > 0 && o.Sink.MaxOpenBytes == 0 {
 		o.Sink.MaxOpenBytes = o.Retention.MaxBytes / openShare
 	}
-	r := &recorder{o: o, log: o.Log, seen: map[string]int64{}, nodes: map[string]*nodeTrack{}, started: time.Now(),
+	r := &recorder{o: o, log: o.Log, seen: map[flowID]int64{}, nodes: map[string]*nodeTrack{}, started: time.Now(),
 		totals: tape.Totals{LostEvents: map[string]uint64{}}}
 	var res Result
 
@@ -183,14 +183,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	// session of this server stopped (see tape.LastSession), unless told
 	// where to start.
 	if o.Since.IsZero() && o.Until.IsZero() && !o.NoResume {
-		rp, ok, err := tape.LastSession(ctx, o.Sink.Dir, o.Dialer.Server(), o.RawFilters, o.ResumeOverlap, flowKey)
+		rp, ok, err := tape.LastSession(ctx, o.Sink.Dir, o.Dialer.Server(), o.RawFilters, o.ResumeOverlap,
+			func(f *flowpb.Flow) string { k := flowKey(f); return string(k[:]) })
 		if err != nil {
 			r.log.Warn("cannot tell where the previous recording stopped; recording from now", "dir", o.Sink.Dir, "error", err)
 		}
 		if ok {
 			r.resume = &rp
 			for k, at := range rp.Flows {
-				r.seen[k] = at
+				r.seen[flowID([]byte(k))] = at
 			}
 			for node, at := range rp.Nodes {
 				r.nodes[node] = &nodeTrack{last: at.UnixNano()}
@@ -620,15 +621,30 @@ func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
 	return false
 }
 
-// flowKey names a flow for deduplication: its uuid, else a hash of it.
-func flowKey(f *flowpb.Flow) string {
-	if key := f.GetUuid(); key != "" {
-		return key
+// flowID is a flow's key for deduplication: the 16 bytes of its uuid, or
+// a hash. Not its uuid's text: the recorder remembers every flow of the
+// last 2 x ResumeOverlap (20 s, 400k flows at 20k flows/s, up to twice
+// that between prunings), and a 36-byte string key cost about 80 bytes a
+// flow and a pointer for the collector to follow; an array key costs its
+// 16 bytes in the map's slots, which hold no pointer.
+type flowID [16]byte
+
+// flowKey names a flow for deduplication: its uuid, else a hash of it (of
+// a uuid that is not one, or of the whole flow).
+func flowKey(f *flowpb.Flow) flowID {
+	key := f.GetUuid()
+	if id, ok := schema.UUIDBytes(key); ok {
+		return id
 	}
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+	var b []byte
+	if key != "" {
+		b = []byte(key)
+	} else {
+		b, _ = proto.MarshalOptions{Deterministic: true}.Marshal(f)
+	}
 	h := fnv.New128a()
 	h.Write(b)
-	return string(h.Sum(nil))
+	return flowID(h.Sum(nil))
 }
 
 func (r *recorder) recorderEvent(state relaypb.NodeState, msg string) {

@@ -138,6 +138,11 @@ func labelValue(labels []string, keys ...string) string {
 	return ""
 }
 
+// UUIDBytes is the 16 bytes of a UUID in the canonical lowercase form
+// Hubble writes (8-4-4-4-12 hex digits), as the uuid column stores them;
+// false for any other text.
+func UUIDBytes(s string) ([16]byte, bool) { return parseUUID(s) }
+
 // parseUUID parses a UUID in the canonical lowercase form Hubble writes
 // (8-4-4-4-12 hex digits); anything else is kept as text in the residual.
 func parseUUID(s string) ([16]byte, bool) {

@@ -1,0 +1,64 @@
+package record
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+)
+
+// A resumed stream's flows are dropped when recorded already: by uuid, by
+// the uuid's text where it is not a canonical one, and by content where a
+// flow has none.
+func TestDuplicateFlows(t *testing.T) {
+	const id = "5d4f0c8e-3a2b-4c1d-9e8f-7a6b5c4d3e2f"
+	cases := []struct {
+		name        string
+		first, then *flowpb.Flow
+		dup         bool
+	}{
+		{"same uuid", &flowpb.Flow{Uuid: id, NodeName: "a"}, &flowpb.Flow{Uuid: id, NodeName: "b"}, true},
+		{"other uuid", &flowpb.Flow{Uuid: id}, &flowpb.Flow{Uuid: "5d4f0c8e-3a2b-4c1d-9e8f-7a6b5c4d3e20"}, false},
+		{"same text, not a canonical uuid", &flowpb.Flow{Uuid: "ABC-1"}, &flowpb.Flow{Uuid: "ABC-1", NodeName: "b"}, true},
+		{"uppercase of a uuid is other text", &flowpb.Flow{Uuid: id}, &flowpb.Flow{Uuid: "5D4F0C8E-3A2B-4C1D-9E8F-7A6B5C4D3E2F"}, false},
+		{"no uuid, same flow", &flowpb.Flow{NodeName: "a", Summary: "x"}, &flowpb.Flow{NodeName: "a", Summary: "x"}, true},
+		{"no uuid, other flow", &flowpb.Flow{NodeName: "a", Summary: "x"}, &flowpb.Flow{NodeName: "a", Summary: "y"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &recorder{o: Options{ResumeOverlap: time.Second}, seen: map[flowID]int64{}}
+			if r.duplicate(tc.first, 1) {
+				t.Fatal("the first flow is a duplicate")
+			}
+			if got := r.duplicate(tc.then, 2); got != tc.dup {
+				t.Errorf("duplicate = %v, want %v", got, tc.dup)
+			}
+		})
+	}
+}
+
+// The recorder remembers the flows of the last two resume overlaps, not
+// every flow: at most twice as many as those between two prunings.
+func TestDuplicateForgetsOldFlows(t *testing.T) {
+	r := &recorder{o: Options{ResumeOverlap: time.Second}, seen: map[flowID]int64{}}
+	const perSecond = 20_000
+	window := 2*perSecond + 1 // flows within 2 x ResumeOverlap, both ends
+	most := 0
+	for i := 0; i < 30*perSecond; i++ {
+		at := int64(i) * int64(time.Second) / perSecond
+		r.last = at
+		if r.duplicate(&flowpb.Flow{Uuid: fmt.Sprintf("00000000-0000-4000-8000-%012x", i)}, at) {
+			t.Fatalf("flow %d is a duplicate", i)
+		}
+		most = max(most, len(r.seen))
+	}
+	if most > 2*window+1 {
+		t.Errorf("it remembered up to %d flows, want at most %d (twice those of two overlaps)", most, 2*window+1)
+	}
+	// the flows of the last overlap are still known
+	last := 30*perSecond - 1
+	if !r.duplicate(&flowpb.Flow{Uuid: fmt.Sprintf("00000000-0000-4000-8000-%012x", last)}, r.last) {
+		t.Error("the last flow was forgotten")
+	}
+}
