@@ -607,16 +607,28 @@ func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
 		return true
 	}
 	r.seen[key] = at
-	// Only the overlap window needs remembering; prune when the map has
-	// doubled since the last pruning, so the cost stays linear.
-	if len(r.seen) > r.prunedAt*2 && len(r.seen) > 1<<14 {
+	// Only the overlap window needs remembering. Prune when the map has
+	// grown by a quarter since the last pruning: the cost stays linear (a
+	// pass over the map every quarter window of flows: a few ms every 5 s
+	// at 20k flows/s), and the map holds at most 1.25 windows. The
+	// survivors move to a new map, since a Go map keeps the room of its
+	// largest size: pruning in place once kept twice the window's room
+	// (29 MB at 20k flows/s in a heap profile).
+	if len(r.seen) > r.prunedAt+max(r.prunedAt/4, 1<<14) {
 		horizon := r.last - 2*int64(r.o.ResumeOverlap)
-		for k, t := range r.seen {
-			if t < horizon {
-				delete(r.seen, k)
+		n := 0
+		for _, t := range r.seen {
+			if t >= horizon {
+				n++
 			}
 		}
-		r.prunedAt = len(r.seen)
+		kept := make(map[flowID]int64, n)
+		for k, t := range r.seen {
+			if t >= horizon {
+				kept[k] = t
+			}
+		}
+		r.seen, r.prunedAt = kept, len(kept)
 	}
 	return false
 }
