@@ -201,12 +201,7 @@ func TestClickHouseViewsHaveDuckDBColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := analyze.OpenClickHouse(ctx, []string{dir}, time.Time{}, time.Time{}, analyze.ClickHouseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	got, err := ch.Views(ctx)
+	got, err := openCHDB(t, dir).Views(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,4 +220,16 @@ func TestClickHouseViewsHaveDuckDBColumns(t *testing.T) {
 			t.Errorf("view %s on ClickHouse: %v\nDuckDB's %s: %v", got[i].Name, names(got[i]), want[i].Name, names(want[i]))
 		}
 	}
+}
+
+// openCHDB opens a recording on ClickHouse in this process (chDB), for
+// the whole test.
+func openCHDB(t *testing.T, dir string) *analyze.ClickHouse {
+	t.Helper()
+	ch, err := analyze.OpenClickHouse(context.Background(), []string{dir}, time.Time{}, time.Time{}, analyze.ClickHouseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	return ch
 }

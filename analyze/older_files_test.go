@@ -377,12 +377,7 @@ func TestClickHouseRequestIDOfEveryVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := analyze.OpenClickHouse(ctx, []string{dir}, time.Time{}, time.Time{}, analyze.ClickHouseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	got, err := ch.Query(ctx, q)
+	got, err := openCHDB(t, dir).Query(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}

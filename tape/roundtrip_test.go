@@ -211,6 +211,12 @@ func TestRowGroupsFullFromBatches(t *testing.T) {
 	if !slices.Equal(groups, want) {
 		t.Errorf("row groups of %d rows: %v, want %v", n, groups, want)
 	}
+	assertEqual(t, flows, readFlowFile(t, path))
+}
+
+// readFlowFile reads a flow file's flows.
+func readFlowFile(t *testing.T, path string) []*flowpb.Flow {
+	t.Helper()
 	var got []*flowpb.Flow
 	if _, err := tape.ReadFile(context.Background(), schema.Flows, path, func(f *flowpb.Flow) error {
 		got = append(got, f)
@@ -218,7 +224,7 @@ func TestRowGroupsFullFromBatches(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	assertEqual(t, flows, got)
+	return got
 }
 
 // Files a recording keeps are compressed harder than the pieces a live
@@ -233,14 +239,7 @@ func TestKeptFilesCompressHarder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []*flowpb.Flow
-		if _, err := tape.ReadFile(context.Background(), schema.Flows, path, func(f *flowpb.Flow) error {
-			got = append(got, f)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		assertEqual(t, flows, got)
+		assertEqual(t, flows, readFlowFile(t, path))
 		return fi.Size()
 	}
 	kept, piece := size(0), size(defaults.PieceCompressionLevel)
