@@ -269,7 +269,7 @@ func quoteList(files []string) string {
 // addedColumns are the derived columns each minor version added, with the
 // SQL that computes them for files written before: macros of macros.sql
 // that read the declarations of package schema (as variables), and so
-// compute what schema/flow_columns.go stores.
+// compute what package schema computes in Go.
 var addedColumns = []struct {
 	minor int
 	exprs []string

@@ -409,8 +409,8 @@ func absPaths(paths []string) ([]string, error) {
 	return out, nil
 }
 
-// flowsAllSQL reads the flow files, each group of files of an older minor
-// version with the columns it lacks computed.
+// flowsAllSQL reads the flow files, each group of files that lacks the
+// same columns with those computed (flowsAllView).
 func (e *Engine) flowsAllSQL(ctx context.Context) (string, error) {
 	versions, err := e.flowVersions(ctx)
 	if err != nil {

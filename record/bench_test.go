@@ -49,7 +49,7 @@ var benchSim = sim.Config{Seed: 77, Start: t0, Duration: 150 * time.Second, Scen
 func BenchmarkRecord(b *testing.B) {
 	var bareRate, recRate float64
 	var n uint64
-	var written string // the last in-process recording, whose size is measured
+	var recorded string // the last in-process recording, whose size is measured
 	for i := 0; i < b.N; i++ {
 		// Bare client: receive and discard.
 		addr := testutil.FreeAddr(b)
@@ -99,7 +99,7 @@ func BenchmarkRecord(b *testing.B) {
 		}
 		recRate += float64(n) / time.Since(start).Seconds()
 		srv.stop()
-		written = dir
+		recorded = dir
 		// The flows written are the flows received: the same multiset.
 		var written flowSum
 		flows, _ := readRecording(b, dir)
@@ -121,7 +121,7 @@ func BenchmarkRecord(b *testing.B) {
 	// recorder build (-tags recorder: no DuckDB), which a recorder on
 	// every node runs.
 	bin := testutil.FlowtapeBinary(b)
-	dir := written
+	dir := recorded
 	full := recordPeaks(b, bin, filepath.Join(b.TempDir(), "rec"), n)
 	b.ReportMetric(full.hwm, "peak-RSS-MB")
 	b.ReportMetric(full.anon, "peak-anon-MB")

@@ -142,9 +142,11 @@ func bindFlows(rec arrow.RecordBatch) (*flowBatch, error) {
 	b.node, b.verdict, b.dropDesc, b.typ, b.dir = str("node_name"), str("verdict"), str("drop_reason_desc"), str("type"), str("traffic_direction")
 	b.ipSrc, b.ipDst, b.l4, b.l7Type, b.l7Proto = str("ip_source"), str("ip_destination"), str("l4_protocol"), str("l7_type"), str("l7_protocol")
 	b.method, b.url = str("http_method"), str("http_url")
-	if b.reqID, err = headerValues(col("http_headers"), HeaderRequestID); err != nil {
-		return nil, err
+	reqID, herr := headerValues(col("http_headers"), HeaderRequestID)
+	if herr != nil {
+		return nil, herr
 	}
+	b.reqID = reqID
 	b.srcNs, b.srcPod, b.srcWorkload, b.srcApp = str("source_namespace"), str("source_pod_name"), str("source_workload"), str("source_app")
 	b.srcSvc, b.srcEp = str("source_service_name"), str("source_endpoint")
 	b.dstNs, b.dstPod, b.dstWorkload, b.dstApp = str("destination_namespace"), str("destination_pod_name"), str("destination_workload"), str("destination_app")

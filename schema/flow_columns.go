@@ -136,12 +136,12 @@ func setICMP(f F, v uint32, isType bool) {
 	}
 }
 
-// httpHeader is the first value of an HTTP header, by case-insensitive name.
 // RequestID is a flow's request ID as the derived requests table and the
 // flows views take it: its first X-Request-Id header's value ("" where
 // there is none).
 func RequestID(f F) string { return httpHeader(f, HeaderRequestID) }
 
+// httpHeader is the first value of an HTTP header, by case-insensitive name.
 func httpHeader(f F, name string) string {
 	for _, h := range f.GetL7().GetHttp().GetHeaders() {
 		if strings.EqualFold(h.GetKey(), name) {

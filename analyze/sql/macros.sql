@@ -49,9 +49,10 @@ CREATE OR REPLACE MACRO ft_in_namespace(a, b) AS
 -- itself (its stream broke): they concern the whole recording.
 CREATE OR REPLACE MACRO ft_recorder_node() AS getvariable('ft_recorder_node')::VARCHAR;
 
--- The derived columns of the recording format, for files written before
--- a column existed (the engine reads such files through these), computed
--- as schema/flow_columns.go computes them when it writes a file.
+-- The derived columns of the recording format, for the files that do not
+-- store them (written before a column existed; http_request_id, from
+-- schema 1.4 on: schema.ViewColumns), computed as package schema computes
+-- them in Go (schema/flow_columns.go, derive_batch.go).
 
 -- ft_fold case-folds an HTTP header name the way Go's strings.EqualFold
 -- compares it with an ASCII name: every letter that folds to an ASCII

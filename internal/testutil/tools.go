@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -112,10 +113,12 @@ func FlowtapeRecorderBinary(t testing.TB) string {
 // temporary directory: a DuckDB build is over 300 MB, and a directory per
 // test process was never removed (no package here has a TestMain to do it),
 // so a few days of test runs filled the disk. One file per build kind per
-// checkout is bounded. Each process still builds once, so it runs the source
-// it was compiled with; it links to a file of its own and renames it into
-// place, so packages testing in parallel never exec a half-written binary
-// (a process that already started the old file keeps its inode).
+// checkout is bounded. Each process builds once and renames its build into
+// place, so packages testing in parallel never exec a half-written binary;
+// they build the same source, so which of their builds a later exec runs
+// does not matter (tests of a checkout being edited meanwhile may run the
+// newer build). A build whose process was killed before its rename is
+// removed by the next one that finds it an hour old.
 func (bb *builtBinary) get(t testing.TB, name string, env []string, args ...string) string {
 	t.Helper()
 	bb.once.Do(func() {
@@ -131,7 +134,18 @@ func buildInto(dir, name string, env, args []string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d", name, os.Getpid()))
+	stale, _ := filepath.Glob(filepath.Join(dir, "."+name+".*"))
+	for _, p := range stale {
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.Remove(p)
+		}
+	}
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	f.Close()
 	cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", tmp, "./cmd/flowtape")...)
 	cmd.Dir = Root()
 	cmd.Env = append(os.Environ(), env...)
