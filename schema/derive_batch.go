@@ -175,7 +175,7 @@ func headerValues(a arrow.Array, name string) (func(int) string, error) {
 		st, ok = l.ListValues().(*array.Struct)
 	}
 	var keys, vals func(int) string
-	if ok && st.NumField() == 2 {
+	if ok = ok && st.NumField() == 2; ok {
 		var ok1, ok2 bool
 		keys, ok1 = stringValues(st.Field(0))
 		vals, ok2 = stringValues(st.Field(1))

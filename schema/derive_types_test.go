@@ -33,14 +33,36 @@ func TestDeriveRefusesWrongColumnTypes(t *testing.T) {
 	if _, err := d.Add(rec, false); err != nil {
 		t.Fatalf("the writer's own columns: %v", err)
 	}
-	for _, name := range []string{"node_name", "http_url", "http_headers", "source_port", "l7_latency_ns"} {
+	int8s := func() arrow.Array {
+		b := array.NewInt8Builder(memory.DefaultAllocator)
+		defer b.Release()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			b.Append(1)
+		}
+		return b.NewArray()
+	}
+	// headers as a list of {key} alone
+	keysOnly := func() arrow.Array {
+		b := array.NewListBuilder(memory.DefaultAllocator, arrow.StructOf(arrow.Field{Name: "key", Type: arrow.BinaryTypes.String}))
+		defer b.Release()
+		sb := b.ValueBuilder().(*array.StructBuilder)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			b.Append(true)
+			sb.Append(true)
+			sb.FieldBuilder(0).(*array.StringBuilder).Append("X-Request-Id")
+		}
+		return b.NewArray()
+	}
+	for _, tc := range []struct {
+		name  string
+		wrong func() arrow.Array
+	}{
+		{"node_name", int8s}, {"http_url", int8s}, {"http_headers", int8s}, {"source_port", int8s}, {"l7_latency_ns", int8s},
+		{"http_headers", keysOnly},
+	} {
+		name := tc.name
 		t.Run(name, func(t *testing.T) {
-			b := array.NewInt8Builder(memory.DefaultAllocator)
-			defer b.Release()
-			for i := 0; i < int(rec.NumRows()); i++ {
-				b.Append(1)
-			}
-			wrong := b.NewArray()
+			wrong := tc.wrong()
 			defer wrong.Release()
 			fields := rec.Schema().Fields()
 			cols := rec.Columns()
@@ -48,14 +70,14 @@ func TestDeriveRefusesWrongColumnTypes(t *testing.T) {
 			if len(idx) != 1 {
 				t.Fatalf("no column %s", name)
 			}
-			fields[idx[0]] = arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int8, Nullable: true}
+			fields[idx[0]] = arrow.Field{Name: name, Type: wrong.DataType(), Nullable: true}
 			cols = append([]arrow.Array(nil), cols...)
 			cols[idx[0]] = wrong
 			bad := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows())
 			defer bad.Release()
 			var d schema.Deriver
 			if _, err := d.Add(bad, false); err == nil || !strings.Contains(err.Error(), name) {
-				t.Errorf("derive with %s of type int8: %v, want an error naming it", name, err)
+				t.Errorf("derive with %s of type %s: %v, want an error naming it", name, wrong.DataType(), err)
 			}
 		})
 	}
