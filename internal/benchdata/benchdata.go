@@ -321,3 +321,34 @@ func (s *PeakSampler) Stop() float64 {
 	close(s.stop)
 	return <-s.done
 }
+
+// ProcessCPU is the CPU time (user and system) process pid ("self", or a
+// number) has used so far, from /proc/PID/stat: for a process that keeps
+// running, such as a server, where exec's ProcessState is not there yet.
+func ProcessCPU(pid string) (time.Duration, error) {
+	name := "/proc/" + pid + "/stat"
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: the fields after it
+	// start after its closing parenthesis; utime and stime are fields 14
+	// and 15, in clock ticks (USER_HZ, 100 on Linux).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%s: no command name", name)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%s: %d fields after the command name, want 13 or more", name, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100), nil
+}

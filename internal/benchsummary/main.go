@@ -128,10 +128,16 @@ func main() {
 			m["flows"]/1e6, m["recording-s"], m["plain-scan-s"], m["x-plain-scan"], m["json-view-s"], m["json-table-s"], m["x-faster-than-json"])
 	}
 	if m, ok := metrics["BenchmarkReplay"]; ok {
-		fmt.Printf("replay --speed max over %.1fM flows: %.0f flows/s to a client that drains the stream (target >= 100k), %.0f flows/s to one that decodes each response\n",
-			m["flows"]/1e6, m["drain-flows/s"], m["decode-flows/s"])
+		fmt.Printf("replay --speed max over %.1fM flows: %.0f flows/s to a client that drains the stream (target >= 100k; server CPU %.1f us/flow), %.0f flows/s to one that decodes each response\n",
+			m["flows"]/1e6, m["drain-flows/s"], m["server-us/flow"], m["decode-flows/s"])
 		fmt.Printf("replay peak memory of its own (RssAnon): %.0f MB for a tenth of the recording, %.0f MB for all of it (target: flat, <= 200 MB); RSS with the executable's pages %.0f / %.0f MB\n",
 			m["tenth-peak-anon-MB"], m["all-peak-anon-MB"], m["tenth-peak-RSS-MB"], m["all-peak-RSS-MB"])
+	}
+	for _, format := range []string{"jsonpb", "compact"} {
+		if m, ok := metrics["BenchmarkHubbleFromReplay/"+format]; ok {
+			fmt.Printf("hubble observe -o %s over %.0fk flows: %.0f flows/s from replay, %.0f flows/s from --input-file of the jsonpb: %.2fx (target >= 1)\n",
+				format, m["flows"]/1e3, m["replay-flows/s"], m["input-file-flows/s"], m["x-input-file"])
+		}
 	}
 	if m, ok := metrics["BenchmarkReport10M"]; ok {
 		fmt.Printf("report (HTML) over %.0fM flows: %.1f s (target <= 10 s), peak RSS %.0f MB (target <= 1000)\n", m["flows"]/1e6, m["report-s"], m["peak-RSS-MB"])
