@@ -30,6 +30,10 @@ func newAnalyzeCmd() *cobra.Command {
 Each analysis is an SQL file (analyze/sql/analyses; --sql prints it) over the
 views of flowtape query. JSON output uses the column names below.
 
+The table (the default output) shows the main columns of each analysis, with
+endpoints as namespace/name, so that a row fits a terminal, as kubectl get
+does; -o wide shows every column, as json, csv and markdown do.
+
   services  one row per service: requests, rps, errors, error_rate (5xx, and
             gRPC calls not answered 200), client_errors, no_response,
             p50/p90/p95/p99/max latency (exact, nearest-rank), outbound
@@ -57,6 +61,7 @@ analysed window (--since/--until, else the recording's). Over windows longer
 than an hour, services, graph, timeline and errors (--by edge) read the
 per-minute summaries written with the flows, and say so (--summaries).`,
 		Example: `  flowtape analyze services incident-42
+  flowtape analyze services incident-42 -o wide
   flowtape analyze services incident-42 -n default --since 2026-11-25T13:00:00Z --format markdown
   flowtape analyze graph incident-42 --format dot | dot -Tsvg > graph.svg
   flowtape analyze timeline incident-42 --bucket 10s
@@ -81,7 +86,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			if args[0] == "graph" {
 				formats = printer.GraphFormats
 			}
-			if err := printer.CheckFormat(format, formats...); err != nil {
+			if err := printer.CheckFormat(format, append(formats, "wide")...); err != nil {
 				return usageError{err}
 			}
 			if showSQL && (!onCH || len(args) < 2) {
@@ -142,6 +147,12 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			for _, n := range analyze.Notes(args[0], t) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
 			}
+			switch format {
+			case "table":
+				t = analyze.TableView(args[0], t)
+			case "wide":
+				format = "table"
+			}
 			if args[0] == "graph" {
 				return printer.PrintGraph(cmd.OutOrStdout(), format, t)
 			}
@@ -149,7 +160,8 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&format, "format", "table", "output format: "+strings.Join(printer.Formats, ", ")+"; for graph also dot, mermaid")
+	fl.StringVarP(&format, "format", "o", "table", "output format: table (the main columns; endpoints as namespace/name), wide (every column), "+
+		strings.Join(printer.Formats[1:], ", ")+" (every column); for graph also dot, mermaid")
 	win.add(fl, "analyse from", "analyse until")
 	cache.add(fl)
 	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")

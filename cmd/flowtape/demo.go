@@ -98,24 +98,19 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, dir string, cfg sim.
 		return err
 	}
 	defer e.Close()
-	// The columns that fit a terminal; the analyses have more.
-	for _, a := range []struct {
-		name, title string
-		cols        []string
-	}{
-		{"services", "Services (flowtape analyze services; more columns with --format json)",
-			[]string{"service", "visibility", "requests", "rps", "errors", "error_rate", "p50_ms", "p99_ms", "connections", "drops", "health"}},
-		{"graph", "Dependency graph (flowtape analyze graph; --format dot|mermaid draws it)",
-			[]string{"source", "destination", "protocols", "rps", "error_rate", "p99_ms", "share", "connections", "drops", "health"}},
-		{"coverage", "Coverage (flowtape analyze coverage)",
-			[]string{"node", "first_flow", "last_flow", "flows", "flows_per_s", "lost_events", "unavailable", "complete"}},
+	// The tables of analyze's default output: the main columns, which
+	// fit a terminal (-o wide shows them all).
+	for _, a := range []struct{ name, title string }{
+		{"services", "Services (flowtape analyze services; every column with -o wide)"},
+		{"graph", "Dependency graph (flowtape analyze graph; --format dot|mermaid draws it)"},
+		{"coverage", "Coverage (flowtape analyze coverage)"},
 	} {
 		res, err := e.Run(ctx, a.name, analyze.Params{})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "\n== %s\n", a.title)
-		if err := printer.Print(stdout, "table", res.Select(a.cols...)); err != nil {
+		if err := printer.Print(stdout, "table", analyze.TableView(a.name, res)); err != nil {
 			return err
 		}
 	}

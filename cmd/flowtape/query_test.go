@@ -171,7 +171,7 @@ func TestAnalyzeBadInput(t *testing.T) {
 func TestAnalyzeCommandFormats(t *testing.T) {
 	dir := importSamples(t)
 	for _, name := range analyze.Analyses() {
-		for _, format := range printer.Formats {
+		for _, format := range append(printer.Formats, "wide") {
 			args := []string{"analyze", name, dir, "--format", format}
 			if name == "timeline" {
 				args = append(args, "--bucket", "24h")
@@ -180,6 +180,36 @@ func TestAnalyzeCommandFormats(t *testing.T) {
 				t.Errorf("flowtape %s: exit %d, %s", strings.Join(args, " "), code, errOut)
 			}
 		}
+	}
+	// The table shows the main columns, endpoints as namespace/name; -o
+	// wide and csv every column, as the analysis returns them.
+	header := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := runCmd(t, args...)
+		if code != 0 {
+			t.Fatalf("flowtape %s: exit %d, %s", strings.Join(args, " "), code, errOut)
+		}
+		return strings.Join(strings.Fields(strings.SplitN(out, "\n", 2)[0]), " ")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"analyze", "services", dir}, "SERVICE NAMESPACE VISIBILITY RPS ERROR_RATE P50_MS P99_MS CONNECTIONS CONNECTION_FAILURES DROPS HEALTH"},
+		{[]string{"analyze", "services", dir, "-o", "wide"}, "SERVICE NAMESPACE VISIBILITY PROTOCOLS REQUESTS RPS ERRORS ERROR_RATE CLIENT_ERRORS NO_RESPONSE " +
+			"P50_MS P90_MS P95_MS P99_MS MAX_MS OUTBOUND_REQUESTS OUTBOUND_ERRORS FLOWS CONNECTIONS CONNECTION_FAILURES DROPS " +
+			"DROPS_BY_REASON POLICY_DENIES TCP_RESETS DNS_ERRORS HEALTH"},
+		{[]string{"analyze", "services", dir, "--format", "csv"}, "service,namespace,visibility,protocols,requests,rps,errors,error_rate,client_errors,no_response," +
+			"p50_ms,p90_ms,p95_ms,p99_ms,max_ms,outbound_requests,outbound_errors,flows,connections,connection_failures,drops," +
+			"drops_by_reason,policy_denies,tcp_resets,dns_errors,health"},
+		{[]string{"analyze", "graph", dir}, "SOURCE DESTINATION PROTOCOLS RPS ERROR_RATE P99_MS CONNECTIONS DROPS HEALTH"},
+	} {
+		if got := header(tc.args...); got != tc.want {
+			t.Errorf("flowtape %s: header\n %s\nwant\n %s", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
+	if out, _, _ := runCmd(t, "analyze", "graph", dir); !strings.Contains(out, "bookinfo/productpage") {
+		t.Errorf("graph table: no endpoint as namespace/name\n%s", out)
 	}
 	out, _, code := runCmd(t, "analyze", "graph", dir, "--format", "dot")
 	if code != 0 || !strings.HasPrefix(out, "digraph flowtape {") || !strings.Contains(out, `"bookinfo/productpage" -> "bookinfo/reviews"`) {
