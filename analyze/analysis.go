@@ -190,7 +190,7 @@ func Notes(name string, t printer.Table) []string {
 	}
 	if !l7 {
 		notes = append(notes, "no service listed had L7 (HTTP/gRPC) visibility: requests, errors and latency need Cilium's L7 proxy "+
-			"(an L7 network policy; GKE Dataplane V2 has none). Shown instead: connections, connection failures, flows and drops.")
+			"(an L7 network policy; GKE Dataplane V2 has none). Shown instead: connections, connection failures and drops (flows too with -o wide).")
 	}
 	if unjudged > 0 {
 		notes = append(notes, fmt.Sprintf("health unknown for %d services: the recording holds no packet of the other direction of their "+

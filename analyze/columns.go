@@ -11,9 +11,10 @@ import (
 // return every column (json, csv and markdown print them all), and a row
 // of all of them wraps two or three times in a terminal of 80 to 200
 // columns. What is left out is what the columns kept already summarize
-// (errors beside error_rate, p90/p95 between p50 and p99, the protocols
-// behind visibility) or what a first look does not need (first and last
-// times, counts by reason, policy denies beside drops). An analysis not
+// (requests and errors beside rps and error_rate, p90/p95 between p50 and
+// p99, the protocols behind visibility) or what a first look does not
+// need (first and last times, counts by reason, policy denies beside
+// drops). An analysis not
 // listed shows every column. A column empty in every row is left out too
 // (the L7 columns of an L3/L4 recording, method and path of errors --by
 // edge): it says nothing.
@@ -23,13 +24,14 @@ var defaultColumns = map[string][]string{
 	"services": {"service", "namespace", "visibility", "rps", "error_rate", "p50_ms", "p99_ms",
 		"connections", "connection_failures", "drops", "health"},
 	"graph":    {"source", "destination", "protocols", "rps", "error_rate", "p99_ms", "connections", "drops", "health"},
-	"errors":   {"source", "destination", "port", "method", "path", "errors", "statuses"},
-	"drops":    {"reason", "source", "destination", "protocol", "port", "direction", "drops", "last"},
+	"errors":   {"source", "destination", "port", "method", "path", "requests", "errors", "statuses"},
+	"drops":    {"reason", "source", "destination", "protocol", "port", "direction", "denied_by", "drops", "last"},
 	"dns":      {"client", "query", "qtypes", "answers", "errors", "rcodes"},
 	"timeline": {"bucket", "flows", "requests", "errors", "error_rate", "p99_ms", "drops", "connection_failures", "lost_events"},
 	// the window of the recording is the (all) row's last flow and the
 	// first row of timeline; node names are long (GKE's run to 50)
-	"coverage": {"node", "last_flow", "flows", "lost_events", "unavailable", "complete"},
+	// and expired_until, empty unless retention removed flows
+	"coverage": {"node", "last_flow", "flows", "lost_events", "unavailable", "complete", "expired_until"},
 }
 
 // namespaced are the endpoint columns whose namespace column the default
@@ -65,7 +67,7 @@ func TableView(name string, t printer.Table) printer.Table {
 			if !ok || !nok || slices.Contains(cols, c+"_namespace") {
 				continue
 			}
-			if ns, _ := row[n].(string); ns != "" && row[i] != nil {
+			if ns, _ := row[n].(string); ns != "" && printer.Cell(row[i]) != "" {
 				row[i] = ns + "/" + printer.Cell(row[i])
 			}
 		}

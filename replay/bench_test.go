@@ -49,7 +49,7 @@ var _ encoding.Codec = drainCodec{}
 // RSS includes the pages of the executable (DuckDB makes it large) that
 // the process has touched; the anonymous peak is the memory it allocated.
 // server-us/flow is the server's CPU time per flow while the draining
-// client follows the whole recording: the client shares the two cores, so
+// client follows the whole recording: the client shares the cores, so
 // flows/s alone moves with it and with the machine's other load.
 func BenchmarkReplay(b *testing.B) {
 	n := benchdata.FlowCount(b, "FLOWTAPE_BENCH_REPLAY_FLOWS", 2_000_000)
@@ -211,25 +211,23 @@ func follow(ctx context.Context, c observerpb.ObserverClient, until time.Time, d
 // should be at least as fast (>= 1). The wall time is hubble's: replay
 // runs beside it on the same cores.
 func BenchmarkHubbleFromReplay(b *testing.B) {
+	hubble := testutil.Tool(b, "hubble") // built first: not while replay serves
 	n := benchdata.FlowCount(b, "FLOWTAPE_BENCH_HUBBLE_FLOWS", 200_000)
 	rec, jsonFile := benchdata.Recording(b, n, true)
 	addr, _ := startReplay(b, rec)
-	hubble := testutil.Tool(b, "hubble")
 	for _, format := range []string{"jsonpb", "compact"} {
 		b.Run(format, func(b *testing.B) {
 			var replaySec, fileSec float64
-			var replayLines, fileLines int64
 			for i := 0; i < b.N; i++ {
-				var sec float64
-				sec, replayLines = runHubble(b, hubble, "observe", "--server", addr, "--all", "-o", format)
+				sec, replayLines := runHubble(b, hubble, "observe", "--server", addr, "--all", "-o", format)
 				replaySec += sec
-				sec, fileLines = runHubble(b, hubble, "observe", "--input-file", jsonFile, "--all", "-o", format)
+				sec, fileLines := runHubble(b, hubble, "observe", "--input-file", jsonFile, "--all", "-o", format)
 				fileSec += sec
-			}
-			// Every flow is printed both ways (replay adds the recording's
-			// lost events, if any).
-			if replayLines < int64(n) || fileLines < int64(n) {
-				b.Fatalf("hubble printed %d lines from replay and %d from the file, for %d flows", replayLines, fileLines, n)
+				// Every flow is printed both ways (replay adds the
+				// recording's lost events, if any).
+				if replayLines < int64(n) || fileLines < int64(n) {
+					b.Fatalf("hubble printed %d lines from replay and %d from the file, for %d flows", replayLines, fileLines, n)
+				}
 			}
 			replaySec, fileSec = replaySec/float64(b.N), fileSec/float64(b.N)
 			b.ReportMetric(float64(n), "flows")

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -86,7 +87,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			if args[0] == "graph" {
 				formats = printer.GraphFormats
 			}
-			if err := printer.CheckFormat(format, append(formats, "wide")...); err != nil {
+			if err := printer.CheckFormat(format, slices.Concat(formats, []string{"wide"})...); err != nil {
 				return usageError{err}
 			}
 			if showSQL && (!onCH || len(args) < 2) {
