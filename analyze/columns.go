@@ -14,10 +14,9 @@ import (
 // (requests and errors beside rps and error_rate, p90/p95 between p50 and
 // p99, the protocols behind visibility) or what a first look does not
 // need (first and last times, counts by reason, policy denies beside
-// drops). An analysis not
-// listed shows every column. A column empty in every row is left out too
-// (the L7 columns of an L3/L4 recording, method and path of errors --by
-// edge): it says nothing.
+// drops). An analysis not listed shows every column. A column empty in
+// every row is left out too (the L7 columns of services over an L3/L4
+// recording, method and path of errors --by edge): it says nothing.
 // TestTableColumnsExist checks each name against the analysis's columns;
 // TestDefaultTablesFit the width over the real samples.
 var defaultColumns = map[string][]string{
@@ -28,9 +27,9 @@ var defaultColumns = map[string][]string{
 	"drops":    {"reason", "source", "destination", "protocol", "port", "direction", "denied_by", "drops", "last"},
 	"dns":      {"client", "query", "qtypes", "answers", "errors", "rcodes"},
 	"timeline": {"bucket", "flows", "requests", "errors", "error_rate", "p99_ms", "drops", "connection_failures", "lost_events"},
-	// the window of the recording is the (all) row's last flow and the
-	// first row of timeline; node names are long (GKE's run to 50)
-	// and expired_until, empty unless retention removed flows
+	// Node names are long (GKE's run to 50 characters): the window is the
+	// (all) row's last flow here, and the first row of timeline.
+	// expired_until is empty unless retention removed flows.
 	"coverage": {"node", "last_flow", "flows", "lost_events", "unavailable", "complete", "expired_until"},
 }
 

@@ -87,7 +87,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			if args[0] == "graph" {
 				formats = printer.GraphFormats
 			}
-			if err := printer.CheckFormat(format, slices.Concat(formats, []string{"wide"})...); err != nil {
+			if err := printer.CheckFormat(format, slices.Insert(slices.Clone(formats), 1, "wide")...); err != nil {
 				return usageError{err}
 			}
 			if showSQL && (!onCH || len(args) < 2) {
