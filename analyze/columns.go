@@ -57,26 +57,24 @@ func TableView(name string, t printer.Table) printer.Table {
 	for i, c := range t.Columns {
 		idx[c] = i
 	}
-	folded := printer.Table{Columns: t.Columns, Rows: make([][]any, len(t.Rows))}
-	for r, row := range t.Rows {
-		row = slices.Clone(row)
-		for _, c := range namespaced {
-			i, ok := idx[c]
-			n, nok := idx[c+"_namespace"]
-			if !ok || !nok || slices.Contains(cols, c+"_namespace") {
-				continue
-			}
-			if ns, _ := row[n].(string); ns != "" && printer.Cell(row[i]) != "" {
-				row[i] = ns + "/" + printer.Cell(row[i])
-			}
-		}
-		folded.Rows[r] = row
-	}
 	if len(t.Rows) > 0 {
 		cols = slices.DeleteFunc(slices.Clone(cols), func(c string) bool {
 			i, ok := idx[c]
 			return ok && !slices.ContainsFunc(t.Rows, func(row []any) bool { return printer.Cell(row[i]) != "" })
 		})
 	}
-	return folded.Select(cols...)
+	out := t.Select(cols...) // new rows: t stays as it is
+	for _, c := range namespaced {
+		i := slices.Index(out.Columns, c)
+		n, ok := idx[c+"_namespace"]
+		if i < 0 || !ok || slices.Contains(out.Columns, c+"_namespace") {
+			continue
+		}
+		for r, row := range out.Rows {
+			if ns, _ := t.Rows[r][n].(string); ns != "" && printer.Cell(row[i]) != "" {
+				row[i] = ns + "/" + printer.Cell(row[i])
+			}
+		}
+	}
+	return out
 }

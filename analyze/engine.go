@@ -275,7 +275,7 @@ var addedColumns = []struct {
 	exprs []string
 }{
 	{1, []string{
-		"ft_request_id(http_headers) AS http_request_id",
+		requestIDExpr,
 		"ft_l7_protocol(http_code, http_protocol, http_method, http_url, http_headers, dns_rcode, l7_latency_ns, extra) AS l7_protocol",
 	}},
 	{2, []string{

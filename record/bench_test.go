@@ -121,7 +121,6 @@ func BenchmarkRecord(b *testing.B) {
 	// recorder build (-tags recorder: no DuckDB), which a recorder on
 	// every node runs.
 	bin := testutil.FlowtapeBinary(b)
-	dir := recorded
 	full := recordPeaks(b, bin, filepath.Join(b.TempDir(), "rec"), n)
 	b.ReportMetric(full.hwm, "peak-RSS-MB")
 	b.ReportMetric(full.anon, "peak-anon-MB")
@@ -134,7 +133,7 @@ func BenchmarkRecord(b *testing.B) {
 	// answers in a second cost disk.
 	var size, derived int64
 	for _, kind := range append([]string{schema.KindFlows}, schema.DerivedKinds...) {
-		filepath.Walk(filepath.Join(dir, kind), func(_ string, fi os.FileInfo, err error) error { //nolint:errcheck
+		filepath.Walk(filepath.Join(recorded, kind), func(_ string, fi os.FileInfo, err error) error { //nolint:errcheck
 			if err == nil && !fi.IsDir() && strings.HasSuffix(fi.Name(), ".parquet") {
 				if kind == schema.KindFlows {
 					size += fi.Size()
