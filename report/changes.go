@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/flowtape/flowtape/analyze"
@@ -13,17 +14,27 @@ import (
 
 // Changes compares the incident with its baseline: the services and edges
 // whose numbers moved most, edges that appeared or vanished, and drop
-// reasons the baseline did not have.
+// reasons and DNS failures the baseline did not have. The report's "what
+// changed" and flowtape diff print it.
 type Changes struct {
 	Baseline, Incident Window
 	// Given says the baseline was given (--baseline), rather than taken
 	// from the data as the part of the window before the incident.
-	Given          bool
-	Services       []Change
-	Edges          []Change
-	Appeared       []string
-	Vanished       []string
-	NewDropReasons []string
+	Given bool
+	// BaselineFrom names the baseline's recordings when they are not the
+	// incident's (flowtape diff --baseline-recording).
+	BaselineFrom []string
+	// Why says how the incident's start was found, when it was.
+	Why      string
+	Services []Change
+	Edges    []Change
+	// Appeared and Vanished are edges of one window only, with that
+	// window's numbers (NaN for the other); by name.
+	Appeared, Vanished []Change
+	// NewDropReasons and NewDNSFailures are drop reasons and failed DNS
+	// answers (query and rcode) of the incident that the baseline did not
+	// have, most first.
+	NewDropReasons, NewDNSFailures []Change
 }
 
 // Change is how one service or edge moved between the windows.
@@ -35,30 +46,46 @@ type Change struct {
 	What                                        string // the largest moves, in words
 }
 
-// compare runs services, graph and drops over both windows.
-func compare(ctx context.Context, eng analyze.Runner, before, after Window, given bool, top int) (*Changes, error) {
-	c := &Changes{Baseline: before, Incident: after, Given: given}
-	var tables [2][3]printer.Table
-	for i, w := range []Window{before, after} {
-		p := analyze.Params{Since: w.Since, Until: w.Until}
-		for j, name := range []string{"services", "graph", "drops"} {
-			t, err := eng.Run(ctx, name, p)
+// compared are the analyses a comparison runs over both windows.
+var compared = [...]string{"services", "graph", "drops", "dns"}
+
+// Compare runs services, graph, drops and dns over the baseline window of
+// base and the incident window of inc, and pairs their rows. base and inc
+// are the same engine unless the baseline is another recording. top
+// bounds the ranked services and edges.
+func Compare(ctx context.Context, base analyze.Runner, before Window, inc analyze.Runner, after Window, top int) (*Changes, error) {
+	var tables [2][len(compared)]printer.Table
+	for i, side := range []struct {
+		eng analyze.Runner
+		w   Window
+	}{{base, before}, {inc, after}} {
+		p := analyze.Params{Since: side.w.Since, Until: side.w.Until}
+		for j, name := range compared {
+			t, err := side.eng.Run(ctx, name, p)
 			if err != nil {
 				return nil, fmt.Errorf("baseline comparison: %w", err)
 			}
 			tables[i][j] = t
 		}
 	}
+	c := diffTables(tables[0], tables[1], top)
+	c.Baseline, c.Incident = before, after
+	return c, nil
+}
+
+// diffTables pairs the rows of the analyses in compared, before and after.
+func diffTables(before, after [len(compared)]printer.Table, top int) *Changes {
+	c := &Changes{}
 	svcKey := func(r map[string]any) string { return qualified(r["service"], r["namespace"]) }
 	edgeKey := func(r map[string]any) string {
 		return qualified(r["source"], r["source_namespace"]) + " -> " + qualified(r["destination"], r["destination_namespace"])
 	}
-	c.Services = changes(tables[0][0], tables[1][0], svcKey, top)
-	c.Edges = changes(tables[0][1], tables[1][1], edgeKey, top)
-	c.Appeared, c.Vanished = diffKeys(tables[0][1], tables[1][1], edgeKey)
-	reason := func(r map[string]any) string { return toString(r["reason"]) }
-	c.NewDropReasons, _ = diffKeys(tables[0][2], tables[1][2], reason)
-	return c, nil
+	c.Services = changes(before[0], after[0], svcKey, top)
+	c.Edges = changes(before[1], after[1], edgeKey, top)
+	c.Appeared, c.Vanished = oneSided(before[1], after[1], edgeKey)
+	c.NewDropReasons = newDropReasons(before[2], after[2])
+	c.NewDNSFailures = newDNSFailures(before[3], after[3])
+	return c
 }
 
 func qualified(name, ns any) string {
@@ -81,19 +108,8 @@ func changes(before, after printer.Table, key func(map[string]any) string, top i
 			continue // appeared: listed as such
 		}
 		ch := Change{Name: key(r)}
-		for i, row := range []map[string]any{b, r} {
-			ch.ErrorRate[i] = math.NaN()
-			if analyze.IntCell(row["requests"]) >= minSample {
-				ch.ErrorRate[i] = toFloat(row["error_rate"])
-			}
-			ch.P99ms[i] = math.NaN()
-			if analyze.IntCell(row["requests"]) >= minSample {
-				ch.P99ms[i] = toFloat(row["p99_ms"])
-			}
-			ch.RPS[i] = toFloat(row["rps"])
-			ch.FailShare[i] = share(row["connection_failures"], row["connections"])
-			ch.DropShare[i] = share(row["drops"], row["flows"])
-		}
+		ch.numbers(0, b)
+		ch.numbers(1, r)
 		ch.Score, ch.What = score(ch)
 		if ch.Score >= 1 {
 			out = append(out, ch)
@@ -109,6 +125,18 @@ func changes(before, after printer.Table, key func(map[string]any) string, top i
 		out = out[:top]
 	}
 	return out
+}
+
+// numbers sets side i (0 before, 1 after) from a row of services or graph.
+func (ch *Change) numbers(i int, row map[string]any) {
+	ch.ErrorRate[i], ch.P99ms[i] = math.NaN(), math.NaN()
+	if analyze.IntCell(row["requests"]) >= minSample {
+		ch.ErrorRate[i] = toFloat(row["error_rate"])
+		ch.P99ms[i] = toFloat(row["p99_ms"])
+	}
+	ch.RPS[i] = toFloat(row["rps"])
+	ch.FailShare[i] = share(row["connection_failures"], row["connections"])
+	ch.DropShare[i] = share(row["drops"], row["flows"])
 }
 
 func share(part, whole any) float64 {
@@ -148,38 +176,164 @@ func score(c Change) (float64, string) {
 	slices.SortStableFunc(moves, func(x, y move) int { return -cmpFloat(x.s, y.s) })
 	total := 0.0
 	var words []string
-	for _, m := range moves {
+	for i, m := range moves {
 		total += m.s
-		if m.s >= 1 && len(words) < 2 {
+		// The largest move is named even when only the sum of small
+		// ones made the change count.
+		if (m.s >= 1 || i == 0) && len(words) < 2 {
 			words = append(words, m.text)
 		}
 	}
 	return total, strings.Join(words, "; ")
 }
 
-// diffKeys are the keys only after has, and those only before has.
-func diffKeys(before, after printer.Table, key func(map[string]any) string) (appeared, vanished []string) {
-	in := func(t printer.Table) map[string]bool {
-		m := map[string]bool{}
+// oneSided are the edges only after has (appeared), with after's numbers,
+// and those only before has (vanished), with before's; by name.
+func oneSided(before, after printer.Table, key func(map[string]any) string) (appeared, vanished []Change) {
+	rows := func(t printer.Table) map[string]map[string]any {
+		m := map[string]map[string]any{}
 		for _, r := range t.Records() {
-			m[key(r)] = true
+			m[key(r)] = r
 		}
 		return m
 	}
-	b, a := in(before), in(after)
-	for k := range a {
-		if !b[k] {
-			appeared = append(appeared, k)
+	b, a := rows(before), rows(after)
+	only := func(in, other map[string]map[string]any, side int) []Change {
+		var out []Change
+		for k, r := range in {
+			if _, ok := other[k]; ok {
+				continue
+			}
+			ch := Change{Name: k}
+			ch.numbers(1-side, map[string]any{})
+			ch.numbers(side, r)
+			ch.What = alone(ch, side)
+			out = append(out, ch)
+		}
+		slices.SortFunc(out, func(x, y Change) int { return strings.Compare(x.Name, y.Name) })
+		return out
+	}
+	return only(a, b, 1), only(b, a, 0)
+}
+
+// alone says in words what an edge of one window carried there.
+func alone(c Change, side int) string {
+	var words []string
+	if v := c.RPS[side]; !math.IsNaN(v) && v > 0 {
+		words = append(words, num(v)+" req/s")
+	}
+	for _, m := range []struct {
+		name string
+		v    float64
+	}{{"error rate", c.ErrorRate[side]}, {"failed connections", c.FailShare[side]}, {"dropped flows", c.DropShare[side]}} {
+		if !math.IsNaN(m.v) && m.v > 0 {
+			words = append(words, m.name+" "+pct(m.v))
 		}
 	}
-	for k := range b {
-		if !a[k] {
-			vanished = append(vanished, k)
+	return strings.Join(words, "; ")
+}
+
+// newDropReasons are the drop reasons of after that before lacks, with
+// how many flows each dropped and on which edges, most first.
+func newDropReasons(before, after printer.Table) []Change {
+	had := map[string]bool{}
+	for _, r := range before.Records() {
+		had[toString(r["reason"])] = true
+	}
+	type agg struct {
+		drops int64
+		edges []string
+	}
+	by := map[string]*agg{}
+	for _, r := range after.Records() {
+		reason := toString(r["reason"])
+		if had[reason] {
+			continue
+		}
+		a := by[reason]
+		if a == nil {
+			a = &agg{}
+			by[reason] = a
+		}
+		a.drops += analyze.IntCell(r["drops"])
+		a.edges = append(a.edges, qualified(r["source"], r["source_namespace"])+" -> "+qualified(r["destination"], r["destination_namespace"]))
+	}
+	return ranked(by, func(a *agg) (float64, string) {
+		return float64(a.drops), fmt.Sprintf("%d dropped flows: %s", a.drops, listed(a.edges))
+	})
+}
+
+// newDNSFailures are the failed answers of after, by query and rcode,
+// that before lacks: a name that stopped resolving, or never did, from
+// the clients that asked, most first. Search-path NXDOMAINs (ndots:5) are
+// in both windows and so not new.
+func newDNSFailures(before, after printer.Table) []Change {
+	failed := func(t printer.Table, each func(key, client string, n int64)) {
+		for _, r := range t.Records() {
+			if analyze.IntCell(r["errors"]) == 0 {
+				continue
+			}
+			for _, rc := range strings.Split(toString(r["rcodes"]), ",") {
+				name, count, _ := strings.Cut(rc, "=")
+				if name == "" || name == "NOERROR" {
+					continue
+				}
+				n, _ := strconv.ParseInt(count, 10, 64)
+				each(toString(r["query"])+" "+name, qualified(r["client"], r["client_namespace"]), n)
+			}
 		}
 	}
-	slices.Sort(appeared)
-	slices.Sort(vanished)
-	return appeared, vanished
+	had := map[string]bool{}
+	failed(before, func(key, _ string, _ int64) { had[key] = true })
+	type agg struct {
+		answers int64
+		clients []string
+	}
+	by := map[string]*agg{}
+	failed(after, func(key, client string, n int64) {
+		if had[key] {
+			return
+		}
+		a := by[key]
+		if a == nil {
+			a = &agg{}
+			by[key] = a
+		}
+		a.answers += n
+		if !slices.Contains(a.clients, client) {
+			a.clients = append(a.clients, client)
+		}
+	})
+	return ranked(by, func(a *agg) (float64, string) {
+		return float64(a.answers), fmt.Sprintf("%d answers to %s", a.answers, listed(a.clients))
+	})
+}
+
+// ranked turns what was counted per name into changes, the largest first.
+func ranked[T any](by map[string]T, what func(T) (float64, string)) []Change {
+	out := make([]Change, 0, len(by))
+	for name, a := range by {
+		ch := Change{Name: name}
+		ch.Score, ch.What = what(a)
+		out = append(out, ch)
+	}
+	slices.SortFunc(out, func(a, b Change) int {
+		if a.Score != b.Score {
+			return -cmpFloat(a.Score, b.Score)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// listed names the first three of names and counts the rest.
+func listed(names []string) string {
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) > 3 {
+		return strings.Join(names[:3], ", ") + fmt.Sprintf(" and %d more", len(names)-3)
+	}
+	return strings.Join(names, ", ")
 }
 
 func cmpFloat(a, b float64) int {

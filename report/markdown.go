@@ -89,11 +89,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 
 	b.WriteString("## 5. What changed\n\n")
 	if c := r.Changes; c != nil {
-		base := "Baseline: the window before the incident"
-		if c.Given {
-			base = "Baseline (--baseline)"
-		}
-		fmt.Fprintf(&b, "%s %s, compared with %s.\n\n", base, c.Baseline, c.Incident)
+		fmt.Fprintf(&b, "%s\n\n", mdText(c.Compared()))
 		for _, part := range []struct {
 			title string
 			rows  []Change
@@ -109,16 +105,17 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			}
 			b.WriteString("\n")
 		}
-		for _, l := range []struct {
-			title string
-			items []string
-		}{{"Edges that appeared", c.Appeared}, {"Edges that vanished", c.Vanished}, {"New drop reasons", c.NewDropReasons}} {
-			if len(l.items) > 0 {
-				esc := make([]string, len(l.items))
-				for i, s := range l.items {
-					esc[i] = mdText(s)
+		for _, l := range c.Lists() {
+			if len(l.Items) > 0 {
+				fmt.Fprintf(&b, "**%s:**\n\n", l.Title)
+				for _, ch := range l.Items {
+					fmt.Fprintf(&b, "- %s", mdText(ch.Name))
+					if ch.What != "" {
+						fmt.Fprintf(&b, ": %s", mdText(ch.What))
+					}
+					b.WriteString("\n")
 				}
-				fmt.Fprintf(&b, "**%s:** %s\n\n", l.title, strings.Join(esc, ", "))
+				b.WriteString("\n")
 			}
 		}
 	} else {

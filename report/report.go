@@ -182,8 +182,12 @@ func Build(ctx context.Context, eng analyze.Runner, paths []string, o Options) (
 		if o.Baseline == nil {
 			after.Since = r.Incident.Start
 		}
-		if r.Changes, err = compare(ctx, eng, *base, after, o.Baseline != nil, o.Top); err != nil {
+		if r.Changes, err = Compare(ctx, eng, *base, eng, after, o.Top); err != nil {
 			return nil, err
+		}
+		r.Changes.Given = o.Baseline != nil
+		if !r.Changes.Given {
+			r.Changes.Why = r.Incident.Why
 		}
 	}
 

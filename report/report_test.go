@@ -91,7 +91,7 @@ func TestReportFindsTheSimulatedIncident(t *testing.T) {
 					t.Errorf("%s is not among the top changes %v", want, top)
 				}
 			}
-			if !strings.Contains(strings.Join(r.Changes.NewDropReasons, " "), "POLICY_DEN") {
+			if !strings.Contains(strings.Join(names(r.Changes.NewDropReasons), " "), "POLICY_DEN") {
 				t.Errorf("new drop reasons %v lack the deny policy's", r.Changes.NewDropReasons)
 			}
 			if !r.Summary.L7 || !r.Summary.Complete || r.Summary.Nodes != 3 {

@@ -22,7 +22,7 @@ const buildNote = ""
 
 func commands() []*cobra.Command {
 	return []*cobra.Command{newVersionCmd(), newSchemaCmd(), newSimCmd(), newRecordCmd(), newRecoverCmd(), newCompactCmd(),
-		newReindexCmd(), newImportCmd(), newExportCmd(), newQueryCmd(), newAnalyzeCmd(), newReplayCmd(), newReportCmd(), newDemoCmd()}
+		newReindexCmd(), newImportCmd(), newExportCmd(), newQueryCmd(), newAnalyzeCmd(), newReplayCmd(), newReportCmd(), newDiffCmd(), newDemoCmd()}
 }
 
 // duckDBVersion is the version of the DuckDB linked in.

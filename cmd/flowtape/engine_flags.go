@@ -3,6 +3,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/analyze"
@@ -65,4 +67,31 @@ func (f *clickhouseFlags) clickhouse() (bool, error) {
 
 func (f *clickhouseFlags) options() analyze.ClickHouseOptions {
 	return analyze.ClickHouseOptions{Server: f.server, Cluster: f.cluster}
+}
+
+// openRunner opens the engine the flags choose over paths: ClickHouse
+// reads them where they lie; DuckDB here, with the window's files of a
+// bucket fetched into the cache first. close releases what it opened.
+func openRunner(cmd *cobra.Command, paths []string, since, until time.Time, eng engineFlags, ch clickhouseFlags, cache cacheFlags) (r analyze.Runner, close func(), err error) {
+	onCH, err := ch.clickhouse()
+	if err != nil {
+		return nil, nil, err
+	}
+	if onCH {
+		c, err := analyze.OpenClickHouse(cmd.Context(), paths, since, until, ch.options())
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() { c.Close() }, nil
+	}
+	local, done, err := cache.localPaths(cmd, paths, since, until)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := analyze.Open(cmd.Context(), local, eng.options())
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return d, func() { d.Close(); done() }, nil
 }

@@ -17,6 +17,25 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
+// parseBaseline reads --baseline SINCE..UNTIL; "" is none.
+func parseBaseline(baseline string) (*report.Window, error) {
+	if baseline == "" {
+		return nil, nil
+	}
+	from, to, ok := strings.Cut(baseline, "..")
+	if !ok {
+		return nil, usagef("--baseline %q: give SINCE..UNTIL, e.g. 2026-11-25T12:00:00Z..2026-11-25T12:30:00Z", baseline)
+	}
+	b, e, err := parseWindow(from, to)
+	if err != nil {
+		return nil, usagef("--baseline %q: %v", baseline, err)
+	}
+	if b.IsZero() || e.IsZero() || !e.After(b) {
+		return nil, usagef("--baseline %q: give SINCE..UNTIL with SINCE before UNTIL", baseline)
+	}
+	return &report.Window{Since: b, Until: e}, nil
+}
+
 func newReportCmd() *cobra.Command {
 	var (
 		output, format, baseline, title string
@@ -72,19 +91,8 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 			if o.Since, o.Until, err = win.parse(); err != nil {
 				return err
 			}
-			if baseline != "" {
-				from, to, ok := strings.Cut(baseline, "..")
-				if !ok {
-					return usagef("--baseline %q: give SINCE..UNTIL, e.g. 2026-11-25T12:00:00Z..2026-11-25T12:30:00Z", baseline)
-				}
-				b, e, err := parseWindow(from, to)
-				if err != nil {
-					return usagef("--baseline %q: %v", baseline, err)
-				}
-				if b.IsZero() || e.IsZero() || !e.After(b) {
-					return usagef("--baseline %q: give SINCE..UNTIL with SINCE before UNTIL", baseline)
-				}
-				o.Baseline = &report.Window{Since: b, Until: e}
+			if o.Baseline, err = parseBaseline(baseline); err != nil {
+				return err
 			}
 			// 0 is the default (a bucket fitting the window); the rest as
 			// for flowtape analyze.
@@ -102,31 +110,11 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 					until = b.Until
 				}
 			}
-			onCH, err := ch.clickhouse()
+			e, closeEngine, err := openRunner(cmd, args, since, until, eng, ch, cache)
 			if err != nil {
 				return err
 			}
-			var e analyze.Runner
-			if onCH {
-				c, err := analyze.OpenClickHouse(cmd.Context(), args, since, until, ch.options())
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				e = c
-			} else {
-				paths, done, err := cache.localPaths(cmd, args, since, until)
-				if err != nil {
-					return err
-				}
-				defer done()
-				d, err := analyze.Open(cmd.Context(), paths, eng.options())
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				e = d
-			}
+			defer closeEngine()
 			start := time.Now()
 			names := make([]string, len(args))
 			for i, a := range args {

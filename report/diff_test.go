@@ -1,0 +1,94 @@
+package report_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/testutil"
+	"github.com/flowtape/flowtape/report"
+	"github.com/flowtape/flowtape/sim"
+)
+
+func open(t *testing.T, dir string) analyze.Runner {
+	t.Helper()
+	eng, err := analyze.Open(context.Background(), []string{dir}, analyze.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
+}
+
+// flowtape diff and the report's "what changed" are one comparison: the
+// same windows, the same rows, the same sentence saying what was compared.
+func TestWhatChangedIsTheReportsComparison(t *testing.T) {
+	dir, _ := simRecording(t)
+	eng := open(t, dir)
+	baseline := &report.Window{Since: simStart, Until: simStart.Add(90 * time.Second)}
+	for _, tc := range []struct {
+		name string
+		o    report.Options
+		d    report.DiffOptions
+	}{
+		{"from the data", report.Options{}, report.DiffOptions{}},
+		{"with a baseline", report.Options{Baseline: baseline}, report.DiffOptions{Baseline: baseline}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := build(t, dir, tc.o)
+			c, err := report.WhatChanged(context.Background(), eng, []string{"incident-42"}, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Changes == nil {
+				t.Fatal("the report compared nothing")
+			}
+			if !reflect.DeepEqual(c.Table(), r.Changes.Table()) || c.Compared() != r.Changes.Compared() {
+				t.Errorf("flowtape diff:\n%s\n%v\nthe report:\n%s\n%v", c.Compared(), c.Table(), r.Changes.Compared(), r.Changes.Table())
+			}
+			if len(c.Services) == 0 || len(c.NewDropReasons) == 0 {
+				t.Errorf("nothing changed: %+v", c)
+			}
+		})
+	}
+}
+
+// Another recording as the baseline: a steady hour against the incident.
+// The services the incident broke lead, the deny policy's drops are new,
+// and the sentence names the baseline's recording.
+func TestWhatChangedAgainstAnotherRecording(t *testing.T) {
+	dir, truth := simRecording(t)
+	steady := t.TempDir()
+	testutil.WriteRecording(t, steady, "steady", testutil.SimResponses(sim.Scenarios["steady"], 3, 300, simStart.Add(-time.Hour), simStart.Add(-time.Hour+2*time.Minute)))
+	c, err := report.WhatChanged(context.Background(), open(t, dir), []string{"incident-42"},
+		report.DiffOptions{Since: truth, BaselineEngine: open(t, steady), BaselineFrom: []string{"last-hour"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := strings.Join(names(c.Services)[:min(6, len(c.Services))], " ")
+	for _, want := range []string{"default/paymentservice", "default/cartservice"} {
+		if !strings.Contains(top, want) {
+			t.Errorf("%s is not among the top changes %s", want, top)
+		}
+	}
+	if !strings.Contains(strings.Join(names(c.NewDropReasons), " "), "POLICY_DEN") {
+		t.Errorf("new drop reasons %v lack the deny policy's", names(c.NewDropReasons))
+	}
+	if !strings.HasPrefix(c.Compared(), "Baseline: last-hour 2026-11-25T12:00:00") || !c.Baseline.Until.Before(simStart) || !c.Incident.Since.Equal(truth) {
+		t.Errorf("compared %s: want the whole of last-hour against the incident from %s", c.Compared(), truth)
+	}
+}
+
+// Without a baseline and without an incident in the timeline there is
+// nothing to compare with, and the error says what to give.
+func TestWhatChangedNeedsABaselineOrAnIncident(t *testing.T) {
+	steady := t.TempDir()
+	testutil.WriteRecording(t, steady, "steady", testutil.SimResponses(sim.Scenarios["steady"], 3, 300, simStart, simStart.Add(3*time.Minute)))
+	_, err := report.WhatChanged(context.Background(), open(t, steady), []string{"steady"}, report.DiffOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no incident found") || !strings.Contains(err.Error(), "--baseline-recording") {
+		t.Errorf("err = %v, want no incident found and what to give", err)
+	}
+}
