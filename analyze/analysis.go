@@ -22,13 +22,19 @@ type Params struct {
 	// Reporter is server (default), client or both: which proxy's view of
 	// a request counts (see requests_counted.sql).
 	Reporter string
-	// Level is the graph's node: workload (default), service or pod.
+	// Level is the graph's node: workload (default), service or pod; for
+	// slo, edge makes a row per edge rather than per service.
 	Level string
 	// Bucket is the timeline's bucket (default a minute).
 	Bucket time.Duration
 	// By is what a row of errors is: path (default: an endpoint of an
 	// edge) or edge; on the summary path, edge.
 	By string
+	// Objective is slo's objective, a percentage of good events (0:
+	// defaults.SLOObjective); Latency its latency SLI's threshold (0: no
+	// latency SLI).
+	Objective float64
+	Latency   time.Duration
 	// Summaries is whether services, graph, timeline and errors read the per-minute
 	// summaries: auto (default: over windows longer than
 	// defaults.SummaryWindow), always or never (see summary.go).
@@ -43,9 +49,15 @@ func (p Params) Validate() error {
 		return fmt.Errorf("--reporter %q: use server, client or both", p.Reporter)
 	}
 	switch p.Level {
-	case "", "workload", "service", "pod":
+	case "", "workload", "service", "pod", "edge":
 	default:
-		return fmt.Errorf("--level %q: use workload, service or pod", p.Level)
+		return fmt.Errorf("--level %q: use workload, service or pod (slo: service or edge)", p.Level)
+	}
+	if p.Objective != 0 && (p.Objective <= 0 || p.Objective >= 100) {
+		return fmt.Errorf("--objective %g: give a percentage of good events below 100, e.g. 99.9", p.Objective)
+	}
+	if p.Latency < 0 || (p.Latency > 0 && p.Latency < time.Millisecond) {
+		return fmt.Errorf("--latency %s: give a threshold of at least 1ms, e.g. 300ms", p.Latency)
 	}
 	switch p.By {
 	case "", "path", "edge":
@@ -95,7 +107,7 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	if err != nil {
 		return printer.Table{}, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.ValidateFor(name); err != nil {
 		return printer.Table{}, err
 	}
 	if len(e.files.Flows) == 0 && !aboutLosses[name] {
@@ -122,6 +134,7 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 		{"since", timeOrNil(p.Since)}, {"until", timeOrNil(p.Until)},
 		{"namespace", strOrNil(p.Namespace)}, {"reporter", strOrNil(p.Reporter)},
 		{"level", strOrNil(p.Level)}, {"bucket", bucket}, {"errors_by", strOrNil(p.By)},
+		{"slo_objective", floatOrNil(p.Objective)}, {"slo_latency_ms", floatOrNil(float64(p.Latency) / float64(time.Millisecond))},
 		{"ft_unsettled_only", use},
 		{"ft_summary_h0", timeOrNil(e.summaryHours[0])}, {"ft_summary_h1", timeOrNil(e.summaryHours[1])},
 	}
@@ -134,6 +147,8 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v.name, quote(x))
 		case int64:
 			stmt = fmt.Sprintf("SET VARIABLE %s = %d", v.name, x)
+		case float64:
+			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v.name, sqlDouble(x))
 		case bool:
 			stmt = fmt.Sprintf("SET VARIABLE %s = %t", v.name, x)
 		}
@@ -160,6 +175,29 @@ func timeOrNil(t time.Time) any {
 	return t
 }
 
+func floatOrNil(f float64) any {
+	if f == 0 {
+		return nil
+	}
+	return f
+}
+
+// ValidateFor is Validate, and --level checked against the analysis:
+// slo's rows are services or edges, the graph's nodes workloads, services
+// or pods.
+func (p Params) ValidateFor(name string) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case name == "slo" && p.Level == "pod":
+		return fmt.Errorf("--level pod: slo gives a row per service (--level service or workload) or per edge (--level edge)")
+	case name != "slo" && p.Level == "edge":
+		return fmt.Errorf("--level edge is slo's: the graph's nodes are workloads, services or pods")
+	}
+	return nil
+}
+
 func strOrNil(s string) any {
 	if s == "" {
 		return nil
@@ -173,6 +211,19 @@ func Notes(name string, t printer.Table) []string {
 	col := map[string]int{}
 	for i, c := range t.Columns {
 		col[c] = i
+	}
+	if basis, ok := col["basis"]; ok && name == "slo" {
+		n := 0
+		for _, r := range t.Rows {
+			if r[basis] == "connections" {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		return []string{fmt.Sprintf("%d rows had no L7 (HTTP/gRPC) data: their availability is of TCP connections neither dropped nor unanswered, "+
+			"of those the recording can judge (basis connections, -o wide); a connection a policy denied counts as failed.", n)}
 	}
 	vis, hasVis := col["visibility"]
 	if name != "services" || !hasVis || len(t.Rows) == 0 {

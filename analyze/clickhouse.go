@@ -165,7 +165,7 @@ func (e *ClickHouse) analysisQuery(name string, p Params) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.ValidateFor(name); err != nil {
 		return "", err
 	}
 	return e.compose(q, p)
@@ -266,9 +266,14 @@ func (e *ClickHouse) fill(q string, p Params) (string, error) {
 	if bucket <= 0 {
 		bucket = defaults.Bucket
 	}
+	objective := p.Objective
+	if objective == 0 {
+		objective = defaults.SLOObjective
+	}
 	vals := map[string]any{
 		"since": timeOrNil(p.Since), "until": timeOrNil(p.Until), "namespace": strOrNil(p.Namespace),
 		"reporter": reporter, "level": level, "bucket": int64(bucket / time.Second), "errors_by": by,
+		"slo_objective": objective, "slo_latency_ms": floatOrNil(float64(p.Latency) / float64(time.Millisecond)),
 	}
 	for k, v := range e.facts {
 		vals[k] = v

@@ -22,10 +22,14 @@ import (
 var defaultColumns = map[string][]string{
 	"services": {"service", "namespace", "visibility", "rps", "error_rate", "p50_ms", "p99_ms",
 		"connections", "connection_failures", "drops", "health"},
-	"graph":    {"source", "destination", "protocols", "rps", "error_rate", "p99_ms", "connections", "drops", "health"},
-	"errors":   {"source", "destination", "port", "method", "path", "requests", "errors", "statuses"},
-	"drops":    {"reason", "source", "destination", "protocol", "port", "direction", "denied_by", "drops", "last"},
-	"dns":      {"client", "query", "qtypes", "answers", "errors", "rcodes"},
+	"graph":  {"source", "destination", "protocols", "rps", "error_rate", "p99_ms", "connections", "drops", "health"},
+	"errors": {"source", "destination", "port", "method", "path", "requests", "errors", "statuses"},
+	"drops":  {"reason", "source", "destination", "protocol", "port", "direction", "denied_by", "drops", "last"},
+	"dns":    {"client", "query", "qtypes", "answers", "errors", "rcodes"},
+	// objective, the bad count and the budget itself are what the user
+	// gave and what the ratios beside them already say; basis is in a note
+	// where it is connections (Notes).
+	"slo":      {"client", "service", "namespace", "sli", "events", "good_percent", "budget_burned", "page_1h_5m", "page_6h_30m"},
 	"timeline": {"bucket", "flows", "requests", "errors", "error_rate", "p99_ms", "drops", "connection_failures", "lost_events"},
 	// Node names are long (GKE's run to 50 characters): the window is the
 	// (all) row's last flow here, and the first row of timeline.

@@ -20,8 +20,8 @@ import (
 // the summaries for one analysis reads them for no other.
 func runFresh(t *testing.T, dir, name string, p analyze.Params) printer.Table {
 	t.Helper()
-	if name == "timeline" {
-		p.Bucket = time.Hour
+	if name == "timeline" || name == "slo" {
+		p.Bucket = time.Hour // the samples span weeks
 	}
 	res, err := open(t, dir).Run(context.Background(), name, p)
 	if err != nil {

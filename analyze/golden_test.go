@@ -160,6 +160,7 @@ func TestGoldenAnalysesOnSamples(t *testing.T) {
 		t.Errorf("services: %d requests, %d errors; the flows hold %d HTTP responses, %d of them 5xx",
 			sum(t, res, "requests", l7), sum(t, res, "errors", l7), httpResponses, http5xx)
 	}
+	unanswered := sum(t, res, "no_response", l7)
 	byReason := map[string]int64{}
 	for _, m := range res.Records() {
 		for _, kv := range strings.Split(m["drops_by_reason"].(string), ",") {
@@ -206,6 +207,14 @@ func TestGoldenAnalysesOnSamples(t *testing.T) {
 	if res := run("dns", analyze.Params{}); sum(t, res, "answers", nil) != dnsAnswers || sum(t, res, "errors", nil) != dnsErrors {
 		t.Errorf("dns: %d answers, %d errors; the flows hold %d DNS responses, %d not NOERROR",
 			sum(t, res, "answers", nil), sum(t, res, "errors", nil), dnsAnswers, dnsErrors)
+	}
+	// Availability over the HTTP requests: each response is an event,
+	// each 5xx a bad one, and so is each request never answered.
+	isReq := func(m map[string]any) bool { return m["sli"] == "availability" && m["basis"] == "requests" }
+	if res := run("slo", analyze.Params{Bucket: time.Hour, Latency: 100 * time.Millisecond}); unanswered == 0 ||
+		sum(t, res, "events", isReq) != httpResponses+unanswered || sum(t, res, "bad", isReq) != http5xx+unanswered {
+		t.Errorf("slo: %d events, %d bad; the flows hold %d HTTP responses, %d of them 5xx, and %d requests never answered",
+			sum(t, res, "events", isReq), sum(t, res, "bad", isReq), httpResponses, http5xx, unanswered)
 	}
 	res = run("coverage", analyze.Params{})
 	for node, n := range byNode {

@@ -52,6 +52,9 @@ func TestMaterializeKeepsEveryAnswer(t *testing.T) {
 		{Reporter: "client", Bucket: 24 * time.Hour},
 	} {
 		for _, name := range analyze.Analyses() {
+			if name == "slo" && p.Level == "pod" {
+				continue // refused: slo's rows are services or edges
+			}
 			want, err := plain.Run(ctx, name, p)
 			if err != nil {
 				t.Fatal(err)

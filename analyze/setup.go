@@ -216,7 +216,7 @@ func (e *Engine) steps() []setupStep {
 				"SET VARIABLE ft_pods_renamed = (SELECT count(*) > 0 FROM pod_renames)", "ft_pods_renamed"))
 		}
 	}
-	steps = append(steps, file("sql/window.sql"), file("sql/summary/rows.sql"), file("sql/summary/views.sql"))
+	steps = append(steps, file("sql/window.sql"), file("sql/slo.sql"), file("sql/summary/rows.sql"), file("sql/summary/views.sql"))
 	// The variant of ft_traffic_in that is right whatever the window; an
 	// analysis gets the faster one where it is right too (trafficIn).
 	steps = append(steps, file(trafficInCut))
@@ -500,6 +500,7 @@ func variablesSQL() string {
 		{"ft_default_bucket_seconds", strconv.FormatInt(int64(defaults.Bucket/time.Second), 10)},
 		{"ft_default_health_degraded", sqlDouble(defaults.HealthDegraded)},
 		{"ft_default_health_failure", sqlDouble(defaults.HealthFailure)},
+		{"ft_default_slo_objective", sqlDouble(defaults.SLOObjective)},
 		{"ft_recorder_node", quote(schema.RecorderNode)},
 		{"ft_reserved_identities", "MAP {" + strings.Join(ids, ", ") + "}"},
 		{"ft_fold_from", quote(foldFrom)},

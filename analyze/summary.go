@@ -37,7 +37,7 @@ const (
 )
 
 // summaryAnalyses are the analyses with a summary path.
-var summaryAnalyses = []string{"services", "graph", "timeline", "errors"}
+var summaryAnalyses = []string{"services", "graph", "timeline", "errors", "slo"}
 
 // SummarySQL is the summary path's SQL of an analysis.
 func SummarySQL(name string) (string, bool) {
@@ -74,7 +74,7 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		return refuse("the summaries keep no pods: --level pod reads every request and connection")
 	case name == "errors" && p.By == "path":
 		return refuse("the summaries keep no URL paths: --by path reads every request (the summaries give errors --by edge)")
-	case name == "timeline" && bucketOf(*p)%time.Minute != 0:
+	case (name == "timeline" || name == "slo") && bucketOf(*p)%time.Minute != 0:
 		return refuse(fmt.Sprintf("the summaries count by minute: --bucket %s is not whole minutes", bucketOf(*p)))
 	case e.derivedErr != nil:
 		return refuse(e.derivedErr.Error())
@@ -126,8 +126,9 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		t1 = p.Until
 	}
 	e.summaryHours[0], e.summaryHours[1] = coveredHours(spans, t0, t1)
-	if name == "timeline" && bucketOf(*p)%time.Hour != 0 {
-		// a timeline of buckets shorter than an hour reads minute rows
+	if (name == "timeline" || name == "slo") && bucketOf(*p)%time.Hour != 0 {
+		// a timeline (slo's steps) of buckets shorter than an hour reads
+		// minute rows
 		e.summaryHours[0] = time.Time{}
 	}
 	if e.summaryHours[0].IsZero() {
@@ -141,6 +142,10 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	}
 	note := fmt.Sprintf("%s: read the per-minute summaries (%s; --summaries never reads every request and connection): "+
 		"counts exact, p50-p99 within %.0f%%", name, why, schema.SketchRelativeError*100)
+	if name == "slo" {
+		note = fmt.Sprintf("slo: read the per-minute summaries (%s; --summaries never reads every request and connection): "+
+			"availability exact, latencies within %.0f%% of --latency", why, schema.SketchRelativeError*100)
+	}
 	if name == "errors" {
 		// the rows of --by edge: the summaries keep no URL paths
 		p.By = "edge"

@@ -51,6 +51,11 @@ does; -o wide shows every column, as json, csv and markdown do.
             --by edge: one row per edge, protocol and port
   drops     dropped packets by reason, edge and denying policy
   dns       DNS answers by client and query, failures first, with rcodes
+  slo       per service (--level edge: per edge) and SLI: availability (requests
+            not failed; connections where no L7 proxy was), latency with
+            --latency; events, good_percent against --objective (99.9), the
+            error budget the window burned, and when the SRE workbook's
+            burn-rate alerts (1h/5m at 14.4x, 6h/30m at 6x) would have paged
   timeline  per --bucket: flows, requests, errors, error rate, p99, no
             response, drops, policy denies, connection failures, lost events
   coverage  did we see everything: window, flows per node, events lost by
@@ -59,7 +64,7 @@ does; -o wide shows every column, as json, csv and markdown do.
 A request is counted once: at the server's proxy, at the client's where no
 server proxy saw it (--reporter server|client|both). Rates divide by the
 analysed window (--since/--until, else the recording's). Over windows longer
-than an hour, services, graph, timeline and errors (--by edge) read the
+than an hour, services, graph, timeline, errors (--by edge) and slo read the
 per-minute summaries written with the flows, and say so (--summaries).`,
 		Example: `  flowtape analyze services incident-42
   flowtape analyze services incident-42 -o wide
@@ -67,6 +72,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
   flowtape analyze graph incident-42 --format dot | dot -Tsvg > graph.svg
   flowtape analyze timeline incident-42 --bucket 10s
   flowtape analyze errors prod-recorder --since 24h --by edge
+  flowtape analyze slo incident-42 --objective 99.9 --latency 300ms
   flowtape analyze services incident-42 --sql
   flowtape analyze services incident-42 --engine chdb
   flowtape analyze graph s3://flows/prod --engine clickhouse --clickhouse clickhouse://default:@ch:9000/default`,
@@ -103,7 +109,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			if cmd.Flags().Changed("bucket") && p.Bucket <= 0 {
 				return usagef("--bucket %s: use a positive length, e.g. 10s, 1m or 5m", p.Bucket)
 			}
-			if err := p.Validate(); err != nil {
+			if err := p.ValidateFor(args[0]); err != nil {
 				return usageError{err}
 			}
 			var t printer.Table
@@ -166,13 +172,15 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 	win.add(fl, "analyse from", "analyse until")
 	cache.add(fl)
 	fl.StringVarP(&p.Namespace, "namespace", "n", "", "only services (edges, clients) of this namespace")
-	fl.StringVar(&p.Level, "level", defaults.Level, "graph: what a node is: workload, service or pod")
+	fl.StringVar(&p.Level, "level", defaults.Level, "graph: what a node is: workload, service or pod; slo: a row per service, or per edge with edge")
 	fl.StringVar(&p.By, "by", "", "errors: one row per endpoint of an edge (path) or per edge, protocol and port (edge); "+
 		"default path, edge where the summaries are read (--summaries)")
-	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m")
+	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m; slo: how often the burn-rate alerts are evaluated")
+	fl.Float64Var(&p.Objective, "objective", defaults.SLOObjective, "slo: the objective, a percentage of good events")
+	fl.DurationVar(&p.Latency, "latency", 0, "slo: add a latency SLI, the share of answered requests no slower than this, e.g. 300ms")
 	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
-	fl.StringVar(&p.Summaries, "summaries", analyze.SummariesAuto, fmt.Sprintf("services, graph, timeline, errors: read the per-minute summaries: "+
+	fl.StringVar(&p.Summaries, "summaries", analyze.SummariesAuto, fmt.Sprintf("services, graph, timeline, errors, slo: read the per-minute summaries: "+
 		"auto (for windows over %s), always or never (every request and connection)", defaults.SummaryWindow))
 	eng.add(cmd)
 	ch.add(cmd)

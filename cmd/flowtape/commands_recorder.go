@@ -34,7 +34,7 @@ func commands() []*cobra.Command {
 	cmds := []*cobra.Command{newVersionCmd(), newSchemaCmd(), newRecordCmd(), newRecoverCmd(), newReindexCmd(), newExportCmd()}
 	// The full build's other verbs say where they are rather than
 	// "unknown command".
-	for _, verb := range []string{"analyze", "query", "report", "replay", "compact", "import", "sim", "demo"} {
+	for _, verb := range []string{"analyze", "query", "report", "diff", "replay", "compact", "import", "sim", "demo"} {
 		cmds = append(cmds, &cobra.Command{
 			Use:                verb,
 			Hidden:             true,

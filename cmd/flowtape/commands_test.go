@@ -110,6 +110,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"record", "-o", "x", "--max-disk", "lots"}, `--max-disk: invalid size "lots"`},
 		{[]string{"record", "-o", "x", "--retention", "-1h"}, "invalid --retention -1h0m0s"},
 		{[]string{"record", "-o", "x", "--node", "n1"}, "--node n1 needs --per-node"},
+		{[]string{"analyze", "slo", "x", "--objective", "100"}, "--objective 100: give a percentage of good events below 100"},
+		{[]string{"analyze", "slo", "x", "--latency", "500us"}, "--latency 500µs: give a threshold of at least 1ms"},
+		{[]string{"analyze", "slo", "x", "--level", "pod"}, "--level pod: slo gives a row per service"},
+		{[]string{"analyze", "graph", "x", "--level", "edge"}, "--level edge is slo's"},
 		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
 	}
 	for _, tt := range tests {

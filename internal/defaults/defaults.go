@@ -126,6 +126,10 @@ const (
 	// an error share.
 	HealthDegraded = 0.001
 	HealthFailure  = 0.10
+	// SLOObjective is the slo analysis's objective, a percentage of good
+	// events: three nines, the objective of the SRE workbook's alerting
+	// examples.
+	SLOObjective = 99.9
 	// ReportTop is how many rows a report's tables of services, changes,
 	// errors and drops show at most.
 	ReportTop = 15

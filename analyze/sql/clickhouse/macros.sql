@@ -4,7 +4,8 @@
 -- analyze/sql/macros.sql for what each means; these compute the same.
 
 -- The parameters (query parameters; NULL when unset). reporter, level,
--- errors_by and bucket have their defaults filled in by flowtape.
+-- errors_by, bucket and slo_objective have their defaults filled in by
+-- flowtape.
 {since:Nullable(DateTime64(9, 'UTC'))} AS ft_since,
 {until:Nullable(DateTime64(9, 'UTC'))} AS ft_until,
 {namespace:Nullable(String)} AS ft_namespace,
@@ -12,6 +13,8 @@
 {level:String} AS ft_level,
 {errors_by:String} AS ft_errors_by,
 {bucket:Int64} AS ft_bucket_seconds,
+{slo_objective:Float64} AS ft_slo_objective,
+{slo_latency_ms:Nullable(Float64)} AS ft_slo_latency_ms,
 
 -- Facts flowtape's Go code declares (internal/defaults, schema) or reads
 -- from the recording (its manifests).
@@ -74,4 +77,14 @@
 
 -- ft_minute is the minute of a time; ft_bucket its bucket of s seconds.
 (t -> fromUnixTimestamp64Nano(intDiv(toUnixTimestamp64Nano(t), 60000000000) * 60000000000, 'UTC')) AS ft_minute,
-((t, s) -> fromUnixTimestamp64Nano(intDiv(toUnixTimestamp64Nano(t), s * 1000000000) * (s * 1000000000), 'UTC')) AS ft_bucket
+((t, s) -> fromUnixTimestamp64Nano(intDiv(toUnixTimestamp64Nano(t), s * 1000000000) * (s * 1000000000), 'UTC')) AS ft_bucket,
+
+-- slo (analyze/sql/slo.sql): ft_step is a time's step of --bucket,
+-- ft_slo_steps how many steps a trailing window of seconds takes (rounded
+-- up), ft_burn a burn rate: the bad share over what the objective allows;
+(t -> intDiv(toUnixTimestamp64Nano(t), ft_bucket_seconds * 1000000000)) AS ft_step,
+(seconds -> toInt64(ceil(seconds / ft_bucket_seconds))) AS ft_slo_steps,
+((bad, events) -> if(events > 0, bad / events / (1 - ft_slo_objective / 100), NULL)) AS ft_burn,
+-- ft_trailing: the burn rate over the n steps up to each step, from
+-- cumulative counts of events ce and bad events cb.
+((ce, cb, n) -> arrayMap(k -> ft_burn(cb[k] - if(k > n, cb[k - n], 0), ce[k] - if(k > n, ce[k - n], 0)), arrayEnumerate(ce))) AS ft_trailing
