@@ -12,16 +12,14 @@ req AS (
     FROM requests_counted r, time_window w
     WHERE r.time BETWEEN w.t0 AND w.t1 AND ft_in_namespace(client_namespace, server_namespace)
 ),
-ev AS (
-    SELECT client, client_namespace, service, namespace, 'availability' AS sli, 'requests' AS basis,
-        ft_step(time) AS step, toInt64(count()) AS events, toInt64(countIf(error OR no_response)) AS bad
+-- requests by entity and step, both SLIs in one pass (ClickHouse
+-- computes a WITH entry again wherever it is read)
+rq AS (
+    SELECT client, client_namespace, service, namespace, ft_step(time) AS step,
+        toInt64(count()) AS n, toInt64(countIf(error OR no_response)) AS nbad,
+        toInt64(countIf(latency_ns IS NOT NULL AND NOT no_response)) AS ln,
+        toInt64(countIf(latency_ns IS NOT NULL AND NOT no_response AND latency_ns > ft_slo_latency_ms * 1e6)) AS lbad
     FROM req
-    GROUP BY client, client_namespace, service, namespace, step
-    UNION ALL
-    SELECT client, client_namespace, service, namespace, 'latency' AS sli, 'requests' AS basis,
-        ft_step(time) AS step, toInt64(count()) AS events, toInt64(countIf(latency_ns > ft_slo_latency_ms * 1e6)) AS bad
-    FROM req
-    WHERE ft_slo_latency_ms IS NOT NULL AND latency_ns IS NOT NULL AND NOT no_response
     GROUP BY client, client_namespace, service, namespace, step
 ),
 conn AS (
@@ -34,34 +32,30 @@ conn AS (
     GROUP BY client, client_namespace, service, namespace, step
 ),
 counted AS (
-    SELECT * FROM ev
+    SELECT client, client_namespace, service, namespace, x.1 AS sli, 'requests' AS basis, step, x.2 AS events, x.3 AS bad
+    FROM rq
+    ARRAY JOIN if(ft_slo_latency_ms IS NULL, [('availability', n, nbad)], [('availability', n, nbad), ('latency', ln, lbad)]) AS x
     UNION ALL
     SELECT * FROM conn
-    WHERE (client, client_namespace, service, namespace) NOT IN (SELECT client, client_namespace, service, namespace FROM ev)
 ),
-steps AS (
-    SELECT arrayJoin(range(ft_step(w.t0), ft_step(w.t1) + 1)) AS step FROM time_window w
+-- each entity's steps, every step of the window, and cumulative counts
+-- over them; an entity of no event (a latency SLI of no answered
+-- request) is none; connections judge the entities no L7 proxy reported
+-- requests of
+arrays AS (
+    SELECT client, client_namespace, service, namespace, sli, basis,
+        range(any(ft_step(w.t0)), any(ft_step(w.t1)) + 1) AS st,
+        mapFromArrays(groupArray(step), groupArray(events)) AS me, mapFromArrays(groupArray(step), groupArray(bad)) AS mb,
+        arrayCumSum(arrayMap(k -> me[k], st)) AS ce, arrayCumSum(arrayMap(k -> mb[k], st)) AS cb,
+        arrayEnumerate(st) AS i,
+        toInt64(sum(events)) AS total, toInt64(sum(bad)) AS total_bad,
+        max(basis = 'requests') OVER (PARTITION BY client, client_namespace, service, namespace) AS has_requests
+    FROM counted, time_window w
     -- as the timeline's buckets: months in 1-minute steps are a mistake
     WHERE throwIf(intDiv(toUnixTimestamp64Nano(w.t1) - toUnixTimestamp64Nano(w.t0), ft_bucket_seconds * 1000000000) > 100000,
                   'the window spans more than 100000 steps: use a larger --bucket, or --since and --until') = 0
-),
-entities AS (SELECT DISTINCT client, client_namespace, service, namespace, sli, basis FROM counted),
-series AS (
-    SELECT en.client AS client, en.client_namespace AS client_namespace, en.service AS service, en.namespace AS namespace,
-        en.sli AS sli, en.basis AS basis, s.step AS step, coalesce(e.events, 0) AS events, coalesce(e.bad, 0) AS bad
-    FROM entities en CROSS JOIN steps s
-    LEFT JOIN counted e ON e.client = en.client AND e.client_namespace = en.client_namespace AND e.service = en.service
-        AND e.namespace = en.namespace AND e.sli = en.sli AND e.basis = en.basis AND e.step = s.step
-),
--- each entity's steps in order, and cumulative counts over them
-arrays AS (
-    SELECT client, client_namespace, service, namespace, sli, basis,
-        arraySort(groupArray((step, events, bad))) AS s,
-        arrayCumSum(arrayMap(x -> x.2, s)) AS ce, arrayCumSum(arrayMap(x -> x.3, s)) AS cb,
-        arrayEnumerate(s) AS i,
-        toInt64(sum(events)) AS events, toInt64(sum(bad)) AS bad
-    FROM series
     GROUP BY client, client_namespace, service, namespace, sli, basis
+    HAVING total > 0
 ),
 burn AS (
     SELECT *,
@@ -70,17 +64,18 @@ burn AS (
         arrayFirstIndex(k -> coalesce(b1h[k] > 14.4 AND b5[k] > 14.4, false) AND k >= ft_slo_steps(300), i) AS fast,
         arrayFirstIndex(k -> coalesce(b6h[k] > 6 AND b30[k] > 6, false) AND k >= ft_slo_steps(1800), i) AS slow
     FROM arrays
+    WHERE basis = 'requests' OR NOT has_requests
 )
 SELECT
     nullIf(b.client, '') AS client, nullIf(b.client_namespace, '') AS client_namespace,
-    b.service AS service, nullIf(b.namespace, '') AS namespace, b.sli AS sli, b.basis AS basis, b.events AS events, b.bad AS bad,
-    ft_round(100 * (1 - b.bad / nullIf(b.events, 0)), 4) AS good_percent,
+    b.service AS service, nullIf(b.namespace, '') AS namespace, b.sli AS sli, b.basis AS basis, b.total AS events, b.total_bad AS bad,
+    ft_round(100 * (1 - b.total_bad / nullIf(b.total, 0)), 4) AS good_percent,
     ft_slo_objective AS objective,
-    ft_round((1 - ft_slo_objective / 100) * b.events, 1) AS budget,
-    ft_round(b.bad / nullIf((1 - ft_slo_objective / 100) * b.events, 0), 4) AS budget_burned,
-    ft_round(b.bad / nullIf((1 - ft_slo_objective / 100) * b.events, 0) * w.seconds / (30 * 86400), 6) AS budget_30d_burned,
+    ft_round((1 - ft_slo_objective / 100) * b.total, 1) AS budget,
+    ft_round(b.total_bad / nullIf((1 - ft_slo_objective / 100) * b.total, 0), 4) AS budget_burned,
+    ft_round(b.total_bad / nullIf((1 - ft_slo_objective / 100) * b.total, 0) * w.seconds / (30 * 86400), 6) AS budget_30d_burned,
     ft_round(arrayMax(arrayFilter(x -> x IS NOT NULL, b.b5)), 2) AS max_burn_5m,
-    if(b.fast > 0, least(fromUnixTimestamp64Nano((b.s[b.fast].1 + 1) * ft_bucket_seconds * 1000000000, 'UTC'), w.t1), NULL) AS page_1h_5m,
-    if(b.slow > 0, least(fromUnixTimestamp64Nano((b.s[b.slow].1 + 1) * ft_bucket_seconds * 1000000000, 'UTC'), w.t1), NULL) AS page_6h_30m
+    if(b.fast > 0, least(fromUnixTimestamp64Nano((b.st[b.fast] + 1) * ft_bucket_seconds * 1000000000, 'UTC'), w.t1), NULL) AS page_1h_5m,
+    if(b.slow > 0, least(fromUnixTimestamp64Nano((b.st[b.slow] + 1) * ft_bucket_seconds * 1000000000, 'UTC'), w.t1), NULL) AS page_6h_30m
 FROM burn b, time_window w
 ORDER BY budget_burned DESC NULLS LAST, service, namespace, client, client_namespace, sli
