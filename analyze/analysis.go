@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,11 +32,11 @@ type Params struct {
 	// edge) or edge; on the summary path, edge.
 	By string
 	// Objective is slo's objective, a percentage of good events (0:
-	// defaults.SLOObjective); Latency its latency SLI's threshold (0: no
-	// latency SLI).
+	// defaults.SLOObjective; flowtape analyze refuses --objective 0);
+	// Latency its latency SLI's threshold (0: no latency SLI).
 	Objective float64
 	Latency   time.Duration
-	// Summaries is whether services, graph, timeline and errors read the per-minute
+	// Summaries is whether services, graph, timeline, errors and slo read the per-minute
 	// summaries: auto (default: over windows longer than
 	// defaults.SummaryWindow), always or never (see summary.go).
 	Summaries string
@@ -53,7 +54,7 @@ func (p Params) Validate() error {
 	default:
 		return fmt.Errorf("--level %q: use workload, service or pod (slo: service or edge)", p.Level)
 	}
-	if p.Objective != 0 && (p.Objective <= 0 || p.Objective >= 100) {
+	if math.IsNaN(p.Objective) || p.Objective < 0 || p.Objective >= 100 {
 		return fmt.Errorf("--objective %g: give a percentage of good events below 100, e.g. 99.9", p.Objective)
 	}
 	if p.Latency < 0 || (p.Latency > 0 && p.Latency < time.Millisecond) {
@@ -194,6 +195,10 @@ func (p Params) ValidateFor(name string) error {
 		return fmt.Errorf("--level pod: slo gives a row per service (--level service or workload) or per edge (--level edge)")
 	case name != "slo" && p.Level == "edge":
 		return fmt.Errorf("--level edge is slo's: the graph's nodes are workloads, services or pods")
+	case name == "slo" && p.Bucket > 0 && (5*time.Minute)%p.Bucket != 0:
+		// a window of whole steps: at --bucket 1h the 5-minute window
+		// would be an hour, and both alerts one
+		return fmt.Errorf("--bucket %s: slo evaluates its alerts every --bucket, which must divide 5m, e.g. 1m or 30s", p.Bucket)
 	}
 	return nil
 }

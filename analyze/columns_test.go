@@ -20,8 +20,11 @@ import (
 // the summaries for one analysis reads them for no other.
 func runFresh(t *testing.T, dir, name string, p analyze.Params) printer.Table {
 	t.Helper()
-	if name == "timeline" || name == "slo" {
-		p.Bucket = time.Hour // the samples span weeks
+	switch name {
+	case "timeline":
+		p.Bucket = time.Hour // the samples span months
+	case "slo":
+		p.Bucket = 5 * time.Minute // the longest step slo takes
 	}
 	res, err := open(t, dir).Run(context.Background(), name, p)
 	if err != nil {

@@ -55,6 +55,15 @@ func TestMaterializeKeepsEveryAnswer(t *testing.T) {
 			if name == "slo" && p.Level == "pod" {
 				continue // refused: slo's rows are services or edges
 			}
+			p := p
+			if name == "slo" && p.Bucket > 5*time.Minute {
+				// slo's steps divide 5 minutes, and the samples are years
+				// before the incident: the incident's hour
+				p.Bucket = time.Minute
+				if p.Since.IsZero() {
+					p.Since, p.Until = start, start.Add(time.Hour)
+				}
+			}
 			want, err := plain.Run(ctx, name, p)
 			if err != nil {
 				t.Fatal(err)

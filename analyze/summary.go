@@ -15,13 +15,14 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
-// The summary path. What: services, graph, timeline and errors over a long
+// The summary path. What: services, graph, timeline, errors and slo over a long
 // window read the per-minute summaries the writer derived with each file
 // (schema/summary.go) instead of every request and connection
 // (sql/summary/*.sql). Why: a day of a large cluster is billions of
 // requests; its summaries are thousands of rows per edge-day, and the
-// answer comes in about a second. The trade-off: latency percentiles come
-// from a sketch (within 1%; max exact), windows are whole minutes, graph
+// answer comes in about a second. The trade-off: latency percentiles (and
+// slo's latency SLI) come from a sketch (within 1%; max exact), windows
+// are whole minutes (slo's steps too), graph
 // has no pod level there and errors no URL paths (one row per edge, as
 // --by edge); counts are those of the exact path, because
 // the summaries count only what their file settled and the rest is read
@@ -143,8 +144,10 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	note := fmt.Sprintf("%s: read the per-minute summaries (%s; --summaries never reads every request and connection): "+
 		"counts exact, p50-p99 within %.0f%%", name, why, schema.SketchRelativeError*100)
 	if name == "slo" {
-		note = fmt.Sprintf("slo: read the per-minute summaries (%s; --summaries never reads every request and connection): "+
-			"availability exact, latencies within %.0f%% of --latency", why, schema.SketchRelativeError*100)
+		note = fmt.Sprintf("slo: read the per-minute summaries (%s; --summaries never reads every request and connection): counts exact", why)
+		if p.Latency > 0 {
+			note += fmt.Sprintf(", a latency within %.0f%% of --latency on either side of it", schema.SketchRelativeError*100)
+		}
 	}
 	if name == "errors" {
 		// the rows of --by edge: the summaries keep no URL paths

@@ -56,14 +56,15 @@ var compared = [...]string{"services", "graph", "drops", "dns"}
 func Compare(ctx context.Context, base analyze.Runner, before Window, inc analyze.Runner, after Window, top int) (*Changes, error) {
 	var tables [2][len(compared)]printer.Table
 	for i, side := range []struct {
-		eng analyze.Runner
-		w   Window
-	}{{base, before}, {inc, after}} {
+		eng  analyze.Runner
+		w    Window
+		name string
+	}{{base, before, "the baseline"}, {inc, after, "the incident"}} {
 		p := analyze.Params{Since: side.w.Since, Until: side.w.Until}
 		for j, name := range compared {
 			t, err := side.eng.Run(ctx, name, p)
 			if err != nil {
-				return nil, fmt.Errorf("baseline comparison: %w", err)
+				return nil, fmt.Errorf("comparing with the baseline, %s's side (%s): %w", side.name, side.w, err)
 			}
 			tables[i][j] = t
 		}

@@ -33,7 +33,11 @@ type DiffOptions struct {
 }
 
 // WhatChanged is the report's "what changed" on its own: it settles both
-// windows as DiffOptions says and compares them (Compare).
+// windows as DiffOptions says and compares them (Compare). Each engine
+// runs coverage first, as the report does: it says whether a window holds
+// flows at all (an empty one would list every edge as new or vanished),
+// and it keeps the engine on the exact path for the analyses after it (an
+// engine reads the summaries for one analysis only).
 func WhatChanged(ctx context.Context, eng analyze.Runner, paths []string, o DiffOptions) (*Changes, error) {
 	if o.Top <= 0 {
 		o.Top = defaults.ReportTop
@@ -44,13 +48,29 @@ func WhatChanged(ctx context.Context, eng analyze.Runner, paths []string, o Diff
 	}
 	base, baseEng, why := o.Baseline, o.BaselineEngine, ""
 	switch {
-	case baseEng != nil && base == nil:
-		w, err := recordingWindow(ctx, baseEng, o.BaselineFrom, time.Time{}, time.Time{})
+	case baseEng != nil:
+		var since, until time.Time
+		if base != nil {
+			since, until = base.Since, base.Until
+		}
+		w, err := recordingWindow(ctx, baseEng, o.BaselineFrom, since, until)
 		if err != nil {
 			return nil, fmt.Errorf("--baseline-recording: %w", err)
 		}
 		base = &w
-	case baseEng == nil && base == nil:
+	case base != nil:
+		if _, err := recordingWindow(ctx, eng, paths, base.Since, base.Until); err != nil {
+			return nil, fmt.Errorf("--baseline %s: %w", base, err)
+		}
+		// The incident's side leaves the baseline out: within it, the
+		// baseline's own rows would dilute every change.
+		cut, ok := withoutBaseline(after, *base)
+		if !ok {
+			return nil, fmt.Errorf("--baseline %s covers the whole window %s: nothing is left to compare with it; "+
+				"give --since and --until for the incident's side", base, after)
+		}
+		after = cut
+	default:
 		bucket := o.Bucket
 		if bucket <= 0 {
 			bucket = pickBucket(after.Until.Sub(after.Since))
@@ -64,9 +84,13 @@ func WhatChanged(ctx context.Context, eng analyze.Runner, paths []string, o Diff
 			return nil, err
 		}
 		inc := findIncident(pts, nil)
-		if inc == nil || !inc.Start.After(after.Since) {
+		switch {
+		case inc == nil:
 			return nil, fmt.Errorf("%s: no incident found in the timeline of %s (%s buckets), so no window before it to compare with: "+
 				"give --baseline SINCE..UNTIL or --baseline-recording DIR", strings.Join(paths, " "), after, bucket)
+		case !inc.Start.After(after.Since):
+			return nil, fmt.Errorf("%s: the incident (%s) begins where the window does, %s: no window before it to compare with: "+
+				"give --baseline SINCE..UNTIL or --baseline-recording DIR", strings.Join(paths, " "), inc.Why, after.Since.UTC().Format(time.RFC3339Nano))
 		}
 		base = &Window{after.Since, inc.Start.Add(-time.Nanosecond)}
 		after.Since, why = inc.Start, inc.Why
@@ -82,13 +106,27 @@ func WhatChanged(ctx context.Context, eng analyze.Runner, paths []string, o Diff
 	return c, nil
 }
 
+// withoutBaseline is the window w without the baseline b where they
+// overlap: what follows b, or, where b reaches w's end, what precedes it.
+// ok is false when b covers all of w.
+func withoutBaseline(w, b Window) (Window, bool) {
+	switch {
+	case b.Until.Before(w.Since) || b.Since.After(w.Until):
+	case b.Until.Before(w.Until):
+		w.Since = b.Until.Add(time.Nanosecond)
+	case b.Since.After(w.Since):
+		w.Until = b.Since.Add(-time.Nanosecond)
+	default:
+		return w, false
+	}
+	return w, true
+}
+
 // recordingWindow is since..until, each end that is zero taken from the
-// recording's first or last flow (the coverage analysis).
+// recording's first or last flow (the coverage analysis); an error if the
+// window holds no flow.
 func recordingWindow(ctx context.Context, eng analyze.Runner, paths []string, since, until time.Time) (Window, error) {
 	w := Window{since, until}
-	if !since.IsZero() && !until.IsZero() {
-		return w, nil
-	}
 	cov, err := eng.Run(ctx, "coverage", analyze.Params{Since: since, Until: until})
 	if err != nil {
 		return w, err
@@ -127,7 +165,8 @@ var DiffColumns = []string{"change", "name", "what", "score"}
 // Table is Changes as one table, a row per change: ranked services, then
 // ranked edges, edges that appeared and vanished, new drop reasons and
 // new DNS failures. Numbers a window lacks are NULL; score ranks services
-// and edges only (the lists after them are by traffic or count, in what).
+// and edges only (new and vanished edges are by name, drop reasons and DNS
+// failures by count, which what says).
 func (c *Changes) Table() printer.Table {
 	t := printer.Table{Columns: []string{"change", "name", "what", "score",
 		"error_rate_before", "error_rate_after", "p99_ms_before", "p99_ms_after", "rps_before", "rps_after",

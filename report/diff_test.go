@@ -92,3 +92,24 @@ func TestWhatChangedNeedsABaselineOrAnIncident(t *testing.T) {
 		t.Errorf("err = %v, want no incident found and what to give", err)
 	}
 }
+
+// Windows over an hour, both ends given: the comparison reads every
+// request (an engine reads the summaries for one analysis only, and
+// coverage first keeps it on the exact path), and the incident's side
+// leaves a baseline of the same recording out.
+func TestWhatChangedOverLongWindows(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteRecording(t, dir, "steady", testutil.SimResponses(sim.Scenarios["steady"], 5, 4, simStart, simStart.Add(150*time.Minute)))
+	baseline := &report.Window{Since: simStart, Until: simStart.Add(70 * time.Minute)}
+	c, err := report.WhatChanged(context.Background(), open(t, dir), []string{"steady"},
+		report.DiffOptions{Since: simStart, Until: simStart.Add(150 * time.Minute), Baseline: baseline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Incident.Since.After(baseline.Until) || !c.Incident.Until.Equal(simStart.Add(150*time.Minute)) {
+		t.Errorf("the incident's side %s overlaps the baseline %s", c.Incident, baseline)
+	}
+	if len(c.Appeared)+len(c.Vanished) > 0 {
+		t.Errorf("steady traffic: edges appeared %v, vanished %v", names(c.Appeared), names(c.Vanished))
+	}
+}

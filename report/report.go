@@ -181,6 +181,9 @@ func Build(ctx context.Context, eng analyze.Runner, paths []string, o Options) (
 		after := r.Window
 		if o.Baseline == nil {
 			after.Since = r.Incident.Start
+		} else if cut, ok := withoutBaseline(after, *base); ok {
+			// as flowtape diff: the baseline's rows would dilute every change
+			after = cut
 		}
 		if r.Changes, err = Compare(ctx, eng, *base, eng, after, o.Top); err != nil {
 			return nil, err

@@ -17,7 +17,8 @@ CREATE OR REPLACE MACRO ft_slo_steps(seconds) AS ceil(seconds / ft_bucket_second
 -- Every entity gets every step of the window, with or without events, so
 -- that a trailing window is a fixed number of rows: a burn rate can rise
 -- at a step without events of its own, when good events leave the window.
--- The workbook's windows are rounded up to whole steps. An alert is
+-- --bucket divides 5 minutes (Params.ValidateFor), so the workbook's
+-- windows are whole steps (ft_slo_steps rounds up all the same). An alert is
 -- evaluated once the window holds its short window's worth of steps: at
 -- the start of a recording, a minute of data in a 5-minute window would
 -- page on the noise of a few requests (Prometheus has the hours before;
@@ -36,7 +37,7 @@ steps AS (
     SELECT r.step FROM query_table(win) w, b, range(epoch_ns(w.t0) // b.ns, epoch_ns(w.t1) // b.ns + 1) r(step)
     -- as the timeline's buckets: months in 1-minute steps are a mistake
     WHERE CASE WHEN (epoch_ns(w.t1) - epoch_ns(w.t0)) // b.ns > 100000
-        THEN error('the window spans more than 100000 steps: use a larger --bucket, or --since and --until') ELSE true END
+        THEN error('the window spans more than 100000 steps of --bucket (at most 5m for slo): narrow it with --since and --until') ELSE true END
 ),
 entities AS (SELECT DISTINCT client, client_namespace, service, namespace, sli, basis FROM e),
 series AS (
@@ -65,7 +66,7 @@ pages AS (
     SELECT client, client_namespace, service, namespace, sli, basis,
         min(step) FILTER (burn_1h > 14.4 AND burn_5m > 14.4 AND covered >= ft_slo_steps(300)) AS fast,
         min(step) FILTER (burn_6h > 6 AND burn_30m > 6 AND covered >= ft_slo_steps(1800)) AS slow,
-        max(burn_5m) AS max_burn_5m
+        max(burn_5m) FILTER (covered >= ft_slo_steps(300)) AS max_burn_5m
     FROM burn
     GROUP BY ALL
 ),

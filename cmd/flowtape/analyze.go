@@ -106,6 +106,9 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			if p.Since, p.Until, err = win.parse(); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("objective") && p.Objective == 0 {
+				return usagef("--objective 0: give a percentage of good events below 100, e.g. 99.9")
+			}
 			if cmd.Flags().Changed("bucket") && p.Bucket <= 0 {
 				return usagef("--bucket %s: use a positive length, e.g. 10s, 1m or 5m", p.Bucket)
 			}

@@ -113,6 +113,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"analyze", "slo", "x", "--objective", "100"}, "--objective 100: give a percentage of good events below 100"},
 		{[]string{"analyze", "slo", "x", "--latency", "500us"}, "--latency 500µs: give a threshold of at least 1ms"},
 		{[]string{"analyze", "slo", "x", "--level", "pod"}, "--level pod: slo gives a row per service"},
+		{[]string{"analyze", "slo", "x", "--objective", "0"}, "--objective 0: give a percentage"},
+		{[]string{"analyze", "slo", "x", "--objective", "NaN"}, "--objective NaN: give a percentage"},
+		{[]string{"analyze", "slo", "x", "--bucket", "1h"}, "--bucket 1h0m0s: slo evaluates its alerts every --bucket, which must divide 5m"},
 		{[]string{"analyze", "graph", "x", "--level", "edge"}, "--level edge is slo's"},
 		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
 	}

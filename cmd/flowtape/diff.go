@@ -45,9 +45,11 @@ The baseline is, in this order:
                                found in the timeline (as flowtape report)
 
 The incident's side is --since..--until (default: the recording, or from
-the incident's start when the baseline is found in the timeline). Rates are
-per second of each window, so windows of different lengths compare. A share
-needs 20 requests, connections or flows in both windows to count.
+the incident's start when the baseline is found in the timeline), less a
+--baseline window of the same recording where they overlap. A window
+without flows is an error. Rates are per second of each window, so windows
+of different lengths compare. A share needs 20 requests, connections or
+flows in both windows to count.
 
 The table shows change, name, what and score; -o wide, json, csv and
 markdown add the numbers before and after.`,

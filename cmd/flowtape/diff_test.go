@@ -95,6 +95,10 @@ func TestDiffBadInput(t *testing.T) {
 		{"top 0", []string{"diff", dir, "--top", "0"}, exitUsage, "--top 0"},
 		{"backwards", []string{"diff", dir, "--since", "2026-11-25T13:00:00Z", "--until", "2026-11-25T12:00:00Z"}, exitUsage, "is not before --until"},
 		{"no incident", []string{"diff", dir}, exitError, "no incident found"},
+		{"empty baseline", []string{"diff", dir, "--baseline", "2020-01-01T00:00:00Z..2020-01-01T01:00:00Z"}, exitError,
+			"--baseline 2020-01-01T00:00:00Z to 2020-01-01T01:00:00Z: " + dir + ": no flows in the window"},
+		{"empty incident side", []string{"diff", dir, "--since", "2020-01-01T00:00:00Z", "--until", "2020-01-01T01:00:00Z"}, exitError, "no flows in the window"},
+		{"baseline covers all", []string{"diff", dir, "--baseline", "2021-01-01T00:00:00Z..2022-01-01T00:00:00Z"}, exitError, "covers the whole window"},
 		{"missing baseline recording", []string{"diff", dir, "--baseline-recording", filepath.Join(dir, "nope")}, exitError, "--baseline-recording"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { wantOneLineError(t, tc.args, tc.code, tc.want) })

@@ -31,13 +31,16 @@
 -- 5-minute burn rate both exceeded 14.4 (2% of a 30-day budget in an
 -- hour), page_6h_30m where the 6-hour and 30-minute both exceeded 6 (5% in
 -- six hours); NULL: it would not have paged. max_burn_5m is the highest
--- 5-minute burn rate.
+-- 5-minute burn rate once the data covers 5 minutes. Until the data
+-- covers an hour (six hours), the long window holds what there is: a
+-- service of a few requests a minute can page on one error then, as it
+-- would in Prometheus over a series that just began.
+-- --bucket must divide 5 minutes, so that every window is whole steps.
 WITH win AS (FROM ft_window()),
 b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
-o AS (
-    SELECT coalesce(getvariable('slo_objective')::DOUBLE, getvariable('ft_default_slo_objective')::DOUBLE) / 100 AS objective,
-        (getvariable('slo_latency_ms')::DOUBLE * 1e6)::BIGINT AS threshold_ns
-),
+-- the latency SLI's threshold in whole nanoseconds, as every engine
+-- compares it
+o AS (SELECT round(getvariable('slo_latency_ms')::DOUBLE * 1e6)::BIGINT AS threshold_ns),
 req AS (
     SELECT time,
         CASE WHEN ft_level() = 'edge' THEN client ELSE '' END AS client,

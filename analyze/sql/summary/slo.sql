@@ -5,7 +5,7 @@
 -- that file for what each column means.
 WITH win AS (FROM ft_window()),
 b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
-o AS (SELECT (getvariable('slo_latency_ms')::DOUBLE * 1e6) AS threshold_ns),
+o AS (SELECT round(getvariable('slo_latency_ms')::DOUBLE * 1e6)::BIGINT AS threshold_ns),
 req AS (
     SELECT time,
         CASE WHEN ft_level() = 'edge' THEN client ELSE '' END AS client,

@@ -18,7 +18,7 @@ rq AS (
     SELECT client, client_namespace, service, namespace, ft_step(time) AS step,
         toInt64(count()) AS n, toInt64(countIf(error OR no_response)) AS nbad,
         toInt64(countIf(latency_ns IS NOT NULL AND NOT no_response)) AS ln,
-        toInt64(countIf(latency_ns IS NOT NULL AND NOT no_response AND latency_ns > ft_slo_latency_ms * 1e6)) AS lbad
+        toInt64(countIf(latency_ns IS NOT NULL AND NOT no_response AND latency_ns > toInt64(round(ft_slo_latency_ms * 1e6)))) AS lbad
     FROM req
     GROUP BY client, client_namespace, service, namespace, step
 ),
@@ -53,7 +53,7 @@ arrays AS (
     FROM counted, time_window w
     -- as the timeline's buckets: months in 1-minute steps are a mistake
     WHERE throwIf(intDiv(toUnixTimestamp64Nano(w.t1) - toUnixTimestamp64Nano(w.t0), ft_bucket_seconds * 1000000000) > 100000,
-                  'the window spans more than 100000 steps: use a larger --bucket, or --since and --until') = 0
+                  'the window spans more than 100000 steps of --bucket (at most 5m for slo): narrow it with --since and --until') = 0
     GROUP BY client, client_namespace, service, namespace, sli, basis
     HAVING total > 0
 ),
@@ -62,7 +62,9 @@ burn AS (
         ft_trailing(ce, cb, ft_slo_steps(300)) AS b5, ft_trailing(ce, cb, ft_slo_steps(1800)) AS b30,
         ft_trailing(ce, cb, ft_slo_steps(3600)) AS b1h, ft_trailing(ce, cb, ft_slo_steps(21600)) AS b6h,
         arrayFirstIndex(k -> coalesce(b1h[k] > 14.4 AND b5[k] > 14.4, false) AND k >= ft_slo_steps(300), i) AS fast,
-        arrayFirstIndex(k -> coalesce(b6h[k] > 6 AND b30[k] > 6, false) AND k >= ft_slo_steps(1800), i) AS slow
+        arrayFirstIndex(k -> coalesce(b6h[k] > 6 AND b30[k] > 6, false) AND k >= ft_slo_steps(1800), i) AS slow,
+        -- the 5-minute burn rates once the data covers 5 minutes
+        arrayFilter((x, k) -> x IS NOT NULL AND k >= ft_slo_steps(300), b5, i) AS covered5
     FROM arrays
     WHERE basis = 'requests' OR NOT has_requests
 )
@@ -74,7 +76,7 @@ SELECT
     ft_round((1 - ft_slo_objective / 100) * b.total, 1) AS budget,
     ft_round(b.total_bad / nullIf((1 - ft_slo_objective / 100) * b.total, 0), 4) AS budget_burned,
     ft_round(b.total_bad / nullIf((1 - ft_slo_objective / 100) * b.total, 0) * w.seconds / (30 * 86400), 6) AS budget_30d_burned,
-    ft_round(arrayMax(arrayFilter(x -> x IS NOT NULL, b.b5)), 2) AS max_burn_5m,
+    ft_round(if(empty(b.covered5), NULL, arrayMax(b.covered5)), 2) AS max_burn_5m,
     if(b.fast > 0, least(fromUnixTimestamp64Nano((b.st[b.fast] + 1) * ft_bucket_seconds * 1000000000, 'UTC'), w.t1), NULL) AS page_1h_5m,
     if(b.slow > 0, least(fromUnixTimestamp64Nano((b.st[b.slow] + 1) * ft_bucket_seconds * 1000000000, 'UTC'), w.t1), NULL) AS page_6h_30m
 FROM burn b, time_window w

@@ -4,7 +4,7 @@
 WITH win AS (FROM ft_window()),
 b AS (SELECT ft_bucket_seconds() AS s),
 o AS (SELECT coalesce(getvariable('slo_objective')::DOUBLE, getvariable('ft_default_slo_objective')::DOUBLE) AS objective,
-          getvariable('slo_latency_ms')::DOUBLE * 1e6 AS thr),
+          round(getvariable('slo_latency_ms')::DOUBLE * 1e6)::BIGINT AS thr),
 keyed AS (
     SELECT CASE WHEN ft_level() = 'edge' THEN client ELSE '' END AS client,
         CASE WHEN ft_level() = 'edge' THEN coalesce(client_namespace, '') ELSE '' END AS client_namespace,
@@ -39,7 +39,7 @@ grid AS (
     FROM (SELECT DISTINCT client, client_namespace, service, namespace, sli, basis FROM events) p,
         (SELECT r.k FROM win, b, range(epoch_ns(win.t0) // (b.s * 1000000000), epoch_ns(win.t1) // (b.s * 1000000000) + 1) r(k)
          WHERE CASE WHEN (epoch_ns(win.t1) - epoch_ns(win.t0)) // (b.s * 1000000000) > 100000
-             THEN error('the window spans more than 100000 steps: use a larger --bucket, or --since and --until') ELSE true END)
+             THEN error('the window spans more than 100000 steps of --bucket (at most 5m for slo): narrow it with --since and --until') ELSE true END)
 ),
 counts AS (
     SELECT g.client, g.client_namespace, g.service, g.namespace, g.sli, g.basis, g.k, g.covered,
@@ -61,7 +61,7 @@ pages AS (
     SELECT client, client_namespace, service, namespace, sli, basis,
         min(k) FILTER (r1 > 14.4 AND r5 > 14.4 AND covered >= n.m5) AS fast,
         min(k) FILTER (r6 > 6 AND r30 > 6 AND covered >= n.m30) AS slow,
-        max(r5) AS max5
+        max(r5) FILTER (covered >= n.m5) AS max5
     FROM burns, n
     GROUP BY ALL
 ),
