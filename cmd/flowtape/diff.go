@@ -81,14 +81,8 @@ markdown add the numbers before and after.`,
 			}
 			o.Bucket, o.Top = bucket, top
 			since, until := o.Since, o.Until
-			if b := o.Baseline; b != nil && len(baseRecs) == 0 {
-				// The baseline's files too.
-				if !since.IsZero() && b.Since.Before(since) {
-					since = b.Since
-				}
-				if !until.IsZero() && b.Until.After(until) {
-					until = b.Until
-				}
+			if len(baseRecs) == 0 {
+				since, until = withBaseline(since, until, o.Baseline)
 			}
 			e, closeEngine, err := openRunner(cmd, args, since, until, eng, ch, cache)
 			if err != nil {

@@ -17,6 +17,21 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
+// withBaseline is the window since..until stretched over the baseline b
+// (nil: none), so that a bucket's files of both are fetched; a zero end
+// stays open.
+func withBaseline(since, until time.Time, b *report.Window) (time.Time, time.Time) {
+	if b != nil {
+		if !since.IsZero() && b.Since.Before(since) {
+			since = b.Since
+		}
+		if !until.IsZero() && b.Until.After(until) {
+			until = b.Until
+		}
+	}
+	return since, until
+}
+
 // parseBaseline reads --baseline SINCE..UNTIL; "" is none.
 func parseBaseline(baseline string) (*report.Window, error) {
 	if baseline == "" {
@@ -100,16 +115,7 @@ Every number comes from the built-in analyses (flowtape analyze).`,
 				return usageError{err}
 			}
 			o.Bucket, o.Title = bucket, title
-			since, until := o.Since, o.Until
-			if b := o.Baseline; b != nil {
-				// The baseline's files too.
-				if !since.IsZero() && b.Since.Before(since) {
-					since = b.Since
-				}
-				if !until.IsZero() && b.Until.After(until) {
-					until = b.Until
-				}
-			}
+			since, until := withBaseline(o.Since, o.Until, o.Baseline)
 			e, closeEngine, err := openRunner(cmd, args, since, until, eng, ch, cache)
 			if err != nil {
 				return err
