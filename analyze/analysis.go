@@ -36,6 +36,9 @@ type Params struct {
 	// Latency its latency SLI's threshold (0: no latency SLI).
 	Objective float64
 	Latency   time.Duration
+	// NewSince is egress's --new-since: only destinations no flow before
+	// it went to.
+	NewSince time.Time
 	// Summaries is whether services, graph, timeline, errors and slo read the per-minute
 	// summaries: auto (default: over windows longer than
 	// defaults.SummaryWindow), always or never (see summary.go).
@@ -136,6 +139,7 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 		{"namespace", strOrNil(p.Namespace)}, {"reporter", strOrNil(p.Reporter)},
 		{"level", strOrNil(p.Level)}, {"bucket", bucket}, {"errors_by", strOrNil(p.By)},
 		{"slo_objective", floatOrNil(p.Objective)}, {"slo_latency_ms", floatOrNil(float64(p.Latency) / float64(time.Millisecond))},
+		{"new_since", timeOrNil(p.NewSince)},
 		{"ft_unsettled_only", use},
 		{"ft_summary_h0", timeOrNil(e.summaryHours[0])}, {"ft_summary_h1", timeOrNil(e.summaryHours[1])},
 	}
@@ -195,6 +199,8 @@ func (p Params) ValidateFor(name string) error {
 		return fmt.Errorf("--level pod: slo gives a row per service (--level service or workload) or per edge (--level edge)")
 	case name != "slo" && p.Level == "edge":
 		return fmt.Errorf("--level edge is slo's: the graph's nodes are workloads, services or pods")
+	case name != "egress" && !p.NewSince.IsZero():
+		return fmt.Errorf("--new-since is egress's: it keeps the destinations no flow before it went to")
 	case name == "slo" && p.Bucket > 0 && (5*time.Minute)%p.Bucket != 0:
 		// a window of whole steps: at --bucket 1h the 5-minute window
 		// would be an hour, and both alerts one
@@ -229,6 +235,9 @@ func Notes(name string, t printer.Table) []string {
 		}
 		return []string{fmt.Sprintf("%d rows had no L7 (HTTP/gRPC) data: their availability is of TCP connections neither dropped nor unanswered, "+
 			"of those the recording can judge (basis connections, -o wide); a connection a policy denied counts as failed.", n)}
+	}
+	if name == "egress" {
+		return []string{"Hubble flows carry no byte counts: flows and connections (SYNs sent) say how often a destination was reached, not how much went to it."}
 	}
 	vis, hasVis := col["visibility"]
 	if name != "services" || !hasVis || len(t.Rows) == 0 {

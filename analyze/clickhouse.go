@@ -274,6 +274,7 @@ func (e *ClickHouse) fill(q string, p Params) (string, error) {
 		"since": timeOrNil(p.Since), "until": timeOrNil(p.Until), "namespace": strOrNil(p.Namespace),
 		"reporter": reporter, "level": level, "bucket": int64(bucket / time.Second), "errors_by": by,
 		"slo_objective": objective, "slo_latency_ms": floatOrNil(float64(p.Latency) / float64(time.Millisecond)),
+		"new_since": timeOrNil(p.NewSince),
 	}
 	for k, v := range e.facts {
 		vals[k] = v

@@ -50,6 +50,9 @@ func TestClickHouseMatchesDuckDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := analyze.Params{Since: start.Add(90*time.Second + 500*time.Millisecond), Until: start.Add(3*time.Minute + 10*time.Second)}
+	// egress's naming and boundaries, by hand (TestEgress)
+	egress := t.TempDir()
+	testutil.WriteRecording(t, egress, "egress", egressFlows(start))
 	cases := []struct {
 		name string
 		dir  string
@@ -65,6 +68,9 @@ func TestClickHouseMatchesDuckDB(t *testing.T) {
 		{"incident-errors-by-edge", incident, analyze.Params{By: "edge"}, []string{"errors"}},
 		{"incident-slo-edges", incident, analyze.Params{Level: "edge", Objective: 99, Latency: 20 * time.Millisecond, Bucket: 30 * time.Second}, []string{"slo"}},
 		{"samples", samples, analyze.Params{Bucket: 24 * time.Hour}, nil},
+		{"egress", egress, analyze.Params{}, []string{"egress"}},
+		{"egress-new-since", egress, analyze.Params{NewSince: start.Add(3500 * time.Millisecond), Namespace: "shop"}, []string{"egress"}},
+		{"incident-egress-new-since", incident, analyze.Params{NewSince: start.Add(2 * time.Minute)}, []string{"egress"}},
 	}
 	// and each real sample on its own
 	for i, in := range sampleFiles() {

@@ -29,7 +29,10 @@ var defaultColumns = map[string][]string{
 	// objective, the bad count and the budget itself are what the user
 	// gave and what the ratios beside them already say; basis is in a note
 	// where it is connections (Notes).
-	"slo":      {"client", "service", "namespace", "sli", "events", "good_percent", "budget_burned", "page_1h_5m", "page_6h_30m"},
+	"slo": {"client", "service", "namespace", "sli", "events", "good_percent", "budget_burned", "page_1h_5m", "page_6h_30m"},
+	// ips, last_seen and how the destination was named are what -o wide
+	// adds: a name and when it started is what a first look asks.
+	"egress":   {"source", "destination", "port", "protocol", "verdict", "flows", "connections", "first_seen"},
 	"timeline": {"bucket", "flows", "requests", "errors", "error_rate", "p99_ms", "drops", "connection_failures", "lost_events"},
 	// Node names are long (GKE's run to 50 characters): the window is the
 	// (all) row's last flow here, and the first row of timeline.

@@ -181,6 +181,40 @@ func TestAnalysesMatchSimulatorTruth(t *testing.T) {
 		}
 	})
 
+	// Every flow to the outside: the payment provider and the mail relay
+	// by the names on their flows, the incident's beacon by its address;
+	// since the incident began, the beacon alone is new.
+	t.Run("egress", func(t *testing.T) {
+		if len(truth.Egress) != 3 {
+			t.Fatalf("the simulator's egress: %+v, want its three destinations", truth.Egress)
+		}
+		got := rowsBy(t, run(t, "egress", analyze.Params{}), "source", "destination", "port")
+		if len(got) != len(truth.Egress) {
+			t.Errorf("%d rows, truth %d: %v", len(got), len(truth.Egress), got)
+		}
+		for _, e := range truth.Egress {
+			key := fmt.Sprintf("%s->%s->%d", e.Source, e.Destination, e.Port)
+			r := got[key]
+			if r == nil {
+				t.Errorf("%s: missing", key)
+				continue
+			}
+			named := "flows"
+			if e.Destination == e.IP {
+				named = "address"
+			}
+			if num(t, r, "flows") != e.Flows || num(t, r, "connections") != e.Connections || r["ips"] != e.IP ||
+				r["protocol"] != e.Protocol || r["verdict"] != e.Verdict || r["source_namespace"] != e.Namespace || r["named_by"] != named ||
+				r["first_seen"] != e.First.Format(time.RFC3339Nano) || r["last_seen"] != e.Last.Format(time.RFC3339Nano) {
+				t.Errorf("%s: %v; truth %+v, named by %s", key, r, e, named)
+			}
+		}
+		fresh := run(t, "egress", analyze.Params{NewSince: *truth.IncidentStart}).Records()
+		if len(fresh) != 1 || fresh[0]["source"] != "currencyservice" || fresh[0]["destination"] != "203.0.113.66" {
+			t.Errorf("--new-since %s (the incident): %v; want currencyservice's beacon alone", truth.IncidentStart, fresh)
+		}
+	})
+
 	t.Run("coverage", func(t *testing.T) {
 		got := rowsBy(t, run(t, "coverage", analyze.Params{}), "node")
 		if r := got["(all)"]; r == nil || num(t, r, "flows") != truth.Flows || r["complete"] != true {

@@ -140,11 +140,13 @@ func (g *generator) serve(pod *Pod, m string, t int64) (int64, uint32) {
 		t += g.serviceTime(0.6, 0.3)
 	case "paymentservice":
 		t += g.serviceTime(2.0, 0.3)
+		t = g.egressCall(pod, g.ext.payments, true, g.serviceTime(45, 0.3), t)
 		if incident && g.rng.Float64() < g.scen.PaymentErrorRate {
 			return t, 503
 		}
 	case "emailservice":
 		t += g.serviceTime(3.5, 0.4)
+		t = g.egressCall(pod, g.ext.mail, false, g.serviceTime(30, 0.4), t)
 	case "checkoutservice":
 		return g.placeOrder(pod, t)
 	}

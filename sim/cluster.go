@@ -191,7 +191,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 			}
 			c.rings[n].write(entry{at: p.at, flow: p.flow})
 			if c.truth != nil {
-				c.truth.observe(p.at, p.flow.GetNodeName(), p.rec)
+				c.truth.observe(p.at, p.flow, p.rec)
 			}
 			c.pending = nil
 			wrote++

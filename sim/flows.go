@@ -39,6 +39,10 @@ type conn struct {
 	client, server *Pod
 	sport, dport   uint32
 	udp            bool
+	// names are the DNS names the server's address was looked up by, which
+	// Cilium's FQDN cache adds to the flows (destination_names, or
+	// source_names of replies); only for servers outside the cluster.
+	names []string
 }
 
 func (c *conn) l4(reply bool, flags *flowpb.TCPFlags) *flowpb.Layer4 {
@@ -69,6 +73,14 @@ func (g *generator) base(c *conn, at int64, node *Node, reply bool) *flowpb.Flow
 		NodeName:    node.FullName(),
 		NodeLabels:  node.Labels,
 		IsReply:     wrapperspb.Bool(reply),
+	}
+	if c.server.ep == nil { // outside the cluster: no Kubernetes service, maybe a name
+		if reply {
+			f.SourceNames = c.names
+		} else {
+			f.DestinationNames = c.names
+		}
+		return f
 	}
 	svc := &flowpb.Service{Name: c.server.Service.Name, Namespace: c.server.Service.Namespace}
 	if reply {

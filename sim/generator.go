@@ -3,6 +3,7 @@ package sim
 import (
 	"container/heap"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 
@@ -30,6 +31,11 @@ type generator struct {
 	bgNext   []int64
 	nextScan int64
 	world    *Pod
+	ext      externals
+	// nextBeacon is when currencyservice next calls home (egress.go);
+	// never outside the incident.
+	nextBeacon int64
+	beacons    int
 }
 
 type openConn struct {
@@ -84,6 +90,11 @@ func newGenerator(topo *Topology, scen Scenario, start int64, rate float64, rng 
 	}
 	worldSvc := &Service{Name: "world", Identity: 2}
 	g.world = &Pod{IP: "203.0.113.7", Service: worldSvc, Node: topo.Nodes[0]}
+	g.ext = newExternals(topo)
+	g.nextBeacon = math.MaxInt64
+	if scen.Name == "incident" {
+		g.nextBeacon = start + int64(scen.IncidentAt) + int64(rng.IntN(5000))*1e6
+	}
 	return g
 }
 
@@ -113,7 +124,7 @@ func (g *generator) next() *item {
 
 // nextBackground is when the next periodic event is due.
 func (g *generator) nextBackground() int64 {
-	t := g.nextScan
+	t := min(g.nextScan, g.nextBeacon)
 	for _, n := range g.bgNext {
 		t = min(t, n)
 	}
@@ -327,5 +338,9 @@ func (g *generator) background(t int64) {
 		f.DestinationService = nil
 		g.emit(f, &record{kind: recDrop, edge: edgeOf(g.world.Service, fe, "", ""), reason: "POLICY_DENIED"})
 		g.nextScan += int64(5+g.rng.IntN(20)) * 1e9
+	}
+	for g.nextBeacon <= t {
+		g.beacon(g.nextBeacon)
+		g.nextBeacon = g.nextBeaconAfter(g.nextBeacon)
 	}
 }

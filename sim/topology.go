@@ -56,12 +56,19 @@ type Pod struct {
 	Service *Service
 	ID      uint32 // Cilium endpoint ID
 	ep      *flowpb.Endpoint
+	// extLabels are the identity labels of an address outside the
+	// cluster (no ep); reserved:world when none are given.
+	extLabels []string
 }
 
 // Endpoint returns a fresh copy of the pod as a Hubble endpoint.
 func (p *Pod) Endpoint() *flowpb.Endpoint {
 	if p.ep == nil { // outside the cluster
-		return &flowpb.Endpoint{Identity: p.Service.Identity, Labels: []string{"reserved:world"}}
+		labels := p.extLabels
+		if labels == nil {
+			labels = []string{"reserved:world"}
+		}
+		return &flowpb.Endpoint{Identity: p.Service.Identity, Labels: labels}
 	}
 	ep := p.ep
 	return &flowpb.Endpoint{ID: ep.ID, Identity: ep.Identity, ClusterName: ep.ClusterName, Namespace: ep.Namespace,

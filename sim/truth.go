@@ -3,11 +3,14 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"sort"
 	"strconv"
 	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 )
 
 type recKind int
@@ -18,6 +21,7 @@ const (
 	recDrop                      // a dropped packet
 	recDNS                       // a DNS answer
 	recConnect                   // a TCP connection opened (its SYN)
+	recEgress                    // a flow to or from outside the cluster
 )
 
 type edge struct {
@@ -39,6 +43,26 @@ type record struct {
 	reporter string // server, or client where no server saw the request
 	reason   string
 	query    string
+	egress   egressKey // recEgress
+	syn      bool      // recEgress: the flow opens a connection
+}
+
+// egressKey is what `flowtape analyze egress` groups by: the client, the
+// destination (its DNS name, else its address), address and port.
+type egressKey struct {
+	src      *Service
+	dst, ip  string
+	port     uint32
+	protocol string
+	verdict  string
+}
+
+func egressKeyOf(c *conn) egressKey {
+	dst := c.server.IP
+	if len(c.names) > 0 {
+		dst = c.names[0]
+	}
+	return egressKey{src: c.client.Service, dst: dst, ip: c.server.IP, port: c.dport, protocol: "TCP", verdict: "FORWARDED"}
 }
 
 // Truth is what the simulation produced, for checking analyses against.
@@ -61,6 +85,7 @@ type Truth struct {
 	Services       []ServiceTruth    `json:"services"`
 	Edges          []EdgeTruth       `json:"edges"`
 	DNS            []DNSTruth        `json:"dns"`
+	Egress         []EgressTruth     `json:"egress"`
 	Buckets        []BucketTruth     `json:"buckets"`
 }
 
@@ -105,6 +130,23 @@ type DNSTruth struct {
 	Rcodes    map[string]uint64 `json:"rcodes"`
 }
 
+// EgressTruth is one client's traffic to one destination outside the
+// cluster, port and protocol: every flow of it (both directions), the
+// connections it opened (SYNs), and when it was first and last seen.
+type EgressTruth struct {
+	Source      string    `json:"source"`
+	Namespace   string    `json:"namespace"`
+	Destination string    `json:"destination"` // the DNS name, else the address
+	IP          string    `json:"ip"`
+	Port        uint32    `json:"port"`
+	Protocol    string    `json:"protocol"`
+	Verdict     string    `json:"verdict"`
+	Flows       uint64    `json:"flows"`
+	Connections uint64    `json:"connections"`
+	First       time.Time `json:"first"`
+	Last        time.Time `json:"last"`
+}
+
 // BucketTruth is one time bucket.
 type BucketTruth struct {
 	Start    time.Time `json:"start"`
@@ -134,10 +176,6 @@ func (a *acc) add(r *record) {
 			a.ClientErrors++
 		}
 		a.lat = append(a.lat, r.latency)
-		a.reporters[r.reporter] = true
-	case recNoResponse:
-		a.Requests++
-		a.NoResponse++
 		a.reporters[r.reporter] = true
 	case recDrop:
 		a.Drops[r.reason]++
@@ -170,13 +208,31 @@ func ms(ns int64) float64 { return float64(ns) / 1e6 }
 
 type edgeKey struct{ src, dst *Service }
 
+// accOf is m's accumulator of k, added when missing.
+func accOf[K comparable](m map[K]*acc, k K) *acc {
+	a := m[k]
+	if a == nil {
+		a = &acc{}
+		m[k] = a
+	}
+	return a
+}
+
 // truthAcc accumulates the truth while flows are emitted.
 type truthAcc struct {
 	t        Truth
 	services map[*Service]*acc
 	edges    map[edgeKey]*acc
 	dns      map[*Service]*DNSTruth
+	egress   map[egressKey]*EgressTruth
 	buckets  map[int64]*BucketTruth
+	// Requests never answered wait here until the truth is read: one
+	// still in flight when the recording ended is not unanswered (see
+	// unanswered).
+	noResponse []*record
+	noRespAt   []int64
+	lastL7     int64 // the last HTTP or gRPC flow
+	maxLatency int64 // the longest latency of an HTTP or gRPC response
 }
 
 func newTruthAcc(scen Scenario, seed uint64, rate float64, start int64) *truthAcc {
@@ -186,10 +242,15 @@ func newTruthAcc(scen Scenario, seed uint64, rate float64, start int64) *truthAc
 		is := time.Unix(0, start).Add(scen.IncidentAt).UTC()
 		t.IncidentStart = &is
 	}
-	return &truthAcc{t: t, services: map[*Service]*acc{}, edges: map[edgeKey]*acc{}, dns: map[*Service]*DNSTruth{}, buckets: map[int64]*BucketTruth{}}
+	return &truthAcc{t: t, services: map[*Service]*acc{}, edges: map[edgeKey]*acc{}, dns: map[*Service]*DNSTruth{}, egress: map[egressKey]*EgressTruth{}, buckets: map[int64]*BucketTruth{}}
 }
 
-func (ta *truthAcc) observe(at int64, node string, r *record) {
+func (ta *truthAcc) observe(at int64, f *flowpb.Flow, r *record) {
+	node := f.GetNodeName()
+	if l7 := f.GetL7(); l7 != nil && l7.GetHttp() != nil {
+		ta.lastL7 = max(ta.lastL7, at)
+		ta.maxLatency = max(ta.maxLatency, int64(l7.GetLatencyNs()))
+	}
 	ta.t.Flows++
 	ta.t.FlowsByNode[node]++
 	bs := int64(ta.t.BucketSeconds) * 1e9
@@ -216,7 +277,24 @@ func (ta *truthAcc) observe(at int64, node string, r *record) {
 		d.Queries++
 		d.Rcodes[strconv.Itoa(int(r.code))]++
 		return
-	case recRequest, recNoResponse:
+	case recEgress:
+		k := r.egress
+		e := ta.egress[k]
+		if e == nil {
+			e = &EgressTruth{Source: k.src.Name, Namespace: k.src.Namespace, Destination: k.dst, IP: k.ip, Port: k.port,
+				Protocol: k.protocol, Verdict: k.verdict, First: time.Unix(0, at).UTC()}
+			ta.egress[k] = e
+		}
+		e.Flows++
+		if r.syn {
+			e.Connections++
+		}
+		e.Last = time.Unix(0, at).UTC()
+		return
+	case recNoResponse:
+		ta.noResponse, ta.noRespAt = append(ta.noResponse, r), append(ta.noRespAt, at)
+		return
+	case recRequest:
 		b.Requests++
 		if r.kind == recRequest && isError(r) {
 			b.Errors++
@@ -239,15 +317,58 @@ func (ta *truthAcc) observe(at int64, node string, r *record) {
 	e.add(r)
 }
 
+// unanswered are the requests never answered that were older, when the
+// last HTTP or gRPC flow was seen, than the longest latency of any
+// response (at least a second): a younger one may still have been
+// answered, as the requests view rules (analyze/sql/views/requests.sql).
+func (ta *truthAcc) unanswered() (rs []*record, at []int64) {
+	horizon := ta.lastL7 - max(ta.maxLatency/1000*1000, int64(1e9))
+	for i, r := range ta.noResponse {
+		if ta.noRespAt[i] < horizon {
+			rs, at = append(rs, r), append(at, ta.noRespAt[i])
+		}
+	}
+	return rs, at
+}
+
 // result returns the truth so far, in a stable order.
 func (ta *truthAcc) result() Truth {
 	t := ta.t
-	t.Services, t.Edges, t.DNS, t.Buckets = nil, nil, nil, nil
-	for s, a := range ta.services {
+	services, edges, buckets := map[*Service]*acc{}, map[edgeKey]*acc{}, map[int64]*BucketTruth{}
+	for k, a := range ta.services {
+		c := *a
+		services[k] = &c
+	}
+	for k, a := range ta.edges {
+		c := *a
+		edges[k] = &c
+	}
+	for k, b := range ta.buckets {
+		c := *b
+		buckets[k] = &c
+	}
+	rs, ats := ta.unanswered()
+	bs := int64(ta.t.BucketSeconds) * 1e9
+	for i, r := range rs {
+		b := buckets[ats[i]/bs*bs]
+		b.Requests++
+		for _, a := range []*acc{accOf(services, r.edge.dst), accOf(edges, edgeKey{r.edge.src, r.edge.dst})} {
+			a.Requests++
+			a.NoResponse++
+			if a.reporters == nil {
+				a.Codes, a.Drops, a.reporters = map[string]uint64{}, map[string]uint64{}, map[string]bool{}
+			} else {
+				a.reporters = maps.Clone(a.reporters)
+			}
+			a.reporters[r.reporter] = true
+		}
+	}
+	t.Services, t.Edges, t.DNS, t.Egress, t.Buckets = nil, nil, nil, nil, nil
+	for s, a := range services {
 		t.Services = append(t.Services, ServiceTruth{Service: s.Name, Namespace: s.Namespace, Stats: a.finish()})
 	}
 	sort.Slice(t.Services, func(i, j int) bool { return t.Services[i].Service < t.Services[j].Service })
-	for k, a := range ta.edges {
+	for k, a := range edges {
 		rep := "server"
 		if a.reporters != nil && !a.reporters["server"] && a.reporters["client"] {
 			rep = "client"
@@ -265,7 +386,20 @@ func (ta *truthAcc) result() Truth {
 		t.DNS = append(t.DNS, *d)
 	}
 	sort.Slice(t.DNS, func(i, j int) bool { return t.DNS[i].Client < t.DNS[j].Client })
-	for _, b := range ta.buckets {
+	for _, e := range ta.egress {
+		t.Egress = append(t.Egress, *e)
+	}
+	sort.Slice(t.Egress, func(i, j int) bool {
+		a, b := t.Egress[i], t.Egress[j]
+		if a.Source != b.Source {
+			return a.Source < b.Source
+		}
+		if a.Destination != b.Destination {
+			return a.Destination < b.Destination
+		}
+		return a.Port < b.Port
+	})
+	for _, b := range buckets {
 		t.Buckets = append(t.Buckets, *b)
 	}
 	sort.Slice(t.Buckets, func(i, j int) bool { return t.Buckets[i].Start.Before(t.Buckets[j].Start) })

@@ -15,6 +15,9 @@
 -- SET VARIABLE since, until).
 CREATE OR REPLACE MACRO ft_since() AS getvariable('since')::TIMESTAMP_NS;
 CREATE OR REPLACE MACRO ft_until() AS getvariable('until')::TIMESTAMP_NS;
+-- ft_new_since is egress's --new-since: rows of destinations no flow
+-- before it went to.
+CREATE OR REPLACE MACRO ft_new_since() AS getvariable('new_since')::TIMESTAMP_NS;
 
 -- ft_namespace keeps the rows of one namespace (--namespace; SET VARIABLE
 -- namespace).
@@ -149,6 +152,15 @@ CREATE OR REPLACE MACRO ft_name(workload, app, pod, identity, names, ip) AS coal
     getvariable('ft_reserved_identities')[identity],
     nullif(rtrim(names[1], '.'), ''),
     ip);
+
+-- ft_outside is whether an endpoint is outside the cluster, by Cilium's
+-- word for it: no pod, and the world identity (2; 9 and 10, world-ipv4
+-- and world-ipv6, in dual-stack clusters) or a local-scope identity (2^24
+-- and up: the addresses CIDR and FQDN policies select). host,
+-- remote-node and kube-apiserver are the cluster's own.
+CREATE OR REPLACE MACRO ft_outside(identity, pod) AS
+    coalesce(nullif(pod, '') IS NULL AND (getvariable('ft_reserved_identities')[identity] IN ('world', 'world-ipv4', 'world-ipv6')
+        OR identity >= 16777216), false);
 
 -- URLs.
 

@@ -16,13 +16,14 @@ import (
 
 func newAnalyzeCmd() *cobra.Command {
 	var (
-		format  string
-		win     windowFlags
-		cache   cacheFlags
-		p       analyze.Params
-		showSQL bool
-		eng     engineFlags
-		ch      clickhouseFlags
+		format   string
+		win      windowFlags
+		cache    cacheFlags
+		p        analyze.Params
+		showSQL  bool
+		newSince string
+		eng      engineFlags
+		ch       clickhouseFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "analyze NAME DIR...",
@@ -56,6 +57,12 @@ does; -o wide shows every column, as json, csv and markdown do.
             --latency; events, good_percent against --objective (99.9), the
             error budget the window burned, and when the SRE workbook's
             burn-rate alerts (1h/5m at 14.4x, 6h/30m at 6x) would have paged
+  egress    traffic leaving the cluster (world or CIDR/FQDN identity, no pod):
+            per client workload, destination (the DNS name Cilium or a DNS
+            answer in the recording gave the address, else the address),
+            port, protocol and verdict: flows, connections, first and last
+            seen. Hubble flows have no byte counts. --new-since T: only
+            destinations no flow before T went to
   timeline  per --bucket: flows, requests, errors, error rate, p99, no
             response, drops, policy denies, connection failures, lost events
   coverage  did we see everything: window, flows per node, events lost by
@@ -73,6 +80,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
   flowtape analyze timeline incident-42 --bucket 10s
   flowtape analyze errors prod-recorder --since 24h --by edge
   flowtape analyze slo incident-42 --objective 99.9 --latency 300ms
+  flowtape analyze egress incident-42 --new-since 2026-11-25T13:02:00Z
   flowtape analyze services incident-42 --sql
   flowtape analyze services incident-42 --engine chdb
   flowtape analyze graph s3://flows/prod --engine clickhouse --clickhouse clickhouse://default:@ch:9000/default`,
@@ -105,6 +113,11 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			}
 			if p.Since, p.Until, err = win.parse(); err != nil {
 				return err
+			}
+			if newSince != "" {
+				if p.NewSince, _, err = parseWindow(newSince, ""); err != nil {
+					return usagef("invalid --new-since %q: give a time (RFC 3339 or relative, e.g. 30m)", newSince)
+				}
 			}
 			if cmd.Flags().Changed("objective") && p.Objective == 0 {
 				return usagef("--objective 0: give a percentage of good events below 100, e.g. 99.9")
@@ -181,6 +194,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m; slo: how often the burn-rate alerts are evaluated")
 	fl.Float64Var(&p.Objective, "objective", defaults.SLOObjective, "slo: the objective, a percentage of good events")
 	fl.DurationVar(&p.Latency, "latency", 0, "slo: add a latency SLI, the share of answered requests no slower than this, e.g. 300ms")
+	fl.StringVar(&newSince, "new-since", "", "egress: only destinations no flow before this time went to (RFC 3339 or relative, e.g. 30m)")
 	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
 	fl.StringVar(&p.Summaries, "summaries", analyze.SummariesAuto, fmt.Sprintf("services, graph, timeline, errors, slo: read the per-minute summaries: "+

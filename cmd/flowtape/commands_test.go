@@ -117,6 +117,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"analyze", "slo", "x", "--objective", "NaN"}, "--objective NaN: give a percentage"},
 		{[]string{"analyze", "slo", "x", "--bucket", "1h"}, "--bucket 1h0m0s: slo evaluates its alerts every --bucket, which must divide 5m"},
 		{[]string{"analyze", "graph", "x", "--level", "edge"}, "--level edge is slo's"},
+		{[]string{"analyze", "egress", "x", "--new-since", "yesterday"}, `invalid --new-since "yesterday": give a time`},
+		{[]string{"analyze", "services", "x", "--new-since", "5m"}, "--new-since is egress's"},
 		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
 	}
 	for _, tt := range tests {

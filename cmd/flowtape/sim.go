@@ -48,8 +48,10 @@ hubble-relay to aggregate). Use it to try flowtape, hubble and other Observer AP
 clients without a cluster.
 
 The incident scenario starts 2 minutes into the simulation: paymentservice answers
-503 to 30% of Charge calls, cartservice gets 10x slower, and a deny policy drops
-recommendationservice -> productcatalogservice.
+503 to 30% of Charge calls, cartservice gets 10x slower, a deny policy drops
+recommendationservice -> productcatalogservice, and currencyservice begins calling
+a bare address outside the cluster (203.0.113.66:4444). Egress all along:
+paymentservice to api.stripe.com:443, emailservice to smtp.sendgrid.net:587.
 
 With --speed max the simulated clock runs as fast as the slowest following reader
 takes the flows, so an hour of traffic takes seconds and nothing is lost; without

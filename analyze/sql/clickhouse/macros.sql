@@ -15,6 +15,7 @@
 {bucket:Int64} AS ft_bucket_seconds,
 {slo_objective:Float64} AS ft_slo_objective,
 {slo_latency_ms:Nullable(Float64)} AS ft_slo_latency_ms,
+{new_since:Nullable(DateTime64(9, 'UTC'))} AS ft_new_since,
 
 -- Facts flowtape's Go code declares (internal/defaults, schema) or reads
 -- from the recording (its manifests).
@@ -30,6 +31,12 @@
 
 -- ft_in_namespace: whether a row with these namespaces passes --namespace.
 ((a, b) -> ft_namespace IS NULL OR coalesce(a = ft_namespace, false) OR coalesce(b = ft_namespace, false)) AS ft_in_namespace,
+
+-- ft_outside: whether an endpoint is outside the cluster: no pod, and
+-- the world identity (2, 9, 10: world, world-ipv4, world-ipv6, as
+-- schema.ReservedIdentities numbers them) or a local-scope one (2^24 up:
+-- CIDR and FQDN selections).
+((identity, pod) -> coalesce(nullIf(pod, '') IS NULL AND (identity IN (2, 9, 10) OR identity >= 16777216), false)) AS ft_outside,
 
 -- ft_request_id is the flows' http_request_id, which flow files of schema
 -- 1.4 on do not store: the first X-Request-Id header's value, NULL when it

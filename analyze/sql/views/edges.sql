@@ -8,7 +8,9 @@
 -- an ICMP echo reply is a reply, and so is a packet from a port below the
 -- ephemeral range (32768) to one in it; anything else counts as sent.
 -- destination_service is the Kubernetes service the client addressed, where
--- Cilium knew it. Pods are named as the pods view names them; an endpoint
+-- Cilium knew it; source_identity and destination_identity the endpoints'
+-- security identities, destination_names the DNS names of the server's
+-- address (Cilium's FQDN cache). Pods are named as the pods view names them; an endpoint
 -- without a name (no IP either) is (unknown). flow_source and
 -- flow_destination are the flow's own endpoints (not swapped, NULL when
 -- unnamed).
@@ -46,6 +48,9 @@ SELECT
     CASE WHEN swap THEN ip_source ELSE ip_destination END AS destination_ip,
     CASE WHEN swap THEN source_port ELSE destination_port END AS destination_port,
     nullif(CASE WHEN swap THEN source_service_name ELSE destination_service_name END, '') AS destination_service,
+    CASE WHEN swap THEN destination_identity ELSE source_identity END AS source_identity,
+    CASE WHEN swap THEN source_identity ELSE destination_identity END AS destination_identity,
+    CASE WHEN swap THEN source_names ELSE destination_names END AS destination_names,
     swap AS is_reply,
     coalesce(tcp_syn AND NOT coalesce(tcp_ack, false), false) AS tcp_syn_only,
     coalesce(tcp_syn AND tcp_ack, false) AS tcp_syn_ack,
