@@ -95,3 +95,16 @@ func TestGraphLayoutHasNoOverlaps(t *testing.T) {
 		}
 	}
 }
+
+// The layout's search for fewer crossings is bounded: a graph of hundreds
+// of services still draws in well under a second.
+func BenchmarkGraphLayout(b *testing.B) {
+	for _, n := range []int{50, 200} {
+		g := randomGraph(n, 1)
+		b.Run(fmt.Sprintf("%d nodes", n), func(b *testing.B) {
+			for b.Loop() {
+				graphSVG(g)
+			}
+		})
+	}
+}
