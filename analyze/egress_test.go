@@ -21,7 +21,7 @@ import (
 // a destination is named (the flows' names, the client's own DNS answer
 // before another client's, the address), which identities are outside,
 // and what is not egress (the internet calling in, an address the
-// recording places in a pod).
+// recording places in a pod or on a node).
 func egressFlows(t0 time.Time) []*observerpb.GetFlowsResponse {
 	pod := func(ns, app, name, ip string, id uint32) (*flowpb.Endpoint, string) {
 		return &flowpb.Endpoint{ID: id % 1000, Identity: id, Namespace: ns, PodName: name,
@@ -91,6 +91,15 @@ func egressFlows(t0 time.Time) []*observerpb.GetFlowsResponse {
 	tcp(7*time.Second, api, apiIP, 46000, world(16777217, "fqdn:api.partner.example"), "192.0.2.80", 443, syn, false, func(f *flowpb.Flow) {
 		f.DestinationNames = []string{"api.partner.example."}
 	})
+	// No identity Cilium could tell, at an address nothing places in the
+	// cluster: egress, by its address.
+	unknown := &flowpb.Endpoint{}
+	tcp(8*time.Second, api, apiIP, 47000, unknown, "192.0.2.200", 8443, syn, false, nil)
+	// The same at a node's address (the kubelet's, which probes api as
+	// the host identity): not egress.
+	node := &flowpb.Endpoint{Identity: 1, Labels: []string{"reserved:host"}}
+	tcp(8*time.Second, node, "172.18.0.2", 48000, api, apiIP, 8080, syn, false, nil)
+	tcp(9*time.Second, api, apiIP, 49000, unknown, "172.18.0.2", 10250, syn, false, nil)
 	return out
 }
 
@@ -110,6 +119,7 @@ func TestEgress(t *testing.T) {
 	}{
 		{"all", analyze.Params{}, []string{
 			"jobs/worker -> cdn.example.net [192.0.2.5] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:03Z by=dns",
+			"shop/api -> 192.0.2.200 [192.0.2.200] :8443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:08Z by=address",
 			"shop/api -> 198.51.100.9 [198.51.100.9] :25 TCP DROPPED flows=1 conns=1 first=2026-11-25T10:00:04Z by=address",
 			"shop/api -> 2001:db8::1 [2001:db8::1] :443 TCP FORWARDED flows=1 conns=0 first=2026-11-25T10:00:06Z by=address",
 			"shop/api -> api.partner.example [192.0.2.80] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:07Z by=flows",
@@ -121,6 +131,7 @@ func TestEgress(t *testing.T) {
 		// What no flow before 10:00:03.5 went to; the window does not
 		// change what came before it.
 		{"new since", analyze.Params{NewSince: t0.Add(3500 * time.Millisecond), Since: t0.Add(5 * time.Second)}, []string{
+			"shop/api -> 192.0.2.200 [192.0.2.200] :8443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:08Z by=address",
 			"shop/api -> 2001:db8::1 [2001:db8::1] :443 TCP FORWARDED flows=1 conns=0 first=2026-11-25T10:00:06Z by=address",
 			"shop/api -> api.partner.example [192.0.2.80] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:07Z by=flows",
 		}},

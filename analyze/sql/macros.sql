@@ -153,14 +153,16 @@ CREATE OR REPLACE MACRO ft_name(workload, app, pod, identity, names, ip) AS coal
     nullif(rtrim(names[1], '.'), ''),
     ip);
 
--- ft_outside is whether an endpoint is outside the cluster, by Cilium's
--- word for it: no pod, and the world identity (2; 9 and 10, world-ipv4
--- and world-ipv6, in dual-stack clusters) or a local-scope identity (2^24
--- and up: the addresses CIDR and FQDN policies select). host,
--- remote-node and kube-apiserver are the cluster's own.
+-- ft_outside is whether an endpoint may be outside the cluster, by
+-- Cilium's word for it: no pod, and the world identity (2; 9 and 10,
+-- world-ipv4 and world-ipv6, in dual-stack clusters), a local-scope
+-- identity (2^24 and up: the addresses CIDR and FQDN policies select), or
+-- none Cilium could tell (0, or no endpoint at all). host, remote-node
+-- and kube-apiserver are the cluster's own. egress also leaves out the
+-- addresses the recording places in a pod or on a node.
 CREATE OR REPLACE MACRO ft_outside(identity, pod) AS
     coalesce(nullif(pod, '') IS NULL AND (getvariable('ft_reserved_identities')[identity] IN ('world', 'world-ipv4', 'world-ipv6')
-        OR identity >= 16777216), false);
+        OR identity >= 16777216 OR coalesce(identity, 0) = 0), false);
 
 -- URLs.
 

@@ -57,7 +57,8 @@ does; -o wide shows every column, as json, csv and markdown do.
             --latency; events, good_percent against --objective (99.9), the
             error budget the window burned, and when the SRE workbook's
             burn-rate alerts (1h/5m at 14.4x, 6h/30m at 6x) would have paged
-  egress    traffic leaving the cluster (world or CIDR/FQDN identity, no pod):
+  egress    traffic leaving the cluster (world, CIDR/FQDN or no identity; an
+            address no flow places in a pod or on a node):
             per client workload, destination (the DNS name Cilium or a DNS
             answer in the recording gave the address, else the address),
             port, protocol and verdict: flows, connections, first and last

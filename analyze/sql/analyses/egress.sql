@@ -4,11 +4,11 @@
 -- destination was first and last seen in the window.
 --
 -- Leaving is a client inside the cluster talking to a server outside it
--- (ft_outside: the world identity or a CIDR/FQDN one, no pod) at an
--- address no flow of the recording gives a pod: Cilium gives an address
--- it cannot place the world identity, and a pod's own flows name it. The
--- internet knocking on the cluster (a world client) is not egress: drops
--- shows what was denied.
+-- (ft_outside: the world identity, a CIDR/FQDN one or none, no pod) at an
+-- address no flow of the recording places in a pod or on a node
+-- (cluster_ips): Cilium gives an address it cannot place the world
+-- identity, and a pod's own flows name it. The internet knocking on the
+-- cluster (a world client) is not egress: drops shows what was denied.
 --
 -- The destination is named by the best the recording knows: the DNS name
 -- on the flows (destination_names, from the agent's FQDN cache: named_by
@@ -30,18 +30,21 @@ new_since AS (
         ELSE ft_new_since() END AS t
     FROM flows
 ),
--- addresses the recording places in a pod
-pod_ips AS (
-    SELECT ip_source AS ip FROM flows WHERE nullif(source_pod_name, '') IS NOT NULL
+-- the addresses the recording places inside the cluster: a pod's, or a
+-- node's (host, remote-node, health)
+cluster_ips AS (
+    SELECT ip_source AS ip FROM flows
+    WHERE nullif(source_pod_name, '') IS NOT NULL OR getvariable('ft_reserved_identities')[source_identity] IN ('host', 'remote-node', 'health')
     UNION
-    SELECT ip_destination FROM flows WHERE nullif(destination_pod_name, '') IS NOT NULL
+    SELECT ip_destination FROM flows
+    WHERE nullif(destination_pod_name, '') IS NOT NULL OR getvariable('ft_reserved_identities')[destination_identity] IN ('host', 'remote-node', 'health')
 ),
 out AS (
     SELECT time, source, source_namespace, destination_ip, destination_port, l4_protocol, verdict, tcp_syn_only,
         nullif(rtrim(destination_names[1], '.'), '') AS flow_name
     FROM edges
     WHERE ft_outside(destination_identity, destination_pod) AND NOT ft_outside(source_identity, source_pod)
-      AND destination_ip IS NOT NULL AND destination_ip NOT IN (FROM pod_ips)
+      AND destination_ip IS NOT NULL AND destination_ip NOT IN (FROM cluster_ips)
       AND ft_in_namespace(source_namespace, NULL)
 ),
 -- the latest name each client's DNS answers gave each address, and any

@@ -32,11 +32,14 @@
 -- ft_in_namespace: whether a row with these namespaces passes --namespace.
 ((a, b) -> ft_namespace IS NULL OR coalesce(a = ft_namespace, false) OR coalesce(b = ft_namespace, false)) AS ft_in_namespace,
 
--- ft_outside: whether an endpoint is outside the cluster: no pod, and
--- the world identity (2, 9, 10: world, world-ipv4, world-ipv6, as
--- schema.ReservedIdentities numbers them) or a local-scope one (2^24 up:
--- CIDR and FQDN selections).
-((identity, pod) -> coalesce(nullIf(pod, '') IS NULL AND (identity IN (2, 9, 10) OR identity >= 16777216), false)) AS ft_outside,
+-- ft_outside: whether an endpoint may be outside the cluster: no pod,
+-- and the world identity (2, 9, 10: world, world-ipv4, world-ipv6, as
+-- schema.ReservedIdentities numbers them), a local-scope one (2^24 up:
+-- CIDR and FQDN selections) or none (0, or no endpoint).
+((identity, pod) -> coalesce(nullIf(pod, '') IS NULL AND (identity IN (2, 9, 10) OR identity >= 16777216 OR coalesce(identity, 0) = 0), false)) AS ft_outside,
+
+-- ft_node_identity: host, remote-node or health (1, 6, 4), a node's address.
+(identity -> coalesce(identity IN (1, 4, 6), false)) AS ft_node_identity,
 
 -- ft_request_id is the flows' http_request_id, which flow files of schema
 -- 1.4 on do not store: the first X-Request-Id header's value, NULL when it

@@ -8,17 +8,17 @@ new_since AS (
         '--new-since is not after the recording''s first flow: nothing comes before it to compare with, so every destination would be new') = 0
     LIMIT 1
 ),
-pod_ips AS (
-    SELECT ip_source AS ip FROM flows WHERE nullIf(source_pod_name, '') IS NOT NULL
+cluster_ips AS (
+    SELECT ip_source AS ip FROM flows WHERE nullIf(source_pod_name, '') IS NOT NULL OR ft_node_identity(source_identity)
     UNION DISTINCT
-    SELECT ip_destination FROM flows WHERE nullIf(destination_pod_name, '') IS NOT NULL
+    SELECT ip_destination FROM flows WHERE nullIf(destination_pod_name, '') IS NOT NULL OR ft_node_identity(destination_identity)
 ),
 out AS (
     SELECT time, source, source_namespace, destination_ip, destination_port, l4_protocol, verdict, tcp_syn_only,
         nullIf(trimRight(destination_names[1], '.'), '') AS flow_name
     FROM edges
     WHERE ft_outside(destination_identity, destination_pod) AND NOT ft_outside(source_identity, source_pod)
-      AND destination_ip IS NOT NULL AND destination_ip NOT IN (SELECT ip FROM pod_ips)
+      AND destination_ip IS NOT NULL AND destination_ip NOT IN (SELECT ip FROM cluster_ips)
       AND ft_in_namespace(source_namespace, NULL)
 ),
 answers AS (
