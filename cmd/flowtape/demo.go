@@ -114,7 +114,20 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, dir string, cfg sim.
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "\nThe recording is in %s. Next:\n  flowtape report %s -o incident-demo.html\n  flowtape analyze timeline %s --bucket 10s\n  flowtape analyze errors %s\n  flowtape analyze graph %s --format mermaid\n  flowtape query %s \"SELECT server, status, count(*) FROM requests GROUP BY ALL ORDER BY 3 DESC\"\n",
-		dir, dir, dir, dir, dir, dir)
+	// What began talking to the outside with the incident: the question
+	// after "what failed".
+	if t.IncidentStart != nil {
+		res, err := e.Run(ctx, "egress", analyze.Params{NewSince: *t.IncidentStart})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\n== Traffic leaving the cluster that began with the incident (flowtape analyze egress --new-since %s)\n",
+			t.IncidentStart.Format(time.RFC3339))
+		if err := printer.Print(stdout, "table", analyze.TableView("egress", res)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "\nThe recording is in %s. Next:\n  flowtape report %s -o incident-demo.html\n  flowtape analyze timeline %s --bucket 10s\n  flowtape analyze errors %s\n  flowtape analyze graph %s --format mermaid\n  flowtape analyze egress %s\n  flowtape query %s \"SELECT server, status, count(*) FROM requests GROUP BY ALL ORDER BY 3 DESC\"\n",
+		dir, dir, dir, dir, dir, dir, dir)
 	return nil
 }
