@@ -73,6 +73,9 @@ func egressFlows(t0 time.Time) []*observerpb.GetFlowsResponse {
 	answer(0, api, apiIP, "files.example.org.", "192.0.2.5")
 	answer(time.Second, worker, workerIP, "cdn.example.net.", "192.0.2.5")
 	tcp(2*time.Second, api, apiIP, 41000, world(2), "192.0.2.5", 443, syn, false, nil)
+	// the same SYN again (a retransmit, or another observation point):
+	// one connection
+	tcp(2*time.Second+time.Millisecond, api, apiIP, 41000, world(2), "192.0.2.5", 443, syn, false, nil)
 	tcp(2*time.Second+10*time.Millisecond, world(2), "192.0.2.5", 443, api, apiIP, 41000, synAck, true, nil)
 	tcp(3*time.Second, worker, workerIP, 42000, world(2), "192.0.2.5", 443, syn, false, nil)
 	// A CIDR identity, denied: its own row, by its address.
@@ -100,6 +103,22 @@ func egressFlows(t0 time.Time) []*observerpb.GetFlowsResponse {
 	node := &flowpb.Endpoint{Identity: 1, Labels: []string{"reserved:host"}}
 	tcp(8*time.Second, node, "172.18.0.2", 48000, api, apiIP, 8080, syn, false, nil)
 	tcp(9*time.Second, api, apiIP, 49000, unknown, "172.18.0.2", 10250, syn, false, nil)
+	// An address only another client looked up: named, but by another's
+	// answer.
+	answer(9*time.Second, api, apiIP, "img.example.org.", "192.0.2.90")
+	tcp(10*time.Second, worker, workerIP, 42100, world(2), "192.0.2.90", 443, syn, false, nil)
+	// A Kubernetes service the client addressed, as a socket
+	// load-balancing trace shows it (the ClusterIP has the world
+	// identity), and a packet to it: not egress.
+	tcp(10*time.Second, api, apiIP, 42200, world(2), "10.96.0.10", 53, syn, false, func(f *flowpb.Flow) {
+		f.Type, f.Verdict = flowpb.FlowType_SOCK, flowpb.Verdict_TRACED
+		f.DestinationService = &flowpb.Service{Name: "kube-dns", Namespace: "kube-system"}
+	})
+	tcp(10*time.Second, api, apiIP, 42200, world(2), "10.96.0.10", 53, syn, false, nil)
+	// IPv6 multicast (a router solicitation) never leaves the link.
+	tcp(10*time.Second, api, "fd00::5", 42300, world(10), "ff02::2", 443, syn, false, nil)
+	// A pod's flow without an IP layer changes nothing.
+	add(11*time.Second, &flowpb.Flow{Type: flowpb.FlowType_L3_L4, Source: api, Destination: worker, EventType: &flowpb.CiliumEventType{Type: 4}})
 	return out
 }
 
@@ -119,18 +138,21 @@ func TestEgress(t *testing.T) {
 	}{
 		{"all", analyze.Params{}, []string{
 			"jobs/worker -> cdn.example.net [192.0.2.5] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:03Z by=dns",
+			"jobs/worker -> img.example.org [192.0.2.90] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:10Z by=other-dns",
 			"shop/api -> 192.0.2.200 [192.0.2.200] :8443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:08Z by=address",
 			"shop/api -> 198.51.100.9 [198.51.100.9] :25 TCP DROPPED flows=1 conns=1 first=2026-11-25T10:00:04Z by=address",
 			"shop/api -> 2001:db8::1 [2001:db8::1] :443 TCP FORWARDED flows=1 conns=0 first=2026-11-25T10:00:06Z by=address",
 			"shop/api -> api.partner.example [192.0.2.80] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:07Z by=flows",
-			"shop/api -> files.example.org [192.0.2.5] :443 TCP FORWARDED flows=2 conns=1 first=2026-11-25T10:00:02Z by=dns",
+			"shop/api -> files.example.org [192.0.2.5] :443 TCP FORWARDED flows=3 conns=1 first=2026-11-25T10:00:02Z by=dns",
 		}},
 		{"namespace", analyze.Params{Namespace: "jobs"}, []string{
 			"jobs/worker -> cdn.example.net [192.0.2.5] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:03Z by=dns",
+			"jobs/worker -> img.example.org [192.0.2.90] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:10Z by=other-dns",
 		}},
 		// What no flow before 10:00:03.5 went to; the window does not
 		// change what came before it.
 		{"new since", analyze.Params{NewSince: t0.Add(3500 * time.Millisecond), Since: t0.Add(5 * time.Second)}, []string{
+			"jobs/worker -> img.example.org [192.0.2.90] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:10Z by=other-dns",
 			"shop/api -> 192.0.2.200 [192.0.2.200] :8443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:08Z by=address",
 			"shop/api -> 2001:db8::1 [2001:db8::1] :443 TCP FORWARDED flows=1 conns=0 first=2026-11-25T10:00:06Z by=address",
 			"shop/api -> api.partner.example [192.0.2.80] :443 TCP FORWARDED flows=1 conns=1 first=2026-11-25T10:00:07Z by=flows",
@@ -153,6 +175,10 @@ func TestEgress(t *testing.T) {
 	if _, err := e.Run(context.Background(), "egress", analyze.Params{NewSince: t0}); err == nil ||
 		!strings.Contains(err.Error(), "--new-since") || !strings.Contains(err.Error(), "not after the recording's first flow") {
 		t.Errorf("--new-since at the first flow: %v, want an error saying nothing comes before it", err)
+	}
+	if _, err := e.Run(context.Background(), "egress", analyze.Params{NewSince: t0.Add(time.Minute)}); err == nil ||
+		!strings.Contains(err.Error(), "is after the recording's last flow") {
+		t.Errorf("--new-since after the last flow: %v, want an error saying nothing comes after it", err)
 	}
 	if _, err := e.Run(context.Background(), "services", analyze.Params{NewSince: t0.Add(time.Second)}); err == nil ||
 		!strings.Contains(err.Error(), "--new-since is egress's") {

@@ -110,23 +110,25 @@ func layoutGraph(nodes []printer.Node, edges []printer.Edge) *graphLayout {
 	for _, i := range first {
 		cells[layer[i]][laneOf[i]] = append(cells[layer[i]][laneOf[i]], i)
 	}
-	g := &layoutState{nodes: nodes, edges: edges, idx: idx, out: out, layer: layer, laneOf: laneOf, cells: cells, tested: new(int)}
+	g := &layoutState{nodes: nodes, edges: edges, idx: idx, out: out, layer: layer, laneOf: laneOf, cells: cells,
+		labelAt: 0.5, tested: new(int), budget: crossingBudget / 4}
 	g.laneOrder = make([]int, len(namespaces))
 	for k := range g.laneOrder {
 		g.laneOrder[k] = k
 	}
 	g.barycenters()
+	if len(namespaces) > 1 && len(namespaces) <= 5 {
+		g.bestLaneOrder()
+	}
 	// Labels a third of the way from their callers, halfway or two
-	// thirds: whichever crosses least (nearer the caller is the most
-	// often best, and reads as the caller's list of calls).
+	// thirds: whichever crosses least once the swaps are done (nearer the
+	// caller is the most often best, and reads as the caller's list of
+	// calls). Each try has a quarter of the budget, as the lane orders had.
 	var best *layoutState
 	bestN := 0
 	for _, at := range []float64{1.0 / 3, 0.5, 2.0 / 3} {
 		try := g.clone()
-		try.labelAt = at
-		if len(namespaces) > 1 && len(namespaces) <= 5 {
-			try.bestLaneOrder()
-		}
+		try.labelAt, try.tested = at, new(int)
 		n := try.swaps()
 		if best == nil || n < bestN {
 			best, bestN = try, n
@@ -163,7 +165,10 @@ type layoutState struct {
 	// labelAt is where between its caller (0) and its callee (1) a label
 	// would sit if nothing pushed it.
 	labelAt float64
-	tested  *int // segment pairs tested for crossings so far, by every try
+	// tested counts the segment pairs tested for crossings so far; the
+	// search stops at budget.
+	tested *int
+	budget int
 }
 
 // rank is each node's position from the top in its layer, lanes in order.
@@ -222,11 +227,15 @@ func (g *layoutState) barycenters() {
 }
 
 // bestLaneOrder tries every order of the lanes and keeps the one whose
-// drawing crosses least (the first such, from the order of appearance).
+// drawing crosses least (the first such, from the order of appearance),
+// as many as the budget allows.
 func (g *layoutState) bestLaneOrder() {
 	best, bestN := slices.Clone(g.laneOrder), g.crossings()
 	var try func(k int)
 	try = func(k int) {
+		if *g.tested > g.budget {
+			return
+		}
 		if k == len(g.laneOrder) {
 			if n := g.crossings(); n < bestN {
 				best, bestN = slices.Clone(g.laneOrder), n
@@ -252,7 +261,7 @@ func (g *layoutState) swaps() int {
 		for _, byLane := range g.cells {
 			for _, cell := range byLane {
 				for a := 0; a+1 < len(cell); a++ {
-					if *g.tested > crossingBudget {
+					if *g.tested > g.budget {
 						return cur
 					}
 					cell[a], cell[a+1] = cell[a+1], cell[a]

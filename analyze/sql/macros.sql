@@ -164,6 +164,13 @@ CREATE OR REPLACE MACRO ft_outside(identity, pod) AS
     coalesce(nullif(pod, '') IS NULL AND (getvariable('ft_reserved_identities')[identity] IN ('world', 'world-ipv4', 'world-ipv6')
         OR identity >= 16777216 OR coalesce(identity, 0) = 0), false);
 
+-- ft_local_only is whether an address never leaves its link or the
+-- cluster's network: IPv4 multicast (224.0.0.0/4) and broadcast, IPv6
+-- multicast (ff00::/8) and link-local (fe80::/10). 169.254.0.0/16 is not:
+-- the cloud's metadata server lives there, outside the pod.
+CREATE OR REPLACE MACRO ft_local_only(ip) AS
+    ip = '255.255.255.255' OR regexp_matches(ip, '^(22[4-9]|23[0-9])\.') OR regexp_matches(lower(ip), '^(ff[0-9a-f]{0,2}:|fe[89ab][0-9a-f]?:)');
+
 -- URLs.
 
 -- ft_url_rest is a URL after its scheme (host, port and path), or the URL

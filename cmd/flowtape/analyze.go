@@ -195,7 +195,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 	fl.DurationVar(&p.Bucket, "bucket", defaults.Bucket, "timeline: bucket length, e.g. 10s, 1m or 5m; slo: how often the burn-rate alerts are evaluated")
 	fl.Float64Var(&p.Objective, "objective", defaults.SLOObjective, "slo: the objective, a percentage of good events")
 	fl.DurationVar(&p.Latency, "latency", 0, "slo: add a latency SLI, the share of answered requests no slower than this, e.g. 300ms")
-	fl.StringVar(&newSince, "new-since", "", "egress: only destinations no flow before this time went to (RFC 3339 or relative, e.g. 30m)")
+	fl.StringVar(&newSince, "new-since", "", "egress: only destinations no flow before this time went to (RFC 3339, or relative to now, e.g. 30m)")
 	fl.StringVar(&p.Reporter, "reporter", defaults.Reporter, "whose view of a request counts: server (client where no server saw it), client, or both")
 	fl.BoolVar(&showSQL, "sql", false, "print the analysis's SQL and exit")
 	fl.StringVar(&p.Summaries, "summaries", analyze.SummariesAuto, fmt.Sprintf("services, graph, timeline, errors, slo: read the per-minute summaries: "+

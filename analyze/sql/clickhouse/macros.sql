@@ -41,6 +41,9 @@
 -- ft_node_identity: host, remote-node or health (1, 6, 4), a node's address.
 (identity -> coalesce(identity IN (1, 4, 6), false)) AS ft_node_identity,
 
+-- ft_local_only: multicast, broadcast or IPv6 link-local (macros.sql).
+(ip -> ip = '255.255.255.255' OR match(ip, '^(22[4-9]|23[0-9])\\.') OR match(lower(ip), '^(ff[0-9a-f]{0,2}:|fe[89ab][0-9a-f]?:)')) AS ft_local_only,
+
 -- ft_request_id is the flows' http_request_id, which flow files of schema
 -- 1.4 on do not store: the first X-Request-Id header's value, NULL when it
 -- is absent or empty, header names compared as Go's strings.EqualFold
