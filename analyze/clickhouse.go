@@ -94,8 +94,24 @@ func OpenClickHouse(ctx context.Context, locs []string, since, until time.Time, 
 		"ft_fold_from": foldFrom, "ft_fold_to": foldTo, "ft_header_request_id": schema.HeaderRequestID,
 		"ft_expired_flows": expired.Flows, "ft_expired_until": timePtr(expired.LastFlow),
 		"ft_dropped_flows": dropped.Flows, "ft_dropped_first": timePtr(dropped.FirstFlow), "ft_dropped_last": timePtr(dropped.LastFlow),
+		"ft_world_identities": reservedIdentities("world", "world-ipv4", "world-ipv6"),
+		"ft_node_identities":  reservedIdentities("host", "remote-node", "health"),
 	}
 	return e, nil
+}
+
+// reservedIdentities are the numbers of Cilium's reserved identities of
+// these names (schema.ReservedIdentities), in order: the ClickHouse SQL's
+// copy of what DuckDB's reads by name.
+func reservedIdentities(names ...string) []uint32 {
+	var out []uint32
+	for id, name := range schema.ReservedIdentities {
+		if slices.Contains(names, name) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func timePtr(t *time.Time) any {
@@ -307,6 +323,12 @@ func chLiteral(v any) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case time.Time:
 		return chQuote(x.UTC().Format("2006-01-02 15:04:05.000000000"))
+	case []uint32:
+		var items []string
+		for _, v := range x {
+			items = append(items, strconv.FormatUint(uint64(v), 10))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	return chQuote(fmt.Sprint(v))
 }

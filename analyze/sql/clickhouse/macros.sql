@@ -33,13 +33,14 @@
 ((a, b) -> ft_namespace IS NULL OR coalesce(a = ft_namespace, false) OR coalesce(b = ft_namespace, false)) AS ft_in_namespace,
 
 -- ft_outside: whether an endpoint may be outside the cluster: no pod,
--- and the world identity (2, 9, 10: world, world-ipv4, world-ipv6, as
--- schema.ReservedIdentities numbers them), a local-scope one (2^24 up:
--- CIDR and FQDN selections) or none (0, or no endpoint).
-((identity, pod) -> coalesce(nullIf(pod, '') IS NULL AND (identity IN (2, 9, 10) OR identity >= 16777216 OR coalesce(identity, 0) = 0), false)) AS ft_outside,
+-- and the world identity (world, world-ipv4, world-ipv6: their numbers
+-- from schema.ReservedIdentities), a local-scope one (2^24 up: CIDR and
+-- FQDN selections) or none (0, or no endpoint).
+((identity, pod) -> coalesce(nullIf(pod, '') IS NULL AND (has({ft_world_identities:Array(UInt32)}, coalesce(identity, 0))
+    OR identity >= 16777216 OR coalesce(identity, 0) = 0), false)) AS ft_outside,
 
--- ft_node_identity: host, remote-node or health (1, 6, 4), a node's address.
-(identity -> coalesce(identity IN (1, 4, 6), false)) AS ft_node_identity,
+-- ft_node_identity: host, remote-node or health, a node's address.
+(identity -> has({ft_node_identities:Array(UInt32)}, coalesce(identity, 0))) AS ft_node_identity,
 
 -- ft_local_only: multicast, broadcast or IPv6 link-local (macros.sql).
 (ip -> ip = '255.255.255.255' OR match(ip, '^(22[4-9]|23[0-9])\\.') OR match(lower(ip), '^(ff[0-9a-f]{0,2}:|fe[89ab][0-9a-f]?:)')) AS ft_local_only,
