@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -131,31 +132,28 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	if p.Bucket > 0 {
 		bucket = int64(p.Bucket / time.Second)
 	}
-	vars := []struct {
-		name string
-		val  any
-	}{
-		{"since", timeOrNil(p.Since)}, {"until", timeOrNil(p.Until)},
-		{"namespace", strOrNil(p.Namespace)}, {"reporter", strOrNil(p.Reporter)},
-		{"level", strOrNil(p.Level)}, {"bucket", bucket}, {"errors_by", strOrNil(p.By)},
-		{"slo_objective", floatOrNil(p.Objective)}, {"slo_latency_ms", floatOrNil(float64(p.Latency) / float64(time.Millisecond))},
-		{"new_since", timeOrNil(p.NewSince)},
-		{"ft_unsettled_only", use},
-		{"ft_summary_h0", timeOrNil(e.summaryHours[0])}, {"ft_summary_h1", timeOrNil(e.summaryHours[1])},
+	// DuckDB's macros fill in the defaults of what is unset (NULL).
+	vars := p.queryValues()
+	for k, v := range map[string]any{
+		"reporter": strOrNil(p.Reporter), "level": strOrNil(p.Level), "bucket": bucket, "errors_by": strOrNil(p.By),
+		"slo_objective": floatOrNil(p.Objective), "ft_unsettled_only": use,
+		"ft_summary_h0": timeOrNil(e.summaryHours[0]), "ft_summary_h1": timeOrNil(e.summaryHours[1]),
+	} {
+		vars[k] = v
 	}
-	for _, v := range vars {
-		stmt := fmt.Sprintf("SET VARIABLE %s = NULL", v.name)
-		switch x := v.val.(type) {
+	for _, v := range slices.Sorted(maps.Keys(vars)) {
+		stmt := fmt.Sprintf("SET VARIABLE %s = NULL", v)
+		switch x := vars[v].(type) {
 		case time.Time:
-			stmt = fmt.Sprintf("SET VARIABLE %s = TIMESTAMP_NS %s", v.name, quote(x.UTC().Format("2006-01-02 15:04:05.999999999")))
+			stmt = fmt.Sprintf("SET VARIABLE %s = TIMESTAMP_NS %s", v, quote(x.UTC().Format("2006-01-02 15:04:05.999999999")))
 		case string:
-			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v.name, quote(x))
+			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v, quote(x))
 		case int64:
-			stmt = fmt.Sprintf("SET VARIABLE %s = %d", v.name, x)
+			stmt = fmt.Sprintf("SET VARIABLE %s = %d", v, x)
 		case float64:
-			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v.name, sqlDouble(x))
+			stmt = fmt.Sprintf("SET VARIABLE %s = %s", v, sqlDouble(x))
 		case bool:
-			stmt = fmt.Sprintf("SET VARIABLE %s = %t", v.name, x)
+			stmt = fmt.Sprintf("SET VARIABLE %s = %t", v, x)
 		}
 		if _, err := e.db.ExecContext(ctx, stmt); err != nil {
 			return printer.Table{}, fmt.Errorf("%s: %w", name, firstLine(err))
@@ -171,6 +169,17 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 		return t, fmt.Errorf("%s: %w", name, err)
 	}
 	return t, nil
+}
+
+// queryValues are the parameters both engines' SQL reads as they are,
+// by name; nil where unset. The rest (reporter, level, bucket, errors_by,
+// slo_objective) each engine defaults its own way.
+func (p Params) queryValues() map[string]any {
+	return map[string]any{
+		"since": timeOrNil(p.Since), "until": timeOrNil(p.Until), "namespace": strOrNil(p.Namespace),
+		"slo_latency_ms": floatOrNil(float64(p.Latency) / float64(time.Millisecond)),
+		"new_since":      timeOrNil(p.NewSince),
+	}
 }
 
 func timeOrNil(t time.Time) any {

@@ -286,11 +286,11 @@ func (e *ClickHouse) fill(q string, p Params) (string, error) {
 	if objective == 0 {
 		objective = defaults.SLOObjective
 	}
-	vals := map[string]any{
-		"since": timeOrNil(p.Since), "until": timeOrNil(p.Until), "namespace": strOrNil(p.Namespace),
-		"reporter": reporter, "level": level, "bucket": int64(bucket / time.Second), "errors_by": by,
-		"slo_objective": objective, "slo_latency_ms": floatOrNil(float64(p.Latency) / float64(time.Millisecond)),
-		"new_since": timeOrNil(p.NewSince),
+	vals := p.queryValues()
+	for k, v := range map[string]any{
+		"reporter": reporter, "level": level, "bucket": int64(bucket / time.Second), "errors_by": by, "slo_objective": objective,
+	} {
+		vals[k] = v
 	}
 	for k, v := range e.facts {
 		vals[k] = v

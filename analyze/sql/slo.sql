@@ -8,11 +8,13 @@ CREATE OR REPLACE MACRO ft_burn(bad, events, objective) AS
 CREATE OR REPLACE MACRO ft_slo_steps(seconds) AS ceil(seconds / ft_bucket_seconds())::INTEGER;
 
 -- ft_slo: the columns of the slo analysis (see sql/analyses/slo.sql) from
--- counted (by name: a relation of client, client_namespace, service,
--- namespace, sli, basis, step, events, bad; '' for a missing name or
--- namespace; step is a time's ns divided by the --bucket's) in the window
--- win (by name: a CTE of ft_window()). The exact path and the summary
--- path compute events their way and share this.
+-- requests and connections (by name: relations of client,
+-- client_namespace, service, namespace, sli, basis, step, events, bad; ''
+-- for a missing name or namespace; step is a time's ns divided by the
+-- --bucket's) in the window win (by name: a CTE of ft_window()).
+-- Connections judge only the entities no L7 proxy reported requests of.
+-- The exact path and the summary path count events their way and share
+-- this.
 --
 -- Every entity gets every step of the window, with or without events, so
 -- that a trailing window is a fixed number of rows: a burn rate can rise
@@ -23,14 +25,20 @@ CREATE OR REPLACE MACRO ft_slo_steps(seconds) AS ceil(seconds / ft_bucket_second
 -- the start of a recording, a minute of data in a 5-minute window would
 -- page on the noise of a few requests (Prometheus has the hours before;
 -- a recording does not).
-CREATE OR REPLACE MACRO ft_slo(counted, win) AS TABLE
+CREATE OR REPLACE MACRO ft_slo(requests, connections, win) AS TABLE
 WITH b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
+counted AS (
+    SELECT * FROM query_table(requests)
+    UNION ALL
+    SELECT * FROM query_table(connections)
+    WHERE (client, client_namespace, service, namespace) NOT IN (SELECT (client, client_namespace, service, namespace) FROM query_table(requests))
+),
 o AS (
     SELECT coalesce(getvariable('slo_objective')::DOUBLE, getvariable('ft_default_slo_objective')::DOUBLE) AS objective
 ),
 e AS (
     SELECT client, client_namespace, service, namespace, sli, basis, step, sum(events) AS events, sum(bad) AS bad
-    FROM query_table(counted)
+    FROM counted
     GROUP BY ALL
 ),
 steps AS (

@@ -70,13 +70,6 @@ conn AS (
     FROM ft_connections_in('win', ['source', 'source_namespace', 'destination', 'destination_namespace', 'judged', 'dropped', 'unanswered']), b
     WHERE judged AND ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY ALL
-),
--- connections judge the entities no L7 proxy reported requests of
-counted AS (
-    SELECT * FROM ev
-    UNION ALL
-    SELECT * FROM conn c
-    WHERE (client, client_namespace, service, namespace) NOT IN (SELECT (client, client_namespace, service, namespace) FROM ev)
 )
-FROM ft_slo('counted', 'win')
+FROM ft_slo('ev', 'conn', 'win')
 ORDER BY budget_burned DESC NULLS LAST, service, namespace, client, client_namespace, sli;

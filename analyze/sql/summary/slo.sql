@@ -35,12 +35,6 @@ conn AS (
     FROM ft_s_connections_in('win'), b
     WHERE judged AND ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY ALL
-),
-counted AS (
-    SELECT * FROM ev
-    UNION ALL
-    SELECT * FROM conn c
-    WHERE (client, client_namespace, service, namespace) NOT IN (SELECT (client, client_namespace, service, namespace) FROM ev)
 )
-FROM ft_slo('counted', 'win')
+FROM ft_slo('ev', 'conn', 'win')
 ORDER BY budget_burned DESC NULLS LAST, service, namespace, client, client_namespace, sli;
