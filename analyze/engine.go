@@ -118,8 +118,9 @@ type Engine struct {
 	provider      map[string]int
 	done, running []bool
 	// summaries: the derived views are the summary path's (summary.go),
-	// decided before any is set up.
-	summaries bool
+	// decided before any is set up, for the analysis summaryFor.
+	summaries  bool
+	summaryFor string
 	// kindErr: the derived kinds whose footers were checked, and what was
 	// wrong (checkDerived); summaryMeta: the summary files' footers
 	kindErr     map[string]error

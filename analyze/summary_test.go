@@ -12,6 +12,8 @@ import (
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/testutil"
@@ -117,7 +119,11 @@ func TestSummaryMatchesExact(t *testing.T) {
 		sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 500, RotateRows: 5000}, flows, 0)
 		e := open(t, dir)
 		for _, q := range []string{
-			"SELECT count(*) FROM derived_connections WHERE NOT opens",
+			"SELECT count(*) FROM derived_connections WHERE NOT opens AND NOT unchanged",
+			// rows the summary path leaves unread (with drop reasons, and
+			// without: errors reads the first kind)
+			"SELECT count(*) FROM derived_connections WHERE unchanged AND drop_reasons IS NULL",
+			"SELECT count(*) FROM derived_connections WHERE unchanged AND drop_reasons IS NOT NULL",
 			"SELECT count(*) FROM derived_requests WHERE open OR seen_by_server IS NULL",
 		} {
 			if n := count(t, e, q); n == 0 {
@@ -151,6 +157,62 @@ func TestSummaryMatchesExact(t *testing.T) {
 		sinkRecording(t, dir, tape.SinkOptions{RowGroupRows: 1000, RotateRows: 7000}, long, 0)
 		summariesMatch(t, dir, []analyze.Params{{}, {Since: edgeT0.Add(30 * time.Minute), Until: edgeT0.Add(150*time.Minute - time.Nanosecond)},
 			{Bucket: time.Hour}, {Bucket: 5 * time.Minute, Namespace: "default"}})
+	})
+	t.Run("connections continued in the next file", func(t *testing.T) {
+		// L4 only, so errors lists how each connection failed: the
+		// summary path leaves unread the connections whose later rows
+		// change nothing the summary counted (unchanged), and must read
+		// the others, and for errors those whose later rows add drop
+		// reasons (POLICY_DENIED=3, not =1).
+		flows, rotate := retriedConnections(edgeT0)
+		dir := t.TempDir()
+		sinkRecording(t, dir, tape.SinkOptions{RotateRows: int64(rotate)}, flows, 0)
+		e := open(t, dir)
+		for q, want := range map[string]int64{
+			"SELECT count(*) FROM derived_connections WHERE unchanged AND drop_reasons IS NOT NULL": 2, // the retried SYN
+			"SELECT count(*) FROM derived_connections WHERE unchanged AND drop_reasons IS NULL":     2, // the kept-alive one
+			// answered late (and its next row), reset
+			"SELECT count(*) FROM derived_connections WHERE NOT opens AND NOT unchanged": 3,
+		} {
+			if n := count(t, e, q); n != want {
+				t.Fatalf("%s: %d, want %d", q, n, want)
+			}
+		}
+		summariesMatch(t, dir, minutes[:1])
+		// Without the middle file (not given, or removed), the third
+		// file's row of the connection answered in the second joins the
+		// opening row alone: answered by the third's ACK on the exact
+		// path, and so on the summary path, which must read it.
+		middle, err := filepath.Glob(filepath.Join(dir, "*", "*", "*", "*-000002.parquet"))
+		if err != nil || len(middle) < 5 {
+			t.Fatalf("the middle file's flow and derived files: %v (%v)", middle, err)
+		}
+		for _, p := range middle {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		summariesMatch(t, dir, minutes[:1])
+		// Retention removes the first file, with the rows that opened the
+		// attempts: the exact path counts the retried SYN from the later
+		// rows, and so must the summary path.
+		d, err := tape.OpenDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, usage, err := d.Expire(tape.Retention{}, edgeT0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expired, _, err := d.Expire(tape.Retention{MaxBytes: usage.Bytes - 1}, edgeT0, 0)
+		d.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if expired.Flows != int64(rotate) {
+			t.Fatalf("retention removed %d flows, want the first file's %d", expired.Flows, rotate)
+		}
+		summariesMatch(t, dir, minutes[:1])
 	})
 	t.Run("samples", func(t *testing.T) {
 		for i, in := range sampleFiles() {
@@ -321,6 +383,63 @@ func TestRollupMatchesSummaries(t *testing.T) {
 	if d := summaryDiff(stale, want); d != "" {
 		t.Errorf("with a stale rollup: %s", d)
 	}
+}
+
+// retriedConnections are TCP connections of web to db (L3/L4 only) over
+// three files of rotate rows each (the last shorter): a SYN dropped by
+// policy and retried past both files' ends, a SYN retried and answered in
+// the second file and acknowledged in the third, a connection reset in
+// the second, one kept alive through all three, and one of the second
+// file alone.
+func retriedConnections(t0 time.Time) ([]*flowpb.Flow, int) {
+	web := &flowpb.Endpoint{ID: 11, Identity: 5011, Namespace: "shop", PodName: "web-7d9f8b6c5d-x2x4q",
+		Labels: []string{"k8s:app=web", "k8s:io.kubernetes.pod.namespace=shop"}}
+	db := &flowpb.Endpoint{ID: 12, Identity: 5012, Namespace: "shop", PodName: "db-0",
+		Labels: []string{"k8s:app=db", "k8s:io.kubernetes.pod.namespace=shop"}}
+	var flows []*flowpb.Flow
+	seg := func(at time.Duration, sport uint32, flags *flowpb.TCPFlags, reply bool, verdict flowpb.Verdict) {
+		src, dst, sIP, dIP, sp, dp := web, db, "10.0.0.11", "10.0.0.12", sport, uint32(5432)
+		if reply {
+			src, dst, sIP, dIP, sp, dp = db, web, dIP, sIP, dp, sp
+		}
+		f := &flowpb.Flow{Time: timestamppb.New(t0.Add(at)), NodeName: "node-a", Verdict: verdict,
+			Type: flowpb.FlowType_L3_L4, IsReply: wrapperspb.Bool(reply), EventType: &flowpb.CiliumEventType{Type: 4},
+			IP:     &flowpb.IP{Source: sIP, Destination: dIP, IpVersion: flowpb.IPVersion_IPv4},
+			L4:     &flowpb.Layer4{Protocol: &flowpb.Layer4_TCP{TCP: &flowpb.TCP{SourcePort: sp, DestinationPort: dp, Flags: flags}}},
+			Source: src, Destination: dst}
+		if verdict == flowpb.Verdict_DROPPED {
+			f.DropReasonDesc = flowpb.DropReason_POLICY_DENIED
+		}
+		flows = append(flows, f)
+	}
+	syn, synAck, ack, rst := &flowpb.TCPFlags{SYN: true}, &flowpb.TCPFlags{SYN: true, ACK: true}, &flowpb.TCPFlags{ACK: true},
+		&flowpb.TCPFlags{RST: true, ACK: true}
+	const fw, dropped = flowpb.Verdict_FORWARDED, flowpb.Verdict_DROPPED
+	ms := time.Millisecond
+	// the first file
+	seg(100*ms, 40004, syn, false, fw)
+	seg(150*ms, 40004, synAck, true, fw)
+	seg(200*ms, 40003, syn, false, fw)
+	seg(300*ms, 40003, synAck, true, fw)
+	seg(400*ms, 40003, ack, false, fw)
+	seg(500*ms, 40002, syn, false, fw)
+	seg(900*ms, 40001, syn, false, dropped)
+	seg(1900*ms, 40001, syn, false, dropped)
+	rotate := len(flows)
+	// the second
+	seg(2500*ms, 40002, syn, false, fw)
+	seg(2600*ms, 40002, synAck, true, fw)
+	seg(3000*ms, 40005, syn, false, fw)
+	seg(3050*ms, 40005, synAck, true, fw)
+	seg(3100*ms, 40005, ack, false, fw)
+	seg(3500*ms, 40003, rst, false, fw)
+	seg(3600*ms, 40004, ack, false, fw)
+	seg(3900*ms, 40001, syn, false, dropped)
+	// the third
+	seg(4600*ms, 40002, ack, false, fw)
+	seg(4700*ms, 40004, ack, false, fw)
+	seg(5900*ms, 40001, syn, false, dropped)
+	return flows, rotate
 }
 
 // steadyFlows are the flows of the simulator's steady scenario from start

@@ -29,8 +29,9 @@ type Derived struct {
 // with the server proxy's, the flows of a connection across batches; what
 // it cannot pair is left for the views (open requests, seen_by_server
 // NULL, one row per connection attempt and file). State lives for one
-// file: recovery, compaction and reindex derive a file from its flows
-// alone.
+// file, but for Conns: the recorder and reindex carry a session's
+// connections from one of its files to the next; recovery and compaction
+// derive a file from its flows alone.
 //
 // Memory: the file's open requests (answered ones go), hashes of its
 // answered calls and of its server proxies' requests, its connections,
@@ -586,6 +587,7 @@ func (d *Deriver) addConnection(c *Connection) {
 		}
 	} else {
 		c.Attempt, c.HasAttempt = d.Conns.attemptOf(t, c)
+		c.before = d.Conns.soFar(t, c)
 	}
 	d.keepConnection(t, c, true)
 }
@@ -657,6 +659,64 @@ type connState struct {
 	attempt         int64
 	known, synEnded bool
 	lastTime        int64
+	soFar           connSoFar
+}
+
+// connSoFar is what the summary counted of an attempt: its opening row,
+// as its file ended. The session's state carries it from file to file
+// while the attempt's later rows leave it as it was (connSoFar.leaves);
+// after a row that does not, the zero value: the rows after that one are
+// not unchanged either, so a reader that misses the changing row (its
+// file removed, or not given) still reads them.
+type connSoFar struct {
+	// counted: the attempt's opening row is of this session, and a
+	// summary counted the attempt from it (Connection.Opens)
+	counted           bool
+	answered, dropped Tri
+	reset             bool
+	named             uint8  // namedBits: which names the row had
+	service           uint64 // its destination service, hashed
+	firstTime         int64
+}
+
+// soFarOf is what the summary counts of the attempt opening row r.
+func soFarOf(r *Connection) connSoFar {
+	return connSoFar{counted: true, answered: r.Answered, dropped: r.Dropped, reset: r.Reset, named: r.namedBits(),
+		service: maphash.String(memoSeed, r.DestinationService), firstTime: r.FirstTime}
+}
+
+// namedBits are which of the names the view takes from an attempt's
+// first row that has one (node, namespaces, pods, service) the row has.
+func (c *Connection) namedBits() uint8 {
+	var bits uint8
+	for i, v := range []string{c.NodeName, c.SourceNamespace, c.SourcePod, c.DestinationNamespace, c.DestinationPod, c.DestinationService} {
+		if v != "" {
+			bits |= 1 << i
+		}
+	}
+	return bits
+}
+
+// leaves reports whether the connections view, joining row r (a later
+// row of the attempt) with the opening row, says what the opening row
+// alone says: answered, dropped and reset as it had them (bool_or), no
+// name it lacked, the same service where r names one (the view takes any
+// row's), and every flow of r after its first (it names the attempt from
+// the row that starts first: a tie could pick r).
+func (s connSoFar) leaves(r *Connection) bool {
+	return r.FirstTime > s.firstTime && s.answered.anyOf(r.Answered) == s.answered && s.dropped.anyOf(r.Dropped) == s.dropped &&
+		(s.reset || !r.Reset) && r.namedBits()&^s.named == 0 &&
+		(r.DestinationService == "" || maphash.String(memoSeed, r.DestinationService) == s.service)
+}
+
+// Unchanged reports whether the row continues an attempt that an earlier
+// file of its session opened and summarized, and it and every row of the
+// attempt between leave what the summary counted of it as it was
+// (connSoFar.leaves): the summary's count of the attempt stands, whatever
+// else the row adds (flows, later times, drop reasons), where the opening
+// row is read too.
+func (c *Connection) Unchanged() bool {
+	return c.before.counted && c.HasAttempt && !c.Opens() && c.before.leaves(c)
 }
 
 // ConnIdle and MaxConns bound a ConnState (variables so that tests can
@@ -695,16 +755,38 @@ func (s *ConnState) attemptOf(t tuple, c *Connection) (int64, bool) {
 	return st.attempt, st.known
 }
 
+// soFar is what the session's earlier rows said of the attempt a file's
+// first row of a connection continues (attemptOf), where a summary
+// counted that attempt; the zero value otherwise.
+func (s *ConnState) soFar(t tuple, c *Connection) connSoFar {
+	if s == nil || !c.HasAttempt {
+		return connSoFar{}
+	}
+	st, ok := s.m[t]
+	if !ok || !st.known || st.attempt != c.Attempt || !st.soFar.counted {
+		return connSoFar{}
+	}
+	return st.soFar
+}
+
 // note records where a connection is after row r (the file's row of it
 // that ended last).
 func (s *ConnState) note(t tuple, r *Connection) {
 	if s == nil {
 		return
 	}
-	if st, ok := s.m[t]; ok && st.lastTime > r.LastTime {
+	prev, ok := s.m[t]
+	if ok && prev.lastTime > r.LastTime {
 		return
 	}
-	s.m[t] = connState{attempt: r.Attempt, known: r.HasAttempt, synEnded: r.LastSynOnly, lastTime: r.LastTime}
+	st := connState{attempt: r.Attempt, known: r.HasAttempt, synEnded: r.LastSynOnly, lastTime: r.LastTime}
+	switch {
+	case r.Opens():
+		st.soFar = soFarOf(r)
+	case ok && r.HasAttempt && prev.known && prev.attempt == r.Attempt && prev.soFar.counted && prev.soFar.leaves(r):
+		st.soFar = prev.soFar
+	}
+	s.m[t] = st
 	s.last = max(s.last, r.LastTime)
 	if s.last-s.pruned > ConnIdle/4 || len(s.m) > MaxConns {
 		s.prune()

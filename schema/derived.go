@@ -30,7 +30,7 @@ var DerivedKinds = []string{KindRequests, KindConnections, KindTraffic, KindPods
 // of a flow file are. A reader refuses derived files of another version
 // (their rows mean something else) and names `flowtape reindex`, which
 // derives them again from the flows.
-const DerivedVersion = 4
+const DerivedVersion = 5
 
 // MetaDerivedVersion is the key-value metadata key of DerivedVersion in
 // derived files.
@@ -167,6 +167,9 @@ type Connection struct {
 	Key int64
 	// srcNamed, dstNamed: named by their workloads (see summary.go)
 	srcNamed, dstNamed bool
+	// before is what the session's earlier rows of the attempt said, where
+	// the row continues one that a summary counted (see Unchanged).
+	before connSoFar
 }
 
 // Connections is the connections table.
@@ -204,11 +207,17 @@ var Connections = newRowTable(KindConnections,
 			"groups and orders a connection's rows by.", func(r *Connection) (int64, bool) { return r.Key, true }),
 		field(cInt64, "attempt", "The connection attempt the row belongs to: a 64-bit hash (FNV-1a) of the addresses, ports and "+
 			"time of its opening SYN, carried by the writer from file to file; NULL where the writer could not tell (a file derived "+
-			"on its own: recovery, compaction, reindex), whose connection the view orders in time instead.",
+			"on its own: recovery, compaction), whose connection the view orders in time instead.",
 			func(r *Connection) (int64, bool) { return r.Attempt, r.HasAttempt }),
 		field(cBool, "opens", "The row opens its attempt (its first flow is the SYN attempt is named by): the summary counts "+
-			"the attempt in this file; readers of the summary recompute the connections of rows that do not.",
+			"the attempt in this file; readers of the summary recompute the connections of rows that do not (but unchanged ones).",
 			func(r *Connection) (bool, bool) { return r.Opens(), true }),
+		field(cBool, "unchanged", "The row continues an attempt that an earlier file of its session opened (and summarized), "+
+			"and it and the attempt's rows between leave what the opening row says as it was: answered, reset and dropped, "+
+			"no name it lacked, the same service, no flow before or at its first (it may add flows, later times and drop "+
+			"reasons). Readers of the summary need not read a connection whose rows that do not open their attempt are all "+
+			"unchanged, where the opening row is read too (errors: and add no drop reason); false where the writer could not tell.",
+			func(r *Connection) (bool, bool) { return r.Unchanged(), true }),
 	})
 
 // TrafficCount is a row of traffic: flows of one kind between two endpoints in

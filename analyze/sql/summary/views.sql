@@ -11,7 +11,10 @@
 --   derived_connections  as only the connections the summary could not
 --                        settle: all rows of the connections that have a row
 --                        which does not open its attempt (it continues one of
---                        another file, or its writer could not tell);
+--                        another file, or its writer could not tell), but for
+--                        rows that change nothing the summary counted of an
+--                        attempt whose opening row is here (unchanged; for
+--                        errors, also adding no drop reason);
 --   ft_unsettled_only    true: the requests view gives only the rows the
 --                        summary leaves out (open requests, client rows
 --                        whose file could not tell whether a server proxy
