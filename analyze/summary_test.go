@@ -163,7 +163,7 @@ func TestSummaryMatchesExact(t *testing.T) {
 		// summary path leaves unread the connections whose later rows
 		// change nothing the summary counted (unchanged), and must read
 		// the others, and for errors those whose later rows add drop
-		// reasons (POLICY_DENIED=3, not =1).
+		// reasons (POLICY_DENIED=4, not the first file's =2).
 		flows, rotate := retriedConnections(edgeT0)
 		dir := t.TempDir()
 		sinkRecording(t, dir, tape.SinkOptions{RotateRows: int64(rotate)}, flows, 0)

@@ -755,9 +755,9 @@ func (s *ConnState) attemptOf(t tuple, c *Connection) (int64, bool) {
 	return st.attempt, st.known
 }
 
-// soFar is what the session's earlier rows said of the attempt a file's
-// first row of a connection continues (attemptOf), where a summary
-// counted that attempt; the zero value otherwise.
+// soFar is what the summary counted of the attempt a file's first row of
+// a connection continues (attemptOf), where every row of it since left
+// that as it was; the zero value otherwise.
 func (s *ConnState) soFar(t tuple, c *Connection) connSoFar {
 	if s == nil || !c.HasAttempt {
 		return connSoFar{}
