@@ -155,7 +155,7 @@ func (e *Engine) derivedView(ctx context.Context, kind string) (string, error) {
 		return "", e.derivedErr
 	}
 	check := schema.DerivedKinds
-	if e.summaries {
+	if e.onSummaries() {
 		check = []string{kind}
 		if v, ok := e.summaryEmpty(kind); ok {
 			return v, nil
@@ -207,7 +207,7 @@ JOIN (VALUES %s) s(filename, session) ON s.filename = t.filename`, quoteList(e.d
 		// both sessions' (see connections.sql).
 		v = strings.Replace(v, "SELECT * FROM", "SELECT DISTINCT * FROM", 1)
 	}
-	if e.summaries {
+	if e.onSummaries() {
 		if sv, ok := e.summaryView(kind, v); ok {
 			v = sv
 		}

@@ -117,9 +117,9 @@ type Engine struct {
 	all           []setupStep
 	provider      map[string]int
 	done, running []bool
-	// summaries: the derived views are the summary path's (summary.go),
-	// decided before any is set up, for the analysis summaryFor.
-	summaries  bool
+	// summaryFor: the analysis the derived views are the summary path's
+	// for (summary.go), decided before any is set up; "" on the exact
+	// path.
 	summaryFor string
 	// kindErr: the derived kinds whose footers were checked, and what was
 	// wrong (checkDerived); summaryMeta: the summary files' footers

@@ -193,7 +193,7 @@ func (e *Engine) steps() []setupStep {
 	// derived_traffic holds the window's rows only (see summaryView).
 	steps = append(steps, setupStep{title: "derived_traffic_all: the whole recording's traffic rows", provides: []string{"derived_traffic_all"},
 		sql: func(context.Context) (string, error) {
-			if e.summaries {
+			if e.onSummaries() {
 				return e.summaryTrafficAll(), nil
 			}
 			return "CREATE OR REPLACE VIEW derived_traffic_all AS FROM derived_traffic", nil

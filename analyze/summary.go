@@ -46,6 +46,9 @@ func SummarySQL(name string) (string, bool) {
 	return string(b), err == nil
 }
 
+// onSummaries reports whether the derived views are the summary path's.
+func (e *Engine) onSummaries() bool { return e.summaryFor != "" }
+
 // summaryPath decides whether analysis name reads the summaries, and
 // says why (a line for stderr; "" when there is nothing to say). It
 // rounds p's window out to whole minutes when it does.
@@ -54,7 +57,7 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 	if mode == "" {
 		mode = SummariesAuto
 	}
-	if e.summaries {
+	if e.onSummaries() {
 		// the views are the summary path's, for the window of the
 		// analysis that chose it
 		return false, "", fmt.Errorf("this engine read the summaries for an analysis before: open another one for %s", name)
@@ -118,7 +121,7 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 			p.Until = until.Add(-time.Nanosecond)
 		}
 	}
-	e.summaries, e.summaryFor = true, name
+	e.summaryFor = name
 	t0, t1 := first, last
 	if !p.Since.IsZero() {
 		t0 = p.Since
