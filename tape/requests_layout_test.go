@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ func TestUnsettledRequestsInRowGroupsOfTheirOwn(t *testing.T) {
 	bin := testutil.FlowtapeBinary(t)
 	dir := t.TempDir()
 	start := time.Date(2026, 11, 25, 13, 10, 0, 0, time.UTC)
-	sink, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: "cccccccc", Writer: "test", RowGroupRows: 10, NotLive: true})
+	const groupRows = 10
+	sink, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: "cccccccc", Writer: "test", RowGroupRows: groupRows, NotLive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ r AS (SELECT filename, file_row_number AS i, open OR seen_by_server IS NULL AS u
       FROM read_parquet('` + glob + `', filename = true, file_row_number = true)),
 k AS (SELECT b.file_name, b.row_group_id, bool_or(u) AS any_u, bool_and(u) AS all_u
       FROM r JOIN b ON r.filename = b.file_name AND r.i >= b.lo AND r.i < b.hi GROUP BY ALL),
-partial_groups AS (SELECT file_name, count(*) FILTER (n <> 10) AS s FROM g GROUP BY ALL)
+partial_groups AS (SELECT file_name, count(*) FILTER (n <> ` + strconv.Itoa(groupRows) + `) AS s FROM g GROUP BY ALL)
 SELECT count(*) FILTER (any_u) || ' ' || count(*) FILTER (any_u AND NOT all_u) || ' ' || count(*)
     || ' ' || (SELECT max(s) FROM partial_groups) || ' ' || (SELECT count(*) FROM partial_groups) FROM k`
 	out, err := exec.Command(bin, "query", dir, q, "--format", "csv").CombinedOutput()
@@ -64,7 +66,7 @@ SELECT count(*) FILTER (any_u) || ' ' || count(*) FILTER (any_u AND NOT all_u) |
 		t.Errorf("%d of the %d row groups with unsettled rows hold settled ones too", mixed, some)
 	}
 	if groups < 3*files+3 || short > 3 {
-		t.Errorf("%d row groups in %d requests files, up to %d in a file of other than 10 rows: want full groups but the last of each of three kinds",
-			groups, files, short)
+		t.Errorf("%d row groups in %d requests files, up to %d in a file of other than %d rows: want full groups but the last of each of three kinds",
+			groups, files, short, groupRows)
 	}
 }
