@@ -759,11 +759,17 @@ func (s *ConnState) attemptOf(t tuple, c *Connection) (int64, bool) {
 // a connection continues (attemptOf), where every row of it since left
 // that as it was; the zero value otherwise.
 func (s *ConnState) soFar(t tuple, c *Connection) connSoFar {
-	if s == nil || !c.HasAttempt {
+	if s == nil {
 		return connSoFar{}
 	}
-	st, ok := s.m[t]
-	if !ok || !st.known || st.attempt != c.Attempt || !st.soFar.counted {
+	return s.m[t].carried(c)
+}
+
+// carried is what the state carries of the attempt row r continues: its
+// soFar where r is of the same known attempt and a summary counted it;
+// the zero value otherwise.
+func (st connState) carried(r *Connection) connSoFar {
+	if !r.HasAttempt || !st.known || st.attempt != r.Attempt || !st.soFar.counted {
 		return connSoFar{}
 	}
 	return st.soFar
@@ -783,7 +789,7 @@ func (s *ConnState) note(t tuple, r *Connection) {
 	switch {
 	case r.Opens():
 		st.soFar = soFarOf(r)
-	case ok && r.HasAttempt && prev.known && prev.attempt == r.Attempt && prev.soFar.counted && prev.soFar.leaves(r):
+	case prev.carried(r).counted && prev.soFar.leaves(r):
 		st.soFar = prev.soFar
 	}
 	s.m[t] = st
