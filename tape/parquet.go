@@ -151,6 +151,7 @@ func newBatchFile(sch *arrow.Schema, kind string, w io.Writer, o WriterOptions) 
 		parquet.WithStats(true),
 		parquet.WithCreatedBy(o.Writer),
 		parquet.WithMaxRowGroupLength(int64(o.RowGroupRows)),
+		parquet.WithDataPageSize(defaults.DataPageBytes),
 		// Times are nearly sorted: deltas beat a dictionary.
 		parquet.WithDictionaryFor("time", false),
 		parquet.WithEncodingFor("time", parquet.Encodings.DeltaBinaryPacked),
