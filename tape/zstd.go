@@ -20,9 +20,13 @@ import (
 // (BenchmarkRecord, derived-cpu-ratio).
 //
 // pageZstd encodes pages with encoders that keep (a free list the
-// collector does not empty) and a 1 MB window: pages are at most about
-// 1 MB (arrow-go's data and dictionary page limits), so a larger window
-// finds no match a 1 MB one misses, and the frames are ordinary zstd.
+// collector does not empty) and a 1 MB window: dictionary pages stop at
+// 1 MB (arrow-go's limit), and a dictionary column's data pages are its
+// indices, far smaller. Only a plain column of long values can make a
+// larger page (up to defaults.DataPageBytes): such values seldom repeat,
+// which is why they are plain, so a larger window (and an encoder's
+// history twice its size, per encoder) would find little more. The
+// frames are ordinary zstd.
 // Decoding, and streams, are arrow-go's own.
 type pageZstd struct {
 	base compress.Codec
