@@ -94,10 +94,14 @@ func runReplay(cmd *cobra.Command, f replayFlags, args []string) error {
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A stream holds batches and decoded rows (tape/decode.go): a live
-		// heap of about 45MB in all over the 1M-flow benchmark. By default
-		// Go lets the heap grow to twice what is live before it collects;
-		// the limit keeps several streams from doubling theirs too.
+		// heap of about 45MB in all over the 1M-flow benchmark. The limit
+		// bounds the heap of one stream or several.
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
+	}
+	if os.Getenv("GOGC") == "" {
+		// Under the limit, a collection each time the heap doubles is
+		// CPU spent for no bound (defaults.ReplayGCPercent).
+		defer debug.SetGCPercent(debug.SetGCPercent(defaults.ReplayGCPercent))
 	}
 	var opts []grpc.ServerOption
 	withTLS := f.certFile != "" || f.keyFile != ""
