@@ -179,8 +179,9 @@ func BenchmarkRecord(b *testing.B) {
 	// one after the other: what writing them costs is the median of the
 	// pairs' ratios, as the shared machine slows whole pairs more than
 	// one run of a pair (two pairs' means once gave 1.22 where five
-	// pairs' ratios were 1.09-1.13). The hubble CLI runs after every
-	// second pair.
+	// pairs' ratios were 1.09-1.13). The hubble CLI runs after the
+	// first, third and fifth pairs. An odd number of pairs: the median is
+	// one pair's ratio.
 	const pairs = 5
 	var with, without, simCPU, hubbleCPU float64
 	var ratios []float64

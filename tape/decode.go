@@ -40,9 +40,11 @@ const (
 	// What a stream holds is most of what replay's collector works for:
 	// under its memory limit (defaults.ReplayMemoryLimit) the collector
 	// runs more often the more is live. Against 4096, 1024 and 4 (a live
-	// heap of about 80 MB for a stream), these sizes cut replay's CPU per
-	// flow by about 8% and its peak memory by about 25 MB over 1M flows
-	// (a drain client, paired runs; BenchmarkReplay).
+	// heap of about 80 MB for a stream, 45 MB now), these sizes cut
+	// replay's CPU per flow by about 8% and its peak memory by about 25 MB
+	// over 1M flows (a drain client, paired runs) at Go's default GOGC;
+	// replay now spends that memory on collecting less often
+	// (defaults.ReplayGCPercent).
 	chunksAhead = 2
 )
 

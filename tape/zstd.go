@@ -22,11 +22,12 @@ import (
 // pageZstd encodes pages with encoders that keep (a free list the
 // collector does not empty) and a 1 MB window: dictionary pages stop at
 // 1 MB (arrow-go's limit), and a dictionary column's data pages are its
-// indices, far smaller. Only a plain column of long values can make a
-// larger page (up to defaults.DataPageBytes): such values seldom repeat,
-// which is why they are plain, so a larger window (and an encoder's
-// history twice its size, per encoder) would find little more. The
-// frames are ordinary zstd.
+// indices, far smaller. Only plain values, of a column without a
+// dictionary or one whose dictionary passed 1 MB (many distinct values),
+// make larger pages, up to defaults.DataPageBytes, when a row group's
+// values pass 1 MB. Such values seldom repeat (uniqueColumns are 8-36
+// bytes each, under 1 MB a group), and a larger window would cost each
+// encoder twice its size in history. The frames are ordinary zstd.
 // Decoding, and streams, are arrow-go's own.
 type pageZstd struct {
 	base compress.Codec

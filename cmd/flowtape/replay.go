@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"runtime/debug"
@@ -79,7 +80,7 @@ serve plaintext on another address.`,
 	fl.StringSliceVar(&f.clientCAFiles, "tls-relay-client-ca-files", nil, "require client certificates signed by these CAs (mutual TLS)")
 	fl.BoolVar(&f.disableTLS, "disable-server-tls", false, "allow plaintext on an address that is not loopback")
 	f.cache.add(fl)
-	fl.StringVar(&f.memoryLimit, "memory-limit", defaults.ReplayMemoryLimit, "soft limit of the server's memory (Go's GOMEMLIMIT, which takes precedence when set); each stream needs about 50MB")
+	fl.StringVar(&f.memoryLimit, "memory-limit", defaults.ReplayMemoryLimit, "soft limit of the server's memory (Go's GOMEMLIMIT, which takes precedence when set); the collector waits for it (GOGC 300 unless set); a stream holds about 50MB live")
 	return cmd
 }
 
@@ -93,14 +94,16 @@ func runReplay(cmd *cobra.Command, f replayFlags, args []string) error {
 		return usagef("--memory-limit: %v", err)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// A stream holds batches and decoded rows (tape/decode.go): a live
-		// heap of about 45MB in all over the 1M-flow benchmark. The limit
-		// bounds the heap of one stream or several.
+		// A stream holds batches and decoded rows (tape/decode.go) of
+		// each file it merges at a time: on the 1M-flow benchmark's
+		// recording, a live heap of about 45MB in all. The limit bounds
+		// the heap of one stream or several.
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
 	}
-	if os.Getenv("GOGC") == "" {
-		// Under the limit, a collection each time the heap doubles is
-		// CPU spent for no bound (defaults.ReplayGCPercent).
+	if os.Getenv("GOGC") == "" && debug.SetMemoryLimit(-1) < math.MaxInt64 {
+		// Under a limit, a collection each time the heap doubles is CPU
+		// spent for no bound (defaults.ReplayGCPercent). Without one
+		// (GOMEMLIMIT=off), Go's default is the only bound.
 		defer debug.SetGCPercent(debug.SetGCPercent(defaults.ReplayGCPercent))
 	}
 	var opts []grpc.ServerOption

@@ -52,8 +52,8 @@ func main() {
 		fmt.Printf("record: %.0f flows/s vs bare client %.0f flows/s = %.2fx (target >= 0.70)\n",
 			m["record-flows/s"], m["bare-flows/s"], m["record/bare"])
 		if r, ok := m["derived-cpu-ratio"]; ok {
-			fmt.Printf("record CPU: %.2f us/flow with the derived tables, %.2f without: %.3fx (target <= 1.15)\n",
-				m["cpu-us/flow"], m["cpu-us/flow-no-derived"], r)
+			fmt.Printf("record CPU: %.2f us/flow with the derived tables, %.2f without: %.3fx, the median pair (%.3f-%.3fx; target <= 1.15)\n",
+				m["cpu-us/flow"], m["cpu-us/flow-no-derived"], r, m["derived-cpu-ratio-min"], m["derived-cpu-ratio-max"])
 		}
 		if h, ok := m["hubble-cpu-us/flow"]; ok {
 			fmt.Printf("record CPU vs the hubble CLI (observe -o jsonpb > /dev/null): %.1f us/flow against %.1f: %.2fx less (target >= 3.5); the simulator %.1f us/flow apart\n",

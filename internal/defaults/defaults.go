@@ -37,8 +37,8 @@ const (
 	// DataPageBytes is where a column's Parquet data page ends, as the
 	// writer estimates it. For a dictionary column arrow-go estimates a
 	// page by its values' plain size, not by its indices: at its default
-	// (1 MB) a flow's labels (about 45 bytes each, 8 per flow) took five
-	// pages of 6-bit indices per row group, each compressed apart. At
+	// (1 MB) a flow's labels (about 45 bytes each, 8 per flow) took four
+	// data pages of 6-bit indices per row group, each compressed apart. At
 	// 4 MB they take one or two, and zstd finds the pods' repeating label
 	// sets across the whole group: flow files 1.0% smaller on the
 	// benchmark's mesh (40.50 against 40.92 bytes per flow), the labels
