@@ -119,12 +119,13 @@ func cacheRoot(b *testing.B) string {
 
 // layout is the revision of how the writer lays rows out in a file where
 // it changes what the benchmarks measure but not the columns (row groups,
-// their order) of Recording's data: 4, request row groups full but for the
-// last of each kind (3: a batch that filled a kind also left a remainder
-// group; 2: the requests a file did not settle in row groups of their own,
-// but not the counted ones). The cluster data, summaries without request
-// rows, does not depend on it.
-const layout = 4
+// their order) of Recording's data: 5, data pages of up to 4 MB (4:
+// 1 MB); 4, request row groups full but for the last of each kind (3: a
+// batch that filled a kind also left a remainder group; 2: the requests a
+// file did not settle in row groups of their own, but not the counted
+// ones). The cluster data, summaries without request rows, does not
+// depend on it.
+const layout = 5
 
 func dataFingerprint(b *testing.B) string {
 	h := sha256.New()
