@@ -786,11 +786,10 @@ func (s *ConnState) note(t tuple, r *Connection) {
 		return
 	}
 	st := connState{attempt: r.Attempt, known: r.HasAttempt, synEnded: r.LastSynOnly, lastTime: r.LastTime}
-	switch {
-	case r.Opens():
+	if r.Opens() {
 		st.soFar = soFarOf(r)
-	case prev.carried(r).counted && prev.soFar.leaves(r):
-		st.soFar = prev.soFar
+	} else if c := prev.carried(r); c.counted && c.leaves(r) {
+		st.soFar = c
 	}
 	s.m[t] = st
 	s.last = max(s.last, r.LastTime)
