@@ -77,8 +77,8 @@ type CompactStats struct {
 // it meanwhile) and recovers it first.
 func Compact(ctx context.Context, dir string, o CompactOptions) (CompactStats, error) {
 	var st CompactStats
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return st, fmt.Errorf("%s: not a recording directory", dir)
+	if err := recordingDir(dir); err != nil {
+		return st, err
 	}
 	if o.Now == nil {
 		o.Now = time.Now

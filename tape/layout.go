@@ -14,8 +14,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +69,32 @@ const (
 
 // kinds are the row kinds, each a subdirectory of the recording.
 var kinds = []string{schema.KindFlows, schema.KindEvents}
+
+// recordingDir checks that dir is a recording directory before a command
+// that changes one (recover, compact, reindex) locks it: one that a
+// writer has held (its lock, a session's lock or staging directory) or
+// that holds a manifest or rows. Pointed at the wrong directory (an empty
+// one, the recording's parent) such a command would otherwise report
+// having done nothing and leave a lock file behind.
+func recordingDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: not a recording directory (it does not exist)", dir)
+		}
+		return fmt.Errorf("%s: not a recording directory: %w", dir, err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case name == ManifestFile, name == lockFile,
+			strings.HasPrefix(name, sessionLockPrefix) && strings.HasSuffix(name, ".lock"),
+			e.IsDir() && (slices.Contains(kinds, name) || strings.HasPrefix(name, stagingPrefix)):
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: not a flowtape recording (no %s, flows/ or events/): give the directory flowtape record or import wrote to", dir, ManifestFile)
+}
 
 // Partition is the partition directory of rows at t, relative to the kind's
 // directory.

@@ -30,8 +30,8 @@ type RecoveryStats struct {
 // files: every segment's WAL becomes the segment's file. It is safe to run
 // on a directory no recorder is writing to, any number of times.
 func Recover(dir, writer string) (RecoveryStats, error) {
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return RecoveryStats{}, fmt.Errorf("%s: not a recording directory", dir)
+	if err := recordingDir(dir); err != nil {
+		return RecoveryStats{}, err
 	}
 	unlock, err := lockDir(dir, syscall.LOCK_EX)
 	if err != nil {

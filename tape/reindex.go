@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -51,8 +50,8 @@ type ReindexStats struct {
 // nothing a reader would count wrong, and running it again finishes it.
 func Reindex(ctx context.Context, dir string, o ReindexOptions) (ReindexStats, error) {
 	var st ReindexStats
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return st, fmt.Errorf("%s: not a recording directory", dir)
+	if err := recordingDir(dir); err != nil {
+		return st, err
 	}
 	d, err := OpenDir(dir)
 	if err != nil {
