@@ -227,6 +227,14 @@ CREATE OR REPLACE MACRO ft_health(errors, total) AS
 CREATE OR REPLACE MACRO ft_traffic_health(l7, errors, requests, connections_lost, judged_connections) AS
     CASE WHEN l7 THEN ft_health(errors, requests) ELSE ft_health(connections_lost, judged_connections) END;
 
+-- ft_drop_status is how errors names the failure of a dropped connection:
+-- dropped: and the reason that dropped most of its packets. drop_reasons
+-- is the connections view's count string ("POLICY_DENY=3,..." most
+-- first); its counts are packets, and errors counts connections by status
+-- (ft_counts), so that "dropped:POLICY_DENY=17" is 17 connections.
+CREATE OR REPLACE MACRO ft_drop_status(drop_reasons) AS
+    'dropped:' || coalesce(split_part(split_part(drop_reasons, ',', 1), '=', 1), '');
+
 -- ft_counts renders a list of names as "name=count,..." by count, then name.
 CREATE OR REPLACE MACRO ft_counts(names) AS
     list_aggr(list_transform(

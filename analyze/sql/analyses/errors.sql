@@ -37,7 +37,7 @@ l4 AS (
         count(*) AS requests,
         ft_errors(failed) AS errors,
         0 AS client_errors, 0 AS no_response,
-        ft_counts(list(CASE WHEN reset THEN 'reset' WHEN dropped THEN 'dropped:' || coalesce(drop_reasons, '') WHEN unanswered THEN 'unanswered' END)) AS statuses,
+        ft_counts(list(CASE WHEN reset THEN 'reset' WHEN dropped THEN ft_drop_status(drop_reasons) WHEN unanswered THEN 'unanswered' END)) AS statuses,
         min(time) FILTER (failed) AS first_failure,
         max(time) FILTER (failed) AS last_failure
     FROM ft_connections_in('win', ['source', 'source_namespace', 'destination', 'destination_namespace', 'destination_port',

@@ -68,6 +68,11 @@
 -- the recording can judge.
 ((l7, errors, requests, lost, judged) -> if(l7, ft_health(errors, requests), ft_health(lost, judged))) AS ft_traffic_health,
 
+-- ft_drop_status: dropped: and the reason that dropped most of a dropped
+-- connection's packets (drop_reasons is a count string, most first), as
+-- errors names the failure.
+(reasons -> concat('dropped:', splitByChar('=', splitByChar(',', coalesce(reasons, ''))[1])[1])) AS ft_drop_status,
+
 -- ft_counts renders an array of names as "name=count,..." by count, then
 -- name; NULL for none.
 (names -> nullIf(arrayStringConcat(arrayMap(x -> concat(x.2, '=', toString(-x.1)),

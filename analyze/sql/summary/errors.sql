@@ -43,7 +43,7 @@ l7_edges AS (SELECT DISTINCT source, destination FROM req),
 -- failed
 conns AS (
     SELECT source, source_namespace, destination, destination_namespace, destination_port AS port, failed,
-        CASE WHEN reset THEN 'reset' WHEN dropped THEN 'dropped:' || coalesce(drop_reasons, '') WHEN unanswered THEN 'unanswered' END AS status,
+        CASE WHEN reset THEN 'reset' WHEN dropped THEN ft_drop_status(drop_reasons) WHEN unanswered THEN 'unanswered' END AS status,
         t0, t1, n
     FROM ft_s_connections_in('win') c
     WHERE NOT EXISTS (SELECT 1 FROM l7_edges e WHERE e.source = c.source AND e.destination = c.destination)

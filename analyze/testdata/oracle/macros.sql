@@ -200,6 +200,11 @@ CREATE OR REPLACE MACRO ft_health(errors, total) AS
 CREATE OR REPLACE MACRO ft_traffic_health(l7, errors, requests, connections_lost, judged_connections) AS
     CASE WHEN l7 THEN ft_health(errors, requests) ELSE ft_health(connections_lost, judged_connections) END;
 
+-- ft_drop_status: dropped: and the reason that dropped most of a dropped
+-- connection's packets (drop_reasons is a count string, most first).
+CREATE OR REPLACE MACRO ft_drop_status(drop_reasons) AS
+    'dropped:' || coalesce(split_part(split_part(drop_reasons, ',', 1), '=', 1), '');
+
 -- ft_counts renders a list of names as "name=count,..." by count, then name.
 CREATE OR REPLACE MACRO ft_counts(names) AS
     list_aggr(list_transform(

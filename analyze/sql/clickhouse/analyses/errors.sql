@@ -32,7 +32,7 @@ l4 AS (
         toInt64(count()) AS requests,
         toInt64(countIf(failed)) AS errors,
         toInt64(0) AS client_errors, toInt64(0) AS no_response,
-        ft_counts(groupArray(multiIf(reset, 'reset', dropped, concat('dropped:', coalesce(drop_reasons, '')), unanswered, 'unanswered', NULL))) AS statuses,
+        ft_counts(groupArray(multiIf(reset, 'reset', dropped, ft_drop_status(drop_reasons), unanswered, 'unanswered', NULL))) AS statuses,
         minIf(time, failed) AS first_failure,
         maxIf(time, failed) AS last_failure
     FROM connections c, time_window w
