@@ -88,6 +88,53 @@ func TestSLOPagesAfterTheIncident(t *testing.T) {
 	}
 }
 
+// A --since before the recording adds steps without events, not coverage:
+// whether an alert would have paged, and the largest 5-minute burn rate,
+// are the recording's own, whatever --since says. An incident one minute
+// into a three-minute recording pages in none of them (with --since two
+// hours before, over the summaries too).
+func TestSLOSinceBeforeTheRecordingCoversNothing(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	scen := sim.Scenarios["incident"]
+	scen.IncidentAt = time.Minute
+	dir := t.TempDir()
+	testutil.WriteRecording(t, dir, "incident", testutil.SimResponses(scen, 11, 100, t0, t0.Add(3*time.Minute)))
+	ctx := context.Background()
+	res, err := open(t, dir).Run(ctx, "slo", analyze.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rowsBy(t, res, "service", "sli", "basis")
+	if r := want["recommendationservice->availability->requests"]; r == nil || num(t, r, "bad") == 0 {
+		t.Fatalf("the incident's broken service has no bad events: %v", r)
+	}
+	for _, before := range []time.Duration{10 * time.Minute, 2 * time.Hour} {
+		res, err := open(t, dir).Run(ctx, "slo", analyze.Params{Since: t0.Add(-before)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rowsBy(t, res, "service", "sli", "basis")
+		if len(got) != len(want) {
+			t.Errorf("--since %s before the recording: %d rows, %d without it", before, len(got), len(want))
+		}
+		for key, w := range want {
+			g := got[key]
+			if g == nil {
+				t.Errorf("--since %s before the recording: no row %s", before, key)
+				continue
+			}
+			for _, col := range []string{"events", "bad", "max_burn_5m", "page_1h_5m", "page_6h_30m"} {
+				if fmt.Sprint(g[col]) != fmt.Sprint(w[col]) {
+					t.Errorf("--since %s before the recording: %s %s = %v, %v without it", before, key, col, g[col], w[col])
+				}
+			}
+			if g["page_1h_5m"] != nil || g["page_6h_30m"] != nil {
+				t.Errorf("--since %s before the recording: %s paged on three minutes of data: %v", before, key, g)
+			}
+		}
+	}
+}
+
 // Burn rates over the window's own data: with --objective 50 no burn rate
 // exceeds 2 (all requests failing burn 1 / (1 - 0.5) times the budget),
 // so nothing pages; the budget is (1 - objective) of the events; the

@@ -21,10 +21,10 @@ CREATE OR REPLACE MACRO ft_slo_steps(seconds) AS ceil(seconds / ft_bucket_second
 -- at a step without events of its own, when good events leave the window.
 -- --bucket divides 5 minutes (Params.ValidateFor), so the workbook's
 -- windows are whole steps (ft_slo_steps rounds up all the same). An alert is
--- evaluated once the window holds its short window's worth of steps: at
--- the start of a recording, a minute of data in a 5-minute window would
--- page on the noise of a few requests (Prometheus has the hours before;
--- a recording does not).
+-- evaluated once the window holds its short window's worth of steps of
+-- the recording: at the start of a recording, a minute of data in a
+-- 5-minute window would page on the noise of a few requests (Prometheus
+-- has the hours before; a recording does not), whatever --since says.
 CREATE OR REPLACE MACRO ft_slo(requests, connections, win) AS TABLE
 WITH b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
 counted AS (
@@ -53,6 +53,14 @@ series AS (
     FROM entities en CROSS JOIN steps s
     LEFT JOIN e USING (client, client_namespace, service, namespace, sli, basis, step)
 ),
+-- the step the data covers the window from: its first, or the
+-- recording's first flow's where --since reaches before that (steps before
+-- the recording hold no events because nothing was recorded, not because
+-- nothing failed: they cover nothing)
+covers AS (
+    SELECT greatest(epoch_ns(w.t0) // b.ns, epoch_ns((SELECT min(first_time) FROM derived_traffic_all)) // b.ns) AS first
+    FROM query_table(win) w, b
+),
 -- cumulative counts: a trailing window of n steps is the difference
 -- between the count at a step and n steps before
 cum AS (
@@ -62,12 +70,12 @@ cum AS (
 ),
 burn AS (
     SELECT client, client_namespace, service, namespace, sli, basis, step,
-        row_number() OVER w AS covered,
+        step - covers.first + 1 AS covered,
         ft_burn(cb - lag(cb, ft_slo_steps(300), 0) OVER w, ce - lag(ce, ft_slo_steps(300), 0) OVER w, o.objective) AS burn_5m,
         ft_burn(cb - lag(cb, ft_slo_steps(1800), 0) OVER w, ce - lag(ce, ft_slo_steps(1800), 0) OVER w, o.objective) AS burn_30m,
         ft_burn(cb - lag(cb, ft_slo_steps(3600), 0) OVER w, ce - lag(ce, ft_slo_steps(3600), 0) OVER w, o.objective) AS burn_1h,
         ft_burn(cb - lag(cb, ft_slo_steps(21600), 0) OVER w, ce - lag(ce, ft_slo_steps(21600), 0) OVER w, o.objective) AS burn_6h
-    FROM cum, o
+    FROM cum, o, covers
     WINDOW w AS (PARTITION BY client, client_namespace, service, namespace, sli, basis ORDER BY step)
 ),
 pages AS (

@@ -45,6 +45,10 @@ counted AS (
 arrays AS (
     SELECT client, client_namespace, service, namespace, sli, basis,
         range(any(ft_step(w.t0)), any(ft_step(w.t1)) + 1) AS st,
+        -- the steps before the recording's first flow (--since before it):
+        -- they hold no events because nothing was recorded, and cover
+        -- nothing (see analyze/sql/slo.sql)
+        greatest(ft_step((SELECT min(first_time) FROM derived_traffic)) - any(ft_step(w.t0)), 0) AS before,
         mapFromArrays(groupArray(step), groupArray(events)) AS me, mapFromArrays(groupArray(step), groupArray(bad)) AS mb,
         arrayCumSum(arrayMap(k -> me[k], st)) AS ce, arrayCumSum(arrayMap(k -> mb[k], st)) AS cb,
         arrayEnumerate(st) AS i,
@@ -61,10 +65,10 @@ burn AS (
     SELECT *,
         ft_trailing(ce, cb, ft_slo_steps(300)) AS b5, ft_trailing(ce, cb, ft_slo_steps(1800)) AS b30,
         ft_trailing(ce, cb, ft_slo_steps(3600)) AS b1h, ft_trailing(ce, cb, ft_slo_steps(21600)) AS b6h,
-        arrayFirstIndex(k -> coalesce(b1h[k] > 14.4 AND b5[k] > 14.4, false) AND k >= ft_slo_steps(300), i) AS fast,
-        arrayFirstIndex(k -> coalesce(b6h[k] > 6 AND b30[k] > 6, false) AND k >= ft_slo_steps(1800), i) AS slow,
+        arrayFirstIndex(k -> coalesce(b1h[k] > 14.4 AND b5[k] > 14.4, false) AND k - before >= ft_slo_steps(300), i) AS fast,
+        arrayFirstIndex(k -> coalesce(b6h[k] > 6 AND b30[k] > 6, false) AND k - before >= ft_slo_steps(1800), i) AS slow,
         -- the 5-minute burn rates once the data covers 5 minutes
-        arrayFilter((x, k) -> x IS NOT NULL AND k >= ft_slo_steps(300), b5, i) AS covered5
+        arrayFilter((x, k) -> x IS NOT NULL AND k - before >= ft_slo_steps(300), b5, i) AS covered5
     FROM arrays
     WHERE basis = 'requests' OR NOT has_requests
 )

@@ -35,8 +35,9 @@ events AS (
 ),
 n AS (SELECT ceil(300 / s)::BIGINT AS m5, ceil(1800 / s)::BIGINT AS m30, ceil(3600 / s)::BIGINT AS h1, ceil(21600 / s)::BIGINT AS h6 FROM b),
 grid AS (
-    SELECT p.*, k, row_number() OVER (PARTITION BY p.client, p.client_namespace, p.service, p.namespace, p.sli, p.basis ORDER BY k) AS covered
-    FROM (SELECT DISTINCT client, client_namespace, service, namespace, sli, basis FROM events) p,
+    -- steps before the first flow (--since before it) cover nothing
+    SELECT p.*, k, k - greatest(epoch_ns(win.t0) // (b.s * 1000000000), epoch_ns((SELECT min(time) FROM flows)) // (b.s * 1000000000)) + 1 AS covered
+    FROM win, b, (SELECT DISTINCT client, client_namespace, service, namespace, sli, basis FROM events) p,
         (SELECT r.k FROM win, b, range(epoch_ns(win.t0) // (b.s * 1000000000), epoch_ns(win.t1) // (b.s * 1000000000) + 1) r(k)
          WHERE CASE WHEN (epoch_ns(win.t1) - epoch_ns(win.t0)) // (b.s * 1000000000) > 100000
              THEN error('the window spans more than 100000 steps of --bucket (at most 5m for slo): narrow it with --since and --until') ELSE true END)
