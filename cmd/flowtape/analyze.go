@@ -156,7 +156,11 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 					return err
 				}
 				defer done()
-				e, err := analyze.Open(cmd.Context(), paths, eng.options())
+				o, err := eng.options()
+				if err != nil {
+					return err
+				}
+				e, err := analyze.Open(cmd.Context(), paths, o)
 				if err != nil {
 					return err
 				}

@@ -120,6 +120,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"analyze", "egress", "x", "--new-since", "yesterday"}, `invalid --new-since "yesterday": give a time`},
 		{[]string{"analyze", "services", "x", "--new-since", "5m"}, "--new-since is egress's"},
 		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
+		{[]string{"analyze", "services", "x", "--memory-limit", "lots"}, `--memory-limit: invalid size "lots": use e.g. 256MB or 20GiB`},
+		{[]string{"query", "x", "SELECT 1", "--memory-limit", "2Gx"}, `--memory-limit: invalid size "2Gx": use e.g. 256MB`},
+		{[]string{"analyze", "services", "x", "--since", "yesterday"}, `invalid --since "yesterday": give a time (RFC 3339`},
+		{[]string{"analyze", "services", "x", "--until", "2026-12-06 06:21:00"}, `invalid --until "2026-12-06 06:21:00": give a time (RFC 3339`},
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCmd(t, tt.args...)

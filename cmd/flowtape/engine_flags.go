@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,12 +19,23 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit (e.g. 2GB); beyond it, work spills to --temp-dir")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit (e.g. 2GiB); beyond it, work spills to --temp-dir")
 	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "where DuckDB spills when over --memory-limit (default: a new directory in the system temp directory, removed at exit)")
 }
 
-func (f *engineFlags) options() analyze.Options {
-	return analyze.Options{MemoryLimit: f.memoryLimit, TempDir: f.tempDir}
+// options are the engine's options; a usage error names a bad
+// --memory-limit before DuckDB would (its parser names no flag). Sizes
+// read as every size flag of flowtape reads them (256MB is 256 MiB).
+func (f *engineFlags) options() (analyze.Options, error) {
+	o := analyze.Options{TempDir: f.tempDir}
+	if f.memoryLimit != "" {
+		n, err := parseSize(f.memoryLimit)
+		if err != nil {
+			return o, usagef("--memory-limit: %v", err)
+		}
+		o.MemoryLimit = fmt.Sprintf("%dB", n)
+	}
+	return o, nil
 }
 
 // clickhouseFlags choose the engine that runs the analyses: DuckDB in
@@ -88,7 +100,12 @@ func openRunner(cmd *cobra.Command, paths []string, since, until time.Time, eng 
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := analyze.Open(cmd.Context(), local, eng.options())
+	o, err := eng.options()
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	d, err := analyze.Open(cmd.Context(), local, o)
 	if err != nil {
 		done()
 		return nil, nil, err

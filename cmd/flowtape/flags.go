@@ -34,12 +34,12 @@ func (w windowFlags) parse() (since, until time.Time, err error) {
 func parseWindow(since, until string) (from, to time.Time, err error) {
 	if since != "" {
 		if from, err = hubtime.FromString(since); err != nil {
-			return from, to, usagef("invalid --since %q: %v", since, err)
+			return from, to, usagef("invalid --since %q: give a time (RFC 3339, e.g. 2026-11-25T13:00:00Z, or relative to now, e.g. 30m)", since)
 		}
 	}
 	if until != "" {
 		if to, err = hubtime.FromString(until); err != nil {
-			return from, to, usagef("invalid --until %q: %v", until, err)
+			return from, to, usagef("invalid --until %q: give a time (RFC 3339, e.g. 2026-11-25T13:05:00Z, or relative to now, e.g. 5m)", until)
 		}
 	}
 	return from, to, nil

@@ -31,8 +31,14 @@ DuckDB. The recordings are views:
 
   flows     one row per flow (each uuid once), the columns of docs/schema.md
   events    lost events and node status changes
-  requests  one row per HTTP/gRPC request, client -> server, with status,
-            latency_ns, error, no_response and the reporting proxy
+  requests  one row per HTTP/gRPC request and reporting proxy, client ->
+            server, with status, latency_ns, error and no_response (a
+            request both proxies saw has two rows)
+  requests_counted
+            requests, each once (the server proxy's row, else the client's):
+            what the analyses count
+  connections
+            one row per TCP connection attempt: answered, reset, dropped
   dns       one row per DNS answer, client -> server, with rcode_name
   drops     one row per dropped packet, with reason and denying policies
   edges     every flow in its connection's direction (replies swapped back)
@@ -49,10 +55,10 @@ duckdb CLI: the analyses' SQL (flowtape analyze NAME --sql) then runs there as
 it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 		Example: `  flowtape query incident-42 --views
   flowtape query incident-42 "SELECT verdict, count(*) FROM flows GROUP BY ALL ORDER BY 2 DESC"
-  flowtape query incident-42 "SELECT server, count(*) FILTER (error) AS errors FROM requests GROUP BY ALL" --format markdown
+  flowtape query incident-42 "SELECT server, count(*) FILTER (error) AS errors FROM requests_counted GROUP BY ALL" --format markdown
   flowtape query 'recordings/*' "SELECT reason, count(*) FROM drops GROUP BY ALL" --format csv
   flowtape query incident-42 --print-setup > setup.sql && duckdb -init setup.sql
-  flowtape query incident-42 "SELECT server, countIf(error) AS errors FROM requests GROUP BY ALL" --engine chdb`,
+  flowtape query incident-42 "SELECT server, countIf(error) AS errors FROM requests_counted GROUP BY ALL" --engine chdb`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := printer.CheckFormat(format); err != nil {
@@ -96,7 +102,11 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 				return err
 			}
 			defer done()
-			e, err := analyze.Open(cmd.Context(), paths, eng.options())
+			o, err := eng.options()
+			if err != nil {
+				return err
+			}
+			e, err := analyze.Open(cmd.Context(), paths, o)
 			if err != nil {
 				return err
 			}
