@@ -170,6 +170,8 @@ func oracleParams(start time.Time, span time.Duration) []analyze.Params {
 		{Since: since, Until: until, Bucket: 10 * time.Second},
 		{Since: since},
 		{Namespace: "default", Until: until},
+		// a --since before the recording (slo: those steps cover nothing)
+		{Since: start.Add(-10 * time.Minute)},
 		// slo's own: a row per edge, a latency SLI, another objective,
 		// steps of 30 s
 		{Level: "edge", Objective: 99, Latency: 20 * time.Millisecond, Bucket: 30 * time.Second},

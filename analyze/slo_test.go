@@ -89,47 +89,54 @@ func TestSLOPagesAfterTheIncident(t *testing.T) {
 }
 
 // A --since before the recording adds steps without events, not coverage:
-// whether an alert would have paged, and the largest 5-minute burn rate,
-// are the recording's own, whatever --since says. An incident one minute
-// into a three-minute recording pages in none of them (with --since two
-// hours before, over the summaries too).
+// whether and when an alert would have paged, and the largest 5-minute
+// burn rate, are the recording's own, whatever --since says (with --since
+// two hours before, over the summaries too). An incident one minute into a
+// three-minute recording pages in none of them; one six minutes into a
+// nine-minute recording pages at the same step in all.
 func TestSLOSinceBeforeTheRecordingCoversNothing(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	scen := sim.Scenarios["incident"]
-	scen.IncidentAt = time.Minute
-	dir := t.TempDir()
-	testutil.WriteRecording(t, dir, "incident", testutil.SimResponses(scen, 11, 100, t0, t0.Add(3*time.Minute)))
 	ctx := context.Background()
-	res, err := open(t, dir).Run(ctx, "slo", analyze.Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := rowsBy(t, res, "service", "sli", "basis")
-	if r := want["recommendationservice->availability->requests"]; r == nil || num(t, r, "bad") == 0 {
-		t.Fatalf("the incident's broken service has no bad events: %v", r)
-	}
-	for _, before := range []time.Duration{10 * time.Minute, 2 * time.Hour} {
-		res, err := open(t, dir).Run(ctx, "slo", analyze.Params{Since: t0.Add(-before)})
+	for _, tc := range []struct {
+		incidentAt, length time.Duration
+		pages              bool
+	}{{time.Minute, 3 * time.Minute, false}, {6 * time.Minute, 9 * time.Minute, true}} {
+		scen := sim.Scenarios["incident"]
+		scen.IncidentAt = tc.incidentAt
+		dir := t.TempDir()
+		testutil.WriteRecording(t, dir, "incident", testutil.SimResponses(scen, 11, 100, t0, t0.Add(tc.length)))
+		res, err := open(t, dir).Run(ctx, "slo", analyze.Params{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := rowsBy(t, res, "service", "sli", "basis")
-		if len(got) != len(want) {
-			t.Errorf("--since %s before the recording: %d rows, %d without it", before, len(got), len(want))
+		want := rowsBy(t, res, "service", "sli", "basis")
+		broken := want["recommendationservice->availability->requests"]
+		if broken == nil || num(t, broken, "bad") == 0 {
+			t.Fatalf("%s recording: the incident's broken service has no bad events: %v", tc.length, broken)
 		}
-		for key, w := range want {
-			g := got[key]
-			if g == nil {
-				t.Errorf("--since %s before the recording: no row %s", before, key)
-				continue
+		if paged := broken["page_1h_5m"] != nil; paged != tc.pages {
+			t.Fatalf("%s recording, incident at %s: recommendationservice paged %v, want %v", tc.length, tc.incidentAt, broken["page_1h_5m"], tc.pages)
+		}
+		for _, before := range []time.Duration{10 * time.Minute, 2 * time.Hour} {
+			res, err := open(t, dir).Run(ctx, "slo", analyze.Params{Since: t0.Add(-before)})
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, col := range []string{"events", "bad", "max_burn_5m", "page_1h_5m", "page_6h_30m"} {
-				if fmt.Sprint(g[col]) != fmt.Sprint(w[col]) {
-					t.Errorf("--since %s before the recording: %s %s = %v, %v without it", before, key, col, g[col], w[col])
+			got := rowsBy(t, res, "service", "sli", "basis")
+			if len(got) != len(want) {
+				t.Errorf("%s recording, --since %s before it: %d rows, %d without it", tc.length, before, len(got), len(want))
+			}
+			for key, w := range want {
+				g := got[key]
+				if g == nil {
+					t.Errorf("%s recording, --since %s before it: no row %s", tc.length, before, key)
+					continue
 				}
-			}
-			if g["page_1h_5m"] != nil || g["page_6h_30m"] != nil {
-				t.Errorf("--since %s before the recording: %s paged on three minutes of data: %v", before, key, g)
+				for _, col := range []string{"events", "bad", "max_burn_5m", "page_1h_5m", "page_6h_30m"} {
+					if fmt.Sprint(g[col]) != fmt.Sprint(w[col]) {
+						t.Errorf("%s recording, --since %s before it: %s %s = %v, %v without it", tc.length, before, key, col, g[col], w[col])
+					}
+				}
 			}
 		}
 	}

@@ -21,10 +21,11 @@ CREATE OR REPLACE MACRO ft_slo_steps(seconds) AS ceil(seconds / ft_bucket_second
 -- at a step without events of its own, when good events leave the window.
 -- --bucket divides 5 minutes (Params.ValidateFor), so the workbook's
 -- windows are whole steps (ft_slo_steps rounds up all the same). An alert is
--- evaluated once the window holds its short window's worth of steps of
--- the recording: at the start of a recording, a minute of data in a
--- 5-minute window would page on the noise of a few requests (Prometheus
--- has the hours before; a recording does not), whatever --since says.
+-- evaluated once the data holds its short window's worth of steps,
+-- counted from the window's first flow whatever --since says (covers): at
+-- the start of a recording, a minute of data in a 5-minute window would
+-- page on the noise of a few requests (Prometheus has the hours before;
+-- a recording does not).
 CREATE OR REPLACE MACRO ft_slo(requests, connections, win) AS TABLE
 WITH b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
 counted AS (
@@ -53,12 +54,14 @@ series AS (
     FROM entities en CROSS JOIN steps s
     LEFT JOIN e USING (client, client_namespace, service, namespace, sli, basis, step)
 ),
--- the step the data covers the window from: its first, or the
--- recording's first flow's where --since reaches before that (steps before
--- the recording hold no events because nothing was recorded, not because
--- nothing failed: they cover nothing)
+-- the step the data covers the window from: the step of the window's
+-- first flow (steps before it, of a --since before the recording or of
+-- recordings far apart, hold no events because nothing was recorded, not
+-- because nothing failed: they cover nothing); a traffic row (a minute,
+-- or on the summary path an hour) that holds the window's start starts
+-- it there
 covers AS (
-    SELECT greatest(epoch_ns(w.t0) // b.ns, epoch_ns((SELECT min(first_time) FROM derived_traffic_all)) // b.ns) AS first
+    SELECT epoch_ns(coalesce((SELECT min(greatest(t.first_time, w.t0)) FROM derived_traffic_all t WHERE t.last_time >= w.t0), w.t0)) // b.ns AS first
     FROM query_table(win) w, b
 ),
 -- cumulative counts: a trailing window of n steps is the difference

@@ -45,10 +45,11 @@ counted AS (
 arrays AS (
     SELECT client, client_namespace, service, namespace, sli, basis,
         range(any(ft_step(w.t0)), any(ft_step(w.t1)) + 1) AS st,
-        -- the steps before the recording's first flow (--since before it):
-        -- they hold no events because nothing was recorded, and cover
-        -- nothing (see analyze/sql/slo.sql)
-        greatest(ft_step((SELECT min(first_time) FROM derived_traffic)) - any(ft_step(w.t0)), 0) AS before,
+        -- the steps before the window's first flow (a --since before the
+        -- recording): they hold no events because nothing was recorded,
+        -- and cover nothing (see analyze/sql/slo.sql)
+        coalesce(ft_step((SELECT min(greatest(d.first_time, tw.t0)) FROM derived_traffic AS d, time_window AS tw WHERE d.last_time >= tw.t0))
+            - any(ft_step(w.t0)), 0) AS before,
         mapFromArrays(groupArray(step), groupArray(events)) AS me, mapFromArrays(groupArray(step), groupArray(bad)) AS mb,
         arrayCumSum(arrayMap(k -> me[k], st)) AS ce, arrayCumSum(arrayMap(k -> mb[k], st)) AS cb,
         arrayEnumerate(st) AS i,

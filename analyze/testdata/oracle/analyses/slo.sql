@@ -35,8 +35,8 @@ events AS (
 ),
 n AS (SELECT ceil(300 / s)::BIGINT AS m5, ceil(1800 / s)::BIGINT AS m30, ceil(3600 / s)::BIGINT AS h1, ceil(21600 / s)::BIGINT AS h6 FROM b),
 grid AS (
-    -- steps before the first flow (--since before it) cover nothing
-    SELECT p.*, k, k - greatest(epoch_ns(win.t0) // (b.s * 1000000000), epoch_ns((SELECT min(time) FROM flows)) // (b.s * 1000000000)) + 1 AS covered
+    -- steps before the window's first flow (--since before it) cover nothing
+    SELECT p.*, k, k - epoch_ns(coalesce((SELECT min(time) FROM flows, win WHERE time >= win.t0), win.t0)) // (b.s * 1000000000) + 1 AS covered
     FROM win, b, (SELECT DISTINCT client, client_namespace, service, namespace, sli, basis FROM events) p,
         (SELECT r.k FROM win, b, range(epoch_ns(win.t0) // (b.s * 1000000000), epoch_ns(win.t1) // (b.s * 1000000000) + 1) r(k)
          WHERE CASE WHEN (epoch_ns(win.t1) - epoch_ns(win.t0)) // (b.s * 1000000000) > 100000
