@@ -151,15 +151,15 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 					return err
 				}
 			} else {
+				o, err := eng.options() // before a bucket's files are fetched
+				if err != nil {
+					return err
+				}
 				paths, done, err := cache.localPaths(cmd, args[1:], p.Since, p.Until)
 				if err != nil {
 					return err
 				}
 				defer done()
-				o, err := eng.options()
-				if err != nil {
-					return err
-				}
 				e, err := analyze.Open(cmd.Context(), paths, o)
 				if err != nil {
 					return err

@@ -96,13 +96,12 @@ func openRunner(cmd *cobra.Command, paths []string, since, until time.Time, eng 
 		}
 		return c, func() { c.Close() }, nil
 	}
-	local, done, err := cache.localPaths(cmd, paths, since, until)
+	o, err := eng.options() // before a bucket's files are fetched
 	if err != nil {
 		return nil, nil, err
 	}
-	o, err := eng.options()
+	local, done, err := cache.localPaths(cmd, paths, since, until)
 	if err != nil {
-		done()
 		return nil, nil, err
 	}
 	d, err := analyze.Open(cmd.Context(), local, o)

@@ -97,15 +97,15 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 				}
 				return printer.Print(cmd.OutOrStdout(), format, t)
 			}
+			o, err := eng.options() // before a bucket's files are fetched
+			if err != nil {
+				return err
+			}
 			paths, done, err := cache.localPaths(cmd, paths, time.Time{}, time.Time{})
 			if err != nil {
 				return err
 			}
 			defer done()
-			o, err := eng.options()
-			if err != nil {
-				return err
-			}
 			e, err := analyze.Open(cmd.Context(), paths, o)
 			if err != nil {
 				return err
