@@ -28,38 +28,34 @@ func TestCommandsRefuseADirectoryThatIsNoRecording(t *testing.T) {
 		},
 	}
 	cases := []struct {
-		name  string
-		files []string // made in the directory; a trailing / makes a directory
-		want  string   // in the error; "" for none
+		name    string
+		missing bool     // the directory does not exist
+		files   []string // made in it; a trailing / makes a directory
+		want    string   // in the error
 	}{
-		{"empty", nil, "not a flowtape recording"},
-		{"other files", []string{"a.txt", "notes/"}, "not a flowtape recording"},
-		{"a recording's parent", []string{"incident-42/"}, "not a flowtape recording"},
-		{"missing", []string{"-"}, "does not exist"},
+		{"empty", false, nil, "not a flowtape recording"},
+		{"other files", false, []string{"a.txt", "notes/"}, "not a flowtape recording"},
+		{"a recording's parent", false, []string{"incident-42/"}, "not a flowtape recording"},
+		{"missing", true, nil, "does not exist"},
 	}
 	for op, run := range ops {
 		for _, c := range cases {
 			t.Run(op+"/"+c.name, func(t *testing.T) {
 				dir := filepath.Join(t.TempDir(), "rec")
-				for _, f := range c.files {
-					if f == "-" {
-						continue
-					}
-					if err := os.MkdirAll(dir, 0o700); err != nil {
-						t.Fatal(err)
-					}
-					p := filepath.Join(dir, f)
-					if strings.HasSuffix(f, "/") {
-						err := os.Mkdir(p, 0o700)
-						if err != nil {
-							t.Fatal(err)
-						}
-					} else if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+				if !c.missing {
+					if err := os.Mkdir(dir, 0o700); err != nil {
 						t.Fatal(err)
 					}
 				}
-				if c.files == nil {
-					if err := os.Mkdir(dir, 0o700); err != nil {
+				for _, f := range c.files {
+					p := filepath.Join(dir, f)
+					var err error
+					if strings.HasSuffix(f, "/") {
+						err = os.Mkdir(p, 0o700)
+					} else {
+						err = os.WriteFile(p, []byte("x"), 0o600)
+					}
+					if err != nil {
 						t.Fatal(err)
 					}
 				}
