@@ -130,6 +130,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				return usageError{err}
 			}
 			var t printer.Table
+			var windowNote string // an empty window's (see analyze.EmptyWindowNote)
 			if onCH {
 				// ClickHouse reads the recording where it lies: a
 				// directory (chDB), or the bucket itself.
@@ -148,6 +149,9 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 					return nil
 				}
 				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
+					return err
+				}
+				if windowNote, err = e.EmptyWindowNote(cmd.Context(), t, p); err != nil {
 					return err
 				}
 			} else {
@@ -171,6 +175,12 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				if e.PathNote != "" {
 					fmt.Fprintln(cmd.ErrOrStderr(), "note: "+e.PathNote)
 				}
+				if windowNote, err = e.EmptyWindowNote(cmd.Context(), t, p); err != nil {
+					return err
+				}
+			}
+			if windowNote != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+windowNote)
 			}
 			for _, n := range analyze.Notes(args[0], t) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)

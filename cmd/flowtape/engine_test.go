@@ -68,6 +68,13 @@ func TestAnalyzeOnCHDB(t *testing.T) {
 			}
 		}
 	}
+	// A window without flows: the same note on both engines.
+	past := []string{"--since", "2001-01-01T00:00:00Z", "--until", "2001-01-01T01:00:00Z", "--format", "csv"}
+	_, duckNote, duckCode := runCmd(t, append([]string{"analyze", "services", dir}, past...)...)
+	_, chNote, chCode := runCmd(t, append([]string{"analyze", "services", dir, "--engine", "chdb"}, past...)...)
+	if duckCode != 0 || chCode != 0 || chNote != duckNote || !strings.Contains(duckNote, "holds none of the recording's flows") {
+		t.Errorf("a window without flows: exit %d on chDB, %d on DuckDB:\n%s\nDuckDB:\n%s", chCode, duckCode, chNote, duckNote)
+	}
 	// A report on chDB says what DuckDB's says; its appendix names the
 	// engine and shows ClickHouse's SQL.
 	body := func(md string) string { before, _, _ := strings.Cut(md, "## 7. Appendix"); return before }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/printer"
@@ -237,6 +238,52 @@ func TestAnalyzeCommandFormats(t *testing.T) {
 	} {
 		if _, _, code := runCmd(t, args...); code != 2 {
 			t.Errorf("flowtape %s: exit %d, want 2", strings.Join(args, " "), code)
+		}
+	}
+}
+
+// A window that holds none of the recording's flows (both ends given: one
+// alone past the data is an error) gives an empty or zero result, exit 0,
+// and a note saying where the flows are; a window that holds flows gives
+// none, though an analysis may find nothing of its kind in them.
+func TestAnalyzeWindowWithoutFlowsSaysWhereTheyAre(t *testing.T) {
+	dir := importSamples(t)
+	out, errOut, code := runCmd(t, "query", dir, "SELECT strftime(min(time), '%Y-%m-%dT%H:%M:%SZ') || ' ' || strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') AS span FROM flows", "--format", "csv")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	first, last, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(out, "span\n")), " ")
+	t0, err1 := time.Parse(time.RFC3339, first)
+	t1, err2 := time.Parse(time.RFC3339, last)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("the samples' span %q: %v %v", out, err1, err2)
+	}
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
+	wantNote := "note: the window (" + at(-2*time.Hour) + " to " + at(-time.Hour) + ") holds none of the recording's flows, which run from " +
+		first + " to " + last + ": check --since and --until"
+	for _, tc := range []struct {
+		name         string
+		since, until string
+		note         bool
+	}{
+		{"before the data", at(-2 * time.Hour), at(-time.Hour), true},
+		{"around the first flow", at(-time.Hour), at(time.Hour), false},
+		{"after the data", t1.Add(time.Hour).Format(time.RFC3339), t1.Add(2 * time.Hour).Format(time.RFC3339), true},
+	} {
+		for _, name := range []string{"services", "graph", "errors", "timeline"} {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				out, errOut, code := runCmd(t, "analyze", name, dir, "--since", tc.since, "--until", tc.until, "--format", "csv")
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, errOut)
+				}
+				has := strings.Contains(errOut, "holds none of the recording's flows, which run from "+first+" to "+last)
+				if has != tc.note {
+					t.Errorf("note %v, want %v; stderr:\n%s\nstdout:\n%s", has, tc.note, errOut, out)
+				}
+				if tc.note && tc.name == "before the data" && !strings.Contains(errOut, wantNote) {
+					t.Errorf("stderr lacks %q:\n%s", wantNote, errOut)
+				}
+			})
 		}
 	}
 }
