@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +124,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
 		{[]string{"analyze", "services", "x", "--memory-limit", "lots"}, `--memory-limit: invalid size "lots": use e.g. 256MB or 20GiB`},
 		{[]string{"query", "x", "SELECT 1", "--memory-limit", "2Gx"}, `--memory-limit: invalid size "2Gx": use e.g. 256MB`},
+		{[]string{"analyze", "services", "x", "--memory-limit", "2"}, `--memory-limit: "2" is less than 16MB, too little to work in: give e.g. 512MB or 2GiB (a number alone is bytes)`},
+		{[]string{"replay", "x", "--memory-limit", "64KiB"}, `--memory-limit: "64KiB" is less than 16MB, too little`},
 		{[]string{"analyze", "services", "x", "--since", "yesterday"}, `invalid --since "yesterday": give a time (RFC 3339`},
 		{[]string{"analyze", "services", "x", "--until", "2026-12-06 06:21:00"}, `invalid --until "2026-12-06 06:21:00": give a time (RFC 3339`},
 	}
@@ -192,5 +196,37 @@ func TestSimWritesTruth(t *testing.T) {
 	pay, ok := tr.Service("paymentservice")
 	if !ok || pay.Requests == 0 || pay.Errors == 0 || pay.P99Ms <= 0 {
 		t.Fatalf("paymentservice truth = %+v", pay)
+	}
+}
+
+// DuckDB's out-of-memory error names no flag: the command adds what to do.
+func TestOutOfMemoryHint(t *testing.T) {
+	oom := errors.New("services: query: Out of Memory Error: failed to pin block of size 256.0 KiB (15.7 MiB/16.0 MiB used)")
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  error
+		want string
+	}{
+		{"limit given", []string{"analyze", "services", "x", "--memory-limit", "16MiB"}, oom, ": give DuckDB more than --memory-limit 16MiB, or a --temp-dir"},
+		{"no limit", []string{"query", "x", "SELECT 1"}, oom, ": DuckDB took up to 80% of this machine's memory (--memory-limit)"},
+		{"another error", []string{"analyze", "services", "x", "--memory-limit", "16MiB"}, errors.New("no recording files"), ""},
+		{"replay's limit is Go's", []string{"replay", "x", "--memory-limit", "16MiB"}, oom, ""},
+		{"no such flag", []string{"export", "x"}, oom, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := newRootCmd(io.Discard, io.Discard)
+			cmd, rest, err := root.Find(tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.ParseFlags(rest); err != nil {
+				t.Fatal(err)
+			}
+			got := outOfMemoryHint(cmd, tc.err)
+			if tc.want == "" && got != "" || !strings.HasPrefix(got, tc.want) {
+				t.Errorf("hint %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -29,7 +29,7 @@ func (f *engineFlags) add(cmd *cobra.Command) {
 func (f *engineFlags) options() (analyze.Options, error) {
 	o := analyze.Options{TempDir: f.tempDir}
 	if f.memoryLimit != "" {
-		n, err := parseSize(f.memoryLimit)
+		n, err := parseMemoryLimit(f.memoryLimit)
 		if err != nil {
 			return o, usagef("--memory-limit: %v", err)
 		}

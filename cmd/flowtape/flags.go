@@ -71,6 +71,23 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// parseMemoryLimit reads a --memory-limit (DuckDB's, or replay's Go
+// heap): a size of at least minMemoryLimit. Less is no workable limit
+// (DuckDB fails at once, the collector would run without pause), and is
+// most often a number given without its unit: "2" is 2 bytes.
+func parseMemoryLimit(s string) (int64, error) {
+	n, err := parseSize(s)
+	if err == nil && n < minMemoryLimit {
+		err = fmt.Errorf("%q is less than %s, too little to work in: give e.g. 512MB or 2GiB (a number alone is bytes)", s, humanSize(minMemoryLimit))
+	}
+	return n, err
+}
+
+// minMemoryLimit is the least --memory-limit: DuckDB's set-up of the
+// views alone failed under 1MiB, and services over 1M flows needed 16MiB
+// to 64MiB; a replay stream holds about 50MB live.
+const minMemoryLimit = 16 << 20
+
 // humanSize writes a byte count as parseSize reads it, e.g. 256MB.
 func humanSize(n int64) string {
 	for _, x := range []struct {

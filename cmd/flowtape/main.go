@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -50,16 +51,32 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "flowtape: %v\n", err)
+	fmt.Fprintf(stderr, "flowtape: %v%s\n", err, outOfMemoryHint(cmd, err))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
 	return exitError
+}
+
+// outOfMemoryHint says what to do when DuckDB ran out of memory in a
+// command that has --memory-limit; DuckDB's message names neither.
+func outOfMemoryHint(cmd *cobra.Command, err error) string {
+	if cmd == nil {
+		return ""
+	}
+	f := cmd.Flags().Lookup("memory-limit")
+	if f == nil || !strings.Contains(err.Error(), "Out of Memory Error") || cmd.Name() == "replay" {
+		return ""
+	}
+	if f.Changed {
+		return fmt.Sprintf(": give DuckDB more than --memory-limit %s, or a --temp-dir with room to spill to", f.Value)
+	}
+	return ": DuckDB took up to 80% of this machine's memory (--memory-limit): free memory, or give a --temp-dir with room to spill to"
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

@@ -89,7 +89,7 @@ func runReplay(cmd *cobra.Command, f replayFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	limit, err := parseSize(f.memoryLimit)
+	limit, err := parseMemoryLimit(f.memoryLimit)
 	if err != nil {
 		return usagef("--memory-limit: %v", err)
 	}
