@@ -58,7 +58,12 @@ func (chdbConn) columns(ctx context.Context, q string) ([]Column, error) {
 	return cols, nil
 }
 
-func (chdbConn) close() error { return nil }
+// close ends the process's chDB session (and removes its directory); a
+// ClickHouse engine opened later, or still open, starts a new one.
+func (chdbConn) close() error {
+	chdb.Close()
+	return nil
+}
 
 // chError keeps the first line of ClickHouse's message, without its
 // "Code: N. DB::Exception: " prefix and stack.

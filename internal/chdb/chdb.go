@@ -77,6 +77,7 @@ var (
 	resultLength  func(r *result) uint
 	resultError   func(r *result) unsafe.Pointer
 	destroyResult func(r *result)
+	closeConn     func(c *connection)
 )
 
 var (
@@ -86,42 +87,63 @@ var (
 	loaded  bool
 )
 
-// load opens the library and connects, once per process.
+// load opens the library, once per process, and connects where no session
+// is open (the first query, and the first after Close).
 func load() error {
-	if loaded {
-		return loadErr
+	if !loaded {
+		loaded = true
+		loadErr = openLibrary()
 	}
-	loaded = true
-	libPath, err := Find()
-	if err != nil {
-		loadErr = err
+	if loadErr != nil || conn != nil {
 		return loadErr
-	}
-	lib, err := purego.Dlopen(libPath, purego.RTLD_NOW|purego.RTLD_LOCAL)
-	if err != nil {
-		loadErr = fmt.Errorf("load %s: %w", libPath, err)
-		return loadErr
-	}
-	for name, fn := range map[string]any{
-		"chdb_connect": &connect, "chdb_query": &query, "chdb_result_buffer": &resultBuffer,
-		"chdb_result_length": &resultLength, "chdb_result_error": &resultError,
-		"chdb_destroy_query_result": &destroyResult,
-	} {
-		sym, err := purego.Dlsym(lib, name)
-		if err != nil {
-			loadErr = fmt.Errorf("%s: no %s (chDB 3 or later is needed): %w", libPath, name, err)
-			return loadErr
-		}
-		purego.RegisterFunc(fn, sym)
 	}
 	// An in-memory session; argv[0] is the program's name.
 	arg := append([]byte("clickhouse"), 0)
 	c := connect(1, []*byte{&arg[0]})
 	if c == nil || c.internal == nil {
-		loadErr = fmt.Errorf("%s: chdb_connect failed", libPath)
-		return loadErr
+		return errors.New("chdb: chdb_connect failed")
 	}
 	conn = c
+	return nil
+}
+
+// Close ends the session, which removes the directory chDB made for it
+// (clickhouse-embedded-<uuid> in the system's temp directory): a process
+// that never closed left one behind at each run. The next Query starts a
+// new session (about 25 ms). A query still running (one whose context
+// ended) keeps its session: Close does not wait for it.
+func Close() {
+	if !mu.TryLock() {
+		return
+	}
+	defer mu.Unlock()
+	if conn != nil {
+		closeConn(conn)
+		conn = nil
+	}
+}
+
+// openLibrary opens libchdb.so and binds its functions.
+func openLibrary() error {
+	libPath, err := Find()
+	if err != nil {
+		return err
+	}
+	lib, err := purego.Dlopen(libPath, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", libPath, err)
+	}
+	for name, fn := range map[string]any{
+		"chdb_connect": &connect, "chdb_query": &query, "chdb_result_buffer": &resultBuffer,
+		"chdb_result_length": &resultLength, "chdb_result_error": &resultError,
+		"chdb_destroy_query_result": &destroyResult, "chdb_close_conn": &closeConn,
+	} {
+		sym, err := purego.Dlsym(lib, name)
+		if err != nil {
+			return fmt.Errorf("%s: no %s (chDB 3 or later is needed): %w", libPath, name, err)
+		}
+		purego.RegisterFunc(fn, sym)
+	}
 	return nil
 }
 
