@@ -69,6 +69,8 @@ func TestClickHouseMatchesDuckDB(t *testing.T) {
 		{"incident-slo-edges", incident, analyze.Params{Level: "edge", Objective: 99, Latency: 20 * time.Millisecond, Bucket: 30 * time.Second}, []string{"slo"}},
 		// steps before the first flow cover nothing (TestSLOSinceBeforeTheRecordingCoversNothing)
 		{"incident-slo-since-before", incident, analyze.Params{Since: start.Add(-10 * time.Minute)}, []string{"slo"}},
+		// no bucket of the window's last instant alone (TestTimelineEndsWithTheWindow)
+		{"incident-timeline-until-on-a-bucket", incident, analyze.Params{Since: start.Add(time.Minute), Until: start.Add(3 * time.Minute)}, []string{"timeline"}},
 		{"samples", samples, analyze.Params{Bucket: 24 * time.Hour}, nil},
 		{"egress", egress, analyze.Params{}, []string{"egress"}},
 		{"egress-new-since", egress, analyze.Params{NewSince: start.Add(3500 * time.Millisecond), Namespace: "shop"}, []string{"egress"}},

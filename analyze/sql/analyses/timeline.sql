@@ -2,7 +2,8 @@
 -- VARIABLE bucket, in seconds; default a minute): flows, requests (counted
 -- once, as in services), errors, error rate, p99 latency, requests never
 -- answered, drops, policy denies, failed TCP connections and events lost. Every bucket of the window is
--- listed, empty ones too. Requests fall in the bucket of their response.
+-- listed, empty ones too (but for one that starts at the window's last instant: see
+-- the end). Requests fall in the bucket of their response.
 WITH win AS (FROM ft_window(with_losses := true)),
 b AS (SELECT ft_bucket_seconds() * 1000000000 AS ns),
 buckets AS (
@@ -72,4 +73,8 @@ LEFT JOIN r USING (bucket)
 LEFT JOIN p USING (bucket)
 LEFT JOIN c USING (bucket)
 LEFT JOIN l USING (bucket)
+-- a bucket that starts at the window's end holds only its last instant
+-- (an --until on a bucket's start): listed only where something fell in it
+WHERE bucket < (SELECT t1 FROM win) OR coalesce(f.flows, 0) + coalesce(r.requests, 0) + coalesce(r.no_response, 0)
+    + coalesce(c.connection_failures, 0) + coalesce(l.lost_events, 0) > 0
 ORDER BY bucket;

@@ -60,4 +60,8 @@ LEFT JOIN f ON f.fb = bk.bucket
 LEFT JOIN r ON r.rb = bk.bucket
 LEFT JOIN c ON c.cb = bk.bucket
 LEFT JOIN l ON l.lb = bk.bucket
+-- a bucket that starts at the window's end holds only its last instant
+-- (an --until on a bucket's start): listed only where something fell in it
+WHERE bk.bucket < (SELECT t1 FROM time_window_losses) OR coalesce(f.flows, 0) + coalesce(r.requests, 0) + coalesce(r.no_response, 0)
+    + coalesce(c.connection_failures, 0) + coalesce(l.lost_events, 0) > 0
 ORDER BY bucket

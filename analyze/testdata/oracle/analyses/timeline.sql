@@ -62,4 +62,8 @@ LEFT JOIN f USING (bucket)
 LEFT JOIN r USING (bucket)
 LEFT JOIN c USING (bucket)
 LEFT JOIN l USING (bucket)
+-- a bucket that starts at the window's end holds only its last instant
+-- (an --until on a bucket's start): listed only where something fell in it
+WHERE bucket < (SELECT t1 FROM win) OR coalesce(f.flows, 0) + coalesce(r.requests, 0) + coalesce(r.no_response, 0)
+    + coalesce(c.connection_failures, 0) + coalesce(l.lost_events, 0) > 0
 ORDER BY bucket;
