@@ -10,45 +10,55 @@ import (
 )
 
 // An analysis of a window that holds none of the recording's flows comes
-// back empty, as it should (a window in a gap between two recordings holds
-// nothing, and exit 0 says the analysis ran). But the usual cause at 3 a.m.
-// is a --since/--until in the wrong day or time zone (a local time given
-// without its offset is read as UTC), and an empty table does not say so:
-// EmptyWindowNote does, naming where the flows are. A window that ends
-// before the first flow or starts after the last, with one flag alone, is
-// already an error (ft_window): this covers windows given with both.
+// back empty, as it should (exit 0 says the analysis ran). But the usual
+// cause at 3 a.m. is a --since/--until in the wrong day or time zone (an
+// offset or Z is part of every time flowtape takes, and Z is UTC, not the
+// clock on the wall), and an empty table does not say so: EmptyWindowNote
+// does, naming where the flows are, or the gap the window falls in (a
+// recorder that was down: coverage says more). A window that ends before
+// the first flow or starts after the last, with one flag alone, is an
+// error (ft_window) except for timeline and coverage, which stretch the
+// window over lost events too.
 
-// flowSpanSQL is the first and last flow of the files read, and how many
+// flowSpanSQL is the first and last flow of the files read, how many
 // traffic rows (a node's flows of a minute) overlap the window [$1, $2],
-// in nanoseconds since the epoch:
-// none, and the window holds no flow. derived_traffic_all is the whole
-// recording on both paths (the summary path's derived_traffic is cut to
-// the window).
+// in nanoseconds since the epoch (none: the window holds no flow), and
+// the last flow before it and the first after it. derived_traffic_all is
+// the whole recording on both paths (the summary path's derived_traffic
+// is cut to the window).
 const flowSpanSQL = `SELECT coalesce(epoch_ns(min(first_time)), 0), coalesce(epoch_ns(max(last_time)), 0),
-    count(*) FILTER (WHERE epoch_ns(last_time) >= $1 AND epoch_ns(first_time) <= $2)
+    count(*) FILTER (WHERE epoch_ns(last_time) >= $1 AND epoch_ns(first_time) <= $2),
+    coalesce(epoch_ns(max(last_time) FILTER (WHERE epoch_ns(last_time) < $1)), 0),
+    coalesce(epoch_ns(min(first_time) FILTER (WHERE epoch_ns(first_time) > $2)), 0)
 FROM derived_traffic_all`
 
 // chFlowSpanSQL is flowSpanSQL in ClickHouse's dialect; the window's ends
 // are filled in as nanoseconds.
 const chFlowSpanSQL = `SELECT toString(coalesce(toUnixTimestamp64Nano(min(first_time)), 0)), toString(coalesce(toUnixTimestamp64Nano(max(last_time)), 0)),
-    toString(countIf(toUnixTimestamp64Nano(last_time) >= %d AND toUnixTimestamp64Nano(first_time) <= %d))
+    toString(countIf(toUnixTimestamp64Nano(last_time) >= %[1]d AND toUnixTimestamp64Nano(first_time) <= %[2]d)),
+    toString(coalesce(toUnixTimestamp64Nano(maxIf(last_time, toUnixTimestamp64Nano(last_time) < %[1]d)), 0)),
+    toString(coalesce(toUnixTimestamp64Nano(minIf(first_time, toUnixTimestamp64Nano(first_time) > %[2]d)), 0))
 FROM derived_traffic`
+
+// flowSpan is what flowSpanSQL gives, in nanoseconds since the epoch.
+type flowSpan struct{ first, last, in, before, after int64 }
 
 // EmptyWindowNote is a note for a result t of an analysis over the window
 // p.Since-p.Until that is empty or counts no flow: where the flows of the
 // files read are, when the window holds none of them. "" when t counts
 // flows, no window was given, or the window holds flows (the analysis
-// found nothing of its kind in them).
+// found nothing of its kind in them). From a bucket, the files read are
+// those of the window's hours: the caller says so.
 func (e *Engine) EmptyWindowNote(ctx context.Context, t printer.Table, p Params) (string, error) {
 	if !needsWindowNote(t, p) {
 		return "", nil
 	}
 	since, until := windowEnds(p)
-	var first, last, in int64
-	if err := e.db.QueryRowContext(ctx, flowSpanSQL, since.UnixNano(), until.UnixNano()).Scan(&first, &last, &in); err != nil {
+	var s flowSpan
+	if err := e.db.QueryRowContext(ctx, flowSpanSQL, since.UnixNano(), until.UnixNano()).Scan(&s.first, &s.last, &s.in, &s.before, &s.after); err != nil {
 		return "", fmt.Errorf("the recording's first and last flow: %w", firstLine(err))
 	}
-	return emptyWindowNote(p, first, last, in), nil
+	return emptyWindowNote(p, s), nil
 }
 
 // EmptyWindowNote is Engine.EmptyWindowNote on ClickHouse.
@@ -61,10 +71,11 @@ func (e *ClickHouse) EmptyWindowNote(ctx context.Context, t printer.Table, p Par
 	if err != nil {
 		return "", fmt.Errorf("the recording's first and last flow: %w", err)
 	}
-	if len(r.Rows) != 1 || len(r.Rows[0]) != 3 {
+	if len(r.Rows) != 1 || len(r.Rows[0]) != 5 {
 		return "", fmt.Errorf("the recording's first and last flow: ClickHouse gave %d rows", len(r.Rows))
 	}
-	return emptyWindowNote(p, IntCell(r.Rows[0][0]), IntCell(r.Rows[0][1]), IntCell(r.Rows[0][2])), nil
+	c := r.Rows[0]
+	return emptyWindowNote(p, flowSpan{IntCell(c[0]), IntCell(c[1]), IntCell(c[2]), IntCell(c[3]), IntCell(c[4])}), nil
 }
 
 // needsWindowNote: a window was given, and the result is empty or counts
@@ -94,20 +105,24 @@ func windowEnds(p Params) (since, until time.Time) {
 	return since.UTC(), until.UTC()
 }
 
-func emptyWindowNote(p Params, first, last, in int64) string {
-	if in > 0 || first == 0 && last == 0 {
+func emptyWindowNote(p Params, s flowSpan) string {
+	if s.in > 0 || s.first == 0 && s.last == 0 {
 		return ""
 	}
+	ts := func(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 	var w string
 	switch {
 	case p.Since.IsZero():
-		w = "until " + p.Until.UTC().Format(time.RFC3339Nano)
+		w = "until " + ts(p.Until.UnixNano())
 	case p.Until.IsZero():
-		w = "from " + p.Since.UTC().Format(time.RFC3339Nano)
+		w = "from " + ts(p.Since.UnixNano())
 	default:
-		w = p.Since.UTC().Format(time.RFC3339Nano) + " to " + p.Until.UTC().Format(time.RFC3339Nano)
+		w = ts(p.Since.UnixNano()) + " to " + ts(p.Until.UnixNano())
+	}
+	if s.before != 0 && s.after != 0 {
+		return fmt.Sprintf("the window (%s) holds no flows: it falls in a gap of the recording, between its flows of %s and %s "+
+			"(flowtape analyze coverage says whether flows were lost)", w, ts(s.before), ts(s.after))
 	}
 	return fmt.Sprintf("the window (%s) holds none of the recording's flows, which run from %s to %s: "+
-		"check --since and --until (a time without a zone offset is UTC)", w,
-		time.Unix(0, first).UTC().Format(time.RFC3339), time.Unix(0, last).UTC().Format(time.RFC3339))
+		"check --since and --until (Z is UTC; a local time needs its offset, e.g. +02:00)", w, ts(s.first), ts(s.last))
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/printer"
+	"github.com/flowtape/flowtape/tape"
 )
 
 func newAnalyzeCmd() *cobra.Command {
@@ -131,6 +133,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			}
 			var t printer.Table
 			var windowNote string // an empty window's (see analyze.EmptyWindowNote)
+			var noteErr error
 			if onCH {
 				// ClickHouse reads the recording where it lies: a
 				// directory (chDB), or the bucket itself.
@@ -151,9 +154,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
 					return err
 				}
-				if windowNote, err = e.EmptyWindowNote(cmd.Context(), t, p); err != nil {
-					return err
-				}
+				windowNote, noteErr = e.EmptyWindowNote(cmd.Context(), t, p)
 			} else {
 				o, err := eng.options() // before a bucket's files are fetched
 				if err != nil {
@@ -175,11 +176,16 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				if e.PathNote != "" {
 					fmt.Fprintln(cmd.ErrOrStderr(), "note: "+e.PathNote)
 				}
-				if windowNote, err = e.EmptyWindowNote(cmd.Context(), t, p); err != nil {
-					return err
-				}
+				windowNote, noteErr = e.EmptyWindowNote(cmd.Context(), t, p)
+			}
+			// The note is help, not the answer: the analysis stands without it.
+			if noteErr != nil {
+				slog.Debug("no note on the window", "error", noteErr)
 			}
 			if windowNote != "" {
+				if slices.ContainsFunc(args[1:], tape.IsBucketURL) {
+					windowNote += "; from a bucket, only the files of the window's hours were read"
+				}
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+windowNote)
 			}
 			for _, n := range analyze.Notes(args[0], t) {

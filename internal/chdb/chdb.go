@@ -111,7 +111,9 @@ func load() error {
 // (clickhouse-embedded-<uuid> in the system's temp directory): a process
 // that never closed left one behind at each run. The next Query starts a
 // new session (about 25 ms). A query still running (one whose context
-// ended) keeps its session: Close does not wait for it.
+// ended: chDB cannot cancel it) keeps its session, and its directory
+// stays: Close does not wait for it, so that an interrupted command exits
+// at once.
 func Close() {
 	if !mu.TryLock() {
 		return
@@ -162,7 +164,7 @@ func Query(ctx context.Context, sql, format string) ([]byte, error) {
 	}
 	done := make(chan answer, 1)
 	go func() {
-		out, err := run(sql, format)
+		out, err := run(ctx, sql, format)
 		done <- answer{out, err}
 	}()
 	select {
@@ -173,9 +175,15 @@ func Query(ctx context.Context, sql, format string) ([]byte, error) {
 	}
 }
 
-func run(sql, format string) ([]byte, error) {
+func run(ctx context.Context, sql, format string) ([]byte, error) {
 	mu.Lock()
 	defer mu.Unlock()
+	// A query whose context ended while it waited is not run: its caller
+	// has gone, and may have closed the session (Close), which running it
+	// would open again and leave behind.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := load(); err != nil {
 		return nil, err
 	}
