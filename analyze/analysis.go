@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -166,9 +167,23 @@ func (e *Engine) Run(ctx context.Context, name string, p Params) (printer.Table,
 	}
 	t, err := e.Query(ctx, q)
 	if err != nil {
-		return t, fmt.Errorf("%s: %w", name, err)
+		return t, fmt.Errorf("%s: %w", name, ownError(err))
 	}
 	return t, nil
+}
+
+// ownError is an error the analysis's SQL raised itself (error(): an
+// empty window, too many buckets, a --new-since outside the recording) as
+// the user should read it, without DuckDB's "query: Invalid Input Error: "
+// before it; any other error as it is.
+func ownError(err error) error {
+	msg := err.Error()
+	for _, own := range []string{"the window is empty", "the window spans more than", "--new-since "} {
+		if i := strings.Index(msg, own); i >= 0 && strings.Contains(msg[:i], "Invalid Input Error: ") {
+			return errors.New(msg[i:])
+		}
+	}
+	return err
 }
 
 // queryValues are the parameters both engines' SQL reads as they are,

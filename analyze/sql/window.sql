@@ -11,7 +11,10 @@
 -- recorder reports its own on its clock, which a simulation does not share.
 CREATE OR REPLACE MACRO ft_window(with_losses := false) AS TABLE
     SELECT t0, t1,
-        CASE WHEN t0 > t1 THEN error('the window is empty: --since ' || t0 || ' is after its end ' || t1 || ' (--until, or the last flow)')
+        CASE WHEN t0 > t1 THEN error('the window is empty: it starts at ' || strftime(t0, '%Y-%m-%dT%H:%M:%S.%fZ')
+                 || CASE WHEN ft_since() IS NULL THEN ' (the first flow)' ELSE ' (--since)' END
+                 || ', after it ends at ' || strftime(t1, '%Y-%m-%dT%H:%M:%S.%fZ')
+                 || CASE WHEN ft_until() IS NULL THEN ' (the last flow)' ELSE ' (--until)' END)
              ELSE greatest(epoch_ns(t1) - epoch_ns(t0), 1) / 1e9 END AS seconds
     FROM (SELECT coalesce(ft_since(), min(time)) AS t0,
                  coalesce(ft_until(), max(time)) AS t1

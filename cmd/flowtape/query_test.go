@@ -266,6 +266,13 @@ func TestAnalyzeWindowWithoutFlowsSaysWhereTheyAre(t *testing.T) {
 	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 	outside := "holds none of the recording's flows, which run from " + ts(first) + " to " + ts(last) + ": check --since and --until"
 	gap := "holds no flows: it falls in a gap of the recording, between its flows of " + ts(before) + " and " + ts(after)
+	// One end alone past the data: an error, in the user's terms.
+	_, errOut, code = runCmd(t, "analyze", "services", dir, "--until", at(-time.Hour))
+	want := "flowtape: services: the window is empty: it starts at " + t0.Format("2006-01-02T15:04:05.000000Z") + " (the first flow), after it ends at " +
+		t0.Add(-time.Hour).Truncate(time.Second).Format("2006-01-02T15:04:05.000000Z") + " (--until)\n"
+	if code != 1 || errOut != want {
+		t.Errorf("--until before the first flow: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
+	}
 	for _, tc := range []struct {
 		name         string
 		since, until string

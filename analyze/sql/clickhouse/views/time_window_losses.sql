@@ -6,4 +6,4 @@ FROM (SELECT coalesce(ft_since, min(t)) AS t0, coalesce(ft_until, max(t)) AS t1
       FROM (SELECT min(first_time) AS t FROM derived_traffic
             UNION ALL SELECT max(last_time) FROM derived_traffic
             UNION ALL SELECT time FROM events WHERE event = 'lost_events'))
-WHERE throwIf(coalesce(t0 > t1, false), 'the window is empty: --since is after its end (--until, or the last flow)') = 0
+WHERE throwIf(coalesce(t0 > t1, false), 'the window is empty: it starts (at --since, or the first flow) after it ends (at --until, or the last flow)') = 0
