@@ -43,13 +43,16 @@ FROM derived_traffic`
 // flowSpan is what flowSpanSQL gives, in nanoseconds since the epoch.
 type flowSpan struct{ first, last, in, before, after int64 }
 
-// EmptyWindowNote is a note for a result t of an analysis over the window
-// p.Since-p.Until that is empty or counts no flow: where the flows of the
-// files read are, when the window holds none of them. "" when t counts
-// flows, no window was given, or the window holds flows (the analysis
-// found nothing of its kind in them). From a bucket, the files read are
-// those of the window's hours: the caller says so.
-func (e *Engine) EmptyWindowNote(ctx context.Context, t printer.Table, p Params) (string, error) {
+// WindowNote is a note on the window p.Since-p.Until of an analysis's
+// result t. Where t is empty or counts no flow: where the flows of the
+// files read are, when the window holds none of them ("" when it holds
+// some: the analysis found nothing of its kind in them). Where t has rates
+// (per second of the window): how little of the window the flows cover,
+// when they cover less than 99% of it: a window that reaches an hour past
+// a recorder that stopped divides its minutes of traffic by the hour. ""
+// without a window. From a bucket, the files read are those of the
+// window's hours: the caller says so.
+func (e *Engine) WindowNote(ctx context.Context, t printer.Table, p Params) (string, error) {
 	if !needsWindowNote(t, p) {
 		return "", nil
 	}
@@ -58,11 +61,11 @@ func (e *Engine) EmptyWindowNote(ctx context.Context, t printer.Table, p Params)
 	if err := e.db.QueryRowContext(ctx, flowSpanSQL, since.UnixNano(), until.UnixNano()).Scan(&s.first, &s.last, &s.in, &s.before, &s.after); err != nil {
 		return "", fmt.Errorf("the recording's first and last flow: %w", firstLine(err))
 	}
-	return emptyWindowNote(p, s), nil
+	return noteOnWindow(t, p, s), nil
 }
 
-// EmptyWindowNote is Engine.EmptyWindowNote on ClickHouse.
-func (e *ClickHouse) EmptyWindowNote(ctx context.Context, t printer.Table, p Params) (string, error) {
+// WindowNote is Engine.WindowNote on ClickHouse.
+func (e *ClickHouse) WindowNote(ctx context.Context, t printer.Table, p Params) (string, error) {
 	if !needsWindowNote(t, p) {
 		return "", nil
 	}
@@ -75,15 +78,18 @@ func (e *ClickHouse) EmptyWindowNote(ctx context.Context, t printer.Table, p Par
 		return "", fmt.Errorf("the recording's first and last flow: ClickHouse gave %d rows", len(r.Rows))
 	}
 	c := r.Rows[0]
-	return emptyWindowNote(p, flowSpan{IntCell(c[0]), IntCell(c[1]), IntCell(c[2]), IntCell(c[3]), IntCell(c[4])}), nil
+	return noteOnWindow(t, p, flowSpan{IntCell(c[0]), IntCell(c[1]), IntCell(c[2]), IntCell(c[3]), IntCell(c[4])}), nil
 }
 
 // needsWindowNote: a window was given, and the result is empty or counts
-// no flow (timeline's buckets and coverage's nodes are rows of zeros).
+// no flow, or has rates.
 func needsWindowNote(t printer.Table, p Params) bool {
-	if p.Since.IsZero() && p.Until.IsZero() {
-		return false
-	}
+	return (!p.Since.IsZero() || !p.Until.IsZero()) && (countsNoFlow(t) || slices.Contains(t.Columns, "rps"))
+}
+
+// countsNoFlow: the result is empty, or its flows are all zero
+// (timeline's buckets and coverage's nodes are rows of zeros).
+func countsNoFlow(t printer.Table) bool {
 	flows := slices.Index(t.Columns, "flows")
 	for _, r := range t.Rows {
 		if flows < 0 || IntCell(r[flows]) != 0 {
@@ -105,8 +111,8 @@ func windowEnds(p Params) (since, until time.Time) {
 	return since.UTC(), until.UTC()
 }
 
-func emptyWindowNote(p Params, s flowSpan) string {
-	if s.in > 0 || s.first == 0 && s.last == 0 {
+func noteOnWindow(t printer.Table, p Params, s flowSpan) string {
+	if s.first == 0 && s.last == 0 {
 		return ""
 	}
 	ts := func(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
@@ -118,6 +124,29 @@ func emptyWindowNote(p Params, s flowSpan) string {
 		w = "from " + ts(p.Since.UnixNano())
 	default:
 		w = ts(p.Since.UnixNano()) + " to " + ts(p.Until.UnixNano())
+	}
+	if s.in > 0 {
+		if !slices.Contains(t.Columns, "rps") {
+			return ""
+		}
+		// the window as ft_window takes it, and the part of it the flows span
+		t0, t1 := s.first, s.last
+		if !p.Since.IsZero() {
+			t0 = p.Since.UnixNano()
+		}
+		if !p.Until.IsZero() {
+			t1 = p.Until.UnixNano()
+		}
+		covered := time.Duration(min(t1, s.last) - max(t0, s.first))
+		window := time.Duration(t1 - t0)
+		if covered >= window*99/100 || window-covered < time.Second {
+			return ""
+		}
+		return fmt.Sprintf("the window (%s) reaches past the recording's flows (%s to %s): its rates divide by the whole window (%s), "+
+			"of which the flows cover %s", w, ts(s.first), ts(s.last), window.Round(time.Second), covered.Round(time.Second))
+	}
+	if !countsNoFlow(t) {
+		return ""
 	}
 	if s.before != 0 && s.after != 0 {
 		return fmt.Sprintf("the window (%s) holds no flows: it falls in a gap of the recording, between its flows of %s and %s "+

@@ -132,7 +132,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				return usageError{err}
 			}
 			var t printer.Table
-			var windowNote string // an empty window's (see analyze.EmptyWindowNote)
+			var windowNote string // see analyze.WindowNote
 			var noteErr error
 			if onCH {
 				// ClickHouse reads the recording where it lies: a
@@ -154,7 +154,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
 					return err
 				}
-				windowNote, noteErr = e.EmptyWindowNote(cmd.Context(), t, p)
+				windowNote, noteErr = e.WindowNote(cmd.Context(), t, p)
 			} else {
 				o, err := eng.options() // before a bucket's files are fetched
 				if err != nil {
@@ -176,7 +176,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				if e.PathNote != "" {
 					fmt.Fprintln(cmd.ErrOrStderr(), "note: "+e.PathNote)
 				}
-				windowNote, noteErr = e.EmptyWindowNote(cmd.Context(), t, p)
+				windowNote, noteErr = e.WindowNote(cmd.Context(), t, p)
 			}
 			// The note is help, not the answer: the analysis stands without it.
 			if noteErr != nil {

@@ -68,12 +68,18 @@ func TestAnalyzeOnCHDB(t *testing.T) {
 			}
 		}
 	}
-	// A window without flows: the same note on both engines.
-	past := []string{"--since", "2001-01-01T00:00:00Z", "--until", "2001-01-01T01:00:00Z", "--format", "csv"}
-	_, duckNote, duckCode := runCmd(t, append([]string{"analyze", "services", dir}, past...)...)
-	_, chNote, chCode := runCmd(t, append([]string{"analyze", "services", dir, "--engine", "chdb"}, past...)...)
-	if duckCode != 0 || chCode != 0 || chNote != duckNote || !strings.Contains(duckNote, "holds none of the recording's flows") {
-		t.Errorf("a window without flows: exit %d on chDB, %d on DuckDB:\n%s\nDuckDB:\n%s", chCode, duckCode, chNote, duckNote)
+	// A window without flows, and one that reaches past them: the same
+	// notes on both engines.
+	for _, w := range []struct{ since, until, note string }{
+		{"2001-01-01T00:00:00Z", "2001-01-01T01:00:00Z", "holds none of the recording's flows"},
+		{"2021-11-10T10:40:00Z", "2021-11-10T11:40:00Z", "reaches past the recording's flows"},
+	} {
+		args := []string{"analyze", "services", dir, "--since", w.since, "--until", w.until, "--format", "csv"}
+		_, duckNote, duckCode := runCmd(t, args...)
+		_, chNote, chCode := runCmd(t, append(args, "--engine", "chdb")...)
+		if duckCode != 0 || chCode != 0 || chNote != duckNote || !strings.Contains(duckNote, w.note) {
+			t.Errorf("window %s to %s: exit %d on chDB, %d on DuckDB:\n%s\nDuckDB:\n%s", w.since, w.until, chCode, duckCode, chNote, duckNote)
+		}
 	}
 	// A report on chDB says what DuckDB's says; its appendix names the
 	// engine and shows ClickHouse's SQL.
