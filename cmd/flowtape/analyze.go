@@ -117,10 +117,8 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			if p.Since, p.Until, err = win.parse(); err != nil {
 				return err
 			}
-			if newSince != "" {
-				if p.NewSince, _, err = parseWindow(newSince, ""); err != nil {
-					return usagef("invalid --new-since %q: give a time (RFC 3339 or relative, e.g. 30m)", newSince)
-				}
+			if p.NewSince, err = parseTime("--new-since", newSince, "2026-11-25T13:02:00Z", "30m"); err != nil {
+				return err
 			}
 			if cmd.Flags().Changed("objective") && p.Objective == 0 {
 				return usagef("--objective 0: give a percentage of good events below 100, e.g. 99.9")

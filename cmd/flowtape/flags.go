@@ -33,17 +33,35 @@ func (w windowFlags) parse() (since, until time.Time, err error) {
 // parseWindow parses --since and --until as hubble observe does (RFC 3339
 // or relative to now); empty is unset.
 func parseWindow(since, until string) (from, to time.Time, err error) {
-	if since != "" {
-		if from, err = hubtime.FromString(since); err != nil {
-			return from, to, usagef("invalid --since %q: give a time (RFC 3339, e.g. 2026-11-25T13:00:00Z, or relative to now, e.g. 30m)", since)
-		}
+	if from, err = parseTime("--since", since, "2026-11-25T13:00:00Z", "30m"); err != nil {
+		return from, to, err
 	}
-	if until != "" {
-		if to, err = hubtime.FromString(until); err != nil {
-			return from, to, usagef("invalid --until %q: give a time (RFC 3339, e.g. 2026-11-25T13:05:00Z, or relative to now, e.g. 5m)", until)
-		}
+	to, err = parseTime("--until", until, "2026-11-25T13:05:00Z", "5m")
+	return from, to, err
+}
+
+// parseTime parses a time flag as hubble observe does; "" is unset (zero).
+// A time without its zone, which hubble refuses too, gets an error that
+// says so; one that nanoseconds since 1970 cannot hold (before 1678, after
+// 2262), as every time of a recording is, one that gives the range.
+func parseTime(flag, s, example, relative string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
 	}
-	return from, to, nil
+	t, err := hubtime.FromString(s)
+	if err != nil {
+		for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02 15:04:05.999999999", "2006-01-02 15:04"} {
+			if local, zerr := time.Parse(layout, s); zerr == nil {
+				u := local.Format("2006-01-02T15:04:05.999999999")
+				return t, usagef("invalid %s %q: give its zone, e.g. %sZ for UTC or %s+02:00", flag, s, u, u)
+			}
+		}
+		return t, usagef("invalid %s %q: give a time (RFC 3339, e.g. %s, or relative to now, e.g. %s)", flag, s, example, relative)
+	}
+	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return t, usagef("invalid %s %q: give a time between 1678 and 2262 (a recording's times are nanoseconds since 1970)", flag, s)
+	}
+	return t, nil
 }
 
 func parseSize(s string) (int64, error) {
