@@ -159,7 +159,7 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 			"--by path (or --summaries never) lists methods and paths from every request", why)
 	}
 	if !p.Since.Equal(since) || !p.Until.Equal(until) {
-		note += fmt.Sprintf("; window rounded to whole minutes: %s to %s",
+		note += fmt.Sprintf("; the counts are of the window rounded to whole minutes: %s to %s (--summaries never counts the window as given)",
 			timeOr(p.Since, "the first flow"), timeOr(p.Until, "the last flow"))
 	}
 	return true, note, nil

@@ -71,7 +71,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			pct(p.ErrorRate), num(p.P99ms), p.Drops, p.PolicyDenies, p.LostEvents, mark)
 	}
 	if more > 0 {
-		fmt.Fprintf(&b, "\n%d more buckets: `flowtape analyze timeline --bucket %s` prints every one; the HTML report charts them.\n\n", more, r.Bucket)
+		fmt.Fprintf(&b, "\n%d more buckets: `flowtape analyze timeline %s --bucket %s --since %s --until %s` prints every one; the HTML report charts them.\n\n",
+			more, strings.Join(r.Recordings, " "), r.Bucket, r.Window.Since.UTC().Format(time.RFC3339Nano), r.Window.Until.UTC().Format(time.RFC3339Nano))
 	} else {
 		b.WriteString("\n")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -117,6 +118,13 @@ func TestReportOfASteadyRecordingMarksNoIncident(t *testing.T) {
 	}
 	if !strings.Contains(md.String(), "Nothing to compare with") {
 		t.Error("the report does not say there was nothing to compare with")
+	}
+	// Three minutes of 5s buckets: more than the table lists, and the
+	// command that prints them all, ready to paste.
+	want := fmt.Sprintf("`flowtape analyze timeline %s --bucket %s --since %s --until %s` prints every one", strings.Join(r.Recordings, " "), r.Bucket,
+		r.Window.Since.UTC().Format(time.RFC3339Nano), r.Window.Until.UTC().Format(time.RFC3339Nano))
+	if !strings.Contains(md.String(), want) {
+		t.Errorf("the Markdown report lacks %q", want)
 	}
 }
 
