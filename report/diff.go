@@ -123,29 +123,61 @@ func withoutBaseline(w, b Window) (Window, bool) {
 }
 
 // recordingWindow is since..until, each end that is zero taken from the
-// recording's first or last flow (the coverage analysis); an error if the
-// window holds no flow.
+// window's first or last flow (the coverage analysis), and each that lies
+// past the recording's own first or last flow narrowed to it: a side's
+// rates divide by its window, and a --since half an hour before the
+// recording made its baseline 16 times too quiet, and every service of the
+// incident a surge. An error if the window holds no flow.
 func recordingWindow(ctx context.Context, eng analyze.Runner, paths []string, since, until time.Time) (Window, error) {
 	w := Window{since, until}
-	cov, err := eng.Run(ctx, "coverage", analyze.Params{Since: since, Until: until})
+	first, last, err := flowSpan(ctx, eng, since, until)
 	if err != nil {
 		return w, err
 	}
-	rows := cov.Records()
-	if len(rows) == 0 || analyze.IntCell(rows[0]["flows"]) == 0 {
+	if first.IsZero() {
 		return w, fmt.Errorf("%s: no flows in the window %s: nothing to compare", strings.Join(paths, " "), flagsOf(analyze.Params{Since: since, Until: until}))
 	}
-	if since.IsZero() {
-		if w.Since, err = parseTime(rows[0]["first_flow"]); err != nil {
-			return w, fmt.Errorf("coverage: %w", err)
+	if !since.IsZero() || !until.IsZero() {
+		// the recording's own span: an end within it stays as given
+		recFirst, recLast, err := flowSpan(ctx, eng, time.Time{}, time.Time{})
+		if err != nil {
+			return w, err
 		}
+		if since.Before(recFirst) {
+			since = time.Time{}
+		}
+		if until.After(recLast) {
+			until = time.Time{}
+		}
+	}
+	if since.IsZero() {
+		w.Since = first
 	}
 	if until.IsZero() {
-		if w.Until, err = parseTime(rows[0]["last_flow"]); err != nil {
-			return w, fmt.Errorf("coverage: %w", err)
-		}
+		w.Until = last
 	}
 	return w, nil
+}
+
+// flowSpan is the first and last flow of the window since..until (zero
+// ends: the recording's), from the coverage analysis; zero times where it
+// holds none.
+func flowSpan(ctx context.Context, eng analyze.Runner, since, until time.Time) (first, last time.Time, err error) {
+	cov, err := eng.Run(ctx, "coverage", analyze.Params{Since: since, Until: until})
+	if err != nil {
+		return first, last, err
+	}
+	rows := cov.Records()
+	if len(rows) == 0 || analyze.IntCell(rows[0]["flows"]) == 0 {
+		return first, last, nil
+	}
+	if first, err = parseTime(rows[0]["first_flow"]); err != nil {
+		return first, last, fmt.Errorf("coverage: %w", err)
+	}
+	if last, err = parseTime(rows[0]["last_flow"]); err != nil {
+		return first, last, fmt.Errorf("coverage: %w", err)
+	}
+	return first, last, nil
 }
 
 // Kinds of rows in Changes.Table, in the order it lists them.

@@ -36,6 +36,9 @@ func TestWhatChangedIsTheReportsComparison(t *testing.T) {
 	}{
 		{"from the data", report.Options{}, report.DiffOptions{}},
 		{"with a baseline", report.Options{Baseline: baseline}, report.DiffOptions{Baseline: baseline}},
+		// a window that starts before the recording: the same comparison
+		// (TestAWindowPastTheRecordingComparesItsFlows)
+		{"from before the recording", report.Options{Since: simStart.Add(-30 * time.Minute)}, report.DiffOptions{Since: simStart.Add(-30 * time.Minute)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := build(t, dir, tc.o)
@@ -53,6 +56,38 @@ func TestWhatChangedIsTheReportsComparison(t *testing.T) {
 				t.Errorf("nothing changed: %+v", c)
 			}
 		})
+	}
+}
+
+// A window that reaches past the recording on either side compares what
+// the recording holds: rates divide by the part the flows cover, so that a
+// --since half an hour before it makes no baseline too quiet and no
+// service of the incident a surge (nor a drop a rise).
+func TestAWindowPastTheRecordingComparesItsFlows(t *testing.T) {
+	dir, _ := simRecording(t)
+	eng := open(t, dir)
+	want, err := report.WhatChanged(context.Background(), eng, []string{"incident-42"}, report.DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []report.DiffOptions{
+		{Since: simStart.Add(-30 * time.Minute)},
+		{Until: simStart.Add(2 * time.Hour)},
+		{Since: simStart.Add(-time.Hour), Until: simStart.Add(time.Hour)},
+	} {
+		got, err := report.WhatChanged(context.Background(), eng, []string{"incident-42"}, o)
+		if err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		if !reflect.DeepEqual(got.Table(), want.Table()) || got.Compared() != want.Compared() {
+			t.Errorf("since %s until %s:\n%s\n%v\nwithout a window:\n%s\n%v", o.Since, o.Until, got.Compared(), got.Table(), want.Compared(), want.Table())
+		}
+	}
+	// The report's window too: the same as without one, and so its rates.
+	whole := build(t, dir, report.Options{})
+	r := build(t, dir, report.Options{Since: simStart.Add(-30 * time.Minute), Until: simStart.Add(time.Hour)})
+	if r.Window != whole.Window || !reflect.DeepEqual(r.Services, whole.Services) {
+		t.Errorf("the report of a window past the recording covers %s, without one %s", r.Window, whole.Window)
 	}
 }
 
@@ -106,8 +141,10 @@ func TestWhatChangedOverLongWindows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Incident.Since.After(baseline.Until) || !c.Incident.Until.Equal(simStart.Add(150*time.Minute)) {
-		t.Errorf("the incident's side %s overlaps the baseline %s", c.Incident, baseline)
+	// (its end, seconds past the recording's last flow, narrowed to it)
+	end := simStart.Add(150 * time.Minute)
+	if !c.Incident.Since.After(baseline.Until) || c.Incident.Until.After(end) || c.Incident.Until.Before(end.Add(-time.Minute)) {
+		t.Errorf("the incident's side %s overlaps the baseline %s, or does not end at the last flow before %s", c.Incident, baseline, end)
 	}
 	if len(c.Appeared)+len(c.Vanished) > 0 {
 		t.Errorf("steady traffic: edges appeared %v, vanished %v", names(c.Appeared), names(c.Vanished))

@@ -124,6 +124,22 @@ func Build(ctx context.Context, eng analyze.Runner, paths []string, o Options) (
 	} else if err != nil {
 		return nil, err
 	}
+	// The window, each end past the recording's own first or last flow
+	// narrowed to the window's (r.Window, from coverage): rates divide by
+	// it, and a --since before the recording would make them, and the
+	// timeline's baseline, too quiet (see recordingWindow).
+	if !o.Since.IsZero() || !o.Until.IsZero() {
+		first, last, err := flowSpan(ctx, eng, time.Time{}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		if o.Since.Before(first) {
+			o.Since = time.Time{}
+		}
+		if o.Until.After(last) {
+			o.Until = time.Time{}
+		}
+	}
 	if o.Since.IsZero() {
 		o.Since = r.Window.Since
 	}
