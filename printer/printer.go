@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -48,8 +49,9 @@ func Print(w io.Writer, format string, t Table) error {
 	return CheckFormat(format)
 }
 
-// Cell prints a value as every format prints it: floats with at most three
-// decimals, lists of strings joined with commas, NULL as nothing.
+// Cell prints a value as the table and Markdown print it: floats with at
+// most three decimals, lists of strings joined with commas, NULL as
+// nothing (CSV prints floats exact).
 func Cell(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -115,6 +117,10 @@ func (t Table) Records() []map[string]any {
 	return out
 }
 
+// printCSV writes the rows for scripts: floats exact (the shortest
+// decimal that reads back as the same float), as JSON gives them, where a
+// table rounds them for the eye (an error rate of 0.000531 is no 0.001
+// for a script that compares it with a threshold of 0.001).
 func printCSV(w io.Writer, t Table) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(t.Columns); err != nil {
@@ -123,6 +129,10 @@ func printCSV(w io.Writer, t Table) error {
 	for _, r := range t.Rows {
 		cells := make([]string, len(r))
 		for i, v := range r {
+			if x, ok := v.(float64); ok {
+				cells[i] = strconv.FormatFloat(x, 'f', -1, 64)
+				continue
+			}
 			cells[i] = Cell(v)
 		}
 		if err := cw.Write(cells); err != nil {

@@ -8,15 +8,16 @@ import (
 
 func TestPrint(t *testing.T) {
 	tbl := Table{Columns: []string{"service", "requests", "error_rate", "labels"},
-		Rows: [][]any{{"pay|ment", 3, 0.25, []string{"a", "b"}}, {"cart", 10, 0.0, nil}}}
+		Rows: [][]any{{"pay|ment", 3, 0.25, []string{"a", "b"}}, {"cart", 10, 0.0, nil}, {"email", 1883, 0.000531, nil}}}
 	tests := []struct {
 		format string
 		want   string
 	}{
-		{"table", "SERVICE   REQUESTS  ERROR_RATE  LABELS\npay|ment  3         0.25        a,b\ncart      10        0\n"},
-		{"csv", "service,requests,error_rate,labels\npay|ment,3,0.25,\"a,b\"\ncart,10,0,\n"},
-		{"markdown", "| service | requests | error_rate | labels |\n| --- | --- | --- | --- |\n| pay\\|ment | 3 | 0.25 | a,b |\n| cart | 10 | 0 |  |\n"},
-		{"json", "[\n  {\n    \"error_rate\": 0.25,\n    \"labels\": [\n      \"a\",\n      \"b\"\n    ],\n    \"requests\": 3,\n    \"service\": \"pay|ment\"\n  },\n  {\n    \"error_rate\": 0,\n    \"labels\": null,\n    \"requests\": 10,\n    \"service\": \"cart\"\n  }\n]\n"},
+		// the table rounds floats for the eye; CSV, for scripts, keeps them
+		{"table", "SERVICE   REQUESTS  ERROR_RATE  LABELS\npay|ment  3         0.25        a,b\ncart      10        0\nemail     1883      0.001\n"},
+		{"csv", "service,requests,error_rate,labels\npay|ment,3,0.25,\"a,b\"\ncart,10,0,\nemail,1883,0.000531,\n"},
+		{"markdown", "| service | requests | error_rate | labels |\n| --- | --- | --- | --- |\n| pay\\|ment | 3 | 0.25 | a,b |\n| cart | 10 | 0 |  |\n| email | 1883 | 0.001 |  |\n"},
+		{"json", "[\n  {\n    \"error_rate\": 0.25,\n    \"labels\": [\n      \"a\",\n      \"b\"\n    ],\n    \"requests\": 3,\n    \"service\": \"pay|ment\"\n  },\n  {\n    \"error_rate\": 0,\n    \"labels\": null,\n    \"requests\": 10,\n    \"service\": \"cart\"\n  },\n  {\n    \"error_rate\": 0.000531,\n    \"labels\": null,\n    \"requests\": 1883,\n    \"service\": \"email\"\n  }\n]\n"},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
