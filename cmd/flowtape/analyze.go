@@ -153,6 +153,9 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 					return err
 				}
 				windowNote, noteErr = e.WindowNote(cmd.Context(), t, p)
+				if nsNote, err := e.NamespaceNote(cmd.Context(), t, p); err == nil && nsNote != "" {
+					windowNote = nsNote // the likelier cause of an empty result
+				}
 			} else {
 				o, err := eng.options() // before a bucket's files are fetched
 				if err != nil {
@@ -175,6 +178,9 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 					fmt.Fprintln(cmd.ErrOrStderr(), "note: "+e.PathNote)
 				}
 				windowNote, noteErr = e.WindowNote(cmd.Context(), t, p)
+				if nsNote, err := e.NamespaceNote(cmd.Context(), t, p); err == nil && nsNote != "" {
+					windowNote = nsNote // the likelier cause of an empty result
+				}
 			}
 			// The note is help, not the answer: the analysis stands without it.
 			if noteErr != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -300,6 +301,30 @@ func TestAnalyzeWindowWithoutFlowsSaysWhereTheyAre(t *testing.T) {
 					t.Errorf("stderr:\n%s\nwant the note %q; stdout:\n%s", errOut, note, out)
 				}
 			})
+		}
+	}
+}
+
+// A namespace no flow has (a typo) gives empty tables, which would read as
+// "no errors": a note lists the recording's namespaces; a namespace the
+// recording has gets no note, even where nothing of it is found.
+func TestAnalyzeUnknownNamespaceListsTheRecordings(t *testing.T) {
+	dir := importSamples(t)
+	for _, name := range []string{"errors", "services", "timeline"} {
+		// (the samples span months: a timeline of days)
+		_, errOut, code := runCmd(t, "analyze", name, dir, "-n", "defualt", "--format", "csv", "--bucket", "24h")
+		prefix := `note: no flow of the recording is of namespace "defualt" (-n): its namespaces are `
+		i := strings.Index(errOut, prefix)
+		if code != 0 || i < 0 {
+			t.Fatalf("analyze %s -n defualt: exit %d, stderr:\n%s", name, code, errOut)
+		}
+		namespaces := strings.Split(strings.TrimSpace(strings.SplitN(errOut[i+len(prefix):], "\n", 2)[0]), ", ")
+		if len(namespaces) < 2 || !slices.IsSorted(namespaces) {
+			t.Fatalf("namespaces %q: want the samples' several, sorted", namespaces)
+		}
+		_, errOut, code = runCmd(t, "analyze", name, dir, "-n", namespaces[0], "--format", "csv", "--bucket", "24h")
+		if code != 0 || strings.Contains(errOut, "(-n)") {
+			t.Errorf("analyze %s -n %s: exit %d, stderr:\n%s", name, namespaces[0], code, errOut)
 		}
 	}
 }
