@@ -75,9 +75,12 @@ func chError(err error) error {
 	if _, rest, ok := strings.Cut(s, "DB::Exception: "); ok {
 		s = rest
 	}
-	// not the whole query, which ClickHouse quotes after "In scope"
-	if i := strings.Index(s, " In scope "); i > 0 {
-		s = s[:i]
+	// not the whole query, which ClickHouse quotes after "In scope", nor
+	// the function that raised it (throwIf: the SQL's own message)
+	for _, cut := range []string{" In scope ", ": while executing '"} {
+		if i := strings.Index(s, cut); i > 0 {
+			s = s[:i]
+		}
 	}
 	return fmt.Errorf("%s", s)
 }

@@ -158,7 +158,9 @@ func (e *Engine) summaryPath(ctx context.Context, name string, p *Params) (bool,
 		note = fmt.Sprintf("errors: read the per-minute summaries (%s): one row per edge, protocol and port, counts exact; "+
 			"--by path (or --summaries never) lists methods and paths from every request", why)
 	}
-	if !p.Since.Equal(since) || !p.Until.Equal(until) {
+	// (an --until on a minute becomes the nanosecond before it: the same
+	// flows but for that instant's, no rounding worth a word)
+	if !p.Since.Equal(since) || !p.Until.Equal(until) && !p.Until.Equal(until.Add(-time.Nanosecond)) {
 		note += fmt.Sprintf("; the counts are of the window rounded to whole minutes: %s to %s (--summaries never counts the window as given)",
 			timeOr(p.Since, "the first flow"), timeOr(p.Until, "the last flow"))
 	}

@@ -84,7 +84,14 @@ func (e *ClickHouse) WindowNote(ctx context.Context, t printer.Table, p Params) 
 // needsWindowNote: a window was given, and the result is empty or counts
 // no flow, or has rates.
 func needsWindowNote(t printer.Table, p Params) bool {
-	return (!p.Since.IsZero() || !p.Until.IsZero()) && (countsNoFlow(t) || slices.Contains(t.Columns, "rps"))
+	return (!p.Since.IsZero() || !p.Until.IsZero()) && (countsNoFlow(t) || hasRates(t))
+}
+
+// hasRates: a row has a rate (rps; NULL in every row where no L7 proxy
+// reported requests).
+func hasRates(t printer.Table) bool {
+	rps := slices.Index(t.Columns, "rps")
+	return rps >= 0 && slices.ContainsFunc(t.Rows, func(r []any) bool { return r[rps] != nil })
 }
 
 // countsNoFlow: the result is empty, or its flows are all zero
@@ -126,7 +133,7 @@ func noteOnWindow(t printer.Table, p Params, s flowSpan) string {
 		w = ts(p.Since.UnixNano()) + " to " + ts(p.Until.UnixNano())
 	}
 	if s.in > 0 {
-		if !slices.Contains(t.Columns, "rps") {
+		if !hasRates(t) {
 			return ""
 		}
 		// the window as ft_window takes it, and the part of it the flows span
@@ -139,7 +146,7 @@ func noteOnWindow(t printer.Table, p Params, s flowSpan) string {
 		}
 		covered := time.Duration(min(t1, s.last) - max(t0, s.first))
 		window := time.Duration(t1 - t0)
-		if covered >= window*99/100 || window-covered < time.Second {
+		if float64(covered) >= 0.99*float64(window) || window-covered < time.Second {
 			return ""
 		}
 		return fmt.Sprintf("the window (%s) reaches past the recording's flows (%s to %s): its rates divide by the whole window (%s), "+

@@ -59,9 +59,11 @@ func WhatChanged(ctx context.Context, eng analyze.Runner, paths []string, o Diff
 		}
 		base = &w
 	case base != nil:
-		if _, err := recordingWindow(ctx, eng, paths, base.Since, base.Until); err != nil {
+		w, err := recordingWindow(ctx, eng, paths, base.Since, base.Until)
+		if err != nil {
 			return nil, fmt.Errorf("--baseline %s: %w", base, err)
 		}
+		base = &w
 		// The incident's side leaves the baseline out: within it, the
 		// baseline's own rows would dilute every change.
 		cut, ok := withoutBaseline(after, *base)

@@ -83,6 +83,24 @@ func TestAWindowPastTheRecordingComparesItsFlows(t *testing.T) {
 			t.Errorf("since %s until %s:\n%s\n%v\nwithout a window:\n%s\n%v", o.Since, o.Until, got.Compared(), got.Table(), want.Compared(), want.Table())
 		}
 	}
+	// A --baseline that starts before the recording: narrowed to its first
+	// flow, in diff and in the report alike.
+	early := &report.Window{Since: simStart.Add(-time.Hour), Until: simStart.Add(90 * time.Second)}
+	b1, err := report.WhatChanged(context.Background(), eng, []string{"incident-42"}, report.DiffOptions{Baseline: early})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := &report.Window{Since: b1.Baseline.Since, Until: early.Until}
+	b2, err := report.WhatChanged(context.Background(), eng, []string{"incident-42"}, report.DiffOptions{Baseline: exact})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b1.Baseline.Since.Before(simStart) || !reflect.DeepEqual(b1.Table(), b2.Table()) {
+		t.Errorf("--baseline from an hour before the recording: %s\n%v\nfrom its first flow:\n%v", b1.Compared(), b1.Table(), b2.Table())
+	}
+	if r := build(t, dir, report.Options{Baseline: early}); r.Changes == nil || !reflect.DeepEqual(r.Changes.Table(), b1.Table()) {
+		t.Errorf("the report's comparison with the early baseline differs from flowtape diff's")
+	}
 	// The report's window too: the same as without one, and so its rates.
 	whole := build(t, dir, report.Options{})
 	r := build(t, dir, report.Options{Since: simStart.Add(-30 * time.Minute), Until: simStart.Add(time.Hour)})

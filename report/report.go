@@ -98,6 +98,42 @@ func Build(ctx context.Context, eng analyze.Runner, paths []string, o Options) (
 	if err := eng.Materialize(ctx); err != nil {
 		return nil, err
 	}
+	// Each end of the window, and of a baseline, that lies past the
+	// recording's own first or last flow is narrowed to it: rates divide
+	// by the window, and a --since before the recording would make them,
+	// and the timeline's baseline, too quiet (see recordingWindow).
+	if !o.Since.IsZero() || !o.Until.IsZero() || o.Baseline != nil {
+		first, last, err := flowSpan(ctx, eng, time.Time{}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		narrow := func(since, until time.Time) (time.Time, time.Time) {
+			if first.IsZero() || !until.IsZero() && until.Before(first) || since.After(last) {
+				return since, until // outside the recording: an error below
+			}
+			if since.Before(first) {
+				since = first
+			}
+			if until.After(last) {
+				until = last
+			}
+			return since, until
+		}
+		if !o.Since.IsZero() || !o.Until.IsZero() {
+			o.Since, o.Until = narrow(o.Since, o.Until)
+			if o.Until.IsZero() || o.Until.Equal(last) {
+				o.Until = time.Time{} // (the last flow: as without --until)
+			}
+			if o.Since.Equal(first) {
+				o.Since = time.Time{}
+			}
+		}
+		if o.Baseline != nil {
+			b := *o.Baseline
+			b.Since, b.Until = narrow(b.Since, b.Until)
+			o.Baseline = &b
+		}
+	}
 	p := analyze.Params{Since: o.Since, Until: o.Until}
 	run := func(title, name string, p analyze.Params) (printer.Table, error) {
 		t, err := eng.Run(ctx, name, p)
@@ -123,22 +159,6 @@ func Build(ctx context.Context, eng analyze.Runner, paths []string, o Options) (
 		return nil, fmt.Errorf("%s: the recording holds no flows, only events: nothing to report (flowtape analyze coverage shows what was lost)", strings.Join(paths, " "))
 	} else if err != nil {
 		return nil, err
-	}
-	// The window, each end past the recording's own first or last flow
-	// narrowed to the window's (r.Window, from coverage): rates divide by
-	// it, and a --since before the recording would make them, and the
-	// timeline's baseline, too quiet (see recordingWindow).
-	if !o.Since.IsZero() || !o.Until.IsZero() {
-		first, last, err := flowSpan(ctx, eng, time.Time{}, time.Time{})
-		if err != nil {
-			return nil, err
-		}
-		if o.Since.Before(first) {
-			o.Since = time.Time{}
-		}
-		if o.Until.After(last) {
-			o.Until = time.Time{}
-		}
 	}
 	if o.Since.IsZero() {
 		o.Since = r.Window.Since

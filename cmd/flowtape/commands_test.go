@@ -128,7 +128,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"replay", "x", "--memory-limit", "64KiB"}, `--memory-limit: "64KiB" is less than 16MB, too little`},
 		{[]string{"analyze", "services", "x", "--since", "yesterday"}, `invalid --since "yesterday": give a time (RFC 3339`},
 		{[]string{"analyze", "services", "x", "--since", "2026-11-25T13:02:00"}, `invalid --since "2026-11-25T13:02:00": give its zone, e.g. 2026-11-25T13:02:00Z for UTC or 2026-11-25T13:02:00+02:00`},
-		{[]string{"analyze", "services", "x", "--until", "9999-12-31T23:59:59Z"}, `invalid --until "9999-12-31T23:59:59Z": give a time between 1678 and 2262`},
+		{[]string{"analyze", "services", "x", "--until", "9999-12-31T23:59:59Z"}, `invalid --until "9999-12-31T23:59:59Z": give a time between 1970 and 2262`},
+		{[]string{"analyze", "services", "x", "--since", "1700-01-01T00:00:00Z"}, `invalid --since "1700-01-01T00:00:00Z": give a time between 1970 and 2262`},
 		{[]string{"analyze", "egress", "x", "--new-since", "2026-11-25 13:02"}, `invalid --new-since "2026-11-25 13:02": give its zone, e.g. 2026-11-25T13:02:00Z for UTC`},
 		{[]string{"analyze", "services", "x", "--until", "2026-12-06 06:21:00"}, `invalid --until "2026-12-06 06:21:00": give its zone, e.g. 2026-12-06T06:21:00Z for UTC`},
 	}

@@ -68,14 +68,14 @@ func TestAnalyzeOnCHDB(t *testing.T) {
 			}
 		}
 	}
-	// A window without flows, and one that reaches past them: the same
-	// notes on both engines.
 	// A namespace no flow has: the same list of the recording's.
 	_, duckNote, _ := runCmd(t, "analyze", "errors", dir, "-n", "defualt")
 	_, chNote, _ := runCmd(t, "analyze", "errors", dir, "-n", "defualt", "--engine", "chdb")
 	if chNote != duckNote || !strings.Contains(duckNote, `namespace "defualt" (-n): its namespaces are `) {
 		t.Errorf("-n defualt on chDB:\n%s\nDuckDB:\n%s", chNote, duckNote)
 	}
+	// A window without flows, and one that reaches past them: the same
+	// notes on both engines.
 	for _, w := range []struct{ since, until, note string }{
 		{"2001-01-01T00:00:00Z", "2001-01-01T01:00:00Z", "holds none of the recording's flows"},
 		{"2021-11-10T10:40:00Z", "2021-11-10T11:40:00Z", "reaches past the recording's flows"},

@@ -42,8 +42,9 @@ func parseWindow(since, until string) (from, to time.Time, err error) {
 
 // parseTime parses a time flag as hubble observe does; "" is unset (zero).
 // A time without its zone, which hubble refuses too, gets an error that
-// says so; one that nanoseconds since 1970 cannot hold (before 1678, after
-// 2262), as every time of a recording is, one that gives the range.
+// says so; one before 1970 or after 2262, which nanoseconds since 1970 in
+// 64 bits (a recording's times) cannot hold or subtract, one that gives
+// the range.
 func parseTime(flag, s, example, relative string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -58,8 +59,8 @@ func parseTime(flag, s, example, relative string) (time.Time, error) {
 		}
 		return t, usagef("invalid %s %q: give a time (RFC 3339, e.g. %s, or relative to now, e.g. %s)", flag, s, example, relative)
 	}
-	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
-		return t, usagef("invalid %s %q: give a time between 1678 and 2262 (a recording's times are nanoseconds since 1970)", flag, s)
+	if t.Before(time.Unix(0, 0)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return t, usagef("invalid %s %q: give a time between 1970 and 2262 (a recording's times are nanoseconds since 1970)", flag, s)
 	}
 	return t, nil
 }
