@@ -13,7 +13,7 @@ import (
 // back empty, as it should (exit 0 says the analysis ran). But the usual
 // cause at 3 a.m. is a --since/--until in the wrong day or time zone (an
 // offset or Z is part of every time flowtape takes, and Z is UTC, not the
-// clock on the wall), and an empty table does not say so: EmptyWindowNote
+// clock on the wall), and an empty table does not say so: WindowNote
 // does, naming where the flows are, or the gap the window falls in (a
 // recorder that was down: coverage says more). A window that ends before
 // the first flow or starts after the last, with one flag alone, is an
