@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -79,6 +80,30 @@ func (e *ClickHouse) WindowNote(ctx context.Context, t printer.Table, p Params) 
 	}
 	c := r.Rows[0]
 	return noteOnWindow(t, p, flowSpan{IntCell(c[0]), IntCell(c[1]), IntCell(c[2]), IntCell(c[3]), IntCell(c[4])}), nil
+}
+
+// Noter says why a result may mislead: Engine and ClickHouse.
+type Noter interface {
+	WindowNote(ctx context.Context, t printer.Table, p Params) (string, error)
+	NamespaceNote(ctx context.Context, t printer.Table, p Params) (string, error)
+}
+
+var (
+	_ Noter = (*Engine)(nil)
+	_ Noter = (*ClickHouse)(nil)
+)
+
+// ResultNote is the note on a result t of an analysis of p: a namespace
+// no flow has (the likelier cause of an empty result), else the window's;
+// "" for none. An error is of the notes' own queries: the result stands
+// without them.
+func ResultNote(ctx context.Context, n Noter, t printer.Table, p Params) (string, error) {
+	note, nsErr := n.NamespaceNote(ctx, t, p)
+	if note != "" {
+		return note, nil
+	}
+	note, err := n.WindowNote(ctx, t, p)
+	return note, errors.Join(nsErr, err)
 }
 
 // needsWindowNote: a window was given, and the result is empty or counts

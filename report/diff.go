@@ -145,20 +145,32 @@ func recordingWindow(ctx context.Context, eng analyze.Runner, paths []string, si
 		if err != nil {
 			return w, err
 		}
-		if since.Before(recFirst) {
-			since = time.Time{}
-		}
-		if until.After(recLast) {
-			until = time.Time{}
-		}
+		w = w.narrowedTo(recFirst, recLast)
 	}
-	if since.IsZero() {
+	if w.Since.IsZero() {
 		w.Since = first
 	}
-	if until.IsZero() {
+	if w.Until.IsZero() {
 		w.Until = last
 	}
 	return w, nil
+}
+
+// narrowedTo is w with each end that lies past first or last (a
+// recording's first and last flow) moved to it. Zero ends stay zero, and a
+// window that holds none of first..last stays as it is: its caller says
+// that it holds no flows.
+func (w Window) narrowedTo(first, last time.Time) Window {
+	if first.IsZero() || !w.Until.IsZero() && w.Until.Before(first) || w.Since.After(last) {
+		return w
+	}
+	if !w.Since.IsZero() && w.Since.Before(first) {
+		w.Since = first
+	}
+	if w.Until.After(last) {
+		w.Until = last
+	}
+	return w
 }
 
 // flowSpan is the first and last flow of the window since..until (zero

@@ -107,30 +107,19 @@ func Build(ctx context.Context, eng analyze.Runner, paths []string, o Options) (
 		if err != nil {
 			return nil, err
 		}
-		narrow := func(since, until time.Time) (time.Time, time.Time) {
-			if first.IsZero() || !until.IsZero() && until.Before(first) || since.After(last) {
-				return since, until // outside the recording: an error below
-			}
-			if since.Before(first) {
-				since = first
-			}
-			if until.After(last) {
-				until = last
-			}
-			return since, until
-		}
 		if !o.Since.IsZero() || !o.Until.IsZero() {
-			o.Since, o.Until = narrow(o.Since, o.Until)
-			if o.Until.IsZero() || o.Until.Equal(last) {
-				o.Until = time.Time{} // (the last flow: as without --until)
+			w := Window{o.Since, o.Until}.narrowedTo(first, last)
+			o.Since, o.Until = w.Since, w.Until
+			// (the first or last flow: as without --since or --until)
+			if o.Until.Equal(last) {
+				o.Until = time.Time{}
 			}
 			if o.Since.Equal(first) {
 				o.Since = time.Time{}
 			}
 		}
 		if o.Baseline != nil {
-			b := *o.Baseline
-			b.Since, b.Until = narrow(b.Since, b.Until)
+			b := o.Baseline.narrowedTo(first, last)
 			o.Baseline = &b
 		}
 	}

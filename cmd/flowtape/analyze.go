@@ -130,8 +130,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				return usageError{err}
 			}
 			var t printer.Table
-			var windowNote string // see analyze.WindowNote
-			var noteErr error
+			var noter analyze.Noter // the engine that ran it
 			if onCH {
 				// ClickHouse reads the recording where it lies: a
 				// directory (chDB), or the bucket itself.
@@ -152,10 +151,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
 					return err
 				}
-				windowNote, noteErr = e.WindowNote(cmd.Context(), t, p)
-				if nsNote, err := e.NamespaceNote(cmd.Context(), t, p); err == nil && nsNote != "" {
-					windowNote = nsNote // the likelier cause of an empty result
-				}
+				noter = e
 			} else {
 				o, err := eng.options() // before a bucket's files are fetched
 				if err != nil {
@@ -177,20 +173,18 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				if e.PathNote != "" {
 					fmt.Fprintln(cmd.ErrOrStderr(), "note: "+e.PathNote)
 				}
-				windowNote, noteErr = e.WindowNote(cmd.Context(), t, p)
-				if nsNote, err := e.NamespaceNote(cmd.Context(), t, p); err == nil && nsNote != "" {
-					windowNote = nsNote // the likelier cause of an empty result
-				}
+				noter = e
 			}
 			// The note is help, not the answer: the analysis stands without it.
-			if noteErr != nil {
-				slog.Debug("no note on the window", "error", noteErr)
+			note, err := analyze.ResultNote(cmd.Context(), noter, t, p)
+			if err != nil {
+				slog.Debug("no note on the result", "error", err)
 			}
-			if windowNote != "" {
+			if note != "" {
 				if slices.ContainsFunc(args[1:], tape.IsBucketURL) {
-					windowNote += "; from a bucket, only the files of the window's hours were read"
+					note += "; from a bucket, only the files of the window's hours were read"
 				}
-				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+windowNote)
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+note)
 			}
 			for _, n := range analyze.Notes(args[0], t) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
