@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,13 +42,17 @@ type Options struct {
 }
 
 // manifestsOf reads the manifests of the recording directories among
-// paths (others have none: files, an import elsewhere).
+// paths (others have none: files, an import elsewhere), each alike once:
+// a recording and a copy of it are read as one (see tape.Files.Copies),
+// and the losses a manifest counts are not counted twice.
 func manifestsOf(paths []string) []*tape.Manifest {
 	var ms []*tape.Manifest
 	for _, p := range paths {
-		if m, err := tape.ReadManifest(p); err == nil {
-			ms = append(ms, m)
+		m, err := tape.ReadManifest(p)
+		if err != nil || slices.ContainsFunc(ms, func(o *tape.Manifest) bool { return reflect.DeepEqual(o, m) }) {
+			continue
 		}
+		ms = append(ms, m)
 	}
 	return ms
 }

@@ -15,6 +15,9 @@ import (
 // Files are the Parquet files of a set of recordings, by kind.
 type Files struct {
 	Flows, Events []string
+	// Copies are the files left out as copies of one in Flows or Events
+	// (see dropCopies), each as "COPY (the same file as FILE)".
+	Copies []string
 }
 
 // FindFiles resolves recording directories, globs and single Parquet files
@@ -62,6 +65,12 @@ func FindFiles(paths ...string) (Files, error) {
 		return out, err
 	}
 	if out.Events, err = skipReplaced(superseded(out.Events)); err != nil {
+		return out, err
+	}
+	if out.Flows, err = dropCopies(out.Flows, &out.Copies); err != nil {
+		return out, err
+	}
+	if out.Events, err = dropCopies(out.Events, &out.Copies); err != nil {
 		return out, err
 	}
 	slices.Sort(out.Flows)
@@ -166,4 +175,50 @@ func FindAndStat(paths ...string) (Files, map[string]FileInfo, error) {
 			return files, infos, nil
 		}
 	}
+}
+
+// dropCopies leaves out the files that are copies of another: the same
+// recording file (its session's name, in the same kind and hour partition)
+// in two recording directories, as when a recording and a copy of it are
+// both given, or a glob matches both. A copy holds the same flows: read
+// twice, every count of the derived tables would double (the flows view
+// keeps each uuid once, but the derived views of one session have no
+// other session to tell them apart from). The first of each is kept, in
+// the order the paths were given; the others are added to copies. Two
+// that differ in size are no longer the same file (one was cut short or
+// damaged): an error naming both.
+func dropCopies(files []string, copies *[]string) ([]string, error) {
+	first := make(map[string]string, len(files))
+	out := files[:0:0]
+	for _, f := range files {
+		dir, _, inDir := RecordingDir(f)
+		if _, named := parseFileName(f); !inDir || !named {
+			out = append(out, f)
+			continue
+		}
+		rel, err := filepath.Rel(dir, f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		kept, seen := first[rel]
+		if !seen {
+			first[rel] = f
+			out = append(out, f)
+			continue
+		}
+		a, err := os.Stat(kept)
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.Stat(f)
+		if err != nil {
+			return nil, err
+		}
+		if a.Size() != b.Size() {
+			return nil, fmt.Errorf("%s and %s are the same recording file, but of different sizes (%d and %d bytes): one of them was cut short "+
+				"or damaged; give only the recording that holds the good one", kept, f, a.Size(), b.Size())
+		}
+		*copies = append(*copies, fmt.Sprintf("%s (the same file as %s)", f, kept))
+	}
+	return out, nil
 }

@@ -167,6 +167,7 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 					return err
 				}
 				defer e.Close()
+				copiesNote(cmd.ErrOrStderr(), e.Files())
 				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
 					return err
 				}

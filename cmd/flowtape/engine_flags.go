@@ -4,11 +4,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // The flags of the commands that run analyses; the recorder build
@@ -109,5 +111,18 @@ func openRunner(cmd *cobra.Command, paths []string, since, until time.Time, eng 
 		done()
 		return nil, nil, err
 	}
+	copiesNote(cmd.ErrOrStderr(), d.Files())
 	return d, func() { d.Close(); done() }, nil
+}
+
+// copiesNote says which files were read once though given twice (a
+// recording and a copy of it: see tape.Files.Copies), so that a user who
+// meant two recordings learns that the numbers are of one.
+func copiesNote(w io.Writer, f tape.Files) {
+	switch n := len(f.Copies); {
+	case n == 1:
+		fmt.Fprintf(w, "note: read once: %s\n", f.Copies[0])
+	case n > 1:
+		fmt.Fprintf(w, "note: read once: %d files given twice, copies of the same recording files, e.g. %s\n", n, f.Copies[0])
+	}
 }

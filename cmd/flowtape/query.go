@@ -111,6 +111,7 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 				return err
 			}
 			defer e.Close()
+			copiesNote(cmd.ErrOrStderr(), e.Files())
 			if views {
 				return printViews(cmd, e, format)
 			}

@@ -328,3 +328,41 @@ func TestAnalyzeUnknownNamespaceListsTheRecordings(t *testing.T) {
 		}
 	}
 }
+
+// A recording given with a copy of it (cp -r, then both directories on the
+// command line) is read once: every analysis gives what the recording
+// alone gives (services and coverage counted its flows twice, timeline
+// once), and a note says which files were read once.
+func TestAnalyzeARecordingAndItsCopy(t *testing.T) {
+	dir := importSamples(t)
+	copied := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copied, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"analyze", "services"}, {"analyze", "coverage"}, {"analyze", "graph"}, {"analyze", "errors"},
+		{"analyze", "timeline", "--bucket", "24h"}, {"analyze", "drops"}, {"analyze", "dns"},
+		{"query", "SELECT (SELECT count(*) FROM flows), (SELECT count(*) FROM requests), (SELECT count(*) FROM connections)"},
+	} {
+		withPaths := func(paths ...string) []string {
+			if args[0] == "query" {
+				return append(append([]string{"query"}, paths...), args[1:]...)
+			}
+			return append(append(slices.Clone(args[:2]), paths...), append(slices.Clone(args[2:]), "--format", "csv")...)
+		}
+		want, errOut, code := runCmd(t, withPaths(dir)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		got, errOut, code := runCmd(t, withPaths(dir, copied)...)
+		if code != 0 {
+			t.Fatalf("%v with its copy: exit %d: %s", args, code, errOut)
+		}
+		if got != want {
+			t.Errorf("%v of the recording and its copy:\n%s\nwant what the recording alone gives:\n%s", args, got, want)
+		}
+		if !strings.Contains(errOut, "note: read once: ") || !strings.Contains(errOut, "copies of the same recording files, e.g. "+copied) {
+			t.Errorf("%v with its copy: no note of the files read once; stderr:\n%s", args, errOut)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package analyze
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/flowtape/flowtape/tape"
+)
+
+// A recording and a copy of it have the same manifest: what it says was
+// lost (expired by retention, dropped by a full spool) counts once, as
+// their files are read once (tape.Files.Copies); two recordings' losses
+// add up.
+func TestManifestLossesOfACopyCountOnce(t *testing.T) {
+	manifest := func(id string, expired int64) string {
+		dir := t.TempDir()
+		m := `{"tool": "flowtape", "schema_version": "1.4", "sessions": [{"recording_id": "` + id + `"}], "expired": {"flows": ` +
+			fmt.Sprint(expired) + `}, "spool_dropped": {"flows": 3}}`
+		if err := os.WriteFile(filepath.Join(dir, tape.ManifestFile), []byte(m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	rec, other := manifest("a", 100), manifest("b", 5)
+	copied := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copied, os.DirFS(rec)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		paths            []string
+		expired, dropped int64
+	}{
+		{[]string{rec}, 100, 3},
+		{[]string{rec, copied}, 100, 3},
+		{[]string{rec, other}, 105, 6},
+		{[]string{rec, copied, other}, 105, 6},
+	} {
+		expired, dropped := manifestLosses(manifestsOf(c.paths))
+		if expired.Flows != c.expired || dropped.Flows != c.dropped {
+			t.Errorf("%d recordings: expired %d and dropped %d flows, want %d and %d", len(c.paths), expired.Flows, dropped.Flows, c.expired, c.dropped)
+		}
+	}
+}
