@@ -11,7 +11,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,19 +41,48 @@ type Options struct {
 }
 
 // manifestsOf reads the manifests of the recording directories among
-// paths (others have none: files, an import elsewhere), each alike once:
-// a recording and a copy of it are read as one (see tape.Files.Copies),
-// and the losses a manifest counts are not counted twice.
+// paths (others have none: files, an import elsewhere). Two that name a
+// session alike are of one recording, a copy of it taken at some time
+// (its files are read once, see tape.Files.Copies): the one that counts
+// more losses is kept, the newer (losses only grow), so that what a
+// recording lost is never counted twice.
 func manifestsOf(paths []string) []*tape.Manifest {
 	var ms []*tape.Manifest
 	for _, p := range paths {
 		m, err := tape.ReadManifest(p)
-		if err != nil || slices.ContainsFunc(ms, func(o *tape.Manifest) bool { return reflect.DeepEqual(o, m) }) {
+		if err != nil {
 			continue
 		}
-		ms = append(ms, m)
+		i := slices.IndexFunc(ms, func(o *tape.Manifest) bool { return sharesSession(o, m) })
+		switch {
+		case i < 0:
+			ms = append(ms, m)
+		case lossCount(m) > lossCount(ms[i]):
+			ms[i] = m
+		}
 	}
 	return ms
+}
+
+// sharesSession reports whether manifests a and b name a session alike.
+func sharesSession(a, b *tape.Manifest) bool {
+	for _, s := range a.Sessions {
+		if slices.ContainsFunc(b.Sessions, func(t tape.Session) bool { return t.RecordingID != "" && t.RecordingID == s.RecordingID }) {
+			return true
+		}
+	}
+	return false
+}
+
+// lossCount is the flows a manifest says were lost (expired, dropped).
+func lossCount(m *tape.Manifest) int64 {
+	var n int64
+	for _, e := range []*tape.Expired{m.Expired, m.Dropped} {
+		if e != nil {
+			n += e.Flows
+		}
+	}
+	return n
 }
 
 // filteredCapture reports whether a session of the recordings (their

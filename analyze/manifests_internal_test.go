@@ -9,10 +9,10 @@ import (
 	"github.com/flowtape/flowtape/tape"
 )
 
-// A recording and a copy of it have the same manifest: what it says was
-// lost (expired by retention, dropped by a full spool) counts once, as
-// their files are read once (tape.Files.Copies); two recordings' losses
-// add up.
+// A recording and a copy of it (taken now or earlier: its manifest names
+// the same session) count what the recording lost (expired by retention,
+// dropped by a full spool) once, the newer manifest's, as their files are
+// read once (tape.Files.Copies); two recordings' losses add up.
 func TestManifestLossesOfACopyCountOnce(t *testing.T) {
 	manifest := func(id string, expired int64) string {
 		dir := t.TempDir()
@@ -23,7 +23,7 @@ func TestManifestLossesOfACopyCountOnce(t *testing.T) {
 		}
 		return dir
 	}
-	rec, other := manifest("a", 100), manifest("b", 5)
+	rec, older, other := manifest("a", 100), manifest("a", 80), manifest("b", 5)
 	copied := filepath.Join(t.TempDir(), "copy")
 	if err := os.CopyFS(copied, os.DirFS(rec)); err != nil {
 		t.Fatal(err)
@@ -36,6 +36,8 @@ func TestManifestLossesOfACopyCountOnce(t *testing.T) {
 		{[]string{rec, copied}, 100, 3},
 		{[]string{rec, other}, 105, 6},
 		{[]string{rec, copied, other}, 105, 6},
+		{[]string{rec, older}, 100, 3},
+		{[]string{older, rec, other}, 105, 6},
 	} {
 		expired, dropped := manifestLosses(manifestsOf(c.paths))
 		if expired.Flows != c.expired || dropped.Flows != c.dropped {

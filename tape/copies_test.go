@@ -75,3 +75,31 @@ func TestFindFilesReadsACopyOnce(t *testing.T) {
 		t.Errorf("a copy cut short: error %v, want one naming both files and their sizes", err)
 	}
 }
+
+// A copy taken before the original went on (here: before it was
+// compacted) holds files of the same session under other names: read
+// with the original, some flows would count twice. It is refused, naming
+// both recordings and the session.
+func TestFindFilesRefusesACopyOfAnotherTime(t *testing.T) {
+	rec := filepath.Join(t.TempDir(), "rec")
+	writeSession(t, rec, "aaaaaaaa", flowsOver(time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), 1, 300, "a"), 50)
+	copied := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copied, os.DirFS(rec)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tape.Compact(context.Background(), rec, tape.CompactOptions{Writer: "test"}); err != nil || st.Files < 2 {
+		t.Fatalf("compact: %+v, %v: the test needs files merged", st, err)
+	}
+	for _, paths := range [][]string{{rec, copied}, {copied, rec}} {
+		_, err := tape.FindFiles(paths...)
+		if err == nil || !strings.Contains(err.Error(), "same recording session (aaaaaaaa)") ||
+			!strings.Contains(err.Error(), rec) || !strings.Contains(err.Error(), copied) {
+			t.Errorf("FindFiles(%v): error %v, want one naming the session and both recordings", paths, err)
+		}
+	}
+	for _, dir := range []string{rec, copied} {
+		if _, err := tape.FindFiles(dir); err != nil {
+			t.Errorf("FindFiles(%s) alone: %v", dir, err)
+		}
+	}
+}

@@ -184,15 +184,23 @@ func FindAndStat(paths ...string) (Files, map[string]FileInfo, error) {
 // twice, every count of the derived tables would double (the flows view
 // keeps each uuid once, but the derived views of one session have no
 // other session to tell them apart from). The first of each is kept, in
-// the order the paths were given; the others are added to copies. Two
-// that differ in size are no longer the same file (one was cut short or
-// damaged): an error naming both.
+// the order the paths were given; the others are added to copies.
+//
+// A session writes one recording directory: one whose files are in two,
+// other than as the same files, is a copy taken at another time (before
+// the original went on, or was compacted, or while a segment was being
+// written), which would count some flows twice, and so is an error naming
+// both; so are two of the same name but of different sizes. A file that
+// vanished while it was listed (a live piece, see live.go) is left to the
+// reader, which lists again.
 func dropCopies(files []string, copies *[]string) ([]string, error) {
 	first := make(map[string]string, len(files))
+	dirOf := map[string]string{} // a session's recording directory
 	out := files[:0:0]
 	for _, f := range files {
 		dir, _, inDir := RecordingDir(f)
-		if _, named := parseFileName(f); !inDir || !named {
+		id, named := parseFileName(f)
+		if !inDir || !named {
 			out = append(out, f)
 			continue
 		}
@@ -202,21 +210,27 @@ func dropCopies(files []string, copies *[]string) ([]string, error) {
 		}
 		kept, seen := first[rel]
 		if !seen {
+			if d, ok := dirOf[id]; ok && d != dir {
+				return nil, fmt.Errorf("%s and %s hold files of the same recording session (%s) that are not copies of each other: one is a copy "+
+					"taken at another time (before the other went on, or was compacted); give only the newer one", d, dir, id)
+			}
+			dirOf[id] = dir
 			first[rel] = f
 			out = append(out, f)
 			continue
 		}
-		a, err := os.Stat(kept)
-		if err != nil {
-			return nil, err
+		a, errA := os.Stat(kept)
+		b, errB := os.Stat(f)
+		if errors.Is(errA, fs.ErrNotExist) || errors.Is(errB, fs.ErrNotExist) {
+			out = append(out, f)
+			continue
 		}
-		b, err := os.Stat(f)
-		if err != nil {
+		if err := errors.Join(errA, errB); err != nil {
 			return nil, err
 		}
 		if a.Size() != b.Size() {
-			return nil, fmt.Errorf("%s and %s are the same recording file, but of different sizes (%d and %d bytes): one of them was cut short "+
-				"or damaged; give only the recording that holds the good one", kept, f, a.Size(), b.Size())
+			return nil, fmt.Errorf("%s and %s are the same recording file, but of different sizes (%d and %d bytes): one is a copy taken "+
+				"at another time, or was cut short; give only the newer or complete recording", kept, f, a.Size(), b.Size())
 		}
 		*copies = append(*copies, fmt.Sprintf("%s (the same file as %s)", f, kept))
 	}
