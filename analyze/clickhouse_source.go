@@ -70,7 +70,7 @@ func newCHSource(ctx context.Context, locs []string, since, until time.Time, o C
 		for k, v := range derived {
 			s.files[k] = absAll(v)
 		}
-		s.mans = manifestsOf(dirs)
+		s.mans = filesManifests(files)
 		s.fn = func(glob string) string { return fmt.Sprintf("file(%s, Parquet)", chQuote(glob)) }
 	default:
 		if len(buckets) > 1 {

@@ -40,6 +40,14 @@ type Options struct {
 	TempDir string
 }
 
+// filesManifests are the manifests of the recordings files come from:
+// those of the directories given, and of those a glob or a file given
+// alone is in, but not of a copy whose files were all left out (see
+// tape.Files.Copies).
+func filesManifests(f tape.Files) []*tape.Manifest {
+	return manifestsOf(recordingsOf(slices.Concat(f.Flows, f.Events)))
+}
+
 // manifestsOf reads the manifests of the recording directories among
 // paths (others have none: files, an import elsewhere). Two that name a
 // session alike are of one recording, a copy of it taken at some time
@@ -141,7 +149,9 @@ type Engine struct {
 	// filtered: a session of a recording was recorded with filters (see
 	// filteredCapture).
 	filtered bool
-	spill    string // default spill directory, removed on Close
+	// mans are the manifests of the recordings (filesManifests).
+	mans  []*tape.Manifest
+	spill string // default spill directory, removed on Close
 	// materialized: the shared views are temporary tables (Materialize).
 	materialized bool
 
@@ -187,7 +197,8 @@ func Open(ctx context.Context, paths []string, o Options) (*Engine, error) {
 	}
 	// One connection: settings and views belong to it.
 	db.SetMaxOpenConns(1)
-	e := &Engine{db: db, paths: paths, files: files, derived: derived, derivedErr: derivedErr, filtered: filteredCapture(manifestsOf(paths))}
+	mans := filesManifests(files)
+	e := &Engine{db: db, paths: paths, files: files, derived: derived, derivedErr: derivedErr, mans: mans, filtered: filteredCapture(mans)}
 	e.all = e.steps()
 	e.provider = map[string]int{}
 	for i, s := range e.all {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/flowtape/flowtape/tape"
 )
@@ -43,5 +44,21 @@ func TestManifestLossesOfACopyCountOnce(t *testing.T) {
 		if expired.Flows != c.expired || dropped.Flows != c.dropped {
 			t.Errorf("%d recordings: expired %d and dropped %d flows, want %d and %d", len(c.paths), expired.Flows, dropped.Flows, c.expired, c.dropped)
 		}
+	}
+}
+
+// The manifests read are those of the recordings the files come from, so
+// that a glob, or a file given alone, still says what its recording lost.
+func TestManifestsOfTheFilesRecordings(t *testing.T) {
+	rec := t.TempDir()
+	m := `{"tool": "flowtape", "schema_version": "1.4", "sessions": [{"recording_id": "a"}], "expired": {"flows": 7}}`
+	if err := os.WriteFile(filepath.Join(rec, tape.ManifestFile), []byte(m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	f := filepath.Join(rec, "flows", tape.Partition(at), tape.FileName(at, "a", 1))
+	expired, _ := manifestLosses(filesManifests(tape.Files{Flows: []string{f}}))
+	if expired.Flows != 7 {
+		t.Errorf("the manifest of %s's recording: %d flows expired, want 7", f, expired.Flows)
 	}
 }

@@ -177,7 +177,7 @@ func (e *Engine) steps() []setupStep {
 		constant("settings", "SET parquet_metadata_cache = true"+profileSQL()),
 		constant("defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", variablesSQL()),
 		constant("facts of these recordings: recorded with filters (their manifests)", fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", e.filtered)),
-		constant("facts of these recordings: flows retention removed, and the newest of them; flows a full spool dropped, and when (their manifests)", lossesSQL(e.paths)),
+		constant("facts of these recordings: flows retention removed, and the newest of them; flows a full spool dropped, and when (their manifests)", lossesSQL(e.mans)),
 		file("sql/macros.sql"),
 		{title: "flows_all: the flow files", provides: []string{"flows_all"}, sql: e.flowsAllSQL},
 		constant("flows: flows_all, each uuid once", flowsView(e.files.Flows), "flows"),
@@ -525,8 +525,8 @@ func variablesSQL() string {
 // lossesSQL sets ft_expired_flows and ft_expired_until, and
 // ft_dropped_flows, ft_dropped_first and ft_dropped_last (see
 // manifestLosses).
-func lossesSQL(paths []string) string {
-	expired, dropped := manifestLosses(manifestsOf(paths))
+func lossesSQL(mans []*tape.Manifest) string {
+	expired, dropped := manifestLosses(mans)
 	ts := func(t *time.Time) string {
 		if t == nil {
 			return "NULL::TIMESTAMP_NS"
