@@ -153,21 +153,11 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 				}
 				noter = e
 			} else {
-				o, err := eng.options() // before a bucket's files are fetched
+				e, closeEngine, err := openDuckDB(cmd, args[1:], p.Since, p.Until, eng, cache)
 				if err != nil {
 					return err
 				}
-				paths, done, err := cache.localPaths(cmd, args[1:], p.Since, p.Until)
-				if err != nil {
-					return err
-				}
-				defer done()
-				e, err := analyze.Open(cmd.Context(), paths, o)
-				if err != nil {
-					return err
-				}
-				defer e.Close()
-				copiesNote(cmd.ErrOrStderr(), e.Files())
+				defer closeEngine()
 				if t, err = e.Run(cmd.Context(), args[0], p); err != nil {
 					return err
 				}

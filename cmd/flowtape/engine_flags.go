@@ -98,6 +98,13 @@ func openRunner(cmd *cobra.Command, paths []string, since, until time.Time, eng 
 		}
 		return c, func() { c.Close() }, nil
 	}
+	return openDuckDB(cmd, paths, since, until, eng, cache)
+}
+
+// openDuckDB opens DuckDB here over paths, with the window's files of a
+// bucket fetched into the cache first, and says which files it read once
+// (copiesNote). close releases what it opened.
+func openDuckDB(cmd *cobra.Command, paths []string, since, until time.Time, eng engineFlags, cache cacheFlags) (e *analyze.Engine, close func(), err error) {
 	o, err := eng.options() // before a bucket's files are fetched
 	if err != nil {
 		return nil, nil, err
@@ -106,13 +113,13 @@ func openRunner(cmd *cobra.Command, paths []string, since, until time.Time, eng 
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := analyze.Open(cmd.Context(), local, o)
+	e, err = analyze.Open(cmd.Context(), local, o)
 	if err != nil {
 		done()
 		return nil, nil, err
 	}
-	copiesNote(cmd.ErrOrStderr(), d.Files())
-	return d, func() { d.Close(); done() }, nil
+	copiesNote(cmd.ErrOrStderr(), e.Files())
+	return e, func() { e.Close(); done() }, nil
 }
 
 // copiesNote says which files were read once though given twice (a

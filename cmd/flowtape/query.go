@@ -97,21 +97,11 @@ it is, with its parameters set as variables (SET VARIABLE level = 'service').`,
 				}
 				return printer.Print(cmd.OutOrStdout(), format, t)
 			}
-			o, err := eng.options() // before a bucket's files are fetched
+			e, closeEngine, err := openDuckDB(cmd, paths, time.Time{}, time.Time{}, eng, cache)
 			if err != nil {
 				return err
 			}
-			paths, done, err := cache.localPaths(cmd, paths, time.Time{}, time.Time{})
-			if err != nil {
-				return err
-			}
-			defer done()
-			e, err := analyze.Open(cmd.Context(), paths, o)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			copiesNote(cmd.ErrOrStderr(), e.Files())
+			defer closeEngine()
 			if views {
 				return printViews(cmd, e, format)
 			}
