@@ -28,6 +28,8 @@ func TestTableMacrosBoundAtCall(t *testing.T) {
 		{"sql/views/requests_counted.sql", "ft_requests_in"},
 		{"sql/views/connections.sql", "ft_connections"},
 		{"sql/views/connections.sql", "ft_connections_in"},
+		{"sql/views/connections.sql", "ft_connections_judged"},
+		{connectionsSingle, "ft_connections"},
 		{trafficInWhole, "ft_traffic_in"},
 		{trafficInCut, "ft_traffic_in"},
 		{"sql/summary/views.sql", "ft_s_requests_in"},
@@ -40,14 +42,14 @@ func TestTableMacrosBoundAtCall(t *testing.T) {
 	}
 
 	// the control: the same macro without its guard
-	stmt := macroStatement(t, "sql/views/connections.sql", "ft_connections")
+	stmt := macroStatement(t, "sql/views/requests.sql", "ft_requests_of")
 	unguarded := strings.Replace(stmt, "FROM ft_bound_at_call(cols), ", "FROM ", 1)
 	if unguarded == stmt {
-		t.Fatal("ft_connections reads no ft_bound_at_call(cols)")
+		t.Fatal("ft_requests_of reads no ft_bound_at_call(cols)")
 	}
 	_, err = db.ExecContext(ctx, unguarded)
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
-		t.Errorf("ft_connections without its guard: %v, want an error naming a view that does not exist "+
+		t.Errorf("ft_requests_of without its guard: %v, want an error naming a view that does not exist "+
 			"(DuckDB binds a table macro when it is created)", err)
 	}
 }

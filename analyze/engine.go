@@ -182,6 +182,10 @@ type Engine struct {
 	PathNote string
 	// trafficInFile is the variant of ft_traffic_in defined now.
 	trafficInFile string
+	// singleConnections: ft_connections is connections_single.sql's
+	// (connections.go); viewConnections: never (for the test that
+	// compares the two).
+	singleConnections, viewConnections bool
 }
 
 // Open finds the recordings' files, checks their derived files and sets

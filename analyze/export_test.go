@@ -21,3 +21,11 @@ func OpenDuckDB(t testing.TB) *sql.DB {
 	db.SetMaxOpenConns(1)
 	return db
 }
+
+// ViewConnections makes e read the connections view's general
+// definition, never connections_single.sql's.
+func (e *Engine) ViewConnections() { e.viewConnections = true }
+
+// SingleConnections reports whether e reads connections_single.sql's
+// connections.
+func (e *Engine) SingleConnections() bool { return e.singleConnections }

@@ -216,6 +216,30 @@ func (e *Engine) steps() []setupStep {
 				"SET VARIABLE ft_pods_renamed = (SELECT count(*) > 0 FROM pod_renames)", "ft_pods_renamed"))
 		}
 	}
+	// ft_connections over rows that are each an attempt of their own
+	// (connections.go): the view's macros, then the variant.
+	for i, s := range steps {
+		if slices.Contains(s.provides, "ft_connections") {
+			general := s.sql
+			steps[i].sql = func(ctx context.Context) (string, error) {
+				text, err := general(ctx)
+				if err != nil {
+					return "", err
+				}
+				single, err := e.singleAttempts(ctx)
+				if err != nil || !single {
+					return text, err
+				}
+				b, err := SQL.ReadFile(connectionsSingle)
+				if err != nil {
+					return "", err
+				}
+				e.singleConnections = true
+				slog.Debug("set up", "step", "ft_connections: every row of derived_connections an attempt of its own ("+connectionsSingle+")")
+				return text + "\n" + string(b), nil
+			}
+		}
+	}
 	steps = append(steps, file("sql/window.sql"), file("sql/slo.sql"), file("sql/summary/rows.sql"), file("sql/summary/views.sql"))
 	// The variant of ft_traffic_in that is right whatever the window; an
 	// analysis gets the faster one where it is right too (trafficIn).

@@ -28,17 +28,57 @@
 -- recorded the same flows, their rows of an attempt count once when they
 -- are alike; cut otherwise (one session's file ended in the attempt),
 -- flows and drop_reasons count the flows of both.
---
--- ft_connections(cols) is its columns cols (NULL: all), which an analysis
--- names: DuckDB computes no column of it that is not asked for (without
--- the list it computes every aggregate below the judging, twice the time
--- of services' use). A report's materialized table replaces it (see
--- analyze/materialize.go).
-CREATE OR REPLACE MACRO ft_connections(cols) AS TABLE
+
+-- ft_attempt_row(rel) is the rows of rel (by name: rows of
+-- derived_connections) each an attempt of its own, as
+-- ft_connections_judged reads attempts.
+CREATE OR REPLACE MACRO ft_attempt_row(rel) AS TABLE
+    SELECT syn_time AS time, last_time,
+        {sip: source_ip, sport: source_port, dip: destination_ip, dport: destination_port} AS t,
+        {s: coalesce(source, '(unknown)'), d: coalesce(destination, '(unknown)')} AS e,
+        node_name, source_namespace, source_pod, destination_namespace, destination_pod, destination_service,
+        answered, reset, dropped,
+        CASE WHEN drop_reasons IS NOT NULL THEN ft_counts(drop_reasons) END AS drop_reasons,
+        flows::BIGINT AS flows
+    FROM query_table(rel);
+
+-- ft_connections_judged(g, cols) is the columns cols of the attempts g
+-- (by name: a relation of ft_attempt_row's columns) as the view gives
+-- them: the endpoints named as the pods view names them, and judged.
+CREATE OR REPLACE MACRO ft_connections_judged(g, cols) AS TABLE
 WITH reverse AS (
     SELECT DISTINCT node_name, source, destination FROM ft_traffic_of('derived_traffic_all')
     WHERE l4_protocol = 'TCP' AND type = 'L3_L4' AND is_reply
 ),
+c AS (
+    SELECT time, last_time, node_name, t.sip AS source_ip, t.sport AS source_port, t.dip AS destination_ip, t.dport AS destination_port,
+        coalesce(rs.name, e.s) AS source, source_namespace, source_pod,
+        coalesce(rd.name, e.d) AS destination, destination_namespace, destination_pod,
+        destination_service, answered, reset, dropped, drop_reasons, flows
+    FROM query_table(g) g
+    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM g.source_namespace AND rs.pod = g.source_pod
+    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM g.destination_namespace AND rd.pod = g.destination_pod
+),
+conn_rows AS NOT MATERIALIZED (SELECT *, reset OR dropped OR unanswered AS failed
+FROM (SELECT *, NOT answered AND NOT dropped AND judged
+                AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic_all) AS unanswered
+      FROM (SELECT c.*,
+                answered OR reset OR dropped
+                    OR (NOT getvariable('ft_filtered_capture')
+                        AND coalesce(node_name IN (SELECT node_name FROM reverse WHERE node_name IS NOT NULL), false))
+                    OR coalesce((source, destination) IN (SELECT (source, destination) FROM reverse), false) AS judged
+            FROM c)))
+-- (ft_bound_at_call first: the macro is bound when called, see macros.sql)
+SELECT r.* FROM ft_bound_at_call(cols), (SELECT COLUMNS(col -> cols IS NULL OR list_contains(cols, col)) FROM conn_rows) r;
+
+-- ft_connections(cols) is its columns cols (NULL: all), which an analysis
+-- names: DuckDB computes no column of it that is not asked for (without
+-- the list it computes every aggregate below the judging, twice the time
+-- of services' use). A report's materialized table replaces it (see
+-- analyze/materialize.go). Where every row of derived_connections is an
+-- attempt of its own, the engine defines it as connections_single.sql
+-- does instead, which gives the same rows (analyze/connections.go).
+CREATE OR REPLACE MACRO ft_connections(cols) AS TABLE
 -- The writer names each row's attempt (attempt: carried from file to
 -- file within a session), so most connections' rows are grouped by it.
 -- Where it could not tell (a file derived on its own, a connection it had
@@ -49,7 +89,7 @@ WITH reverse AS (
 -- that recorded the same flows) hold interleaved flows, and open none.
 -- Rows are keyed by connection_key, a hash of their addresses and ports:
 -- cheaper to sort and group by than the four columns.
-keyed AS NOT MATERIALIZED (
+WITH keyed AS NOT MATERIALIZED (
     SELECT * RENAME (connection_key AS k) FROM derived_connections
 ),
 unsure AS (
@@ -91,15 +131,11 @@ attempts AS (
 multi AS (
     SELECT sure, grp FROM attempts GROUP BY ALL HAVING count(*) > 1
 ),
-single AS (
-    SELECT syn_time AS time, last_time,
-        {sip: source_ip, sport: source_port, dip: destination_ip, dport: destination_port} AS t,
-        {s: coalesce(source, '(unknown)'), d: coalesce(destination, '(unknown)')} AS e,
-        node_name, source_namespace, source_pod, destination_namespace, destination_pod, destination_service,
-        answered, reset, dropped,
-        CASE WHEN drop_reasons IS NOT NULL THEN ft_counts(drop_reasons) END AS drop_reasons,
-        flows::BIGINT AS flows
+alone AS (
     FROM attempts ANTI JOIN multi USING (sure, grp)
+),
+single AS (
+    FROM ft_attempt_row('alone')
 ),
 -- the endpoints as the attempt's first row names them; each of node,
 -- namespaces and pods from the first row that has one: the first row's,
@@ -162,27 +198,9 @@ g AS (
     FROM single
     UNION ALL
     SELECT m.* EXCLUDE (sure, grp) REPLACE (d.drop_reasons AS drop_reasons) FROM multi_rows m LEFT JOIN multi_drops d USING (sure, grp)
-),
-c AS (
-    SELECT time, last_time, node_name, t.sip AS source_ip, t.sport AS source_port, t.dip AS destination_ip, t.dport AS destination_port,
-        coalesce(rs.name, e.s) AS source, source_namespace, source_pod,
-        coalesce(rd.name, e.d) AS destination, destination_namespace, destination_pod,
-        destination_service, answered, reset, dropped, drop_reasons, flows
-    FROM g
-    LEFT JOIN pod_renames rs ON getvariable('ft_pods_renamed') AND rs.namespace IS NOT DISTINCT FROM g.source_namespace AND rs.pod = g.source_pod
-    LEFT JOIN pod_renames rd ON getvariable('ft_pods_renamed') AND rd.namespace IS NOT DISTINCT FROM g.destination_namespace AND rd.pod = g.destination_pod
-),
-conn_rows AS NOT MATERIALIZED (SELECT *, reset OR dropped OR unanswered AS failed
-FROM (SELECT *, NOT answered AND NOT dropped AND judged
-                AND time < (SELECT max(last_time) - INTERVAL 1 SECOND FROM derived_traffic_all) AS unanswered
-      FROM (SELECT c.*,
-                answered OR reset OR dropped
-                    OR (NOT getvariable('ft_filtered_capture')
-                        AND coalesce(node_name IN (SELECT node_name FROM reverse WHERE node_name IS NOT NULL), false))
-                    OR coalesce((source, destination) IN (SELECT (source, destination) FROM reverse), false) AS judged
-            FROM c)))
+)
 -- (ft_bound_at_call first: the macro is bound when called, see macros.sql)
-SELECT r.* FROM ft_bound_at_call(cols), (SELECT COLUMNS(col -> cols IS NULL OR list_contains(cols, col)) FROM conn_rows) r;
+SELECT r.* FROM ft_bound_at_call(cols), ft_connections_judged('g', cols) r;
 
 CREATE OR REPLACE VIEW connections AS FROM ft_connections(NULL);
 

@@ -1,0 +1,64 @@
+package analyze
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flowtape/flowtape/schema"
+)
+
+// What: where every row of derived_connections is an attempt of its own
+// (no row of an unknown attempt, no two rows of one attempt), the engine
+// defines ft_connections as sql/connections_single.sql does: each row an
+// attempt, judged, without the view's ordering of a connection's rows in
+// time and joining of an attempt's rows across files
+// (sql/views/connections.sql).
+//
+// Why: those steps find nothing to do then, but DuckDB plans and runs
+// them all the same, a dozen operators and hash tables: 20-30 ms of the
+// 300 ms services takes over 1M flows in one file (median of 21 runs),
+// where most of the time is such fixed cost (issue 14's note).
+//
+// The trade-off: two definitions of the view's rows. The single one is
+// the general one with what is empty left out: with no attempt NULL, no
+// row is ordered in time (unsure is empty); with no two rows of one
+// attempt, every row is an attempt alone (multi is empty). Both read the
+// same macros for the rest (ft_attempt_row, ft_connections_judged).
+// TestConnectionsSingleGivesTheViewsRows compares the two on recordings
+// of each shape, and that it is taken where it may be.
+//
+// How the engine knows, without reading the rows: the files' Parquet
+// statistics say whether any row has no attempt, or does not open its
+// attempt (it continues one of another file). In one file, the writer
+// gives an attempt one row (schema.Deriver.addConnection: a row of its
+// own opens an attempt at a later SYN, or has none); rows of several
+// files are counted (10 ms over 1M flows), as two sessions may hold the
+// same attempt.
+const connectionsSingle = "sql/connections_single.sql"
+
+// singleAttempts reports whether every row of derived_connections is an
+// attempt of its own.
+func (e *Engine) singleAttempts(ctx context.Context) (bool, error) {
+	files := e.derived[schema.KindConnections]
+	if len(files) == 0 || e.viewConnections {
+		return false, nil
+	}
+	if err := e.ensure(ctx, "derived_connections"); err != nil {
+		return false, err
+	}
+	var ok bool
+	err := e.db.QueryRowContext(ctx, `SELECT count(*) FILTER (path_in_schema = 'attempt') > 0
+    AND count(*) FILTER (path_in_schema = 'opens') = count(*) FILTER (path_in_schema = 'attempt')
+    AND coalesce(bool_and(stats_null_count = 0 AND (path_in_schema = 'attempt' OR stats_min_value = 'true')), false)
+FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 'opens')`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("read the statistics of %d connections files: %w", len(files), firstLine(err))
+	}
+	if !ok || len(files) == 1 {
+		return ok, nil
+	}
+	if err := e.db.QueryRowContext(ctx, "SELECT count(DISTINCT attempt) = count(*) FROM derived_connections").Scan(&ok); err != nil {
+		return false, fmt.Errorf("count the connection attempts: %w", firstLine(err))
+	}
+	return ok, nil
+}
