@@ -74,7 +74,7 @@ func ReadColumns(ctx context.Context, path string, names []string, fn func(arrow
 func openAny(path string) (*file.Reader, FileInfo, error) {
 	rdr, err := file.OpenParquetFile(path, false)
 	if err != nil {
-		return nil, FileInfo{}, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+		return nil, FileInfo{}, &UnreadableError{path, err}
 	}
 	info, err := fileInfo(rdr)
 	if err != nil {

@@ -318,37 +318,10 @@ func (b *Bucket) download(ctx context.Context, f remoteFile, local string) error
 			return fmt.Errorf("%s %s: the bytes read match neither the object's MD5 nor its SHA-256 (%q): try again", b.URL, f.key, want)
 		}
 	}
-	if err := checkParquet(tmp); err != nil {
+	if err := CheckParquet(tmp); err != nil {
 		return fmt.Errorf("%s %s: not a recording's file: %w", b.URL, f.key, err)
 	}
 	return os.Rename(tmp, local)
-}
-
-// checkParquet checks a file's Parquet magic at both ends.
-func checkParquet(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	head, tail := make([]byte, 4), make([]byte, 4)
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() < 12 {
-		return errors.New("too short for Parquet")
-	}
-	if _, err := f.ReadAt(head, 0); err != nil {
-		return err
-	}
-	if _, err := f.ReadAt(tail, st.Size()-4); err != nil {
-		return err
-	}
-	if string(head) != "PAR1" || string(tail) != "PAR1" {
-		return errors.New("not a Parquet file")
-	}
-	return nil
 }
 
 // manifest reads and merges the bucket's manifests (nil if none).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -240,11 +241,56 @@ func ReadFile[M proto.Message](ctx context.Context, t *schema.Table[M], path str
 	return info, errors.Join(err, fnErr)
 }
 
+// UnreadableError is a recording file that Parquet cannot open: cut
+// short (a copy that did not finish, a full disk) or damaged.
+type UnreadableError struct {
+	Path string
+	Err  error
+}
+
+func (e *UnreadableError) Error() string {
+	return e.Path + ": not a readable Parquet file: " + e.Err.Error()
+}
+func (e *UnreadableError) Unwrap() error { return e.Err }
+
+// CheckParquet checks that a file begins and ends as a Parquet file does
+// (its magic at both ends), reading 8 bytes: a file cut short lacks the
+// footer, which Parquet writes last. It does not read the footer. The
+// error does not name the file.
+func CheckParquet(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() < 12 {
+		return fmt.Errorf("%d bytes, too short for Parquet", st.Size())
+	}
+	head, tail := make([]byte, 4), make([]byte, 4)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return err
+	}
+	if _, err := f.ReadAt(tail, st.Size()-4); err != nil {
+		return err
+	}
+	switch {
+	case string(head) != "PAR1":
+		return errors.New("not a Parquet file")
+	case string(tail) != "PAR1":
+		return errors.New("cut short: it ends before its Parquet footer")
+	}
+	return nil
+}
+
 // Stat reads the footer of a recording file.
 func Stat(path string) (FileInfo, error) {
 	rdr, err := file.OpenParquetFile(path, false)
 	if err != nil {
-		return FileInfo{}, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+		return FileInfo{}, &UnreadableError{path, err}
 	}
 	defer rdr.Close()
 	info, err := fileInfo(rdr)

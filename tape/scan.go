@@ -281,7 +281,7 @@ func openFile[M proto.Message](t *schema.Table[M], path string, opts ...file.Rea
 func openFileKind(kind, path string, opts ...file.ReadOption) (*file.Reader, FileInfo, error) {
 	rdr, err := file.OpenParquetFile(path, false, opts...)
 	if err != nil {
-		return nil, FileInfo{}, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+		return nil, FileInfo{}, &UnreadableError{path, err}
 	}
 	info, err := fileInfo(rdr)
 	if err == nil && info.Kind != kind {

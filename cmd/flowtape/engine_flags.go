@@ -119,7 +119,35 @@ func openDuckDB(cmd *cobra.Command, paths []string, since, until time.Time, eng 
 		return nil, nil, err
 	}
 	copiesNote(cmd.ErrOrStderr(), e.Files())
+	cutShortNote(cmd.ErrOrStderr(), e.Files())
 	return e, func() { e.Close(); done() }, nil
+}
+
+// cutShortNote warns of flow files that end before their Parquet footer
+// (a copy that did not finish, a full disk): the analyses that read only
+// the derived tables still answer, from what was derived when the flows
+// were written, so without it nothing would say that the flows themselves
+// are gone. Reads 8 bytes of each file.
+func cutShortNote(w io.Writer, f tape.Files) {
+	var bad []string
+	var why error
+	for _, p := range f.Flows {
+		if err := tape.CheckParquet(p); err != nil {
+			if bad = append(bad, p); why == nil {
+				why = err
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return
+	}
+	what := bad[0]
+	if len(bad) > 1 {
+		what = fmt.Sprintf("%d flow files, e.g. %s", len(bad), bad[0])
+	}
+	fmt.Fprintf(w, "warning: %s: %v: the analyses of the derived tables count its flows as they were written, "+
+		"but the flows themselves cannot be read (query, export, replay, analyses of flows); copy it again from where it came, "+
+		"or move it out of the recording\n", what, why)
 }
 
 // copiesNote says which files were read once though given twice (a

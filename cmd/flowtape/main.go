@@ -17,6 +17,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // Exit codes, as documented in the README.
@@ -55,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "flowtape: %v%s\n", err, outOfMemoryHint(cmd, err))
+	fmt.Fprintf(stderr, "flowtape: %v%s%s\n", err, outOfMemoryHint(cmd, err), unreadableHint(err))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
@@ -77,6 +80,21 @@ func outOfMemoryHint(cmd *cobra.Command, err error) string {
 		return fmt.Sprintf(": give DuckDB more than --memory-limit %s, or a --temp-dir with room to spill to", f.Value)
 	}
 	return ": DuckDB took up to 80% of this machine's memory (--memory-limit): free memory, or give a --temp-dir with room to spill to"
+}
+
+// unreadableHint says what to do about a flow file Parquet cannot open
+// (cut short by a copy that did not finish or a full disk, or damaged):
+// nothing flowtape runs brings its flows back. (Of a derived file, the
+// message says what to run: flowtape reindex.)
+func unreadableHint(err error) string {
+	var ue *tape.UnreadableError
+	if !errors.As(err, &ue) {
+		return ""
+	}
+	if _, kind, ok := tape.RecordingDir(ue.Path); !ok || kind != schema.KindFlows {
+		return ""
+	}
+	return ": copy it again from where it came, or move it out of the recording to read the rest (without its flows)"
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

@@ -170,6 +170,51 @@ func TestAnalyzeBadInput(t *testing.T) {
 	}
 }
 
+// A flow file cut short (a copy that did not finish, a full disk) next to
+// its intact derived files: the analyses of the derived tables answer as
+// before, with a warning naming the file and what to do; what reads the
+// flows fails in one line naming it and what to do. An intact recording
+// gets no warning.
+func TestAnalyzeAFlowFileCutShort(t *testing.T) {
+	dir := importSamples(t)
+	want, errOut, code := runCmd(t, "analyze", "services", dir, "--format", "csv")
+	if code != 0 || strings.Contains(errOut, "warning") {
+		t.Fatalf("analyze services of the intact recording: exit %d, stderr %q", code, errOut)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no flow files in %s: %v", dir, err)
+	}
+	cut := files[len(files)-1]
+	st, err := os.Stat(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(cut, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	got, errOut, code := runCmd(t, "analyze", "services", dir, "--format", "csv")
+	if code != 0 || got != want {
+		t.Errorf("analyze services with %s cut short: exit %d\n%s\nwant what the derived tables said before:\n%s", cut, code, got, want)
+	}
+	if !strings.Contains(errOut, "warning: "+cut+": cut short") || !strings.Contains(errOut, "copy it again") {
+		t.Errorf("analyze services with %s cut short: no warning naming it and what to do; stderr:\n%s", cut, errOut)
+	}
+	for _, args := range [][]string{
+		{"analyze", "drops", dir},
+		{"export", dir, "-o", filepath.Join(t.TempDir(), "out.json")},
+		{"query", dir, "SELECT count(*) FROM flows"},
+	} {
+		_, errOut, code := runCmd(t, args...)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		last := lines[len(lines)-1]
+		if code != 1 || !strings.HasPrefix(last, "flowtape: ") || !strings.Contains(last, cut) ||
+			!strings.Contains(last, "copy it again from where it came, or move it out of the recording") {
+			t.Errorf("flowtape %s: exit %d, stderr %q; want exit 1 and a last line naming %s and what to do", strings.Join(args, " "), code, errOut, cut)
+		}
+	}
+}
+
 // Every analysis runs from the command line in every format; graph draws.
 func TestAnalyzeCommandFormats(t *testing.T) {
 	dir := importSamples(t)
