@@ -27,20 +27,23 @@ import (
 // TestConnectionsSingleGivesTheViewsRows compares the two on recordings
 // of each shape, and that it is taken where it may be.
 //
-// How the engine knows, without reading the rows: the files' Parquet
-// statistics say whether any row has no attempt, or does not open its
-// attempt (it continues one of another file). In one file, the writer
-// gives an attempt one row (schema.Deriver.addConnection: a row of its
-// own opens an attempt at a later SYN, or has none); rows of several
-// files are counted (10 ms over 1M flows), as two sessions may hold the
-// same attempt.
+// How the engine knows: the files' Parquet statistics say whether any row
+// has no attempt, or does not open its attempt (it continues one of
+// another file); where none, the attempts are counted (10 ms over 1M
+// flows), as two sessions may hold the same attempt, and so may one file,
+// rarely (a SYN at the very instant the row before it ended: the writer
+// names an attempt by its SYN's time). Not on the summary path, where
+// derived_connections holds only the connections that have a row which
+// does not open its attempt (or none): the variant would seldom apply,
+// and reading every connections file's statistics for it would cost a
+// long window thousands of footers.
 const connectionsSingle = "sql/connections_single.sql"
 
 // singleAttempts reports whether every row of derived_connections is an
 // attempt of its own.
 func (e *Engine) singleAttempts(ctx context.Context) (bool, error) {
 	files := e.derived[schema.KindConnections]
-	if len(files) == 0 || e.viewConnections {
+	if len(files) == 0 || e.viewConnections || e.onSummaries() {
 		return false, nil
 	}
 	if err := e.ensure(ctx, "derived_connections"); err != nil {
@@ -54,8 +57,8 @@ FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 
 	if err != nil {
 		return false, fmt.Errorf("read the statistics of %d connections files: %w", len(files), firstLine(err))
 	}
-	if !ok || len(files) == 1 {
-		return ok, nil
+	if !ok {
+		return false, nil
 	}
 	if err := e.db.QueryRowContext(ctx, "SELECT count(DISTINCT attempt) = count(*) FROM derived_connections").Scan(&ok); err != nil {
 		return false, fmt.Errorf("count the connection attempts: %w", firstLine(err))

@@ -16,9 +16,10 @@ import (
 // Where every row of derived_connections is an attempt of its own, the
 // engine reads connections_single.sql's connections instead of the view's
 // general ones (analyze/connections.go): the same rows, and so the same
-// analyses. Each case is a shape of recording; single says which
-// definition the engine must take, so that each case compares two
-// definitions, and a recording whose rows are not so gets the general one.
+// analyses. Each case is a shape of recording, and single says whether
+// the engine may take the variant: where it may, the two definitions are
+// compared; where it may not, that it does not (with the SYN at one
+// instant, the variant would give 2 connections where the view gives 1).
 func TestConnectionsSingleGivesTheViewsRows(t *testing.T) {
 	ctx := context.Background()
 	sim40 := simFlows(t, 40*time.Second)
@@ -60,6 +61,17 @@ func TestConnectionsSingleGivesTheViewsRows(t *testing.T) {
 		}, 10 * time.Second, false},
 		{"a file derived on its own: attempts unknown", func(t *testing.T, dir string) {
 			writeSession(t, dir, "alone", sim40)
+		}, 10 * time.Second, false},
+		{"one file, a SYN at the instant its connection's row before it ended", func(t *testing.T, dir string) {
+			// the writer names both attempts alike (by the SYN's time)
+			var g edgeFlows
+			c, s := "10.0.0.1", "10.0.0.2"
+			sinkRecording(t, dir, tape.SinkOptions{}, []*flowpb.Flow{
+				g.tcp(time.Millisecond, "a", c, 40000, s, 80, true, false, false, "client", "server"),
+				g.tcp(time.Millisecond, "a", c, 40000, s, 80, false, true, false, "client", "server"),
+				g.tcp(time.Millisecond, "a", c, 40000, s, 80, true, false, false, "client", "server"),
+				g.tcp(2*time.Second, "a", s, 80, c, 40000, true, true, true, "server", "client"),
+			}, 0)
 		}, 10 * time.Second, false},
 		{"the real samples", func(t *testing.T, dir string) {
 			sinkRecording(t, dir, tape.SinkOptions{}, samples, 0)
