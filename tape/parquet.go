@@ -253,6 +253,9 @@ func (e *UnreadableError) Error() string {
 }
 func (e *UnreadableError) Unwrap() error { return e.Err }
 
+// ErrCutShort is a file that begins as Parquet but ends before its footer.
+var ErrCutShort = errors.New("it ends before its Parquet footer")
+
 // CheckParquet checks that a file begins and ends as a Parquet file does
 // (its magic at both ends), reading 8 bytes: a file cut short lacks the
 // footer, which Parquet writes last. It does not read the footer. The
@@ -281,7 +284,7 @@ func CheckParquet(p string) error {
 	case string(head) != "PAR1":
 		return errors.New("not a Parquet file")
 	case string(tail) != "PAR1":
-		return errors.New("cut short: it ends before its Parquet footer")
+		return ErrCutShort
 	}
 	return nil
 }

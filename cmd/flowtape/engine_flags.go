@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -123,33 +124,6 @@ func openDuckDB(cmd *cobra.Command, paths []string, since, until time.Time, eng 
 	return e, func() { e.Close(); done() }, nil
 }
 
-// cutShortNote warns of flow files that end before their Parquet footer
-// (a copy that did not finish, a full disk): the analyses that read only
-// the derived tables still answer, from what was derived when the flows
-// were written, so without it nothing would say that the flows themselves
-// are gone. Reads 8 bytes of each file.
-func cutShortNote(w io.Writer, f tape.Files) {
-	var bad []string
-	var why error
-	for _, p := range f.Flows {
-		if err := tape.CheckParquet(p); err != nil {
-			if bad = append(bad, p); why == nil {
-				why = err
-			}
-		}
-	}
-	if len(bad) == 0 {
-		return
-	}
-	what := bad[0]
-	if len(bad) > 1 {
-		what = fmt.Sprintf("%d flow files, e.g. %s", len(bad), bad[0])
-	}
-	fmt.Fprintf(w, "warning: %s: %v: the analyses of the derived tables count its flows as they were written, "+
-		"but the flows themselves cannot be read (query, export, replay, analyses of flows); copy it again from where it came, "+
-		"or move it out of the recording\n", what, why)
-}
-
 // copiesNote says which files were read once though given twice (a
 // recording and a copy of it: see tape.Files.Copies), so that a user who
 // meant two recordings learns that the numbers are of one.
@@ -160,4 +134,28 @@ func copiesNote(w io.Writer, f tape.Files) {
 	case n > 1:
 		fmt.Fprintf(w, "note: read once: %d files given twice, copies of the same recording files, e.g. %s\n", n, f.Copies[0])
 	}
+}
+
+// cutShortNote warns of flow files that end before their Parquet footer
+// (a copy that did not finish, a full disk, a piece torn by a crash): the
+// analyses that read only the derived tables still answer, from what was
+// derived when the flows were written, so without it nothing would say
+// that the flows themselves are gone. Reads 8 bytes of each file; a file
+// that cannot be opened is left to the command, which names it.
+func cutShortNote(w io.Writer, f tape.Files) {
+	var bad []string
+	for _, p := range f.Flows {
+		if errors.Is(tape.CheckParquet(p), tape.ErrCutShort) {
+			bad = append(bad, p)
+		}
+	}
+	if len(bad) == 0 {
+		return
+	}
+	what := bad[0] + " is"
+	if len(bad) > 1 {
+		what = fmt.Sprintf("%d flow files are, e.g. %s,", len(bad), bad[0])
+	}
+	fmt.Fprintf(w, "warning: %s cut short (%v): the analyses of the derived tables count the flows as they were written, "+
+		"but the flows themselves cannot be read (query, export, replay, analyses of flows)%s\n", what, tape.ErrCutShort, flowFileAdvice(bad[0]))
 }

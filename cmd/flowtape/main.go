@@ -82,17 +82,28 @@ func outOfMemoryHint(cmd *cobra.Command, err error) string {
 	return ": DuckDB took up to 80% of this machine's memory (--memory-limit): free memory, or give a --temp-dir with room to spill to"
 }
 
-// unreadableHint says what to do about a flow file Parquet cannot open
-// (cut short by a copy that did not finish or a full disk, or damaged):
-// nothing flowtape runs brings its flows back. (Of a derived file, the
-// message says what to run: flowtape reindex.)
+// unreadableHint says what to do about a flow file Parquet cannot open:
+// a live file's piece torn by a crash is mended by recover (the
+// write-ahead log holds its rows); a file cut short otherwise (a copy
+// that did not finish, a full disk) or damaged, by nothing flowtape runs.
+// (Of a derived file, the message says what to run: flowtape reindex.)
 func unreadableHint(err error) string {
 	var ue *tape.UnreadableError
 	if !errors.As(err, &ue) {
 		return ""
 	}
-	if _, kind, ok := tape.RecordingDir(ue.Path); !ok || kind != schema.KindFlows {
+	return flowFileAdvice(ue.Path)
+}
+
+// flowFileAdvice is what to do about flow file p that cannot be read (""
+// where p is not a recording's flow file).
+func flowFileAdvice(p string) string {
+	dir, kind, ok := tape.RecordingDir(p)
+	switch {
+	case !ok || kind != schema.KindFlows:
 		return ""
+	case tape.IsPiece(p):
+		return ": a piece of a live file, torn when its recorder stopped: run flowtape recover " + dir
 	}
 	return ": copy it again from where it came, or move it out of the recording to read the rest (without its flows)"
 }

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/flowtape/flowtape/analyze"
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // flowtape query over imported real samples: any SQL, every format, the
@@ -197,7 +199,7 @@ func TestAnalyzeAFlowFileCutShort(t *testing.T) {
 	if code != 0 || got != want {
 		t.Errorf("analyze services with %s cut short: exit %d\n%s\nwant what the derived tables said before:\n%s", cut, code, got, want)
 	}
-	if !strings.Contains(errOut, "warning: "+cut+": cut short") || !strings.Contains(errOut, "copy it again") {
+	if !strings.Contains(errOut, "warning: "+cut+" is cut short") || !strings.Contains(errOut, "copy it again") {
 		t.Errorf("analyze services with %s cut short: no warning naming it and what to do; stderr:\n%s", cut, errOut)
 	}
 	for _, args := range [][]string{
@@ -212,6 +214,57 @@ func TestAnalyzeAFlowFileCutShort(t *testing.T) {
 			!strings.Contains(last, "copy it again from where it came, or move it out of the recording") {
 			t.Errorf("flowtape %s: exit %d, stderr %q; want exit 1 and a last line naming %s and what to do", strings.Join(args, " "), code, errOut, cut)
 		}
+	}
+}
+
+// A piece of a live file torn when its recorder stopped (power lost
+// before the piece reached the disk): the command names it and says to
+// run recover, which brings its rows back from the write-ahead log.
+func TestQueryATornPiece(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "live")
+	d, err := tape.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: "0123abcd", Writer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range testutil.SampleResponses(t) {
+		if f := r.GetFlow(); f != nil {
+			if err := s.WriteFlow(f); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// the recorder stops without closing its files
+	d.Close()
+	pieces, err := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "*.p0*.parquet"))
+	if err != nil || len(pieces) == 0 {
+		t.Fatalf("no pieces in %s: %v", dir, err)
+	}
+	st, err := os.Stat(pieces[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(pieces[0], st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCmd(t, "query", dir, "SELECT count(*) FROM flows")
+	if want := "run flowtape recover " + dir; code != 1 || !strings.Contains(errOut, pieces[0]) || !strings.HasSuffix(strings.TrimSpace(errOut), want) {
+		t.Fatalf("query with a torn piece: exit %d, stderr %q; want exit 1 naming %s and ending %q", code, errOut, pieces[0], want)
+	}
+	if out, errOut, code := runCmd(t, "recover", dir); code != 0 {
+		t.Fatalf("recover: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := runCmd(t, "query", dir, "SELECT count(*) FROM flows", "--format", "csv")
+	if code != 0 || strings.TrimSpace(out) != fmt.Sprintf("count_star()\n%d", n) {
+		t.Errorf("query after recover: exit %d, %q (stderr %q), want the %d flows written", code, out, errOut, n)
 	}
 }
 
