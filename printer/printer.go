@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -50,7 +51,8 @@ func Print(w io.Writer, format string, t Table) error {
 }
 
 // Cell prints a value as the table and Markdown print it: floats with at
-// most three decimals, lists of strings joined with commas, NULL as
+// most three decimals (three significant digits where those would print
+// 0), lists of strings joined with commas, NULL as
 // nothing (CSV prints floats exact).
 func Cell(v any) string {
 	switch x := v.(type) {
@@ -59,6 +61,11 @@ func Cell(v any) string {
 	case string:
 		return x
 	case float64:
+		if x != 0 && math.Abs(x) < 0.0005 {
+			// three decimals would print 0 (or -0): an error rate of
+			// 0.0004 is errors, not none
+			return strconv.FormatFloat(x, 'g', 3, 64)
+		}
 		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", x), "0"), ".")
 	case []string:
 		return strings.Join(x, ",")

@@ -38,3 +38,20 @@ func TestCheckFormat(t *testing.T) {
 		t.Errorf("CheckFormat(dot, allowed) = %v", err)
 	}
 }
+
+// The table and Markdown print floats with three decimals, but never a
+// float that is not zero as 0: an error rate of 0.0004 is errors.
+func TestCell(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{0.25, "0.25"}, {0.0, "0"}, {12.3456, "12.346"}, {0.000531, "0.001"},
+		{0.0004, "0.0004"}, {0.000417, "0.000417"}, {0.00012345, "0.000123"}, {-0.0002, "-0.0002"}, {1e-9, "1e-09"},
+		{nil, ""}, {"x", "x"}, {[]string{"a", "b"}, "a,b"}, {int64(7), "7"},
+	} {
+		if got := Cell(tc.v); got != tc.want {
+			t.Errorf("Cell(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
