@@ -2,9 +2,14 @@ package analyze
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // What: where every row of derived_connections is an attempt of its own
@@ -29,14 +34,14 @@ import (
 //
 // How the engine knows: the files' Parquet statistics say whether any row
 // has no attempt, or does not open its attempt (it continues one of
-// another file); where none, the attempts are counted (10 ms over 1M
-// flows), as two sessions may hold the same attempt, and so may one file,
-// rarely (a SYN at the very instant the row before it ended: the writer
-// names an attempt by its SYN's time). Not on the summary path, where
-// derived_connections holds only the connections that have a row which
-// does not open its attempt (or none): the variant would seldom apply,
-// and reading every connections file's statistics for it would cost a
-// long window thousands of footers.
+// another file); where none, each attempt must be in the files once (read
+// here: 1 ms over 1M flows), as two sessions may hold the same attempt,
+// and so may one file, rarely (a SYN at the very instant the row before it
+// ended: the writer names an attempt by its SYN's time). Not on the
+// summary path, where derived_connections holds only the connections that
+// have a row which does not open its attempt (or none): the variant would
+// seldom apply, and reading every connections file's statistics for it
+// would cost a long window thousands of footers.
 const connectionsSingle = "sql/connections_single.sql"
 
 // singleAttempts reports whether every row of derived_connections is an
@@ -60,8 +65,36 @@ FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 
 	if !ok {
 		return false, nil
 	}
-	if err := e.db.QueryRowContext(ctx, "SELECT count(DISTINCT attempt) = count(*) FROM derived_connections").Scan(&ok); err != nil {
-		return false, fmt.Errorf("count the connection attempts: %w", firstLine(err))
+	// Each attempt once: read here, from the files, as DuckDB's count of
+	// them cost a third of what the variant saves (10 ms of fixed cost;
+	// the 22k attempts of 1M flows take a millisecond here). Rows that two
+	// sessions hold alike count twice here, where the view keeps one: the
+	// general definition then, which is right anyway.
+	seen := map[int64]struct{}{}
+	for _, p := range files {
+		err := tape.ReadColumns(ctx, p, []string{"attempt"}, func(rec arrow.RecordBatch) error {
+			col, isInt := rec.Column(0).(*array.Int64)
+			if !isInt || col.NullN() > 0 {
+				return errNotSingle
+			}
+			for _, v := range col.Int64Values() {
+				if _, dup := seen[v]; dup {
+					return errNotSingle
+				}
+				seen[v] = struct{}{}
+			}
+			return nil
+		})
+		if errors.Is(err, errNotSingle) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read the connection attempts: %w", err)
+		}
 	}
-	return ok, nil
+	return true, nil
 }
+
+// errNotSingle ends the reading of attempts at the first that is not an
+// attempt of its own.
+var errNotSingle = errors.New("an attempt of several rows, or of none")
