@@ -35,13 +35,14 @@ import (
 // How the engine knows: the files' Parquet statistics say whether any row
 // has no attempt, or does not open its attempt (it continues one of
 // another file); where none, each attempt must be in the files once (read
-// here: 1 ms over 1M flows), as two sessions may hold the same attempt,
-// and so may one file, rarely (a SYN at the very instant the row before it
-// ended: the writer names an attempt by its SYN's time). Not on the
-// summary path, where derived_connections holds only the connections that
-// have a row which does not open its attempt (or none): the variant would
-// seldom apply, and reading every connections file's statistics for it
-// would cost a long window thousands of footers.
+// here: 1 ms over 1M flows; at most maxSingleAttempts), as two sessions
+// may hold the same attempt, and so may one file, rarely (a SYN at the
+// very instant the row before it ended: the writer names an attempt by its
+// SYN's time). Not on the summary path, where derived_connections holds
+// only the connections that have a row which does not open its attempt
+// (or none): the variant would seldom apply, and reading every
+// connections file's statistics for it would cost a long window thousands
+// of footers.
 const connectionsSingle = "sql/connections_single.sql"
 
 // singleAttempts reports whether every row of derived_connections is an
@@ -55,14 +56,16 @@ func (e *Engine) singleAttempts(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	var ok bool
+	var rows int64
 	err := e.db.QueryRowContext(ctx, `SELECT count(*) FILTER (path_in_schema = 'attempt') > 0
     AND count(*) FILTER (path_in_schema = 'opens') = count(*) FILTER (path_in_schema = 'attempt')
-    AND coalesce(bool_and(stats_null_count = 0 AND (path_in_schema = 'attempt' OR stats_min_value = 'true')), false)
-FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 'opens')`).Scan(&ok)
+    AND coalesce(bool_and(stats_null_count = 0 AND (path_in_schema = 'attempt' OR stats_min_value = 'true')), false),
+    coalesce(sum(row_group_num_rows) FILTER (path_in_schema = 'attempt'), 0)
+FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 'opens')`).Scan(&ok, &rows)
 	if err != nil {
 		return false, fmt.Errorf("read the statistics of %d connections files: %w", len(files), firstLine(err))
 	}
-	if !ok {
+	if !ok || rows > maxSingleAttempts {
 		return false, nil
 	}
 	// Each attempt once: read here, from the files, as DuckDB's count of
@@ -94,6 +97,12 @@ FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 
 	}
 	return true, nil
 }
+
+// maxSingleAttempts bounds the attempts read to know (a map of them, 10 MB
+// at most): what the variant saves is fixed cost, worth it where an
+// analysis takes a fraction of a second (10M flows hold 271k rows, 22k in
+// 1M), not past it, where a window of a big recording would read them all.
+const maxSingleAttempts = 1 << 18
 
 // errNotSingle ends the reading of attempts at the first that is not an
 // attempt of its own.

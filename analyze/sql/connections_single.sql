@@ -3,7 +3,7 @@
 -- of one attempt. The connections view (views/connections.sql) then
 -- orders no connection's rows in time and joins no attempt's rows, and
 -- gives each row as this does; planning and running what finds nothing to
--- do cost services 50 of its 300 ms over 1M flows. The engine defines it
+-- do cost services 25 of its 300 ms over 1M flows. The engine defines it
 -- so where it knows the rows are so (analyze/connections.go); a recording
 -- whose connections span files, or were derived on their own, gets the
 -- view's.
