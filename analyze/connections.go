@@ -75,27 +75,38 @@ FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 
 	// general definition then, which is right anyway.
 	seen := map[int64]struct{}{}
 	for _, p := range files {
-		err := tape.ReadColumns(ctx, p, []string{"attempt"}, func(rec arrow.RecordBatch) error {
-			col, isInt := rec.Column(0).(*array.Int64)
-			if !isInt || col.NullN() > 0 {
-				return errNotSingle
-			}
-			for _, v := range col.Int64Values() {
-				if _, dup := seen[v]; dup {
-					return errNotSingle
-				}
-				seen[v] = struct{}{}
-			}
-			return nil
-		})
-		if errors.Is(err, errNotSingle) {
+		if !attemptsOnce(ctx, p, seen) {
 			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("read the connection attempts: %w", err)
 		}
 	}
 	return true, nil
+}
+
+// attemptsOnce adds the attempts of connections file p to seen, and
+// reports whether each was new (and none NULL). A file it cannot read is
+// no file of single attempts: the general definition reads it then, in
+// DuckDB, which says what is wrong with it and what to run; arrow-go may
+// panic on a damaged page, where DuckDB gives an error.
+func attemptsOnce(ctx context.Context, p string, seen map[int64]struct{}) (once bool) {
+	defer func() {
+		if recover() != nil {
+			once = false
+		}
+	}()
+	err := tape.ReadColumns(ctx, p, []string{"attempt"}, func(rec arrow.RecordBatch) error {
+		col, isInt := rec.Column(0).(*array.Int64)
+		if !isInt || col.NullN() > 0 {
+			return errNotSingle
+		}
+		for _, v := range col.Int64Values() {
+			if _, dup := seen[v]; dup {
+				return errNotSingle
+			}
+			seen[v] = struct{}{}
+		}
+		return nil
+	})
+	return err == nil
 }
 
 // maxSingleAttempts bounds the attempts read to know (a map of them, 10 MB
