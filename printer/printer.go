@@ -61,10 +61,11 @@ func Cell(v any) string {
 	case string:
 		return x
 	case float64:
-		if x != 0 && math.Abs(x) < 0.0005 {
+		if x != 0 && math.Abs(x) < 0.0005 && !math.IsNaN(x) {
 			// three decimals would print 0 (or -0): an error rate of
-			// 0.0004 is errors, not none
-			return strconv.FormatFloat(x, 'g', 3, 64)
+			// 0.0004 is errors, not none; three significant digits
+			decimals := 2 - int(math.Floor(math.Log10(math.Abs(x))))
+			return strings.TrimRight(strconv.FormatFloat(x, 'f', decimals, 64), "0")
 		}
 		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", x), "0"), ".")
 	case []string:

@@ -253,13 +253,18 @@ func (e *UnreadableError) Error() string {
 }
 func (e *UnreadableError) Unwrap() error { return e.Err }
 
-// ErrCutShort is a file that begins as Parquet but ends before its footer.
-var ErrCutShort = errors.New("it ends before its Parquet footer")
+// ErrCutShort is a file that ends before its Parquet footer (or is
+// empty); ErrNotParquet, one that does not begin as Parquet does.
+var (
+	ErrCutShort   = errors.New("it ends before its Parquet footer")
+	ErrNotParquet = errors.New("it does not begin as a Parquet file")
+)
 
 // CheckParquet checks that a file begins and ends as a Parquet file does
 // (its magic at both ends), reading 8 bytes: a file cut short lacks the
 // footer, which Parquet writes last. It does not read the footer. The
-// error does not name the file.
+// error does not name the file; it is ErrCutShort or ErrNotParquet where
+// the file could be read.
 func CheckParquet(p string) error {
 	f, err := os.Open(p)
 	if err != nil {
@@ -271,7 +276,7 @@ func CheckParquet(p string) error {
 		return err
 	}
 	if st.Size() < 12 {
-		return fmt.Errorf("%d bytes, too short for Parquet", st.Size())
+		return fmt.Errorf("%w: %d bytes, too short for Parquet", ErrCutShort, st.Size())
 	}
 	head, tail := make([]byte, 4), make([]byte, 4)
 	if _, err := f.ReadAt(head, 0); err != nil {
@@ -282,7 +287,7 @@ func CheckParquet(p string) error {
 	}
 	switch {
 	case string(head) != "PAR1":
-		return errors.New("not a Parquet file")
+		return ErrNotParquet
 	case string(tail) != "PAR1":
 		return ErrCutShort
 	}

@@ -137,16 +137,20 @@ func copiesNote(w io.Writer, f tape.Files) {
 }
 
 // cutShortNote warns of flow files that end before their Parquet footer
-// (a copy that did not finish, a full disk, a piece torn by a crash): the
-// analyses that read only the derived tables still answer, from what was
-// derived when the flows were written, so without it nothing would say
-// that the flows themselves are gone. Reads 8 bytes of each file; a file
-// that cannot be opened is left to the command, which names it.
+// (a copy that did not finish, a full disk, a piece torn by a crash) or do
+// not begin as Parquet (overwritten): the analyses that read only the
+// derived tables still answer, from what was derived when the flows were
+// written, so without it nothing would say that the flows themselves are
+// gone. Reads 8 bytes of each file; a file that cannot be opened is left
+// to the command, which names it.
 func cutShortNote(w io.Writer, f tape.Files) {
 	var bad []string
+	var why error
 	for _, p := range f.Flows {
-		if errors.Is(tape.CheckParquet(p), tape.ErrCutShort) {
-			bad = append(bad, p)
+		if err := tape.CheckParquet(p); errors.Is(err, tape.ErrCutShort) || errors.Is(err, tape.ErrNotParquet) {
+			if bad = append(bad, p); why == nil {
+				why = err
+			}
 		}
 	}
 	if len(bad) == 0 {
@@ -156,6 +160,6 @@ func cutShortNote(w io.Writer, f tape.Files) {
 	if len(bad) > 1 {
 		what = fmt.Sprintf("%d flow files are, e.g. %s,", len(bad), bad[0])
 	}
-	fmt.Fprintf(w, "warning: %s cut short (%v): the analyses of the derived tables count the flows as they were written, "+
-		"but the flows themselves cannot be read (query, export, replay, analyses of flows)%s\n", what, tape.ErrCutShort, flowFileAdvice(bad[0]))
+	fmt.Fprintf(w, "warning: %s not a readable Parquet file (%v): the analyses of the derived tables count the flows as they were written, "+
+		"but the flows themselves cannot be read (query, export, replay, analyses of flows)%s\n", what, why, flowFileAdvice(bad[0]))
 }

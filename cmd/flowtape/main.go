@@ -99,6 +99,13 @@ func unreadableHint(err error) string {
 // where p is not a recording's flow file).
 func flowFileAdvice(p string) string {
 	dir, kind, ok := tape.RecordingDir(p)
+	if f, err := os.Open(p); err == nil {
+		f.Close()
+	} else {
+		// gone (a live file's piece its file replaced, retention) or
+		// not ours to read: the error says which
+		return ""
+	}
 	switch {
 	case !ok || kind != schema.KindFlows:
 		return ""

@@ -199,8 +199,21 @@ func TestAnalyzeAFlowFileCutShort(t *testing.T) {
 	if code != 0 || got != want {
 		t.Errorf("analyze services with %s cut short: exit %d\n%s\nwant what the derived tables said before:\n%s", cut, code, got, want)
 	}
-	if !strings.Contains(errOut, "warning: "+cut+" is cut short") || !strings.Contains(errOut, "copy it again") {
+	if !strings.Contains(errOut, "warning: "+cut+" is not a readable Parquet file (it ends before its Parquet footer)") || !strings.Contains(errOut, "copy it again") {
 		t.Errorf("analyze services with %s cut short: no warning naming it and what to do; stderr:\n%s", cut, errOut)
+	}
+	// emptied (a copy that failed at once) or overwritten at its head
+	for _, edit := range []func() error{
+		func() error { return os.Truncate(cut, 0) },
+		func() error { return os.WriteFile(cut, bytes.Repeat([]byte{0}, 4096), 0o600) },
+	} {
+		if err := edit(); err != nil {
+			t.Fatal(err)
+		}
+		got, errOut, code := runCmd(t, "analyze", "services", dir, "--format", "csv")
+		if code != 0 || got != want || !strings.Contains(errOut, "warning: "+cut+" is not a readable Parquet file") {
+			t.Errorf("analyze services with %s emptied or overwritten: exit %d, stderr %q", cut, code, errOut)
+		}
 	}
 	for _, args := range [][]string{
 		{"analyze", "drops", dir},
@@ -461,6 +474,37 @@ func TestAnalyzeARecordingAndItsCopy(t *testing.T) {
 		}
 		if !strings.Contains(errOut, "note: read once: ") || !strings.Contains(errOut, "copies of the same recording files, e.g. "+copied) {
 			t.Errorf("%v with its copy: no note of the files read once; stderr:\n%s", args, errOut)
+		}
+	}
+}
+
+// The advice for a flow file that cannot be read is only for one that is
+// there to read: not for a file gone meanwhile (a live file's piece its
+// file replaced), nor for a derived file (whose message says to reindex).
+func TestFlowFileAdvice(t *testing.T) {
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows", "date=2026-11-25", "hour=13", "20261125T130000Z-0123abcd-000001.parquet")
+	piece := strings.TrimSuffix(flows, ".parquet") + ".p000001.parquet"
+	derived := filepath.Join(dir, "requests", "date=2026-11-25", "hour=13", filepath.Base(flows))
+	for _, p := range []string{flows, piece, derived} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("PAR1"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{flows, "copy it again"},
+		{piece, "run flowtape recover " + dir},
+		{derived, ""},
+		{filepath.Join(filepath.Dir(flows), "20261125T130000Z-0123abcd-000002.parquet"), ""},
+	} {
+		got := flowFileAdvice(tc.path)
+		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("flowFileAdvice(%s) = %q, want %q", tc.path, got, tc.want)
 		}
 	}
 }
