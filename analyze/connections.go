@@ -52,6 +52,8 @@ func (e *Engine) singleAttempts(ctx context.Context) (bool, error) {
 	if len(files) == 0 || e.viewConnections || e.onSummaries() {
 		return false, nil
 	}
+	// The view first: it checks the files' footers, and says what to run
+	// of a damaged or foreign one, before the statistics below read them.
 	if err := e.ensure(ctx, "derived_connections"); err != nil {
 		return false, err
 	}

@@ -61,7 +61,7 @@ func Cell(v any) string {
 	case string:
 		return x
 	case float64:
-		if x != 0 && math.Abs(x) < 0.0005 && !math.IsNaN(x) {
+		if x != 0 && math.Abs(x) < 0.0005 { // (false for NaN)
 			// three decimals would print 0 (or -0): an error rate of
 			// 0.0004 is errors, not none; three significant digits
 			decimals := 2 - int(math.Floor(math.Log10(math.Abs(x))))
