@@ -87,14 +87,8 @@ FROM parquet_metadata(`+quoteList(files)+`) WHERE path_in_schema IN ('attempt', 
 // attemptsOnce adds the attempts of connections file p to seen, and
 // reports whether each was new (and none NULL). A file it cannot read is
 // no file of single attempts: the general definition reads it then, in
-// DuckDB, which says what is wrong with it and what to run; arrow-go may
-// panic on a damaged page, where DuckDB gives an error.
-func attemptsOnce(ctx context.Context, p string, seen map[int64]struct{}) (once bool) {
-	defer func() {
-		if recover() != nil {
-			once = false
-		}
-	}()
+// DuckDB, which says what is wrong with it and what to run.
+func attemptsOnce(ctx context.Context, p string, seen map[int64]struct{}) bool {
 	err := tape.ReadColumns(ctx, p, []string{"attempt"}, func(rec arrow.RecordBatch) error {
 		col, isInt := rec.Column(0).(*array.Int64)
 		if !isInt || col.NullN() > 0 {

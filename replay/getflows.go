@@ -60,8 +60,14 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 	default:
 		err = s.last(ctx, q, out)
 	}
-	if errors.Is(err, errDone) {
+	var ue *tape.UnreadableError
+	switch {
+	case errors.Is(err, errDone):
 		return nil
+	case errors.As(err, &ue):
+		// a damaged or cut-short file: the client is told which, as
+		// gRPC's code for data that is lost or corrupt; the server serves on
+		return status.Error(codes.DataLoss, err.Error())
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/flowtape/flowtape/internal/observer"
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/replay"
+	"github.com/flowtape/flowtape/tape"
 )
 
 var t0 = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
@@ -396,5 +398,31 @@ func TestFollowAtMaxSpeed(t *testing.T) {
 		if !proto.Equal(got[i], all[i]) {
 			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], all[i])
 		}
+	}
+}
+
+// A damaged flow file fails the requests that read it, as gRPC's DataLoss
+// naming the file, and the server serves on: arrow-go panics on some
+// damaged pages (tape/damaged.go), which ended the server and every
+// client's stream.
+func TestGetFlowsOfADamagedFile(t *testing.T) {
+	dir, _ := fixture(t)
+	files, err := tape.FindFiles(dir)
+	if err != nil || len(files.Flows) != 2 {
+		t.Fatalf("flow files: %v, %v", files.Flows, err)
+	}
+	damaged := files.Flows[1]
+	// a column the catalog does not read: the server starts
+	testutil.DamagePageHeader(t, damaged, "verdict")
+	c := serve(t, dir, replay.Options{})
+	for range 2 {
+		_, err := getFlows(t, c, &observerpb.GetFlowsRequest{})
+		if status.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), damaged) {
+			t.Fatalf("GetFlows: %v, want DataLoss naming %s", err, damaged)
+		}
+	}
+	st, err := c.ServerStatus(context.Background(), &observerpb.ServerStatusRequest{})
+	if err != nil || st.GetNumFlows() == 0 {
+		t.Fatalf("the server after the damaged file: %v, %v", st, err)
 	}
 }

@@ -2,9 +2,7 @@ package tape
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -53,7 +51,14 @@ func ReadColumns(ctx context.Context, path string, names []string, fn func(arrow
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer rr.Release()
-	for rr.Next() {
+	for {
+		more, err := nextBatch(rr, path)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		rec, err := inNameOrder(rr.RecordBatch(), names)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
@@ -64,10 +69,7 @@ func ReadColumns(ctx context.Context, path string, names []string, fn func(arrow
 			return err
 		}
 	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return readErr(rr, path)
 }
 
 // openAny opens a recording file of either kind, checking its version.

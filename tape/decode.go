@@ -2,7 +2,6 @@ package tape
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -183,7 +182,7 @@ func (r *rowReader[M]) read(ctx context.Context, open opener, groups []int, sort
 	for _, g := range groups {
 		inOrder, err := r.groupInOrder(ctx, g)
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.path, err)
+			return err
 		}
 		if inOrder {
 			err = r.readBatches(ctx, []int{g}, firstRow(rdr, g), false)
@@ -239,11 +238,18 @@ func (r *rowReader[M]) groupInOrder(ctx context.Context, g int) (bool, error) {
 	}
 	rr, err := r.fr.GetRecordReader(ctx, []int{col}, []int{g})
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("%s: %w", r.path, err)
 	}
 	defer rr.Release()
 	last := int64(math.MinInt64)
-	for rr.Next() {
+	for {
+		more, err := nextBatch(rr, r.path)
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			break
+		}
 		ts, ok := rr.RecordBatch().Column(0).(*array.Timestamp)
 		if !ok || ts.NullN() > 0 {
 			return false, nil
@@ -255,7 +261,7 @@ func (r *rowReader[M]) groupInOrder(ctx context.Context, g int) (bool, error) {
 			last = int64(v)
 		}
 	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+	if err := readErr(rr, r.path); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -270,17 +276,21 @@ func (r *rowReader[M]) readBatches(ctx context.Context, groups []int, first int6
 		return fmt.Errorf("%s: %w", r.path, err)
 	}
 	defer rr.Release()
-	for rr.Next() {
+	for {
+		more, err := nextBatch(rr, r.path)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		rec := rr.RecordBatch()
 		if err := r.queueBatch(ctx, rec, first, sort); err != nil {
 			return err
 		}
 		first += rec.NumRows()
 	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", r.path, err)
-	}
-	return nil
+	return readErr(rr, r.path)
 }
 
 // queueBatch hands the rows of rec out to decoders, a chunk each, and

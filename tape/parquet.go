@@ -241,8 +241,9 @@ func ReadFile[M proto.Message](ctx context.Context, t *schema.Table[M], path str
 	return info, errors.Join(err, fnErr)
 }
 
-// UnreadableError is a recording file that Parquet cannot open: cut
-// short (a copy that did not finish, a full disk) or damaged.
+// UnreadableError is a recording file that Parquet cannot open, cut
+// short (a copy that did not finish, a full disk) or damaged, or one with
+// a page that cannot be read (damaged.go).
 type UnreadableError struct {
 	Path string
 	Err  error

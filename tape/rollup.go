@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -79,7 +78,14 @@ func copyHours(ctx context.Context, bf *batchFile, sch *arrow.Schema, p, session
 	defer rr.Release()
 	grain := -1
 	minutes := false // a minute row came: no hour row may follow
-	for rr.Next() {
+	for {
+		more, err := nextBatch(rr, p)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		rec := rr.RecordBatch()
 		if grain < 0 {
 			if idx := rec.Schema().FieldIndices("grain"); len(idx) == 1 {
@@ -109,16 +115,13 @@ func copyHours(ctx context.Context, bf *batchFile, sch *arrow.Schema, p, session
 			continue
 		}
 		out := withSession(sch, rec.NewSlice(0, int64(k)), session)
-		err := bf.writeBuffered(out)
+		err = bf.writeBuffered(out)
 		out.Release()
 		if err != nil {
 			return err
 		}
 	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
+	return readErr(rr, p)
 }
 
 // withSession is rec (released) in the rollup's schema, with its session:

@@ -230,6 +230,32 @@ func TestAnalyzeAFlowFileCutShort(t *testing.T) {
 	}
 }
 
+// A flow file with a damaged page (one flipped byte of a page header,
+// which arrow-go panics on): the commands that read its rows with arrow-go
+// end with a line naming it and what to do, not a Go stack trace.
+func TestReadAFlowFileWithADamagedPage(t *testing.T) {
+	dir := importSamples(t)
+	files, err := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no flow files in %s: %v", dir, err)
+	}
+	damaged := files[len(files)-1]
+	testutil.DamagePageHeader(t, damaged, "time")
+	for _, args := range [][]string{
+		{"export", dir, "-o", filepath.Join(t.TempDir(), "out.json")},
+		{"reindex", dir, "--force"},
+		{"replay", dir, "--listen", "127.0.0.1:0"},
+	} {
+		_, errOut, code := runCmd(t, args...)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		last := lines[len(lines)-1]
+		if code != 1 || strings.Contains(errOut, "panic") || !strings.HasPrefix(last, "flowtape: ") || !strings.Contains(last, damaged) ||
+			!strings.Contains(last, "copy it again from where it came, or move it out of the recording") {
+			t.Errorf("flowtape %s: exit %d, stderr %q; want exit 1 and a last line naming %s and what to do", strings.Join(args, " "), code, errOut, damaged)
+		}
+	}
+}
+
 // A piece of a live file torn when its recorder stopped (power lost
 // before the piece reached the disk): the command names it and says to
 // run recover, which brings its rows back from the write-ahead log.

@@ -1,0 +1,85 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// DamagePageHeader changes one byte of the first page header of column
+// name in Parquet file p (its first row group), one that makes arrow-go
+// itself panic when it reads the file: the damage a flipped bit on disk
+// or in a copy can do, which flowtape's readers must report as an error.
+// Which byte does depends on the encoding, so it is looked for; the test
+// fails where none does (it would prove nothing).
+func DamagePageHeader(t testing.TB, p, name string) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := FirstPage(t, p, name)
+	for i := at; i < at+24 && i < len(b); i++ {
+		c := bytes.Clone(b)
+		c[i] ^= 0xff
+		if ArrowPanics(c) {
+			if err := os.WriteFile(p, c, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s: no byte of column %s's first page header makes arrow-go panic: the test proves nothing", p, name)
+}
+
+// FirstPage is where the first page header of column name of Parquet file
+// p begins, and where that column's data in the first row group ends.
+func FirstPage(t testing.TB, p, name string) (header, end int) {
+	t.Helper()
+	rdr, err := file.OpenParquetFile(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Close()
+	col := rdr.MetaData().Schema.ColumnIndexByName(name)
+	if col < 0 {
+		t.Fatalf("%s: no column %s", p, name)
+	}
+	cc, err := rdr.MetaData().RowGroup(0).ColumnChunk(col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := cc.DataPageOffset()
+	if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 {
+		start = min(start, cc.DictionaryPageOffset())
+	}
+	return int(start), int(start + cc.TotalCompressedSize())
+}
+
+// ArrowPanics reports whether arrow-go itself, unguarded, panics reading
+// every column of the Parquet file b.
+func ArrowPanics(b []byte) (did bool) {
+	defer func() { did = recover() != nil }()
+	rdr, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		return false
+	}
+	defer rdr.Close()
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
+	if err != nil {
+		return false
+	}
+	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+	if err != nil {
+		return false
+	}
+	defer rr.Release()
+	for rr.Next() {
+	}
+	return false
+}
