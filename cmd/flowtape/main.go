@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -89,11 +90,20 @@ func outOfMemoryHint(cmd *cobra.Command, err error) string {
 // (Of a derived file, the message says what to run: flowtape reindex.)
 func unreadableHint(err error) string {
 	var ue *tape.UnreadableError
-	if !errors.As(err, &ue) {
-		return ""
+	if errors.As(err, &ue) {
+		return flowFileAdvice(ue.Path)
 	}
-	return flowFileAdvice(ue.Path)
+	// DuckDB names a flow file whose page it could not read (one that
+	// does not decompress) so, and no more (of a derived file, analyze
+	// says to run reindex)
+	if m := duckdbUnreadable.FindStringSubmatch(err.Error()); m != nil {
+		return flowFileAdvice(m[1])
+	}
+	return ""
 }
+
+// duckdbUnreadable is how DuckDB's errors name a file it could not read.
+var duckdbUnreadable = regexp.MustCompile(`Failed to read file "([^"]+)"`)
 
 // flowFileAdvice is what to do about flow file p that cannot be read (""
 // where p is not a recording's flow file).
