@@ -76,8 +76,14 @@ func findIncident(tl, baseline []Point) *Incident {
 		name   string
 		of     func(Point) float64
 		margin float64
+		// the signal's share over buckets: of all their requests (flows),
+		// not a mean of the buckets' shares
+		parts func(Point) (part, whole int64)
 	}
-	signals := []signal{{"error rate", errRate, 0.01}, {"dropped flows", dropShare, 0.005}}
+	signals := []signal{
+		{"error rate", errRate, 0.01, func(p Point) (int64, int64) { return p.Errors, p.Requests }},
+		{"dropped flows", dropShare, 0.005, func(p Point) (int64, int64) { return p.Drops, p.Flows }},
+	}
 
 	// candidate says which buckets may depart: not the baseline's own.
 	candidate := func(int) bool { return true }
@@ -101,7 +107,7 @@ func findIncident(tl, baseline []Point) *Incident {
 		candidate = func(i int) bool { return tl[i].Start.Before(first) || tl[i].Start.After(last) }
 	}
 	best, end := -1, -1
-	var why string
+	var first signal
 	for _, s := range signals {
 		mean, sd, n := stats(series(baseline, s.of))
 		if n < 2 {
@@ -129,8 +135,7 @@ func findIncident(tl, baseline []Point) *Incident {
 				continue
 			}
 			if best < 0 || i < best {
-				best = i
-				why = fmt.Sprintf("%s %s, baseline %s", s.name, pct(s.of(tl[i])), pct(mean))
+				best, first = i, s
 			}
 			// It lasts until two buckets with values in a row are back
 			// under the limit.
@@ -149,6 +154,22 @@ func findIncident(tl, baseline []Point) *Incident {
 	}
 	if best < 0 {
 		return nil
+	}
+	// What departed first, as shares of all the requests (flows) of the
+	// incident's buckets and of the baseline's: the first bucket's share
+	// alone reads as the incident's, and is not.
+	share := func(ps []Point) float64 {
+		var part, whole int64
+		for _, p := range ps {
+			a, b := first.parts(p)
+			part, whole = part+a, whole+b
+		}
+		return float64(part) / float64(whole)
+	}
+	why := fmt.Sprintf("%s %s, baseline %s", first.name, pct(first.of(tl[best])), pct(share(baseline)))
+	if end > best {
+		why = fmt.Sprintf("%s %s over its %d buckets (the first %s), baseline %s",
+			first.name, pct(share(tl[best:end+1])), end-best+1, pct(first.of(tl[best])), pct(share(baseline)))
 	}
 	return &Incident{Start: tl[best].Start, Bucket: best, End: end, Why: why}
 }

@@ -28,13 +28,17 @@ func TestFindIncident(t *testing.T) {
 		baseline []Point
 		want     int // bucket, -1: none
 		end      int
+		why      string
 	}{
-		{"steady", steady, nil, -1, 0},
-		{"a short last bucket is not an incident", withTail(Point{Start: at(30), Flows: 8, Requests: 3, Errors: 1, ErrorRate: 0.33}), steady[:20], -1, 0},
-		{"one noisy bucket is not an incident", withTail(bad(30, 0.2), bad(31, 0.001), bad(32, 0.001), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], -1, 0},
-		{"errors from bucket 30, found from the data", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.3), bad(34, 0.2), bad(35, 0.2)), nil, 30, 35},
-		{"errors from bucket 30, against a baseline", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], 30, 32},
-		{"a baseline after the incident", append([]Point{bad(-3, 0.3), bad(-2, 0.3), bad(-1, 0.3)}, steady...), steady[10:], 0, 2},
+		{"steady", steady, nil, -1, 0, ""},
+		{"a short last bucket is not an incident", withTail(Point{Start: at(30), Flows: 8, Requests: 3, Errors: 1, ErrorRate: 0.33}), steady[:20], -1, 0, ""},
+		{"one noisy bucket is not an incident", withTail(bad(30, 0.2), bad(31, 0.001), bad(32, 0.001), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], -1, 0, ""},
+		{"errors from bucket 30, found from the data", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.3), bad(34, 0.2), bad(35, 0.2)), nil, 30, 35,
+			"error rate 22.83% over its 6 buckets (the first 20.00%), baseline 0.10%"},
+		{"errors from bucket 30, against a baseline", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], 30, 32,
+			"error rate 22.33% over its 3 buckets (the first 20.00%), baseline 0.10%"},
+		{"a baseline after the incident", append([]Point{bad(-3, 0.3), bad(-2, 0.3), bad(-1, 0.3)}, steady...), steady[10:], 0, 2,
+			"error rate 30.00% over its 3 buckets (the first 30.00%), baseline 0.10%"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inc := findIncident(tc.tl, tc.baseline)
@@ -45,6 +49,10 @@ func TestFindIncident(t *testing.T) {
 				t.Errorf("no incident, want one from bucket %d", tc.want)
 			case tc.want >= 0 && (inc.Bucket != tc.want || inc.End != tc.end):
 				t.Errorf("incident in buckets %d-%d, want %d-%d", inc.Bucket, inc.End, tc.want, tc.end)
+			case tc.want >= 0 && inc.Why != tc.why:
+				// the incident's share is of all its requests, not its
+				// first bucket's
+				t.Errorf("incident: %q, want %q", inc.Why, tc.why)
 			}
 		})
 	}
