@@ -233,6 +233,37 @@ func (p Params) ValidateFor(name string) error {
 	return nil
 }
 
+// flagReaders are the analyses that read each analysis's own flag (by its
+// name): given to another analysis, the flag would change nothing, and a
+// user who asked for errors by edge or a latency SLI of services would
+// take the answer for what they asked.
+var flagReaders = map[string][]string{
+	"level":     {"graph", "slo"},
+	"by":        {"errors"},
+	"bucket":    {"timeline", "slo"},
+	"objective": {"slo"},
+	"latency":   {"slo"},
+	"new-since": {"egress"},
+	"reporter":  {"services", "graph", "errors", "timeline", "slo"},
+}
+
+// CheckFlags returns an error naming the first of the flags given (by
+// name) that analysis name does not read, and the analyses that do.
+func CheckFlags(name string, given []string) error {
+	for _, f := range given {
+		readers, ok := flagReaders[f]
+		if !ok || slices.Contains(readers, name) {
+			continue
+		}
+		list := strings.Join(readers, ", ")
+		if n := len(readers); n > 1 {
+			list = strings.Join(readers[:n-1], ", ") + " and " + readers[n-1]
+		}
+		return fmt.Errorf("--%s applies to %s, not to %s", f, list, name)
+	}
+	return nil
+}
+
 func strOrNil(s string) any {
 	if s == "" {
 		return nil

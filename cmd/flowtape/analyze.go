@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/flowtape/flowtape/analyze"
 	"github.com/flowtape/flowtape/internal/defaults"
@@ -113,6 +114,11 @@ per-minute summaries written with the flows, and say so (--summaries).`,
 			}
 			if len(args) < 2 {
 				return usagef("give the recordings to analyze: flowtape analyze %s DIR...", args[0])
+			}
+			var given []string
+			cmd.Flags().Visit(func(f *pflag.Flag) { given = append(given, f.Name) })
+			if err := analyze.CheckFlags(args[0], given); err != nil {
+				return usageError{err}
 			}
 			if p.Since, p.Until, err = win.parse(); err != nil {
 				return err
