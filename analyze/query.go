@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/tape"
 )
 
 // Query runs any SQL over the views and returns its result; the views it
@@ -67,6 +68,10 @@ func (e *Engine) blame(ctx context.Context, err error) error {
 		if slices.Contains(derived, f) {
 			return fmt.Errorf("%w (%s is damaged: run flowtape reindex --force %s to derive it again from its flows)",
 				err, f, strings.Join(recordingsOf([]string{f}), " "))
+		}
+		if slices.Contains(e.files.Flows, f) {
+			// the command says what to do, as of a flow file cut short
+			return &tape.UnreadableError{Path: f, Err: err}
 		}
 		return fmt.Errorf("%w (%s is damaged: move it out of the recording to analyse the rest)", err, f)
 	}
