@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"math"
 	"time"
 
@@ -64,9 +65,11 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 	switch {
 	case errors.Is(err, errDone):
 		return nil
-	case errors.As(err, &ue):
+	case errors.As(err, &ue) && !errors.Is(err, fs.ErrNotExist):
 		// a damaged or cut-short file: the client is told which, as
-		// gRPC's code for data that is lost or corrupt; the server serves on
+		// gRPC's code for data that is lost or corrupt; the server serves
+		// on (a file gone is no such loss: a live piece gives way to its
+		// file between listing and reading)
 		return status.Error(codes.DataLoss, err.Error())
 	}
 	return err

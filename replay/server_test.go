@@ -403,8 +403,8 @@ func TestFollowAtMaxSpeed(t *testing.T) {
 
 // A damaged flow file fails the requests that read it, as gRPC's DataLoss
 // naming the file, and the server serves on: arrow-go panics on some
-// damaged pages (tape/damaged.go), which ended the server and every
-// client's stream.
+// damaged pages and footers (tape/damaged.go), which ended the server and
+// every client's stream.
 func TestGetFlowsOfADamagedFile(t *testing.T) {
 	dir, _ := fixture(t)
 	files, err := tape.FindFiles(dir)
@@ -424,5 +424,15 @@ func TestGetFlowsOfADamagedFile(t *testing.T) {
 	st, err := c.ServerStatus(context.Background(), &observerpb.ServerStatusRequest{})
 	if err != nil || st.GetNumFlows() == 0 {
 		t.Fatalf("the server after the damaged file: %v, %v", st, err)
+	}
+	// a footer damaged while it serves (the files are listed again for
+	// each request): arrow-go panics on some as it opens the file
+	testutil.DamageFooter(t, files.Flows[0])
+	_, err = getFlows(t, c, &observerpb.GetFlowsRequest{})
+	if status.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), files.Flows[0]) {
+		t.Fatalf("GetFlows: %v, want DataLoss naming %s", err, files.Flows[0])
+	}
+	if _, err := c.ServerStatus(context.Background(), &observerpb.ServerStatusRequest{}); err != nil {
+		t.Fatalf("the server after the damaged footer: %v", err)
 	}
 }

@@ -74,9 +74,9 @@ func ReadColumns(ctx context.Context, path string, names []string, fn func(arrow
 
 // openAny opens a recording file of either kind, checking its version.
 func openAny(path string) (*file.Reader, FileInfo, error) {
-	rdr, err := file.OpenParquetFile(path, false)
+	rdr, err := openParquet(path)
 	if err != nil {
-		return nil, FileInfo{}, &UnreadableError{path, err}
+		return nil, FileInfo{}, err
 	}
 	info, err := fileInfo(rdr)
 	if err != nil {

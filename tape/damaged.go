@@ -8,22 +8,42 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// Damaged pages. What: a file whose page arrow-go cannot read is an
-// UnreadableError naming it, whichever reader meets it. Why: arrow-go's
-// Parquet reader (v18.8.0) panics on some damaged pages rather than
-// failing: a page header whose type byte is changed (one flipped bit on
-// disk or in a copy) leaves its data page header nil, and
-// serializedPageReader.Next dereferences it. The readers of flows run in
-// goroutines of their own (decode.go), where a panic ends the process: one
-// damaged file would end a replay server with every client's stream, or
-// an export, a reindex or an analysis's catalog with a Go stack trace
-// instead of a line naming the file. The trade-off: only reading a batch
-// is guarded (nextBatch), not the code that uses the batch, so that a bug
-// of flowtape's still panics as a bug rather than blaming the user's
-// file. Guarded by TestReadersOfADamagedPage.
+// Damaged files. What: a recording file whose footer or page arrow-go
+// cannot read is an UnreadableError naming it, whichever reader meets it.
+// Why: arrow-go's Parquet reader (v18.8.0) panics on some damaged bytes
+// rather than failing: a page header whose type byte is changed (one
+// flipped bit on disk or in a copy) leaves its data page header nil, which
+// serializedPageReader.Next dereferences; a changed byte of the footer's
+// schema can make an invalid logical type, which parsing the footer panics
+// on. The readers of flows run in goroutines of their own (decode.go), and
+// replay opens files on every request, where a panic ends the process: one
+// damaged file would end a replay server with every client's stream, or an
+// export, a reindex or an analysis's catalog with a Go stack trace instead
+// of a line naming the file. The trade-off: only opening a file
+// (openParquet) and reading a batch (nextBatch: arrow-go's page reading,
+// with the zstd decoding flowtape gives it) are guarded, not the code that
+// uses the batch, so that a bug there still panics as a bug rather than
+// blaming the user's file. Guarded by TestReadersOfADamagedPage.
+
+// openParquet opens Parquet file path and parses its footer; a file that
+// cannot be opened so (missing, cut short, damaged) is an UnreadableError.
+func openParquet(path string, opts ...file.ReadOption) (rdr *file.Reader, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Debug("arrow-go panicked reading a footer", "file", path, "panic", r, "stack", string(debug.Stack()))
+			rdr, err = nil, &UnreadableError{Path: path, Err: fmt.Errorf("a damaged footer (arrow-go: %v)", r)}
+		}
+	}()
+	rdr, err = file.OpenParquetFile(path, false, opts...)
+	if err != nil {
+		return nil, &UnreadableError{Path: path, Err: err}
+	}
+	return rdr, nil
+}
 
 // nextBatch is rr.Next, with the panic arrow-go raises on a damaged page of
 // file path as an UnreadableError.
@@ -38,8 +58,9 @@ func nextBatch(rr pqarrow.RecordReader, path string) (more bool, err error) {
 }
 
 // readErr is why rr stopped reading file path: nil at the end of its rows,
-// the context's error, or a page it could not read (a checksum that does
-// not match, data that does not decompress) as an UnreadableError.
+// or a page it could not read (a header that does not parse, data that
+// does not decompress or fails zstd's checksum) as an UnreadableError. (A
+// reader that stops for its context says so, should arrow-go's do.)
 func readErr(rr pqarrow.RecordReader, path string) error {
 	err := rr.Err()
 	switch {

@@ -20,8 +20,9 @@ import (
 // reader of flows (replay and export read through Scan, analyses' catalogs
 // and reindex through ReadColumns), never a panic: arrow-go panics on some
 // damaged page headers (see damaged.go), and the readers decode in
-// goroutines of their own, where a panic would end the process. A page
-// whose data no longer matches its checksum is the same error. So are the
+// goroutines of their own, where a panic would end the process; it
+// panics on some damaged footers too. A page whose data no longer
+// decompresses (or fails zstd's checksum) is the same error. So are the
 // summary files a rollup reads.
 func TestReadersOfADamagedPage(t *testing.T) {
 	ctx := context.Background()
@@ -49,7 +50,10 @@ func TestReadersOfADamagedPage(t *testing.T) {
 		{"a page header arrow-go panics on", func(t *testing.T, path string) {
 			testutil.DamagePageHeader(t, path, "time")
 		}},
-		{"a page whose data fails its checksum", func(t *testing.T, path string) {
+		{"a footer arrow-go panics on", func(t *testing.T, path string) {
+			testutil.DamageFooter(t, path)
+		}},
+		{"a page whose data fails zstd's checksum", func(t *testing.T, path string) {
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -68,6 +72,10 @@ func TestReadersOfADamagedPage(t *testing.T) {
 			dir := copyDir(t, src)
 			path := filepath.Join(dir, rel)
 			c.damage(t, path)
+			if c.name == "a footer arrow-go panics on" {
+				_, err := tape.Stat(path)
+				named(t, "Stat", err, path)
+			}
 			err := tape.Scan(ctx, tape.Files{Flows: []string{path}}, tape.Window{}, func(*observerpb.GetFlowsResponse) error { return nil })
 			named(t, "Scan", err, path)
 			named(t, "ReadColumns", tape.ReadColumns(ctx, path, schema.DeriveColumns, func(arrow.RecordBatch) error { return nil }), path)

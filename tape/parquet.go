@@ -297,9 +297,9 @@ func CheckParquet(p string) error {
 
 // Stat reads the footer of a recording file.
 func Stat(path string) (FileInfo, error) {
-	rdr, err := file.OpenParquetFile(path, false)
+	rdr, err := openParquet(path)
 	if err != nil {
-		return FileInfo{}, &UnreadableError{path, err}
+		return FileInfo{}, err
 	}
 	defer rdr.Close()
 	info, err := fileInfo(rdr)

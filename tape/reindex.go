@@ -211,6 +211,9 @@ func reindexFile(ctx context.Context, path, writer string, conns *schema.ConnSta
 	}
 	if err != nil {
 		d.discard()
+		if ue := (*UnreadableError)(nil); errors.As(err, &ue) && ue.Path == path {
+			return rows, fmt.Errorf("reindex: %w", err) // it names the file
+		}
 		return rows, fmt.Errorf("reindex %s: %w", path, err)
 	}
 	return rows, nil

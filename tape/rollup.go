@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/flowtape/flowtape/schema"
@@ -46,6 +45,9 @@ func WriteRollup(ctx context.Context, out string, files []string, meta map[strin
 		}
 		if err := copyHours(ctx, d.bf, sch, p, SessionOf(p)); err != nil {
 			d.discard()
+			if ue := (*UnreadableError)(nil); errors.As(err, &ue) && ue.Path == p {
+				return fmt.Errorf("roll up into %s: %w", out, err) // it names p
+			}
 			return fmt.Errorf("roll up %s into %s: %w", p, out, err)
 		}
 	}
@@ -62,7 +64,7 @@ func WriteRollup(ctx context.Context, out string, files []string, meta map[strin
 // copyHours appends the hour rows of summary file p to bf, with their
 // session.
 func copyHours(ctx context.Context, bf *batchFile, sch *arrow.Schema, p, session string) error {
-	rdr, err := file.OpenParquetFile(p, false)
+	rdr, err := openParquet(p)
 	if err != nil {
 		return err
 	}

@@ -279,9 +279,9 @@ func openFile[M proto.Message](t *schema.Table[M], path string, opts ...file.Rea
 }
 
 func openFileKind(kind, path string, opts ...file.ReadOption) (*file.Reader, FileInfo, error) {
-	rdr, err := file.OpenParquetFile(path, false, opts...)
+	rdr, err := openParquet(path, opts...)
 	if err != nil {
-		return nil, FileInfo{}, &UnreadableError{path, err}
+		return nil, FileInfo{}, err
 	}
 	info, err := fileInfo(rdr)
 	if err == nil && info.Kind != kind {

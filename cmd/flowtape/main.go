@@ -83,11 +83,12 @@ func outOfMemoryHint(cmd *cobra.Command, err error) string {
 	return ": DuckDB took up to 80% of this machine's memory (--memory-limit): free memory, or give a --temp-dir with room to spill to"
 }
 
-// unreadableHint says what to do about a flow file Parquet cannot open:
+// unreadableHint says what to do about a flow file Parquet cannot read:
 // a live file's piece torn by a crash is mended by recover (the
 // write-ahead log holds its rows); a file cut short otherwise (a copy
 // that did not finish, a full disk) or damaged, by nothing flowtape runs.
-// (Of a derived file, the message says what to run: flowtape reindex.)
+// (Of a derived file the analyses read, their message says what to run:
+// flowtape reindex.)
 func unreadableHint(err error) string {
 	var ue *tape.UnreadableError
 	if errors.As(err, &ue) {
@@ -95,15 +96,17 @@ func unreadableHint(err error) string {
 	}
 	// DuckDB names a flow file whose page it could not read (one that
 	// does not decompress) so, and no more (of a derived file, analyze
-	// says to run reindex)
-	if m := duckdbUnreadable.FindStringSubmatch(err.Error()); m != nil {
+	// says to run reindex); files of different columns in one read_parquet
+	// it names so too, which no copy mends
+	if m := duckdbUnreadable.FindStringSubmatch(err.Error()); m != nil && !strings.HasPrefix(m[2], "schema mismatch") {
 		return flowFileAdvice(m[1])
 	}
 	return ""
 }
 
-// duckdbUnreadable is how DuckDB's errors name a file it could not read.
-var duckdbUnreadable = regexp.MustCompile(`Failed to read file "([^"]+)"`)
+// duckdbUnreadable is how DuckDB's errors name a file it could not read,
+// and why (a path may hold a quote: the name ends at the quote before ": ").
+var duckdbUnreadable = regexp.MustCompile(`Failed to read file "(.+?)": (.*)`)
 
 // flowFileAdvice is what to do about flow file p that cannot be read (""
 // where p is not a recording's flow file).

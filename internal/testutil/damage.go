@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"testing"
 
@@ -35,6 +36,41 @@ func DamagePageHeader(t testing.TB, p, name string) {
 		}
 	}
 	t.Fatalf("%s: no byte of column %s's first page header makes arrow-go panic: the test proves nothing", p, name)
+}
+
+// DamageFooter changes one byte of Parquet file p's footer, one that
+// makes arrow-go itself panic when it opens the file (a schema element's
+// logical type it cannot parse, for one). The test fails where none does.
+func DamageFooter(t testing.TB, p string) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 12 {
+		t.Fatalf("%s: %d bytes, no footer", p, len(b))
+	}
+	size := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
+	for i := len(b) - 8 - size; i < len(b)-8; i++ {
+		c := bytes.Clone(b)
+		c[i] ^= 0xff
+		if footerPanics(c) {
+			if err := os.WriteFile(p, c, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s: no byte of the footer makes arrow-go panic: the test proves nothing", p)
+}
+
+func footerPanics(b []byte) (did bool) {
+	defer func() { did = recover() != nil }()
+	rdr, err := file.NewParquetReader(bytes.NewReader(b))
+	if err == nil {
+		rdr.Close()
+	}
+	return false
 }
 
 // FirstPage is where the first page header of column name of Parquet file
