@@ -34,7 +34,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 	}
 	if r.Incident != nil {
-		fmt.Fprintf(&b, "> **Incident from %s UTC**: %s (bucket %s).\n\n", r.Incident.Start.UTC().Format("15:04:05"), mdText(r.Incident.Why), r.Bucket)
+		fmt.Fprintf(&b, "> **Incident from %s UTC** (buckets of %s): %s.\n\n", r.Incident.Start.UTC().Format("15:04:05"), r.Bucket, mdText(r.Incident.Why))
 	}
 	l7 := "none: L3/L4 flows only (connections, drops and verdicts are shown instead of requests)"
 	if r.Summary.L7 {

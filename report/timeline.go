@@ -106,7 +106,7 @@ func findIncident(tl, baseline []Point) *Incident {
 		first, last := baseline[0].Start, baseline[len(baseline)-1].Start
 		candidate = func(i int) bool { return tl[i].Start.Before(first) || tl[i].Start.After(last) }
 	}
-	best, end := -1, -1
+	best, end, firstEnd := -1, -1, -1
 	var first signal
 	for _, s := range signals {
 		mean, sd, n := stats(series(baseline, s.of))
@@ -134,9 +134,6 @@ func findIncident(tl, baseline []Point) *Incident {
 			if !next {
 				continue
 			}
-			if best < 0 || i < best {
-				best, first = i, s
-			}
 			// It lasts until two buckets with values in a row are back
 			// under the limit.
 			last, under := i, 0
@@ -149,15 +146,19 @@ func findIncident(tl, baseline []Point) *Incident {
 				}
 			}
 			end = max(end, last)
+			if best < 0 || i < best {
+				best, first, firstEnd = i, s, last
+			}
 			break
 		}
 	}
 	if best < 0 {
 		return nil
 	}
-	// What departed first, as shares of all the requests (flows) of the
-	// incident's buckets and of the baseline's: the first bucket's share
-	// alone reads as the incident's, and is not.
+	// What departed first, as shares of all the requests (flows) of its
+	// buckets over the limit and of the baseline's: the first bucket's
+	// share alone reads as the incident's, and is not. (The incident may
+	// last longer, for the other signal: its share is not diluted so.)
 	share := func(ps []Point) float64 {
 		var part, whole int64
 		for _, p := range ps {
@@ -166,10 +167,11 @@ func findIncident(tl, baseline []Point) *Incident {
 		}
 		return float64(part) / float64(whole)
 	}
-	why := fmt.Sprintf("%s %s, baseline %s", first.name, pct(first.of(tl[best])), pct(share(baseline)))
-	if end > best {
-		why = fmt.Sprintf("%s %s over its %d buckets (the first %s), baseline %s",
-			first.name, pct(share(tl[best:end+1])), end-best+1, pct(first.of(tl[best])), pct(share(baseline)))
+	clock := func(i int) string { return tl[i].Start.UTC().Format("15:04:05") }
+	why := fmt.Sprintf("%s %s in the bucket of %s; baseline %s", first.name, pct(first.of(tl[best])), clock(best), pct(share(baseline)))
+	if firstEnd > best {
+		why = fmt.Sprintf("%s %s in the buckets from %s to %s, %s in the first; baseline %s",
+			first.name, pct(share(tl[best:firstEnd+1])), clock(best), clock(firstEnd), pct(first.of(tl[best])), pct(share(baseline)))
 	}
 	return &Incident{Start: tl[best].Start, Bucket: best, End: end, Why: why}
 }

@@ -22,6 +22,11 @@ func TestFindIncident(t *testing.T) {
 	bad := func(i int, rate float64) Point {
 		return Point{Start: at(i), Flows: 4000, Requests: 1000, Errors: int64(1000 * rate), ErrorRate: rate}
 	}
+	dropping := func(i int, drops int64) Point {
+		p := bad(i, 0.001)
+		p.Drops = drops
+		return p
+	}
 	for _, tc := range []struct {
 		name     string
 		tl       []Point
@@ -34,11 +39,15 @@ func TestFindIncident(t *testing.T) {
 		{"a short last bucket is not an incident", withTail(Point{Start: at(30), Flows: 8, Requests: 3, Errors: 1, ErrorRate: 0.33}), steady[:20], -1, 0, ""},
 		{"one noisy bucket is not an incident", withTail(bad(30, 0.2), bad(31, 0.001), bad(32, 0.001), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], -1, 0, ""},
 		{"errors from bucket 30, found from the data", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.3), bad(34, 0.2), bad(35, 0.2)), nil, 30, 35,
-			"error rate 22.83% over its 6 buckets (the first 20.00%), baseline 0.10%"},
+			"error rate 22.83% in the buckets from 13:05:00 to 13:05:50, 20.00% in the first; baseline 0.10%"},
 		{"errors from bucket 30, against a baseline", withTail(bad(30, 0.2), bad(31, 0.25), bad(32, 0.22), bad(33, 0.001), bad(34, 0.001), bad(35, 0.001)), steady[:20], 30, 32,
-			"error rate 22.33% over its 3 buckets (the first 20.00%), baseline 0.10%"},
+			"error rate 22.33% in the buckets from 13:05:00 to 13:05:20, 20.00% in the first; baseline 0.10%"},
+		// the drops' share is of their own buckets, not diluted by the
+		// errors' that follow
+		{"drops from bucket 30, errors from 33", withTail(dropping(30, 400), dropping(31, 400), bad(32, 0.001), bad(33, 0.3), bad(34, 0.3), bad(35, 0.3)), steady[:20], 30, 35,
+			"dropped flows 10.00% in the buckets from 13:05:00 to 13:05:10, 10.00% in the first; baseline 0.00%"},
 		{"a baseline after the incident", append([]Point{bad(-3, 0.3), bad(-2, 0.3), bad(-1, 0.3)}, steady...), steady[10:], 0, 2,
-			"error rate 30.00% over its 3 buckets (the first 30.00%), baseline 0.10%"},
+			"error rate 30.00% in the buckets from 12:59:30 to 12:59:50, 30.00% in the first; baseline 0.10%"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inc := findIncident(tc.tl, tc.baseline)
