@@ -20,22 +20,11 @@ import (
 // fails where none does (it would prove nothing).
 func DamagePageHeader(t testing.TB, p, name string) {
 	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, p)
 	at, _ := FirstPage(t, p, name)
-	for i := at; i < at+24 && i < len(b); i++ {
-		c := bytes.Clone(b)
-		c[i] ^= 0xff
-		if ArrowPanics(c) {
-			if err := os.WriteFile(p, c, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
+	if !flipOne(t, p, b, at, min(at+24, len(b)), ArrowPanics) {
+		t.Fatalf("%s: no byte of column %s's first page header makes arrow-go panic: the test proves nothing", p, name)
 	}
-	t.Fatalf("%s: no byte of column %s's first page header makes arrow-go panic: the test proves nothing", p, name)
 }
 
 // DamageFooter changes one byte of Parquet file p's footer, one that
@@ -43,25 +32,41 @@ func DamagePageHeader(t testing.TB, p, name string) {
 // logical type it cannot parse, for one). The test fails where none does.
 func DamageFooter(t testing.TB, p string) {
 	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, p)
 	if len(b) < 12 {
 		t.Fatalf("%s: %d bytes, no footer", p, len(b))
 	}
 	size := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
-	for i := len(b) - 8 - size; i < len(b)-8; i++ {
+	if !flipOne(t, p, b, max(len(b)-8-size, 0), len(b)-8, footerPanics) {
+		t.Fatalf("%s: no byte of the footer makes arrow-go panic: the test proves nothing", p)
+	}
+}
+
+// flipOne writes b, the bytes of file p, to p with the first byte in
+// [from, to) inverted whose inversion makes bad true; false where none
+// does (p is then as it was).
+func flipOne(t testing.TB, p string, b []byte, from, to int, bad func([]byte) bool) bool {
+	t.Helper()
+	for i := from; i < to; i++ {
 		c := bytes.Clone(b)
 		c[i] ^= 0xff
-		if footerPanics(c) {
+		if bad(c) {
 			if err := os.WriteFile(p, c, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			return
+			return true
 		}
 	}
-	t.Fatalf("%s: no byte of the footer makes arrow-go panic: the test proves nothing", p)
+	return false
+}
+
+func readFile(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func footerPanics(b []byte) (did bool) {
