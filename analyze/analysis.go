@@ -245,6 +245,8 @@ var flagReaders = map[string][]string{
 	"latency":   {"slo"},
 	"new-since": {"egress"},
 	"reporter":  {"services", "graph", "errors", "timeline", "slo"},
+	// coverage counts each node's flows and losses, of every namespace
+	"namespace": {"services", "graph", "errors", "drops", "dns", "timeline", "egress", "slo"},
 }
 
 // CheckFlags returns an error naming the first of the flags given (by

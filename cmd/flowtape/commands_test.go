@@ -127,6 +127,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"analyze", "services", "x", "--latency", "300ms"}, "--latency applies to slo, not to services"},
 		{[]string{"analyze", "drops", "x", "--reporter", "client"}, "--reporter applies to services, graph, errors, timeline and slo, not to drops"},
 		{[]string{"analyze", "graph", "x", "--bucket", "1m"}, "--bucket applies to timeline and slo, not to graph"},
+		{[]string{"analyze", "coverage", "x", "-n", "shop"}, "--namespace applies to services, graph, errors, drops, dns, timeline, egress and slo, not to coverage"},
 		{[]string{"record", "-o", "x", "--retention", "a week"}, `invalid argument "a week" for "--retention" flag: use a duration such as 7d`},
 		{[]string{"analyze", "services", "x", "--memory-limit", "lots"}, `--memory-limit: invalid size "lots": use e.g. 256MB or 20GiB`},
 		{[]string{"query", "x", "SELECT 1", "--memory-limit", "2Gx"}, `--memory-limit: invalid size "2Gx": use e.g. 256MB`},
