@@ -241,6 +241,10 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 		t.Fatalf("no flow files in %s: %v", dir, err)
 	}
 	damaged := files[len(files)-1]
+	valid, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
 	testutil.DamagePageHeader(t, damaged, "time")
 	for _, args := range [][]string{
 		{"export", dir, "-o", filepath.Join(t.TempDir(), "out.json")},
@@ -255,15 +259,12 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 			t.Errorf("flowtape %s: exit %d, stderr %q; want exit 1 and a last line naming %s and what to do", strings.Join(args, " "), code, errOut, damaged)
 		}
 	}
-	// the page data itself damaged: DuckDB names the file it cannot
-	// decompress, and the line says what to do
-	valid, err := os.ReadFile(damaged)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// the first half of the column's first zstd frame: page data, not a
-	// page header, which DuckDB is not given damaged (CI's test binary
-	// once died in DuckDB of one)
+	// the page data itself damaged (in the file as it was, its page
+	// headers whole): DuckDB names the file it cannot decompress, and the
+	// line says what to do. Only the first half of the column's first zstd
+	// frame is damaged: page data, which zstd's checksum guards, not a page
+	// header, which DuckDB is never given damaged (CI's test binary died in
+	// DuckDB of one, twice)
 	start, end := testutil.FirstPage(t, damaged, "time")
 	frame := bytes.Index(valid[start:end], []byte{0x28, 0xb5, 0x2f, 0xfd})
 	if frame < 0 {
