@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -233,8 +235,11 @@ func TestAnalyzeAFlowFileCutShort(t *testing.T) {
 
 // A flow file with a damaged page (one flipped byte of a page header,
 // which arrow-go panics on): the commands that read its rows with arrow-go
-// end with a line naming it and what to do, not a Go stack trace.
+// end with a line naming it and what to do, not a Go stack trace. They run
+// as processes of the built binary: a native crash (DuckDB's, on damaged
+// data) fails this test alone, not every test of the package with it.
 func TestReadAFlowFileWithADamagedPage(t *testing.T) {
+	bin := testutil.FlowtapeBinary(t)
 	dir := importSamples(t)
 	files, err := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "*.parquet"))
 	if err != nil || len(files) == 0 {
@@ -245,13 +250,32 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		var errOut bytes.Buffer
+		// (replay would serve on, were the file read)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stderr = &errOut
+		err := cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return errOut.String(), 0
+		case errors.As(err, &ee) && ee.Exited():
+			return errOut.String(), ee.ExitCode()
+		}
+		t.Fatalf("flowtape %s: %v (not an exit of its own)\n%s", strings.Join(args, " "), err, errOut.String())
+		return "", 0
+	}
 	testutil.DamagePageHeader(t, damaged, "time")
 	for _, args := range [][]string{
 		{"export", dir, "-o", filepath.Join(t.TempDir(), "out.json")},
 		{"reindex", dir, "--force"},
 		{"replay", dir, "--listen", "127.0.0.1:0"},
 	} {
-		_, errOut, code := runCmd(t, args...)
+		errOut, code := run(args...)
 		lines := strings.Split(strings.TrimSpace(errOut), "\n")
 		last := lines[len(lines)-1]
 		if code != 1 || strings.Contains(errOut, "panic") || !strings.HasPrefix(last, "flowtape: ") || !strings.Contains(last, damaged) ||
@@ -263,8 +287,7 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 	// headers whole): DuckDB names the file it cannot decompress, and the
 	// line says what to do. Only the first half of the column's first zstd
 	// frame is damaged: page data, which zstd's checksum guards, not a page
-	// header, which DuckDB is never given damaged (CI's test binary died in
-	// DuckDB of one, twice)
+	// header, which DuckDB is never given damaged (it may crash on one)
 	start, end := testutil.FirstPage(t, damaged, "time")
 	frame := bytes.Index(valid[start:end], []byte{0x28, 0xb5, 0x2f, 0xfd})
 	if frame < 0 {
@@ -277,7 +300,7 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 	}
 	hi = lo + (hi-lo)/2
 	named := false // by DuckDB itself
-	for at := lo; at+8 < hi; at += max(1, (hi-lo)/16) {
+	for at := lo; at+8 < hi; at += max(1, (hi-lo)/4) {
 		b := bytes.Clone(valid)
 		for i := at; i < at+8; i++ {
 			b[i] ^= 0xff
@@ -285,7 +308,7 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 		if err := os.WriteFile(damaged, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, errOut, code := runCmd(t, "query", dir, "SELECT min(time) FROM flows_all")
+		errOut, code := run("query", dir, "SELECT min(time) FROM flows_all")
 		if code == 0 {
 			continue // DuckDB read the damaged data as data
 		}
