@@ -18,6 +18,7 @@ import (
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/printer"
 	"github.com/flowtape/flowtape/schema"
+	"github.com/flowtape/flowtape/sim"
 	"github.com/flowtape/flowtape/tape"
 )
 
@@ -240,7 +241,12 @@ func TestAnalyzeAFlowFileCutShort(t *testing.T) {
 // data) fails this test alone, not every test of the package with it.
 func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 	bin := testutil.FlowtapeBinary(t)
-	dir := importSamples(t)
+	// (a simulated recording: some damage to the samples' page headers
+	// sends arrow-go into minutes of decoding where DamagePageHeader
+	// looks for the byte it panics on)
+	dir := filepath.Join(t.TempDir(), "rec")
+	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	testutil.WriteRecording(t, dir, "rec", testutil.SimResponses(sim.Scenarios["incident"], 3, 50, t0, t0.Add(20*time.Second)))
 	files, err := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "*.parquet"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no flow files in %s: %v", dir, err)
