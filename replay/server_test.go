@@ -417,8 +417,8 @@ func TestGetFlowsOfADamagedFile(t *testing.T) {
 	c := serve(t, dir, replay.Options{})
 	for range 2 {
 		_, err := getFlows(t, c, &observerpb.GetFlowsRequest{})
-		if status.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), damaged) {
-			t.Fatalf("GetFlows: %v, want DataLoss naming %s", err, damaged)
+		if status.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), damaged) || !strings.Contains(err.Error(), "a damaged page (arrow-go: ") {
+			t.Fatalf("GetFlows: %v, want DataLoss naming %s, from arrow-go's panic", err, damaged)
 		}
 	}
 	st, err := c.ServerStatus(context.Background(), &observerpb.ServerStatusRequest{})

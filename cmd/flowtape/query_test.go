@@ -284,9 +284,12 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 		errOut, code := run(args...)
 		lines := strings.Split(strings.TrimSpace(errOut), "\n")
 		last := lines[len(lines)-1]
-		if code != 1 || strings.Contains(errOut, "panic") || !strings.HasPrefix(last, "flowtape: ") || !strings.Contains(last, damaged) ||
+		if code != 1 || strings.Contains(errOut, "panic:") || !strings.HasPrefix(last, "flowtape: ") || !strings.Contains(last, damaged) ||
 			!strings.Contains(last, "copy it again from where it came, or move it out of the recording") {
 			t.Errorf("flowtape %s: exit %d, stderr %q; want exit 1 and a last line naming %s and what to do", strings.Join(args, " "), code, errOut, damaged)
+		}
+		if args[0] == "export" && !strings.Contains(errOut, "a damaged page (arrow-go: ") {
+			t.Errorf("flowtape export: %q, want the panic arrow-go raised on the page, recovered", errOut)
 		}
 	}
 	// the page data itself damaged (in the file as it was, its page

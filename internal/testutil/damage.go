@@ -19,8 +19,11 @@ import (
 // copy can do, which flowtape's readers must report as an error. The
 // byte is not looked for by trying each: some other damage to a header
 // sends arrow-go into minutes of decoding. The test fails where the
-// header is not as Parquet's compact Thrift writes it, or arrow-go does
-// not panic (it would prove nothing).
+// header is not as Parquet's compact Thrift writes it. Whether arrow-go
+// panics on the file is the caller's to check (ArrowPanics), where no
+// library of C++ has taken the process's SIGSEGV handler: chDB (ClickHouse)
+// does, and then the nil dereference Go would recover from ends the
+// process (cmd's test binary died so in CI).
 func DamagePageHeader(t testing.TB, p, name string) {
 	t.Helper()
 	b := readFile(t, p)
@@ -32,9 +35,6 @@ func DamagePageHeader(t testing.TB, p, name string) {
 	}
 	c := bytes.Clone(b)
 	c[at+1] ^= 0x04
-	if !ArrowPanics(c) {
-		t.Fatalf("%s: column %s's first page with its type changed does not make arrow-go panic: the test proves nothing", p, name)
-	}
 	if err := os.WriteFile(p, c, 0o600); err != nil {
 		t.Fatal(err)
 	}
