@@ -51,25 +51,15 @@ func ReadColumns(ctx context.Context, path string, names []string, fn func(arrow
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer rr.Release()
-	for {
-		more, err := nextBatch(rr, path)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		rec, err := inNameOrder(rr.RecordBatch(), names)
+	return eachBatch(rr, path, func(b arrow.RecordBatch) error {
+		rec, err := inNameOrder(b, names)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		err = fn(rec)
 		rec.Release()
-		if err != nil {
-			return err
-		}
-	}
-	return readErr(rr, path)
+		return err
+	})
 }
 
 // openAny opens a recording file of either kind, checking its version.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
@@ -24,7 +25,7 @@ import (
 // damaged file would end a replay server with every client's stream, or an
 // export, a reindex or an analysis's catalog with a Go stack trace instead
 // of a line naming the file. The trade-off: only opening a file
-// (openParquet) and reading a batch (nextBatch: arrow-go's page reading,
+// (openParquet) and reading a batch (eachBatch: arrow-go's page reading,
 // with the zstd decoding flowtape gives it) are guarded, not the code that
 // uses the batch, so that a bug there still panics as a bug rather than
 // blaming the user's file. Guarded by TestReadersOfADamagedPage.
@@ -43,6 +44,33 @@ func openParquet(path string, opts ...file.ReadOption) (rdr *file.Reader, err er
 		return nil, &UnreadableError{Path: path, Err: err}
 	}
 	return rdr, nil
+}
+
+// errStopReading, returned by eachBatch's fn, ends the reading early
+// without an error.
+var errStopReading = errors.New("stop reading")
+
+// eachBatch calls fn with each batch rr reads from file path, in order,
+// until fn returns an error (errStopReading: stop, without one) or the
+// rows end. A page arrow-go cannot read, or panics on, is an
+// UnreadableError; fn is not guarded (see above). The batch is rr's: fn
+// retains what it keeps.
+func eachBatch(rr pqarrow.RecordReader, path string, fn func(arrow.RecordBatch) error) error {
+	for {
+		more, err := nextBatch(rr, path)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return readErr(rr, path)
+		}
+		if err := fn(rr.RecordBatch()); err != nil {
+			if errors.Is(err, errStopReading) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // nextBatch is rr.Next, with the panic arrow-go raises on a damaged page of

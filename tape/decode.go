@@ -241,30 +241,23 @@ func (r *rowReader[M]) groupInOrder(ctx context.Context, g int) (bool, error) {
 		return false, fmt.Errorf("%s: %w", r.path, err)
 	}
 	defer rr.Release()
-	last := int64(math.MinInt64)
-	for {
-		more, err := nextBatch(rr, r.path)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
-		ts, ok := rr.RecordBatch().Column(0).(*array.Timestamp)
+	last, inOrder := int64(math.MinInt64), true
+	err = eachBatch(rr, r.path, func(rec arrow.RecordBatch) error {
+		ts, ok := rec.Column(0).(*array.Timestamp)
 		if !ok || ts.NullN() > 0 {
-			return false, nil
+			inOrder = false
+			return errStopReading
 		}
 		for _, v := range ts.TimestampValues() {
 			if int64(v) < last {
-				return false, nil
+				inOrder = false
+				return errStopReading
 			}
 			last = int64(v)
 		}
-	}
-	if err := readErr(rr, r.path); err != nil {
-		return false, err
-	}
-	return true, nil
+		return nil
+	})
+	return inOrder && err == nil, err
 }
 
 // readBatches reads consecutive row groups, whose first row is row first
@@ -276,21 +269,13 @@ func (r *rowReader[M]) readBatches(ctx context.Context, groups []int, first int6
 		return fmt.Errorf("%s: %w", r.path, err)
 	}
 	defer rr.Release()
-	for {
-		more, err := nextBatch(rr, r.path)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		rec := rr.RecordBatch()
+	return eachBatch(rr, r.path, func(rec arrow.RecordBatch) error {
 		if err := r.queueBatch(ctx, rec, first, sort); err != nil {
 			return err
 		}
 		first += rec.NumRows()
-	}
-	return readErr(rr, r.path)
+		return nil
+	})
 }
 
 // queueBatch hands the rows of rec out to decoders, a chunk each, and

@@ -80,15 +80,7 @@ func copyHours(ctx context.Context, bf *batchFile, sch *arrow.Schema, p, session
 	defer rr.Release()
 	grain := -1
 	minutes := false // a minute row came: no hour row may follow
-	for {
-		more, err := nextBatch(rr, p)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		rec := rr.RecordBatch()
+	return eachBatch(rr, p, func(rec arrow.RecordBatch) error {
 		if grain < 0 {
 			if idx := rec.Schema().FieldIndices("grain"); len(idx) == 1 {
 				grain = idx[0]
@@ -114,16 +106,13 @@ func copyHours(ctx context.Context, bf *batchFile, sch *arrow.Schema, p, session
 			minutes = true
 		}
 		if k == 0 {
-			continue
+			return nil
 		}
 		out := withSession(sch, rec.NewSlice(0, int64(k)), session)
-		err = bf.writeBuffered(out)
+		err := bf.writeBuffered(out)
 		out.Release()
-		if err != nil {
-			return err
-		}
-	}
-	return readErr(rr, p)
+		return err
+	})
 }
 
 // withSession is rec (released) in the rollup's schema, with its session:
