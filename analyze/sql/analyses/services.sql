@@ -29,8 +29,8 @@ req AS (
         'no_response', 'error', 'client_error', 'latency_ns', 'latency_bucket'])
 ),
 -- the requests counted once, by edge, protocol and latency bucket, with
--- their latencies: what inbound, outbound and the percentiles read (read
--- three times, millions of requests would be kept in memory)
+-- their latencies: what the counts (in, out) and the percentiles read
+-- (read three times, millions of requests would be kept in memory)
 calls AS (
     SELECT client, client_namespace, server, server_namespace, protocol, latency_bucket AS b,
         ft_requests(no_response) AS requests,
@@ -41,86 +41,72 @@ calls AS (
     FROM req
     GROUP BY ALL
 ),
--- per service and protocol first: the protocols are listed from a few
--- rows, not every request
-inbound AS (
-    SELECT service, namespace, string_agg(protocol, ',' ORDER BY protocol) AS protocols,
-        sum(requests)::BIGINT AS requests, sum(errors)::BIGINT AS errors, sum(client_errors)::BIGINT AS client_errors,
-        sum(no_response)::BIGINT AS no_response
-    FROM (SELECT server AS service, server_namespace AS namespace, protocol,
-              sum(requests) AS requests, sum(errors) AS errors, sum(client_errors) AS client_errors, sum(no_response) AS no_response
-          FROM calls
-          GROUP BY ALL)
-    GROUP BY ALL
-),
 latencies AS (SELECT {s: server, n: server_namespace} AS g, b, l FROM calls),
 quantiles AS (
     SELECT g.s AS service, g.n AS namespace, q FROM ft_quantiles('latencies', [0.5, 0.9, 0.95, 0.99, 1.0])
 ),
-outbound AS (
-    SELECT client AS service, client_namespace AS namespace, sum(requests)::BIGINT AS outbound_requests,
-        sum(errors)::BIGINT AS outbound_errors
-    FROM calls GROUP BY ALL
-),
 -- the flows of the window, counted by minute and kind (the traffic view)
 tr AS (FROM ft_traffic_in('win')),
--- per destination and kind of flow first: the aggregates below then see a
--- few rows per service
-flow_kinds AS (
-    SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, l4_protocol, l7_protocol, verdict, drop_reason_desc,
-        sum(flows) AS flows, sum(tcp_resets) AS tcp_resets
+-- Every count of a service, from one aggregate over rows of each kind
+-- (src): a service's requests as server (in) and as client (out), the
+-- flows to it (flow), the flows by their own destination, not swapped
+-- (dst: its dropped packets by reason, as the drops view lists them, and
+-- the DNS answers to it, as the dns view does) and its connections
+-- (conn). Why one: DuckDB gives each GROUP BY a hash table sized for many
+-- groups, memory a fresh process faults in, several ms each; these counts
+-- over a few rows each were ten aggregates and seven joins. With
+-- ft_quantiles' change, services at 1M flows took 0.31-0.33 s against
+-- 0.33-0.37 s (BenchmarkAnalyzeScale: 3.06x a plain scan against
+-- 3.23-3.39x). A count of a kind a service has no rows of is NULL, as the
+-- LEFT JOIN of each count was.
+rows AS (
+    SELECT 'in' AS src, server AS service, server_namespace AS namespace, protocol, requests, errors, client_errors, no_response
+    FROM calls
+    UNION ALL BY NAME
+    SELECT 'out' AS src, client AS service, client_namespace AS namespace, requests AS outbound_requests, errors AS outbound_errors
+    FROM calls
+    UNION ALL BY NAME
+    SELECT 'flow' AS src, destination AS service, coalesce(destination_namespace, '') AS namespace, l4_protocol, l7_protocol, verdict,
+        drop_reason_desc, flows, tcp_resets
     FROM tr
-    GROUP BY ALL
-),
-flows_in AS (
-    SELECT service, namespace,
-        string_agg(DISTINCT l4_protocol, ',' ORDER BY l4_protocol) AS l4_protocols,
-        sum(flows)::BIGINT AS flows,
-        coalesce(sum(flows) FILTER (l7_protocol IN ('http', 'grpc')), 0) AS http_flows,
-        coalesce(sum(flows) FILTER (l7_protocol = 'dns'), 0) AS dns_flows,
-        coalesce(sum(flows) FILTER (verdict = 'DROPPED'), 0)::BIGINT AS drops,
-        coalesce(sum(flows) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')), 0)::BIGINT AS policy_denies,
-        sum(tcp_resets)::BIGINT AS tcp_resets
-    FROM flow_kinds
-    GROUP BY ALL
-),
--- dropped packets by their own destination (not swapped), as the drops
--- view lists them
-reasons AS (
-    SELECT service, namespace, ft_counts_of(reason, n) AS drops_by_reason
-    FROM (SELECT flow_destination AS service, coalesce(flow_destination_namespace, '') AS namespace,
-              coalesce(drop_reason_desc, 'DROP_REASON_' || drop_reason) AS reason, sum(flows)::BIGINT AS n
-          FROM tr WHERE verdict = 'DROPPED' GROUP BY ALL)
-    GROUP BY ALL
-),
-conns AS (
-    SELECT destination AS service, coalesce(destination_namespace, '') AS namespace, count(*) AS connections,
-        ft_errors(failed) AS connection_failures,
-        ft_connections_lost(dropped, unanswered) AS connections_lost,
-        count(*) FILTER (judged) AS judged_connections
+    UNION ALL BY NAME
+    SELECT 'dst' AS src, flow_destination AS service, coalesce(flow_destination_namespace, '') AS namespace, dns_errors,
+        CASE WHEN verdict = 'DROPPED' THEN {k: coalesce(drop_reason_desc, 'DROP_REASON_' || drop_reason), n: flows} END AS dropped_by
+    FROM tr
+    UNION ALL BY NAME
+    SELECT 'conn' AS src, destination AS service, coalesce(destination_namespace, '') AS namespace, failed, dropped, unanswered, judged
     FROM ft_connections_in('win', ['destination', 'destination_namespace', 'failed', 'dropped', 'unanswered', 'judged'])
-    GROUP BY ALL
 ),
--- DNS answers other than NOERROR, by the client that asked (the answer's
--- destination), as the dns view lists them
-dns_errors AS (
-    SELECT flow_destination AS service, coalesce(flow_destination_namespace, '') AS namespace, sum(dns_errors)::BIGINT AS dns_errors
-    FROM tr
-    GROUP BY ALL
-),
-services AS (
-    SELECT service, namespace FROM inbound UNION SELECT service, namespace FROM flows_in
+counts AS (
+    SELECT service, namespace,
+        -- the services listed: the destinations of requests or flows
+        bool_or(src IN ('in', 'flow')) AS listed,
+        bool_or(src = 'in') AS served,
+        CASE WHEN count(protocol) > 0 THEN array_to_string(list_sort(list_distinct(list(protocol) FILTER (src = 'in'))), ',') END AS protocols,
+        sum(requests)::BIGINT AS requests, sum(errors)::BIGINT AS errors, sum(client_errors)::BIGINT AS client_errors,
+        sum(no_response)::BIGINT AS no_response,
+        sum(outbound_requests)::BIGINT AS outbound_requests, sum(outbound_errors)::BIGINT AS outbound_errors,
+        CASE WHEN count(l4_protocol) > 0 THEN array_to_string(list_sort(list_distinct(list(l4_protocol) FILTER (src = 'flow'))), ',') END AS l4_protocols,
+        sum(flows)::BIGINT AS flows,
+        sum(flows) FILTER (l7_protocol IN ('http', 'grpc')) AS http_flows,
+        sum(flows) FILTER (l7_protocol = 'dns') AS dns_flows,
+        (sum(flows) FILTER (verdict = 'DROPPED'))::BIGINT AS drops,
+        (sum(flows) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')))::BIGINT AS policy_denies,
+        sum(tcp_resets)::BIGINT AS tcp_resets,
+        ft_counts_list(ft_sum_by_key(list(dropped_by) FILTER (dropped_by IS NOT NULL))) AS drops_by_reason,
+        nullif(count(*) FILTER (src = 'conn'), 0) AS connections,
+        CASE WHEN count(*) FILTER (src = 'conn') > 0 THEN ft_errors(failed) END AS connection_failures,
+        CASE WHEN count(*) FILTER (src = 'conn') > 0 THEN ft_connections_lost(dropped, unanswered) END AS connections_lost,
+        CASE WHEN count(*) FILTER (src = 'conn') > 0 THEN count(*) FILTER (judged) END AS judged_connections,
+        sum(dns_errors)::BIGINT AS dns_errors
+    FROM rows
+    GROUP BY service, namespace
 ),
 joined AS (
-    SELECT *, i.service IS NOT NULL OR coalesce(f.http_flows, 0) > 0 AS l7
-    FROM services s
-    LEFT JOIN inbound i USING (service, namespace)
-    LEFT JOIN flows_in f USING (service, namespace)
-    LEFT JOIN outbound o USING (service, namespace)
-    LEFT JOIN reasons dr USING (service, namespace)
-    LEFT JOIN conns c USING (service, namespace)
-    LEFT JOIN dns_errors n USING (service, namespace)
+    SELECT *, served OR coalesce(http_flows, 0) > 0 AS l7
+    FROM counts
     LEFT JOIN quantiles USING (service, namespace)
+    WHERE listed
 )
 SELECT
     service,
