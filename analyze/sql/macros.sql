@@ -247,7 +247,7 @@ CREATE OR REPLACE MACRO ft_counts_list(l) AS
     list_aggr(list_transform(list_sort(list_transform(l, e -> {n: -e.n, k: e.k})), e -> e.k || '=' || (-e.n)), 'string_agg', ',');
 
 -- ft_sum_by_key is a list of {k: name, n: count} with each name once,
--- its counts summed.
+-- its counts summed; a NULL name is left out, as ft_counts_of leaves it.
 CREATE OR REPLACE MACRO ft_sum_by_key(l) AS
     list_transform(list_distinct(list_transform(l, e -> e.k)),
         key -> {n: list_sum(list_transform(list_filter(l, e -> e.k = key), e -> e.n)), k: key});

@@ -57,8 +57,12 @@ tr AS (FROM ft_traffic_in('win')),
 -- over a few rows each were ten aggregates and seven joins. With
 -- ft_quantiles' change, services at 1M flows took 0.31-0.33 s against
 -- 0.33-0.37 s (BenchmarkAnalyzeScale: 3.06x a plain scan against
--- 3.23-3.39x). A count of a kind a service has no rows of is NULL, as the
--- LEFT JOIN of each count was.
+-- 3.23-3.39x). The counts the final SELECT reads as they are (requests,
+-- errors, connections lost and judged) are NULL for a service without
+-- rows of their kind, as the LEFT JOIN of each count gave them; the rest
+-- are NULL there too where they were 0, and only read through coalesce
+-- or > 0. (A service whose name is NULL, which no endpoint of a flow
+-- gets, now has its counts: no join matched it.)
 rows AS (
     SELECT 'in' AS src, server AS service, server_namespace AS namespace, protocol, requests, errors, client_errors, no_response
     FROM calls
