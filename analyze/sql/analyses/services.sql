@@ -98,16 +98,22 @@ counts AS (
         (sum(flows) FILTER (drop_reason_desc IN ('POLICY_DENIED', 'POLICY_DENY')))::BIGINT AS policy_denies,
         sum(tcp_resets)::BIGINT AS tcp_resets,
         ft_counts_list(ft_sum_by_key(list(dropped_by) FILTER (dropped_by IS NOT NULL))) AS drops_by_reason,
-        nullif(count(*) FILTER (src = 'conn'), 0) AS connections,
-        CASE WHEN count(*) FILTER (src = 'conn') > 0 THEN ft_errors(failed) END AS connection_failures,
-        CASE WHEN count(*) FILTER (src = 'conn') > 0 THEN ft_connections_lost(dropped, unanswered) END AS connections_lost,
-        CASE WHEN count(*) FILTER (src = 'conn') > 0 THEN count(*) FILTER (judged) END AS judged_connections,
+        count(*) FILTER (src = 'conn') AS connections,
+        ft_errors(failed) AS connection_failures,
+        ft_connections_lost(dropped, unanswered) AS connections_lost,
+        count(*) FILTER (judged) AS judged_connections,
         sum(dns_errors)::BIGINT AS dns_errors
     FROM rows
     GROUP BY service, namespace
 ),
+-- (the connection counts NULL for a service without connections)
 joined AS (
-    SELECT *, served OR coalesce(http_flows, 0) > 0 AS l7
+    SELECT * REPLACE (
+            nullif(connections, 0) AS connections,
+            CASE WHEN connections > 0 THEN connection_failures END AS connection_failures,
+            CASE WHEN connections > 0 THEN connections_lost END AS connections_lost,
+            CASE WHEN connections > 0 THEN judged_connections END AS judged_connections),
+        served OR coalesce(http_flows, 0) > 0 AS l7
     FROM counts
     LEFT JOIN quantiles USING (service, namespace)
     WHERE listed
