@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,28 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	var o, e bytes.Buffer
 	code = run(context.Background(), args, &o, &e)
 	return o.String(), e.String(), code
+}
+
+// runProcess runs name (a built flowtape, or a wrapper of one) with args
+// as a process of its own, within two minutes, and gives its stderr and
+// exit code; the test fails where it ended otherwise than by exiting.
+func runProcess(t *testing.T, name string, args ...string) (stderr string, code int) {
+	t.Helper()
+	var e bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stderr = &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return e.String(), 0
+	case errors.As(err, &ee) && ee.Exited():
+		return e.String(), ee.ExitCode()
+	}
+	t.Fatalf("%s %s: %v (not an exit of its own)\n%s", name, strings.Join(args, " "), err, e.String())
+	return "", 0
 }
 
 // wantOneLineError runs flowtape with args and checks that it fails as a

@@ -96,15 +96,8 @@ func TestImportCommand(t *testing.T) {
 		{[]string{"export", dir, "--since", "yesterday-ish"}, 2, "invalid --since"},
 		{[]string{"export", t.TempDir()}, 1, "not a flowtape recording"},
 	} {
-		c := exec.Command(bin, tc.args...)
-		var stderr bytes.Buffer
-		c.Stderr = &stderr
-		err := c.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		msg := strings.TrimSpace(stderr.String())
+		stderr, code := runProcess(t, bin, tc.args...)
+		msg := strings.TrimSpace(stderr)
 		if code != tc.code || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
 			t.Errorf("flowtape %s: exit %d, stderr %q; want exit %d and one line with %q", strings.Join(tc.args, " "), code, msg, tc.code, tc.want)
 		}

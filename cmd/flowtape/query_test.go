@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -256,25 +254,8 @@ func TestReadAFlowFileWithADamagedPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) (string, int) {
-		t.Helper()
-		var errOut bytes.Buffer
-		// (replay would serve on, were the file read)
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stderr = &errOut
-		err := cmd.Run()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			return errOut.String(), 0
-		case errors.As(err, &ee) && ee.Exited():
-			return errOut.String(), ee.ExitCode()
-		}
-		t.Fatalf("flowtape %s: %v (not an exit of its own)\n%s", strings.Join(args, " "), err, errOut.String())
-		return "", 0
-	}
+	// (replay would serve on, were the file read: runProcess bounds it)
+	run := func(args ...string) (string, int) { t.Helper(); return runProcess(t, bin, args...) }
 	testutil.DamagePageHeader(t, damaged, "time")
 	for _, args := range [][]string{
 		{"export", dir, "-o", filepath.Join(t.TempDir(), "out.json")},
