@@ -69,17 +69,25 @@ CREATE OR REPLACE MACRO ft_quantiles(rel, qs) AS TABLE
     WITH h AS (
         SELECT g, b, sum(len(l))::BIGINT AS c, flatten(list(l)) AS l FROM query_table(rel) WHERE len(l) > 0 GROUP BY ALL
     ),
+    -- each bucket's position: the window sorts the counts alone (with
+    -- the lists it took 10 ms of services' 250 over 1M flows)
     cum AS (
-        SELECT g, c, l, sum(c) OVER (PARTITION BY g ORDER BY b ROWS UNBOUNDED PRECEDING)::BIGINT - c AS before,
+        SELECT g, b, c, sum(c) OVER (PARTITION BY g ORDER BY b ROWS UNBOUNDED PRECEDING)::BIGINT - c AS before,
             sum(c) OVER (PARTITION BY g)::BIGINT AS n
-        FROM h
+        FROM (SELECT g, b, c FROM h)
     ),
-    -- the bucket each quantile's 1-based position falls in, and the value
-    -- there
+    -- the buckets the quantiles' 1-based positions k fall in, each with
+    -- the positions in it, sorted once however many fall in it
+    chosen AS (
+        SELECT g, before, list_sort(h.l) AS s, ks
+        FROM (SELECT g, b, before,
+                list_filter(list_transform(range(1, len(qs) + 1), i -> {i: i, k: greatest(ceil(qs[i] * n), 1)::BIGINT}),
+                    x -> x.k > before AND x.k <= before + c) AS ks
+              FROM cum) JOIN h USING (g, b)
+        WHERE len(ks) > 0
+    ),
     at_rank AS (
-        SELECT g, i, list_sort(l)[k - before] AS v
-        FROM (SELECT g, c, l, before, i, greatest(ceil(qs[i] * n), 1)::BIGINT AS k FROM cum, range(1, len(qs) + 1) r(i))
-        WHERE k > before AND k <= before + c
+        SELECT g, x.i AS i, s[x.k - before] AS v FROM (SELECT g, before, s, unnest(ks) AS x FROM chosen)
     )
     SELECT g, list_transform(list_sort(list({i: i, v: v})), x -> x.v) AS q
     FROM at_rank
