@@ -228,6 +228,33 @@ func TestOpenAndQueryErrors(t *testing.T) {
 	}
 }
 
+// The setup makes the macros a query calls when it calls them: a user's
+// query gets the ones it names, and the ones they call, also where the
+// name is written so that the engine cannot see it before DuckDB does
+// (quoted).
+func TestQueryGetsTheMacrosItCalls(t *testing.T) {
+	e := open(t, sampleRecording(t, "basic-sample-10-flows.json"))
+	for q, want := range map[string]any{
+		"SELECT ft_error_rate(1, 10)":                          0.1,
+		`SELECT "ft_in_namespace"('a', 'b')`:                   true,
+		"SELECT ft_traffic_health(false, NULL, NULL, 0, NULL)": "unknown",
+	} {
+		res, err := e.Query(context.Background(), q)
+		if err != nil {
+			t.Errorf("%s: %v", q, err)
+			continue
+		}
+		if got := res.Rows[0][0]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", q, got, want)
+		}
+	}
+	// a table macro, and the views and macros it reads
+	got := count(t, e, "WITH w AS (FROM ft_window()) SELECT count(*) FROM ft_requests_in('w', NULL)")
+	if want := count(t, e, "SELECT count(*) FROM requests_counted"); got != want {
+		t.Errorf("ft_requests_in over the whole window: %d requests, want %d", got, want)
+	}
+}
+
 // With --memory-limit, work larger than memory spills to --temp-dir and
 // finishes instead of failing.
 func TestMemoryLimitSpillsToTempDir(t *testing.T) {

@@ -43,7 +43,7 @@ func (e *Engine) Query(ctx context.Context, q string, args ...any) (printer.Tabl
 }
 
 // missingObject is DuckDB's error for a view or macro that is not set up.
-var missingObject = regexp.MustCompile(`Catalog Error: Table(?: Function)? with name (\w+) does not exist`)
+var missingObject = regexp.MustCompile(`Catalog Error: (?:Table(?: Function)?|Scalar Function|Macro Function) with name (\w+) does not exist`)
 
 func errString(err error) string {
 	if err == nil {

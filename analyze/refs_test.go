@@ -44,6 +44,8 @@ func TestRefsOfTheAnalyses(t *testing.T) {
 		"DESCRIBE requests": {"requests"},
 		"SELECT * FROM edges -- FROM connections\nJOIN dns USING (node_name)":      {"edges", "dns"},
 		"SELECT getvariable('ft_pods_renamed'), * FROM ft_in_window('drops', 'w')": {"ft_in_window", "ft_pods_renamed", "drops"},
+		// the macros a query calls, and no name in a comment
+		"SELECT ft_error_rate (e, n), FT_HEALTH(r) FROM x -- ft_since()": {"ft_error_rate", "ft_health"},
 	} {
 		got := e.refs(q)
 		slices.Sort(got)
@@ -94,9 +96,10 @@ func TestSplitStatements(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("splitStatements = %q, want %q", got, want)
 	}
-	// every statement of a view file creates a view or macro (one that
-	// did not would be set up by no query)
+	// every statement of a file the setup splits creates one view or
+	// macro (one that did not would be set up by no query)
 	files, _ := fs.Glob(SQL, "sql/views/*.sql")
+	files = append(files, "sql/macros.sql", "sql/window.sql", "sql/slo.sql", "sql/summary/rows.sql", "sql/summary/views.sql")
 	for _, f := range files {
 		b, _ := SQL.ReadFile(f)
 		for _, stmt := range splitStatements(string(b)) {
@@ -115,8 +118,9 @@ func TestSplitStatements(t *testing.T) {
 			steps[p] = s.title
 		}
 	}
-	if steps["connections"] == steps["ft_connections"] || steps["ft_connections"] != steps["ft_connections_in"] {
-		t.Errorf("connections.sql's steps: %q, %q, %q; want the view apart from the macros",
-			steps["connections"], steps["ft_connections"], steps["ft_connections_in"])
+	if steps["connections"] == steps["ft_connections"] || steps["ft_connections"] == steps["ft_connections_in"] ||
+		steps["ft_since"] == steps["ft_until"] {
+		t.Errorf("steps: %q, %q, %q, %q, %q; want a step per view and per macro",
+			steps["connections"], steps["ft_connections"], steps["ft_connections_in"], steps["ft_since"], steps["ft_until"])
 	}
 }

@@ -39,11 +39,13 @@ type setupStep struct {
 // objectRefs find the relations a text reads: names after FROM, JOIN,
 // DESCRIBE, SUMMARIZE, SHOW and TABLE, and names passed to a macro (a
 // relation, by name) or to getvariable (a variable a step sets) as its
-// first argument. Two patterns, as one match may not hold the other
-// (FROM ft_in_window('requests_counted', ...)).
+// first argument, and the macros a text calls (ft_...(). Several
+// patterns, as one match may not hold another (FROM
+// ft_in_window('requests_counted', ...)).
 var objectRefs = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)\b(?:from|join|describe|summarize|show|table)\s+([a-z_][a-z0-9_]*)`),
 	regexp.MustCompile(`(?i)\b(?:ft_[a-z0-9_]+|query_table|getvariable)\(\s*'([a-z_][a-z0-9_]*)'`),
+	regexp.MustCompile(`(?i)\b(ft_[a-z0-9_]+)\s*\(`),
 }
 
 // cteName finds the common table expressions a text defines (WITH x AS
@@ -136,36 +138,38 @@ func (e *Engine) steps() []setupStep {
 		return setupStep{title: "analyze/" + name, file: name, provides: createdBy(string(b)),
 			sql: func(context.Context) (string, error) { return string(b), nil }}
 	}
-	// A file of views is a step of its macros and a step per view: DuckDB
-	// binds a view when it is created, which for the views over the
-	// macros (connections AS FROM ft_connections(NULL)) plans the whole
-	// macro, while the analyses call the macros: services over 1M flows
-	// set up requests, requests_counted and connections in 60 ms with
-	// their views, 46 ms without (5 ms since ft_bound_at_call, which the
-	// views would not get). A view is created when a query reads
-	// it. The macros of a file go first, as its views read them; creating
-	// them binds none of the views they read (ft_bound_at_call in
-	// macros.sql).
-	views := func(name string) []setupStep {
+	// A file of macros and views is a step per macro and per view, the
+	// macros first, as the views read them: a query gets the macros and
+	// views it reads (refs: the names it calls, selects from or passes
+	// to a macro), and those they read, not every one. Each statement
+	// costs DuckDB its parse, bind and commit: creating the 41 macros of
+	// macros.sql took 17 ms of services' 330 over 1M flows, of which
+	// services calls 17. DuckDB binds a view when it is created, which
+	// for the views over the macros (connections AS FROM
+	// ft_connections(NULL)) plans the whole macro, while the analyses
+	// call the macros: services over 1M flows set up requests,
+	// requests_counted and connections in 60 ms with their views, 46 ms
+	// without (5 ms since ft_bound_at_call, which the views would not
+	// get). Creating a macro binds none of the views it reads
+	// (ft_bound_at_call in macros.sql).
+	statements := func(name string) []setupStep {
 		b, _ := SQL.ReadFile(name)
-		var macros []string
-		var out []setupStep
+		var macros, views []setupStep
+		// (every statement of these files creates one view or macro:
+		// TestSplitStatements)
 		for _, stmt := range splitStatements(string(b)) {
-			if m := createsView.FindStringSubmatch(sqlComment.ReplaceAllString(stmt, "")); m != nil {
-				out = append(out, setupStep{title: "analyze/" + name + ": view " + strings.ToLower(m[1]), file: name,
-					provides: []string{strings.ToLower(m[1])},
-					sql:      func(context.Context) (string, error) { return stmt, nil }})
+			made := createdBy(stmt)
+			step := setupStep{file: name, provides: made,
+				sql: func(context.Context) (string, error) { return stmt, nil }}
+			if createsView.MatchString(sqlComment.ReplaceAllString(stmt, "")) {
+				step.title = "analyze/" + name + ": view " + strings.Join(made, ", ")
+				views = append(views, step)
 				continue
 			}
-			macros = append(macros, stmt)
+			step.title = "analyze/" + name + ": macro " + strings.Join(made, ", ")
+			macros = append(macros, step)
 		}
-		// (every statement of a view file creates a view or macro:
-		// TestSplitStatements)
-		if text := strings.Join(macros, "\n"); len(createdBy(text)) > 0 {
-			out = append([]setupStep{{title: "analyze/" + name + ": macros", file: name, provides: createdBy(text),
-				sql: func(context.Context) (string, error) { return text, nil }}}, out...)
-		}
-		return out
+		return append(macros, views...)
 	}
 	constant := func(title, sql string, provides ...string) setupStep {
 		return setupStep{title: title, provides: provides, sql: func(context.Context) (string, error) { return sql, nil }}
@@ -178,11 +182,13 @@ func (e *Engine) steps() []setupStep {
 		constant("defaults and facts of the recording format, from flowtape's Go code (internal/defaults, schema)", variablesSQL()),
 		constant("facts of these recordings: recorded with filters (their manifests)", fmt.Sprintf("SET VARIABLE ft_filtered_capture = %t", e.filtered)),
 		constant("facts of these recordings: flows retention removed, and the newest of them; flows a full spool dropped, and when (their manifests)", lossesSQL(e.mans)),
-		file("sql/macros.sql"),
+	}
+	steps = append(steps, statements("sql/macros.sql")...)
+	steps = append(steps, []setupStep{
 		{title: "flows_all: the flow files", provides: []string{"flows_all"}, sql: e.flowsAllSQL},
 		constant("flows: flows_all, each uuid once", flowsView(e.files.Flows), "flows"),
 		constant("events: the event files", baseView("events", eventColumns(), e.files.Events), "events"),
-	}
+	}...)
 	for _, kind := range schema.DerivedKinds {
 		steps = append(steps, setupStep{title: "derived_" + kind + ": the derived " + kind + " files", provides: []string{"derived_" + kind},
 			sql: func(ctx context.Context) (string, error) { return e.derivedView(ctx, kind) }})
@@ -208,7 +214,7 @@ func (e *Engine) steps() []setupStep {
 	steps = append(steps, constant("ft_sessions_overlap: whether recording sessions counted the same minutes", overlap, "ft_sessions_overlap"))
 	for _, v := range ViewNames {
 		if f := "sql/views/" + v + ".sql"; fileExists(f) {
-			steps = append(steps, views(f)...)
+			steps = append(steps, statements(f)...)
 		}
 		if v == "pod_renames" {
 			// What the views' joins with pod_renames are planned by.
@@ -217,18 +223,17 @@ func (e *Engine) steps() []setupStep {
 		}
 	}
 	// ft_connections over rows that are each an attempt of their own
-	// (connections.go): the view's macros, then the variant.
+	// (connections.go): the variant instead of the view's macro.
 	for i, s := range steps {
-		if slices.Contains(s.provides, "ft_connections") {
+		if slices.Equal(s.provides, []string{"ft_connections"}) {
 			general := s.sql
 			steps[i].sql = func(ctx context.Context) (string, error) {
-				text, err := general(ctx)
+				single, err := e.singleAttempts(ctx)
 				if err != nil {
 					return "", err
 				}
-				single, err := e.singleAttempts(ctx)
-				if err != nil || !single {
-					return text, err
+				if !single {
+					return general(ctx)
 				}
 				b, err := SQL.ReadFile(connectionsSingle)
 				if err != nil {
@@ -236,11 +241,13 @@ func (e *Engine) steps() []setupStep {
 				}
 				e.singleConnections = true
 				slog.Debug("set up", "step", "ft_connections: every row of derived_connections an attempt of its own ("+connectionsSingle+")")
-				return text + "\n" + string(b), nil
+				return string(b), nil
 			}
 		}
 	}
-	steps = append(steps, file("sql/window.sql"), file("sql/slo.sql"), file("sql/summary/rows.sql"), file("sql/summary/views.sql"))
+	for _, f := range []string{"sql/window.sql", "sql/slo.sql", "sql/summary/rows.sql", "sql/summary/views.sql"} {
+		steps = append(steps, statements(f)...)
+	}
 	// The variant of ft_traffic_in that is right whatever the window; an
 	// analysis gets the faster one where it is right too (trafficIn).
 	steps = append(steps, file(trafficInCut))
@@ -272,9 +279,9 @@ const (
 	trafficInCut   = "sql/traffic_in_cut.sql"
 )
 
-// eager are the steps every connection gets at once: settings, variables
-// and the scalar macros, which read no file.
-const eager = 5
+// eager are the steps every connection gets at once: settings and
+// variables, which read no file.
+const eager = 4
 
 // ensure runs the steps that define names, and the steps those read,
 // once.
@@ -335,8 +342,12 @@ func (e *Engine) trafficIn(ctx context.Context, p Params) error {
 	}
 	if !p.Since.IsZero() || !p.Until.IsZero() {
 		var cut bool
-		err := e.db.QueryRowContext(ctx, `SELECT count(*) > 0 FROM traffic
-			WHERE (first_time < ft_since() AND last_time >= ft_since()) OR (first_time <= ft_until() AND last_time > ft_until())`).Scan(&cut)
+		q := `SELECT count(*) > 0 FROM traffic
+			WHERE (first_time < ft_since() AND last_time >= ft_since()) OR (first_time <= ft_until() AND last_time > ft_until())`
+		err := e.ensure(ctx, e.refs(q)...)
+		if err == nil {
+			err = e.db.QueryRowContext(ctx, q).Scan(&cut)
+		}
 		if err != nil {
 			return fmt.Errorf("set up ft_traffic_in: %w", firstLine(err))
 		}
@@ -357,7 +368,9 @@ func (e *Engine) trafficIn(ctx context.Context, p Params) error {
 	if err != nil {
 		return err
 	}
-	if err := e.ensure(ctx, e.refs(string(b))...); err != nil {
+	// what it reads, but for itself (the other variant's step)
+	deps := slices.DeleteFunc(e.refs(string(b)), func(r string) bool { return r == "ft_traffic_in" })
+	if err := e.ensure(ctx, deps...); err != nil {
 		return err
 	}
 	if err := e.exec(ctx, setupStep{title: "analyze/" + name, file: name}, string(b)); err != nil {
