@@ -58,13 +58,13 @@ CREATE OR REPLACE MACRO ft_graph_nodes(rel, svc) AS TABLE
 -- docs/schema.md) tell in which bucket the nearest-rank position of each
 -- quantile falls (quantile_disc's: the smallest value with at least q of
 -- the values at or below it); only the values of those buckets are sorted.
--- Each bucket's values travel with its count, so that no second pass
--- picks them out: two aggregates and a window rather than five
--- aggregates and three joins, each with its fixed cost (DuckDB's
--- quantile_disc itself took 60 ms over the 233k latencies of 1M flows).
--- The trade-off: every latency is copied once more (8 bytes each), where
--- only the chosen buckets' were; a bucket two quantiles fall in is
--- sorted twice.
+-- Each bucket's values are gathered with its count, so that no second
+-- pass over rel picks them out: two aggregates, a window and a join
+-- rather than five aggregates and three joins, each with its fixed cost
+-- (DuckDB's quantile_disc itself took 60 ms over the 233k latencies of
+-- 1M flows). The trade-off: every latency is copied once more (8 bytes
+-- each), where only the chosen buckets' were. A bucket several quantiles
+-- fall in is sorted once.
 CREATE OR REPLACE MACRO ft_quantiles(rel, qs) AS TABLE
     WITH h AS (
         SELECT g, b, sum(len(l))::BIGINT AS c, flatten(list(l)) AS l FROM query_table(rel) WHERE len(l) > 0 GROUP BY ALL
@@ -79,11 +79,14 @@ CREATE OR REPLACE MACRO ft_quantiles(rel, qs) AS TABLE
     -- the buckets the quantiles' 1-based positions k fall in, each with
     -- the positions in it, sorted once however many fall in it
     chosen AS (
-        SELECT g, before, list_sort(h.l) AS s, ks
+        SELECT p.g, before, list_sort(h.l) AS s, ks
         FROM (SELECT g, b, before,
                 list_filter(list_transform(range(1, len(qs) + 1), i -> {i: i, k: greatest(ceil(qs[i] * n), 1)::BIGINT}),
                     x -> x.k > before AND x.k <= before + c) AS ks
-              FROM cum) JOIN h USING (g, b)
+              FROM cum) p
+        -- (a NULL group or bucket is one too, as GROUP BY and the window
+        -- take it)
+        JOIN h ON p.g IS NOT DISTINCT FROM h.g AND p.b IS NOT DISTINCT FROM h.b
         WHERE len(ks) > 0
     ),
     at_rank AS (
