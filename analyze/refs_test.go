@@ -44,6 +44,9 @@ func TestRefsOfTheAnalyses(t *testing.T) {
 		"DESCRIBE requests": {"requests"},
 		"SELECT * FROM edges -- FROM connections\nJOIN dns USING (node_name)":      {"edges", "dns"},
 		"SELECT getvariable('ft_pods_renamed'), * FROM ft_in_window('drops', 'w')": {"ft_in_window", "ft_pods_renamed", "drops"},
+		// a view named with its schema (the step that makes pod_renames a
+		// table reads main.pod_renames)
+		"SELECT count(*) > 0 FROM main.pod_renames": {"pod_renames"},
 		// the macros a query calls, and no name in a comment
 		"SELECT ft_error_rate (e, n), FT_HEALTH(r) FROM x -- ft_since()": {"ft_error_rate", "ft_health"},
 	} {

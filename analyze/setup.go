@@ -37,13 +37,13 @@ type setupStep struct {
 }
 
 // objectRefs find the relations a text reads: names after FROM, JOIN,
-// DESCRIBE, SUMMARIZE, SHOW and TABLE, and names passed to a macro (a
-// relation, by name) or to getvariable (a variable a step sets) as its
-// first argument, and the macros a text calls (ft_...(). Several
-// patterns, as one match may not hold another (FROM
+// DESCRIBE, SUMMARIZE, SHOW and TABLE (main.x and temp.x too: x), names
+// passed to a macro (a relation, by name) or to getvariable (a variable a
+// step sets) as its first argument, and the macros a text calls
+// (ft_...(). Several patterns, as one match may not hold another (FROM
 // ft_in_window('requests_counted', ...)).
 var objectRefs = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)\b(?:from|join|describe|summarize|show|table)\s+([a-z_][a-z0-9_]*)`),
+	regexp.MustCompile(`(?i)\b(?:from|join|describe|summarize|show|table)\s+(?:(?:main|temp)\.)?([a-z_][a-z0-9_]*)`),
 	regexp.MustCompile(`(?i)\b(?:ft_[a-z0-9_]+|query_table|getvariable)\(\s*'([a-z_][a-z0-9_]*)'`),
 	regexp.MustCompile(`(?i)\b(ft_[a-z0-9_]+)\s*\(`),
 }
