@@ -305,14 +305,7 @@ func (e *Engine) ensure(ctx context.Context, names ...string) error {
 		s := e.all[i]
 		q, err := s.sql(ctx)
 		if err == nil {
-			// What the step reads, but for what it makes itself.
-			var deps []string
-			for _, r := range e.refs(q) {
-				if !slices.Contains(s.provides, r) {
-					deps = append(deps, r)
-				}
-			}
-			err = e.ensure(ctx, deps...)
+			err = e.ensure(ctx, e.reads(s, q)...)
 		}
 		if err == nil {
 			err = e.exec(ctx, s, q)
@@ -324,6 +317,12 @@ func (e *Engine) ensure(ctx context.Context, names ...string) error {
 		e.done[i] = true
 	}
 	return nil
+}
+
+// reads are the objects of the setup that step s's text q reads, but for
+// those it makes itself.
+func (e *Engine) reads(s setupStep, q string) []string {
+	return slices.DeleteFunc(e.refs(q), func(r string) bool { return slices.Contains(s.provides, r) })
 }
 
 func (e *Engine) exec(ctx context.Context, s setupStep, q string) error {
@@ -375,12 +374,11 @@ func (e *Engine) trafficIn(ctx context.Context, p Params) error {
 	if err != nil {
 		return err
 	}
-	// what it reads, but for itself (the other variant's step)
-	deps := slices.DeleteFunc(e.refs(string(b)), func(r string) bool { return r == "ft_traffic_in" })
-	if err := e.ensure(ctx, deps...); err != nil {
+	step := setupStep{title: "analyze/" + name, file: name, provides: createdBy(string(b))}
+	if err := e.ensure(ctx, e.reads(step, string(b))...); err != nil {
 		return err
 	}
-	if err := e.exec(ctx, setupStep{title: "analyze/" + name, file: name}, string(b)); err != nil {
+	if err := e.exec(ctx, step, string(b)); err != nil {
 		return err
 	}
 	e.trafficInFile = name
