@@ -132,12 +132,6 @@ func (e *Engine) refs(q string) []string {
 // steps are every step of the setup, in an order that runs: a view is
 // bound when it is created, so what it reads must exist already.
 func (e *Engine) steps() []setupStep {
-	// A file provides the views and macros it creates.
-	file := func(name string) setupStep {
-		b, _ := SQL.ReadFile(name)
-		return setupStep{title: "analyze/" + name, file: name, provides: createdBy(string(b)),
-			sql: func(context.Context) (string, error) { return string(b), nil }}
-	}
 	// A file of macros and views is a step per macro and per view, the
 	// macros first, as the views read them: a query gets the macros and
 	// views it reads (refs: the names it calls, selects from or passes
@@ -257,7 +251,7 @@ func (e *Engine) steps() []setupStep {
 	}
 	// The variant of ft_traffic_in that is right whatever the window; an
 	// analysis gets the faster one where it is right too (trafficIn).
-	steps = append(steps, file(trafficInCut))
+	steps = append(steps, fileStep(trafficInCut))
 	return steps
 }
 
@@ -319,6 +313,14 @@ func (e *Engine) ensure(ctx context.Context, names ...string) error {
 	return nil
 }
 
+// fileStep is the step that runs an SQL file whole: it provides the views
+// and macros the file creates.
+func fileStep(name string) setupStep {
+	b, err := SQL.ReadFile(name)
+	return setupStep{title: "analyze/" + name, file: name, provides: createdBy(string(b)),
+		sql: func(context.Context) (string, error) { return string(b), err }}
+}
+
 // reads are the objects of the setup that step s's text q reads, but for
 // those it makes itself.
 func (e *Engine) reads(s setupStep, q string) []string {
@@ -370,15 +372,15 @@ func (e *Engine) trafficIn(ctx context.Context, p Params) error {
 	if e.trafficInFile == name {
 		return nil
 	}
-	b, err := SQL.ReadFile(name)
+	step := fileStep(name)
+	q, err := step.sql(ctx)
 	if err != nil {
 		return err
 	}
-	step := setupStep{title: "analyze/" + name, file: name, provides: createdBy(string(b))}
-	if err := e.ensure(ctx, e.reads(step, string(b))...); err != nil {
+	if err := e.ensure(ctx, e.reads(step, q)...); err != nil {
 		return err
 	}
-	if err := e.exec(ctx, step, string(b)); err != nil {
+	if err := e.exec(ctx, step, q); err != nil {
 		return err
 	}
 	e.trafficInFile = name
