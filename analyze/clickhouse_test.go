@@ -24,6 +24,10 @@ import (
 // with the drops fixture, at each --level and --reporter that changes
 // the SQL's path.
 func TestClickHouseMatchesDuckDB(t *testing.T) {
+	// Parallel with the other long tests that change no package state
+	// (schema's bounds, the environment): chDB analyses each query on one
+	// core, most of this test's three minutes, and they use the other.
+	t.Parallel()
 	testutil.NeedCHDB(t)
 	ctx := context.Background()
 	incident := t.TempDir()

@@ -25,6 +25,7 @@ import (
 // compared; where it may not, that it does not (with the SYN at one
 // instant, the variant would give 2 connections where the view gives 1).
 func TestConnectionsSingleGivesTheViewsRows(t *testing.T) {
+	t.Parallel() // beside TestClickHouseMatchesDuckDB: it changes no package state
 	ctx := context.Background()
 	sim40 := simFlows(t, 40*time.Second)
 	var first20 []*flowpb.Flow

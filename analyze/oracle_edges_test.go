@@ -123,6 +123,7 @@ func simFlows(t *testing.T, span time.Duration) []*flowpb.Flow {
 // a node's clock behind another's): a row of a connection that starts
 // before the file's row of it is of no attempt the writer can tell.
 func TestDerivedMatchOracleOnLateFlows(t *testing.T) {
+	t.Parallel() // beside TestClickHouseMatchesDuckDB: it changes no package state
 	t.Run("SYN of another node", func(t *testing.T) {
 		var g edgeFlows
 		c, s := "10.0.0.1", "10.0.0.2"

@@ -260,6 +260,7 @@ func firstLine(err error) string {
 // The real captures and the fixtures, each a recording of its own and all
 // in one.
 func TestDerivedMatchOracleOnSamples(t *testing.T) {
+	t.Parallel() // beside TestClickHouseMatchesDuckDB: it changes no package state
 	inputs := []string{dropsFixture}
 	for _, s := range allSamples {
 		inputs = append(inputs, testutil.Testdata("samples", s))
@@ -301,6 +302,7 @@ func TestDerivedMatchOracleOnTheSameFlowsTwice(t *testing.T) {
 // The simulator's scenarios, recorded through the real Observer API and
 // recorder: live segments, each flush's rows derived on their own.
 func TestDerivedMatchOracleOnSimulation(t *testing.T) {
+	t.Parallel() // beside TestClickHouseMatchesDuckDB: it changes no package state
 	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	for _, name := range []string{"incident", "steady"} {
 		t.Run(name, func(t *testing.T) {

@@ -40,6 +40,7 @@ func num(t testing.TB, r map[string]any, col string) uint64 {
 // gRPC and record path, against the simulator's own truth: counts exactly,
 // percentiles within the simulator's latency resolution.
 func TestAnalysesMatchSimulatorTruth(t *testing.T) {
+	t.Parallel() // beside TestClickHouseMatchesDuckDB: it changes no package state
 	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	dir := t.TempDir()
 	truth, err := simrecord.Run(t.Context(), sim.Config{Seed: 31, Start: t0, Duration: 150 * time.Second, Scenario: sim.Scenarios["incident"]}, dir, nil, slog.Default())
