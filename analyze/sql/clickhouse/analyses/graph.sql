@@ -53,8 +53,11 @@ nodes AS (
     LEFT JOIN svc cs ON ft_level = 'service' AND cs.name = e.s_name AND isNotDistinctFrom(cs.namespace, e.s_ns)
     LEFT JOIN svc ss ON ft_level = 'service' AND ss.name = e.d_name AND isNotDistinctFrom(ss.namespace, e.d_ns)
 ),
--- the edges of flows or requests (a count of a kind an edge has no rows
--- of is NULL, as the outer joins of each count gave it)
+-- the edges of flows or requests: an edge without requests has NULL
+-- requests, errors and no_response, one without flows NULL flows (and
+-- drops, resets and verdicts, which the SELECT reads through coalesce),
+-- as the outer joins of each count gave them; the connection counts are
+-- 0 where it has none (read as 0 alike)
 gc AS (
     SELECT source, source_namespace, destination, destination_namespace,
         countIf(src = 'req') AS req_rows,
