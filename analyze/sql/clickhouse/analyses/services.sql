@@ -53,8 +53,10 @@ rows AS (
     FROM connections c, time_window w
     WHERE c.time BETWEEN w.t0 AND w.t1
 ),
--- (a count of a kind a service has no rows of is NULL, as the join of
--- each count gave it; drops_by_reason sums the flows of each reason)
+-- A count of a kind a service has no rows of is NULL, as the join of
+-- each count gave it (the flows' counts are NULL where 0 too: the SELECT
+-- reads them through coalesce or > 0); drops_by_reason sums the flows of
+-- each reason.
 joined AS (
     SELECT service, namespace,
         countIf(src = 'in') > 0 AS served,
