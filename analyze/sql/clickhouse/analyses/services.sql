@@ -13,10 +13,10 @@ req AS (
 -- Each source is read once, as the DuckDB file does: the first form of
 -- this file, a CTE per count joined by service, read the requests three
 -- times and the traffic four (ClickHouse inlines a CTE at each
--- reference), 2.7-2.8 s per run on chDB over the 768 flows of the real
--- samples, against 1.9-2.3 s (most of either is the analysis of the
--- views' query, about 1.4-1.6 s). calls: the requests by edge and
--- protocol, with their latencies.
+-- reference), 2.5-2.8 s per run on chDB over the 768 flows of the real
+-- samples, against 1.9-2.3 s (most of either is ClickHouse's analysis of
+-- the views' query: 1.3-1.6 s of EXPLAIN QUERY TREE). calls: the requests
+-- by edge and protocol, with their latencies.
 calls AS (
     SELECT client, client_namespace, server, server_namespace, protocol,
         countIf(NOT no_response) AS requests, countIf(error) AS errors, countIf(client_error) AS client_errors,
