@@ -29,7 +29,7 @@ import (
 // chViews are the ClickHouse views in the order a query defines them:
 // each reads only those before it.
 var chViews = []string{"pods", "pod_renames", "traffic", "edges", "time_window", "time_window_losses", "traffic_in",
-	"requests", "requests_counted", "connections", "dns", "drops"}
+	"requests", "requests_counted", "requests_in", "connections", "connections_in", "dns", "drops"}
 
 // chSources are the recording's tables a query is given.
 var chSources = []string{"flows", "events", "derived_requests", "derived_connections", "derived_traffic", "derived_pods"}

@@ -7,8 +7,7 @@ req AS (
         -- --by edge: one row per edge, protocol and port
         if(ft_errors_by = 'path', r.method, NULL) AS method, if(ft_errors_by = 'path', r.path, NULL) AS path, status,
         no_response, error, client_error, time
-    FROM requests_counted r, time_window w
-    WHERE r.time BETWEEN w.t0 AND w.t1
+    FROM requests_in r
 ),
 l7 AS (
     SELECT
@@ -35,9 +34,8 @@ l4 AS (
         ft_counts(groupArray(multiIf(reset, 'reset', dropped, ft_drop_status(drop_reasons), unanswered, 'unanswered', NULL))) AS statuses,
         minIf(time, failed) AS first_failure,
         maxIf(time, failed) AS last_failure
-    FROM connections c, time_window w
-    WHERE c.time BETWEEN w.t0 AND w.t1
-        AND (c.source, c.destination) NOT IN (SELECT DISTINCT client, server FROM req WHERE client IS NOT NULL AND server IS NOT NULL)
+    FROM connections_in c
+    WHERE (c.source, c.destination) NOT IN (SELECT DISTINCT client, server FROM req WHERE client IS NOT NULL AND server IS NOT NULL)
     GROUP BY source, source_namespace, destination, destination_namespace, port
 )
 SELECT *, ft_error_rate(errors, requests) AS error_rate

@@ -26,8 +26,7 @@ ends AS (
         CAST(NULL, 'Nullable(String)') AS verdict, CAST(NULL, 'Nullable(String)') AS l4_protocol,
         CAST(NULL, 'Nullable(UInt32)') AS port, CAST(NULL, 'Nullable(Int64)') AS n_flows, CAST(NULL, 'Nullable(Int64)') AS n_tcp_resets,
         false AS c_failed, false AS c_lost, false AS c_judged
-    FROM requests_counted r, time_window w
-    WHERE r.time BETWEEN w.t0 AND w.t1
+    FROM requests_in
     UNION ALL
     SELECT 'flow', source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
         NULL, NULL, NULL, NULL,
@@ -38,8 +37,7 @@ ends AS (
     SELECT 'conn', source, source_namespace, source_pod, destination, destination_namespace, destination_pod, destination_service,
         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         coalesce(failed, false), coalesce(dropped OR unanswered, false), coalesce(judged, false)
-    FROM connections c, time_window w
-    WHERE c.time BETWEEN w.t0 AND w.t1
+    FROM connections_in
 ),
 nodes AS (
     SELECT e.src AS src,

@@ -7,8 +7,7 @@ WITH
 req AS (
     SELECT client, coalesce(client_namespace, '') AS client_namespace, server, coalesce(server_namespace, '') AS server_namespace,
         protocol, no_response, error, client_error, latency_ns
-    FROM requests_counted r, time_window w
-    WHERE r.time BETWEEN w.t0 AND w.t1
+    FROM requests_in
 ),
 -- Each source is read once, as the DuckDB file does: the first form of
 -- this file, a CTE per count joined by service, read the requests three
@@ -50,8 +49,7 @@ rows AS (
     SELECT 'conn', destination, coalesce(destination_namespace, ''), NULL, NULL, NULL, NULL, NULL, [],
         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         coalesce(failed, false), coalesce(dropped OR unanswered, false), coalesce(judged, false)
-    FROM connections c, time_window w
-    WHERE c.time BETWEEN w.t0 AND w.t1
+    FROM connections_in
 ),
 -- A count of a kind a service has no rows of is NULL, as the join of
 -- each count gave it (the flows' counts are NULL where 0 too: the SELECT

@@ -9,8 +9,8 @@ req AS (
         if(ft_level = 'edge', client, '') AS client,
         if(ft_level = 'edge', coalesce(client_namespace, ''), '') AS client_namespace,
         server AS service, coalesce(server_namespace, '') AS namespace, no_response, error, latency_ns
-    FROM requests_counted r, time_window w
-    WHERE r.time BETWEEN w.t0 AND w.t1 AND ft_in_namespace(client_namespace, server_namespace)
+    FROM requests_in r
+    WHERE ft_in_namespace(client_namespace, server_namespace)
 ),
 -- requests by entity and step, both SLIs in one pass (ClickHouse
 -- computes a WITH entry again wherever it is read)
@@ -27,8 +27,8 @@ conn AS (
         if(ft_level = 'edge', coalesce(source_namespace, ''), '') AS client_namespace,
         destination AS service, coalesce(destination_namespace, '') AS namespace, 'availability' AS sli, 'connections' AS basis,
         ft_step(c.time) AS step, toInt64(count()) AS events, toInt64(countIf(dropped OR unanswered)) AS bad
-    FROM connections c, time_window w
-    WHERE c.time BETWEEN w.t0 AND w.t1 AND judged AND ft_in_namespace(source_namespace, destination_namespace)
+    FROM connections_in c
+    WHERE judged AND ft_in_namespace(source_namespace, destination_namespace)
     GROUP BY client, client_namespace, service, namespace, step
 ),
 counted AS (
