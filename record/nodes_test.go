@@ -371,7 +371,11 @@ func TestPerNodeOutageOfOneNode(t *testing.T) {
 // A DaemonSet's recorder records its own node only (--node), found through
 // the Peer service like the others.
 func TestPerNodeCaptureOfOneNode(t *testing.T) {
-	cfg := sim.Config{Seed: 35, Start: t0, Duration: 10 * time.Second, Speed: 5, Scenario: sim.Scenarios["steady"], Truth: true} // at a speed of its own: the other agents have no reader
+	// At a speed of its own: the other agents have no reader. A ring that
+	// holds the whole run (about 7,100 flows a node; the default 4095 is
+	// 1.2 s of it): a recorder a loaded machine starts late loses nothing.
+	cfg := sim.Config{Seed: 35, Start: t0, Duration: 10 * time.Second, Speed: 5, Scenario: sim.Scenarios["steady"], Truth: true,
+		RingCapacity: 1 << 14}
 	c, lis := serveAgentCluster(t, cfg)
 	full := c.Topology().Nodes[1].FullName()
 	_, short, _ := strings.Cut(full, "/")
@@ -409,7 +413,9 @@ func TestPerNodeCaptureOfOneNode(t *testing.T) {
 // carries its node, so no two recorders ever name a file alike, and the
 // recording holds every node's flows once, its sessions the nodes'.
 func TestPerNodeRecordersShareOneRecording(t *testing.T) {
-	cfg := sim.Config{Seed: 36, Start: t0, Duration: 10 * time.Second, Speed: 5, Scenario: sim.Scenarios["steady"], Truth: true}
+	// (a ring that holds the whole run, as in TestPerNodeCaptureOfOneNode)
+	cfg := sim.Config{Seed: 36, Start: t0, Duration: 10 * time.Second, Speed: 5, Scenario: sim.Scenarios["steady"], Truth: true,
+		RingCapacity: 1 << 14}
 	c, lis := serveAgentCluster(t, cfg)
 	dir := filepath.Join(t.TempDir(), "rec")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

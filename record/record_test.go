@@ -177,7 +177,7 @@ func TestRecordResumesAfterServerRestart(t *testing.T) {
 	// once the recorder has seen it go.
 	testutil.Eventually(t, time.Minute, "the simulation produced 30000 flows", func() bool { return srv.c.Truth().Flows >= 30000 })
 	srv.stop()
-	testutil.Eventually(t, 10*time.Second, "the recorder noticed the server went away", func() bool { return reconnects.Load() > 0 })
+	testutil.Eventually(t, 30*time.Second, "the recorder noticed the server went away", func() bool { return reconnects.Load() > 0 })
 	srv2 := serveSim(t, addr, cfg)
 	current.Store(srv2)
 	if err := <-done; err != nil {
@@ -225,7 +225,7 @@ func TestRecordingDirectoryIsLocked(t *testing.T) {
 		done <- err
 	}()
 	var id string
-	testutil.Eventually(t, 10*time.Second, "the recorder wrote its manifest", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the recorder wrote its manifest", func() bool {
 		m, err := tape.ReadManifest(dir)
 		if err == nil && len(m.Sessions) > 0 {
 			id = m.Sessions[0].RecordingID

@@ -251,7 +251,10 @@ func TestRecordToS3ThroughAnOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes")
 	}
-	r := startS3Recorder(t, 6, 3, "outage", "--rotate-interval", "500ms", "--flush-interval", "500ms", "--duration", "25s")
+	// (stopped with SIGINT below; --duration only bounds a test gone wrong,
+	// and is long enough that a loaded machine's waits never reach it
+	// while the store is down)
+	r := startS3Recorder(t, 6, 3, "outage", "--rotate-interval", "500ms", "--flush-interval", "500ms", "--duration", "3m")
 	srv, url, spool, metrics := r.srv, r.url, r.spool, r.metrics
 	testutil.Eventually(t, 10*time.Second, "the metrics count uploaded files and bytes", func() bool {
 		mfs := scrape(t, "http://"+metrics+"/metrics")
@@ -297,7 +300,7 @@ func TestRecordToS3SpoolFullDropsOldest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes")
 	}
-	r := startS3Recorder(t, 9, 5, "full", "--max-disk", "1MiB", "--rotate-interval", "300ms", "--flush-interval", "300ms", "--duration", "30s")
+	r := startS3Recorder(t, 9, 5, "full", "--max-disk", "1MiB", "--rotate-interval", "300ms", "--flush-interval", "300ms", "--duration", "3m") // (as in TestRecordToS3ThroughAnOutage)
 	srv, env, url, spool, metrics := r.srv, r.env, r.url, r.spool, r.metrics
 	testutil.Eventually(t, 10*time.Second, "files uploaded", func() bool {
 		return sum(scrape(t, "http://"+metrics+"/metrics"), "flowtape_uploaded_files_total", nil) > 0

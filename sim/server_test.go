@@ -99,7 +99,7 @@ func collect(t *testing.T, client observerpb.ObserverClient, req *observerpb.Get
 func waitFull(t *testing.T, client observerpb.ObserverClient) *observerpb.ServerStatusResponse {
 	t.Helper()
 	var st, prev *observerpb.ServerStatusResponse
-	testutil.Eventually(t, 10*time.Second, "the ring buffers fill", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the ring buffers fill", func() bool {
 		var err error
 		if st, err = client.ServerStatus(context.Background(), &observerpb.ServerStatusRequest{}); err != nil {
 			t.Fatal(err)
@@ -207,7 +207,7 @@ func TestSlowReaderGetsLostEvents(t *testing.T) {
 	if _, err := stream.Header(); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, "the reader follows", func() bool { return c.Followers() == 1 })
+	testutil.Eventually(t, 30*time.Second, "the reader follows", func() bool { return c.Followers() == 1 })
 	run()
 	var got, lost uint64
 	for {
