@@ -27,12 +27,17 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 	}
 	bin := testutil.FlowtapeBinary(t)
 	const speed, flush = 3.0, time.Second
-	// A flow written is synced at the next flush; sync covers the time
-	// the sync itself takes on a busy machine.
-	const sync = time.Second
+	// A flow written is synced at the next flush; sync covers a late tick
+	// and the sync's own time on a busy machine.
+	const sync = 2 * time.Second
 	addr := testutil.FreeAddr(t)
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	cfg := sim.Config{Seed: 13, Start: start, Speed: speed}
+	// Few flows (15 a second of wall time): at the default rate the write
+	// buffer of the segment (256 KiB) reached the kernel every 40 ms
+	// without a sync, so a recorder that never synced lost nothing to a
+	// SIGKILL and passed; at this rate the buffer outlives the recorder,
+	// and only the flush ticker's syncs save its flows.
+	cfg := sim.Config{Seed: 13, Start: start, Speed: speed, Rate: 5}
 	srv := serveSim(t, addr, cfg)
 	_ = srv
 	wallStart := time.Now()
@@ -45,6 +50,9 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// (killed if the test stops before it does: it would retry the
+		// simulator for ever)
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) //nolint:errcheck
 		// What the recorder had not received at the kill is not its loss:
 		// the loss is measured against what it had written (its metric
 		// flowtape_last_flow_timestamp_seconds) a flush interval before the
@@ -105,7 +113,7 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 		for _, f := range flows {
 			got[f.GetUuid()] = true
 		}
-		if missing := missingSimFlows(cfg.Seed, start, first, last, got); len(missing) > 0 {
+		if missing := missingSimFlows(cfg, first, last, got); len(missing) > 0 {
 			t.Fatalf("iteration %d: %d flows are missing before the last recovered flow at %s, the first %s at %s",
 				i, len(missing), last, missing[0].GetUuid(), missing[0].GetTime().AsTime())
 		}
@@ -122,11 +130,12 @@ func TestSIGKILLLosesAtMostTheFlushInterval(t *testing.T) {
 	}
 }
 
-// missingSimFlows returns the flows of the steady simulation (seed, from
-// start) strictly between first and last (a millisecond after the first:
-// flows of one time have no order) that are not in got, by uuid.
-func missingSimFlows(seed uint64, start, first, last time.Time, got map[string]bool) []*flowpb.Flow {
-	src := sim.NewSource(sim.Scenario{Name: "steady"}, seed, defaults.SimRate, start)
+// missingSimFlows returns the flows of the steady simulation cfg (its
+// seed, rate and start) strictly between first and last (a millisecond
+// after the first: flows of one time have no order) that are not in got,
+// by uuid.
+func missingSimFlows(cfg sim.Config, first, last time.Time, got map[string]bool) []*flowpb.Flow {
+	src := sim.NewSource(sim.Scenario{Name: "steady"}, cfg.Seed, defaults.Positive(cfg.Rate, defaults.SimRate), cfg.Start)
 	var missing []*flowpb.Flow
 	for {
 		f := src.Next()

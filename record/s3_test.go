@@ -392,7 +392,7 @@ func TestRecordToS3SurvivesSIGKILL(t *testing.T) {
 	}
 	sort.Slice(flows, func(a, b int) bool { return flows[a].GetTime().AsTime().Before(flows[b].GetTime().AsTime()) })
 	first, last := flows[0].GetTime().AsTime(), flows[len(flows)-1].GetTime().AsTime()
-	if missing := missingSimFlows(cfg.Seed, start, first, last, got); len(missing) > 0 {
+	if missing := missingSimFlows(cfg, first, last, got); len(missing) > 0 {
 		t.Errorf("%d of the simulator's flows between the first (%s) and the last (%s) in the store are missing, from %s (%s) to %s",
 			len(missing), first, last, missing[0].GetTime().AsTime().Format(time.RFC3339Nano), missing[0].GetNodeName(),
 			missing[len(missing)-1].GetTime().AsTime().Format(time.RFC3339Nano))
