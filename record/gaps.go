@@ -3,7 +3,6 @@ package record
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -21,6 +20,22 @@ type nodeTrack struct {
 	windowStart int64
 	windowCount int64
 	rate        float64 // matching flows per second over the last full window
+	// counted is where the last gap recorded without a flow after it
+	// ended (see closeGaps): the flows before it are recorded or counted
+	// lost.
+	counted int64
+	gap     *openGap // a gap found at a reconnect, waiting for its end
+}
+
+// openGap is a gap in a node's flows that detectGaps found: the ring no
+// longer held the newest flow recorded from the node when asked. Where
+// the gap ends is the first flow of the node the new stream delivers:
+// the ring is asked after the stream has started reading it, and by then
+// it may have moved past flows the stream did receive (on a loaded
+// machine the gap ran up to a third longer than the flows lost).
+type openGap struct {
+	from, oldest int64 // the newest flow recorded, the ring's oldest when asked (ns)
+	flows, secs  float64
 }
 
 const rateWindow = int64(30 * time.Second)
@@ -60,9 +75,10 @@ func (n *nodeTrack) sample() (flows, seconds float64) {
 // estimated from the node's rate of flows on both sides of the gap: its
 // recent recorded flows, and the oldest flows the ring still holds
 // (traffic changes during an incident; one side alone was off by 20% in
-// tests).
+// tests). The event is written when the gap's end is known (see openGap,
+// closeGap); the nodes are returned for the reconnect's note.
 func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient) []string {
-	var notes []string
+	var nodes []string
 	names := make([]string, 0, len(r.nodes))
 	for n := range r.nodes {
 		names = append(names, n)
@@ -75,36 +91,85 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 			r.log.Warn("cannot check for a gap after the reconnect", "node", node, "error", err)
 			continue
 		}
-		if oldest.IsZero() || oldest.UnixNano() <= tr.last {
+		from := max(tr.last, tr.counted)
+		if oldest.IsZero() || oldest.UnixNano() <= from {
 			continue
 		}
-		gap := oldest.Sub(time.Unix(0, tr.last))
 		// Both samples together, weighted by the time they span: the one
 		// after the gap is short, and traffic is bursty.
 		flows, secs := tr.sample()
-		flows, secs = flows+after.flows, secs+after.seconds
-		rate := 0.0
-		if secs > 0 {
-			rate = flows / secs
+		if tr.gap == nil {
+			r.openGaps++
 		}
-		lost := uint64(rate*gap.Seconds() + 0.5)
-		if lost == 0 {
-			lost = 1 // the ring moved past what we had: something was there
-		}
-		ev := &observerpb.GetFlowsResponse{Time: timestamppb.New(oldest), NodeName: node,
-			ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{
-				Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: lost,
-				First: timestamppb.New(time.Unix(0, tr.last)), Last: timestamppb.New(oldest)}}}
-		if err := r.out.WriteEvent(ev); err != nil {
-			r.log.Error("cannot record the gap", "error", err)
-		}
-		r.totals.LostEvents[flowpb.LostEventSource_HUBBLE_RING_BUFFER.String()] += lost
-		r.o.Metrics.lost(flowpb.LostEventSource_HUBBLE_RING_BUFFER.String(), node, lost)
-		r.log.Warn("flows were overwritten in a ring buffer while the recorder was away", "node", node,
-			"from", time.Unix(0, tr.last).UTC(), "to", oldest.UTC(), "estimated_lost", lost)
-		notes = append(notes, fmt.Sprintf("%s lost %s (~%d flows)", node, gap.Round(time.Millisecond), lost))
+		tr.gap = &openGap{from: from, oldest: oldest.UnixNano(), flows: flows + after.flows, secs: secs + after.seconds}
+		nodes = append(nodes, node)
 	}
-	return notes
+	return nodes
+}
+
+// closeGap ends node's open gap at the time of the first flow of the node
+// that the new stream delivered: none was lost where that flow is one
+// recorded before the gap (the stream reached back to it), else the gap
+// ends there or at the ring's oldest flow when asked, the earlier.
+func (r *recorder) closeGap(node string, tr *nodeTrack, at int64) {
+	g := tr.gap
+	tr.gap = nil
+	r.openGaps--
+	if at <= g.from {
+		r.log.Debug("the resumed stream reached back to the last recorded flow: no flow was overwritten", "node", node)
+		return
+	}
+	r.recordGap(node, g, min(at, g.oldest))
+}
+
+// closeGaps records the gaps still open when a stream breaks or the
+// recorder stops: no flow of their node came to tell where they end, so
+// they end at the ring's oldest flow when asked.
+func (r *recorder) closeGaps() {
+	if r.openGaps == 0 {
+		return
+	}
+	names := make([]string, 0, r.openGaps)
+	for n, tr := range r.nodes {
+		if tr.gap != nil {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, node := range names {
+		tr := r.nodes[node]
+		g := tr.gap
+		tr.gap = nil
+		r.recordGap(node, g, g.oldest)
+		// (a later reconnect looks for a gap from there on)
+		tr.counted = max(tr.counted, g.oldest)
+	}
+	r.openGaps = 0
+}
+
+// recordGap writes a gap from g.from to end as a lost event.
+func (r *recorder) recordGap(node string, g *openGap, end int64) {
+	gap := time.Duration(end - g.from)
+	rate := 0.0
+	if g.secs > 0 {
+		rate = g.flows / g.secs
+	}
+	lost := uint64(rate*gap.Seconds() + 0.5)
+	if lost == 0 {
+		lost = 1 // the ring moved past what we had: something was there
+	}
+	first, last := time.Unix(0, g.from), time.Unix(0, end)
+	ev := &observerpb.GetFlowsResponse{Time: timestamppb.New(last), NodeName: node,
+		ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{
+			Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: lost,
+			First: timestamppb.New(first), Last: timestamppb.New(last)}}}
+	if err := r.out.WriteEvent(ev); err != nil {
+		r.log.Error("cannot record the gap", "error", err)
+	}
+	r.totals.LostEvents[flowpb.LostEventSource_HUBBLE_RING_BUFFER.String()] += lost
+	r.o.Metrics.lost(flowpb.LostEventSource_HUBBLE_RING_BUFFER.String(), node, lost)
+	r.log.Warn("flows were overwritten in a ring buffer while the recorder was away", "node", node,
+		"from", first.UTC(), "to", last.UTC(), "gap", gap.Round(time.Millisecond), "estimated_lost", lost)
 }
 
 // rateSample is how many of the oldest flows of a ring give the rate after
@@ -154,9 +219,11 @@ func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node str
 	return first, ts, nil
 }
 
-func joinNotes(notes []string) string {
-	if len(notes) == 0 {
+// joinNotes is the reconnect's note on the nodes detectGaps found.
+func joinNotes(nodes []string) string {
+	if len(nodes) == 0 {
 		return "no flows were overwritten meanwhile"
 	}
-	return "gaps: " + strings.Join(notes, "; ")
+	return "the ring buffers of " + strings.Join(nodes, ", ") + " no longer held the last flows recorded from them " +
+		"(each gap is recorded as a lost event when the node's flows resume)"
 }

@@ -112,6 +112,7 @@ type recorder struct {
 	totals   tape.Totals
 	seen     map[flowID]int64 // dedupe: flow key -> time (ns)
 	nodes    map[string]*nodeTrack
+	openGaps int   // nodes with an open gap (see detectGaps)
 	prunedAt int   // size of seen after the last pruning
 	first    int64 // time of the oldest flow recorded (ns)
 	last     int64 // time of the newest flow recorded (ns)
@@ -341,10 +342,10 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 							connected, connectedAt = true, time.Now()
 							r.o.Metrics.setStream(r.o.Dialer.Server(), true, nil)
 							if !disconnectedAt.IsZero() {
-								notes := r.detectGaps(ctx, client)
+								gaps := r.detectGaps(ctx, client)
 								r.recorderEvent(relaypb.NodeState_NODE_CONNECTED,
 									fmt.Sprintf("reconnected to %s after %s; resumed from %s; %s", r.o.Dialer.Server(),
-										time.Since(disconnectedAt).Round(time.Millisecond), since.UTC().Format(time.RFC3339Nano), joinNotes(notes)))
+										time.Since(disconnectedAt).Round(time.Millisecond), since.UTC().Format(time.RFC3339Nano), joinNotes(gaps)))
 							}
 						}
 						continue
@@ -377,9 +378,11 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 			}
 		}()
 		if stop {
+			r.closeGaps()
 			return err
 		}
 		// The stream broke: note it, wait, resume from the last flow.
+		r.closeGaps()
 		connected = false
 		disconnectedAt = time.Now()
 		r.totals.Reconnects++
@@ -553,6 +556,13 @@ func (r *recorder) drain(events <-chan streamEvent) error {
 func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err error) {
 	if f := resp.GetFlow(); f != nil {
 		at := f.GetTime().AsTime().UnixNano()
+		if r.openGaps > 0 {
+			// (before the duplicates are dropped: a flow recorded before
+			// shows the stream reached back to it)
+			if tr := r.nodes[f.GetNodeName()]; tr != nil && tr.gap != nil {
+				r.closeGap(f.GetNodeName(), tr, at)
+			}
+		}
 		if !r.o.Until.IsZero() && at > r.o.Until.UnixNano() {
 			return true, nil
 		}
