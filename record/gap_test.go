@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 
 	"github.com/flowtape/flowtape/internal/defaults"
 	"github.com/flowtape/flowtape/internal/testutil"
@@ -17,8 +20,28 @@ import (
 
 // The server is unreachable while its ring buffers wrap: the flows
 // overwritten meanwhile are recorded as lost events, per node, with the
-// gap's bounds and about the right count; nothing else is missing.
+// gap's bounds and about the right count; nothing else is missing. So too
+// for a recording of some flows only (a filter): the flows it lost are
+// the matching ones, at their rate, not the ring's.
 func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
+	cases := []struct {
+		name  string
+		allow []*flowpb.FlowFilter
+		match func(*flowpb.Flow) bool
+	}{
+		{"every flow", nil, func(*flowpb.Flow) bool { return true }},
+		// about 6% of the simulation's flows
+		{"--to-pod default/cartservice", []*flowpb.FlowFilter{{DestinationPod: []string{"default/cartservice"}}},
+			func(f *flowpb.Flow) bool {
+				return f.GetDestination().GetNamespace() == "default" && strings.HasPrefix(f.GetDestination().GetPodName(), "cartservice")
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { ringWrap(t, tc.allow, tc.match) })
+	}
+}
+
+func ringWrap(t *testing.T, allow []*flowpb.FlowFilter, match func(*flowpb.Flow) bool) {
 	start := time.Now().Truncate(time.Millisecond)
 	cfg := sim.Config{Seed: 9, Start: start, Speed: 3, RingCapacity: 1000, Truth: true}
 	c, err := sim.New(cfg)
@@ -42,7 +65,7 @@ func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 	done := make(chan error, 1)
 	var progress atomic.Pointer[record.Progress]
 	go func() {
-		_, err := record.Run(recCtx, record.Options{Dialer: dialer(t, "--server", addr), MinBackoff: 50 * time.Millisecond,
+		_, err := record.Run(recCtx, record.Options{Dialer: dialer(t, "--server", addr), MinBackoff: 50 * time.Millisecond, Allow: allow,
 			Sink: tape.SinkOptions{Dir: dir, Writer: "test"}, Progress: func(p record.Progress) { progress.Store(&p) }})
 		done <- err
 	}()
@@ -67,9 +90,14 @@ func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 	})
 	before := recorded()
 	stop = serve()
+	// (a ring's worth of the flows recorded)
+	after := uint64(cfg.RingCapacity)
+	if allow != nil {
+		after /= 10
+	}
 	testutil.Eventually(t, 30*time.Second, "the recorder is back and receives flows", func() bool {
 		p := progress.Load()
-		return p != nil && p.Reconnects > 0 && p.Connected && p.Flows > before+uint64(cfg.RingCapacity)
+		return p != nil && p.Reconnects > 0 && p.Connected && p.Flows > before+after
 	})
 	stopRec()
 	if err := <-done; err != nil {
@@ -136,7 +164,7 @@ func TestRingWrapDuringOutageIsRecordedAsLost(t *testing.T) {
 		if at.After(last) {
 			break
 		}
-		if at.Before(first) || got[f.GetUuid()] {
+		if at.Before(first) || got[f.GetUuid()] || !match(f) {
 			continue
 		}
 		inGap := false
