@@ -78,7 +78,12 @@ func (n *nodeTrack) sample() (flows, seconds float64) {
 // the recording's filters match (traffic changes during an incident; one side alone was off by 20% in
 // tests). The event is written when the gap's end is known (see openGap,
 // closeGap); the nodes are returned for the reconnect's note.
-func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient) []string {
+//
+// A gap starts no earlier than since, where the new stream starts: the
+// stream that broke delivered every flow before it (see
+// Options.ResumeOverlap), so a node whose last recorded flow is older
+// (a filter that matches its flows rarely) had no matching flow between.
+func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient, since time.Time) []string {
 	var nodes []string
 	names := make([]string, 0, len(r.nodes))
 	for n := range r.nodes {
@@ -93,6 +98,9 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 			continue
 		}
 		from := max(tr.last, tr.counted)
+		if !since.IsZero() {
+			from = max(from, since.UnixNano())
+		}
 		if oldest.IsZero() || oldest.UnixNano() <= from {
 			continue
 		}

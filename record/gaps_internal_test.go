@@ -1,13 +1,16 @@
 package record
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/tape"
@@ -92,5 +95,70 @@ func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
 				t.Errorf("a later reconnect looks for a gap from %v, want %v s", time.Unix(0, tr.counted).UTC(), tc.wantCount)
 			}
 		})
+	}
+}
+
+// ringClient serves, for any GetFlows, the oldest flows of its ring of the
+// node the request's first filter names (req.Number of them).
+type ringClient struct {
+	observerpb.ObserverClient
+	ring []*flowpb.Flow
+}
+
+func (c ringClient) GetFlows(_ context.Context, req *observerpb.GetFlowsRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[observerpb.GetFlowsResponse], error) {
+	s := &ringStream{}
+	for _, f := range c.ring {
+		if uint64(len(s.resps)) < req.GetNumber() && slices.Contains(req.GetWhitelist()[0].GetNodeName(), f.GetNodeName()) {
+			s.resps = append(s.resps, &observerpb.GetFlowsResponse{ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}})
+		}
+	}
+	return s, nil
+}
+
+type ringStream struct {
+	grpc.ClientStream
+	resps []*observerpb.GetFlowsResponse
+}
+
+func (s *ringStream) Recv() (*observerpb.GetFlowsResponse, error) {
+	if len(s.resps) == 0 {
+		return nil, io.EOF
+	}
+	r := s.resps[0]
+	s.resps = s.resps[1:]
+	return r, nil
+}
+
+// A gap starts no earlier than where the resumed stream starts: the
+// stream that broke delivered every flow before that, so a node whose
+// last recorded flow is older (its flows rarely match the recording's
+// filters) lost nothing between; a node whose ring still reaches back to
+// there has no gap.
+func TestGapStartsWhereTheResumedStreamStarts(t *testing.T) {
+	base := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return base.Add(time.Duration(s * float64(time.Second))) }
+	var ring []*flowpb.Flow
+	for i := range 100 {
+		for node, oldest := range map[string]float64{"sparse": 55, "busy": 62, "held": 48} {
+			ring = append(ring, &flowpb.Flow{NodeName: node, Time: timestamppb.New(at(oldest + float64(i)/10))})
+		}
+	}
+	r := &recorder{log: slog.New(slog.NewTextHandler(io.Discard, nil)), nodes: map[string]*nodeTrack{
+		"sparse": {last: at(1).UnixNano()},    // its last matching flow, long before the break
+		"busy":   {last: at(59.5).UnixNano()}, // the newest flow recorded
+		"held":   {last: at(30).UnixNano()},
+	}}
+	since := at(49.5) // the newest flow less the resume overlap
+	got := r.detectGaps(t.Context(), ringClient{ring: ring}, since)
+	if want := []string{"busy", "sparse"}; !slices.Equal(got, want) {
+		t.Fatalf("gaps in %v, want %v", got, want)
+	}
+	for node, want := range map[string][2]time.Time{"sparse": {since, at(55)}, "busy": {at(59.5), at(62)}} {
+		if g := r.nodes[node].gap; g == nil || g.from != want[0].UnixNano() || g.oldest != want[1].UnixNano() {
+			t.Errorf("%s: gap %+v, want from %v to %v", node, g, want[0], want[1])
+		}
+	}
+	if r.openGaps != 2 {
+		t.Errorf("%d open gaps, want 2", r.openGaps)
 	}
 }

@@ -342,7 +342,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 							connected, connectedAt = true, time.Now()
 							r.o.Metrics.setStream(r.o.Dialer.Server(), true, nil)
 							if !disconnectedAt.IsZero() {
-								gaps := r.detectGaps(ctx, client)
+								gaps := r.detectGaps(ctx, client, since)
 								r.recorderEvent(relaypb.NodeState_NODE_CONNECTED,
 									fmt.Sprintf("reconnected to %s after %s; resumed from %s; %s", r.o.Dialer.Server(),
 										time.Since(disconnectedAt).Round(time.Millisecond), since.UTC().Format(time.RFC3339Nano), joinNotes(gaps)))
