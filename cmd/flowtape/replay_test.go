@@ -116,7 +116,7 @@ func sameResponses(t *testing.T, what string, got, want []*observerpb.GetFlowsRe
 var replayScenario = func() sim.Config {
 	s := sim.Scenarios["incident"]
 	s.IncidentAt = 10 * time.Second
-	return sim.Config{Scenario: s, Seed: 12, Rate: 250, Duration: 40 * time.Second,
+	return sim.Config{Scenario: s, Seed: 12, Rate: 250, Duration: 20 * time.Second,
 		Start: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)}
 }()
 
@@ -169,7 +169,7 @@ func TestHubbleObserveAgainstReplay(t *testing.T) {
 		{[]string{"--type", "trace:to-endpoint"}, false},
 		{[]string{"--label", "k8s:app=cartservice"}, true},
 		{[]string{"--to-label", "k8s:app=redis-cart", "--protocol", "tcp"}, true},
-		{[]string{"--since", "2026-11-25T13:00:20Z", "--until", "2026-11-25T13:00:21.5Z"}, true},
+		{[]string{"--since", "2026-11-25T13:00:12Z", "--until", "2026-11-25T13:00:13.5Z"}, true},
 		{[]string{"--not", "--verdict", "FORWARDED"}, true},
 		{[]string{"--not", "--namespace", "default", "--not", "--protocol", "udp"}, false},
 		{[]string{"--drop-reason-desc", "POLICY_DENIED"}, true},
