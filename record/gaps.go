@@ -3,7 +3,9 @@ package record
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -15,7 +17,8 @@ import (
 )
 
 // nodeTrack is what the recorder knows of one node's flows: the newest it
-// recorded, and its recent rate (in flow time) for estimating gaps.
+// recorded, its recent rate (in flow time) for estimating gaps, and a gap
+// found at a reconnect that waits for its end.
 type nodeTrack struct {
 	last        int64 // newest recorded flow, ns
 	windowStart int64
@@ -25,18 +28,23 @@ type nodeTrack struct {
 	// ended (see closeGaps): the flows before it are recorded or counted
 	// lost.
 	counted int64
-	gap     *openGap // a gap found at a reconnect, waiting for its end
+	gap     *openGap
 }
 
 // openGap is a gap in a node's flows that detectGaps found: the ring no
-// longer held the newest flow recorded from the node when asked. Where
-// the gap ends is the first flow of the node the new stream delivers:
-// the ring is asked after the stream has started reading it, and by then
-// it may have moved past flows the stream did receive (on a loaded
-// machine the gap ran up to a third longer than the flows lost).
+// longer held the newest flow recorded from the node when asked. It ends
+// at the first flow of the node that the new stream delivers (see
+// closeGap), not at the ring's oldest flow when asked: the stream may
+// have read the ring before that (and received flows the ring then
+// overwrote: on a loaded machine a gap to the ring's oldest ran up to a
+// third longer than the flows lost) or after (a relay that connects to
+// the node later: flows overwritten meanwhile would be in no gap).
 type openGap struct {
-	from, oldest int64 // the newest flow recorded, the ring's oldest when asked (ns)
-	flows, secs  float64
+	from   int64 // the newest flow recorded, or where the new stream starts (ns)
+	oldest int64 // the ring's oldest flow when asked (ns): the end if no flow comes
+	// the rate of matching flows on both sides: the recorded flows'
+	// recent ones and the ring's oldest
+	flows, secs float64
 }
 
 const rateWindow = int64(30 * time.Second)
@@ -62,7 +70,7 @@ func (n *nodeTrack) sample() (flows, seconds float64) {
 		w := float64(rateWindow) / 1e9
 		return n.rate * w, w
 	}
-	if span := n.last - n.windowStart; span > 0 {
+	if span := n.last - n.windowStart; n.windowStart != 0 && span > 0 {
 		return float64(n.windowCount), float64(span) / 1e9
 	}
 	return 0, 0
@@ -92,7 +100,11 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 	sort.Strings(names)
 	for _, node := range names {
 		tr := r.nodes[node]
-		oldest, after, err := oldestFlows(ctx, client, node, r.o.Allow, r.o.Deny)
+		flows, secs := tr.sample()
+		// The window that counts the rate starts again: one that spanned
+		// the outage would count its flows over the outage's time too.
+		tr.windowStart, tr.windowCount = 0, 0
+		oldest, after, err := oldestFlows(ctx, client, node, r.o.Allow, r.o.Deny, r.log)
 		if err != nil {
 			r.log.Warn("cannot check for a gap after the reconnect", "node", node, "error", err)
 			continue
@@ -106,7 +118,6 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 		}
 		// Both samples together, weighted by the time they span: the one
 		// after the gap is short, and traffic is bursty.
-		flows, secs := tr.sample()
 		if tr.gap == nil {
 			r.openGaps++
 		}
@@ -117,26 +128,28 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 }
 
 // closeGap ends node's open gap at the time of the first flow of the node
-// that the new stream delivered: none was lost where that flow is one
-// recorded before the gap (the stream reached back to it), else the gap
-// ends there or at the ring's oldest flow when asked, the earlier.
-func (r *recorder) closeGap(node string, tr *nodeTrack, at int64) {
+// that the new stream delivered (at): none was lost where that flow is one
+// recorded before the gap (the stream reached back to it). For a
+// recording of every flow, that flow is the oldest the ring held when the
+// stream read it; for a filtered one, the first the filters match after
+// that, and the estimate counts, on average, about one flow more.
+func (r *recorder) closeGap(node string, tr *nodeTrack, at int64) error {
 	g := tr.gap
 	tr.gap = nil
 	r.openGaps--
 	if at <= g.from {
 		r.log.Debug("the resumed stream reached back to the last recorded flow: no flow was overwritten", "node", node)
-		return
+		return nil
 	}
-	r.recordGap(node, g, min(at, g.oldest))
+	return r.recordGap(node, g, at)
 }
 
 // closeGaps records the gaps still open when a stream breaks or the
 // recorder stops: no flow of their node came to tell where they end, so
 // they end at the ring's oldest flow when asked.
-func (r *recorder) closeGaps() {
+func (r *recorder) closeGaps() error {
 	if r.openGaps == 0 {
-		return
+		return nil
 	}
 	names := make([]string, 0, r.openGaps)
 	for n, tr := range r.nodes {
@@ -145,19 +158,28 @@ func (r *recorder) closeGaps() {
 		}
 	}
 	sort.Strings(names)
+	var errs []error
 	for _, node := range names {
 		tr := r.nodes[node]
 		g := tr.gap
 		tr.gap = nil
-		r.recordGap(node, g, g.oldest)
+		errs = append(errs, r.recordGap(node, g, g.oldest))
 		// (a later reconnect looks for a gap from there on)
 		tr.counted = max(tr.counted, g.oldest)
 	}
 	r.openGaps = 0
+	return errors.Join(errs...)
 }
 
-// recordGap writes a gap from g.from to end as a lost event.
-func (r *recorder) recordGap(node string, g *openGap, end int64) {
+// recordGap writes a gap from g.from to end as a lost event, ended by
+// --until where one is given.
+func (r *recorder) recordGap(node string, g *openGap, end int64) error {
+	if !r.o.Until.IsZero() {
+		end = min(end, r.o.Until.UnixNano())
+		if end <= g.from {
+			return nil
+		}
+	}
 	gap := time.Duration(end - g.from)
 	rate := 0.0
 	if g.secs > 0 {
@@ -165,6 +187,12 @@ func (r *recorder) recordGap(node string, g *openGap, end int64) {
 	}
 	lost := uint64(rate*gap.Seconds() + 0.5)
 	if lost == 0 {
+		if len(r.o.Allow) > 0 || len(r.o.Deny) > 0 {
+			// the flows overwritten need not have matched the filters
+			r.log.Debug("a ring moved past the last recorded flow, but at the filtered flows' rate none was lost", "node", node,
+				"from", time.Unix(0, g.from).UTC(), "to", time.Unix(0, end).UTC())
+			return nil
+		}
 		lost = 1 // the ring moved past what we had: something was there
 	}
 	first, last := time.Unix(0, g.from), time.Unix(0, end)
@@ -173,12 +201,14 @@ func (r *recorder) recordGap(node string, g *openGap, end int64) {
 			Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: lost,
 			First: timestamppb.New(first), Last: timestamppb.New(last)}}}
 	if err := r.out.WriteEvent(ev); err != nil {
-		r.log.Error("cannot record the gap", "error", err)
+		return fmt.Errorf("record the gap in the flows of %s from %s to %s: %w", node, first.UTC().Format(time.RFC3339Nano),
+			last.UTC().Format(time.RFC3339Nano), err)
 	}
 	r.totals.LostEvents[flowpb.LostEventSource_HUBBLE_RING_BUFFER.String()] += lost
 	r.o.Metrics.lost(flowpb.LostEventSource_HUBBLE_RING_BUFFER.String(), node, lost)
 	r.log.Warn("flows were overwritten in a ring buffer while the recorder was away", "node", node,
 		"from", first.UTC(), "to", last.UTC(), "gap", gap.Round(time.Millisecond), "estimated_lost", lost)
+	return nil
 }
 
 // rateSample is how many of the oldest flows of a ring give the rate after
@@ -193,44 +223,39 @@ type trafficSample struct{ flows, seconds float64 }
 // match span how long (none when too few to tell): a recording of some
 // flows loses those at their own rate, not at the ring's (4.3x the flows
 // lost, in tests, of a recording of 6% of the flows).
-func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node string, allow, deny []*flowpb.FlowFilter) (time.Time, trafficSample, error) {
+func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node string, allow, deny []*flowpb.FlowFilter,
+	log *slog.Logger) (time.Time, trafficSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	only := []*flowpb.FlowFilter{{NodeName: []string{node}}}
-	filtered := len(allow) > 0 || len(deny) > 0
-	var oldest time.Time
-	if filtered {
-		// the ring's oldest flow, whatever the filters
-		first, _, err := firstFlows(ctx, client, &observerpb.GetFlowsRequest{First: true, Number: 1, Whitelist: only}, node)
-		if err != nil || first.IsZero() {
-			return time.Time{}, trafficSample{}, err
-		}
-		oldest = first
-		// the node's flows the filters match: a filter that names nodes
-		// of its own keeps them, and the others' flows are left out here
-		var nodeAllow []*flowpb.FlowFilter
-		for _, f := range allow {
-			f = proto.Clone(f).(*flowpb.FlowFilter)
-			if len(f.GetNodeName()) == 0 {
-				f.NodeName = []string{node}
-			}
-			nodeAllow = append(nodeAllow, f)
-		}
-		if len(nodeAllow) == 0 {
-			nodeAllow = only
-		}
-		only = nodeAllow
+	nodeOnly := []*flowpb.FlowFilter{{NodeName: []string{node}}}
+	if len(allow) == 0 && len(deny) == 0 {
+		return firstFlows(ctx, client, &observerpb.GetFlowsRequest{First: true, Number: rateSample, Whitelist: nodeOnly}, node)
 	}
-	first, ts, err := firstFlows(ctx, client, &observerpb.GetFlowsRequest{First: true, Number: rateSample, Whitelist: only, Blacklist: deny}, node)
-	if err != nil {
-		if filtered {
-			// the gap is known; its rate is the recorded flows' alone
-			return oldest, trafficSample{}, nil
-		}
+	// the ring's oldest flow, whatever the filters
+	oldest, _, err := firstFlows(ctx, client, &observerpb.GetFlowsRequest{First: true, Number: 1, Whitelist: nodeOnly}, node)
+	if err != nil || oldest.IsZero() {
 		return time.Time{}, trafficSample{}, err
 	}
-	if !filtered {
-		oldest = first
+	// The node's flows the filters match: a filter that names nodes of
+	// its own keeps them, and the others' flows are left out here. (The
+	// filters are the recording's: changed, they would change its
+	// stream.)
+	var match []*flowpb.FlowFilter
+	for _, f := range allow {
+		f = proto.Clone(f).(*flowpb.FlowFilter)
+		if len(f.GetNodeName()) == 0 {
+			f.NodeName = []string{node}
+		}
+		match = append(match, f)
+	}
+	if len(match) == 0 {
+		match = nodeOnly
+	}
+	_, ts, err := firstFlows(ctx, client, &observerpb.GetFlowsRequest{First: true, Number: rateSample, Whitelist: match, Blacklist: deny}, node)
+	if err != nil {
+		// the gap is known; its rate is the recorded flows' alone
+		log.Debug("cannot sample the matching flows a ring holds after a gap", "node", node, "error", err)
+		return oldest, trafficSample{}, nil
 	}
 	return oldest, ts, nil
 }

@@ -11,6 +11,7 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/tape"
@@ -29,74 +30,6 @@ func (w *eventsOnly) WriteEvent(ev *observerpb.GetFlowsResponse) error {
 func (w *eventsOnly) Sync() error       { return nil }
 func (w *eventsOnly) Stats() tape.Stats { return tape.Stats{} }
 func (w *eventsOnly) OnDisk() int64     { return 0 }
-
-// A gap found at a reconnect (the ring's oldest flow, asked after the new
-// stream started, is newer than the node's last recorded one) ends at
-// the first flow of the node the new stream delivers, where that comes
-// before the ring's oldest; it is no gap where that flow is one recorded
-// before it; and without such a flow it ends at the ring's oldest, from
-// where a later reconnect looks for the next.
-func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
-	const node = "n1"
-	base := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	at := func(s float64) int64 { return base.Add(time.Duration(s * float64(time.Second))).UnixNano() }
-	cases := []struct {
-		name      string
-		first     float64 // the node's first flow on the new stream (s); <0: none before the stream ends
-		wantEnd   float64 // the lost event's last (s); <0: no lost event
-		wantLost  uint64
-		wantCount float64 // where a later reconnect looks from (s)
-	}{
-		{"the stream reached back to the last recorded flow", 9.5, -1, 0, 0},
-		{"the stream's first flow is at the last recorded one", 10, -1, 0, 0},
-		{"the ring moved past flows the stream received", 14, 14, 400, 0},
-		{"the first flow comes after the ring's oldest", 30, 20, 1000, 0},
-		{"no flow of the node before the stream ends", -1, 20, 1000, 20},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			w := &eventsOnly{}
-			r := &recorder{o: Options{ResumeOverlap: time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-				out: w, seen: map[flowID]int64{}, nodes: map[string]*nodeTrack{}, totals: tape.Totals{LostEvents: map[string]uint64{}}}
-			// 100 flows a second recorded up to 10 s; the ring held flows
-			// from 20 s on when asked.
-			r.nodes[node] = &nodeTrack{last: at(10), rate: 100}
-			tr := r.nodes[node]
-			tr.gap = &openGap{from: at(10), oldest: at(20), flows: 3000, secs: 30}
-			r.openGaps = 1
-			if tc.first >= 0 {
-				f := &flowpb.Flow{Uuid: "5d4f0c8e-3a2b-4c1d-9e8f-7a6b5c4d3e2f", NodeName: node, Time: timestamppb.New(time.Unix(0, at(tc.first)))}
-				if _, err := r.handle(&observerpb.GetFlowsResponse{NodeName: node, ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			r.closeGaps()
-			if tr.gap != nil || r.openGaps != 0 {
-				t.Fatalf("the gap is still open (%d open)", r.openGaps)
-			}
-			if tc.wantEnd < 0 {
-				if len(w.events) != 0 || len(r.totals.LostEvents) != 0 {
-					t.Fatalf("recorded %v, %v: want no gap", w.events, r.totals.LostEvents)
-				}
-				return
-			}
-			if len(w.events) != 1 {
-				t.Fatalf("recorded %d events, want one lost event", len(w.events))
-			}
-			l := w.events[0].GetLostEvents()
-			if l.GetSource() != flowpb.LostEventSource_HUBBLE_RING_BUFFER || l.GetFirst().AsTime().UnixNano() != at(10) ||
-				l.GetLast().AsTime().UnixNano() != at(tc.wantEnd) || l.GetNumEventsLost() != tc.wantLost {
-				t.Errorf("lost event %v, want %d lost from 10 s to %v s", l, tc.wantLost, tc.wantEnd)
-			}
-			if got := r.totals.LostEvents["HUBBLE_RING_BUFFER"]; got != tc.wantLost {
-				t.Errorf("counted %d lost, want %d", got, tc.wantLost)
-			}
-			if tc.wantCount > 0 && tr.counted != at(tc.wantCount) {
-				t.Errorf("a later reconnect looks for a gap from %v, want %v s", time.Unix(0, tr.counted).UTC(), tc.wantCount)
-			}
-		})
-	}
-}
 
 // ringClient serves, for any GetFlows, the oldest flows of its ring of the
 // node the request's first filter names (req.Number of them).
@@ -129,36 +62,219 @@ func (s *ringStream) Recv() (*observerpb.GetFlowsResponse, error) {
 	return r, nil
 }
 
+var gapBase = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+
+// gapAt is gapBase and s seconds.
+func gapAt(s float64) time.Time { return gapBase.Add(time.Duration(s * float64(time.Second))) }
+
+// ring is a ring's flows of each node: 100, rate a second from its
+// oldest (s).
+func ring(rate float64, oldest map[string]float64) []*flowpb.Flow {
+	var out []*flowpb.Flow
+	for i := range 100 {
+		for node, o := range oldest {
+			out = append(out, &flowpb.Flow{NodeName: node, Time: timestamppb.New(gapAt(o + float64(i)/rate))})
+		}
+	}
+	return out
+}
+
+func gapRecorder(o Options) (*recorder, *eventsOnly) {
+	w := &eventsOnly{}
+	return &recorder{o: o, log: slog.New(slog.NewTextHandler(io.Discard, nil)), out: w, seen: map[flowID]int64{},
+		nodes: map[string]*nodeTrack{}, totals: tape.Totals{LostEvents: map[string]uint64{}}}, w
+}
+
+// flowAt is the response of a flow of node at s seconds.
+func flowAt(node string, s float64) *observerpb.GetFlowsResponse {
+	f := &flowpb.Flow{Uuid: "5d4f0c8e-3a2b-4c1d-9e8f-7a6b5c4d3e2f", NodeName: node, Time: timestamppb.New(gapAt(s))}
+	return &observerpb.GetFlowsResponse{NodeName: node, ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}}
+}
+
+// A gap found at a reconnect (the ring's oldest flow when asked is newer
+// than the node's last recorded one) ends at the first flow of the node
+// the new stream delivers, whether the stream read the ring before the
+// question or after; it is no gap where that flow is one recorded before
+// it (a duplicate, dropped after the check); a flow of another node
+// leaves it open; without a flow of the node it ends at the ring's
+// oldest, from where a later reconnect looks for the next; and no gap
+// runs past --until.
+func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
+	const node = "n1"
+	cases := []struct {
+		name      string
+		until     float64 // --until (s); 0: none
+		first     float64 // the node's first flow on the new stream (s); <0: none before the stream ends
+		other     bool    // a flow of another node comes first
+		wantEnd   float64 // the lost event's last (s); <0: no lost event
+		wantLost  uint64
+		wantCount float64 // where a later reconnect looks from (s); 0: unchanged
+	}{
+		{name: "the stream reached back to the last recorded flow", first: 9.5, wantEnd: -1},
+		{name: "the stream's first flow is the last recorded one", first: 10, wantEnd: -1},
+		{name: "the ring moved past flows the stream received", first: 14, wantEnd: 14, wantLost: 400},
+		{name: "the stream read the ring after it was asked", first: 30, wantEnd: 30, wantLost: 2000},
+		{name: "a flow of another node first", first: 14, other: true, wantEnd: 14, wantLost: 400},
+		{name: "no flow of the node before the stream ends", first: -1, wantEnd: 20, wantLost: 1000, wantCount: 20},
+		{name: "--until before the first flow", until: 12, first: 14, wantEnd: 12, wantLost: 200},
+		{name: "--until before the gap", until: 9, first: 14, wantEnd: -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{ResumeOverlap: time.Second}
+			if tc.until > 0 {
+				o.Until = gapAt(tc.until)
+			}
+			r, w := gapRecorder(o)
+			// 100 flows a second recorded up to 10 s; the ring held flows
+			// from 20 s on when asked.
+			r.nodes[node] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
+			r.nodes["n2"] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
+			tr := r.nodes[node]
+			tr.gap = &openGap{from: gapAt(10).UnixNano(), oldest: gapAt(20).UnixNano(), flows: 3000, secs: 30}
+			r.openGaps = 1
+			if tc.other {
+				if _, err := r.handle(flowAt("n2", 13)); err != nil {
+					t.Fatal(err)
+				}
+				if tr.gap == nil {
+					t.Fatal("a flow of another node closed the gap")
+				}
+			}
+			if tc.first >= 0 {
+				resp := flowAt(node, tc.first)
+				if tc.first <= 10 {
+					// recorded before the reconnect: a duplicate
+					r.duplicate(resp.GetFlow(), resp.GetFlow().GetTime().AsTime().UnixNano())
+				}
+				if _, err := r.handle(resp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.closeGaps(); err != nil {
+				t.Fatal(err)
+			}
+			if tr.gap != nil || r.openGaps != 0 {
+				t.Fatalf("the gap is still open (%d open)", r.openGaps)
+			}
+			if tc.wantEnd < 0 {
+				if len(w.events) != 0 || len(r.totals.LostEvents) != 0 {
+					t.Fatalf("recorded %v, %v: want no gap", w.events, r.totals.LostEvents)
+				}
+				return
+			}
+			if len(w.events) != 1 {
+				t.Fatalf("recorded %d events, want one lost event", len(w.events))
+			}
+			l := w.events[0].GetLostEvents()
+			if l.GetSource() != flowpb.LostEventSource_HUBBLE_RING_BUFFER || !l.GetFirst().AsTime().Equal(gapAt(10)) ||
+				!l.GetLast().AsTime().Equal(gapAt(tc.wantEnd)) || l.GetNumEventsLost() != tc.wantLost {
+				t.Errorf("lost event %v, want %d lost from 10 s to %v s", l, tc.wantLost, tc.wantEnd)
+			}
+			if got := r.totals.LostEvents["HUBBLE_RING_BUFFER"]; got != tc.wantLost {
+				t.Errorf("counted %d lost, want %d", got, tc.wantLost)
+			}
+			if tc.wantCount > 0 && tr.counted != gapAt(tc.wantCount).UnixNano() {
+				t.Errorf("a later reconnect looks for a gap from %v, want %v s", time.Unix(0, tr.counted).UTC(), tc.wantCount)
+			}
+		})
+	}
+}
+
 // A gap starts no earlier than where the resumed stream starts: the
 // stream that broke delivered every flow before that, so a node whose
 // last recorded flow is older (its flows rarely match the recording's
 // filters) lost nothing between; a node whose ring still reaches back to
 // there has no gap.
 func TestGapStartsWhereTheResumedStreamStarts(t *testing.T) {
-	base := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	at := func(s float64) time.Time { return base.Add(time.Duration(s * float64(time.Second))) }
-	var ring []*flowpb.Flow
-	for i := range 100 {
-		for node, oldest := range map[string]float64{"sparse": 55, "busy": 62, "held": 48} {
-			ring = append(ring, &flowpb.Flow{NodeName: node, Time: timestamppb.New(at(oldest + float64(i)/10))})
-		}
+	r, _ := gapRecorder(Options{})
+	r.nodes = map[string]*nodeTrack{
+		"sparse": {last: gapAt(1).UnixNano()},    // its last matching flow, long before the break
+		"busy":   {last: gapAt(59.5).UnixNano()}, // the newest flow recorded
+		"held":   {last: gapAt(30).UnixNano()},
 	}
-	r := &recorder{log: slog.New(slog.NewTextHandler(io.Discard, nil)), nodes: map[string]*nodeTrack{
-		"sparse": {last: at(1).UnixNano()},    // its last matching flow, long before the break
-		"busy":   {last: at(59.5).UnixNano()}, // the newest flow recorded
-		"held":   {last: at(30).UnixNano()},
-	}}
-	since := at(49.5) // the newest flow less the resume overlap
-	got := r.detectGaps(t.Context(), ringClient{ring: ring}, since)
+	since := gapAt(49.5) // the newest flow less the resume overlap
+	got := r.detectGaps(t.Context(), ringClient{ring: ring(10, map[string]float64{"sparse": 55, "busy": 62, "held": 48})}, since)
 	if want := []string{"busy", "sparse"}; !slices.Equal(got, want) {
 		t.Fatalf("gaps in %v, want %v", got, want)
 	}
-	for node, want := range map[string][2]time.Time{"sparse": {since, at(55)}, "busy": {at(59.5), at(62)}} {
+	for node, want := range map[string][2]time.Time{"sparse": {since, gapAt(55)}, "busy": {gapAt(59.5), gapAt(62)}} {
 		if g := r.nodes[node].gap; g == nil || g.from != want[0].UnixNano() || g.oldest != want[1].UnixNano() {
 			t.Errorf("%s: gap %+v, want from %v to %v", node, g, want[0], want[1])
 		}
 	}
 	if r.openGaps != 2 {
 		t.Errorf("%d open gaps, want 2", r.openGaps)
+	}
+}
+
+// After a gap that ended at the ring's oldest flow (no flow came), the
+// next reconnect looks for a gap from there, not again from the last
+// recorded flow.
+func TestGapAfterAGapRecordedWithoutItsEnd(t *testing.T) {
+	r, w := gapRecorder(Options{})
+	r.nodes["n1"] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
+	for _, oldest := range []float64{20, 20, 25} {
+		r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": oldest})}, time.Time{})
+		if err := r.closeGaps(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 10-20 s, nothing more while the ring held 20 s, then 20-25 s
+	var spans [][2]time.Time
+	for _, ev := range w.events {
+		spans = append(spans, [2]time.Time{ev.GetLostEvents().GetFirst().AsTime(), ev.GetLostEvents().GetLast().AsTime()})
+	}
+	if want := [][2]time.Time{{gapAt(10), gapAt(20)}, {gapAt(20), gapAt(25)}}; !slices.Equal(spans, want) {
+		t.Errorf("gaps %v, want %v", spans, want)
+	}
+}
+
+// The rate a gap is estimated with counts the flows before the outage
+// over their own time, not over the outage's: a window that an outage
+// interrupts starts again at the reconnect; and a node of which only the
+// last flow is known has the ring's rate, not none.
+func TestGapRateLeavesOutTheOutage(t *testing.T) {
+	r, _ := gapRecorder(Options{})
+	tr := &nodeTrack{}
+	r.nodes["n1"] = tr
+	observe := func(from, to float64) {
+		for s := from; s < to; s += 0.01 {
+			tr.observe(gapAt(s).UnixNano())
+		}
+	}
+	observe(0, 20) // 100 flows a second, then a reconnect without a gap
+	r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 5})}, time.Time{})
+	observe(140, 155) // after two minutes away, 100 a second again
+	r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 160})}, time.Time{})
+	g := tr.gap
+	if g == nil {
+		t.Fatal("no gap")
+	}
+	if rate := g.flows / g.secs; rate < 90 || rate > 110 {
+		t.Errorf("the gap's rate is %.1f flows a second (%.0f over %.1f s), want about 100", rate, g.flows, g.secs)
+	}
+	// A node a resumed recording knows only the last flow of (see
+	// tape.LastSession): the ring's rate alone.
+	r, _ = gapRecorder(Options{})
+	r.nodes["n1"] = &nodeTrack{last: gapAt(100).UnixNano()}
+	r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 160})}, time.Time{})
+	if g := r.nodes["n1"].gap; g == nil || g.secs <= 0 || g.flows/g.secs < 90 || g.flows/g.secs > 110 {
+		t.Errorf("the resumed node's gap %+v: want a rate of about 100 flows a second", g)
+	}
+}
+
+// The ring is asked with the recording's filters, which stay as they
+// are: they are the recording's stream's too.
+func TestGapSamplingLeavesTheFiltersAlone(t *testing.T) {
+	allow := []*flowpb.FlowFilter{{DestinationPod: []string{"default/cartservice"}}}
+	before := proto.Clone(allow[0])
+	oldest, _, err := oldestFlows(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 5, "n2": 7})}, "n1", allow, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil || !oldest.Equal(gapAt(5)) {
+		t.Fatalf("oldest %v (%v), want %v", oldest, err, gapAt(5))
+	}
+	if !proto.Equal(allow[0], before) {
+		t.Errorf("the recording's filter is now %v, was %v", allow[0], before)
 	}
 }

@@ -378,11 +378,12 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 			}
 		}()
 		if stop {
-			r.closeGaps()
-			return err
+			return errors.Join(err, r.closeGaps())
 		}
 		// The stream broke: note it, wait, resume from the last flow.
-		r.closeGaps()
+		if err := r.closeGaps(); err != nil {
+			return err
+		}
 		connected = false
 		disconnectedAt = time.Now()
 		r.totals.Reconnects++
@@ -560,7 +561,9 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 			// (before the duplicates are dropped: a flow recorded before
 			// shows the stream reached back to it)
 			if tr := r.nodes[f.GetNodeName()]; tr != nil && tr.gap != nil {
-				r.closeGap(f.GetNodeName(), tr, at)
+				if err := r.closeGap(f.GetNodeName(), tr, at); err != nil {
+					return true, err
+				}
 			}
 		}
 		if !r.o.Until.IsZero() && at > r.o.Until.UnixNano() {
