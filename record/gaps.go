@@ -83,9 +83,10 @@ func (n *nodeTrack) sample() (flows, seconds float64) {
 // (source HUBBLE_RING_BUFFER, first/last bracketing the gap), with a count
 // estimated from the node's rate of flows on both sides of the gap: its
 // recent recorded flows, and the oldest flows the ring still holds that
-// the recording's filters match (traffic changes during an incident; one side alone was off by 20% in
-// tests). The event is written when the gap's end is known (see openGap,
-// closeGap); the nodes are returned for the reconnect's note.
+// the recording's filters match (traffic changes during an incident; one
+// side alone was off by 20% in tests). The event is written when the
+// gap's end is known (see openGap, closeGap); the nodes are returned for
+// the reconnect's note.
 //
 // A gap starts no earlier than since, where the new stream starts: the
 // stream that broke delivered every flow before it (see
