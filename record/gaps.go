@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,8 +18,7 @@ import (
 )
 
 // nodeTrack is what the recorder knows of one node's flows: the newest it
-// recorded, its recent rate (in flow time) for estimating gaps, and a gap
-// found at a reconnect that waits for its end.
+// recorded, and its recent rate (in flow time) for estimating gaps.
 type nodeTrack struct {
 	last        int64 // newest recorded flow, ns
 	windowStart int64
@@ -28,11 +28,11 @@ type nodeTrack struct {
 	// ended (see closeGaps): the flows before it are recorded or counted
 	// lost.
 	counted int64
-	gap     *openGap
 }
 
-// openGap is a gap in a node's flows that detectGaps found: the ring no
-// longer held the newest flow recorded from the node when asked. It ends
+// openGap is a gap in a node's flows that detectGaps found (the
+// recorder's gaps, by node, until their end is known): the ring no longer
+// held the newest flow recorded from the node when asked. It ends
 // at the first flow of the node that the new stream delivers (see
 // closeGap), not at the ring's oldest flow when asked: the stream may
 // have read the ring before that (and received flows the ring then
@@ -94,12 +94,7 @@ func (n *nodeTrack) sample() (flows, seconds float64) {
 // (a filter that matches its flows rarely) had no matching flow between.
 func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient, since time.Time) []string {
 	var nodes []string
-	names := make([]string, 0, len(r.nodes))
-	for n := range r.nodes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, node := range names {
+	for _, node := range slices.Sorted(maps.Keys(r.nodes)) {
 		tr := r.nodes[node]
 		flows, secs := tr.sample()
 		// The window that counts the rate starts again: one that spanned
@@ -119,10 +114,7 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 		}
 		// Both samples together, weighted by the time they span: the one
 		// after the gap is short, and traffic is bursty.
-		if tr.gap == nil {
-			r.openGaps++
-		}
-		tr.gap = &openGap{from: from, oldest: oldest.UnixNano(), flows: flows + after.flows, secs: secs + after.seconds}
+		r.gaps[node] = &openGap{from: from, oldest: oldest.UnixNano(), flows: flows + after.flows, secs: secs + after.seconds}
 		nodes = append(nodes, node)
 	}
 	return nodes
@@ -134,10 +126,8 @@ func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverCli
 // recording of every flow, that flow is the oldest the ring held when the
 // stream read it; for a filtered one, the first the filters match after
 // that, and the estimate counts, on average, about one flow more.
-func (r *recorder) closeGap(node string, tr *nodeTrack, at int64) error {
-	g := tr.gap
-	tr.gap = nil
-	r.openGaps--
+func (r *recorder) closeGap(node string, g *openGap, at int64) error {
+	delete(r.gaps, node)
 	if at <= g.from {
 		r.log.Debug("the resumed stream reached back to the last recorded flow: no flow was overwritten", "node", node)
 		return nil
@@ -149,26 +139,15 @@ func (r *recorder) closeGap(node string, tr *nodeTrack, at int64) error {
 // recorder stops: no flow of their node came to tell where they end, so
 // they end at the ring's oldest flow when asked.
 func (r *recorder) closeGaps() error {
-	if r.openGaps == 0 {
-		return nil
-	}
-	names := make([]string, 0, r.openGaps)
-	for n, tr := range r.nodes {
-		if tr.gap != nil {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
 	var errs []error
-	for _, node := range names {
-		tr := r.nodes[node]
-		g := tr.gap
-		tr.gap = nil
+	for _, node := range slices.Sorted(maps.Keys(r.gaps)) {
+		g := r.gaps[node]
+		delete(r.gaps, node)
 		errs = append(errs, r.recordGap(node, g, g.oldest))
 		// (a later reconnect looks for a gap from there on)
+		tr := r.nodes[node]
 		tr.counted = max(tr.counted, g.oldest)
 	}
-	r.openGaps = 0
 	return errors.Join(errs...)
 }
 
@@ -304,5 +283,5 @@ func joinNotes(nodes []string) string {
 		return "no flows were overwritten meanwhile"
 	}
 	return "the ring buffers of " + strings.Join(nodes, ", ") + " no longer held the last flows recorded from them " +
-		"(each gap is recorded as a lost event when the node's flows resume)"
+		"(each gap is recorded as a lost event once its end is known)"
 }

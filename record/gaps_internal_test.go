@@ -82,7 +82,7 @@ func ring(rate float64, oldest map[string]float64) []*flowpb.Flow {
 func gapRecorder(o Options) (*recorder, *eventsOnly) {
 	w := &eventsOnly{}
 	return &recorder{o: o, log: slog.New(slog.NewTextHandler(io.Discard, nil)), out: w, seen: map[flowID]int64{},
-		nodes: map[string]*nodeTrack{}, totals: tape.Totals{LostEvents: map[string]uint64{}}}, w
+		nodes: map[string]*nodeTrack{}, gaps: map[string]*openGap{}, totals: tape.Totals{LostEvents: map[string]uint64{}}}, w
 }
 
 // flowAt is the response of a flow of node at s seconds.
@@ -131,13 +131,12 @@ func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
 			r.nodes[node] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
 			r.nodes["n2"] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
 			tr := r.nodes[node]
-			tr.gap = &openGap{from: gapAt(10).UnixNano(), oldest: gapAt(20).UnixNano(), flows: 3000, secs: 30}
-			r.openGaps = 1
+			r.gaps[node] = &openGap{from: gapAt(10).UnixNano(), oldest: gapAt(20).UnixNano(), flows: 3000, secs: 30}
 			if tc.other {
 				if _, err := r.handle(flowAt("n2", 13)); err != nil {
 					t.Fatal(err)
 				}
-				if tr.gap == nil {
+				if r.gaps[node] == nil {
 					t.Fatal("a flow of another node closed the gap")
 				}
 			}
@@ -154,8 +153,8 @@ func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
 			if err := r.closeGaps(); err != nil {
 				t.Fatal(err)
 			}
-			if tr.gap != nil || r.openGaps != 0 {
-				t.Fatalf("the gap is still open (%d open)", r.openGaps)
+			if len(r.gaps) != 0 {
+				t.Fatalf("gaps still open: %v", r.gaps)
 			}
 			if tc.wantEnd < 0 {
 				if len(w.events) != 0 || len(r.totals.LostEvents) != 0 {
@@ -199,12 +198,12 @@ func TestGapStartsWhereTheResumedStreamStarts(t *testing.T) {
 		t.Fatalf("gaps in %v, want %v", got, want)
 	}
 	for node, want := range map[string][2]time.Time{"sparse": {since, gapAt(55)}, "busy": {gapAt(59.5), gapAt(62)}} {
-		if g := r.nodes[node].gap; g == nil || g.from != want[0].UnixNano() || g.oldest != want[1].UnixNano() {
+		if g := r.gaps[node]; g == nil || g.from != want[0].UnixNano() || g.oldest != want[1].UnixNano() {
 			t.Errorf("%s: gap %+v, want from %v to %v", node, g, want[0], want[1])
 		}
 	}
-	if r.openGaps != 2 {
-		t.Errorf("%d open gaps, want 2", r.openGaps)
+	if len(r.gaps) != 2 {
+		t.Errorf("%d open gaps, want 2", len(r.gaps))
 	}
 }
 
@@ -247,7 +246,7 @@ func TestGapRateLeavesOutTheOutage(t *testing.T) {
 	r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 5})}, time.Time{})
 	observe(140, 155) // after two minutes away, 100 a second again
 	r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 160})}, time.Time{})
-	g := tr.gap
+	g := r.gaps["n1"]
 	if g == nil {
 		t.Fatal("no gap")
 	}
@@ -259,7 +258,7 @@ func TestGapRateLeavesOutTheOutage(t *testing.T) {
 	r, _ = gapRecorder(Options{})
 	r.nodes["n1"] = &nodeTrack{last: gapAt(100).UnixNano()}
 	r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 160})}, time.Time{})
-	if g := r.nodes["n1"].gap; g == nil || g.secs <= 0 || g.flows/g.secs < 90 || g.flows/g.secs > 110 {
+	if g := r.gaps["n1"]; g == nil || g.secs <= 0 || g.flows/g.secs < 90 || g.flows/g.secs > 110 {
 		t.Errorf("the resumed node's gap %+v: want a rate of about 100 flows a second", g)
 	}
 }

@@ -112,10 +112,10 @@ type recorder struct {
 	totals   tape.Totals
 	seen     map[flowID]int64 // dedupe: flow key -> time (ns)
 	nodes    map[string]*nodeTrack
-	openGaps int   // nodes with an open gap (see detectGaps)
-	prunedAt int   // size of seen after the last pruning
-	first    int64 // time of the oldest flow recorded (ns)
-	last     int64 // time of the newest flow recorded (ns)
+	gaps     map[string]*openGap // by node, until their end is known (see detectGaps)
+	prunedAt int                 // size of seen after the last pruning
+	first    int64               // time of the oldest flow recorded (ns)
+	last     int64               // time of the newest flow recorded (ns)
 	started  time.Time
 	// Retention: when it last ran, and the files published then.
 	expiredAt    time.Time
@@ -145,7 +145,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Retention.MaxBytes > 0 && o.Sink.MaxOpenBytes == 0 {
 		o.Sink.MaxOpenBytes = o.Retention.MaxBytes / openShare
 	}
-	r := &recorder{o: o, log: o.Log, seen: map[flowID]int64{}, nodes: map[string]*nodeTrack{}, started: time.Now(),
+	r := &recorder{o: o, log: o.Log, seen: map[flowID]int64{}, nodes: map[string]*nodeTrack{}, gaps: map[string]*openGap{}, started: time.Now(),
 		totals: tape.Totals{LostEvents: map[string]uint64{}}}
 	var res Result
 
@@ -557,13 +557,11 @@ func (r *recorder) drain(events <-chan streamEvent) error {
 func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err error) {
 	if f := resp.GetFlow(); f != nil {
 		at := f.GetTime().AsTime().UnixNano()
-		if r.openGaps > 0 {
-			// (before the duplicates are dropped: a flow recorded before
-			// shows the stream reached back to it)
-			if tr := r.nodes[f.GetNodeName()]; tr != nil && tr.gap != nil {
-				if err := r.closeGap(f.GetNodeName(), tr, at); err != nil {
-					return true, err
-				}
+		// (before the duplicates are dropped: a flow recorded before shows
+		// the stream reached back to it)
+		if g := r.gaps[f.GetNodeName()]; g != nil {
+			if err := r.closeGap(f.GetNodeName(), g, at); err != nil {
+				return true, err
 			}
 		}
 		if !r.o.Until.IsZero() && at > r.o.Until.UnixNano() {
