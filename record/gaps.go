@@ -25,8 +25,9 @@ type nodeTrack struct {
 	windowCount int64
 	rate        float64 // matching flows per second over the last full window
 	// counted is where the last gap recorded without a flow after it
-	// ended (see closeGaps): the flows before it are recorded or counted
-	// lost.
+	// ended (see closeGaps; for a resumed recording, the previous
+	// session's, see tape.ResumePoint.Counted): the flows before it are
+	// recorded or counted lost.
 	counted int64
 }
 

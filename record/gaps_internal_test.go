@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -275,5 +276,71 @@ func TestGapSamplingLeavesTheFiltersAlone(t *testing.T) {
 	}
 	if !proto.Equal(allow[0], before) {
 		t.Errorf("the recording's filter is now %v, was %v", allow[0], before)
+	}
+}
+
+// A recorder that stopped with a gap open recorded it up to the ring's
+// oldest flow (no flow of the node came to end it); restarted, it looks
+// for the next gap from there, not again from the node's last recorded
+// flow: the span is counted lost once. Through a real recording: the
+// first session's files and manifest, read back by tape.LastSession.
+func TestRestartAfterAGapRecordedWithoutItsEnd(t *testing.T) {
+	dir := t.TempDir()
+	const server, id = "relay:80", "aaaa0001"
+	d, err := tape.OpenSession(dir, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: id, Writer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := gapRecorder(Options{})
+	r.out = sink
+	// 100 flows a second of n1 up to 10 s; the ring held flows from 20 s
+	// on at the reconnect, and the recorder stopped before a flow of n1
+	// came.
+	for i := range 1001 {
+		f := &flowpb.Flow{Uuid: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), NodeName: "n1", Time: timestamppb.New(gapAt(float64(i) / 100))}
+		if err := sink.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.nodes["n1"] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
+	r.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 20})}, time.Time{})
+	if err := r.closeGaps(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PutSession(tape.Session{RecordingID: id, Status: "stopped", Server: tape.ServerInfo{Address: server}}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	const overlap = 2 * time.Second
+	rp, ok, err := tape.LastSession(t.Context(), dir, server, "", overlap, resumeKey)
+	if err != nil || !ok {
+		t.Fatalf("LastSession: %v, %v", ok, err)
+	}
+	if !rp.Counted["n1"].Equal(gapAt(20)) {
+		t.Errorf("the previous session counted n1's flows up to %v, want %v", rp.Counted["n1"], gapAt(20))
+	}
+	// The restarted recorder: the ring now holds flows from 40 s on.
+	r2, w := gapRecorder(Options{ResumeOverlap: overlap})
+	r2.resumeFrom(&rp)
+	r2.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 40})}, rp.Last.Add(-overlap))
+	if _, err := r2.handle(flowAt("n1", 40)); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.events) != 1 {
+		t.Fatalf("the restarted recorder recorded %d events, want one gap", len(w.events))
+	}
+	// 10-20 s counted before; 20-40 s now, at 100 flows a second
+	if l := w.events[0].GetLostEvents(); !l.GetFirst().AsTime().Equal(gapAt(20)) || !l.GetLast().AsTime().Equal(gapAt(40)) ||
+		l.GetNumEventsLost() != 2000 {
+		t.Errorf("the restarted recorder's gap: %d lost from %v to %v, want 2000 from %v to %v", l.GetNumEventsLost(),
+			l.GetFirst().AsTime(), l.GetLast().AsTime(), gapAt(20), gapAt(40))
 	}
 }

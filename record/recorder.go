@@ -184,21 +184,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	// session of this server stopped (see tape.LastSession), unless told
 	// where to start.
 	if o.Since.IsZero() && o.Until.IsZero() && !o.NoResume {
-		rp, ok, err := tape.LastSession(ctx, o.Sink.Dir, o.Dialer.Server(), o.RawFilters, o.ResumeOverlap,
-			func(f *flowpb.Flow) string { k := flowKey(f); return string(k[:]) })
+		rp, ok, err := tape.LastSession(ctx, o.Sink.Dir, o.Dialer.Server(), o.RawFilters, o.ResumeOverlap, resumeKey)
 		if err != nil {
 			r.log.Warn("cannot tell where the previous recording stopped; recording from now", "dir", o.Sink.Dir, "error", err)
 		}
 		if ok {
-			r.resume = &rp
-			for k, at := range rp.Flows {
-				var id flowID
-				copy(id[:], k) // the 16 bytes of flowKey, as the closure above gives them
-				r.seen[id] = at
-			}
-			for node, at := range rp.Nodes {
-				r.nodes[node] = &nodeTrack{last: at.UnixNano()}
-			}
+			r.resumeFrom(&rp)
 		}
 	}
 	if r.sink, err = tape.NewSink(o.Sink); err != nil {
@@ -610,6 +601,29 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 		resp.Time = timestamppb.Now()
 	}
 	return false, r.out.WriteEvent(resp)
+}
+
+// resumeKey names a flow in a tape.ResumePoint: the bytes of its flowKey.
+func resumeKey(f *flowpb.Flow) string { k := flowKey(f); return string(k[:]) }
+
+// resumeFrom makes the recorder go on where a previous session stopped
+// (see tape.LastSession): the flows of the overlap are known, so that none
+// is written twice, and each node's newest flow and where its last gap
+// ended, so that the gaps of the first connection start there.
+func (r *recorder) resumeFrom(rp *tape.ResumePoint) {
+	r.resume = rp
+	for k, at := range rp.Flows {
+		var id flowID
+		copy(id[:], k) // the 16 bytes of flowKey (resumeKey)
+		r.seen[id] = at
+	}
+	for node, at := range rp.Nodes {
+		tr := &nodeTrack{last: at.UnixNano()}
+		if c, ok := rp.Counted[node]; ok {
+			tr.counted = c.UnixNano()
+		}
+		r.nodes[node] = tr
+	}
 }
 
 // duplicate reports whether a flow was recorded already (a resumed stream

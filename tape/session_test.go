@@ -9,6 +9,8 @@ import (
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/tape"
 )
@@ -150,5 +152,61 @@ func TestLastSessionKnowsQuietNodes(t *testing.T) {
 	}
 	if len(rp.Flows) == 0 || len(rp.Flows) > 10 {
 		t.Errorf("%d flows in the 10 s overlap, want the few of the last seconds", len(rp.Flows))
+	}
+}
+
+// Where a session stopped says where each node's newest gap in the overlap
+// or after it ends (lost events of a ring buffer: the recorder's, which
+// carry their bounds, or the server's, at their time), so that the next
+// session does not count the span again; other lost events, and gaps that
+// ended before the overlap, do not matter.
+func TestLastSessionKnowsWhereGapsEnded(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	flows := flowsOver(start, 1, 600, "f-") // n1, every 6 s up to 13:59:54
+	last := flows[len(flows)-1].GetTime().AsTime()
+	d, err := tape.OpenSession(dir, "eeee0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tape.NewSink(tape.SinkOptions{Dir: dir, RecordingID: "eeee0001", Writer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range flows {
+		if err := s.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost := func(node string, at time.Time, src flowpb.LostEventSource, first, last *timestamppb.Timestamp) {
+		ev := &observerpb.GetFlowsResponse{NodeName: node, Time: timestamppb.New(at), ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{
+			LostEvents: &flowpb.LostEvent{Source: src, NumEventsLost: 10, First: first, Last: last}}}
+		if err := s.WriteEvent(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ring := flowpb.LostEventSource_HUBBLE_RING_BUFFER
+	// the recorder's gap, recorded to the ring's oldest flow when it stopped
+	lost("n1", last.Add(36*time.Second), ring, timestamppb.New(last), timestamppb.New(last.Add(36*time.Second)))
+	lost("n2", last.Add(-4*time.Second), ring, nil, nil) // the server's, in the overlap
+	lost("n3", last.Add(-2*time.Second), flowpb.LostEventSource_PERF_EVENT_RING_BUFFER, nil, nil)
+	lost("n4", start.Add(30*time.Minute), ring, timestamppb.New(start.Add(29*time.Minute)), timestamppb.New(start.Add(30*time.Minute)))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PutSession(tape.Session{RecordingID: "eeee0001", Status: "stopped", Server: tape.ServerInfo{Address: "relay:80"}}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	rp, ok, err := tape.LastSession(context.Background(), dir, "relay:80", "", 10*time.Second, func(f *flowpb.Flow) string { return f.GetUuid() })
+	if err != nil || !ok {
+		t.Fatalf("LastSession: %v, %v", ok, err)
+	}
+	want := map[string]time.Time{"n1": last.Add(36 * time.Second), "n2": last.Add(-4 * time.Second)}
+	if len(rp.Counted) != len(want) || !rp.Counted["n1"].Equal(want["n1"]) || !rp.Counted["n2"].Equal(want["n2"]) {
+		t.Errorf("the gaps end at %v, want %v", rp.Counted, want)
+	}
+	if !rp.Last.Equal(last) {
+		t.Errorf("the last flow %v, want %v: lost events are no flows", rp.Last, last)
 	}
 }
