@@ -13,6 +13,7 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -100,15 +101,38 @@ func (n *nodeTrack) sample() (flows, seconds float64) {
 // stream that broke delivered every flow before it (see
 // Options.ResumeOverlap), so a node whose last recorded flow is older
 // (a filter that matches its flows rarely) had no matching flow between.
+//
+// The nodes are asked ringQuestions at a time: the new stream waits
+// meanwhile (its flows are handled after), and each question goes through
+// the relay to an agent. Through the real hubble-relay to 20 simulated
+// agents on this 2-core machine, node after node took 560-630 ms (about
+// 30 ms a node), 16 at a time 340-380 ms (2026-12-07).
 func (r *recorder) detectGaps(ctx context.Context, client observerpb.ObserverClient, since time.Time) []string {
+	names := slices.Sorted(maps.Keys(r.nodes))
+	type answer struct {
+		oldest time.Time
+		after  trafficSample
+		err    error
+	}
+	answers := make([]answer, len(names))
+	var g errgroup.Group
+	g.SetLimit(ringQuestions)
+	for i, node := range names {
+		g.Go(func() error {
+			a := &answers[i]
+			a.oldest, a.after, a.err = oldestFlows(ctx, client, node, r.o.Allow, r.o.Deny, r.log)
+			return nil
+		})
+	}
+	_ = g.Wait() // (each answer holds its error)
 	var nodes []string
-	for _, node := range slices.Sorted(maps.Keys(r.nodes)) {
+	for i, node := range names {
 		tr := r.nodes[node]
 		flows, secs := tr.sample()
 		// The window that counts the rate starts again: one that spanned
 		// the outage would count its flows over the outage's time too.
 		tr.windowStart, tr.windowCount = 0, 0
-		oldest, after, err := oldestFlows(ctx, client, node, r.o.Allow, r.o.Deny, r.log)
+		oldest, after, err := answers[i].oldest, answers[i].after, answers[i].err
 		if err != nil {
 			r.log.Warn("cannot check for a gap after the reconnect", "node", node, "error", err)
 			continue
@@ -204,6 +228,9 @@ func (r *recorder) recordGap(node string, g *openGap, end int64) error {
 		"from", first.UTC(), "to", last.UTC(), "gap", gap.Round(time.Millisecond), "estimated_lost", lost)
 	return nil
 }
+
+// ringQuestions is how many nodes' rings detectGaps asks at once.
+const ringQuestions = 16
 
 // rateSample is how many of the oldest flows of a ring give the rate after
 // a gap: enough to average over bursts, few enough to fetch at once.

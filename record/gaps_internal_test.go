@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -399,5 +400,55 @@ func TestGapLeavesTheServersLostEventsToThem(t *testing.T) {
 				t.Errorf("%d counted lost in all, want %d", total, tc.lost+tc.want)
 			}
 		})
+	}
+}
+
+// heldRing is a ringClient whose answers wait until want questions are
+// asked at once (or 10 s have passed); it keeps the most asked at once.
+type heldRing struct {
+	ringClient
+	want              int32
+	asked, most, done atomic.Int32
+	all               chan struct{}
+}
+
+func (c *heldRing) GetFlows(ctx context.Context, req *observerpb.GetFlowsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[observerpb.GetFlowsResponse], error) {
+	n := c.asked.Add(1)
+	defer c.asked.Add(-1)
+	for m := c.most.Load(); n > m && !c.most.CompareAndSwap(m, n); m = c.most.Load() {
+	}
+	release := func() {
+		if c.done.Add(1) == 1 {
+			close(c.all)
+		}
+	}
+	if n == c.want {
+		release()
+	}
+	select {
+	case <-c.all:
+	case <-time.After(10 * time.Second):
+		release() // (they are not asked together: the rest go on at once)
+	}
+	return c.ringClient.GetFlows(ctx, req, opts...)
+}
+
+// The nodes' rings are asked several at a time, at most ringQuestions:
+// the new stream waits meanwhile, and through a relay each question takes
+// tens of milliseconds.
+func TestGapQuestionsAreAskedTogether(t *testing.T) {
+	oldest := map[string]float64{}
+	r, _ := gapRecorder(Options{})
+	for i := range 2 * ringQuestions {
+		node := fmt.Sprintf("n%02d", i)
+		oldest[node] = 20
+		r.nodes[node] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
+	}
+	c := &heldRing{ringClient: ringClient{ring: ring(100, oldest)}, want: ringQuestions, all: make(chan struct{})}
+	if got := r.detectGaps(t.Context(), c, time.Time{}); len(got) != len(oldest) {
+		t.Fatalf("gaps in %d nodes, want %d", len(got), len(oldest))
+	}
+	if m := c.most.Load(); m != ringQuestions {
+		t.Errorf("at most %d questions at once, want %d", m, ringQuestions)
 	}
 }
