@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/internal/observer"
 )
 
 // nodeTrack is what the recorder knows of one node's flows: the newest it
@@ -257,20 +259,30 @@ func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node str
 	if err != nil || oldest.IsZero() {
 		return time.Time{}, trafficSample{}, err
 	}
-	// The node's flows the filters match: a filter that names nodes of
-	// its own keeps them, and the others' flows are left out here. (The
-	// filters are the recording's: changed, they would change its
-	// stream.)
+	// The node's flows the filters match: each filter asks for the node's
+	// flows alone; one that names nodes (--node-name, patterns as Hubble
+	// matches them) that this node is not among matches none of its
+	// flows, and is left out. (The filters are the recording's: changed,
+	// they would change its stream.)
 	var match []*flowpb.FlowFilter
 	for _, f := range allow {
-		f = proto.Clone(f).(*flowpb.FlowFilter)
-		if len(f.GetNodeName()) == 0 {
-			f.NodeName = []string{node}
+		if names := f.GetNodeName(); len(names) > 0 {
+			m, err := observer.NewFilters(ctx, []*flowpb.FlowFilter{{NodeName: names}}, nil)
+			if err != nil || !m.Match(&flowpb.Flow{NodeName: node}) {
+				continue
+			}
 		}
+		f = proto.Clone(f).(*flowpb.FlowFilter)
+		f.NodeName = []string{node}
 		match = append(match, f)
 	}
-	if len(match) == 0 {
+	if len(allow) == 0 {
 		match = nodeOnly
+	}
+	if len(match) == 0 {
+		// none of the filters matches the node's flows: the gap's rate
+		// is the recorded flows' alone
+		return oldest, trafficSample{}, nil
 	}
 	_, ts, err := firstFlows(ctx, client, &observerpb.GetFlowsRequest{First: true, Number: rateSample, Whitelist: match, Blacklist: deny}, node)
 	if err != nil {

@@ -452,3 +452,65 @@ func TestGapQuestionsAreAskedTogether(t *testing.T) {
 		t.Errorf("at most %d questions at once, want %d", m, ringQuestions)
 	}
 }
+
+// askedRing is a ringClient that keeps the requests it was sent.
+type askedRing struct {
+	ringClient
+	asked []*observerpb.GetFlowsRequest
+}
+
+func (c *askedRing) GetFlows(ctx context.Context, req *observerpb.GetFlowsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[observerpb.GetFlowsResponse], error) {
+	c.asked = append(c.asked, req)
+	return c.ringClient.GetFlows(ctx, req, opts...)
+}
+
+// The matching flows after a gap are the node's: each filter of the
+// recording is asked for the node's flows alone, and a filter that names
+// other nodes (--node-name, patterns as Hubble matches them) is left out,
+// as it matches none of the node's flows.
+func TestGapSampleIsTheNodesMatchingFlows(t *testing.T) {
+	pod := []string{"default/cartservice"}
+	cases := []struct {
+		name  string
+		allow []*flowpb.FlowFilter
+		want  []*flowpb.FlowFilter // the sample's allowlist; nil: no sample asked
+	}{
+		{"no node named", []*flowpb.FlowFilter{{DestinationPod: pod}},
+			[]*flowpb.FlowFilter{{DestinationPod: pod, NodeName: []string{"c1/n1"}}}},
+		{"the node and others named", []*flowpb.FlowFilter{{DestinationPod: pod, NodeName: []string{"c1/n1", "c1/n2"}}},
+			[]*flowpb.FlowFilter{{DestinationPod: pod, NodeName: []string{"c1/n1"}}}},
+		{"a pattern", []*flowpb.FlowFilter{{DestinationPod: pod, NodeName: []string{"c1/n*"}}},
+			[]*flowpb.FlowFilter{{DestinationPod: pod, NodeName: []string{"c1/n1"}}}},
+		{"another node's filter left out", []*flowpb.FlowFilter{{NodeName: []string{"c1/n2"}}, {DestinationPod: pod}},
+			[]*flowpb.FlowFilter{{DestinationPod: pod, NodeName: []string{"c1/n1"}}}},
+		{"only other nodes named", []*flowpb.FlowFilter{{NodeName: []string{"c1/n2"}}}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &askedRing{ringClient: ringClient{ring: ring(100, map[string]float64{"c1/n1": 5, "c1/n2": 7})}}
+			oldest, _, err := oldestFlows(t.Context(), c, "c1/n1", tc.allow, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil || !oldest.Equal(gapAt(5)) {
+				t.Fatalf("oldest %v (%v), want %v", oldest, err, gapAt(5))
+			}
+			// the first question is the ring's oldest flow, whatever the filters
+			if tc.want == nil {
+				if len(c.asked) != 1 {
+					t.Errorf("asked %d questions, want the ring's oldest flow alone", len(c.asked))
+				}
+				return
+			}
+			if len(c.asked) != 2 {
+				t.Fatalf("asked %d questions, want 2", len(c.asked))
+			}
+			got := c.asked[1].GetWhitelist()
+			if len(got) != len(tc.want) {
+				t.Fatalf("the sample asked for %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if !proto.Equal(got[i], tc.want[i]) {
+					t.Errorf("the sample asked for %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
