@@ -194,16 +194,7 @@ func ringWrap(t *testing.T, allow []*flowpb.FlowFilter, match func(*flowpb.Flow)
 	// filter's (2026-12-07; before gaps ended at the first flow after
 	// them, up to 1.29x in a loaded run; the filter's 4.3x at the ring's
 	// rate).
-	// A recording of every flow counts each missing flow once, in a gap
-	// or in the server's lost events (those the server sent while a gap
-	// was open are left out of its estimate); the server counts every
-	// flow of its ring, whatever the filters, so a filtered recording's
-	// gaps are compared with the matching flows missing in them.
-	counted, lost := estimated, missing
-	if allow == nil {
-		counted, lost = estimated+serverLost, missing+outside
-	}
-	if lost == 0 || float64(counted) < 0.7*float64(lost) || float64(counted) > 1.4*float64(lost) {
-		t.Fatalf("counted %d lost flows (%d estimated in the gaps), %d are missing", counted, estimated, lost)
+	if missing == 0 || float64(estimated) < 0.7*float64(missing) || float64(estimated) > 1.4*float64(missing) {
+		t.Fatalf("estimated %d lost flows, %d are missing", estimated, missing)
 	}
 }

@@ -49,13 +49,6 @@ type openGap struct {
 	// the rate of matching flows on both sides: the recorded flows'
 	// recent ones and the ring's oldest
 	flows, secs float64
-	// serverLost is what the server's own lost events of the node
-	// (HUBBLE_RING_BUFFER: the new stream's reader was overwritten)
-	// counted while the gap was open: flows inside the gap, which its
-	// estimate leaves to them. Only for a recording of every flow: Hubble
-	// counts the ring's entries, whatever the filters, and the estimate
-	// of a filtered recording counts the flows they match.
-	serverLost uint64
 }
 
 const rateWindow = int64(30 * time.Second)
@@ -199,15 +192,9 @@ func (r *recorder) recordGap(node string, g *openGap, end int64) error {
 	if g.secs > 0 {
 		rate = g.flows / g.secs
 	}
-	estimate := uint64(rate*gap.Seconds() + 0.5)
-	lost := estimate - min(estimate, g.serverLost)
-	if lost == 0 && g.serverLost > 0 {
-		r.log.Debug("a ring moved past the last recorded flow, and the server's lost events counted the flows in between", "node", node,
-			"from", time.Unix(0, g.from).UTC(), "to", time.Unix(0, end).UTC(), "estimated", estimate, "server_lost", g.serverLost)
-		return nil
-	}
+	lost := uint64(rate*gap.Seconds() + 0.5)
 	if lost == 0 {
-		if r.o.filtered() {
+		if len(r.o.Allow) > 0 || len(r.o.Deny) > 0 {
 			// the flows overwritten need not have matched the filters
 			r.log.Debug("a ring moved past the last recorded flow, but at the filtered flows' rate none was lost", "node", node,
 				"from", time.Unix(0, g.from).UTC(), "to", time.Unix(0, end).UTC())
@@ -338,8 +325,3 @@ func joinNotes(nodes []string) string {
 	return "the ring buffers of " + strings.Join(nodes, ", ") + " no longer held the last flows recorded from them " +
 		"(each gap is recorded as a lost event once its end is known)"
 }
-
-// filtered reports whether the recording is of some flows only (--from-pod,
-// --verdict, ...): what a gap lost is then counted in the flows the
-// filters match.
-func (o *Options) filtered() bool { return len(o.Allow) > 0 || len(o.Deny) > 0 }

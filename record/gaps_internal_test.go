@@ -346,63 +346,6 @@ func TestRestartAfterAGapRecordedWithoutItsEnd(t *testing.T) {
 	}
 }
 
-// Lost events the server sends for a node whose gap is open (the new
-// stream's reader of its ring was overwritten before the node's first
-// flow came) count flows inside the gap: the gap's estimate leaves them
-// to the server's count, so that they are counted once. Hubble counts
-// ring entries, whatever the filters: a filtered recording's estimate,
-// of matching flows, is left as it is.
-func TestGapLeavesTheServersLostEventsToThem(t *testing.T) {
-	cases := []struct {
-		name     string
-		node     string // the server's lost event's node
-		lost     uint64
-		filtered bool
-		want     uint64 // the gap's count; 0: no gap recorded
-	}{
-		{name: "none", want: 400},
-		{name: "part of the gap", node: "n1", lost: 150, want: 250},
-		{name: "all of the gap", node: "n1", lost: 500, want: 0},
-		{name: "another node's", node: "n2", lost: 150, want: 400},
-		{name: "a filtered recording", node: "n1", lost: 150, filtered: true, want: 400},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var o Options
-			if tc.filtered {
-				o.Allow = []*flowpb.FlowFilter{{DestinationPod: []string{"default/"}}}
-			}
-			r, w := gapRecorder(o)
-			r.nodes["n1"] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
-			r.gaps["n1"] = &openGap{from: gapAt(10).UnixNano(), oldest: gapAt(20).UnixNano(), flows: 3000, secs: 30}
-			if tc.node != "" {
-				ev := &observerpb.GetFlowsResponse{NodeName: tc.node, Time: timestamppb.New(gapAt(15)), ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{
-					LostEvents: &flowpb.LostEvent{Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: tc.lost}}}
-				if _, err := r.handle(ev); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, err := r.handle(flowAt("n1", 14)); err != nil {
-				t.Fatal(err)
-			}
-			var gap uint64
-			gaps := 0
-			for _, ev := range w.events {
-				if l := ev.GetLostEvents(); l.GetFirst() != nil {
-					gap += l.GetNumEventsLost()
-					gaps++
-				}
-			}
-			if gap != tc.want || (tc.want == 0) != (gaps == 0) {
-				t.Errorf("the gap counts %d lost in %d events, want %d", gap, gaps, tc.want)
-			}
-			if total := r.totals.LostEvents["HUBBLE_RING_BUFFER"]; total != tc.lost+tc.want {
-				t.Errorf("%d counted lost in all, want %d", total, tc.lost+tc.want)
-			}
-		})
-	}
-}
-
 // heldRing is a ringClient whose answers wait until want questions are
 // asked at once (or 10 s have passed); it keeps the most asked at once.
 type heldRing struct {

@@ -590,10 +590,6 @@ func (r *recorder) handle(resp *observerpb.GetFlowsResponse) (done bool, err err
 	case resp.GetLostEvents() != nil:
 		l := resp.GetLostEvents()
 		r.totals.LostEvents[l.GetSource().String()] += l.GetNumEventsLost()
-		if g := r.gaps[resp.GetNodeName()]; g != nil && l.GetSource() == flowpb.LostEventSource_HUBBLE_RING_BUFFER && !r.o.filtered() {
-			// flows of the node's open gap: counted once (see recordGap)
-			g.serverLost += l.GetNumEventsLost()
-		}
 		r.o.Metrics.lost(l.GetSource().String(), resp.GetNodeName(), l.GetNumEventsLost())
 		r.log.Warn("the server reports lost events", "source", l.GetSource().String(), "lost", l.GetNumEventsLost(), "node", resp.GetNodeName())
 	case resp.GetNodeStatus() != nil:
