@@ -178,6 +178,22 @@ func (r *recorder) closeGaps() error {
 	return errors.Join(errs...)
 }
 
+// ringGapsEnd is where the nodes' last gaps recorded without a flow after
+// them ended, past their newest recorded flow: what the session's
+// manifest entry keeps for the next session (tape.Session.RingGapsEnd).
+func (r *recorder) ringGapsEnd() map[string]time.Time {
+	var out map[string]time.Time
+	for node, tr := range r.nodes {
+		if tr.counted > tr.last {
+			if out == nil {
+				out = map[string]time.Time{}
+			}
+			out[node] = time.Unix(0, tr.counted).UTC()
+		}
+	}
+	return out
+}
+
 // recordGap writes a gap from g.from to end as a lost event, ended by
 // --until where one is given.
 func (r *recorder) recordGap(node string, g *openGap, end int64) error {

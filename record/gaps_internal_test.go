@@ -284,7 +284,7 @@ func TestGapSamplingLeavesTheFiltersAlone(t *testing.T) {
 // oldest flow (no flow of the node came to end it); restarted, it looks
 // for the next gap from there, not again from the node's last recorded
 // flow: the span is counted lost once. Through a real recording: the
-// first session's files and manifest, read back by tape.LastSession.
+// first session's files and manifest entry, read back by tape.LastSession.
 func TestRestartAfterAGapRecordedWithoutItsEnd(t *testing.T) {
 	dir := t.TempDir()
 	const server, id = "relay:80", "aaaa0001"
@@ -315,7 +315,9 @@ func TestRestartAfterAGapRecordedWithoutItsEnd(t *testing.T) {
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.PutSession(tape.Session{RecordingID: id, Status: "stopped", Server: tape.ServerInfo{Address: server}}); err != nil {
+	// (as Run ends a session)
+	if err := d.PutSession(tape.Session{RecordingID: id, Status: "complete", Server: tape.ServerInfo{Address: server},
+		RingGapsEnd: r.ringGapsEnd()}); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()

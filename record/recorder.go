@@ -240,6 +240,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		r.totals.FirstFlow, r.totals.LastFlow = &first, &last
 	}
 	r.session.Totals = r.totals
+	r.session.RingGapsEnd = r.ringGapsEnd()
 	r.session.Status = "complete"
 	if err := errors.Join(runErr, closeErr); err != nil {
 		r.session.Status, r.session.Error = "failed", err.Error()

@@ -47,6 +47,14 @@ type Session struct {
 	StatusAtEnd   json.RawMessage  `json:"server_status_at_end,omitempty"`
 	NodesAtEnd    json.RawMessage  `json:"nodes_at_end,omitempty"`
 	Totals        Totals           `json:"totals"`
+	// RingGapsEnd is, for each node whose last gap the recorder recorded
+	// ended past the node's newest recorded flow (no flow came after it:
+	// it ends at the ring's oldest flow when asked), where that gap
+	// ended, in the flows' time: the flows before it are recorded or
+	// counted lost, and the next session's gap of the node starts there
+	// (see LastSession). Written when the session ends; a killed session
+	// has none.
+	RingGapsEnd map[string]time.Time `json:"ring_gaps_end,omitempty"`
 }
 
 // RetentionPolicy is a Retention as the manifest shows it.

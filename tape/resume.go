@@ -35,14 +35,13 @@ type ResumePoint struct {
 	// Flows are the flows within the overlap (key -> time, ns), by the
 	// caller's key of a flow.
 	Flows map[string]int64
-	// Counted is, for each node with one in the overlap or after it, where
-	// its newest lost event of flows a ring buffer overwrote ends
-	// (HUBBLE_RING_BUFFER: its last lost flow, else when it was
-	// reported): the flows before it are recorded or counted lost. A
-	// recorder that stopped while a gap was open recorded it up to the
-	// ring's oldest flow, past the node's newest flow (record's
-	// closeGaps); the next session's gap starts there, so that the span
-	// is not counted twice.
+	// Counted is, for each node, where the last gap the sessions recorded
+	// ended past its newest flow (Session.RingGapsEnd): a recorder that
+	// stopped while a gap was open recorded it up to the ring's oldest
+	// flow (record's closeGaps); the next session's gap starts there, so
+	// that the span is not counted twice. (Not from the lost events in
+	// the files: Hubble's own carry the wall-clock time of its counter,
+	// and in a bucket's spool the events files are gone.)
 	Counted map[string]time.Time
 }
 
@@ -103,42 +102,23 @@ func LastSession(ctx context.Context, dir, server, filters string, overlap time.
 	}
 	rp := ResumePoint{Session: prev.RecordingID, First: time.Unix(0, first).UTC(), Last: time.Unix(0, last).UTC(),
 		Nodes: map[string]time.Time{}, Flows: map[string]int64{}, Counted: map[string]time.Time{}}
+	for _, s := range cands {
+		for node, at := range s.RingGapsEnd {
+			if at.After(rp.Counted[node]) {
+				rp.Counted[node] = at.UTC()
+			}
+		}
+	}
 	// Only the files that reach into the overlap are read (a bucket's
 	// spool removes the others as they go up, maybe while this reads).
-	// Lost events before the overlap do not matter: the next session's
-	// gaps start no earlier.
 	var overlapping Files
 	for _, p := range mine.Flows {
 		if his[p] == 0 || his[p] >= last-int64(overlap) {
 			overlapping.Flows = append(overlapping.Flows, p)
 		}
 	}
-	for _, p := range files.Events {
-		if cands[SessionOf(p)] == nil {
-			continue
-		}
-		_, _, hi := fileRows(p, schema.KindEvents)
-		if _, err := os.Stat(p); hi == 0 && errors.Is(err, os.ErrNotExist) {
-			continue // gone since the listing, as above
-		}
-		if hi == 0 || hi >= last-int64(overlap) {
-			overlapping.Events = append(overlapping.Events, p)
-		}
-	}
 	err = Scan(ctx, overlapping, Window{Since: rp.Last.Add(-overlap)}, func(r *observerpb.GetFlowsResponse) error {
 		f := r.GetFlow()
-		if f == nil {
-			if lost := r.GetLostEvents(); lost.GetSource() == flowpb.LostEventSource_HUBBLE_RING_BUFFER && r.GetNodeName() != "" {
-				end := r.GetTime().AsTime()
-				if lost.GetLast() != nil {
-					end = lost.GetLast().AsTime()
-				}
-				if end.After(rp.Counted[r.GetNodeName()]) {
-					rp.Counted[r.GetNodeName()] = end.UTC()
-				}
-			}
-			return nil
-		}
 		at := f.GetTime().AsTime()
 		rp.Flows[key(f)] = at.UnixNano()
 		if at.After(rp.Nodes[f.GetNodeName()]) {

@@ -155,11 +155,11 @@ func TestLastSessionKnowsQuietNodes(t *testing.T) {
 	}
 }
 
-// Where a session stopped says where each node's newest gap in the overlap
-// or after it ends (lost events of a ring buffer: the recorder's, which
-// carry their bounds, or the server's, at their time), so that the next
-// session does not count the span again; other lost events, and gaps that
-// ended before the overlap, do not matter.
+// Where a session stopped says where each node's last gap recorded
+// without a flow after it ended (its manifest entry's ring_gaps_end; the
+// latest of the stopped sessions of the same stream), so that the next
+// session does not count the span again. Not the lost events in its
+// files: Hubble's own carry the wall-clock time of its counter.
 func TestLastSessionKnowsWhereGapsEnded(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
@@ -178,31 +178,29 @@ func TestLastSessionKnowsWhereGapsEnded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lost := func(node string, at time.Time, src flowpb.LostEventSource, first, last *timestamppb.Timestamp) {
-		ev := &observerpb.GetFlowsResponse{NodeName: node, Time: timestamppb.New(at), ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{
-			LostEvents: &flowpb.LostEvent{Source: src, NumEventsLost: 10, First: first, Last: last}}}
-		if err := s.WriteEvent(ev); err != nil {
-			t.Fatal(err)
-		}
+	// Hubble's own lost event, stamped with its wall clock past the last flow
+	wall := timestamppb.New(last.Add(time.Minute))
+	if err := s.WriteEvent(&observerpb.GetFlowsResponse{NodeName: "n3", Time: wall, ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{
+		LostEvents: &flowpb.LostEvent{Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: 10, First: wall, Last: wall}}}); err != nil {
+		t.Fatal(err)
 	}
-	ring := flowpb.LostEventSource_HUBBLE_RING_BUFFER
-	// the recorder's gap, recorded to the ring's oldest flow when it stopped
-	lost("n1", last.Add(36*time.Second), ring, timestamppb.New(last), timestamppb.New(last.Add(36*time.Second)))
-	lost("n2", last.Add(-4*time.Second), ring, nil, nil) // the server's, in the overlap
-	lost("n3", last.Add(-2*time.Second), flowpb.LostEventSource_PERF_EVENT_RING_BUFFER, nil, nil)
-	lost("n4", start.Add(30*time.Minute), ring, timestamppb.New(start.Add(29*time.Minute)), timestamppb.New(start.Add(30*time.Minute)))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.PutSession(tape.Session{RecordingID: "eeee0001", Status: "stopped", Server: tape.ServerInfo{Address: "relay:80"}}); err != nil {
-		t.Fatal(err)
-	}
 	d.Close()
+	relay := tape.ServerInfo{Address: "relay:80"}
+	tape.PutSessionForTest(t, dir, tape.Session{RecordingID: "eeee0001", Status: "complete", Server: relay,
+		RingGapsEnd: map[string]time.Time{"n1": last.Add(36 * time.Second), "n2": last.Add(-time.Hour)}})
+	tape.PutSessionForTest(t, dir, tape.Session{RecordingID: "eeee0002", Status: "complete", Server: relay,
+		RingGapsEnd: map[string]time.Time{"n2": last.Add(5 * time.Second)}})
+	// another stream's
+	tape.PutSessionForTest(t, dir, tape.Session{RecordingID: "eeee0003", Status: "complete", Server: tape.ServerInfo{Address: "relay:81"},
+		RingGapsEnd: map[string]time.Time{"n1": last.Add(time.Hour)}})
 	rp, ok, err := tape.LastSession(context.Background(), dir, "relay:80", "", 10*time.Second, func(f *flowpb.Flow) string { return f.GetUuid() })
 	if err != nil || !ok {
 		t.Fatalf("LastSession: %v, %v", ok, err)
 	}
-	want := map[string]time.Time{"n1": last.Add(36 * time.Second), "n2": last.Add(-4 * time.Second)}
+	want := map[string]time.Time{"n1": last.Add(36 * time.Second), "n2": last.Add(5 * time.Second)}
 	if len(rp.Counted) != len(want) || !rp.Counted["n1"].Equal(want["n1"]) || !rp.Counted["n2"].Equal(want["n2"]) {
 		t.Errorf("the gaps end at %v, want %v", rp.Counted, want)
 	}
