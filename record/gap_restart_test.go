@@ -29,12 +29,14 @@ type ringServer struct {
 	stream []*flowpb.Flow
 	ring   []*flowpb.Flow
 	hangup bool
+	asked  atomic.Int64 // questions of the ring since set
 }
 
 func (s *ringServer) set(stream, ring []*flowpb.Flow, hangup bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stream, s.ring, s.hangup = stream, ring, hangup
+	s.asked.Store(0)
 }
 
 func (s *ringServer) ServerStatus(context.Context, *observerpb.ServerStatusRequest) (*observerpb.ServerStatusResponse, error) {
@@ -50,6 +52,7 @@ func (s *ringServer) GetFlows(req *observerpb.GetFlowsRequest, stream observerpb
 	flows, hangup := s.stream, s.hangup
 	if req.GetFirst() {
 		flows, hangup = s.ring[:min(uint64(len(s.ring)), req.GetNumber())], true
+		s.asked.Add(1)
 	}
 	s.mu.Unlock()
 	// (headers at once, as Hubble sends them: the recorder is connected
@@ -92,31 +95,28 @@ func TestRestartedRecorderCountsAGapOnce(t *testing.T) {
 	srv := &ringServer{}
 	// flows up to 10 s, then the stream ends
 	srv.set(node1Flows(0, 10), node1Flows(0, 10), true)
-	addr := testutil.FreeAddr(t)
-	g := observer.NewServer()
-	observerpb.RegisterObserverServer(g, srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go observer.Serve(ctx, g, testutil.Listen(t, addr)) //nolint:errcheck
+	addr := serveObserver(t, srv)
+	ctx := context.Background()
 	dir := t.TempDir()
 
 	// The first session: back after the stream ended, the ring holds
 	// flows from 20 s on, and no flow of n1 comes before it stops.
 	rctx, stop := context.WithCancel(ctx)
-	var reconnected atomic.Bool
+	var reports atomic.Int64
 	done := make(chan error, 1)
 	go func() {
 		_, err := record.Run(rctx, record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir, Writer: "test"},
-			MinBackoff: 10 * time.Millisecond, Progress: func(p record.Progress) {
-				if p.Reconnects > 0 && p.Connected {
-					reconnected.Store(true)
-				}
-			}})
+			MinBackoff: 10 * time.Millisecond, Progress: func(record.Progress) { reports.Add(1) }})
 		done <- err
 	}()
 	testutil.Eventually(t, 20*time.Second, "the recorder has 10 s of flows", func() bool { return flowsIn(t, dir) >= 1001 })
 	srv.set(nil, node1Flows(20, 30), false)
-	testutil.Eventually(t, 20*time.Second, "the recorder is back", reconnected.Load)
+	// The recorder asks the ring after a reconnect before it reads on
+	// (and reports progress): a report after the question comes after
+	// the gap is open.
+	testutil.Eventually(t, 20*time.Second, "the recorder is back and asks the ring", func() bool { return srv.asked.Load() > 0 })
+	seen := reports.Load()
+	testutil.Eventually(t, 20*time.Second, "the recorder reports progress", func() bool { return reports.Load() > seen })
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)

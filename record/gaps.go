@@ -170,12 +170,38 @@ func (r *recorder) closeGaps() error {
 	for _, node := range slices.Sorted(maps.Keys(r.gaps)) {
 		g := r.gaps[node]
 		delete(r.gaps, node)
-		errs = append(errs, r.recordGap(node, g, g.oldest))
-		// (a later reconnect looks for a gap from there on)
+		if err := r.recordGap(node, g, g.oldest); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// A later reconnect, or the next session, looks for a gap from
+		// where this one ended (--until ends it).
+		end := g.oldest
+		if !r.o.Until.IsZero() {
+			end = min(end, r.o.Until.UnixNano())
+		}
 		tr := r.nodes[node]
-		tr.counted = max(tr.counted, g.oldest)
+		tr.counted = max(tr.counted, end)
 	}
 	return errors.Join(errs...)
+}
+
+// saveRingGaps writes where the nodes' last gaps ended (ringGapsEnd) into
+// the session's manifest entry when that changed, after a stream broke
+// with gaps open: a recorder killed later leaves it to the next session
+// too. (Run writes it again when the session ends.)
+func (r *recorder) saveRingGaps() {
+	ends := r.ringGapsEnd()
+	if r.dir == nil || maps.EqualFunc(ends, r.session.RingGapsEnd, time.Time.Equal) {
+		return
+	}
+	s := r.session
+	s.RingGapsEnd = ends
+	if err := r.dir.PutSession(s); err != nil {
+		r.log.Warn("cannot note where the gaps in the flows ended in the manifest", "error", err)
+		return
+	}
+	r.session.RingGapsEnd = ends
 }
 
 // ringGapsEnd is where the nodes' last gaps recorded without a flow after

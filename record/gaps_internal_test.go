@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,6 +121,7 @@ func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
 		{name: "no flow of the node before the stream ends", first: -1, wantEnd: 20, wantLost: 1000, wantCount: 20},
 		{name: "--until before the first flow", until: 12, first: 14, wantEnd: 12, wantLost: 200},
 		{name: "--until before the gap", until: 9, first: 14, wantEnd: -1},
+		{name: "--until before the ring's oldest, no flow of the node", until: 15, first: -1, wantEnd: 15, wantLost: 500, wantCount: 15},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,11 +317,11 @@ func TestRestartAfterAGapRecordedWithoutItsEnd(t *testing.T) {
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// (as Run ends a session)
-	if err := d.PutSession(tape.Session{RecordingID: id, Status: "complete", Server: tape.ServerInfo{Address: server},
-		RingGapsEnd: r.ringGapsEnd()}); err != nil {
-		t.Fatal(err)
-	}
+	// As a stream break does (Run does it again when the session ends):
+	// the manifest entry says where the gap ended, even if the recorder
+	// is killed next, as this one is (its entry still says recording).
+	r.dir, r.session = d, tape.Session{RecordingID: id, Status: "recording", Server: tape.ServerInfo{Address: server}}
+	r.saveRingGaps()
 	d.Close()
 
 	const overlap = 2 * time.Second
@@ -345,6 +347,33 @@ func TestRestartAfterAGapRecordedWithoutItsEnd(t *testing.T) {
 		l.GetNumEventsLost() != 2000 {
 		t.Errorf("the restarted recorder's gap: %d lost from %v to %v, want 2000 from %v to %v", l.GetNumEventsLost(),
 			l.GetFirst().AsTime(), l.GetLast().AsTime(), gapAt(20), gapAt(40))
+	}
+}
+
+// failingEvents is a tape.Writer whose events cannot be written (a full
+// disk).
+type failingEvents struct{ eventsOnly }
+
+func (w *failingEvents) WriteEvent(*observerpb.GetFlowsResponse) error {
+	return errors.New("disk full")
+}
+
+// A gap that could not be written is not counted as recorded: the next
+// reconnect (and the next session, from the manifest) looks for it again
+// from the node's last flow.
+func TestGapNotWrittenIsNotCounted(t *testing.T) {
+	r, _ := gapRecorder(Options{})
+	r.out = &failingEvents{}
+	r.nodes["n1"] = &nodeTrack{last: gapAt(10).UnixNano(), rate: 100}
+	r.gaps["n1"] = &openGap{from: gapAt(10).UnixNano(), oldest: gapAt(20).UnixNano(), flows: 3000, secs: 30}
+	if err := r.closeGaps(); err == nil {
+		t.Fatal("closeGaps: no error from a writer that fails")
+	}
+	if c := r.nodes["n1"].counted; c != 0 {
+		t.Errorf("the node's flows are counted up to %v, want not at all", time.Unix(0, c).UTC())
+	}
+	if ends := r.ringGapsEnd(); len(ends) != 0 {
+		t.Errorf("the manifest would say the gaps ended at %v, want nothing", ends)
 	}
 }
 

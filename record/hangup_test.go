@@ -60,19 +60,14 @@ func TestServerThatHangsUpIsNotHammered(t *testing.T) {
 		srv.ring = append(srv.ring, &flowpb.Flow{Uuid: "ring-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), Time: timestamppb.New(t0.Add(time.Duration(i) * time.Millisecond)),
 			NodeName: "node-1", Verdict: flowpb.Verdict_FORWARDED})
 	}
-	addr := testutil.FreeAddr(t)
-	g := observer.NewServer()
-	observerpb.RegisterObserverServer(g, srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go observer.Serve(ctx, g, testutil.Listen(t, addr)) //nolint:errcheck
+	addr := serveObserver(t, srv)
 
 	var logs bytes.Buffer
 	dir := filepath.Join(t.TempDir(), "rec")
 	// 3 s with waits of 10 ms doubling to 400 ms: 10 attempts; a backoff
 	// that resets on every ring would make about 200.
 	const run, minBackoff, maxBackoff = 3 * time.Second, 10 * time.Millisecond, 400 * time.Millisecond
-	rctx, rcancel := context.WithTimeout(ctx, run)
+	rctx, rcancel := context.WithTimeout(context.Background(), run)
 	defer rcancel()
 	res, err := record.Run(rctx, record.Options{Dialer: dialer(t, "--server", addr), Sink: tape.SinkOptions{Dir: dir},
 		MinBackoff: minBackoff, MaxBackoff: maxBackoff, Log: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -111,4 +106,17 @@ func TestServerThatHangsUpIsNotHammered(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=WARN"); n > 2 {
 		t.Errorf("%d warnings logged for one outage, want one (and at most one more when it ends):\n%s", n, logs.String())
 	}
+}
+
+// serveObserver serves srv's Observer API on a loopback address until the
+// test ends, and returns the address.
+func serveObserver(t *testing.T, srv observerpb.ObserverServer) string {
+	t.Helper()
+	addr := testutil.FreeAddr(t)
+	g := observer.NewServer()
+	observerpb.RegisterObserverServer(g, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go observer.Serve(ctx, g, testutil.Listen(t, addr)) //nolint:errcheck
+	return addr
 }

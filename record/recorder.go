@@ -244,6 +244,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.session.Status = "complete"
 	if err := errors.Join(runErr, closeErr); err != nil {
 		r.session.Status, r.session.Error = "failed", err.Error()
+		// What its files hold is not sure: the next session may count a
+		// gap again, never skip one.
+		r.session.RingGapsEnd = nil
 	}
 	merr := dir.PutSession(r.session)
 	res.Session = r.session
@@ -408,6 +411,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 		if err := r.out.Sync(); err != nil {
 			return err
 		}
+		r.saveRingGaps()
 		wait := time.NewTimer(backoff)
 	waiting:
 		for {

@@ -52,8 +52,9 @@ type Session struct {
 	// it ends at the ring's oldest flow when asked), where that gap
 	// ended, in the flows' time: the flows before it are recorded or
 	// counted lost, and the next session's gap of the node starts there
-	// (see LastSession). Written when the session ends; a killed session
-	// has none.
+	// (see LastSession). Written when a stream breaks with gaps open and
+	// when the session ends; none for a session that failed (what its
+	// files hold is not sure).
 	RingGapsEnd map[string]time.Time `json:"ring_gaps_end,omitempty"`
 }
 

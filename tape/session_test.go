@@ -193,9 +193,11 @@ func TestLastSessionKnowsWhereGapsEnded(t *testing.T) {
 		RingGapsEnd: map[string]time.Time{"n1": last.Add(36 * time.Second), "n2": last.Add(-time.Hour)}})
 	tape.PutSessionForTest(t, dir, tape.Session{RecordingID: "eeee0002", Status: "complete", Server: relay,
 		RingGapsEnd: map[string]time.Time{"n2": last.Add(5 * time.Second)}})
-	// another stream's
+	// other streams': another server's, other filters'
 	tape.PutSessionForTest(t, dir, tape.Session{RecordingID: "eeee0003", Status: "complete", Server: tape.ServerInfo{Address: "relay:81"},
 		RingGapsEnd: map[string]time.Time{"n1": last.Add(time.Hour)}})
+	tape.PutSessionForTest(t, dir, tape.Session{RecordingID: "eeee0004", Status: "complete", Server: relay,
+		Filters: tape.Filters{Raw: "--verdict DROPPED"}, RingGapsEnd: map[string]time.Time{"n1": last.Add(time.Hour)}})
 	rp, ok, err := tape.LastSession(context.Background(), dir, "relay:80", "", 10*time.Second, func(f *flowpb.Flow) string { return f.GetUuid() })
 	if err != nil || !ok {
 		t.Fatalf("LastSession: %v, %v", ok, err)
