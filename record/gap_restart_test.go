@@ -109,7 +109,10 @@ func TestRestartedRecorderCountsAGapOnce(t *testing.T) {
 			MinBackoff: 10 * time.Millisecond, Progress: func(record.Progress) { reports.Add(1) }})
 		done <- err
 	}()
-	testutil.Eventually(t, 20*time.Second, "the recorder has 10 s of flows", func() bool { return flowsIn(t, dir) >= 1001 })
+	testutil.Eventually(t, 20*time.Second, "the recorder has 10 s of flows", func() bool {
+		n, _ := readRecordingQuiet(dir)
+		return n >= 1001
+	})
 	srv.set(nil, node1Flows(20, 30), false)
 	// The recorder asks the ring after a reconnect before it reads on
 	// (and reports progress): a report after the question comes after
@@ -151,14 +154,4 @@ func TestRestartedRecorderCountsAGapOnce(t *testing.T) {
 	if len(spans) != 2 || lost < 2950 || lost > 3050 {
 		t.Errorf("gaps %v, %d lost in all: want 10s-20s and 20s-40s, about 3000", spans, lost)
 	}
-}
-
-// flowsIn is how many flows a reader finds in dir now.
-func flowsIn(t *testing.T, dir string) int {
-	t.Helper()
-	n, err := readRecordingQuiet(dir)
-	if err != nil {
-		return 0
-	}
-	return n
 }

@@ -175,13 +175,9 @@ func (r *recorder) closeGaps() error {
 			continue
 		}
 		// A later reconnect, or the next session, looks for a gap from
-		// where this one ended (--until ends it).
-		end := g.oldest
-		if !r.o.Until.IsZero() {
-			end = min(end, r.o.Until.UnixNano())
-		}
+		// where this one ended.
 		tr := r.nodes[node]
-		tr.counted = max(tr.counted, end)
+		tr.counted = max(tr.counted, r.untilBound(g.oldest))
 	}
 	return errors.Join(errs...)
 }
@@ -220,14 +216,19 @@ func (r *recorder) ringGapsEnd() map[string]time.Time {
 	return out
 }
 
+// untilBound is ns, or --until where that is earlier: no gap runs past it.
+func (r *recorder) untilBound(ns int64) int64 {
+	if r.o.Until.IsZero() {
+		return ns
+	}
+	return min(ns, r.o.Until.UnixNano())
+}
+
 // recordGap writes a gap from g.from to end as a lost event, ended by
 // --until where one is given.
 func (r *recorder) recordGap(node string, g *openGap, end int64) error {
-	if !r.o.Until.IsZero() {
-		end = min(end, r.o.Until.UnixNano())
-		if end <= g.from {
-			return nil
-		}
+	if end = r.untilBound(end); end <= g.from {
+		return nil
 	}
 	gap := time.Duration(end - g.from)
 	rate := 0.0
@@ -294,6 +295,9 @@ func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node str
 	// flows, and is left out. (The filters are the recording's: changed,
 	// they would change its stream.)
 	var match []*flowpb.FlowFilter
+	if len(allow) == 0 {
+		match = nodeOnly // (a deny list alone)
+	}
 	for _, f := range allow {
 		if names := f.GetNodeName(); len(names) > 0 {
 			m, err := observer.NewFilters(ctx, []*flowpb.FlowFilter{{NodeName: names}}, nil)
@@ -304,9 +308,6 @@ func oldestFlows(ctx context.Context, client observerpb.ObserverClient, node str
 		f = proto.Clone(f).(*flowpb.FlowFilter)
 		f.NodeName = []string{node}
 		match = append(match, f)
-	}
-	if len(allow) == 0 {
-		match = nodeOnly
 	}
 	if len(match) == 0 {
 		// none of the filters matches the node's flows: the gap's rate
