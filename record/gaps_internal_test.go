@@ -25,7 +25,8 @@ type eventsOnly struct {
 	events []*observerpb.GetFlowsResponse
 }
 
-func (w *eventsOnly) WriteFlow(*flowpb.Flow) error { return nil }
+func (w *eventsOnly) WriteFlow(*flowpb.Flow) error                { return nil }
+func (w *eventsOnly) WriteFlowEncoded(*flowpb.Flow, []byte) error { return nil }
 func (w *eventsOnly) WriteEvent(ev *observerpb.GetFlowsResponse) error {
 	w.events = append(w.events, ev)
 	return nil
@@ -137,7 +138,7 @@ func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
 			tr := r.nodes[node]
 			r.gaps[node] = &openGap{from: gapAt(10).UnixNano(), oldest: gapAt(20).UnixNano(), flows: 3000, secs: 30}
 			if tc.other {
-				if _, err := r.handle(flowAt("n2", 13)); err != nil {
+				if _, err := r.handle(flowAt("n2", 13), nil); err != nil {
 					t.Fatal(err)
 				}
 				if r.gaps[node] == nil {
@@ -150,7 +151,7 @@ func TestGapEndsAtTheFirstFlowAfterIt(t *testing.T) {
 					// recorded before the reconnect: a duplicate
 					r.duplicate(resp.GetFlow(), resp.GetFlow().GetTime().AsTime().UnixNano())
 				}
-				if _, err := r.handle(resp); err != nil {
+				if _, err := r.handle(resp, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -336,7 +337,7 @@ func TestRestartAfterAGapRecordedWithoutItsEnd(t *testing.T) {
 	r2, w := gapRecorder(Options{ResumeOverlap: overlap})
 	r2.resumeFrom(&rp)
 	r2.detectGaps(t.Context(), ringClient{ring: ring(100, map[string]float64{"n1": 40})}, rp.Last.Add(-overlap))
-	if _, err := r2.handle(flowAt("n1", 40)); err != nil {
+	if _, err := r2.handle(flowAt("n1", 40), nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(w.events) != 1 {

@@ -22,10 +22,12 @@ const Redacted = "HUBBLE_REDACTED"
 
 func (r Redaction) enabled() bool { return r.URLQuery || r.UserInfo || len(r.AllowHeaders) > 0 }
 
-func (r Redaction) apply(f *flowpb.Flow) {
+// apply redacts an HTTP flow; changed is false when the flow was left as
+// it is (one that may have changed is encoded anew for the WAL).
+func (r Redaction) apply(f *flowpb.Flow) (changed bool) {
 	h := f.GetL7().GetHttp()
 	if h == nil || !r.enabled() {
-		return
+		return false
 	}
 	if (r.URLQuery || r.UserInfo) && h.Url != "" {
 		if u, err := url.Parse(h.Url); err == nil {
@@ -56,6 +58,7 @@ func (r Redaction) apply(f *flowpb.Flow) {
 	if f.Summary != "" && (r.URLQuery || r.UserInfo) {
 		f.Summary = "" // it repeats the URL
 	}
+	return true
 }
 
 // redactRaw redacts a URL that does not parse, by cutting strings: what

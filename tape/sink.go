@@ -96,10 +96,15 @@ func newSink(o SinkOptions, wal bool) (*Sink, error) {
 }
 
 // WriteFlow adds a flow.
-func (s *Sink) WriteFlow(f *flowpb.Flow) error { return s.flows.write(f) }
+func (s *Sink) WriteFlow(f *flowpb.Flow) error { return s.flows.write(f, nil) }
+
+// WriteFlowEncoded adds a flow with its protobuf encoding (see Writer).
+func (s *Sink) WriteFlowEncoded(f *flowpb.Flow, encoded []byte) error {
+	return s.flows.write(f, encoded)
+}
 
 // WriteEvent adds a non-flow GetFlows response.
-func (s *Sink) WriteEvent(r *observerpb.GetFlowsResponse) error { return s.events.write(r) }
+func (s *Sink) WriteEvent(r *observerpb.GetFlowsResponse) error { return s.events.write(r, nil) }
 
 // Sync makes what was written survive a crash, and ends files that are due.
 func (s *Sink) Sync() error {
@@ -165,7 +170,8 @@ type partitioned[M proto.Message] struct {
 	pub Stats
 }
 
-func (p *partitioned[M]) write(m M) error {
+// write adds a row; encoded, when not nil, is its protobuf encoding.
+func (p *partitioned[M]) write(m M, encoded []byte) error {
 	at := p.timeOf(m)
 	key := Partition(at)
 	seg := p.open[key]
@@ -183,7 +189,7 @@ func (p *partitioned[M]) write(m M) error {
 			p.newest = key
 		}
 	}
-	if err := seg.write(m); err != nil {
+	if err := seg.write(m, encoded); err != nil {
 		return err
 	}
 	if seg.rows >= p.o.RotateRows {

@@ -70,6 +70,10 @@ func Stage(o SinkOptions, s Session) (*Staged, error) {
 // WriteFlow adds a flow.
 func (s *Staged) WriteFlow(f *flowpb.Flow) error { return s.sink.WriteFlow(f) }
 
+// WriteFlowEncoded adds a flow (a staged session keeps no write-ahead log:
+// the encoding is not needed).
+func (s *Staged) WriteFlowEncoded(f *flowpb.Flow, _ []byte) error { return s.sink.WriteFlow(f) }
+
 // WriteEvent adds a non-flow GetFlows response.
 func (s *Staged) WriteEvent(r *observerpb.GetFlowsResponse) error { return s.sink.WriteEvent(r) }
 

@@ -11,6 +11,10 @@ import (
 type Writer interface {
 	// WriteFlow adds a flow.
 	WriteFlow(*flowpb.Flow) error
+	// WriteFlowEncoded adds a flow with its protobuf encoding (as it was
+	// received), which a write-ahead log keeps rather than encoding the
+	// flow again. The bytes must encode the flow as it is written.
+	WriteFlowEncoded(f *flowpb.Flow, encoded []byte) error
 	// WriteEvent adds a GetFlows response that is not a flow (lost events,
 	// node status changes).
 	WriteEvent(*observerpb.GetFlowsResponse) error
