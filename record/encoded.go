@@ -49,9 +49,11 @@ func (k kept) free() {
 
 var _ encoding.CodecV2 = (*keepingCodec)(nil)
 
-// Name is the content subtype of the default proto codec: the wire is
-// unchanged.
-func (c *keepingCodec) Name() string { return "proto" }
+// Name is empty: gRPC takes a forced codec's name as the request's content
+// subtype, and without one the content type stays application/grpc, as
+// with its default codec (the codec is never registered, which would need
+// a name). The wire is unchanged.
+func (c *keepingCodec) Name() string { return "" }
 
 func (c *keepingCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return encoding.GetCodecV2("proto").Marshal(v)

@@ -30,6 +30,8 @@ type ringServer struct {
 	ring   []*flowpb.Flow
 	hangup bool
 	asked  atomic.Int64 // questions of the ring since set
+	// the content type of the last GetFlows request
+	contentType []string
 }
 
 func (s *ringServer) set(stream, ring []*flowpb.Flow, hangup bool) {
@@ -49,6 +51,8 @@ func (s *ringServer) GetNodes(context.Context, *observerpb.GetNodesRequest) (*ob
 
 func (s *ringServer) GetFlows(req *observerpb.GetFlowsRequest, stream observerpb.Observer_GetFlowsServer) error {
 	s.mu.Lock()
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	s.contentType = md.Get("content-type")
 	flows, hangup := s.stream, s.hangup
 	if req.GetFirst() {
 		flows, hangup = s.ring[:min(uint64(len(s.ring)), req.GetNumber())], true

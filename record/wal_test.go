@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,6 +75,13 @@ func TestWALHoldsTheFlowsAsWritten(t *testing.T) {
 			<-finished
 			if runErr != nil {
 				t.Fatal(runErr)
+			}
+			// the codec that keeps the bytes leaves the wire as it was
+			srv.mu.Lock()
+			ct := srv.contentType
+			srv.mu.Unlock()
+			if !slices.Equal(ct, []string{"application/grpc"}) {
+				t.Fatalf("the recorder asked for flows with content type %q, want application/grpc as gRPC's default codec", ct)
 			}
 			written, _ := readRecording(t, dir)
 			if len(written) != len(sent) {
