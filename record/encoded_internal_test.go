@@ -2,15 +2,23 @@ package record
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/internal/observer"
+	"github.com/flowtape/flowtape/internal/testutil"
 )
 
 // The bytes the write-ahead log is given for a flow are that flow's
@@ -69,12 +77,90 @@ func TestFlowEncodingIsTheFlows(t *testing.T) {
 	if k := c.take(); k.bytes != nil {
 		t.Fatalf("kept %x a second time", k.bytes)
 	}
-	// one buffer: gRPC's own, referenced, not copied
-	buf := mem.NewBuffer(&withFlow, nil)
-	if err := c.Unmarshal(mem.BufferSlice{buf}, &got); err != nil {
+	// One buffer of gRPC's pool (a message over 1 KB): referenced, not
+	// copied, and still the message's after gRPC frees it (its reference
+	// goes back to the pool, where the next message would overwrite it).
+	large := proto.Clone(flow).(*flowpb.Flow)
+	large.Summary = strings.Repeat("x", 4096)
+	largeResp := resp(&observerpb.GetFlowsResponse{ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: large}})
+	pool := mem.DefaultBufferPool()
+	b := pool.Get(len(largeResp))
+	copy(*b, largeResp)
+	data := mem.BufferSlice{mem.NewBuffer(b, pool)}
+	if err := c.Unmarshal(data, &got); err != nil {
 		t.Fatal(err)
 	}
-	if k := c.take(); &k.bytes[0] != &withFlow[0] {
+	data.Free() // as gRPC does once Unmarshal returns
+	k := c.take()
+	if &k.bytes[0] != &(*b)[0] {
 		t.Fatal("the message's one buffer was copied")
+	}
+	if !bytes.Equal(k.bytes, largeResp) {
+		t.Fatal("the kept bytes changed once gRPC freed its buffer")
+	}
+	k.free() // the last reference: a buffer freed twice panics
+}
+
+// listServer sends its flows to every GetFlows, then waits.
+type listServer struct {
+	observerpb.UnimplementedObserverServer
+	flows []*flowpb.Flow
+}
+
+func (s *listServer) GetFlows(_ *observerpb.GetFlowsRequest, stream observerpb.Observer_GetFlowsServer) error {
+	for _, f := range s.flows {
+		if err := stream.Send(observer.FlowResponse(f)); err != nil {
+			return err
+		}
+	}
+	<-stream.Context().Done()
+	return nil
+}
+
+// On a real stream each flow reaches the writer with its bytes as
+// received: the path that spares the WAL's second encoding is taken, for
+// small and large flows (a response over a frame's 16 KB comes in
+// several buffers).
+func TestStreamKeepsEachFlowsBytes(t *testing.T) {
+	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	var sent []*flowpb.Flow
+	for i := range 200 {
+		f := &flowpb.Flow{Uuid: fmt.Sprintf("u%d", i), NodeName: "n1", Time: timestamppb.New(start.Add(time.Duration(i) * time.Millisecond))}
+		if i%50 == 0 {
+			f.Summary = strings.Repeat("x", 40<<10)
+		}
+		sent = append(sent, f)
+	}
+	addr := testutil.FreeAddr(t)
+	g := observer.NewServer()
+	observerpb.RegisterObserverServer(g, &listServer{flows: sent})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go observer.Serve(ctx, g, testutil.Listen(t, addr)) //nolint:errcheck
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := &recorder{}
+	events := make(chan streamEvent, len(sent)+1)
+	go r.receive(ctx, observerpb.NewObserverClient(conn), time.Time{}, false, events)
+	for i := 0; i < len(sent); {
+		ev := <-events
+		if ev.err != nil {
+			t.Fatal(ev.err)
+		}
+		if ev.resp == nil {
+			continue // the headers
+		}
+		var f flowpb.Flow
+		if ev.flow == nil {
+			t.Fatalf("flow %s came without its bytes", ev.resp.GetFlow().GetUuid())
+		}
+		if err := proto.Unmarshal(ev.flow, &f); err != nil || !proto.Equal(&f, sent[i]) || !proto.Equal(ev.resp.GetFlow(), sent[i]) {
+			t.Fatalf("flow %d: its bytes decode to %v (%v), want %v", i, &f, err, sent[i])
+		}
+		ev.raw.free()
+		i++
 	}
 }

@@ -22,9 +22,10 @@ const Redacted = "HUBBLE_REDACTED"
 
 func (r Redaction) enabled() bool { return r.URLQuery || r.UserInfo || len(r.AllowHeaders) > 0 }
 
-// apply redacts an HTTP flow; changed is false when the flow was left as
-// it is (one that may have changed is encoded anew for the WAL).
-func (r Redaction) apply(f *flowpb.Flow) (changed bool) {
+// apply redacts an HTTP flow; mayChange is false when the flow was left
+// as it is for certain: a flow that may have changed (every HTTP flow
+// when redaction is on) is encoded anew for the WAL.
+func (r Redaction) apply(f *flowpb.Flow) (mayChange bool) {
 	h := f.GetL7().GetHttp()
 	if h == nil || !r.enabled() {
 		return false

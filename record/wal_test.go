@@ -91,6 +91,16 @@ func TestWALHoldsTheFlowsAsWritten(t *testing.T) {
 			for _, f := range written {
 				byUUID[f.GetUuid()] = f
 			}
+			// each flow sent once in the log (not another flow's bytes)
+			got := map[string]int{}
+			for _, f := range recovered {
+				got[f.GetUuid()]++
+			}
+			for _, f := range sent {
+				if got[f.GetUuid()] != 1 {
+					t.Fatalf("flow %s is %d times in the log, want once", f.GetUuid(), got[f.GetUuid()])
+				}
+			}
 			redacted := 0
 			for _, f := range recovered {
 				w := byUUID[f.GetUuid()]
@@ -104,7 +114,7 @@ func TestWALHoldsTheFlowsAsWritten(t *testing.T) {
 				}
 			}
 			if wantRedacted := len(tc.redact.AllowHeaders) > 0; (redacted > 0) != wantRedacted {
-				t.Fatalf("%d redacted header values recovered from the log, want some: %v", redacted, wantRedacted)
+				t.Fatalf("%d redacted header values recovered from the log; redaction on: %v", redacted, wantRedacted)
 			}
 		})
 	}
