@@ -63,7 +63,7 @@ func (c *keepingCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 // Unmarshal decodes data into v and keeps it: a reference to its buffer,
-// or a copy when the message spans several (about 2% of them).
+// or a copy when the message spans several (a message over a frame).
 func (c *keepingCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok {

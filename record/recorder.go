@@ -363,8 +363,7 @@ func (r *recorder) loop(ctx context.Context, client observerpb.ObserverClient) e
 						return false, ev.err
 					}
 					before := r.totals.Flows
-					done, err := r.handle(ev.resp, ev.flow)
-					ev.raw.free() // written
+					done, err := r.handleEvent(ev)
 					if err != nil || done {
 						return true, err
 					}
@@ -553,9 +552,7 @@ func (r *recorder) drain(events <-chan streamEvent) error {
 		select {
 		case ev := <-events:
 			if ev.resp != nil {
-				done, err := r.handle(ev.resp, ev.flow)
-				ev.raw.free()
-				if err != nil || done {
+				if done, err := r.handleEvent(ev); err != nil || done {
 					return err
 				}
 			}
@@ -563,6 +560,13 @@ func (r *recorder) drain(events <-chan streamEvent) error {
 			return nil
 		}
 	}
+}
+
+// handleEvent records a received response (handle) and then frees gRPC's
+// buffer of it, which the write-ahead log was given.
+func (r *recorder) handleEvent(ev streamEvent) (done bool, err error) {
+	defer ev.raw.free()
+	return r.handle(ev.resp, ev.flow)
 }
 
 // handle records one response; done reports a stop condition. encoded is
