@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"github.com/cilium/cilium/pkg/hubble/parser/fieldmask"
 	"google.golang.org/grpc"
@@ -39,27 +38,33 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 	if err != nil {
 		return err
 	}
-	out := &sender{fn: stream.Send, mask: q.mask}
-	if q.mask.Active() {
-		out.masked = &flowpb.Flow{}
-		q.mask.Alloc(out.masked.ProtoReflect())
-	}
+	out := newSender(stream.Send, q.mask, s.opts.Clock)
+	q.out = out
 	start := s.cat.First
 	if !q.w.Since.IsZero() {
 		start = q.w.Since
 	}
-	if err := out.send(s.connected(start)); err != nil {
-		return err
+	// Sent at once, as a relay does, whatever the scan takes to find the
+	// first flow.
+	if err = out.add(s.connected(start)); err == nil {
+		err = out.flush()
 	}
 	switch {
+	case err != nil:
 	case req.GetFollow():
 		err = s.follow(ctx, q, out)
 	case q.limit == 0:
-		err = s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, _ bool) error { return out.send(r) })
+		err = s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, _ bool) error { return out.add(r) })
 	case req.GetFirst() || req.GetSince() != nil:
 		err = s.first(ctx, q, out)
 	default:
 		err = s.last(ctx, q, out)
+	}
+	// What was scanned is sent before the request ends, an error too.
+	if cerr := out.close(); err == nil || errors.Is(err, errDone) {
+		if cerr != nil {
+			err = cerr
+		}
 	}
 	var ue *tape.UnreadableError
 	switch {
@@ -81,6 +86,7 @@ type query struct {
 	filters observer.Filters
 	limit   uint64 // flows per node; 0: no limit
 	mask    fieldmask.FieldMask
+	out     *sender // where the responses go
 }
 
 func (s *Server) newQuery(ctx context.Context, req *observerpb.GetFlowsRequest) (*query, error) {
@@ -128,6 +134,9 @@ func (s *Server) scan(ctx context.Context, q *query, w tape.Window, fn func(r *o
 		return status.Errorf(codes.Unavailable, "%v", err)
 	}
 	return tape.Scan(ctx, files, w, func(r *observerpb.GetFlowsResponse) error {
+		if err := q.out.tick(); err != nil {
+			return err
+		}
 		switch r.GetResponseTypes().(type) {
 		case *observerpb.GetFlowsResponse_Flow:
 			if !q.filters.Match(r.GetFlow()) {
@@ -147,13 +156,13 @@ func (s *Server) first(ctx context.Context, q *query, out *sender) error {
 	full := 0
 	return s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, isFlow bool) error {
 		if !isFlow {
-			return out.send(r)
+			return out.add(r)
 		}
 		node := r.GetNodeName()
 		if sent[node] >= q.limit {
 			return nil
 		}
-		if err := out.send(r); err != nil {
+		if err := out.add(r); err != nil {
 			return err
 		}
 		if sent[node]++; sent[node] == q.limit {
@@ -229,7 +238,7 @@ func (s *Server) sendTail(ctx context.Context, q *query, tail tape.Window, count
 	return s.scan(ctx, q, tail, func(r *observerpb.GetFlowsResponse, isFlow bool) error {
 		if !isFlow {
 			if started {
-				return out.send(r)
+				return out.add(r)
 			}
 			return nil
 		}
@@ -239,7 +248,7 @@ func (s *Server) sendTail(ctx context.Context, q *query, tail tape.Window, count
 			return nil
 		}
 		started = true
-		return out.send(r)
+		return out.add(r)
 	})
 }
 
@@ -251,7 +260,7 @@ func (s *Server) follow(ctx context.Context, q *query, out *sender) error {
 	}
 	p := newPacer(s.opts.Clock, s.opts.Speed, from)
 	return s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, _ bool) error {
-		if err := p.wait(ctx, r.GetTime().AsTime()); err != nil {
+		if err := p.wait(ctx, r.GetTime().AsTime(), out.flush); err != nil {
 			return err
 		}
 		if s.opts.ShiftToNow {
@@ -261,24 +270,6 @@ func (s *Server) follow(ctx context.Context, q *query, out *sender) error {
 				f.Time = now
 			}
 		}
-		return out.send(r)
+		return out.add(r)
 	})
-}
-
-// sender sends responses, with only the masked fields of flows.
-type sender struct {
-	fn     func(*observerpb.GetFlowsResponse) error
-	mask   fieldmask.FieldMask
-	masked *flowpb.Flow // reused: a response is marshalled when sent
-}
-
-func (o *sender) send(r *observerpb.GetFlowsResponse) error {
-	if f := r.GetFlow(); f != nil && o.masked != nil {
-		o.mask.Copy(o.masked.ProtoReflect(), f.ProtoReflect())
-		// As a Hubble agent does: the response carries the masked flow's
-		// time and node.
-		r = &observerpb.GetFlowsResponse{Time: o.masked.GetTime(), NodeName: o.masked.GetNodeName(),
-			ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: o.masked}}
-	}
-	return o.fn(r)
 }

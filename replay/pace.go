@@ -45,12 +45,21 @@ func newPacer(c Clock, speed float64, from time.Time) *pacer {
 	return &pacer{clock: c, speed: speed, from: from, start: c.Now()}
 }
 
-func (p *pacer) wait(ctx context.Context, t time.Time) error {
+// wait waits until the flow recorded at t is due. idle is called before
+// it sleeps: what is ready to send goes out now, not after the sleep.
+func (p *pacer) wait(ctx context.Context, t time.Time, idle func() error) error {
 	if p.speed <= 0 {
 		return nil
 	}
 	due := p.start.Add(time.Duration(float64(t.Sub(p.from)) / p.speed))
 	if d := due.Sub(p.clock.Now()); d > pacingSlack {
+		if err := idle(); err != nil {
+			return err
+		}
+		// Now again: idle may have taken part of the wait.
+		if d = due.Sub(p.clock.Now()); d <= 0 {
+			return nil
+		}
 		return p.clock.Sleep(ctx, d)
 	}
 	return nil

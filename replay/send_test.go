@@ -1,0 +1,151 @@
+package replay_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/replay"
+)
+
+// gatedClock is a simulated clock whose Sleep first waits (on the wall
+// clock, at most a few seconds, and only until a sleep has found it late)
+// until the client holds every response due before the sleep ends: a paced
+// replay must send what it has before it sleeps, not hold it in a batch
+// until the batch fills.
+type gatedClock struct {
+	mu       sync.Mutex
+	now      time.Time
+	start    time.Time
+	due      []time.Duration // of the responses after NODE_CONNECTED, in order
+	received *atomic.Int64   // by the client, NODE_CONNECTED included
+	late     []string
+}
+
+func (c *gatedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *gatedClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	until := c.now.Add(d).Sub(c.start)
+	c.mu.Unlock()
+	// The flow slept for is the first due at until; all before it were
+	// handed over.
+	want := int64(1)
+	for _, due := range c.due {
+		if due < until {
+			want++
+		}
+	}
+	c.mu.Lock()
+	late := len(c.late) > 0
+	c.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for !late && c.received.Load() < want {
+		if time.Now().After(deadline) {
+			c.mu.Lock()
+			c.late = append(c.late, until.String())
+			c.mu.Unlock()
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return nil
+}
+
+// A paced replay sends each flow when it is due, though responses are
+// marshalled in batches (replay/send.go): the client has every flow due
+// before each of the server's sleeps, and the flows in their order.
+func TestPacedFlowsAreSentBeforeTheServerSleeps(t *testing.T) {
+	dir, all := fixture(t)
+	from := at(10 * time.Second)
+	want := within(all, from, at(20*time.Second))
+	clock := &gatedClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), received: &atomic.Int64{}}
+	clock.start = clock.now
+	for _, r := range want {
+		clock.due = append(clock.due, r.GetTime().AsTime().Sub(from))
+	}
+	c := serve(t, dir, replay.Options{Speed: 1, Clock: clock})
+	stream, err := c.GetFlows(t.Context(), &observerpb.GetFlowsRequest{Follow: true,
+		Since: timestamppb.New(from), Until: timestamppb.New(at(20 * time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*observerpb.GetFlowsResponse
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+		clock.received.Add(1)
+	}
+	clock.mu.Lock()
+	defer clock.mu.Unlock()
+	if len(clock.late) > 0 {
+		t.Fatalf("the sleep until +%s began before the client had the flows due before it", clock.late[0])
+	}
+	got = got[1:]
+	if len(got) != len(want) {
+		t.Fatalf("got %d responses, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !proto.Equal(got[i], want[i]) {
+			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], want[i])
+		}
+	}
+}
+
+// A client that goes away in the middle of a stream ends its request; the
+// server serves on, and whole requests still get every response in order.
+func TestClientGoneMidStream(t *testing.T) {
+	dir, all := fixture(t)
+	c := serve(t, dir, replay.Options{})
+	for range 3 {
+		ctx, cancel := context.WithCancel(t.Context())
+		stream, err := c.GetFlows(ctx, &observerpb.GetFlowsRequest{Follow: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			if _, err := stream.Recv(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+	}
+	got, err := getFlows(t, c, &observerpb.GetFlowsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[1:]
+	if len(got) != len(all) {
+		t.Fatalf("got %d responses, want %d", len(got), len(all))
+	}
+	for i := range got {
+		if !proto.Equal(got[i], all[i]) {
+			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], all[i])
+		}
+	}
+}
