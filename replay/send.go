@@ -28,11 +28,11 @@ import (
 //
 // The trade-off: a batch waits for its last response. So a paced replay
 // flushes the batch before it sleeps (idle), and a scan that finds few
-// matching flows flushes one held longer than sendHold (tick, for every row
-// scanned); and every response is copied once more, into gRPC's buffer.
-// TestPacedFlowsAreSentBeforeTheServerSleeps, TestSenderHoldsNoResponseLong
-// and TestClientGoneMidStream guard this file; the order and the field mask
-// are those of every GetFlows test; BenchmarkReplay measures the rate.
+// matching flows flushes one held about sendHold while the scan goes on
+// (tick); and every response is copied once more, into gRPC's buffer.
+// The tests of send_test.go and send_internal_test.go guard this file (the
+// pacing, the hold, a client gone, a marshal error, order and field masks
+// over many batches); BenchmarkReplay measures the rate.
 
 // sendBatch is how many responses are marshalled together: enough that a
 // goroutine per batch is cheap, few enough that a client sees them soon.
@@ -75,6 +75,8 @@ type sender struct {
 	slots chan struct{} // bounds the batches being marshalled at once
 	done  chan struct{} // closed when the sending goroutine has returned
 	err   error         // why it returned early; read once done is closed
+	// the goroutines marshalling batches, which close waits for
+	marshalling sync.WaitGroup
 }
 
 func newSender(send func(*observerpb.GetFlowsResponse) error, mask fieldmask.FieldMask, clock Clock) *sender {
@@ -99,8 +101,9 @@ func (o *sender) add(r *observerpb.GetFlowsResponse) error {
 	return nil
 }
 
-// tick is called for every row scanned, matching or not: it flushes a batch
-// held longer than sendHold. Its error is that of an earlier send.
+// tick is called for every row of the window scanned, matching or not: it
+// flushes a batch held longer than sendHold, looking at the clock every
+// tickRows rows. Its error is that of an earlier send.
 func (o *sender) tick() error {
 	if o.rows++; o.rows < tickRows {
 		return nil
@@ -116,8 +119,8 @@ func (o *sender) tick() error {
 // for more: before a paced replay sleeps, and at the end.
 func (o *sender) flush() error {
 	b := o.cur
-	if b == nil {
-		return o.failed()
+	if err := o.failed(); b == nil || err != nil {
+		return err
 	}
 	o.cur = nil
 	b.ready = make(chan struct{})
@@ -126,7 +129,9 @@ func (o *sender) flush() error {
 	case <-o.done:
 		return o.err
 	}
+	o.marshalling.Add(1)
 	go func() {
+		defer o.marshalling.Done()
 		o.marshal(b)
 		<-o.slots
 		close(b.ready)
@@ -150,39 +155,43 @@ func (o *sender) failed() error {
 }
 
 // close sends what is queued and waits until it is sent (or sending
-// failed). The responses before an error of the request are sent, as they
-// were before the error.
+// failed), and until no goroutine of the sender runs. The responses before
+// an error are sent, as they were before the error: the request's error
+// (a damaged file) and one marshalling a response.
 func (o *sender) close() error {
 	err := o.flush()
 	close(o.queue)
 	<-o.done
+	o.marshalling.Wait()
 	if err != nil {
 		return err
 	}
 	return o.err
 }
 
+// marshal marshals b's responses into b.buf, until one fails (b.err).
 func (o *sender) marshal(b *batch) {
-	var masked *flowpb.Flow
 	opts := proto.MarshalOptions{}
 	for _, r := range b.msgs {
 		if f := r.GetFlow(); f != nil && o.mask.Active() {
-			if masked == nil {
-				masked = &flowpb.Flow{}
-				o.mask.Alloc(masked.ProtoReflect())
-			}
+			// A new one for each flow: Copy leaves a oneof that the flow
+			// does not set as it was, so a reused one would carry another
+			// flow's values (as a Hubble agent's does).
+			masked := &flowpb.Flow{}
+			o.mask.Alloc(masked.ProtoReflect())
 			o.mask.Copy(masked.ProtoReflect(), f.ProtoReflect())
 			// As a Hubble agent does: the response carries the masked
 			// flow's time and node.
 			r = &observerpb.GetFlowsResponse{Time: masked.GetTime(), NodeName: masked.GetNodeName(),
 				ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: masked}}
 		}
-		var err error
-		if b.buf, err = opts.MarshalAppend(b.buf, r); err != nil {
+		buf, err := opts.MarshalAppend(b.buf, r)
+		if err != nil {
 			// gRPC's code for a message it cannot marshal
 			b.err = status.Errorf(codes.Internal, "marshal a response: %v", err)
 			return
 		}
+		b.buf = buf
 		b.ends = append(b.ends, len(b.buf))
 	}
 }
@@ -195,10 +204,6 @@ func (o *sender) run() {
 	wire := &observerpb.GetFlowsResponse{}
 	for b := range o.queue {
 		<-b.ready
-		if b.err != nil {
-			o.err = b.err
-			return
-		}
 		start := 0
 		for _, end := range b.ends {
 			wire.ProtoReflect().SetUnknown(b.buf[start:end])
@@ -207,6 +212,11 @@ func (o *sender) run() {
 				return
 			}
 			start = end
+		}
+		// after the responses marshalled before it
+		if b.err != nil {
+			o.err = b.err
+			return
 		}
 		clear(b.msgs)
 		b.msgs, b.buf, b.ends, b.err, b.ready = b.msgs[:0], b.buf[:0], b.ends[:0], nil, nil

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/flowtape/flowtape/replay"
@@ -146,6 +148,35 @@ func TestClientGoneMidStream(t *testing.T) {
 	for i := range got {
 		if !proto.Equal(got[i], all[i]) {
 			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], all[i])
+		}
+	}
+}
+
+// A field mask holds over a whole recording (many batches marshalled at
+// once, replay/send.go): each flow has its own masked values, in order,
+// and the recorded lost event passes whole.
+func TestFieldMaskOverTheWholeRecording(t *testing.T) {
+	dir, all := fixture(t)
+	c := serve(t, dir, replay.Options{})
+	got, err := getFlows(t, c, &observerpb.GetFlowsRequest{
+		FieldMask: &fieldmaskpb.FieldMask{Paths: []string{"time", "node_name", "verdict", "source.namespace"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[1:] // NODE_CONNECTED
+	if len(got) != len(all) {
+		t.Fatalf("got %d responses, want %d", len(got), len(all))
+	}
+	for i, r := range all {
+		want := r
+		if f := r.GetFlow(); f != nil {
+			m := &flowpb.Flow{Time: f.GetTime(), NodeName: f.GetNodeName(), Verdict: f.GetVerdict(),
+				Source: &flowpb.Endpoint{Namespace: f.GetSource().GetNamespace()}}
+			want = &observerpb.GetFlowsResponse{Time: m.GetTime(), NodeName: m.GetNodeName(),
+				ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: m}}
+		}
+		if !proto.Equal(got[i], want) {
+			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], want)
 		}
 	}
 }
