@@ -109,14 +109,7 @@ func TestPacedFlowsAreSentBeforeTheServerSleeps(t *testing.T) {
 		t.Fatalf("the sleep until +%s began before the client had the flows due before it", clock.late[0])
 	}
 	got = got[1:]
-	if len(got) != len(want) {
-		t.Fatalf("got %d responses, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !proto.Equal(got[i], want[i]) {
-			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], want[i])
-		}
-	}
+	sameResponses(t, got, want)
 }
 
 // A client that goes away in the middle of a stream ends its request; the
@@ -142,14 +135,7 @@ func TestClientGoneMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = got[1:]
-	if len(got) != len(all) {
-		t.Fatalf("got %d responses, want %d", len(got), len(all))
-	}
-	for i := range got {
-		if !proto.Equal(got[i], all[i]) {
-			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], all[i])
-		}
-	}
+	sameResponses(t, got, all)
 }
 
 // A field mask holds over a whole recording (many batches marshalled at
@@ -163,20 +149,29 @@ func TestFieldMaskOverTheWholeRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = got[1:] // NODE_CONNECTED
-	if len(got) != len(all) {
-		t.Fatalf("got %d responses, want %d", len(got), len(all))
-	}
-	for i, r := range all {
-		want := r
+	var want []*observerpb.GetFlowsResponse
+	for _, r := range all {
 		if f := r.GetFlow(); f != nil {
 			m := &flowpb.Flow{Time: f.GetTime(), NodeName: f.GetNodeName(), Verdict: f.GetVerdict(),
 				Source: &flowpb.Endpoint{Namespace: f.GetSource().GetNamespace()}}
-			want = &observerpb.GetFlowsResponse{Time: m.GetTime(), NodeName: m.GetNodeName(),
+			r = &observerpb.GetFlowsResponse{Time: m.GetTime(), NodeName: m.GetNodeName(),
 				ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: m}}
 		}
-		if !proto.Equal(got[i], want) {
-			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], want)
+		want = append(want, r)
+	}
+	sameResponses(t, got[1:], want) // after NODE_CONNECTED
+}
+
+// sameResponses fails t unless got and want are the same responses in the
+// same order.
+func sameResponses(t *testing.T, got, want []*observerpb.GetFlowsResponse) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d responses, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !proto.Equal(got[i], want[i]) {
+			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], want[i])
 		}
 	}
 }
