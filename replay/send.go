@@ -62,7 +62,7 @@ var batchPool = sync.Pool{New: func() any {
 }}
 
 // sender sends a GetFlows request's responses, with only the masked fields
-// of flows. send, idle and close are called by the request's goroutine;
+// of flows. add, tick, flush and close are called by the request's goroutine;
 // close must be called before the request returns, whatever happened.
 type sender struct {
 	send  func(*observerpb.GetFlowsResponse) error
