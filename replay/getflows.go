@@ -52,13 +52,13 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 	switch {
 	case err != nil:
 	case req.GetFollow():
-		err = s.follow(ctx, q, out)
+		err = s.follow(ctx, q)
 	case q.limit == 0:
 		err = s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, _ bool) error { return out.add(r) })
 	case req.GetFirst() || req.GetSince() != nil:
-		err = s.first(ctx, q, out)
+		err = s.first(ctx, q)
 	default:
-		err = s.last(ctx, q, out)
+		err = s.last(ctx, q)
 	}
 	// What was scanned is sent before the request ends, an error too.
 	if cerr := out.close(); err == nil || errors.Is(err, errDone) {
@@ -151,18 +151,18 @@ func (s *Server) scan(ctx context.Context, q *query, w tape.Window, fn func(r *o
 }
 
 // first sends each node's first q.limit matching flows in the window.
-func (s *Server) first(ctx context.Context, q *query, out *sender) error {
+func (s *Server) first(ctx context.Context, q *query) error {
 	sent := map[string]uint64{}
 	full := 0
 	return s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, isFlow bool) error {
 		if !isFlow {
-			return out.add(r)
+			return q.out.add(r)
 		}
 		node := r.GetNodeName()
 		if sent[node] >= q.limit {
 			return nil
 		}
-		if err := out.add(r); err != nil {
+		if err := q.out.add(r); err != nil {
 			return err
 		}
 		if sent[node]++; sent[node] == q.limit {
@@ -179,7 +179,7 @@ func (s *Server) first(ctx context.Context, q *query, out *sender) error {
 // node in a tail of the window, widened until it holds enough of every
 // node's flows, then sends that tail without each node's surplus. Flows
 // and events before the first flow sent are left out.
-func (s *Server) last(ctx context.Context, q *query, out *sender) error {
+func (s *Server) last(ctx context.Context, q *query) error {
 	end := s.cat.Last
 	if !q.w.Until.IsZero() && q.w.Until.Before(end) {
 		end = q.w.Until
@@ -210,7 +210,7 @@ func (s *Server) last(ctx context.Context, q *query, out *sender) error {
 			return err
 		}
 		if whole || s.enough(counts, q.limit, tail.Since) {
-			return s.sendTail(ctx, q, tail, counts, out)
+			return s.sendTail(ctx, q, tail, counts)
 		}
 		span *= 4
 	}
@@ -227,7 +227,7 @@ func (s *Server) enough(counts map[string]uint64, n uint64, since time.Time) boo
 	return true
 }
 
-func (s *Server) sendTail(ctx context.Context, q *query, tail tape.Window, counts map[string]uint64, out *sender) error {
+func (s *Server) sendTail(ctx context.Context, q *query, tail tape.Window, counts map[string]uint64) error {
 	skip := map[string]uint64{}
 	for node, c := range counts {
 		if c > q.limit {
@@ -238,7 +238,7 @@ func (s *Server) sendTail(ctx context.Context, q *query, tail tape.Window, count
 	return s.scan(ctx, q, tail, func(r *observerpb.GetFlowsResponse, isFlow bool) error {
 		if !isFlow {
 			if started {
-				return out.add(r)
+				return q.out.add(r)
 			}
 			return nil
 		}
@@ -248,19 +248,19 @@ func (s *Server) sendTail(ctx context.Context, q *query, tail tape.Window, count
 			return nil
 		}
 		started = true
-		return out.add(r)
+		return q.out.add(r)
 	})
 }
 
 // follow sends every matching flow from the window's start on, paced.
-func (s *Server) follow(ctx context.Context, q *query, out *sender) error {
+func (s *Server) follow(ctx context.Context, q *query) error {
 	from := s.cat.First
 	if q.w.Since.After(from) {
 		from = q.w.Since
 	}
 	p := newPacer(s.opts.Clock, s.opts.Speed, from)
 	return s.scan(ctx, q, q.w, func(r *observerpb.GetFlowsResponse, _ bool) error {
-		if err := p.wait(ctx, r.GetTime().AsTime(), out.flush); err != nil {
+		if err := p.wait(ctx, r.GetTime().AsTime(), q.out.flush); err != nil {
 			return err
 		}
 		if s.opts.ShiftToNow {
@@ -270,6 +270,6 @@ func (s *Server) follow(ctx context.Context, q *query, out *sender) error {
 				f.Time = now
 			}
 		}
-		return out.add(r)
+		return q.out.add(r)
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,8 +27,33 @@ type gatedClock struct {
 	now      time.Time
 	start    time.Time
 	due      []time.Duration // of the responses after NODE_CONNECTED, in order
-	received *atomic.Int64   // by the client, NODE_CONNECTED included
+	received int             // by the client, NODE_CONNECTED included
+	arrived  chan struct{}   // signalled when received grows
 	late     []string
+}
+
+func newGatedClock(due []time.Duration) *gatedClock {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	return &gatedClock{now: now, start: now, due: due, arrived: make(chan struct{}, 1)}
+}
+
+// receive counts a response the client has received.
+func (c *gatedClock) receive() {
+	c.mu.Lock()
+	c.received++
+	c.mu.Unlock()
+	select {
+	case c.arrived <- struct{}{}:
+	default:
+	}
+}
+
+// caughtUp says whether the client holds want responses, or a sleep has
+// found it late already (the test fails then; later sleeps do not wait).
+func (c *gatedClock) caughtUp(want int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.late) > 0 || c.received >= want
 }
 
 func (c *gatedClock) Now() time.Time {
@@ -44,27 +68,23 @@ func (c *gatedClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Unlock()
 	// The flow slept for is the first due at until; all before it were
 	// handed over.
-	want := int64(1)
+	want := 1
 	for _, due := range c.due {
 		if due < until {
 			want++
 		}
 	}
-	c.mu.Lock()
-	late := len(c.late) > 0
-	c.mu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	for !late && c.received.Load() < want {
-		if time.Now().After(deadline) {
-			c.mu.Lock()
-			c.late = append(c.late, until.String())
-			c.mu.Unlock()
-			break
-		}
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for !c.caughtUp(want) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Millisecond):
+		case <-c.arrived:
+		case <-deadline.C:
+			c.mu.Lock()
+			c.late = append(c.late, until.String())
+			c.mu.Unlock()
 		}
 	}
 	c.mu.Lock()
@@ -80,11 +100,11 @@ func TestPacedFlowsAreSentBeforeTheServerSleeps(t *testing.T) {
 	dir, all := fixture(t)
 	from := at(10 * time.Second)
 	want := within(all, from, at(20*time.Second))
-	clock := &gatedClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), received: &atomic.Int64{}}
-	clock.start = clock.now
+	var due []time.Duration
 	for _, r := range want {
-		clock.due = append(clock.due, r.GetTime().AsTime().Sub(from))
+		due = append(due, r.GetTime().AsTime().Sub(from))
 	}
+	clock := newGatedClock(due)
 	c := serve(t, dir, replay.Options{Speed: 1, Clock: clock})
 	stream, err := c.GetFlows(t.Context(), &observerpb.GetFlowsRequest{Follow: true,
 		Since: timestamppb.New(from), Until: timestamppb.New(at(20 * time.Second))})
@@ -101,7 +121,7 @@ func TestPacedFlowsAreSentBeforeTheServerSleeps(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, r)
-		clock.received.Add(1)
+		clock.receive()
 	}
 	clock.mu.Lock()
 	defer clock.mu.Unlock()
@@ -112,8 +132,9 @@ func TestPacedFlowsAreSentBeforeTheServerSleeps(t *testing.T) {
 	sameResponses(t, got, want)
 }
 
-// A client that goes away in the middle of a stream ends its request; the
-// server serves on, and whole requests still get every response in order.
+// After clients that went away in the middle of their streams, the server
+// serves on: a whole request still gets every response in order. (That the
+// gone client's request ends is TestSenderEndsWhenTheClientIsGone's.)
 func TestClientGoneMidStream(t *testing.T) {
 	dir, all := fixture(t)
 	c := serve(t, dir, replay.Options{})
