@@ -23,18 +23,18 @@ import (
 // replay must send what it has before it sleeps, not hold it in a batch
 // until the batch fills.
 type gatedClock struct {
-	mu       sync.Mutex
-	now      time.Time
-	start    time.Time
-	due      []time.Duration // of the responses after NODE_CONNECTED, in order
-	received int             // by the client, NODE_CONNECTED included
-	arrived  chan struct{}   // signalled when received grows
-	late     []string
+	fakeClock // the simulated time, moved by Sleep once the client caught up
+	mu        sync.Mutex
+	start     time.Time
+	due       []time.Duration // of the responses after NODE_CONNECTED, in order
+	received  int             // by the client, NODE_CONNECTED included
+	arrived   chan struct{}   // signalled when received grows
+	late      []string
 }
 
 func newGatedClock(due []time.Duration) *gatedClock {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	return &gatedClock{now: now, start: now, due: due, arrived: make(chan struct{}, 1)}
+	return &gatedClock{fakeClock: fakeClock{now: now}, start: now, due: due, arrived: make(chan struct{}, 1)}
 }
 
 // receive counts a response the client has received.
@@ -56,16 +56,8 @@ func (c *gatedClock) caughtUp(want int) bool {
 	return len(c.late) > 0 || c.received >= want
 }
 
-func (c *gatedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
 func (c *gatedClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	until := c.now.Add(d).Sub(c.start)
-	c.mu.Unlock()
+	until := c.Now().Add(d).Sub(c.start)
 	// The flow slept for is the first due at until; all before it were
 	// handed over.
 	want := 1
@@ -87,10 +79,7 @@ func (c *gatedClock) Sleep(ctx context.Context, d time.Duration) error {
 			c.mu.Unlock()
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return nil
+	return c.fakeClock.Sleep(ctx, d)
 }
 
 // A paced replay sends each flow when it is due, though responses are
