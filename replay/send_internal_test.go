@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flowtape/flowtape/internal/testutil"
 )
 
 // steppedClock is a clock that only moves when told to.
@@ -151,15 +153,7 @@ func TestSenderSendsWhatPrecedesAMarshalError(t *testing.T) {
 	if status.Code(err) != codes.Internal {
 		t.Fatalf("close: %v, want gRPC's Internal", err)
 	}
-	g := got()
-	if len(g) != len(want) {
-		t.Fatalf("sent %d responses before the error, want the %d before it", len(g), len(want))
-	}
-	for i := range g {
-		if !proto.Equal(g[i], want[i]) {
-			t.Fatalf("response %d before the error: %v, want %v", i, g[i], want[i])
-		}
-	}
+	testutil.SameMessages(t, "responses sent before the error", got(), want)
 }
 
 // Once a send fails (the client is gone), the request ends: add returns the

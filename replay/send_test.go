@@ -10,10 +10,10 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/replay"
 )
 
@@ -118,7 +118,7 @@ func TestPacedFlowsAreSentBeforeTheServerSleeps(t *testing.T) {
 		t.Fatalf("the sleep until +%s began before the client had the flows due before it", clock.late[0])
 	}
 	got = got[1:]
-	sameResponses(t, got, want)
+	testutil.SameMessages(t, "responses sent", got, want)
 }
 
 // After clients that went away in the middle of their streams, the server
@@ -145,7 +145,7 @@ func TestClientGoneMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = got[1:]
-	sameResponses(t, got, all)
+	testutil.SameMessages(t, "responses sent", got, all)
 }
 
 // A field mask holds over a whole recording (many batches marshalled at
@@ -169,19 +169,5 @@ func TestFieldMaskOverTheWholeRecording(t *testing.T) {
 		}
 		want = append(want, r)
 	}
-	sameResponses(t, got[1:], want) // after NODE_CONNECTED
-}
-
-// sameResponses fails t unless got and want are the same responses in the
-// same order.
-func sameResponses(t *testing.T, got, want []*observerpb.GetFlowsResponse) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d responses, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !proto.Equal(got[i], want[i]) {
-			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], want[i])
-		}
-	}
+	testutil.SameMessages(t, "responses sent", got[1:], want) // after NODE_CONNECTED
 }

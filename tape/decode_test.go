@@ -33,7 +33,7 @@ func TestDecodedRowsShareNoMutableData(t *testing.T) {
 		}
 	}
 	got := roundTripGroups(t, schema.Flows, flows, 4096)
-	assertEqual(t, flows, got)
+	testutil.SameMessages(t, "rows read back", got, flows)
 
 	owner := map[unsafe.Pointer]int{}
 	claim := func(row int, p unsafe.Pointer, what string) {

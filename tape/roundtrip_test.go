@@ -50,18 +50,6 @@ func roundTripGroups[M proto.Message](t *testing.T, tbl *schema.Table[M], msgs [
 	return got
 }
 
-func assertEqual[M proto.Message](t *testing.T, want, got []M) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d rows back, wrote %d", len(got), len(want))
-	}
-	for i := range want {
-		if !proto.Equal(want[i], got[i]) {
-			t.Fatalf("row %d changed in the round trip:\nwant %v\ngot  %v", i, want[i], got[i])
-		}
-	}
-}
-
 func TestRoundTripRealSamples(t *testing.T) {
 	for _, name := range testutil.SampleFiles {
 		t.Run(name, func(t *testing.T) {
@@ -75,7 +63,7 @@ func TestRoundTripRealSamples(t *testing.T) {
 			if len(flows) == 0 {
 				t.Fatal("sample holds no flows")
 			}
-			assertEqual(t, flows, roundTrip(t, schema.Flows, flows))
+			testutil.SameMessages(t, "rows read back", roundTrip(t, schema.Flows, flows), flows)
 		})
 	}
 }
@@ -163,7 +151,7 @@ func TestRoundTripEvents(t *testing.T) {
 		{ResponseTypes: &observerpb.GetFlowsResponse_NodeStatus{NodeStatus: &relaypb.NodeStatusEvent{}}},
 	}
 	withUnknown(events[3], 77, "newer response type")
-	assertEqual(t, events, roundTrip(t, schema.Events, events))
+	testutil.SameMessages(t, "rows read back", roundTrip(t, schema.Events, events), events)
 }
 
 func TestReaderRefusesNewerMajorVersion(t *testing.T) {
@@ -183,7 +171,7 @@ func TestRoundTripSimulator(t *testing.T) {
 	src := sim.NewSource(sim.Scenarios["incident"], 11, 2000, time.Date(2026, 11, 25, 13, 1, 50, 0, time.UTC))
 	// Minute 2 of the incident scenario: drops, errors and policy attribution included.
 	flows := src.Take(60000)
-	assertEqual(t, flows, roundTripGroups(t, schema.Flows, flows, 16384))
+	testutil.SameMessages(t, "rows read back", roundTripGroups(t, schema.Flows, flows, 16384), flows)
 }
 
 // A writer encodes rows in batches smaller than a row group (to hold less
@@ -211,7 +199,7 @@ func TestRowGroupsFullFromBatches(t *testing.T) {
 	if !slices.Equal(groups, want) {
 		t.Errorf("row groups of %d rows: %v, want %v", n, groups, want)
 	}
-	assertEqual(t, flows, readFlowFile(t, path))
+	testutil.SameMessages(t, "rows read back", readFlowFile(t, path), flows)
 }
 
 // readFlowFile reads a flow file's flows.
@@ -239,7 +227,7 @@ func TestKeptFilesCompressHarder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertEqual(t, flows, readFlowFile(t, path))
+		testutil.SameMessages(t, "rows read back", readFlowFile(t, path), flows)
 		return fi.Size()
 	}
 	kept, piece := size(0), size(defaults.PieceCompressionLevel)

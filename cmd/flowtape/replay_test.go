@@ -19,7 +19,6 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/flowtape/flowtape/internal/buildinfo"
 	"github.com/flowtape/flowtape/internal/defaults"
@@ -101,18 +100,6 @@ func onlyFlows(rs []*observerpb.GetFlowsResponse) []*observerpb.GetFlowsResponse
 	return out
 }
 
-func sameResponses(t *testing.T, what string, got, want []*observerpb.GetFlowsResponse) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d flows, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		if !proto.Equal(got[i], want[i]) {
-			t.Fatalf("%s: flow %d differs:\n got %v\nwant %v", what, i, got[i], want[i])
-		}
-	}
-}
-
 var replayScenario = func() sim.Config {
 	s := sim.Scenarios["incident"]
 	s.IncidentAt = 10 * time.Second
@@ -145,7 +132,7 @@ func TestHubbleObserveAgainstReplay(t *testing.T) {
 		t.Fatalf("the recording holds %d flows, the simulation made %d", len(recorded), truth.Flows)
 	}
 	all := onlyFlows(jsonpbFlows(t, hubble(t, "observe", "--server", addr, "--all", "-o", "jsonpb")))
-	sameResponses(t, "hubble observe --all", all, recorded)
+	testutil.SameMessages(t, "hubble observe --all", all, recorded)
 
 	exported := filepath.Join(t.TempDir(), "flows.json")
 	if code := run(context.Background(), []string{"export", dir, "-o", exported}, io.Discard, io.Discard); code != 0 {
@@ -189,13 +176,13 @@ func TestHubbleObserveAgainstReplay(t *testing.T) {
 			if tc.nonEmpty && len(want) == 0 {
 				t.Fatal("the scenario has no such flows: the case tests nothing")
 			}
-			sameResponses(t, "hubble observe --server replay "+strings.Join(tc.args, " "),
+			testutil.SameMessages(t, "hubble observe --server replay "+strings.Join(tc.args, " "),
 				onlyFlows(jsonpbFlows(t, hubble(t, serverArgs...))), want)
 		})
 	}
 
 	// Following at speed max plays the rest of the recording and ends.
-	sameResponses(t, "hubble observe --follow (speed max)",
+	testutil.SameMessages(t, "hubble observe --follow (speed max)",
 		onlyFlows(jsonpbFlows(t, hubble(t, "observe", "--server", startReplayAddr(t, dir, "--speed", "max"), "--follow", "-o", "jsonpb"))), recorded)
 }
 
@@ -278,7 +265,7 @@ func TestReplayAnswersAsTheRelayItReplays(t *testing.T) {
 			} else {
 				fromRelay, fromReplay = awayFromCut(t, fromRelay, fromReplay, false)
 			}
-			sameResponses(t, "replay vs relay", fromReplay, fromRelay)
+			testutil.SameMessages(t, "replay vs relay", fromReplay, fromRelay)
 		})
 	}
 
@@ -376,7 +363,7 @@ func TestReplayServesTLS(t *testing.T) {
 	tlsArgs := []string{"--tls", "--tls-ca-cert-files", pki.CA, "--tls-server-name", pki.ServerName}
 	got := onlyFlows(jsonpbFlows(t, hubble(t, append([]string{"observe", "--server", addr, "--all", "-o", "jsonpb",
 		"--tls-client-cert-file", pki.ClientCert, "--tls-client-key-file", pki.ClientKey}, tlsArgs...)...)))
-	sameResponses(t, "hubble observe over mutual TLS", got, onlyFlows(rs))
+	testutil.SameMessages(t, "hubble observe over mutual TLS", got, onlyFlows(rs))
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
