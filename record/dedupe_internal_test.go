@@ -27,7 +27,7 @@ func TestDuplicateFlows(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &recorder{o: Options{ResumeOverlap: time.Second}, seen: map[flowID]int64{}}
+			r := &recorder{o: Options{ResumeOverlap: time.Second}, seen: newSeenFlows(time.Second)}
 			if r.duplicate(tc.first, 1) {
 				t.Fatal("the first flow is a duplicate")
 			}
@@ -39,10 +39,9 @@ func TestDuplicateFlows(t *testing.T) {
 }
 
 // The recorder remembers the flows of the last two resume overlaps, not
-// every flow: at most a quarter more than those (or 16k more) between two
-// prunings.
+// every flow: at most a span (a quarter overlap) more than those.
 func TestDuplicateForgetsOldFlows(t *testing.T) {
-	r := &recorder{o: Options{ResumeOverlap: time.Second}, seen: map[flowID]int64{}}
+	r := &recorder{o: Options{ResumeOverlap: time.Second}, seen: newSeenFlows(time.Second)}
 	const perSecond = 20_000
 	window := 2*perSecond + 1 // flows within 2 x ResumeOverlap, both ends
 	most := 0
@@ -52,14 +51,17 @@ func TestDuplicateForgetsOldFlows(t *testing.T) {
 		if r.duplicate(&flowpb.Flow{Uuid: fmt.Sprintf("00000000-0000-4000-8000-%012x", i)}, at) {
 			t.Fatalf("flow %d is a duplicate", i)
 		}
-		most = max(most, len(r.seen))
+		most = max(most, r.seen.len())
 	}
-	if bound := window + max(window/4, 1<<14) + 1; most > bound {
-		t.Errorf("it remembered up to %d flows, want at most %d (those of two overlaps, and a quarter more or 16k)", most, bound)
+	if bound := window + perSecond/seenSpans; most > bound {
+		t.Errorf("it remembered up to %d flows, want at most %d (those of two overlaps, and a span more)", most, bound)
 	}
-	// the flows of the last overlap are still known
+	// the flows of the last two overlaps are still known, the oldest too
 	last := 30*perSecond - 1
-	if !r.duplicate(&flowpb.Flow{Uuid: fmt.Sprintf("00000000-0000-4000-8000-%012x", last)}, r.last) {
-		t.Error("the last flow was forgotten")
+	for _, i := range []int{last, last - perSecond, last - 2*perSecond} {
+		at := int64(i) * int64(time.Second) / perSecond
+		if !r.duplicate(&flowpb.Flow{Uuid: fmt.Sprintf("00000000-0000-4000-8000-%012x", i)}, at) {
+			t.Errorf("flow %d, %s before the last, was forgotten", i, time.Duration(r.last-at))
+		}
 	}
 }

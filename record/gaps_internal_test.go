@@ -85,7 +85,7 @@ func ring(rate float64, oldest map[string]float64) []*flowpb.Flow {
 
 func gapRecorder(o Options) (*recorder, *eventsOnly) {
 	w := &eventsOnly{}
-	return &recorder{o: o, log: slog.New(slog.NewTextHandler(io.Discard, nil)), out: w, seen: map[flowID]int64{},
+	return &recorder{o: o, log: slog.New(slog.NewTextHandler(io.Discard, nil)), out: w, seen: newSeenFlows(time.Second),
 		nodes: map[string]*nodeTrack{}, gaps: map[string]*openGap{}, totals: tape.Totals{LostEvents: map[string]uint64{}}}, w
 }
 

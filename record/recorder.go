@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"sync"
@@ -103,20 +102,19 @@ type Result struct {
 var ErrNoServer = errors.New("cannot reach the Hubble server")
 
 type recorder struct {
-	o        Options
-	log      *slog.Logger
-	dir      *tape.Dir
-	sink     *tape.Sink
-	out      tape.Writer // sink, as the loop writes it
-	session  tape.Session
-	totals   tape.Totals
-	seen     map[flowID]int64 // dedupe: flow key -> time (ns)
-	nodes    map[string]*nodeTrack
-	gaps     map[string]*openGap // by node, until their end is known (see detectGaps)
-	prunedAt int                 // size of seen after the last pruning
-	first    int64               // time of the oldest flow recorded (ns)
-	last     int64               // time of the newest flow recorded (ns)
-	started  time.Time
+	o       Options
+	log     *slog.Logger
+	dir     *tape.Dir
+	sink    *tape.Sink
+	out     tape.Writer // sink, as the loop writes it
+	session tape.Session
+	totals  tape.Totals
+	seen    *seenFlows // the flows a resumed stream may send again
+	nodes   map[string]*nodeTrack
+	gaps    map[string]*openGap // by node, until their end is known (see detectGaps)
+	first   int64               // time of the oldest flow recorded (ns)
+	last    int64               // time of the newest flow recorded (ns)
+	started time.Time
 	// Retention: when it last ran, and the files published then.
 	expiredAt    time.Time
 	expiredFiles int64
@@ -145,7 +143,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Retention.MaxBytes > 0 && o.Sink.MaxOpenBytes == 0 {
 		o.Sink.MaxOpenBytes = o.Retention.MaxBytes / openShare
 	}
-	r := &recorder{o: o, log: o.Log, seen: map[flowID]int64{}, nodes: map[string]*nodeTrack{}, gaps: map[string]*openGap{}, started: time.Now(),
+	r := &recorder{o: o, log: o.Log, seen: newSeenFlows(o.ResumeOverlap), nodes: map[string]*nodeTrack{}, gaps: map[string]*openGap{}, started: time.Now(),
 		totals: tape.Totals{LostEvents: map[string]uint64{}}}
 	var res Result
 
@@ -651,7 +649,7 @@ func (r *recorder) resumeFrom(rp *tape.ResumePoint) {
 	for k, at := range rp.Flows {
 		var id flowID
 		copy(id[:], k) // the 16 bytes of flowKey (resumeKey)
-		r.seen[id] = at
+		r.seen.add(id, at, 0)
 	}
 	for node, at := range rp.Nodes {
 		tr := &nodeTrack{last: at.UnixNano()}
@@ -660,68 +658,6 @@ func (r *recorder) resumeFrom(rp *tape.ResumePoint) {
 		}
 		r.nodes[node] = tr
 	}
-}
-
-// duplicate reports whether a flow was recorded already (a resumed stream
-// starts a little before the last recorded flow).
-func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
-	key := flowKey(f)
-	if _, ok := r.seen[key]; ok {
-		return true
-	}
-	r.seen[key] = at
-	// Only the overlap window needs remembering. Prune when the map has
-	// grown by a quarter since the last pruning: the cost stays linear (a
-	// pass over the map every quarter window of flows: a few ms every 5 s
-	// at 20k flows/s), and the map holds at most 1.25 windows (for a
-	// moment 2.25, while the survivors are copied). They move to a new
-	// map, since a Go map keeps the room of its largest size: pruning in
-	// place once kept twice the window's room for good (29 MB at 20k
-	// flows/s in a heap profile, 11 MB now).
-	if len(r.seen) > r.prunedAt+max(r.prunedAt/4, 1<<14) {
-		horizon := r.last - 2*int64(r.o.ResumeOverlap)
-		n := 0
-		for _, t := range r.seen {
-			if t >= horizon {
-				n++
-			}
-		}
-		kept := make(map[flowID]int64, n)
-		for k, t := range r.seen {
-			if t >= horizon {
-				kept[k] = t
-			}
-		}
-		r.seen, r.prunedAt = kept, len(kept)
-	}
-	return false
-}
-
-// flowID is a flow's key for deduplication: the 16 bytes of its uuid, or
-// a hash. Not its uuid's text: the recorder remembers every flow of the
-// last 2 x ResumeOverlap (20 s, 400k flows at 20k flows/s, up to a quarter
-// more between prunings): a 36-byte string key cost about 80 bytes a flow
-// with its map slot, and a pointer for the collector to follow; an array
-// key about 30, in slots that hold no pointer (a heap profile at 20k
-// flows/s: 11 MB).
-type flowID [16]byte
-
-// flowKey names a flow for deduplication: its uuid, else a hash of it (of
-// a uuid that is not one, or of the whole flow).
-func flowKey(f *flowpb.Flow) flowID {
-	key := f.GetUuid()
-	if id, ok := schema.UUIDBytes(key); ok {
-		return id
-	}
-	var b []byte
-	if key != "" {
-		b = []byte(key)
-	} else {
-		b, _ = proto.MarshalOptions{Deterministic: true}.Marshal(f)
-	}
-	h := fnv.New128a()
-	h.Write(b)
-	return flowID(h.Sum(nil))
 }
 
 func (r *recorder) recorderEvent(state relaypb.NodeState, msg string) {

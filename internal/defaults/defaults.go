@@ -77,7 +77,11 @@ const (
 	// busiest and 120 MB with the derived tables (whose requests wait for
 	// a full row group). Closer than this, the collector runs all the time:
 	// at 128 MB the recorder took 1.5x the CPU per flow without the derived
-	// tables and 3x with them (make bench, BenchmarkRecord).
+	// tables and 3x with them (make bench, BenchmarkRecord); at 192 MB,
+	// 1.05x with them for a peak 55 MB lower, at 160 MB about 1.2x
+	// (2026-12-07, the recorder build, runs of 600k flows: six pairs at
+	// 192 MB, three at 160).
+	// The peak sits at the limit, so it is what sets the recorder's memory.
 	RecorderMemoryLimit = 256 << 20
 )
 
