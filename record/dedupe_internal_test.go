@@ -65,3 +65,63 @@ func TestDuplicateForgetsOldFlows(t *testing.T) {
 		}
 	}
 }
+
+// What a resumed stream sends again is known: the flows a previous
+// session's files hold, a late flow (older than the newest, within two
+// overlaps), flows of time 0 and before 1970; and a flow from far in the
+// future, which holds the newest there, leaves nothing growing.
+func TestDuplicateKeepsResumedAndLateFlows(t *testing.T) {
+	sec := int64(time.Second)
+	flow := func(i int) *flowpb.Flow { return &flowpb.Flow{Uuid: fmt.Sprintf("00000000-0000-4000-8000-%012x", i)} }
+	newRecorder := func() *recorder {
+		return &recorder{o: Options{ResumeOverlap: time.Second}, seen: newSeenFlows(time.Second)}
+	}
+	// record handles a flow as the recorder does: the newest moves on
+	// once a flow is written
+	record := func(r *recorder, i int, at int64) bool {
+		dup := r.duplicate(flow(i), at)
+		if !dup && at > r.last {
+			r.last = at
+		}
+		return dup
+	}
+
+	r := newRecorder()
+	// a previous session's last second of flows (resumeFrom), then the
+	// resumed stream's new flows, then what it sends again
+	for i := range 10 {
+		r.seen.add(flowKey(flow(i)), 100*sec-int64(i)*sec/10, 0)
+	}
+	for i, at := range []int64{100*sec + sec/2, 101*sec + sec/5} {
+		if record(r, 100+i, at) {
+			t.Fatalf("new flow %d is a duplicate", 100+i)
+		}
+	}
+	for i := range 10 {
+		if !record(r, i, 100*sec-int64(i)*sec/10) {
+			t.Errorf("flow %d of the previous session, sent again, is not a duplicate", i)
+		}
+	}
+	// a late flow, 1.5 s older than the newest, and it again
+	if late := r.last - 3*sec/2; record(r, 200, late) || !record(r, 200, late) {
+		t.Error("a late flow is not known as new, then as sent again")
+	}
+
+	r = newRecorder()
+	for _, at := range []int64{0, -1, -sec} {
+		if record(r, int(-at), at) || !record(r, int(-at), at) {
+			t.Errorf("a flow at %d ns is not known as new, then as sent again", at)
+		}
+	}
+
+	r = newRecorder()
+	record(r, 0, 1_000_000*sec) // far in the future
+	for i := 1; i <= 50_000; i++ {
+		if record(r, i, 100*sec+int64(i)*sec/20_000) {
+			t.Fatalf("flow %d is a duplicate", i)
+		}
+	}
+	if n := r.seen.len(); n > 1 {
+		t.Errorf("behind a flow from the future, %d flows are remembered, want only it", n)
+	}
+}

@@ -78,10 +78,11 @@ const (
 	// a full row group). Closer than this, the collector runs all the time:
 	// at 128 MB the recorder took 1.5x the CPU per flow without the derived
 	// tables and 3x with them (make bench, BenchmarkRecord); at 192 MB,
-	// 1.05x with them for a peak 55 MB lower, at 160 MB about 1.2x
-	// (2026-12-07, the recorder build, runs of 600k flows: six pairs at
-	// 192 MB, three at 160).
-	// The peak sits at the limit, so it is what sets the recorder's memory.
+	// 1.05x with them (0.97-1.11x) for a peak 55 MB lower, at 160 MB about
+	// 1.2x for 80 MB lower (2026-12-07, the recorder build, runs of 600k
+	// flows: six pairs at 192 MB, three rounds at 160). The heap grows to
+	// the limit, so the limit, more than what is live, sets the
+	// recorder's peak.
 	RecorderMemoryLimit = 256 << 20
 )
 
