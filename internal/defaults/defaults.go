@@ -79,7 +79,7 @@ const (
 	// at 128 MB the recorder took 1.5x the CPU per flow without the derived
 	// tables and 3x with them (make bench, BenchmarkRecord); at 192 MB,
 	// 1.05x with them (0.97-1.11x) for a peak 55 MB lower, at 160 MB about
-	// 1.2x for 80 MB lower (2026-12-07, the recorder build, runs of 600k
+	// 1.2x for 85 MB lower (2026-12-07, the recorder build, runs of 600k
 	// flows: six pairs at 192 MB, three rounds at 160). The heap grows to
 	// the limit, so the limit, more than what is live, sets the
 	// recorder's peak.
