@@ -137,7 +137,7 @@ func TestExporterFiles(t *testing.T) {
 			gotFlows = append(gotFlows, r)
 		}
 	}
-	assertSame(t, byTime(wantFlows), gotFlows)
+	testutil.SameMessages(t, "responses after import and export", gotFlows, byTime(wantFlows))
 
 	// The agent event is kept in the recording, and left out of jsonpb,
 	// which cannot hold it.
@@ -181,5 +181,5 @@ func TestNodeStatusLines(t *testing.T) {
 	if res.Session.Totals.NodeStatusChanges != 2 {
 		t.Errorf("node status changes %d, want 2", res.Session.Totals.NodeStatusChanges)
 	}
-	assertSame(t, byTime(want), exportLines(t, ExportOptions{Paths: []string{dir}}))
+	testutil.SameMessages(t, "responses after import and export", exportLines(t, ExportOptions{Paths: []string{dir}}), byTime(want))
 }

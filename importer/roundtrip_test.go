@@ -11,7 +11,6 @@ import (
 
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/schema"
@@ -60,18 +59,6 @@ func byTime(rs []*observerpb.GetFlowsResponse) []*observerpb.GetFlowsResponse {
 	return rs
 }
 
-func assertSame(t *testing.T, want, got []*observerpb.GetFlowsResponse) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("exported %d responses, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if !proto.Equal(want[i], got[i]) {
-			t.Fatalf("line %d differs after import and export:\nwant %v\ngot  %v", i+1, want[i], got[i])
-		}
-	}
-}
-
 func kinds(rs []*observerpb.GetFlowsResponse) map[string]int {
 	m := map[string]int{}
 	for _, r := range rs {
@@ -88,7 +75,7 @@ func TestSamplesRoundTrip(t *testing.T) {
 			want := testutil.LoadResponses(t, path)
 			dir, res := importFiles(t, Options{Strict: true}, path)
 			got := exportLines(t, ExportOptions{Paths: []string{dir}})
-			assertSame(t, byTime(want), got)
+			testutil.SameMessages(t, "responses after import and export", got, byTime(want))
 			if res.Session.Totals.Flows != uint64(len(want)) {
 				t.Errorf("manifest says %d flows, the file has %d", res.Session.Totals.Flows, len(want))
 			}
@@ -125,7 +112,7 @@ func TestSamplesTogetherFromStdin(t *testing.T) {
 	if sf := res.Source.Files[0]; sf.Path != "-" || sf.Compression != "gzip" || sf.Flows != int64(len(all)) {
 		t.Errorf("source %+v", sf)
 	}
-	assertSame(t, byTime(all), exportLines(t, ExportOptions{Paths: []string{dir}}))
+	testutil.SameMessages(t, "responses after import and export", exportLines(t, ExportOptions{Paths: []string{dir}}), byTime(all))
 }
 
 // A second import adds to an existing recording; both sessions show.
@@ -144,7 +131,7 @@ func TestImportAddsToRecording(t *testing.T) {
 		t.Fatalf("sessions %d, flows %d; want 2 and 15", len(m.Sessions), m.Totals.Flows)
 	}
 	want := byTime(append(testutil.LoadResponses(t, a), testutil.LoadResponses(t, b)...))
-	assertSame(t, want, exportLines(t, ExportOptions{Paths: []string{dir}}))
+	testutil.SameMessages(t, "responses after import and export", exportLines(t, ExportOptions{Paths: []string{dir}}), want)
 	if entries, _ := os.ReadDir(dir); slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), ".staging") }) {
 		t.Error("staging directory left behind")
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/tape"
 )
 
@@ -477,15 +478,7 @@ func TestGapSampleIsTheNodesMatchingFlows(t *testing.T) {
 			if len(c.asked) != 2 {
 				t.Fatalf("asked %d questions, want 2", len(c.asked))
 			}
-			got := c.asked[1].GetWhitelist()
-			if len(got) != len(tc.want) {
-				t.Fatalf("the sample asked for %v, want %v", got, tc.want)
-			}
-			for i := range got {
-				if !proto.Equal(got[i], tc.want[i]) {
-					t.Errorf("the sample asked for %v, want %v", got, tc.want)
-				}
-			}
+			testutil.SameMessages(t, "the sample's filters", c.asked[1].GetWhitelist(), tc.want)
 		})
 	}
 }

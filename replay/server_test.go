@@ -223,14 +223,7 @@ func TestGetFlowsAnswersAsARelayOverTheRecordedNodes(t *testing.T) {
 				t.Fatalf("first response is not the relay's NODE_CONNECTED for the 3 nodes: %v", got[:min(1, len(got))])
 			}
 			got = got[1:]
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d responses, want %d", len(got), len(tc.want))
-			}
-			for i := range got {
-				if !proto.Equal(got[i], tc.want[i]) {
-					t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], tc.want[i])
-				}
-			}
+			testutil.SameMessages(t, "responses", got, tc.want)
 		})
 	}
 }
@@ -391,14 +384,10 @@ func TestFollowAtMaxSpeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = got[1:]
-	if len(got) != len(all) || clock.sleeps != 0 {
-		t.Fatalf("got %d responses after %d sleeps, want %d and none", len(got), clock.sleeps, len(all))
+	if clock.sleeps != 0 {
+		t.Fatalf("%d sleeps, want none", clock.sleeps)
 	}
-	for i := range got {
-		if !proto.Equal(got[i], all[i]) {
-			t.Fatalf("response %d:\n got %v\nwant %v", i, got[i], all[i])
-		}
-	}
+	testutil.SameMessages(t, "responses", got, all)
 }
 
 // A damaged flow file fails the requests that read it, as gRPC's DataLoss

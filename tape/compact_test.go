@@ -14,9 +14,9 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flowtape/flowtape/internal/testutil"
 	"github.com/flowtape/flowtape/tape"
 )
 
@@ -104,14 +104,7 @@ func TestCompactMergesEachSessionsFilesOfAnHour(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, filesAfter := readAll(t, dir)
-	if len(after) != len(before) {
-		t.Fatalf("%d rows after compaction, %d before", len(after), len(before))
-	}
-	for i := range before {
-		if !proto.Equal(before[i], after[i]) {
-			t.Fatalf("row %d changed:\n%v\n%v", i, before[i], after[i])
-		}
-	}
+	testutil.SameMessages(t, "rows after compaction", after, before)
 	// Session a: hours 13 and 14; session b: 13 and 14 (30 min from 13:30).
 	if got := len(filesAfter.Flows); got != 4 {
 		t.Errorf("%d flow files after compaction, want one per session and hour (4): %v", got, filesAfter.Flows)

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/flowtape/flowtape/internal/testutil"
 )
 
@@ -44,11 +42,7 @@ func TestExportReadByHubbleCLI(t *testing.T) {
 	if len(ours) != 768 || len(theirs) != len(ours) {
 		t.Fatalf("export wrote %d flows, hubble observe --input-file printed %d; want 768", len(ours), len(theirs))
 	}
-	for i := range ours {
-		if !proto.Equal(ours[i], theirs[i]) {
-			t.Fatalf("flow %d differs between export and hubble's reading of it:\n%v\n%v", i, ours[i], theirs[i])
-		}
-	}
+	testutil.SameMessages(t, "export against hubble's reading of it", ours, theirs)
 	for _, filter := range [][]string{
 		{"--namespace", "kube-system"},
 		{"--not", "--namespace", "kube-system"},
