@@ -23,8 +23,8 @@ func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
 //
 // What: one set of keys per span of flow time (a generation), the flow
 // looked up in the set of its own time's span only, and forgetting is
-// dropping, when the newest flow enters a new span, the sets whose span
-// ended before its time less two overlaps. A flow older than that is not
+// dropping, whenever a new set is made, the sets whose span ended before
+// the newest flow's time less two overlaps. A flow older than that is not
 // remembered at all (a resumed stream starts one overlap before the
 // newest): a flow from far in the future, which holds the newest there,
 // leaves no set growing.
@@ -45,9 +45,6 @@ func (r *recorder) duplicate(f *flowpb.Flow, at int64) bool {
 type seenFlows struct {
 	keep, span int64 // ns
 	gens       map[int64]map[flowID]struct{}
-	// newest is the span of the newest flow when the sets were last
-	// pruned.
-	newest int64
 }
 
 // seenSpans is how many spans an overlap has.
@@ -66,23 +63,21 @@ func (s *seenFlows) add(key flowID, at, last int64) bool {
 	if _, ok := set[key]; ok {
 		return true
 	}
-	if (g+1)*s.span <= last-s.keep {
+	horizon := last - s.keep
+	if (g+1)*s.span <= horizon {
 		return false // older than what is kept
 	}
 	if set == nil {
+		// the only time the sets grow in number: forget the old ones
+		for old := range s.gens {
+			if (old+1)*s.span <= horizon {
+				delete(s.gens, old)
+			}
+		}
 		set = map[flowID]struct{}{}
 		s.gens[g] = set
 	}
 	set[key] = struct{}{}
-	if n := floorDiv(last, s.span); n != s.newest {
-		s.newest = n
-		horizon := last - s.keep
-		for g := range s.gens {
-			if (g+1)*s.span <= horizon {
-				delete(s.gens, g)
-			}
-		}
-	}
 	return false
 }
 
